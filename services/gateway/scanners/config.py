@@ -1,0 +1,101 @@
+"""Typed scanner configuration, as it appears under `scanners:` in the gateway's YAML.
+
+Each stage (`input`, `output`) is an ordered mapping from scanner name to its settings; the
+pipeline runs the enabled ones in that order. Leaving a stage out keeps the defaults below;
+writing it replaces them, so a stage lists exactly the scanners it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.gateway.scanners.base import Action
+
+__all__ = [
+    "INPUT_SCANNERS",
+    "OUTPUT_SCANNERS",
+    "ScannerSettings",
+    "ScannersConfig",
+]
+
+INPUT_SCANNERS = ("oversize", "invisible_unicode", "secrets", "pii", "prompt_injection")
+OUTPUT_SCANNERS = ("secrets", "pii", "toxicity", "system_prompt_leakage")
+
+
+class ScannerSettings(BaseModel):
+    """How one scanner is enforced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    """A disabled scanner does not run at all."""
+    action: Action
+    """What happens when the scanner fires: block, redact (scanners with spans only) or flag."""
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Score at or above which the scanner fires. Meaning per scanner: docs/safety.md."""
+    shadow: bool = False
+    """A shadow scanner runs and records its verdict but never blocks or redacts."""
+
+    @field_validator("action")
+    @classmethod
+    def _action_is_enforceable(cls, action: Action) -> Action:
+        if action is Action.ALLOW:
+            raise ValueError("action: must be block, redact or flag (disable the scanner instead)")
+        return action
+
+
+def _default_input() -> dict[str, ScannerSettings]:
+    return {
+        "oversize": ScannerSettings(action=Action.BLOCK),
+        "invisible_unicode": ScannerSettings(action=Action.REDACT),
+        "secrets": ScannerSettings(action=Action.REDACT),
+        "pii": ScannerSettings(action=Action.REDACT),
+        "prompt_injection": ScannerSettings(action=Action.BLOCK),
+    }
+
+
+def _default_output() -> dict[str, ScannerSettings]:
+    return {
+        "secrets": ScannerSettings(action=Action.REDACT),
+        "pii": ScannerSettings(action=Action.REDACT),
+        "toxicity": ScannerSettings(action=Action.FLAG),
+        "system_prompt_leakage": ScannerSettings(action=Action.BLOCK),
+    }
+
+
+class ScannersConfig(BaseModel):
+    """All scanner settings for one environment (or tenant)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_error: Literal["fail_closed", "fail_open"] = "fail_closed"
+    """A scanner that raises blocks the request (fail_closed) or is skipped and recorded (fail_open)."""
+    max_chars: int = Field(default=32_000, gt=0)
+    """The oversize scanner blocks input longer than this many characters."""
+    system_prompt: str = ""
+    """The system prompt whose verbatim leakage the output scanner looks for ("" disables it)."""
+    input: dict[str, ScannerSettings] = Field(default_factory=_default_input)
+    """Input scanners in the order they run."""
+    output: dict[str, ScannerSettings] = Field(default_factory=_default_output)
+    """Output scanners in the order they run."""
+
+    @field_validator("input")
+    @classmethod
+    def _known_input_scanners(cls, scanners: dict[str, ScannerSettings]) -> dict[str, ScannerSettings]:
+        return _check_names("input", scanners, INPUT_SCANNERS)
+
+    @field_validator("output")
+    @classmethod
+    def _known_output_scanners(cls, scanners: dict[str, ScannerSettings]) -> dict[str, ScannerSettings]:
+        return _check_names("output", scanners, OUTPUT_SCANNERS)
+
+
+def _check_names(
+    stage: str, scanners: dict[str, ScannerSettings], known: tuple[str, ...]
+) -> dict[str, ScannerSettings]:
+    for name in scanners:
+        if name not in known:
+            raise ValueError(f"{stage}.{name}: unknown scanner; known {stage} scanners: {', '.join(known)}")
+    return scanners
