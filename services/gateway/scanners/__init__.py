@@ -10,15 +10,23 @@ from services.gateway.scanners.base import (
     Verdict,
 )
 from services.gateway.scanners.config import ScannerSettings, ScannersConfig
+from services.gateway.scanners.pipeline import (
+    SCANNER_FACTORIES,
+    ScannerPipeline,
+    StreamScanner,
+)
 
 __all__ = [
+    "SCANNER_FACTORIES",
     "Action",
     "Finding",
     "PipelineResult",
     "Scanner",
     "ScannerError",
+    "ScannerPipeline",
     "ScannerSettings",
     "ScannersConfig",
     "Stage",
+    "StreamScanner",
     "Verdict",
 ]

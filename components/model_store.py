@@ -1,0 +1,60 @@
+"""`ModelStore`: the versioned, KMS-encrypted bucket that model artifacts are served from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components._bucket import hardened_bucket
+
+__all__ = ["ModelStore", "ModelStoreArgs"]
+
+
+@dataclass(frozen=True)
+class ModelStoreArgs:
+    """Inputs of a `ModelStore`."""
+
+    kms_key_arn: pulumi.Input[str]
+    """Key for SSE-KMS."""
+    noncurrent_version_days: int = 90
+    """Days an overwritten model version is kept (a rollback window)."""
+    protect: bool = True
+    """Guard the bucket against deletion (and refuse `force_destroy`)."""
+
+    def __post_init__(self) -> None:
+        if self.noncurrent_version_days <= 0:
+            raise ValueError(f"noncurrent_version_days: {self.noncurrent_version_days} must be positive")
+
+
+class ModelStore(pulumi.ComponentResource):
+    """Model artifact bucket. Outputs: `bucket_name`, `bucket_arn`."""
+
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rampart:index:ModelStore", name, None, opts)
+        bucket = hardened_bucket(
+            f"{name}-bucket",
+            parent=self,
+            kms_key_arn=args.kms_key_arn,
+            protect=args.protect,
+            lifecycle_rules=[
+                {
+                    "id": "expire-old-model-versions",
+                    "status": "Enabled",
+                    "filter": {},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+                },
+                {
+                    "id": "abort-incomplete-uploads",
+                    "status": "Enabled",
+                    "filter": {},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                },
+            ],
+        )
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})

@@ -1,0 +1,117 @@
+"""The Ray Serve application: the one place where deployments are bound together.
+
+    Ingress (BentoML service as ASGI app, safety gateway in front when configured)
+      ├── Embedder   (@serve.batch)
+      ├── Retriever  ──> Embedder
+      └── Generator  ──> Retriever
+
+`build_app` is the application builder the Serve config's `import_path` names
+(`services.app:build_app`); Serve passes it the config's `args`. Deployment options in the
+config file override the defaults in code: on a cluster Serve applies them, locally
+`bind_from_config` does the same through `Deployment.options`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+
+from services.inference.backends import model_cards
+from services.inference.deployments import Embedder, Generator, Retriever
+from services.inference.metrics import RequestMetricsMiddleware
+from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelCard, Passage, ReindexResult
+from services.inference.service import build_inference_service
+from services.inference.settings import AppArgs
+
+__all__ = ["Ingress", "ServeBackends", "bind_from_config", "build_app"]
+
+
+class ServeBackends:
+    """`services.inference.backends.Backends` over DeploymentHandles to the model deployments."""
+
+    def __init__(self, args: AppArgs, embedder: DeploymentHandle, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
+        self._cards = model_cards(args)
+        self.embedder = embedder
+        self.retriever = retriever
+        self.generator = generator
+
+    def models(self) -> list[ModelCard]:
+        return list(self._cards)
+
+    async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        vectors: npt.NDArray[np.float32] = await self.embedder.embed.remote(texts)
+        return vectors
+
+    async def retrieve(self, query: str, k: int) -> list[Passage]:
+        passages: list[Passage] = await self.retriever.retrieve.remote(query, k)
+        return passages
+
+    async def reindex(self) -> ReindexResult:
+        # Every Retriever replica holds its own index: rebuild them all.
+        results: list[ReindexResult] = await self.retriever.broadcast("reindex").results_async()
+        return results[0]
+
+    async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
+        completion: ChatCompletion = await self.generator.complete.remote(request)
+        return completion
+
+    async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        async for chunk in self.generator.options(stream=True).stream.remote(request):
+            yield chunk
+
+
+@serve.deployment(name="Ingress", max_ongoing_requests=512, ray_actor_options={"num_cpus": 0})
+@serve.ingress()
+class Ingress:
+    """Hosts the BentoML service on Ray Serve through Serve's public ASGI ingress."""
+
+    def __init__(self, args: AppArgs, embedder: DeploymentHandle, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
+        self.args = args
+        self.backends = ServeBackends(args, embedder, retriever, generator)
+
+    def __serve_build_asgi_app__(self) -> Any:
+        app: Any = build_inference_service(lambda: self.backends).to_asgi()
+        if self.args.gateway is not None:
+            from services.gateway import GatewayMiddleware  # type: ignore[attr-defined]
+
+            app = GatewayMiddleware(app, self.args.gateway)
+        return RequestMetricsMiddleware(app)
+
+
+def _bind(args: AppArgs, options: dict[str, dict[str, Any]]) -> Application:
+    def configured(deployment: Any) -> Any:
+        return deployment.options(**options[deployment.name]) if deployment.name in options else deployment
+
+    embedder = configured(Embedder).bind(args.embedder)
+    retriever = configured(Retriever).bind(args.retriever, embedder)
+    generator = configured(Generator).bind(args.generator, retriever)
+    return configured(Ingress).bind(args, embedder, retriever, generator)
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Application builder for the Serve config's `import_path`; `args` is validated as `AppArgs`."""
+    return _bind(AppArgs.model_validate(args), {})
+
+
+_DEPLOYMENT_OPTIONS = ("num_replicas", "autoscaling_config", "max_ongoing_requests", "max_queued_requests", "ray_actor_options", "user_config", "health_check_period_s", "health_check_timeout_s", "graceful_shutdown_timeout_s")
+
+
+def bind_from_config(application: dict[str, Any]) -> Application:
+    """The application described by one `applications[]` entry of a Serve config, with its
+    deployment overrides applied the way Serve applies them on a cluster."""
+    options: dict[str, dict[str, Any]] = {}
+    for index, deployment in enumerate(application.get("deployments", [])):
+        unknown = set(deployment) - {"name", *_DEPLOYMENT_OPTIONS}
+        if unknown:
+            raise ValueError(f"applications.deployments[{index}]: unsupported option(s) {', '.join(sorted(unknown))}")
+        options[deployment["name"]] = {k: v for k, v in deployment.items() if k != "name"}
+    known = {"Ingress", "Embedder", "Retriever", "Generator"}
+    if unknown_names := set(options) - known:
+        raise ValueError(f"applications.deployments: unknown deployment(s) {', '.join(sorted(unknown_names))}")
+    return _bind(AppArgs.model_validate(application["args"]), options)

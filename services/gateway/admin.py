@@ -1,0 +1,100 @@
+"""The gateway's own endpoints: the human review queue, metrics and config reload.
+
+A small FastAPI app mounted by the middleware under `/v1/review` and `/v1/gateway`. The
+middleware has already authenticated the caller and checked the route's scope; it passes the
+key id in `request.state.key_id` and reads back `request.state.audit` for the audit record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from services.gateway.errors import GatewayError
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.review import ReviewDecision, ReviewItem, ReviewQueue, ReviewStatus
+
+__all__ = ["ADMIN_ROUTES", "ReloadResult", "ReviewList", "build_admin_app"]
+
+# Gateway-owned paths and the scope each needs (the model routes come from config).
+ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/v1/review/items", "review:read"),
+    ("GET", "/v1/review/items/{item_id}", "review:read"),
+    ("POST", "/v1/review/items/{item_id}/approve", "review:write"),
+    ("POST", "/v1/review/items/{item_id}/reject", "review:write"),
+    ("GET", "/v1/gateway/metrics", "admin"),
+    ("POST", "/v1/gateway/reload", "admin"),
+)
+
+class ReviewList(BaseModel):
+    """Response of `GET /v1/review/items`."""
+
+    items: list[ReviewItem]
+    """Oldest first."""
+
+
+class ReloadResult(BaseModel):
+    """Response of `POST /v1/gateway/reload`."""
+
+    reloaded: bool
+    """Whether the file had changed and was applied."""
+    versions: dict[str, dict[str, float]]
+    """Per route: backend → canary weight now in force."""
+
+
+def build_admin_app(
+    review: Callable[[], ReviewQueue],
+    metrics: GatewayMetrics,
+    reload: Callable[[], Awaitable[ReloadResult]],
+) -> FastAPI:
+    app = FastAPI(
+        title="Rampart gateway", version="1", docs_url=None, redoc_url=None,
+        openapi_url="/v1/gateway/openapi.json",
+    )
+
+    @app.exception_handler(GatewayError)
+    async def _domain_error(request: Request, error: GatewayError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
+
+    @app.get("/v1/review/items", response_model=ReviewList)
+    async def list_items(
+        status: ReviewStatus | None = Query(default="pending", description="Filter by status."),
+        limit: int = Query(default=100, ge=1, le=1000, description="At most this many items."),
+    ) -> ReviewList:
+        return ReviewList(items=review().list(status, limit))
+
+    @app.get("/v1/review/items/{item_id}", response_model=ReviewItem)
+    async def get_item(item_id: str = Path(min_length=1, max_length=64)) -> ReviewItem:
+        return review().get(item_id)
+
+    async def _decide(request: Request, item_id: str, decision: Any, body: ReviewDecision | None) -> ReviewItem:
+        note = body.note if body else ""
+        item = review().decide(item_id, decision, request.state.key_id, note)
+        request.state.audit = {"review": {"item_id": item_id, "decision": decision, "request_id": item.request_id}}
+        return item
+
+    @app.post("/v1/review/items/{item_id}/approve", response_model=ReviewItem)
+    async def approve(
+        request: Request, item_id: str = Path(min_length=1, max_length=64), body: ReviewDecision | None = None
+    ) -> ReviewItem:
+        return await _decide(request, item_id, "approved", body)
+
+    @app.post("/v1/review/items/{item_id}/reject", response_model=ReviewItem)
+    async def reject(
+        request: Request, item_id: str = Path(min_length=1, max_length=64), body: ReviewDecision | None = None
+    ) -> ReviewItem:
+        return await _decide(request, item_id, "rejected", body)
+
+    @app.get("/v1/gateway/metrics", response_class=Response)
+    async def metrics_exposition() -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/v1/gateway/reload", response_model=ReloadResult)
+    async def reload_config() -> ReloadResult:
+        return await reload()
+
+    return app

@@ -1,0 +1,293 @@
+"""Typed gateway configuration: `services/config/gateway-<env>.yaml`, one file per environment.
+
+Environments differ only in data. Every error names the dotted field that is wrong
+(`ConfigError("gateway-prod.yaml: routes.chat.versions.0.backend: unknown backend 'x'")`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.gateway.errors import ConfigError
+from services.gateway.scanners import ScannersConfig
+
+__all__ = [
+    "CONFIG_DIR",
+    "SCOPES",
+    "AuditConfig",
+    "AuditUploadConfig",
+    "BackendConfig",
+    "BreakerConfig",
+    "DriftConfig",
+    "GatewayConfig",
+    "KeySourceConfig",
+    "LimitsConfig",
+    "QuotaConfig",
+    "RouteConfig",
+    "ShadowConfig",
+    "TenantConfig",
+    "WeightedVersion",
+    "config_path",
+    "format_validation_error",
+    "load_gateway_config",
+    "state_dir_for",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# What a key may be allowed to do. Routes name the scope they need.
+SCOPES = ("chat", "embeddings", "rag", "models", "review:read", "review:write", "admin")
+Scope = Literal["chat", "embeddings", "rag", "models", "review:read", "review:write", "admin"]
+
+# A route's kind says how the gateway reads its body (which texts to scan, where the answer is).
+RouteKind = Literal["chat", "embeddings", "rag", "passthrough"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeySourceConfig(_Strict):
+    """Where the tenants' API key hashes come from."""
+
+    source: Literal["file", "secrets_manager"]
+    """`file` (local: a YAML next to this config) or `secrets_manager` (cloud: one JSON secret)."""
+    path: str | None = None
+    """For `file`: the key file, relative to services/config/."""
+    secret_id: str | None = None
+    """For `secrets_manager`: the secret's name or ARN."""
+    region: str | None = None
+    """For `secrets_manager`: the AWS region (default: the SDK's)."""
+
+    @model_validator(mode="after")
+    def _source_has_its_field(self) -> KeySourceConfig:
+        if self.source == "file" and not self.path:
+            raise ValueError("path: required when source is 'file'")
+        if self.source == "secrets_manager" and not self.secret_id:
+            raise ValueError("secret_id: required when source is 'secrets_manager'")
+        return self
+
+
+class TenantConfig(_Strict):
+    """One tenant's data class and limits."""
+
+    data_class: Literal["standard", "regulated"] = "standard"
+    """`regulated` tenants are served only by on-prem backends, never the cloud."""
+    requests_per_minute: int = Field(gt=0)
+    """Requests per minute across all replicas (token bucket; bursts up to one minute's worth)."""
+    tokens_per_minute: int = Field(gt=0)
+    """Model tokens (prompt + completion) per minute across all replicas."""
+
+
+class LimitsConfig(_Strict):
+    """Request size limits, checked before anything else touches the body."""
+
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    """Larger bodies get 413."""
+    max_messages: int = Field(default=64, gt=0)
+    """Chat requests with more messages get 422."""
+    max_chars: int = Field(default=32_000, gt=0)
+    """Requests whose texts add up to more characters get 422."""
+    max_inputs: int = Field(default=256, gt=0)
+    """Embedding requests with more inputs get 422."""
+
+
+class QuotaConfig(_Strict):
+    """How rate limits and token quotas are shared between gateway replicas."""
+
+    ledger: Literal["process", "ray_actor"] = "ray_actor"
+    """`ray_actor`: one named Ray actor holds every bucket (limits hold across replicas);
+    `process`: buckets live in this process (single-process runs and unit tests)."""
+    lease_size: int = Field(default=8, gt=0)
+    """Request units a replica leases from the ledger at once (one actor call per lease)."""
+    lease_ttl_s: float = Field(default=2.0, gt=0)
+    """Unused leased units lapse after this long, so an idle replica does not hoard capacity."""
+    on_error: Literal["fail_closed", "fail_open"] = "fail_closed"
+    """When the ledger cannot be reached: refuse (503) or admit and record."""
+
+
+class BreakerConfig(_Strict):
+    failures: int = Field(default=5, gt=0)
+    """Consecutive failures that open the circuit."""
+    reset_s: float = Field(default=10.0, gt=0)
+    """How long an open circuit stays open before one trial request is let through."""
+
+
+class BackendConfig(_Strict):
+    """A model version the gateway can send a request to."""
+
+    model: str
+    """The model id the serving layer knows it by (the `model` field sent to it)."""
+    location: Literal["on_prem", "cloud"]
+    """Where it runs. Regulated tenants only ever reach `on_prem`."""
+    timeout_s: float = Field(default=30.0, gt=0)
+    """Time to the response's first byte (streams: to the first event)."""
+    retries: int = Field(default=1, ge=0)
+    """Extra attempts on a failure before moving down the fallback chain."""
+    breaker: BreakerConfig = BreakerConfig()
+    cost_per_1k_tokens: float = Field(default=0.0, ge=0)
+    """Estimated cost in USD per 1000 tokens, for the per-tenant cost metric and audit."""
+
+
+class WeightedVersion(_Strict):
+    backend: str
+    weight: float = Field(gt=0)
+
+
+class ShadowConfig(_Strict):
+    backend: str
+    """The candidate that receives a copy of the traffic; its answers are recorded, never returned."""
+    sample_rate: float = Field(default=1.0, gt=0, le=1)
+
+
+class RouteConfig(_Strict):
+    """One public endpoint: who may call it, and which model versions answer it."""
+
+    path: str
+    kind: RouteKind
+    scope: Scope
+    methods: tuple[str, ...] = ("POST",)
+    public_model: str | None = None
+    """The model name clients send (and `/v1/models` lists); the gateway picks the version."""
+    versions: tuple[WeightedVersion, ...] = ()
+    """Canary: weighted choice between backends for this route."""
+    fallback: tuple[str, ...] = ()
+    """Tried in order when the chosen version fails: backend names, or `review` (human review queue)."""
+    shadow: ShadowConfig | None = None
+
+    @model_validator(mode="after")
+    def _routed_kinds_have_versions(self) -> RouteConfig:
+        if self.kind in ("chat", "embeddings", "rag") and not self.versions:
+            raise ValueError("versions: a chat, embeddings or rag route needs at least one version")
+        if "review" in self.fallback and self.fallback[-1] != "review":
+            raise ValueError("fallback: 'review' ends the chain; nothing can follow it")
+        return self
+
+
+class AuditUploadConfig(_Strict):
+    bucket: str
+    """The Object-Lock audit bucket."""
+    prefix: str = "audit/"
+    retention_days: int = Field(default=365, gt=0)
+    mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    batch_records: int = Field(default=100, gt=0)
+    """Upload once this many records are waiting (and on shutdown)."""
+    region: str | None = None
+
+
+class AuditConfig(_Strict):
+    upload: AuditUploadConfig | None = None
+    """Where sealed audit segments go in the cloud; `null` keeps the log local only."""
+
+
+class DriftConfig(_Strict):
+    baseline: str | None = None
+    """JSON file (relative to services/config/) with `mean_length` and `centroid`; when absent,
+    the first `warmup` inputs become the baseline."""
+    warmup: int = Field(default=200, gt=0)
+    window: int = Field(default=500, gt=0)
+    """The current statistics are an exponential average over about this many inputs."""
+
+
+class GatewayConfig(_Strict):
+    """The whole gateway configuration of one environment."""
+
+    environment: str
+    keys: KeySourceConfig
+    tenants: dict[str, TenantConfig]
+    limits: LimitsConfig = LimitsConfig()
+    quotas: QuotaConfig = QuotaConfig()
+    backends: dict[str, BackendConfig]
+    routes: dict[str, RouteConfig]
+    public_paths: tuple[str, ...] = ()
+    """Paths served without a key (health and readiness only)."""
+    audit: AuditConfig = AuditConfig()
+    scanners: ScannersConfig = ScannersConfig()
+    drift: DriftConfig = DriftConfig()
+    reload_check_s: float = Field(default=1.0, gt=0)
+    """How often a replica looks at its config file's modification time (promote/rollback)."""
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> GatewayConfig:
+        for route_name, route in self.routes.items():
+            for index, version in enumerate(route.versions):
+                if version.backend not in self.backends:
+                    raise ValueError(
+                        f"routes.{route_name}.versions.{index}.backend: unknown backend {version.backend!r}"
+                    )
+            for index, name in enumerate(route.fallback):
+                if name != "review" and name not in self.backends:
+                    raise ValueError(f"routes.{route_name}.fallback.{index}: unknown backend {name!r}")
+            if route.shadow and route.shadow.backend not in self.backends:
+                raise ValueError(
+                    f"routes.{route_name}.shadow.backend: unknown backend {route.shadow.backend!r}"
+                )
+        paths = [route.path for route in self.routes.values()]
+        duplicates = {path for path in paths if paths.count(path) > 1}
+        if duplicates:
+            raise ValueError(f"routes: path {sorted(duplicates)[0]!r} is used by more than one route")
+        return self
+
+    def route_for(self, path: str) -> RouteConfig | None:
+        for route in self.routes.values():
+            if _path_matches(route.path, path):
+                return route
+        return None
+
+    def routes_for_model(self, public_model: str) -> list[RouteConfig]:
+        return [route for route in self.routes.values() if route.public_model == public_model]
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    """`/v1/review/items/{id}/approve` matches `/v1/review/items/42/approve`."""
+    pattern_parts = pattern.rstrip("/").split("/")
+    path_parts = path.rstrip("/").split("/")
+    if len(pattern_parts) != len(path_parts):
+        return False
+    return all(
+        expected == actual or (expected.startswith("{") and expected.endswith("}") and actual)
+        for expected, actual in zip(pattern_parts, path_parts, strict=True)
+    )
+
+
+def format_validation_error(source: str, error: ValidationError) -> str:
+    """One line per problem: `source: dotted.field: message`."""
+    lines = []
+    for problem in error.errors():
+        dotted = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {dotted}: {message}" if dotted else f"{source}: {message}")
+    return "\n".join(lines)
+
+
+def config_path(env: str) -> Path:
+    return CONFIG_DIR / f"gateway-{env}.yaml"
+
+
+def load_gateway_config(env_or_path: str | Path) -> GatewayConfig:
+    """Load and validate `gateway-<env>.yaml` (or an explicit path); raises ConfigError."""
+    path = Path(env_or_path) if str(env_or_path).endswith((".yaml", ".yml")) else config_path(str(env_or_path))
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such gateway config") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path.name}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: must be a mapping at the top level")
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(path.name, error)) from None
+
+
+def state_dir_for(env: str) -> Path:
+    """Where the audit log and review queue live: `$RAMPART_STATE_DIR`, else `.rampart/<env>`."""
+    configured = os.environ.get("RAMPART_STATE_DIR")
+    return Path(configured) if configured else REPO_ROOT / ".rampart" / env

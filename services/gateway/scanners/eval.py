@@ -1,0 +1,286 @@
+"""Measure the scanners on labelled JSONL: detection rate, false-positive rate, precision, F1.
+
+    python -m services.gateway.scanners.eval --dataset PATH [--scanner NAME] [--split report]
+
+Each row needs `text` (or `value`) and `is_positive` (or `expected_valid`); rows with
+`expected_spans` and `entity_types` (Presidio's format) also get a span-level PII score on the
+entity types the PII scanner supports. `--split` keeps the deterministic half of the rows that
+`train.py` never tunes on ("report") or the half it does ("tune").
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from services.gateway.scanners.base import Action, Finding, Scanner
+from services.gateway.scanners.config import ScannerSettings, ScannersConfig
+from services.gateway.scanners.pipeline import build_scanner
+
+__all__ = [
+    "EVALUATED_SCANNERS",
+    "PRESIDIO_TYPES",
+    "Counts",
+    "LabelledRow",
+    "load_rows",
+    "main",
+    "split_of",
+]
+
+Split = Literal["tune", "report"]
+
+# Scanners that judge a text on its own (system-prompt leakage needs a system prompt).
+EVALUATED_SCANNERS = ("oversize", "invisible_unicode", "secrets", "pii", "prompt_injection", "toxicity")
+
+# The PII scanner's kinds, by the entity type Presidio's test cases use for them.
+PRESIDIO_TYPES = {
+    "email": "EMAIL_ADDRESS",
+    "phone": "PHONE_NUMBER",
+    "credit_card": "CREDIT_CARD",
+    "iban": "IBAN_CODE",
+    "ip_address": "IP_ADDRESS",
+    "us_ssn": "US_SSN",
+    "uk_nhs": "UK_NHS",
+    "es_nif": "ES_NIF",
+    "es_nie": "ES_NIE",
+    "it_fiscal_code": "IT_FISCAL_CODE",
+    "fi_personal_id": "FI_PERSONAL_IDENTITY_CODE",
+    "pl_pesel": "PL_PESEL",
+    "tr_national_id": "TR_NATIONAL_ID",
+    "in_aadhaar": "IN_AADHAAR",
+    "ca_sin": "CA_SIN",
+    "se_personnummer": "SE_PERSONNUMMER",
+}
+
+
+def split_of(row_id: str) -> Split:
+    """The half a row belongs to, from a hash of its id: stable across runs and machines."""
+    return "tune" if hashlib.sha256(row_id.encode()).digest()[0] % 2 == 0 else "report"
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    id: str
+    text: str
+    is_positive: bool
+    category: str
+    entity_types: tuple[str, ...] = ()
+    expected_spans: tuple[tuple[int, int], ...] | None = None
+
+
+def load_rows(path: Path) -> list[LabelledRow]:
+    """Rows of a labelled JSONL file; a row without text or label is an error naming its line."""
+    rows: list[LabelledRow] = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
+            rows.append(_row(data, f"{path}:{number}"))
+    return rows
+
+
+def _row(data: dict[str, object], where: str) -> LabelledRow:
+    text = data.get("text", data.get("value"))
+    label = data.get("is_positive", data.get("expected_valid"))
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: field 'text' must be a string")
+    if not isinstance(label, bool):
+        raise ValueError(f"{where}: field 'is_positive' must be true or false")
+    spans = data.get("expected_spans")
+    entity_types = data.get("entity_types") or ()
+    category = data.get("category") or data.get("label") or ""
+    return LabelledRow(
+        id=str(data.get("id", where)),
+        text=text,
+        is_positive=label,
+        category=str(category),
+        entity_types=tuple(str(t) for t in entity_types) if isinstance(entity_types, list) else (),
+        expected_spans=(
+            tuple((int(s[0]), int(s[1])) for s in spans) if isinstance(spans, list) else None
+        ),
+    )
+
+
+@dataclass
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    tn: int = 0
+    fn: int = 0
+
+    def add(self, predicted: bool, actual: bool) -> None:
+        if predicted and actual:
+            self.tp += 1
+        elif predicted:
+            self.fp += 1
+        elif actual:
+            self.fn += 1
+        else:
+            self.tn += 1
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.tn + self.fn
+
+    @property
+    def tpr(self) -> float | None:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def fpr(self) -> float | None:
+        return _ratio(self.fp, self.fp + self.tn)
+
+    @property
+    def precision(self) -> float | None:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def f1(self) -> float | None:
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+@dataclass
+class SpanCounts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    by_type: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
+
+    @property
+    def precision(self) -> float | None:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float | None:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float | None:
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+
+def score_spans(row: LabelledRow, findings: Iterable[Finding], counts: SpanCounts) -> None:
+    """Match predicted spans of the row's entity types to expected spans (overlap, one-to-one)."""
+    assert row.expected_spans is not None
+    wanted = set(row.entity_types)
+    predicted = [f for f in findings if PRESIDIO_TYPES.get(f.kind) in wanted]
+    unmatched = list(row.expected_spans)
+    entity = row.entity_types[0] if row.entity_types else "?"
+    for finding in predicted:
+        match = next((s for s in unmatched if finding.start < s[1] and s[0] < finding.end), None)
+        if match is None:
+            counts.fp += 1
+            counts.by_type[entity].fp += 1
+        else:
+            unmatched.remove(match)
+            counts.tp += 1
+            counts.by_type[entity].tp += 1
+    counts.fn += len(unmatched)
+    counts.by_type[entity].fn += len(unmatched)
+
+
+def _build(name: str, threshold: float | None) -> Scanner:
+    config = ScannersConfig()
+    stage = "input" if name in config.input else "output"
+    settings = config.input.get(name) or config.output[name]
+    if threshold is not None:
+        settings = ScannerSettings(action=settings.action, threshold=threshold)
+    return build_scanner(name, stage, settings, config)
+
+
+def evaluate(
+    rows: Sequence[LabelledRow], scanners: Sequence[str], threshold: float | None, by_category: bool
+) -> str:
+    built = {name: _build(name, threshold) for name in scanners}
+    totals = {name: Counts() for name in scanners}
+    categories: dict[tuple[str, str], Counts] = defaultdict(Counts)
+    spans = SpanCounts()
+    supported = set(PRESIDIO_TYPES.values())
+    for index, row in enumerate(rows, start=1):
+        for name, scanner in built.items():
+            verdict = scanner.scan(row.text)
+            if name == "pii" and row.entity_types:
+                if not set(row.entity_types) <= supported:
+                    continue
+                if row.expected_spans is not None:
+                    score_spans(row, verdict.findings, spans)
+            fired = verdict.action is not Action.ALLOW
+            totals[name].add(fired, row.is_positive)
+            categories[(name, row.category)].add(fired, row.is_positive)
+        if index % 1000 == 0:
+            print(f"  scanned {index}/{len(rows)} rows", file=sys.stderr)
+    lines = [f"{'scanner':<18} {'n':>6} {'pos':>5} {'neg':>5} {'TPR':>6} {'FPR':>6} {'prec':>6} {'F1':>6}"]
+    for name in scanners:
+        lines.append(_metrics_line(name, totals[name]))
+    if spans.tp + spans.fp + spans.fn:
+        lines.append("")
+        lines.append(
+            f"pii spans (supported Presidio types, overlap match): TP {spans.tp} FP {spans.fp} FN {spans.fn}"
+            f" precision {_fmt(spans.precision)} recall {_fmt(spans.recall)} F1 {_fmt(spans.f1)}"
+        )
+        for entity, counts in sorted(spans.by_type.items()):
+            lines.append(f"  {entity:<26} TP {counts.tp:>4} FP {counts.fp:>4} FN {counts.fn:>4} F1 {_fmt(counts.f1)}")
+    if by_category:
+        lines.append("")
+        lines.append("by category:")
+        for (name, category), counts in sorted(categories.items()):
+            lines.append(_metrics_line(f"{name}/{category}"[:60], counts, width=60))
+    return "\n".join(lines)
+
+
+def _metrics_line(name: str, counts: Counts, width: int = 18) -> str:
+    positives = counts.tp + counts.fn
+    negatives = counts.fp + counts.tn
+    return (
+        f"{name:<{width}} {counts.n:>6} {positives:>5} {negatives:>5} {_fmt(counts.tpr):>6} "
+        f"{_fmt(counts.fpr):>6} {_fmt(counts.precision):>6} {_fmt(counts.f1):>6}"
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.gateway.scanners.eval", description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", type=Path, required=True, help="labelled JSONL file")
+    parser.add_argument("--scanner", choices=EVALUATED_SCANNERS, help="only this scanner (default: all)")
+    parser.add_argument("--split", choices=("all", "tune", "report"), default="all", help="rows to use (default: all)")
+    parser.add_argument("--threshold", type=float, help="override the scanner's configured threshold")
+    parser.add_argument("--by-category", action="store_true", help="also print rates per category")
+    args = parser.parse_args(argv)
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        parser.error("--threshold: must be between 0 and 1")
+    try:
+        rows = load_rows(args.dataset)
+    except OSError as error:
+        parser.error(f"--dataset: cannot read {args.dataset}: {error.strerror}")
+    except ValueError as error:
+        parser.error(f"--dataset: {error}")
+    if args.split != "all":
+        rows = [row for row in rows if split_of(row.id) == args.split]
+    if not rows:
+        parser.error(f"--dataset: no rows in {args.dataset} (split {args.split})")
+    scanners = (args.scanner,) if args.scanner else EVALUATED_SCANNERS
+    print(f"dataset {args.dataset}  rows {len(rows)}  split {args.split}")
+    print(evaluate(rows, scanners, args.threshold, args.by_category))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

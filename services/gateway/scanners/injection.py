@@ -1,0 +1,129 @@
+"""Prompt injection and jailbreak: a linear model over n-grams plus named attack patterns.
+
+The patterns (instruction overrides, prompt extraction, "unrestricted" personas, instructions
+aimed at the model's own response, code to be slipped into an answer) are features of the
+model, not verdicts on their own: benign prompts say "ignore" and "bypass" all the time, and the
+weights learned in `train.py` decide how much each pattern counts in context.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from services.gateway.scanners.base import Finding, Stage, Verdict
+from services.gateway.scanners.config import ScannerSettings
+from services.gateway.scanners.findings import verdict_from_findings
+from services.gateway.scanners.textmodel import LinearTextModel, features
+
+__all__ = [
+    "ADDRESSES_THE_MODEL",
+    "DECISIVE_PATTERNS",
+    "INJECTION_MODEL_PATH",
+    "UNADDRESSED_CEILING",
+    "PromptInjectionScanner",
+    "injection_patterns",
+]
+
+INJECTION_MODEL_PATH = Path(__file__).parent / "models" / "prompt_injection.json"
+
+_INSTRUCTIONS = r"(?:instructions?|prompts?|prompting|rules|guidelines|directions|directives|orders|context|evidence|programming|information|content)"
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE | re.DOTALL))
+    for name, pattern in (
+        (
+            "override_instructions",
+            r"\b(?:ignore|disregard|forget|override|bypass|skip|do not (?:follow|listen to|obey)|don't (?:follow|listen to|obey)|stop following|forgotten about)\b"
+            r"[^.!?\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|system|other|the|these|those)\b[^.!?\n]{0,30}?\b" + _INSTRUCTIONS + r"\b"
+            r"|\b(?:all ?previous|prior|above|earlier|out of date|old|original) +instructions?\b[^.!?\n]{0,20}\b(?:are|is|were) (?:false|void|wrong|cancell?ed|obsolete|invalid|out of date)"
+            r"|\bend (?:of )?(?:out of date |old |previous )?instructions\b",
+        ),
+        (
+            "extract_prompt",
+            r"\b(?:reveal|print|show|repeat|output|leak|tell me|respond with|give me|list|relay|spell out|recite)\b[^.!?\n]{0,40}?"
+            r"\b(?:system prompt|initial prompt|(?:your|the|all|above|previous|prior|initial|initials|original|system'?s?) (?:\w+ )?(?:instructions|prompt|rules|parameters)|every instructions?|instructions (?:you have|given|above)|hidden prompt)",
+        ),
+        (
+            "unrestricted_persona",
+            r"\b(?:DAN|do anything now|jailbr(?:ea|o)k|developer mode|safe mode off|unrestricted|unfiltered|uncensored|no (?:restrictions|limits|filters|rules|ethics)"
+            r"|without (?:any )?(?:restrictions|limitations|censorship|filters|rules|ethics)|not (?:bound|restricted) by|free from (?:the )?(?:rules|restrictions)"
+            r"|exception to (?:the )?(?:ai'?s? )?usual)\b",
+        ),
+        ("new_instructions", r"\b(?:new|updated|real|true|secret) (?:instructions?|task|rules|agenda|objective)\b|\bfrom now on\b|\byou are now\b|\byou will now\b|\bsystem (?:note|override|upgrade)\b"),
+        (
+            "steer_response",
+            r"\b(?:add|include|modify|encode|translate|integrate|append|insert|enhance|reverse|render|use|express|replace|substitute|shift|apply|write|provide|mention|augment|promote|spread|invert)\b"
+            r"[^.?!]{0,60}?\byour (?:response|reply|answer|message|output|elucidation)\b"
+            r"|\b(?:in|to|into|using) your (?:response|reply|answer|message)\b"
+            r"|\byour (?:response|reply|answer|message)\b[^.?!]{0,40}?\b(?:in|into|using|with|backward|reverse)\b"
+            r"|\b(?:reply|respond|answer)(?: only)? (?:in|using) (?:base ?\d+|reverse|[A-Z][a-z]+ish|French|German|Italian|Portuguese|Spanish|emojis?)\b",
+        ),
+        ("inject_code", r"\b(?:following|below|subsequent) code (?:snippet|block|section|excerpt|segment)\b"),
+        ("code_fence", r"```"),
+        (
+            "dangerous_code",
+            r"subprocess|os\.system|os\.fork|socket\.socket|requests\.(?:post|get)|shutil\.rmtree|/etc/(?:passwd|hosts|shadow)|~/\.ssh|nc -e|/bin/(?:ba)?sh"
+            r"|pyautogui|clipboard|keylog|Fernet|AES\.new|ransom|pickle\.loads|while True",
+        ),
+        ("encoding_evasion", r"\bbase ?(?:64|32|16|58)\b|\brot ?13\b|\bcaesar cipher\b|\bsubstitution cipher\b|\bbackwards?\b|\bin reverse\b"),
+        ("pretend", r"\bpretend (?:to be|you are|to have)\b|\bact as\b|\broleplay\b|\byou are (?:a|an) (?:ai|assistant|bot|model)\b"),
+        ("conversation_markers", r"(?:^|\n)\s*(?:system|assistant)\s*:|<\|(?:im_start|system|endoftext)\|>|\[/?INST\]|###\s*(?:instruction|system)|\[system (?:note|message)"),
+        ("urgent_override", r"(?-i:\b(?:IGNORE|IMPORTANT|ATTENTION|STOP|OVERRIDE|FORGET|ALERT|NEW INSTRUCTION)\b(?=[^a-z]{0,4}[A-Z]{3,}))"),
+    )
+)
+
+# Patterns precise enough to decide on their own (each fires on under 0.5% of the benign tune rows).
+DECISIVE_PATTERNS = frozenset({"override_instructions", "extract_prompt", "conversation_markers"})
+DECISIVE_SCORE = 0.9
+
+
+def injection_patterns(text: str) -> Iterator[str]:
+    """Names of the attack patterns present in `text` (model features, not verdicts)."""
+    for name, pattern in _PATTERNS:
+        if pattern.search(text):
+            yield name
+
+
+# An attack addresses the model: it overrides, extracts, re-casts or steers it. Without one of
+# these signals a text is scored at most UNADDRESSED_CEILING, whatever its n-grams look like:
+# the learned weights alone over-fire on short everyday requests ("reverse a list").
+ADDRESSES_THE_MODEL = frozenset(
+    {
+        "override_instructions",
+        "extract_prompt",
+        "unrestricted_persona",
+        "new_instructions",
+        "steer_response",
+        "inject_code",
+        "pretend",
+        "conversation_markers",
+        "urgent_override",
+    }
+)
+UNADDRESSED_CEILING = 0.3
+
+
+class PromptInjectionScanner:
+    name = "prompt_injection"
+
+    def __init__(self, stage: Stage, settings: ScannerSettings, model_path: Path = INJECTION_MODEL_PATH):
+        self.stage: Stage = stage
+        self.settings = settings
+        self.model = LinearTextModel.load(model_path)
+
+    def score(self, text: str) -> float:
+        patterns = list(injection_patterns(text))
+        probability = self.model.probability(features(text, lambda _: patterns))
+        if not DECISIVE_PATTERNS.isdisjoint(patterns):
+            return max(probability, DECISIVE_SCORE)
+        if ADDRESSES_THE_MODEL.isdisjoint(patterns):
+            return min(probability, UNADDRESSED_CEILING)
+        return probability
+
+    def scan(self, text: str) -> Verdict:
+        started = time.perf_counter()
+        score = self.score(text)
+        finding = Finding("prompt_injection", 0, len(text), round(score, 4))
+        return verdict_from_findings(self.name, self.settings, text, [finding], started)

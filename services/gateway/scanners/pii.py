@@ -1,0 +1,133 @@
+"""Personal data: emails, phone numbers, payment cards, IBANs, national IDs, IP addresses.
+
+Regexes only propose candidates; every number with a checksum is confirmed by python-stdnum
+(Luhn for cards, ISO 7064 for IBANs, each country's rule for national IDs) and phone numbers by
+Google's libphonenumber port, so look-alikes with a bad checksum are left alone. Street
+addresses are not detected: no pattern we could measure was reliable enough to redact on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+
+import phonenumbers
+from stdnum import iban, luhn
+from stdnum.ca import sin as ca_sin
+from stdnum.es import nie as es_nie
+from stdnum.es import nif as es_nif
+from stdnum.fi import hetu as fi_hetu
+from stdnum.gb import nhs as gb_nhs
+from stdnum.in_ import aadhaar as in_aadhaar
+from stdnum.it import codicefiscale as it_fiscal_code
+from stdnum.pl import pesel as pl_pesel
+from stdnum.se import personnummer as se_personnummer
+from stdnum.tr import tckimlik as tr_national_id
+from stdnum.us import ssn as us_ssn
+
+from services.gateway.scanners.base import Finding
+from services.gateway.scanners.findings import SpanScanner
+
+__all__ = ["PII_KINDS", "PiiScanner"]
+
+# Default region for phone numbers written without a country code.
+PHONE_REGION = "US"
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,18}\d(?!\d)")
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+
+# Each national ID: its kind, a candidate pattern, the stdnum validator that confirms it.
+_Validator = Callable[[str], bool]
+_NATIONAL_IDS: tuple[tuple[str, re.Pattern[str], _Validator], ...] = (
+    ("us_ssn", re.compile(r"(?<![\d-])\d{3}[- .]?\d{2}[- .]?\d{4}(?![\d-])"), us_ssn.is_valid),
+    ("uk_nhs", re.compile(r"(?<![\d-])\d{3}[- ]?\d{3}[- ]?\d{4}(?![\d-])"), gb_nhs.is_valid),
+    ("es_nif", re.compile(r"(?<!\w)\d{8}-?[A-Za-z](?!\w)"), es_nif.is_valid),
+    ("es_nie", re.compile(r"(?<!\w)[XYZxyz]-?\d{7}-?[A-Za-z](?!\w)"), es_nie.is_valid),
+    ("it_fiscal_code", re.compile(r"(?<!\w)[A-Za-z]{6}[\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{3}[A-Za-z](?!\w)"), it_fiscal_code.is_valid),
+    ("fi_personal_id", re.compile(r"(?<!\w)\d{6}[-+A-FU-Y]\d{3}[\dA-Za-z](?!\w)"), fi_hetu.is_valid),
+    ("pl_pesel", re.compile(r"(?<!\d)\d{11}(?!\d)"), pl_pesel.is_valid),
+    ("tr_national_id", re.compile(r"(?<!\d)\d{11}(?!\d)"), tr_national_id.is_valid),
+    ("in_aadhaar", re.compile(r"(?<![\d-])\d{4}[- ]?\d{4}[- ]?\d{4}(?![\d-])"), in_aadhaar.is_valid),
+    ("ca_sin", re.compile(r"(?<![\d-])\d{3}[- ]?\d{3}[- ]?\d{3}(?![\d-])"), ca_sin.is_valid),
+    ("se_personnummer", re.compile(r"(?<![\d-])(?:\d{2})?\d{6}[-+]?\d{4}(?![\d-])"), se_personnummer.is_valid),
+)
+
+PII_KINDS = (
+    "email",
+    "phone",
+    "credit_card",
+    "iban",
+    "ip_address",
+    *(kind for kind, _, _ in _NATIONAL_IDS),
+)
+
+
+class PiiScanner(SpanScanner):
+    name = "pii"
+
+    def find(self, text: str) -> list[Finding]:
+        findings: list[Finding] = []
+        if "@" in text:
+            findings += [Finding("email", m.start(), m.end(), 1.0) for m in _EMAIL.finditer(text)]
+        if any(character.isdigit() for character in text):
+            findings += _cards(text)
+            findings += _ibans(text)
+            findings += _national_ids(text)
+            findings += _phones(text)
+            findings += _ip_addresses(text)
+        elif ":" in text:
+            findings += _ip_addresses(text)
+        return findings
+
+
+def _cards(text: str) -> Iterator[Finding]:
+    for match in _CARD.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group())
+        if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
+            yield Finding("credit_card", match.start(), match.end(), 1.0)
+
+
+def _ibans(text: str) -> Iterator[Finding]:
+    for match in _IBAN.finditer(text):
+        candidate = match.group()
+        # The pattern may run on into a following upper-case word; drop trailing groups until valid.
+        while candidate:
+            if iban.is_valid(candidate):
+                yield Finding("iban", match.start(), match.start() + len(candidate), 1.0)
+                break
+            if " " not in candidate:
+                break
+            candidate = candidate.rsplit(" ", 1)[0]
+
+
+def _national_ids(text: str) -> Iterator[Finding]:
+    for kind, pattern, is_valid in _NATIONAL_IDS:
+        for match in pattern.finditer(text):
+            if is_valid(match.group()):
+                yield Finding(kind, match.start(), match.end(), 0.9)
+
+
+def _phones(text: str) -> Iterator[Finding]:
+    for match in _PHONE_CANDIDATE.finditer(text):
+        candidate = match.group().rstrip(" .-(")
+        try:
+            number = phonenumbers.parse(candidate, PHONE_REGION)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            yield Finding("phone", match.start(), match.start() + len(candidate), 0.8)
+
+
+def _ip_addresses(text: str) -> Iterator[Finding]:
+    for pattern in (_IPV4, _IPV6):
+        for match in pattern.finditer(text):
+            try:
+                ipaddress.ip_address(match.group())
+            except ValueError:
+                continue
+            yield Finding("ip_address", match.start(), match.end(), 0.9)

@@ -1,0 +1,234 @@
+"""Runs the configured scanners in order and decides what happens to the text.
+
+Input and output are scanned the same way: each enabled scanner sees the text as the previous
+ones left it (redactions chain), the first enforced BLOCK stops the run, shadow scanners only
+record, and a scanner that raises is handled by `on_error`. Streamed output goes through
+`StreamScanner`, which rescans a sliding window so that a secret split across chunks is caught
+before any part of it is released.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from services.gateway.scanners.base import (
+    Action,
+    Finding,
+    PipelineResult,
+    Scanner,
+    ScannerError,
+    Stage,
+    Verdict,
+)
+from services.gateway.scanners.config import ScannerSettings, ScannersConfig
+from services.gateway.scanners.findings import redact
+from services.gateway.scanners.injection import PromptInjectionScanner
+from services.gateway.scanners.leakage import SystemPromptLeakageScanner
+from services.gateway.scanners.pii import PiiScanner
+from services.gateway.scanners.secrets import SecretsScanner
+from services.gateway.scanners.toxicity import ToxicityScanner
+from services.gateway.scanners.unicode import InvisibleUnicodeScanner, OversizeScanner
+
+__all__ = [
+    "SCANNER_FACTORIES",
+    "STREAM_HOLDBACK_CHARS",
+    "ScannerPipeline",
+    "StreamScanner",
+    "build_scanner",
+    "run_scanner",
+]
+
+ScannerFactory = Callable[[Stage, ScannerSettings, ScannersConfig], Scanner]
+
+# The one place a fork registers a scanner: its name (as used in config) and how to build it.
+SCANNER_FACTORIES: dict[str, ScannerFactory] = {
+    "oversize": lambda stage, settings, config: OversizeScanner(stage, settings, config.max_chars),
+    "invisible_unicode": lambda stage, settings, config: InvisibleUnicodeScanner(stage, settings),
+    "secrets": lambda stage, settings, config: SecretsScanner(stage, settings),
+    "pii": lambda stage, settings, config: PiiScanner(stage, settings),
+    "prompt_injection": lambda stage, settings, config: PromptInjectionScanner(stage, settings),
+    "toxicity": lambda stage, settings, config: ToxicityScanner(stage, settings),
+    "system_prompt_leakage": lambda stage, settings, config: SystemPromptLeakageScanner(
+        stage, settings, config.system_prompt
+    ),
+}
+
+# Streaming: text within this many characters of the end of what has arrived is held back,
+# because a finding that starts there may not be complete (or recognisable) yet.
+STREAM_HOLDBACK_CHARS = 256
+
+
+def build_scanner(name: str, stage: Stage, settings: ScannerSettings, config: ScannersConfig) -> Scanner:
+    """Build one configured scanner by its registered name."""
+    try:
+        factory = SCANNER_FACTORIES[name]
+    except KeyError:
+        raise ValueError(f"{stage}.{name}: no scanner registered under this name") from None
+    return factory(stage, settings, config)
+
+
+@dataclass(frozen=True)
+class _Configured:
+    scanner: Scanner
+    shadow: bool
+
+
+class ScannerPipeline:
+    """The input and output scanners of one configuration, ready to run."""
+
+    def __init__(self, config: ScannersConfig, inputs: list[_Configured], outputs: list[_Configured]):
+        self.config = config
+        self._inputs = inputs
+        self._outputs = outputs
+
+    @classmethod
+    def from_config(cls, config: ScannersConfig) -> ScannerPipeline:
+        def build(stage: Stage, scanners: dict[str, ScannerSettings]) -> list[_Configured]:
+            return [
+                _Configured(build_scanner(name, stage, settings, config), settings.shadow)
+                for name, settings in scanners.items()
+                if settings.enabled
+            ]
+
+        return cls(config, build("input", config.input), build("output", config.output))
+
+    @property
+    def input_scanners(self) -> tuple[str, ...]:
+        return tuple(entry.scanner.name for entry in self._inputs)
+
+    @property
+    def output_scanners(self) -> tuple[str, ...]:
+        return tuple(entry.scanner.name for entry in self._outputs)
+
+    def scan_input(self, text: str) -> PipelineResult:
+        return self._run("input", self._inputs, text)
+
+    def scan_output(self, text: str) -> PipelineResult:
+        return self._run("output", self._outputs, text)
+
+    def output_stream(self) -> StreamScanner:
+        """A scanner for one streamed answer (one per response; not shared between requests)."""
+        return StreamScanner(self._outputs, self.config.on_error)
+
+    def _run(self, stage: Stage, scanners: list[_Configured], text: str) -> PipelineResult:
+        verdicts: list[Verdict] = []
+        errors: list[ScannerError] = []
+        action = Action.ALLOW
+        for entry in scanners:
+            outcome = run_scanner(entry.scanner, entry.shadow, text)
+            if isinstance(outcome, ScannerError):
+                errors.append(outcome)
+                if self.config.on_error == "fail_closed":
+                    verdicts.append(_failed_closed(entry.scanner.name))
+                    return PipelineResult(stage, Action.BLOCK, text, tuple(verdicts), entry.scanner.name, tuple(errors))
+                continue
+            verdicts.append(outcome)
+            if outcome.shadow or outcome.action is Action.ALLOW:
+                continue
+            if outcome.action is Action.BLOCK:
+                return PipelineResult(stage, Action.BLOCK, text, tuple(verdicts), outcome.scanner, tuple(errors))
+            if outcome.action is Action.REDACT and outcome.redacted_text is not None:
+                text = outcome.redacted_text
+            if outcome.action.severity > action.severity:
+                action = outcome.action
+        return PipelineResult(stage, action, text, tuple(verdicts), None, tuple(errors))
+
+
+def run_scanner(scanner: Scanner, shadow: bool, text: str) -> Verdict | ScannerError:
+    """One scanner's verdict (marked shadow when configured so), or the error it raised."""
+    started = time.perf_counter()
+    try:
+        verdict = scanner.scan(text)
+    except Exception as error:  # noqa: BLE001 - whatever a scanner raises is handled by on_error
+        return ScannerError(scanner.name, f"{type(error).__name__}: {error}")
+    latency_ms = verdict.latency_ms if verdict.latency_ms > 0.0 else (time.perf_counter() - started) * 1000.0
+    return replace(verdict, shadow=shadow, latency_ms=latency_ms)
+
+
+def _failed_closed(scanner: str) -> Verdict:
+    return Verdict(scanner, Action.BLOCK, f"scanner {scanner} failed", (), None, 0.0)
+
+
+class StreamScanner:
+    """Scans a streamed answer as chunks arrive and releases only text that is final.
+
+    Every `feed` rescans the text not yet released (at most the hold-back window plus the new
+    chunk) with each output scanner on the raw text, so a finding's span is in raw coordinates.
+    Text is released up to `STREAM_HOLDBACK_CHARS` before the end of what has arrived, never
+    inside a finding, with enforced redactions applied. Once a scanner blocks, the stream stays
+    blocked: nothing more is released, and the caller ends the stream with a final event.
+    """
+
+    def __init__(self, scanners: list[_Configured], on_error: str):
+        self._scanners = scanners
+        self._on_error = on_error
+        self._raw = ""
+        self._released_upto = 0
+        self._released: list[str] = []
+        self._blocked: PipelineResult | None = None
+
+    @property
+    def text(self) -> str:
+        """The redacted text released so far."""
+        return "".join(self._released)
+
+    def feed(self, chunk: str) -> PipelineResult:
+        """Add a chunk; the result's `new_text` is what may be sent on now."""
+        if self._blocked is not None:
+            return self._blocked
+        self._raw += chunk
+        return self._scan(final=False)
+
+    def finish(self) -> PipelineResult:
+        """The stream has ended: scan and release everything still held back."""
+        if self._blocked is not None:
+            return self._blocked
+        return self._scan(final=True)
+
+    def _scan(self, final: bool) -> PipelineResult:
+        window = self._raw[self._released_upto :]
+        verdicts: list[Verdict] = []
+        errors: list[ScannerError] = []
+        redactions: list[Finding] = []
+        action = Action.ALLOW
+        for entry in self._scanners:
+            outcome = run_scanner(entry.scanner, entry.shadow, window)
+            if isinstance(outcome, ScannerError):
+                errors.append(outcome)
+                if self._on_error == "fail_closed":
+                    verdicts.append(_failed_closed(entry.scanner.name))
+                    return self._block(verdicts, entry.scanner.name, errors)
+                continue
+            verdicts.append(outcome)
+            if outcome.shadow or outcome.action is Action.ALLOW:
+                continue
+            if outcome.action is Action.BLOCK:
+                return self._block(verdicts, outcome.scanner, errors)
+            if outcome.action is Action.REDACT:
+                redactions += outcome.findings
+            if outcome.action.severity > action.severity:
+                action = outcome.action
+        cut = len(window) if final else _safe_cut(window, redactions)
+        released = redact(window[:cut], [f for f in redactions if f.end <= cut])
+        self._released_upto += cut
+        self._released.append(released)
+        return PipelineResult("output", action, self.text, tuple(verdicts), None, tuple(errors), released)
+
+    def _block(self, verdicts: list[Verdict], scanner: str, errors: list[ScannerError]) -> PipelineResult:
+        self._blocked = PipelineResult("output", Action.BLOCK, self.text, tuple(verdicts), scanner, tuple(errors))
+        return self._blocked
+
+
+def _safe_cut(window: str, findings: list[Finding]) -> int:
+    """The furthest point that is at least the hold-back before the end and inside no finding."""
+    cut = max(0, len(window) - STREAM_HOLDBACK_CHARS)
+    moved = True
+    while moved:
+        moved = False
+        for finding in findings:
+            if finding.start < cut < finding.end:
+                cut = finding.start
+                moved = True
+    return cut

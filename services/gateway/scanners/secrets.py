@@ -1,0 +1,164 @@
+"""Secrets and credentials: provider keys and tokens, private keys, passwords in assignments,
+credentials in URLs and headers, and high-entropy strings.
+
+Provider rules follow the token formats the providers document (and gitleaks/detect-secrets
+encode). Everything matched is checked against placeholder patterns first ("EXAMPLE",
+"xxxx", "<your-key>", "${VAR}", repeated fragments), because documentation and config templates
+are full of key-shaped text that is not a secret.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from services.gateway.scanners.base import Finding
+from services.gateway.scanners.findings import SpanScanner
+
+__all__ = ["SECRET_KINDS", "SecretsScanner", "is_placeholder", "shannon_entropy"]
+
+# (kind, pattern, score). Group 1, when present, is the secret itself; otherwise the whole match.
+_RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
+    (kind, re.compile(pattern), score)
+    for kind, pattern, score in (
+        ("private_key", r"-----BEGIN[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)", 1.0),
+        ("aws_access_key", r"\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b", 1.0),
+        ("aws_bedrock_key", r"\b(ABSK[A-Za-z0-9+/]{100,}={0,2})", 1.0),
+        ("github_token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b", 1.0),
+        ("gitlab_token", r"\b(gl(?:pat|dt|ptt|rt|oas|soat|cbt|imt|agent|ft|ffct|wt)-[A-Za-z0-9_-]{20,})", 1.0),
+        ("slack_token", r"\b(xox[abposer]-(?:\d+-)?[A-Za-z0-9-]{10,})", 1.0),
+        ("slack_webhook", r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 1.0),
+        ("stripe_key", r"\b((?:sk|rk|pk)_(?:live|test|prod)_[A-Za-z0-9]{20,})", 1.0),
+        ("google_api_key", r"\b(AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])", 1.0),
+        ("anthropic_key", r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,})", 1.0),
+        ("openai_key", r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,})", 1.0),
+        ("huggingface_token", r"\b((?:hf_|api_org_)[A-Za-z]{34})\b", 1.0),
+        ("npm_token", r"\b(npm_[A-Za-z0-9]{36})\b", 1.0),
+        ("npm_auth_token", r"_authToken=([A-Za-z0-9-]{20,})", 1.0),
+        ("pypi_token", r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 1.0),
+        ("sendgrid_key", r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b", 1.0),
+        ("twilio_key", r"\b((?:SK|AC)[0-9a-f]{32})\b", 0.9),
+        ("telegram_token", r"\b(\d{8,10}:AA[0-9A-Za-z_-]{33})\b", 1.0),
+        ("discord_token", r"\b([MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})\b", 1.0),
+        ("mailchimp_key", r"\b([0-9a-f]{32}-us\d{1,2})\b", 1.0),
+        ("notion_token", r"\b(ntn_[0-9]{11}[A-Za-z0-9]{32,35})\b", 1.0),
+        ("vault_token", r"\b(hv[sb]\.[A-Za-z0-9_-]{24,})", 1.0),
+        ("facebook_token", r"\b(EAA[MC][A-Za-z0-9]{100,})", 1.0),
+        ("onepassword_token", r"\b(ops_eyJ[A-Za-z0-9+/]{200,}={0,3})", 1.0),
+        ("sourcegraph_token", r"\b(sgp_(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}|sgp_[a-fA-F0-9]{40})\b", 1.0),
+        ("grafana_token", r"\b(glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})", 1.0),
+        ("databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b", 1.0),
+        ("terraform_token", r"\b([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9=_-]{60,70})", 1.0),
+        ("jwt", r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})", 0.9),
+        ("url_credentials", r"[a-z][a-z0-9+.-]*://[^\s:/@\"']+:([^\s:/@\"']{3,})@[^\s/]", 0.9),
+        ("authorization_header", r"(?i)\b(?:authorization|x-[a-z-]*(?:api-?key|token))\s*:\s*(?:bearer\s+|basic\s+|token\s+)?([A-Za-z0-9._~+/=-]{8,})", 0.9),
+        ("cli_credentials", r"(?:--user|\s-u)\s+[\"'{]*[^\s:\"'{}]+[}\"']*:[\"'{]*([^\s\"'{}]{6,})", 0.8),
+        ("password_assignment", r"(?i)[\w.-]*(?:secret|passw(?:or)?d|pwd|token|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|private[_.-]?key|client[_.-]?secret|credentials?)[\w.-]*[\"']?\s*(?::=|=>|==|[:=])\s*[\"']?([^\s\"',;)]{6,})", 0.8),
+    )
+)
+
+SECRET_KINDS = tuple(kind for kind, _, _ in _RULES) + ("high_entropy_string",)
+
+_CANDIDATE_TOKEN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?i)example|xxxx|\*\*\*|\.\.\.|your[_-]|<[^>]*>|\$\{|\$\(|%s|%\(|\{\{|changeme|dummy|placeholder|redacted"
+    r"|sample|replace[_-]?me|insert[_-]|fake|not[_-]?a[_-]?real|^\$[A-Z_]+$|^[A-Z_]+$|_here$"
+)
+_CODE_REFERENCE = re.compile(r"^(?:os\.|env\.|process\.env|getenv|config\.|settings\.|self\.|args\.|[a-z_]+\(|[a-z_]+\.[a-z_]+$)")
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character of `value`."""
+    counts = Counter(value)
+    total = len(value)
+    return -sum(count / total * math.log2(count / total) for count in counts.values())
+
+
+def is_placeholder(value: str) -> bool:
+    """True for key-shaped text that documentation and templates use instead of a real secret."""
+    stripped = value.strip("\"'`")
+    if _PLACEHOLDER_WORDS.search(stripped) or _CODE_REFERENCE.match(stripped):
+        return True
+    if len(set(stripped.lower())) <= 3:
+        return True
+    return _repeats_a_short_fragment(stripped)
+
+
+def _repeats_a_short_fragment(value: str) -> bool:
+    """"abcdabcdabcd…" or "0000…": a value made of one fragment repeated is never a real key."""
+    for period in range(1, min(9, len(value) // 3 + 1)):
+        if all(value[i] == value[i % period] for i in range(len(value))):
+            return True
+    return False
+
+
+class SecretsScanner(SpanScanner):
+    name = "secrets"
+
+    def find(self, text: str) -> list[Finding]:
+        findings = list(self._rule_findings(text))
+        covered = [(f.start, f.end) for f in findings]
+        for finding in _high_entropy_findings(text):
+            if not any(start < finding.end and finding.start < end for start, end in covered):
+                findings.append(finding)
+        return findings
+
+    @staticmethod
+    def _rule_findings(text: str) -> Iterator[Finding]:
+        for kind, pattern, score in _RULES:
+            for match in pattern.finditer(text):
+                group = 1 if pattern.groups else 0
+                secret = match.group(group)
+                if kind != "private_key" and is_placeholder(secret):
+                    continue
+                if kind in _GENERIC_KINDS and not _looks_random(secret):
+                    continue
+                yield Finding(kind, match.start(group), match.end(group), score)
+
+
+_GENERIC_KINDS = frozenset(
+    {"password_assignment", "authorization_header", "cli_credentials", "url_credentials"}
+)
+
+
+def _looks_random(value: str) -> bool:
+    """A generic credential value must mix character classes, not read like a word or a path."""
+    classes = sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
+    return classes >= 2 and shannon_entropy(value) >= 2.5 and "/" not in value.strip("/")[:1]
+
+
+def _high_entropy_findings(text: str) -> Iterator[Finding]:
+    for match in _CANDIDATE_TOKEN.finditer(text):
+        token = match.group().strip("=.-_")
+        if len(token) < 20 or is_placeholder(token):
+            continue
+        score = _randomness_score(token)
+        if score > 0.0:
+            yield Finding("high_entropy_string", match.start(), match.end(), score)
+
+
+def _randomness_score(token: str) -> float:
+    """0 for ordinary text; rises towards 1 as a token looks like random key material."""
+    has_digit = any(c.isdigit() for c in token)
+    has_letter = any(c.isalpha() for c in token)
+    if not (has_digit and has_letter) or "." in token.strip("."):
+        return 0.0
+    if all(c in "0123456789abcdefABCDEF" for c in token):
+        # Bare hex is far more often a commit, digest or UUID than a key; keys in hex are
+        # caught by the assignment and provider rules, where the context says "secret".
+        return 0.0
+    entropy = shannon_entropy(token)
+    # Random base64 carries about 6 bits/char; a 20-char sample reaches ~4.3.
+    floor, ceiling = 3.7, 4.6
+    if entropy < floor:
+        return 0.0
+    return round(min(1.0, 0.5 + 0.5 * (entropy - floor) / (ceiling - floor)), 3)

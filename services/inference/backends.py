@@ -1,0 +1,112 @@
+"""The backend interface the HTTP layer (and the safety gateway) calls.
+
+`Backends` is the whole contract: the BentoML service never knows whether the models run in
+other Ray Serve replicas (`services.app.ServeBackends`, over DeploymentHandles) or in its own
+process (`InProcessBackends`, used by plain `bentoml serve` and the benchmarks' baselines). A
+gateway that needs fallbacks or canary routing wraps or swaps a `Backends`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from functools import cached_property
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from services.inference.embedder import SentenceEmbedder
+from services.inference.generator import ChatBackend, make_chat_backend
+from services.inference.retriever import DocumentIndex
+from services.inference.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ModelCard,
+    Passage,
+    ReindexResult,
+)
+from services.inference.settings import AppArgs
+
+__all__ = ["Backends", "InProcessBackends", "model_cards"]
+
+
+class Backends(Protocol):
+    """Model work behind the public API."""
+
+    def models(self) -> list[ModelCard]:
+        """The models served, as `GET /v1/models` lists them."""
+        ...
+
+    async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Unit-length embeddings, one row per text, in order."""
+        ...
+
+    async def retrieve(self, query: str, k: int) -> list[Passage]:
+        """The `k` indexed passages closest to `query`, best first."""
+        ...
+
+    async def reindex(self) -> ReindexResult:
+        """Rebuild the document index from the configured corpus, without a restart."""
+        ...
+
+    async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
+        """A whole chat completion."""
+        ...
+
+    def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        """A chat completion as ordered chunks."""
+        ...
+
+
+def model_cards(args: AppArgs) -> list[ModelCard]:
+    """The models an application built from `args` serves."""
+    return [
+        ModelCard(id=args.embedder.model_name, kind="embedding"),
+        ModelCard(id=args.generator.model_name, kind="chat"),
+    ]
+
+
+class InProcessBackends:
+    """Every model in this process, loaded on first use (for `bentoml serve` and baselines)."""
+
+    def __init__(self, args: AppArgs) -> None:
+        self.args = args
+        self._index: DocumentIndex | None = None
+        self._index_lock = asyncio.Lock()
+
+    def models(self) -> list[ModelCard]:
+        return model_cards(self.args)
+
+    @cached_property
+    def embedder(self) -> SentenceEmbedder:
+        return SentenceEmbedder.from_settings(self.args.embedder)
+
+    @cached_property
+    def chat(self) -> ChatBackend:
+        return make_chat_backend(self.args.generator, self.retrieve)
+
+    async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        return await asyncio.to_thread(self.embedder.encode, texts)
+
+    async def reindex(self) -> ReindexResult:
+        settings = self.args.retriever
+        index, result = await DocumentIndex.build(settings.corpus, settings.chunk_chars, self.embed)
+        self._index = index
+        return result
+
+    async def retrieve(self, query: str, k: int) -> list[Passage]:
+        async with self._index_lock:
+            if self._index is None:
+                await self.reindex()
+        assert self._index is not None
+        vector = (await self.embed([query]))[0]
+        return self._index.search(vector, k)
+
+    async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
+        return await self.chat.complete(request)
+
+    async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        async for chunk in self.chat.stream(request):
+            yield chunk

@@ -1,0 +1,107 @@
+"""Ray Serve deployments doing the model work. Options here are defaults; the Serve config file
+(services/config/serve-<env>.yaml) overrides replicas, autoscaling, resources and `user_config`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from services.inference.embedder import SentenceEmbedder
+from services.inference.generator import make_chat_backend
+from services.inference.metrics import batch_size_histogram, record_model_load
+from services.inference.retriever import DocumentIndex
+from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Passage, ReindexResult
+from services.inference.settings import EmbedderSettings, GeneratorSettings, RetrieverSettings
+
+__all__ = ["Embedder", "Generator", "Retriever"]
+
+
+def _sentences(requests: list[list[str]]) -> int:
+    return sum(len(texts) for texts in requests)
+
+
+@serve.deployment(name="Embedder", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
+class Embedder:
+    """Sentence embeddings; concurrent requests are batched into one model call."""
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        import torch
+
+        started = time.perf_counter()
+        self.model = SentenceEmbedder.from_settings(settings)
+        record_model_load(settings.model_name, time.perf_counter() - started)
+        self.batch_sizes = batch_size_histogram()
+        self._torch = torch
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Batching and threading tunables from the Serve config's `user_config`."""
+        self.embed_batch.set_max_batch_size(int(user_config.get("max_batch_size", 64)))
+        self.embed_batch.set_batch_wait_timeout_s(float(user_config.get("batch_wait_timeout_s", 0.002)))
+        if threads := user_config.get("torch_threads"):
+            self._torch.set_num_threads(int(threads))
+
+    async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Embeddings of one request's texts (batched with other requests)."""
+        return await self.embed_batch(texts)
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002, batch_size_fn=_sentences)
+    async def embed_batch(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
+        flat = [text for texts in requests for text in texts]
+        self.batch_sizes.observe(len(flat))
+        # In a thread, so the replica keeps accepting (and batching) requests meanwhile.
+        vectors = await asyncio.to_thread(self.model.encode, flat)
+        bounds = np.cumsum([0, *(len(texts) for texts in requests)])
+        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+@serve.deployment(name="Retriever", max_ongoing_requests=128, ray_actor_options={"num_cpus": 0})
+class Retriever:
+    """The document index; embeds queries and passages through the Embedder deployment."""
+
+    async def __init__(self, settings: RetrieverSettings, embedder: DeploymentHandle) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.index, self.last_build = await DocumentIndex.build(settings.corpus, settings.chunk_chars, self._embed)
+
+    async def _embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        vectors: npt.NDArray[np.float32] = await self.embedder.embed.remote(texts)
+        return vectors
+
+    async def retrieve(self, query: str, k: int) -> list[Passage]:
+        """The `k` passages closest to `query`, best first."""
+        vector = (await self._embed([query]))[0]
+        return self.index.search(vector, k)
+
+    async def reindex(self) -> ReindexResult:
+        """Rebuild from the corpus; the old index serves until the new one is ready."""
+        self.index, self.last_build = await DocumentIndex.build(self.settings.corpus, self.settings.chunk_chars, self._embed)
+        return self.last_build
+
+
+@serve.deployment(name="Generator", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})
+class Generator:
+    """Chat completions from the configured backend."""
+
+    def __init__(self, settings: GeneratorSettings, retriever: DeploymentHandle) -> None:
+        started = time.perf_counter()
+
+        async def retrieve(query: str, k: int) -> list[Passage]:
+            passages: list[Passage] = await retriever.retrieve.remote(query, k)
+            return passages
+
+        self.backend = make_chat_backend(settings, retrieve)
+        record_model_load(settings.model_name, time.perf_counter() - started)
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        return await self.backend.complete(request)
+
+    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        async for chunk in self.backend.stream(request):
+            yield chunk

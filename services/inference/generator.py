@@ -1,0 +1,327 @@
+"""Chat-completion backends (no Ray here): chosen by `generator.backend` in the Serve config.
+
+- `ExtractiveAnswerer`: answers only with retrieved passages, cites them, and says so plainly
+  when nothing relevant is indexed. Deterministic; the local default.
+- `TransformersChat`: a local Hugging Face causal LM directory, generated with transformers.
+- `UpstreamChat`: forwards to an OpenAI-compatible server (vLLM in production) over httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from services.inference.errors import InvalidRequest, UpstreamUnavailable
+from services.inference.model_store import resolve_model_dir
+from services.inference.schemas import (
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatDelta,
+    Citation,
+    Passage,
+    Usage,
+)
+from services.inference.settings import GeneratorSettings
+
+__all__ = [
+    "NOTHING_RELEVANT",
+    "ChatBackend",
+    "ExtractiveAnswerer",
+    "Retrieve",
+    "TransformersChat",
+    "UpstreamChat",
+    "make_chat_backend",
+    "whitespace_tokens",
+]
+
+Retrieve = Callable[[str, int], Awaitable[list[Passage]]]
+
+NOTHING_RELEVANT = (
+    "I found nothing relevant to this question in the indexed documents, so I cannot answer it from them."
+)
+
+
+class ChatBackend(Protocol):
+    """What the Generator deployment (and `bentoml serve`) calls."""
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        """The whole answer at once."""
+        ...
+
+    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        """The answer as ordered chunks: a role chunk, content chunks, then a finish chunk."""
+        ...
+
+
+def whitespace_tokens(text: str) -> int:
+    """Token count used in `usage` by backends without a tokenizer."""
+    return len(text.split())
+
+
+def _prompt_tokens(request: ChatCompletionRequest) -> int:
+    return sum(whitespace_tokens(m.content) for m in request.messages)
+
+
+async def _chunks(model: str, pieces: AsyncIterator[str], finish: Callable[[], str]) -> AsyncIterator[ChatCompletionChunk]:
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+
+    def chunk(delta: ChatDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
+        choice = ChatChunkChoice(delta=delta, finish_reason=finish_reason)  # type: ignore[arg-type]
+        return ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[choice])
+
+    yield chunk(ChatDelta(role="assistant", content=""))
+    async for piece in pieces:
+        if piece:
+            yield chunk(ChatDelta(content=piece))
+    yield chunk(ChatDelta(), finish())
+
+
+class ExtractiveAnswerer:
+    """Grounded answers assembled from retrieved passages, with `[n]` citations; no invented text."""
+
+    def __init__(self, settings: GeneratorSettings, retrieve: Retrieve) -> None:
+        self.settings = settings
+        self.retrieve = retrieve
+
+    async def answer(self, question: str) -> tuple[str, list[Citation]]:
+        """The answer text and the passages it cites."""
+        passages = await self.retrieve(question, self.settings.extractive.passages)
+        relevant = [p for p in passages if p.score >= self.settings.extractive.min_score]
+        if not relevant:
+            return NOTHING_RELEVANT, []
+        body = "\n\n".join(f"{p.text} [{n}]" for n, p in enumerate(relevant, start=1))
+        sources = "\n".join(f"[{n}] {p.source}" for n, p in enumerate(relevant, start=1))
+        citations = [Citation(index=n, source=p.source, score=p.score) for n, p in enumerate(relevant, start=1)]
+        return f"From the indexed documents:\n\n{body}\n\nSources:\n{sources}", citations
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        text, citations = await self.answer(request.question())
+        prompt, completion = _prompt_tokens(request), whitespace_tokens(text)
+        return ChatCompletion(
+            model=self.settings.model_name,
+            choices=[ChatChoice(message={"role": "assistant", "content": text}, finish_reason="stop")],
+            usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+            citations=citations,
+        )
+
+    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        text, _ = await self.answer(request.question())
+
+        async def words() -> AsyncIterator[str]:
+            for word in re.findall(r"\S+\s*|\s+", text):
+                yield word
+
+        async for chunk in _chunks(self.settings.model_name, words(), lambda: "stop"):
+            yield chunk
+
+
+class TransformersChat:
+    """A causal LM loaded from a local (or downloaded and verified) Hugging Face directory."""
+
+    def __init__(self, settings: GeneratorSettings, model_dir: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.settings = settings
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True).to(settings.device)
+        self.model.eval()
+        # One generation at a time per replica: transformers models are not re-entrant.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: GeneratorSettings) -> TransformersChat:
+        assert settings.source is not None  # GeneratorSettings requires it for this backend
+        return cls(settings, resolve_model_dir(settings.source))
+
+    def _inputs(self, request: ChatCompletionRequest) -> Any:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if getattr(self.tokenizer, "chat_template", None):
+            prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:
+            prompt = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+        return self.tokenizer(prompt, return_tensors="pt").to(self.settings.device)
+
+    def _generate_kwargs(self, request: ChatCompletionRequest, inputs: Any) -> dict[str, Any]:
+        limit = request.token_limit() or self.settings.max_new_tokens
+        if limit > self.settings.max_new_tokens:
+            raise InvalidRequest(f"max_tokens: at most {self.settings.max_new_tokens} for this model", field="max_tokens")
+        sample = request.temperature > 0
+        kwargs: dict[str, Any] = {**inputs, "max_new_tokens": limit, "do_sample": sample}
+        if sample:
+            kwargs.update(temperature=request.temperature, top_p=request.top_p)
+        if self.tokenizer.pad_token_id is None:
+            kwargs["pad_token_id"] = self.tokenizer.eos_token_id
+        return kwargs
+
+    def check(self, request: ChatCompletionRequest) -> None:
+        """Raise `InvalidRequest` for limits this model cannot honour, before any work starts."""
+        limit = request.token_limit()
+        if limit is not None and limit > self.settings.max_new_tokens:
+            raise InvalidRequest(f"max_tokens: at most {self.settings.max_new_tokens} for this model", field="max_tokens")
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        self.check(request)
+        inputs = self._inputs(request)
+        kwargs = self._generate_kwargs(request, inputs)
+
+        def run() -> Any:
+            with self._lock:
+                return self.model.generate(**kwargs)
+
+        output = await asyncio.to_thread(run)
+        prompt_length = inputs["input_ids"].shape[1]
+        new_tokens = output[0][prompt_length:]
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        finish = "length" if len(new_tokens) >= kwargs["max_new_tokens"] else "stop"
+        return ChatCompletion(
+            model=self.settings.model_name,
+            choices=[ChatChoice(message={"role": "assistant", "content": text}, finish_reason=finish)],  # type: ignore[arg-type]
+            usage=Usage(prompt_tokens=prompt_length, completion_tokens=len(new_tokens), total_tokens=prompt_length + len(new_tokens)),
+        )
+
+    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        from transformers import TextIteratorStreamer
+
+        self.check(request)
+        inputs = self._inputs(request)
+        kwargs = self._generate_kwargs(request, inputs)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
+        generated: list[int] = []
+
+        def run() -> None:
+            with self._lock:
+                output = self.model.generate(**kwargs, streamer=streamer)
+            generated.append(output.shape[1] - inputs["input_ids"].shape[1])
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+
+        async def pieces() -> AsyncIterator[str]:
+            while (piece := await asyncio.to_thread(next, streamer, None)) is not None:
+                yield piece
+
+        def finish() -> str:
+            worker.join()
+            return "length" if generated and generated[0] >= kwargs["max_new_tokens"] else "stop"
+
+        async for chunk in _chunks(self.settings.model_name, pieces(), finish):
+            yield chunk
+
+
+class UpstreamChat:
+    """Forwards to an OpenAI-compatible `/chat/completions`; failures are 502/504, never the client's."""
+
+    def __init__(self, settings: GeneratorSettings) -> None:
+        import httpx
+
+        assert settings.upstream is not None  # GeneratorSettings requires it for this backend
+        self.settings = settings
+        self.upstream = settings.upstream
+        headers = {}
+        if self.upstream.api_key_env:
+            key = os.environ.get(self.upstream.api_key_env)
+            if not key:
+                raise ValueError(f"generator.upstream.api_key_env: ${self.upstream.api_key_env} is not set")
+            headers["Authorization"] = f"Bearer {key}"
+        timeout = httpx.Timeout(self.upstream.timeout_s, connect=self.upstream.connect_timeout_s)
+        self.client = httpx.AsyncClient(base_url=self.upstream.base_url.rstrip("/") + "/", timeout=timeout, headers=headers)
+
+    def _payload(self, request: ChatCompletionRequest, stream: bool) -> dict[str, Any]:
+        payload = request.model_dump(exclude_none=True, exclude={"model", "stream", "max_completion_tokens"})
+        if request.token_limit() is not None:
+            payload["max_tokens"] = request.token_limit()
+        return {**payload, "model": self.upstream.model, "stream": stream}
+
+    def _failure(self, error: Exception) -> UpstreamUnavailable:
+        import httpx
+
+        timed_out = isinstance(error, httpx.TimeoutException)
+        what = "timed out" if timed_out else f"failed: {error}"
+        return UpstreamUnavailable(f"upstream {self.upstream.base_url} {what}", timed_out=timed_out)
+
+    @staticmethod
+    def _client_error(status: int, body: bytes) -> InvalidRequest:
+        try:
+            error = json.loads(body).get("error", {})
+            message, field = str(error.get("message", "")), error.get("param")
+        except (ValueError, AttributeError):
+            message, field = body.decode(errors="replace")[:500], None
+        return InvalidRequest(f"{field or 'request'}: upstream rejected the request ({status}): {message}", field=field)
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        import httpx
+
+        try:
+            response = await self.client.post("chat/completions", json=self._payload(request, stream=False))
+        except httpx.HTTPError as error:
+            raise self._failure(error) from error
+        if 400 <= response.status_code < 500:
+            raise self._client_error(response.status_code, response.content)
+        if response.status_code >= 500:
+            raise UpstreamUnavailable(f"upstream answered {response.status_code}", timed_out=False)
+        data = response.json()
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        return ChatCompletion(
+            model=self.settings.model_name,
+            choices=[
+                ChatChoice(
+                    message={"role": "assistant", "content": choice["message"].get("content") or ""},
+                    finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+                )
+            ],
+            usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+        )
+
+    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        import httpx
+
+        finish_reason = "stop"
+
+        async def pieces() -> AsyncIterator[str]:
+            nonlocal finish_reason
+            try:
+                async with self.client.stream("POST", "chat/completions", json=self._payload(request, stream=True)) as response:
+                    if 400 <= response.status_code < 500:
+                        raise self._client_error(response.status_code, await response.aread())
+                    if response.status_code >= 500:
+                        raise UpstreamUnavailable(f"upstream answered {response.status_code}", timed_out=False)
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        data = line.removeprefix("data:").strip()
+                        if data == "[DONE]":
+                            return
+                        for choice in json.loads(data).get("choices", []):
+                            if choice.get("finish_reason") == "length":
+                                finish_reason = "length"
+                            if content := (choice.get("delta") or {}).get("content"):
+                                yield content
+            except httpx.HTTPError as error:
+                raise self._failure(error) from error
+
+        async for chunk in _chunks(self.settings.model_name, pieces(), lambda: finish_reason):
+            yield chunk
+
+
+def make_chat_backend(settings: GeneratorSettings, retrieve: Retrieve) -> ChatBackend:
+    """The backend named by `settings.backend`."""
+    if settings.backend == "extractive":
+        return ExtractiveAnswerer(settings, retrieve)
+    if settings.backend == "transformers":
+        return TransformersChat.from_settings(settings)
+    if settings.backend == "openai":
+        return UpstreamChat(settings)
+    raise ValueError(f"generator.backend: unknown backend {settings.backend!r}")

@@ -1,0 +1,205 @@
+"""The public HTTP API: one BentoML service over a `Backends`.
+
+- OpenAI-compatible routes (`GET /v1/models`, `POST /v1/embeddings`, `POST /v1/chat/completions`
+  with server-sent events) are a small Starlette app mounted into the service, because OpenAI's
+  wire format (SSE or JSON on one route, `{"error": {...}}` bodies) is not BentoML's.
+- Native BentoML APIs (`/v1/rag/query`, `/v1/rag/reindex`, `/embed`) are what the BentoML client
+  calls.
+
+`build_inference_service` is called once per process with the backends to use: Ray Serve's
+ingress passes DeploymentHandle-backed ones, `services/inference/dev.py` in-process ones.
+Client mistakes become 4xx here, at the edge, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import bentoml
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from services.inference.backends import Backends
+from services.inference.errors import RequestError, UnknownModel, UpstreamUnavailable
+from services.inference.generator import whitespace_tokens
+from services.inference.schemas import (
+    ChatCompletionRequest,
+    EmbeddingData,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ErrorBody,
+    ErrorResponse,
+    ModelList,
+    RagResult,
+    ReindexResult,
+    Usage,
+)
+
+__all__ = ["SERVICE_NAME", "build_inference_service", "build_openai_app", "error_response"]
+
+SERVICE_NAME = "rampart-inference"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def error_response(status: int, message: str, field: str | None) -> JSONResponse:
+    """An OpenAI-style error body; `param` names the field at fault."""
+    kind = {404: "not_found_error"}.get(status, "invalid_request_error" if status < 500 else "upstream_error")
+    body = ErrorResponse(error=ErrorBody(message=message, type=kind, param=field))  # type: ignore[arg-type]
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def _validation_error(error: ValidationError) -> JSONResponse:
+    first = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    return error_response(400, f"{field}: {first['msg']}", field)
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The original error behind a Ray task error (duck-typed: this module does not need Ray)."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, BaseException) else error
+
+
+async def _parse(request: Request, schema: type[ModelT]) -> ModelT | JSONResponse:
+    body = await request.body()
+    try:
+        return schema.model_validate_json(body)
+    except ValidationError as error:
+        if any(e["type"] == "json_invalid" for e in error.errors()):
+            return error_response(400, "body: not valid JSON", "body")
+        return _validation_error(error)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _at_edge(endpoint: Endpoint) -> Endpoint:
+    """Client mistakes and upstream failures become status codes here; anything else is a bug."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Exception as error:
+            cause = _cause(error)
+            if isinstance(cause, RequestError):
+                return error_response(cause.status, cause.message, cause.field)
+            if isinstance(cause, UpstreamUnavailable):
+                return error_response(cause.status, str(cause), None)
+            raise
+
+    return guarded
+
+
+def build_openai_app(backends: Backends) -> Starlette:
+    """The OpenAI-compatible routes over `backends`."""
+    cards = backends.models()
+    embedding_models = {c.id for c in cards if c.kind == "embedding"}
+    chat_models = {c.id for c in cards if c.kind == "chat"}
+
+    def check_model(model: str, served: set[str]) -> None:
+        if model not in served:
+            raise UnknownModel(model, sorted(served))
+
+    async def models(_: Request) -> Response:
+        return Response(ModelList(data=cards).model_dump_json(), media_type="application/json")
+
+    async def embeddings(request: Request) -> Response:
+        parsed = await _parse(request, EmbeddingRequest)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        check_model(parsed.model, embedding_models)
+        texts = parsed.texts()
+        vectors = await backends.embed(texts)
+        if parsed.encoding_format == "base64":
+            encoded: list[list[float] | str] = [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in vectors]
+        else:
+            encoded = vectors.tolist()
+        tokens = sum(whitespace_tokens(t) for t in texts)
+        response = EmbeddingResponse(
+            data=[EmbeddingData(index=i, embedding=e) for i, e in enumerate(encoded)],
+            model=parsed.model,
+            usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
+        )
+        return Response(response.model_dump_json(), media_type="application/json")
+
+    async def chat_completions(request: Request) -> Response:
+        parsed = await _parse(request, ChatCompletionRequest)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        check_model(parsed.model, chat_models)
+        if not parsed.stream:
+            completion = await backends.generate(parsed)
+            return Response(completion.model_dump_json(), media_type="application/json")
+        chunks = backends.generate_stream(parsed).__aiter__()
+        # Pull the first chunk before answering 200, so a bad request or a dead upstream
+        # still gets a proper status instead of a broken stream.
+        first = await anext(chunks)
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {first.model_dump_json()}\n\n"
+            try:
+                async for chunk in chunks:
+                    yield f"data: {chunk.model_dump_json()}\n\n"
+            except Exception as error:  # the status line is gone: report in-band, as OpenAI does
+                cause = _cause(error)
+                message = cause.message if isinstance(cause, RequestError) else str(cause)
+                yield f"data: {json.dumps({'error': {'message': message, 'type': 'upstream_error'}})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    routes = [
+        Route("/v1/models", _at_edge(models), methods=["GET"]),
+        Route("/v1/embeddings", _at_edge(embeddings), methods=["POST"]),
+        Route("/v1/chat/completions", _at_edge(chat_completions), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+RagText = Annotated[str, Field(min_length=1, max_length=32_000, description="The question or search text.")]
+RagK = Annotated[int, Field(ge=1, le=50, description="How many passages to return.")]
+Texts = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=256, description="Texts to embed.")]
+
+
+def build_inference_service(backends_factory: Callable[[], Backends], *, bentoml_metrics: bool = False) -> bentoml.Service[Any]:
+    """A BentoML service class whose instances serve `backends_factory()`.
+
+    BentoML instantiates service classes itself, without arguments, so the backends reach the
+    instance through this closure rather than through `bentoml.depends` (which cannot carry a
+    Ray DeploymentHandle without private attributes). Under Ray, BentoML's metrics stay off
+    (they need `bentoml serve`'s multiprocess setup) and Ray Serve's are exported instead.
+    """
+    backends = backends_factory()
+
+    @bentoml.service(name=SERVICE_NAME, metrics={"enabled": bentoml_metrics}, traffic={"timeout": 300})
+    @bentoml.asgi_app(build_openai_app(backends), path="/")
+    class Inference:
+        """Embeddings, retrieval and OpenAI-compatible chat over the configured models."""
+
+        def __init__(self) -> None:
+            self.backends = backends
+
+        @bentoml.api(route="/v1/rag/query")
+        async def rag_query(self, query: RagText, k: RagK = 4) -> RagResult:
+            """Ranked passages from the indexed documents, each with its source and score."""
+            return RagResult(query=query, passages=await self.backends.retrieve(query, k))
+
+        @bentoml.api(route="/v1/rag/reindex")
+        async def rag_reindex(self) -> ReindexResult:
+            """Rebuild the document index from the configured corpus without restarting."""
+            return await self.backends.reindex()
+
+        @bentoml.api(route="/embed")
+        async def embed(self, texts: Texts) -> list[list[float]]:
+            """Unit-length embeddings of `texts`, in order (BentoML-native form of /v1/embeddings)."""
+            vectors: np.ndarray = await self.backends.embed(texts)
+            return vectors.tolist()  # type: ignore[no-any-return]
+
+    return Inference

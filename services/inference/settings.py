@@ -1,0 +1,130 @@
+"""Typed `args` of the Serve application (`applications[].args` in services/config/serve-<env>.yaml).
+
+Only pydantic here: the infra-only install validates the config files without Ray or torch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AppArgs",
+    "EmbedderSettings",
+    "ExtractiveSettings",
+    "GeneratorSettings",
+    "ModelSource",
+    "RetrieverSettings",
+    "UpstreamSettings",
+]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSource(_Settings):
+    """Where a model's files come from and the checksum they must match."""
+
+    uri: str = Field(min_length=1)
+    """A local directory, `s3://bucket/prefix` (downloaded with boto3 into the cache), or
+    `pkg:<python package>` for a model shipped inside a wheel that exposes `get_model_path()`."""
+    sha256: str | None = None
+    """sha256 of the model directory manifest (`python -m services.inference.model_store checksum DIR`).
+    Required for `s3://` sources; when set for other sources it is verified too."""
+
+    @model_validator(mode="after")
+    def _checksum_rules(self) -> ModelSource:
+        if self.sha256 is not None and not _SHA256.match(self.sha256):
+            raise ValueError("sha256: must be 64 lowercase hex characters")
+        if self.uri.startswith("s3://") and self.sha256 is None:
+            raise ValueError("sha256: required for s3:// model sources (downloads are verified)")
+        return self
+
+
+class EmbedderSettings(_Settings):
+    """The sentence-embedding model behind `/v1/embeddings` and the retriever."""
+
+    model_name: str = Field(min_length=1)
+    """Name clients pass as `model` and `/v1/models` lists."""
+    source: ModelSource
+    """The sentence-transformers model directory."""
+    device: str = "cpu"
+    """torch device for the model (`cpu`, `cuda`)."""
+
+
+class RetrieverSettings(_Settings):
+    """The document index behind `/v1/rag/query` and the extractive answerer."""
+
+    corpus: list[str] = Field(min_length=1)
+    """Directories or files of markdown/text to index; relative paths are resolved against the
+    project root."""
+    chunk_chars: int = Field(default=800, ge=100, le=8000)
+    """Target size of one passage in characters; chunks break at headings and paragraphs."""
+
+
+class ExtractiveSettings(_Settings):
+    """The grounded answerer: answers only with retrieved passages."""
+
+    passages: int = Field(default=3, ge=1, le=10)
+    """How many passages to retrieve per question."""
+    min_score: float = Field(default=0.35, ge=-1.0, le=1.0)
+    """Cosine similarity below which a passage counts as not relevant."""
+
+
+class UpstreamSettings(_Settings):
+    """An OpenAI-compatible server (vLLM in production) the generator forwards to."""
+
+    base_url: str = Field(pattern=r"^https?://")
+    """Base URL including `/v1`, e.g. `http://vllm.serving.svc:8000/v1`."""
+    model: str = Field(min_length=1)
+    """Model name to request upstream."""
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    """Seconds to establish the connection."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Seconds to wait for the upstream between bytes (read/write/pool)."""
+    api_key_env: str | None = None
+    """Environment variable holding the upstream API key, if it needs one."""
+
+
+class GeneratorSettings(_Settings):
+    """The chat-completion backend."""
+
+    backend: Literal["extractive", "transformers", "openai"]
+    """`extractive` (grounded answers from the retriever), `transformers` (a local Hugging Face
+    causal LM directory) or `openai` (an upstream OpenAI-compatible server)."""
+    model_name: str = Field(min_length=1)
+    """Name clients pass as `model` and `/v1/models` lists."""
+    source: ModelSource | None = None
+    """Model directory for the `transformers` backend."""
+    device: str = "cpu"
+    """torch device for the `transformers` backend."""
+    max_new_tokens: int = Field(default=128, ge=1, le=8192)
+    """Default and ceiling for `max_tokens` with the `transformers` backend."""
+    extractive: ExtractiveSettings = ExtractiveSettings()
+    """Settings of the `extractive` backend."""
+    upstream: UpstreamSettings | None = None
+    """Settings of the `openai` backend."""
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> GeneratorSettings:
+        if self.backend == "transformers" and self.source is None:
+            raise ValueError("source: required when backend is 'transformers'")
+        if self.backend == "openai" and self.upstream is None:
+            raise ValueError("upstream: required when backend is 'openai'")
+        return self
+
+
+class AppArgs(_Settings):
+    """Everything the application builder needs besides the deployment options."""
+
+    embedder: EmbedderSettings
+    retriever: RetrieverSettings
+    generator: GeneratorSettings
+    gateway: dict[str, Any] | None = None
+    """Settings for `services.gateway.GatewayMiddleware` (validated by the gateway's own model);
+    `None` serves without the gateway."""

@@ -1,0 +1,31 @@
+"""Every Prometheus metric name Rampart's serving layer exports or relies on, with its meaning.
+
+A plain data module (no imports) so dashboards and their tests can read it without Ray. Ray
+prefixes application metrics with `ray_`; histograms appear as `<name>_bucket`/`_sum`/`_count`
+and counters as `<name>_total`. Append new names at the end of the block they belong to.
+"""
+
+__all__ = ["EXPORTED_METRICS"]
+
+EXPORTED_METRICS: dict[str, str] = {
+    # Ray Serve's own metrics (per application/deployment/route).
+    "ray_serve_num_http_requests_total": "HTTP requests handled by the Serve proxy, by route, method and status code.",
+    "ray_serve_num_http_error_requests_total": "HTTP requests that ended with a non-2xx status, by route and error code.",
+    "ray_serve_http_request_latency_ms_bucket": "End-to-end HTTP latency at the proxy, histogram in milliseconds.",
+    "ray_serve_deployment_request_counter_total": "Requests processed per deployment replica.",
+    "ray_serve_deployment_error_counter_total": "Exceptions raised per deployment replica.",
+    "ray_serve_deployment_processing_latency_ms_bucket": "Time a replica spent on a request, histogram in milliseconds.",
+    "ray_serve_replica_processing_queries": "Requests a replica is processing right now.",
+    "ray_serve_deployment_replica_healthy": "1 when a replica passes its health check.",
+    "ray_serve_num_ongoing_http_requests": "HTTP requests in flight at the proxy.",
+    "ray_serve_batch_wait_time_ms_bucket": "Time requests waited for a @serve.batch batch to fill, histogram in milliseconds.",
+    "ray_serve_batch_execution_time_ms_bucket": "Time one @serve.batch call took, histogram in milliseconds.",
+    # Rampart inference layer (services/inference/metrics.py).
+    "ray_rampart_requests_total": "Public API requests by route and HTTP status.",
+    "ray_rampart_request_latency_ms_bucket": "Public API latency by route, histogram in milliseconds (ingress replica).",
+    "ray_rampart_embedding_batch_size_bucket": "Sentences per embedding model call, histogram.",
+    "ray_rampart_model_load_seconds": "Seconds the last model load took, by deployment and model.",
+    # NVIDIA DCGM exporter (GPU nodes).
+    "DCGM_FI_DEV_GPU_UTIL": "GPU utilisation, percent.",
+    "DCGM_FI_DEV_FB_USED": "GPU framebuffer memory used, MiB.",
+}

@@ -1,0 +1,226 @@
+"""Offline plan: render a stack under mocks and show what `pulumi preview` would create.
+
+    python -m stacks.plan prod            # tree, counts by type; graph JSON in .rampart/plan/prod.json
+
+The recorded graph (URN, type, parent, provider, dependencies, inputs) is what the policy pack and
+the cost estimate run over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings as pulumi_settings
+
+from stacks.config import ConfigError, StackConfig, load_stack_config, read_stack_file
+from stacks.engine_config import engine_config, set_engine_config
+from stacks.mocks import PlanMocks, RecordedResource, RecordingMonitor, plain
+
+__all__ = ["PROJECT", "PlanGraph", "PlannedResource", "main", "render", "render_environment"]
+
+PROJECT = "rampart"
+PLAN_DIR = Path(".rampart/plan")
+
+# Properties worth a glance in the tree, in the order they are shown.
+KEY_PROPERTIES = (
+    "cidrBlock",
+    "availabilityZone",
+    "serviceName",
+    "vpcEndpointType",
+    "trafficType",
+    "enableKeyRotation",
+    "retentionInDays",
+    "objectLockEnabled",
+    "region",
+    "instanceTypes",
+    "capacityType",
+    "version",
+    "chart",
+    "kind",
+    "namespace",
+)
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource of the plan, JSON-safe (secrets shown as `[secret]`)."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    provider: str
+    dependencies: list[str]
+    custom: bool
+    protect: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+    @classmethod
+    def from_record(cls, record: RecordedResource) -> PlannedResource:
+        return cls(
+            urn=record.urn,
+            type=record.type,
+            name=record.name,
+            parent=record.parent,
+            provider=record.provider_urn,
+            dependencies=record.dependencies,
+            custom=record.custom,
+            protect=record.protect,
+            inputs=plain(record.inputs),
+            outputs=plain(record.outputs),
+        )
+
+
+@dataclass(frozen=True)
+class PlanGraph:
+    """The recorded resource graph of one rendered stack."""
+
+    environment: str
+    resources: list[PlannedResource]
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def children(self, urn: str) -> list[PlannedResource]:
+        return [resource for resource in self.resources if resource.parent == urn]
+
+    def descendants(self, urn: str) -> Iterator[PlannedResource]:
+        for child in self.children(urn):
+            yield child
+            yield from self.descendants(child.urn)
+
+    def get(self, urn: str) -> PlannedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(urn)
+
+    def counts_by_type(self) -> Counter[str]:
+        return Counter(resource.type for resource in self.resources)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"environment": self.environment, "project": PROJECT, "resources": [asdict(r) for r in self.resources]},
+            indent=1,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> PlanGraph:
+        document = json.loads(text)
+        return cls(document["environment"], [PlannedResource(**r) for r in document["resources"]])
+
+
+Program = Callable[[StackConfig], object]
+
+
+def render(
+    values: dict[str, str],
+    secret_keys: frozenset[str] = frozenset(),
+    *,
+    stack: str = "dev",
+    program: Program | None = None,
+) -> PlanGraph:
+    """Run the stack program under mocks with these config values and return the recorded graph.
+
+    Config is validated exactly as in `pulumi up` (through the engine's config), so a bad value
+    raises `ConfigError` before any resource is declared.
+    """
+    if program is None:
+        from stacks.compose import build_platform
+
+        program = build_platform
+    config = load_stack_config(values, secret_keys)
+    mocks = PlanMocks(region=config.region)
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.set_root_resource(None)  # each render gets a fresh root stack
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+    set_engine_config(values, secret_keys)
+
+    def run_program() -> None:
+        program(load_stack_config(*engine_config()))
+
+    pulumi.runtime.test(run_program)()
+    return PlanGraph(stack, [PlannedResource.from_record(record) for record in monitor.recorded])
+
+
+def render_environment(environment: str) -> PlanGraph:
+    """Render `stacks/Pulumi.<environment>.yaml` as committed."""
+    values, secret_keys = read_stack_file(environment)
+    return render(values, secret_keys, stack=environment)
+
+
+def format_tree(graph: PlanGraph) -> str:
+    """Components with their children, indented, each with its type and key properties."""
+    urns = {resource.urn for resource in graph.resources}
+    lines: list[str] = []
+
+    def describe(resource: PlannedResource, depth: int) -> None:
+        shown = []
+        for key in KEY_PROPERTIES:
+            value = resource.inputs.get(key)
+            if value not in (None, "", [], {}):
+                shown.append(f"{key}={json.dumps(value) if not isinstance(value, str) else value}")
+        flags = " [protected]" if resource.protect else ""
+        details = f"  {' '.join(shown)}" if shown else ""
+        lines.append(f"{'  ' * depth}{resource.name} ({resource.type}){flags}{details}")
+        for child in graph.children(resource.urn):
+            describe(child, depth + 1)
+
+    for resource in graph.resources:
+        if resource.parent not in urns:
+            describe(resource, 0)
+    return "\n".join(lines)
+
+
+def format_counts(graph: PlanGraph) -> str:
+    counts = graph.counts_by_type()
+    width = max(len(type_token) for type_token in counts)
+    rows = [f"  {type_token.ljust(width)}  {count}" for type_token, count in sorted(counts.items())]
+    return "\n".join([*rows, f"  {'total'.ljust(width)}  {sum(counts.values())}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0])
+    parser.add_argument("environment", help="stack name: stacks/Pulumi.<environment>.yaml")
+    parser.add_argument("--json", type=Path, help="where to write the graph (default .rampart/plan/<env>.json)")
+    parser.add_argument("--counts-only", action="store_true", help="print only the counts by type")
+    options = parser.parse_args(argv)
+
+    print(f"Rendering stack '{options.environment}' offline under mocks...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    try:
+        graph = render_environment(options.environment)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # a component rejected its arguments; the message names the field
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    print(f"Recorded {len(graph.resources)} resources in {elapsed:.1f}s.", file=sys.stderr)
+
+    path = options.json or PLAN_DIR / f"{options.environment}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(graph.to_json())
+    if not options.counts_only:
+        print(f"\nPlan for {options.environment}:\n")
+        print(format_tree(graph))
+    print("\nResources by type:\n")
+    print(format_counts(graph))
+    print(f"\nGraph written to {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
