@@ -46,7 +46,7 @@ SCOPES = ("chat", "embeddings", "rag", "models", "review:read", "review:write", 
 Scope = Literal["chat", "embeddings", "rag", "models", "review:read", "review:write", "admin"]
 
 # A route's kind says how the gateway reads its body (which texts to scan, where the answer is).
-RouteKind = Literal["chat", "embeddings", "rag", "passthrough"]
+RouteKind = Literal["chat", "embeddings", "texts", "rag", "passthrough"]
 
 
 class _Strict(BaseModel):
@@ -151,6 +151,8 @@ class RouteConfig(_Strict):
 
     path: str
     kind: RouteKind
+    """How the body is read: `chat` (messages), `embeddings` (input), `texts` (BentoML `/embed`),
+    `rag` (query), `passthrough` (not scanned, e.g. `GET /v1/models`)."""
     scope: Scope
     methods: tuple[str, ...] = ("POST",)
     public_model: str | None = None
@@ -163,8 +165,12 @@ class RouteConfig(_Strict):
 
     @model_validator(mode="after")
     def _routed_kinds_have_versions(self) -> RouteConfig:
-        if self.kind in ("chat", "embeddings", "rag") and not self.versions:
-            raise ValueError("versions: a chat, embeddings or rag route needs at least one version")
+        if self.kind != "passthrough" and not self.versions:
+            raise ValueError(f"versions: a {self.kind} route needs at least one version")
+        if self.kind in ("chat", "embeddings") and not self.public_model:
+            raise ValueError(f"public_model: a {self.kind} route needs the model name clients send")
+        if "review" in self.fallback and self.kind != "chat":
+            raise ValueError("fallback: 'review' answers chat requests only")
         if "review" in self.fallback and self.fallback[-1] != "review":
             raise ValueError("fallback: 'review' ends the chain; nothing can follow it")
         return self

@@ -89,6 +89,16 @@ def input_texts(kind: RouteKind, payload: dict[str, Any], limits: LimitsConfig) 
             texts.extend(InputText(f"input.{i}", ("input", i), item) for i, item in enumerate(value))
         else:
             raise InvalidRequestError("input: a string or a non-empty list of strings is required", field="input")
+    elif kind == "texts":
+        value = payload.get("texts")
+        if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+            raise InvalidRequestError("texts: a non-empty list of strings is required", field="texts")
+        if len(value) > limits.max_inputs:
+            raise InvalidRequestError(
+                f"texts: {len(value)} texts, more than the limit of {limits.max_inputs}",
+                field="texts", limit=limits.max_inputs,
+            )
+        texts.extend(InputText(f"texts.{i}", ("texts", i), item) for i, item in enumerate(value))
     elif kind == "rag":
         query = payload.get("query")
         if not isinstance(query, str):
