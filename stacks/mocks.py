@@ -79,6 +79,7 @@ class RecordedResource:
     protect: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
 
     @property
     def provider_urn(self) -> str:
@@ -138,6 +139,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if urn in self._by_urn:
             self._by_urn[urn].outputs = self.resources[urn].state
+            self._by_urn[urn].id = self.resources[urn].id or ""
         return response
 
     def lookup(self, urn: str) -> RecordedResource | None:

@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import settings as pulumi_settings
 
-from stacks.config import ConfigError, StackConfig, load_stack_config, read_stack_file
+from stacks.config import STACKS_DIR, ConfigError, StackConfig, load_stack_config, read_stack_file
 from stacks.engine_config import engine_config, set_engine_config
 from stacks.mocks import PlanMocks, RecordedResource, RecordingMonitor, plain
 
@@ -64,6 +64,7 @@ class PlannedResource:
     protect: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    id: str = ""
 
     @classmethod
     def from_record(cls, record: RecordedResource) -> PlannedResource:
@@ -78,6 +79,7 @@ class PlannedResource:
             protect=record.protect,
             inputs=plain(record.inputs),
             outputs=plain(record.outputs),
+            id=record.id,
         )
 
 
@@ -104,6 +106,13 @@ class PlanGraph:
             if resource.urn == urn:
                 return resource
         raise KeyError(urn)
+
+    def by_id(self, resource_id: str) -> PlannedResource:
+        """The resource whose (mock) physical id is `resource_id`: how inputs reference each other."""
+        for resource in self.resources:
+            if resource.id == resource_id:
+                return resource
+        raise KeyError(resource_id)
 
     def counts_by_type(self) -> Counter[str]:
         return Counter(resource.type for resource in self.resources)
@@ -154,9 +163,9 @@ def render(
     return PlanGraph(stack, [PlannedResource.from_record(record) for record in monitor.recorded])
 
 
-def render_environment(environment: str) -> PlanGraph:
+def render_environment(environment: str, stacks_dir: Path = STACKS_DIR) -> PlanGraph:
     """Render `stacks/Pulumi.<environment>.yaml` as committed."""
-    values, secret_keys = read_stack_file(environment)
+    values, secret_keys = read_stack_file(environment, stacks_dir)
     return render(values, secret_keys, stack=environment)
 
 
@@ -195,12 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("environment", help="stack name: stacks/Pulumi.<environment>.yaml")
     parser.add_argument("--json", type=Path, help="where to write the graph (default .rampart/plan/<env>.json)")
     parser.add_argument("--counts-only", action="store_true", help="print only the counts by type")
+    parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="folder holding Pulumi.<env>.yaml")
     options = parser.parse_args(argv)
 
     print(f"Rendering stack '{options.environment}' offline under mocks...", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
-        graph = render_environment(options.environment)
+        graph = render_environment(options.environment, options.stacks_dir)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,83 @@
+"""`Secrets` under mocks: a rotating customer key with a tight policy, secrets encrypted with it.
+
+The AWS provider cannot run here; the stack is rendered with Pulumi mocks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from components.secrets import SecretsArgs, key_policy
+from stacks.config import read_stack_file
+from stacks.plan import PlanGraph, render
+
+Render = Callable[[str], PlanGraph]
+
+
+def test_key_rotates_and_its_policy_names_no_wildcard_principal(rendered: Render) -> None:
+    (key,) = rendered("prod").of_type("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True, key.urn
+    assert key.protect is True, f"{key.urn} must be protected in prod"
+    policy = json.loads(key.inputs["policy"])
+    for statement in policy["Statement"]:
+        assert statement["Principal"] != "*" and statement["Principal"].get("AWS") != "*", statement["Sid"]
+    services = [s for s in policy["Statement"] if "Service" in s["Principal"]]
+    assert all("Condition" in s for s in services), "service principals must be scoped by a condition"
+
+
+def test_key_policy_is_scoped_to_the_account_and_region() -> None:
+    policy = json.loads(key_policy("111122223333", "eu-west-1"))
+    text = json.dumps(policy)
+    assert "arn:aws:iam::111122223333:root" in text and "logs.eu-west-1.amazonaws.com" in text
+
+
+def test_platform_secrets_are_encrypted_with_the_platform_key(rendered: Render) -> None:
+    graph = rendered("prod")
+    (key,) = graph.of_type("aws:kms/key:Key")
+    secrets = graph.of_type("aws:secretsmanager/secret:Secret")
+    assert sorted(s.name for s in secrets) == ["rampart-prod-secrets-gateway-api-keys", "rampart-prod-secrets-model-hub-token"]
+    for secret in secrets:
+        assert secret.inputs["kmsKeyId"] == key.outputs["arn"], secret.urn
+
+
+def test_a_secret_value_from_config_stays_secret_in_the_plan() -> None:
+    values, secret_keys = read_stack_file("prod")
+    values["rampart:model_hub_token"] = "hf_do_not_leak_123"
+    graph = render(values, secret_keys | {"rampart:model_hub_token"}, stack="prod")
+    (version,) = graph.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert version.inputs["secretString"] == "[secret]"
+    assert "hf_do_not_leak_123" not in graph.to_json()
+
+
+def test_outputs_are_arns_never_values() -> None:
+
+    values, secret_keys = read_stack_file("dev")
+    exported: dict[str, object] = {}
+
+    def program(config):  # type: ignore[no-untyped-def]
+        from stacks.compose import build_platform
+
+        platform = build_platform(config)
+        platform.secrets.secret_arns.apply(exported.update)
+
+    render(values, secret_keys, stack="dev", program=program)
+    assert set(exported) == {"model-hub-token", "gateway-api-keys"}
+    assert all(str(arn).startswith("arn:aws:secretsmanager:") for arn in exported.values())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"secret_names": ("Bad Name",)}, r"secret_names\[0\]: 'Bad Name'"),
+        ({"secret_names": ("a", "a")}, r"secret_names: names must be unique"),
+        ({"initial_values": {"nope": "x"}}, r"initial_values: nope not in secret_names"),
+        ({"key_deletion_window_days": 3}, r"key_deletion_window_days: 3 is outside 7..30"),
+        ({"recovery_window_days": 45}, r"recovery_window_days: 45 is outside 0..30"),
+    ],
+)
+def test_bad_args_are_refused_with_the_field_named(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SecretsArgs(region="us-east-1", **changes)  # type: ignore[arg-type]
