@@ -23,7 +23,7 @@ class SentenceEmbedder:
         started = time.perf_counter()
         self.model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         self.load_seconds = time.perf_counter() - started
-        dimensions = self.model.get_sentence_embedding_dimension()
+        dimensions = self.model.get_embedding_dimension()
         if dimensions is None:
             raise ValueError(f"{model_dir}: the model does not declare its embedding dimension")
         self.dimensions: int = dimensions

@@ -55,14 +55,15 @@ class EmbeddingRequest(_OpenAIRequest):
 
     model: str = Field(min_length=1)
     """Name of an embedding model from `GET /v1/models`."""
-    input: NonEmptyText | Annotated[list[NonEmptyText], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
-    """One text or a list of up to 256 texts."""
+    input: Annotated[list[NonEmptyText], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
+    """One text or a list of up to 256 texts (a single string is read as a list of one)."""
     encoding_format: Literal["float", "base64"] = "float"
     """`float` returns lists of numbers; `base64` little-endian float32 bytes (the openai client's default)."""
 
-    def texts(self) -> list[str]:
-        """The inputs as a list."""
-        return [self.input] if isinstance(self.input, str) else list(self.input)
+    @field_validator("input", mode="before")
+    @classmethod
+    def _one_text_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
 
 class EmbeddingData(_Response):

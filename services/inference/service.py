@@ -115,7 +115,7 @@ def build_openai_app(backends: Backends) -> Starlette:
         if isinstance(parsed, JSONResponse):
             return parsed
         check_model(parsed.model, embedding_models)
-        texts = parsed.texts()
+        texts = parsed.input
         vectors = await backends.embed(texts)
         if parsed.encoding_format == "base64":
             encoded: list[list[float] | str] = [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in vectors]

@@ -1,0 +1,261 @@
+"""The local environment behind `make up` / `make down`.
+
+    python -m services.local up      start Ray + Serve in the background, wait until ready, print how to call it
+    python -m services.local down    stop what `up` started, by process id
+    python -m services.local status  say whether it runs and where
+    python -m services.local run     the foreground server `up` launches (Ctrl-C stops it)
+
+Ray binds to 127.0.0.1 with the dashboard off; the only port meant for clients is Serve's HTTP
+port. State lives in `.rampart/` (git-ignored): the server's pid, the pids of the Ray processes it
+started, its base URL and its log. The tests start the same application with the same
+functions (`start_ray`, `deploy`), see tests/fixtures/serve.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from services.config import serve_config
+
+__all__ = ["STATE_DIR", "deploy", "main", "start_ray", "stop_ray", "with_port"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STATE_DIR = PROJECT_ROOT / ".rampart"
+STATE_FILE = STATE_DIR / "serve.json"
+LOG_FILE = STATE_DIR / "serve.log"
+DEFAULT_PORT = 8000
+READY_TIMEOUT_S = 180
+
+
+def with_port(config: dict[str, Any], port: int) -> dict[str, Any]:
+    """`config` with Serve's HTTP proxy on 127.0.0.1:`port`."""
+    return {**config, "http_options": {**config["http_options"], "host": "127.0.0.1", "port": port}}
+
+
+def start_ray(temp_dir: Path) -> None:
+    """Start a one-node Ray cluster in this process: loopback only, no dashboard, state in `temp_dir`."""
+    import ray
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    ray.init(
+        address="local",
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        _temp_dir=str(temp_dir),
+        log_to_driver=False,
+        configure_logging=False,
+    )
+
+
+def deploy(config: dict[str, Any]) -> str:
+    """Start Serve and run every application of `config`; returns the base URL once all are RUNNING.
+
+    `serve.run` returns only when the application's status is RUNNING, i.e. every replica's
+    constructor (model loads, index build) has finished: readiness comes from Serve itself.
+    """
+    from ray import serve
+
+    from services.app import bind_from_config
+
+    http = config["http_options"]
+    serve.start(http_options=http, proxy_location=config["proxy_location"])
+    for application in config["applications"]:
+        serve.run(bind_from_config(application), name=application["name"], route_prefix=application["route_prefix"])
+    return f"http://{http['host']}:{http['port']}"
+
+
+def stop_ray() -> None:
+    """Shut Serve and Ray down (the processes this driver started go with it)."""
+    import ray
+    from ray import serve
+
+    if ray.is_initialized():
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_state() -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(STATE_FILE.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return state if _alive(int(state["pid"])) else None
+
+
+def _examples(base_url: str, config: dict[str, Any]) -> str:
+    args = config["applications"][0]["args"]
+    embedder, chat = args["embedder"]["model_name"], args["generator"]["model_name"]
+    gateway = args.get("gateway")
+    key_line = (
+        "API key:  see the gateway settings in services/config/serve-local.yaml"
+        if gateway
+        else "API key:  none needed locally (the safety gateway is not enabled in serve-local.yaml)"
+    )
+    return f"""
+Rampart is serving at {base_url}
+{key_line}
+
+curl:
+  curl -s {base_url}/v1/models
+  curl -s {base_url}/v1/embeddings -H 'Content-Type: application/json' \\
+       -d '{{"model": "{embedder}", "input": ["Rampart serves models on Ray Serve"]}}'
+  curl -s {base_url}/v1/chat/completions -H 'Content-Type: application/json' \\
+       -d '{{"model": "{chat}", "messages": [{{"role": "user", "content": "How do I start Rampart locally?"}}]}}'
+  curl -s {base_url}/v1/rag/query -H 'Content-Type: application/json' -d '{{"query": "make up", "k": 3}}'
+
+openai client (.venv/bin/python):
+  from openai import OpenAI
+  client = OpenAI(base_url="{base_url}/v1", api_key="unused")
+  print(client.embeddings.create(model="{embedder}", input="hello").data[0].embedding[:4])
+  print(client.chat.completions.create(model="{chat}", messages=[{{"role": "user", "content": "What does make up do?"}}]).choices[0].message.content)
+
+BentoML client:
+  import bentoml
+  with bentoml.SyncHTTPClient("{base_url}") as client:
+      print(client.rag_query(query="make up", k=3))
+
+Stop it with: make down
+"""
+
+
+def run(port: int, env: str) -> int:
+    """Foreground server: start, record state, block until SIGTERM/SIGINT, then stop cleanly."""
+    import psutil
+
+    config = with_port(serve_config(env), port)
+    STATE_DIR.mkdir(exist_ok=True)
+    temp_dir = Path(tempfile.mkdtemp(prefix="rampart-ray-", dir="/tmp"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    started = time.monotonic()
+    print(f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 (no dashboard, temp dir {temp_dir})", flush=True)
+    start_ray(temp_dir)
+    ray_pids = [child.pid for child in psutil.Process().children(recursive=True)]
+    print(f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml (loading models, indexing docs/)", flush=True)
+    try:
+        base_url = deploy(config)
+    except Exception as error:  # report, then tear down what was started
+        print(f"error: deployment failed: {error}", flush=True)
+        stop_ray()
+        return 1
+    ray_pids = sorted({*ray_pids, *(child.pid for child in psutil.Process().children(recursive=True))})
+    state = {"pid": os.getpid(), "ray_pids": ray_pids, "base_url": base_url, "env": env, "temp_dir": str(temp_dir)}
+    STATE_FILE.write_text(json.dumps(state))
+    print(f"[{time.monotonic() - started:5.1f}s] ready at {base_url}", flush=True)
+    stop.wait()
+    print("stopping Serve and Ray", flush=True)
+    stop_ray()
+    STATE_FILE.unlink(missing_ok=True)
+    return 0
+
+
+def up(port: int, env: str) -> int:
+    """Start `run` in the background unless it already runs; wait for it with visible progress."""
+    import subprocess
+
+    import httpx
+
+    if state := _read_state():
+        print(f"Rampart is already running at {state['base_url']} (pid {state['pid']}); `make down` stops it.")
+        return 0
+    config = with_port(serve_config(env), port)
+    STATE_DIR.mkdir(exist_ok=True)
+    STATE_FILE.unlink(missing_ok=True)
+    started = time.monotonic()
+    with LOG_FILE.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "services.local", "run", "--port", str(port), "--env", env],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    shown = 0
+    while (state := _read_state()) is None:
+        lines = LOG_FILE.read_text(errors="replace").splitlines()
+        for line in lines[shown:]:
+            if line.startswith("[") or line.startswith("error"):
+                print(f"  {line}", flush=True)
+        shown = len(lines)
+        if server.poll() is not None:
+            print(f"error: the server exited with status {server.returncode}; last lines of {LOG_FILE}:")
+            print("\n".join(lines[-30:]))
+            return 1
+        if time.monotonic() - started > READY_TIMEOUT_S:
+            print(f"error: not ready after {READY_TIMEOUT_S}s; see {LOG_FILE}; stopping it")
+            down()
+            return 1
+        time.sleep(0.5)
+    base_url = state["base_url"]
+    embedder = config["applications"][0]["args"]["embedder"]["model_name"]
+    response = httpx.post(f"{base_url}/v1/embeddings", json={"model": embedder, "input": "ready?"}, timeout=60)
+    response.raise_for_status()
+    print(f"  first successful response after {time.monotonic() - started:.1f}s")
+    print(_examples(base_url, config))
+    return 0
+
+
+def down() -> int:
+    """Stop the server `up` started and any Ray process it left behind, by pid."""
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        print("Rampart is not running (no .rampart/serve.json).")
+        return 0
+    pid = int(state["pid"])
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    for ray_pid in state.get("ray_pids", []):
+        if _alive(ray_pid):
+            os.kill(ray_pid, signal.SIGKILL)
+    STATE_FILE.unlink(missing_ok=True)
+    print(f"Rampart stopped (server pid {pid}).")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.local", description="Run Rampart's services locally.")
+    parser.add_argument("command", choices=("up", "down", "status", "run"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RAMPART_PORT", DEFAULT_PORT)))
+    parser.add_argument("--env", default="local", help="Serve config to use (services/config/serve-<env>.yaml)")
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return up(args.port, args.env)
+    if args.command == "down":
+        return down()
+    if args.command == "run":
+        return run(args.port, args.env)
+    state = _read_state()
+    print(f"running at {state['base_url']} (pid {state['pid']})" if state else "not running")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

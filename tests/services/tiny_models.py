@@ -1,0 +1,30 @@
+"""A tiny random causal LM built on the fly (no hub): exercises the real transformers load-and-generate path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["build_tiny_causal_lm"]
+
+_TRAINING_TEXT = [
+    "Rampart serves embeddings, retrieval and chat completions on Ray Serve.",
+    "The gateway checks every request before a model sees it.",
+    "user: hello\nassistant: hi there, how can I help?",
+]
+
+
+def build_tiny_causal_lm(directory: Path) -> Path:
+    """Save a 2-layer GPT-2 with random weights and a byte-level BPE tokenizer to `directory`."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(_TRAINING_TEXT, vocab_size=300, min_frequency=1, special_tokens=["<|endoftext|>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = GPT2LMHeadModel(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
