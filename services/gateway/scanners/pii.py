@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import phonenumbers
 from stdnum import iban, luhn
+from stdnum.exceptions import ValidationError
 from stdnum.ca import sin as ca_sin
 from stdnum.es import nie as es_nie
 from stdnum.es import nif as es_nif
@@ -35,24 +36,48 @@ __all__ = ["PII_KINDS", "PiiScanner"]
 PHONE_REGION = "US"
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,18}\d(?!\d)")
+_PHONE_CANDIDATE = re.compile(r"(?<![\d+])\+?\(?\d[\d\s().-]{5,18}\d(?!\d)")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?=%|/|[^\w:.]|$)"
+)
+_IP_SUFFIX = re.compile(r"(?:%[A-Za-z0-9]+)?(?:/\d{1,3}(?!\d))?")
+
+def _valid_hetu(value: str) -> bool:
+    try:
+        fi_hetu.validate(_legacy_hetu(value), allow_temporary=True)
+    except ValidationError:
+        return False
+    return True
+
+
+def _legacy_hetu(value: str) -> str:
+    """Finland's 2023 century signs (Y-U for 1900s, B-F for 2000s) as the classic - and A.
+
+    python-stdnum 2.2 knows only -, + and A; the checksum does not involve the sign.
+    """
+    sign = value[6].upper()
+    if sign in "YXWVU":
+        return f"{value[:6]}-{value[7:]}"
+    if sign in "BCDEF":
+        return f"{value[:6]}A{value[7:]}"
+    return value
+
 
 # Each national ID: its kind, a candidate pattern, the stdnum validator that confirms it.
 _Validator = Callable[[str], bool]
 _NATIONAL_IDS: tuple[tuple[str, re.Pattern[str], _Validator], ...] = (
-    ("us_ssn", re.compile(r"(?<![\d-])\d{3}[- .]?\d{2}[- .]?\d{4}(?![\d-])"), us_ssn.is_valid),
+    ("us_ssn", re.compile(r"(?<![\d-])\d{3}([- .]?)\d{2}\1\d{4}(?![\d-])"), lambda v: us_ssn.is_valid(re.sub(r"[ .]", "-", v))),
     ("uk_nhs", re.compile(r"(?<![\d-])\d{3}[- ]?\d{3}[- ]?\d{4}(?![\d-])"), gb_nhs.is_valid),
-    ("es_nif", re.compile(r"(?<!\w)\d{8}-?[A-Za-z](?!\w)"), es_nif.is_valid),
+    ("es_nif", re.compile(r"(?<!\w)\d{7,8}-?[A-Za-z](?!\w)"), lambda v: es_nif.is_valid(v.zfill(10) if "-" in v else v.zfill(9))),
     ("es_nie", re.compile(r"(?<!\w)[XYZxyz]-?\d{7}-?[A-Za-z](?!\w)"), es_nie.is_valid),
     ("it_fiscal_code", re.compile(r"(?<!\w)[A-Za-z]{6}[\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{3}[A-Za-z](?!\w)"), it_fiscal_code.is_valid),
-    ("fi_personal_id", re.compile(r"(?<!\w)\d{6}[-+A-FU-Y]\d{3}[\dA-Za-z](?!\w)"), fi_hetu.is_valid),
+    ("fi_personal_id", re.compile(r"(?<!\w)\d{6}[-+A-FU-Y]\d{3}[\dA-Za-z](?!\w)"), _valid_hetu),
     ("pl_pesel", re.compile(r"(?<!\d)\d{11}(?!\d)"), pl_pesel.is_valid),
     ("tr_national_id", re.compile(r"(?<!\d)\d{11}(?!\d)"), tr_national_id.is_valid),
-    ("in_aadhaar", re.compile(r"(?<![\d-])\d{4}[- ]?\d{4}[- ]?\d{4}(?![\d-])"), in_aadhaar.is_valid),
+    ("in_aadhaar", re.compile(r"(?<![\d-])\d{4}([- :]?)\d{4}\1\d{4}(?![\d-])"), lambda v: in_aadhaar.is_valid(re.sub(r"[ :-]", "", v))),
     ("ca_sin", re.compile(r"(?<![\d-])\d{3}[- ]?\d{3}[- ]?\d{3}(?![\d-])"), ca_sin.is_valid),
     ("se_personnummer", re.compile(r"(?<![\d-])(?:\d{2})?\d{6}[-+]?\d{4}(?![\d-])"), se_personnummer.is_valid),
 )
@@ -124,10 +149,16 @@ def _phones(text: str) -> Iterator[Finding]:
 
 
 def _ip_addresses(text: str) -> Iterator[Finding]:
-    for pattern in (_IPV4, _IPV6):
+    found: list[Finding] = []
+    for pattern in (_IPV6, _IPV4):
         for match in pattern.finditer(text):
+            if any(f.start <= match.start() < f.end for f in found):
+                continue  # the IPv4 tail of an IPv6 address
             try:
                 ipaddress.ip_address(match.group())
             except ValueError:
                 continue
-            yield Finding("ip_address", match.start(), match.end(), 0.9)
+            suffix = _IP_SUFFIX.match(text, match.end())
+            end = suffix.end() if suffix else match.end()
+            found.append(Finding("ip_address", match.start(), end, 0.9))
+    yield from found

@@ -23,13 +23,23 @@ __all__ = ["SECRET_KINDS", "SecretsScanner", "is_placeholder", "shannon_entropy"
 _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     (kind, re.compile(pattern), score)
     for kind, pattern, score in (
-        ("private_key", r"-----BEGIN[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)", 1.0),
+        ("private_key", r"-----BEGIN[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----(?=\s*[A-Za-z0-9+/=]{16})(?:[\s\S]*?-----END[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)", 1.0),
         ("aws_access_key", r"\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b", 1.0),
         ("aws_bedrock_key", r"\b(ABSK[A-Za-z0-9+/]{100,}={0,2})", 1.0),
         ("github_token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b", 1.0),
-        ("gitlab_token", r"\b(gl(?:pat|dt|ptt|rt|oas|soat|cbt|imt|agent|ft|ffct|wt)-[A-Za-z0-9_-]{20,})", 1.0),
-        ("slack_token", r"\b(xox[abposer]-(?:\d+-)?[A-Za-z0-9-]{10,})", 1.0),
-        ("slack_webhook", r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 1.0),
+        (
+            "gitlab_token",
+            r"\b(gl(?:pat|dt|rt|soat|ft|ffct|cbt|wt)-[A-Za-z0-9_-]{20}|glptt-[0-9a-f]{40}|glagent-[A-Za-z0-9_-]{50}"
+            r"|gloas-[A-Za-z0-9_-]{64}|glimt-[A-Za-z0-9_-]{25}|glpat-[A-Za-z0-9_-]{27,300}\.[0-9a-z]{2}[0-9a-z]{7})(?![A-Za-z0-9_-])",
+            1.0,
+        ),
+        (
+            "slack_token",
+            r"\b(xoxb-\d{10,13}-\d{10,13}[A-Za-z0-9-]*|xox[pe](?:-\d{10,13}){3}-[A-Za-z0-9-]{28,34}"
+            r"|xox[os]-\d+-\d+-\d+-[A-Fa-f\d]+|xox[ar]-(?:\d-)?[0-9A-Za-z]{8,48}|xoxe(?:\.xox[bp])?-\d-[A-Z0-9]{146,166})",
+            1.0,
+        ),
+        ("slack_webhook", r"(https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 1.0),
         ("stripe_key", r"\b((?:sk|rk|pk)_(?:live|test|prod)_[A-Za-z0-9]{20,})", 1.0),
         ("google_api_key", r"\b(AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])", 1.0),
         ("anthropic_key", r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,})", 1.0),
@@ -41,7 +51,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ("sendgrid_key", r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b", 1.0),
         ("twilio_key", r"\b((?:SK|AC)[0-9a-f]{32})\b", 0.9),
         ("telegram_token", r"\b(\d{8,10}:AA[0-9A-Za-z_-]{33})\b", 1.0),
-        ("discord_token", r"\b([MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})\b", 1.0),
+        ("discord_token", r"\b([A-Za-z\d_-]{24,28}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})\b", 1.0),
         ("mailchimp_key", r"\b([0-9a-f]{32}-us\d{1,2})\b", 1.0),
         ("notion_token", r"\b(ntn_[0-9]{11}[A-Za-z0-9]{32,35})\b", 1.0),
         ("vault_token", r"\b(hv[sb]\.[A-Za-z0-9_-]{24,})", 1.0),
@@ -51,11 +61,21 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ("grafana_token", r"\b(glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})", 1.0),
         ("databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b", 1.0),
         ("terraform_token", r"\b([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9=_-]{60,70})", 1.0),
-        ("jwt", r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})", 0.9),
+        ("jwt", r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]{10,})?)", 0.9),
         ("url_credentials", r"[a-z][a-z0-9+.-]*://[^\s:/@\"']+:([^\s:/@\"']{3,})@[^\s/]", 0.9),
         ("authorization_header", r"(?i)\b(?:authorization|x-[a-z-]*(?:api-?key|token))\s*:\s*(?:bearer\s+|basic\s+|token\s+)?([A-Za-z0-9._~+/=-]{8,})", 0.9),
         ("cli_credentials", r"(?:--user|\s-u)\s+[\"'{]*[^\s:\"'{}]+[}\"']*:[\"'{]*([^\s\"'{}]{6,})", 0.8),
-        ("password_assignment", r"(?i)[\w.-]*(?:secret|passw(?:or)?d|pwd|token|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|private[_.-]?key|client[_.-]?secret|credentials?)[\w.-]*[\"']?\s*(?::=|=>|==|[:=])\s*[\"']?([^\s\"',;)]{6,})", 0.8),
+        (
+            "password_assignment",
+            r"(?i)[\w.-]*(?:secret|passw(?:or)?d|pwd|token|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|private[_.-]?key|client[_.-]?secret|credentials?)[\w.-]*"
+            r"[\"']?[ \t]*(?::=|=>|==|[:=])[ \t]*[\"']?([^\s\"',;)]{6,}(?<!:))",
+            0.8,
+        ),
+        (
+            "password_flag",
+            r"(?i)(?<![\w-])--?[\w-]*(?:secret|password|token|api-?key)[\w-]*[ \t]+[\"']([^\"'\s]{8,})[\"']",
+            0.8,
+        ),
     )
 )
 
@@ -63,8 +83,9 @@ SECRET_KINDS = tuple(kind for kind, _, _ in _RULES) + ("high_entropy_string",)
 
 _CANDIDATE_TOKEN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
 _PLACEHOLDER_WORDS = re.compile(
-    r"(?i)example|xxxx|\*\*\*|\.\.\.|your[_-]|<[^>]*>|\$\{|\$\(|%s|%\(|\{\{|changeme|dummy|placeholder|redacted"
+    r"(?i)example|xxxx|\*\*\*|\.\.|your[_-]|<[^>]*>|^<|^\[|\$\{|\$\(|%s|%\(|\{\{|^\{\w*\}$|changeme|dummy|placeholder|redacted"
     r"|sample|replace[_-]?me|insert[_-]|fake|not[_-]?a[_-]?real|^\$[A-Z_]+$|^[A-Z_]+$|_here$"
+    r"|abcdefgh|bcdefghi|mnopqrst|qrstuvwx|12345678|23456789|(.)\1{5}|(\w{3,})[-_]\2[-_]\2"
 )
 _CODE_REFERENCE = re.compile(r"^(?:os\.|env\.|process\.env|getenv|config\.|settings\.|self\.|args\.|[a-z_]+\(|[a-z_]+\.[a-z_]+$)")
 
@@ -115,12 +136,13 @@ class SecretsScanner(SpanScanner):
                     continue
                 if kind in _GENERIC_KINDS and not _looks_random(secret):
                     continue
+                if kind == "url_credentials" and secret.lower() in _PASSWORD_WORDS:
+                    continue
                 yield Finding(kind, match.start(group), match.end(group), score)
 
 
-_GENERIC_KINDS = frozenset(
-    {"password_assignment", "authorization_header", "cli_credentials", "url_credentials"}
-)
+_GENERIC_KINDS = frozenset({"password_assignment", "password_flag", "authorization_header", "cli_credentials"})
+_PASSWORD_WORDS = frozenset({"password", "passwd", "pass", "secret", "pwd", "token", "pw"})
 
 
 def _looks_random(value: str) -> bool:
@@ -133,17 +155,36 @@ def _looks_random(value: str) -> bool:
             any(not c.isalnum() for c in value),
         )
     )
-    return classes >= 2 and shannon_entropy(value) >= 2.5 and "/" not in value.strip("/")[:1]
+    return classes >= 2 and shannon_entropy(value) >= 2.2 and "/" not in value.strip("/")[:1]
+
+
+# Public keys and certificates are long random-looking text that is meant to be shared.
+_PUBLIC_BLOCK = re.compile(r"-----BEGIN (?:PGP PUBLIC KEY BLOCK|PUBLIC KEY|CERTIFICATE|RSA PUBLIC KEY)-----[\s\S]*?(?:-----END[^-]*-----|$)")
+_LOWERCASE_PATH_SEGMENT = re.compile(r"[a-z0-9_.-]*")
+_LOWERCASE_RUN = re.compile(r"[a-z]{4,}")
 
 
 def _high_entropy_findings(text: str) -> Iterator[Finding]:
+    public = [(m.start(), m.end()) for m in _PUBLIC_BLOCK.finditer(text)] if "-----BEGIN" in text else []
     for match in _CANDIDATE_TOKEN.finditer(text):
         token = match.group().strip("=.-_")
-        if len(token) < 20 or is_placeholder(token):
+        # Keys are 20-80 characters; longer random-looking runs are encoded data or blobs.
+        if not 20 <= len(token) <= 80 or is_placeholder(match.group()) or _reads_like_words(token):
+            continue
+        if any(start <= match.start() < end for start, end in public):
             continue
         score = _randomness_score(token)
         if score > 0.0:
             yield Finding("high_entropy_string", match.start(), match.end(), score)
+
+
+def _reads_like_words(token: str) -> bool:
+    """Paths and identifiers ("api/v1/check_user", "SponsoredProductsRemote") are mostly runs
+    of four or more lower-case letters; random key material almost never is."""
+    if "/" in token and all(_LOWERCASE_PATH_SEGMENT.fullmatch(part) for part in token.split("/")):
+        return True
+    in_words = sum(len(run) for run in _LOWERCASE_RUN.findall(token))
+    return in_words / len(token) > 0.4
 
 
 def _randomness_score(token: str) -> float:
