@@ -36,3 +36,14 @@ test: $(VENV)/.installed-all
 
 plan: $(VENV)/.installed-infra
 	$(PY) -m stacks.plan $(ENV)
+
+# Gateway audit log: verify the hash chain of every stream (edited, dropped or reordered records fail).
+.PHONY: audit-verify
+AUDIT_DIR ?= $(or $(RAMPART_STATE_DIR),.rampart/local)/audit
+audit-verify: $(VENV)/.installed-all
+	$(PY) -m services.gateway.audit verify $(AUDIT_DIR)
+
+.PHONY: verify
+# After `pulumi up -s $(ENV)`: check the live resources with boto3 (needs AWS credentials).
+verify: $(VENV)/.installed-infra
+	pulumi stack output -s $(ENV) --json | $(PY) -m stacks.verify --region "$$(pulumi config get aws:region -s $(ENV))"
