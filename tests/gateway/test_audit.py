@@ -1,0 +1,151 @@
+"""Audit: one hash-chained record per request; tampering (edit, drop, reorder) fails verification,
+through the library and `make audit-verify`; sealed segments go to an Object-Lock bucket."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from services.gateway import GatewayMiddleware
+from services.gateway.audit import AuditLog, verify_bucket, verify_path
+from tests.gateway.harness import ModelBench, auth, chat_body
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _log(tmp_path: Path, count: int = 5) -> Path:
+    log = AuditLog(tmp_path / "audit", stream="s1")
+    for index in range(count):
+        log.append({"request_id": f"r{index}", "tenant": "acme", "status": 200})
+    log.close()
+    return log.path
+
+
+def _rewrite(path: Path, change: Callable[[list[str]], list[str]]) -> None:
+    path.write_text("\n".join(change(path.read_text().splitlines())) + "\n")
+
+
+def test_an_untouched_log_verifies(tmp_path: Path) -> None:
+    [result] = verify_path([_log(tmp_path)])
+    assert result.ok and result.records == 5
+
+
+def _edit(lines: list[str]) -> list[str]:
+    record = json.loads(lines[2])
+    record["status"] = 500
+    lines[2] = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_edit, "s1.jsonl:3: record 2 hash mismatch: the record was edited"),
+        (lambda lines: lines[:2] + lines[3:], "s1.jsonl:3: seq 3 where 2 was expected: a record was dropped"),
+        (lambda lines: [lines[0], lines[2], lines[1], *lines[3:]], "s1.jsonl:2: seq 2 where 1 was expected: a record was dropped"),
+        (lambda lines: [lines[1], lines[0], *lines[2:]], "s1.jsonl:1: seq 1 where 0 was expected: a record was dropped"),
+    ],
+    ids=["edited", "dropped", "reordered", "swapped-first"],
+)
+def test_tampering_fails_and_names_the_first_bad_record(
+    tmp_path: Path, change: Callable[[list[str]], list[str]], message: str
+) -> None:
+    path = _log(tmp_path)
+    _rewrite(path, change)
+    [result] = verify_path([path])
+    assert not result.ok
+    assert result.error is not None and result.error.endswith(message)
+
+
+def test_a_recomputed_hash_still_breaks_the_chain(tmp_path: Path) -> None:
+    """An attacker who edits a record and fixes its hash breaks the next record's link."""
+    from services.gateway.audit import record_hash
+
+    path = _log(tmp_path)
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[1])
+    record["tenant"] = "someone-else"
+    record["hash"] = record_hash(record)
+    lines[1] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    [result] = verify_path([path])
+    assert result.error is not None and "record 2 does not link to record 1" in result.error
+
+
+def test_make_audit_verify_exits_nonzero_on_tampering(tmp_path: Path) -> None:
+    path = _log(tmp_path)
+    ok = subprocess.run(["make", "-s", "-o", ".venv/.installed-all", "audit-verify", f"AUDIT_DIR={path.parent}", f"PY={sys.executable}"],
+                        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "5 records" in ok.stdout
+    _rewrite(path, lambda lines: lines[:1] + lines[2:])
+    bad = subprocess.run(["make", "-s", "-o", ".venv/.installed-all", "audit-verify", f"AUDIT_DIR={path.parent}", f"PY={sys.executable}"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
+    assert "seq 2 where 1 was expected" in bad.stdout
+
+
+@pytest.mark.anyio
+async def test_one_record_per_request_whatever_the_outcome(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    bench.answers["gen-v1"] = "answer with bob@corp.example.org"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
+        statuses = [
+            (await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("acme"))).status_code,
+            (await client.post("/v1/chat/completions", json=chat_body())).status_code,
+            (await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": "x"}, headers=auth("acme_chat_only"))).status_code,
+            (await client.post("/v1/chat/completions", content=b"{", headers=auth("acme"))).status_code,
+            (await client.get("/v1/models", headers=auth("acme"))).status_code,
+        ]
+    records = [json.loads(line) for line in gateway.audit.path.read_text().splitlines()]
+    assert [r["status"] for r in records] == statuses == [200, 401, 403, 422, 200]
+    first = records[0]
+    assert first["tenant"] == "acme" and first["model_version"] == "gen-v1" and first["route"] == "/v1/chat/completions"
+    assert first["tokens"]["completion"] == 3 and first["cost_usd"] > 0
+    assert first["redactions"] == {"email": 2} and len(first["prompt_sha256"]) == 64
+    text = gateway.audit.path.read_text()
+    assert "jane@example.com" not in text and "bob@corp" not in text and "rk-test" not in text
+    assert all(result.ok for result in verify_path([gateway.audit.path]))
+
+
+def _object_lock_bucket(endpoint: str) -> Any:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="rampart-audit", ObjectLockEnabledForBucket=True)
+    return s3
+
+
+@pytest.mark.anyio
+async def test_segments_upload_to_the_object_lock_bucket(
+    aws_endpoint: str, make_gateway: Callable[..., GatewayMiddleware]
+) -> None:
+    """moto server stands in for S3 (the cloud cannot exist here); Object Lock is enforced by it."""
+    s3 = _object_lock_bucket(aws_endpoint)
+
+    def upload(config: dict[str, Any]) -> None:
+        config["audit"] = {"upload": {"bucket": "rampart-audit", "prefix": "audit/", "retention_days": 30,
+                                      "batch_records": 3}}
+
+    gateway = make_gateway(upload, s3_client=s3)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
+        for _ in range(4):
+            await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    await gateway.drain()
+    assert gateway.flush_audit() is not None
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket="rampart-audit")["Contents"]]
+    assert keys == [f"audit/{gateway.audit.stream}/000000000000-000000000002.jsonl",
+                    f"audit/{gateway.audit.stream}/000000000003-000000000003.jsonl"]
+    head = s3.head_object(Bucket="rampart-audit", Key=keys[0])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert head["Metadata"]["records"] == "3"
+    [result] = verify_bucket(s3, "rampart-audit", "audit/")
+    assert result.ok and result.records == 4
+    with pytest.raises(s3.exceptions.ClientError):
+        versions = s3.list_object_versions(Bucket="rampart-audit", Prefix=keys[0])["Versions"]
+        s3.delete_object(Bucket="rampart-audit", Key=keys[0], VersionId=versions[0]["VersionId"])

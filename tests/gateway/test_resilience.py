@@ -1,0 +1,171 @@
+"""Resilience and rollout: timeouts, retries, circuit breakers, fallback chain, canary, shadow,
+promote/rollback by config reload, hybrid routing of regulated tenants."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from services.gateway import GatewayMiddleware
+from tests.gateway.harness import ModelBench, auth, chat_body
+
+pytestmark = pytest.mark.anyio
+
+
+def http(gateway: GatewayMiddleware) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw")
+
+
+async def test_failed_backend_is_retried_then_falls_back_visibly(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    bench.failing.add("gen-v1")
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == "answer from extractive about the platform"
+    assert response.json()["rampart"] == {"degraded": True, "fallback": "extractive"}
+    assert response.headers["x-rampart-degraded"] == "fallback=extractive"
+    assert bench.calls == ["gen-v1", "gen-v1", "extractive"]  # one retry, then the fallback
+    assert gateway.metrics.value("rampart_gateway_fallbacks_total",
+                                 {"route": "/v1/chat/completions", "step": "extractive"}) == 1
+    assert gateway.metrics.value("rampart_gateway_degraded_total",
+                                 {"route": "/v1/chat/completions", "reason": "fallback"}) == 1
+
+
+async def test_timeout_counts_as_failure(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    bench.hanging.add("gen-v1")
+    started = time.perf_counter()
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    assert response.json()["rampart"]["fallback"] == "extractive"
+    assert time.perf_counter() - started < 3  # two 0.5 s timeouts, not an hour
+    assert gateway.metrics.value("rampart_gateway_backend_failures_total", {"backend": "gen-v1", "cause": "timeout"}) == 2
+
+
+async def test_circuit_opens_and_skips_the_dead_backend(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    bench.failing.add("gen-v1")
+    async with http(gateway) as client:
+        for _ in range(3):
+            await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        calls_before = bench.calls.count("gen-v1")
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    assert response.json()["rampart"]["fallback"] == "extractive"
+    assert bench.calls.count("gen-v1") == calls_before  # open circuit: not even tried
+    assert gateway.metrics.value("rampart_gateway_circuit_open", {"backend": "gen-v1"}) == 1
+
+
+async def test_every_backend_down_queues_for_human_review(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    bench.failing.update({"gen-v1", "extractive"})
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        assert response.status_code == 202
+        notes = response.json()["rampart"]
+        assert notes["degraded"] is True and notes["fallback"] == "review"
+        assert response.headers["x-rampart-degraded"] == "fallback=review"
+        items = (await client.get("/v1/review/items", headers=auth("reviewer"))).json()["items"]
+    assert [item["id"] for item in items] == [notes["review_id"]]
+    assert items[0]["reason"] == "fallback" and items[0]["content"]["prompt"] == ["What is the serve config?"]
+
+
+async def test_embeddings_without_fallback_get_a_json_503(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    bench.failing.add("embed")
+    async with http(gateway) as client:
+        response = await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": "x"}, headers=auth("acme"))
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "backend_unavailable"
+
+
+def _canary(config: dict[str, Any]) -> None:
+    config["routes"]["chat"]["versions"] = [{"backend": "gen-v1", "weight": 80}, {"backend": "gen-v2", "weight": 20}]
+
+
+async def test_canary_splits_traffic_by_weight(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
+    gateway = make_gateway(_canary, rng=random.Random(7))
+    async with http(gateway) as client:
+        for _ in range(200):
+            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
+    share = bench.calls.count("gen-v2") / len(bench.calls)
+    assert 0.12 < share < 0.28
+
+
+async def test_promote_and_rollback_by_config_reload(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
+    gateway = make_gateway(_canary, rng=random.Random(1))
+    path = gateway._config_path
+    config = yaml.safe_load(path.read_text())
+    config["routes"]["chat"]["versions"] = [{"backend": "gen-v2", "weight": 1}]
+    path.write_text(yaml.safe_dump(config))
+    async with http(gateway) as client:
+        reloaded = await client.post("/v1/gateway/reload", headers=auth("reviewer"))
+        assert reloaded.json()["versions"]["chat"] == {"gen-v2": 1.0}
+        bench.calls.clear()
+        for _ in range(10):
+            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
+        assert set(bench.calls) == {"gen-v2"}
+        # Roll back by editing the file only: the replica notices the change on its own.
+        config["routes"]["chat"]["versions"] = [{"backend": "gen-v1", "weight": 1}]
+        path.write_text(yaml.safe_dump(config))
+        time.sleep(0.1)
+        bench.calls.clear()
+        for _ in range(5):
+            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
+        assert set(bench.calls) == {"gen-v1"}
+
+
+async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    config = yaml.safe_load(gateway._config_path.read_text())
+    config["routes"]["chat"]["versions"] = [{"backend": "no-such-backend", "weight": 1}]
+    gateway._config_path.write_text(yaml.safe_dump(config))
+    time.sleep(0.1)
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    assert response.status_code == 200 and bench.calls == ["gen-v1"]
+    assert gateway.metrics.value("rampart_gateway_config_reloads_total", {"outcome": "error"}) == 1
+
+
+def _hybrid(config: dict[str, Any]) -> None:
+    config["routes"]["chat"]["versions"] = [{"backend": "gen-v1", "weight": 1}, {"backend": "gen-onprem", "weight": 1}]
+    config["routes"]["chat"]["fallback"] = ["candidate"]
+    config["routes"]["chat"]["shadow"] = {"backend": "candidate", "sample_rate": 1.0}
+
+
+async def test_regulated_tenant_only_reaches_on_prem(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
+    gateway = make_gateway(_hybrid)
+    async with http(gateway) as client:
+        for _ in range(20):
+            response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("bank"))
+            assert response.status_code == 200
+        await gateway.drain()
+        assert set(bench.calls) == {"gen-onprem"}  # never gen-v1, the cloud fallback or the cloud shadow
+        bench.failing.add("gen-onprem")
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("bank"))
+    assert response.status_code == 503
+    assert "candidate" not in bench.calls and "gen-v1" not in bench.calls
+
+
+async def test_regulated_tenant_without_on_prem_route_gets_503_never_cloud(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("bank"))
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "no_eligible_backend"
+    assert bench.calls == []
+
+
+async def test_shadow_answers_are_recorded_and_compared_never_returned(
+    make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench
+) -> None:
+    gateway = make_gateway(_hybrid, rng=random.Random(3))
+    bench.answers["candidate"] = "a completely different reply"
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    await gateway.drain()
+    assert "different" not in response.text
+    assert "candidate" in bench.calls
+    records = [yaml.safe_load(line) for line in gateway._shadow_log.path.read_text().splitlines()]
+    assert records[0]["candidate"] == "candidate" and records[0]["outcome"] == "differ"
+    assert records[0]["answer"] == ["a completely different reply"]
+    assert gateway.metrics.value("rampart_gateway_shadow_total", {"backend": "candidate", "outcome": "differ"}) == 1
