@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -18,7 +19,7 @@ from services.gateway.errors import GatewayError
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.review import ReviewDecision, ReviewItem, ReviewQueue, ReviewStatus
 
-__all__ = ["ADMIN_ROUTES", "ReloadResult", "ReviewList", "build_admin_app"]
+__all__ = ["ADMIN_ROUTES", "ErrorEnvelope", "ReloadResult", "ReviewList", "build_admin_app"]
 
 # Gateway-owned paths and the scope each needs (the model routes come from config).
 ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -29,6 +30,28 @@ ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/v1/gateway/metrics", "admin"),
     ("POST", "/v1/gateway/reload", "admin"),
 )
+
+class ErrorDetail(BaseModel):
+    type: str
+    """Machine-readable error type (`unauthorized`, `forbidden`, `not_found`, ...)."""
+    message: str
+    """What is wrong, naming the field or scope at fault."""
+
+
+class ErrorEnvelope(BaseModel):
+    """Every gateway error: `{"error": {"type", "message", ...details}}`."""
+
+    error: ErrorDetail
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorEnvelope, "description": "Missing or invalid API key."},
+    403: {"model": ErrorEnvelope, "description": "The key lacks the scope this endpoint needs."},
+    404: {"model": ErrorEnvelope, "description": "No such item or path."},
+    422: {"model": ErrorEnvelope, "description": "Invalid request or item state; the field is named."},
+    429: {"model": ErrorEnvelope, "description": "Rate limited; see Retry-After."},
+}
+
 
 class ReviewList(BaseModel):
     """Response of `GET /v1/review/items`."""
@@ -53,8 +76,15 @@ def build_admin_app(
 ) -> FastAPI:
     app = FastAPI(
         title="Rampart gateway", version="1", docs_url=None, redoc_url=None,
-        openapi_url="/v1/gateway/openapi.json",
+        openapi_url="/v1/gateway/openapi.json", responses=_ERRORS,
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"][1:]) or "body"
+        body = {"error": {"type": "invalid_request", "message": f"{field}: {first['msg']}", "field": field}}
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(GatewayError)
     async def _domain_error(request: Request, error: GatewayError) -> JSONResponse:

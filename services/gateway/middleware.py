@@ -260,6 +260,9 @@ class GatewayMiddleware:
             await send({"type": "websocket.close", "code": 1008})
             return
         path: str = scope["path"]
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path):] or "/"  # routes are matched below the app's mount point
         if path in self.config.public_paths:
             await self.app(scope, receive, send)
             return

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.gateway.scanners.eval import main, split_of
+
+FIXTURE = Path(__file__).parent / "data" / "eval_fixture.jsonl"
+
+
+def test_eval_prints_rates_per_scanner(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dataset", str(FIXTURE), "--scanner", "secrets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["scanner", "n", "pos", "neg", "TPR", "FPR", "prec", "F1"]
+    assert lines[2].split() == ["secrets", "8", "4", "4", "1.000", "0.000", "1.000", "1.000"]
+
+
+def test_eval_counts_misses_and_false_positives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [
+        {"id": "a", "text": "plain words", "is_positive": True},
+        {"id": "b", "text": "token AKIA2OGYBAH6STMMNXNN", "is_positive": False},
+        {"id": "c", "text": "ghp_R8mZ2kLq9XvT4nB7wY1cP6sD3fH0jG5aUe2K", "is_positive": True},
+    ]
+    dataset = tmp_path / "rows.jsonl"
+    dataset.write_text("\n".join(json.dumps(row) for row in rows))
+    main(["--dataset", str(dataset), "--scanner", "secrets"])
+    assert capsys.readouterr().out.splitlines()[2].split() == ["secrets", "3", "2", "1", "0.500", "1.000", "0.500", "0.500"]
+
+
+def test_eval_scores_pii_spans(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    row = {"id": "p", "text": "mail jane@example.com now", "is_positive": True, "entity_types": ["EMAIL_ADDRESS"], "expected_spans": [[5, 21]]}
+    dataset = tmp_path / "pii.jsonl"
+    dataset.write_text(json.dumps(row))
+    main(["--dataset", str(dataset), "--scanner", "pii"])
+    assert "TP 1 FP 0 FN 0 precision 1.000 recall 1.000 F1 1.000" in capsys.readouterr().out
+
+
+def test_bad_row_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "bad.jsonl"
+    dataset.write_text('{"text": "no label"}\n')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dataset", str(dataset)])
+    assert exit_info.value.code == 2
+    assert "bad.jsonl:1: field 'is_positive' must be true or false" in capsys.readouterr().err
+
+
+def test_split_is_deterministic_and_roughly_even() -> None:
+    halves = [split_of(f"row-{i}") for i in range(1000)]
+    assert halves == [split_of(f"row-{i}") for i in range(1000)]
+    assert 400 < halves.count("tune") < 600

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+
+from services.gateway.scanners import Action
+from services.gateway.scanners.secrets import is_placeholder
+from tests.gateway.scanners.helpers import AWS_KEY, GITHUB_TOKEN, scanner
+
+secrets = scanner("secrets")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "secret"),
+    [
+        (f"aws key {AWS_KEY} in prod", "aws_access_key", AWS_KEY),
+        (f"export GITHUB_TOKEN={GITHUB_TOKEN}", "github_token", GITHUB_TOKEN),
+        ("glpat-Xk3mP9qR2sT5vW8yZ1bC", "gitlab_token", "glpat-Xk3mP9qR2sT5vW8yZ1bC"),
+        (
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc and more",
+            "stripe_key",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        ),
+        ("DB_PASSWORD=Tr0ub4dor&3x", "password_assignment", "Tr0ub4dor&3x"),
+        ("postgres://admin:S3cretPa55@db.internal:5432/app", "url_credentials", "S3cretPa55"),
+        ("Authorization: Bearer 9fQ2xL7mZk3PwR8tYv1N", "authorization_header", "9fQ2xL7mZk3PwR8tYv1N"),
+        ("the signing key is 8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j", "high_entropy_string", "8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j"),
+    ],
+)
+def test_finds_credentials(text: str, kind: str, secret: str) -> None:
+    verdict = secrets.scan(text)
+    found = [(f.kind, text[f.start : f.end]) for f in verdict.findings]
+    assert (kind, secret) in found
+    assert verdict.redacted_text is not None and secret not in verdict.redacted_text
+
+
+def test_private_key_is_redacted_whole() -> None:
+    key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq2x9Zl4kY8wQ3mVn0pR5tJ1sLh6\n-----END RSA PRIVATE KEY-----"
+    verdict = secrets.scan(f"here:\n{key}\nthanks")
+    assert verdict.redacted_text == "here:\n[PRIVATE_KEY]\nthanks"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key = AKIAIOSFODNN7EXAMPLE",
+        'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+        "token: ${GITHUB_TOKEN}",
+        "password = <your-password-here>",
+        "xoxb-xxxxxxxxx-xxxxxxxxxx-xxxxxxxxxxxx",
+        "api_key: abcd1234abcd1234abcd1234abcd1234",
+        "commit f15a5a04b0f6dc6073e6db0296e6ef2d8b8d2522 fixed it",
+        "see /usr/local/lib/python3.11/site-packages/requests/adapters.py",
+        "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----",
+        "the configuration_management_subsystem restarted",
+    ],
+)
+def test_ignores_placeholders_and_look_alikes(text: str) -> None:
+    verdict = secrets.scan(text)
+    assert verdict.action is Action.ALLOW, [(f.kind, text[f.start : f.end]) for f in verdict.findings]
+
+
+@pytest.mark.parametrize("value", ["EXAMPLEKEY123", "xxxxxxxxxxxx", "${TOKEN}", "<api-key>", "00000000000000", "abcdabcdabcdabcd"])
+def test_placeholder_values(value: str) -> None:
+    assert is_placeholder(value)
+
+
+def test_random_value_is_not_a_placeholder() -> None:
+    assert not is_placeholder("8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j")

@@ -1,0 +1,87 @@
+"""Config validation names the dotted field; keys load from a file or AWS Secrets Manager (moto)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from services.gateway.config import KeySourceConfig, load_gateway_config
+from services.gateway.errors import AuthenticationError, ConfigError, ScopeError
+from services.gateway.keys import generate_api_key, hash_api_key, load_key_store, local_api_key
+from tests.gateway.harness import base_config, write_gateway_config
+
+
+@pytest.mark.parametrize("env", ["local", "dev", "staging", "prod"])
+def test_committed_environment_configs_validate(env: str) -> None:
+    config = load_gateway_config(env)
+    assert config.environment == env
+
+
+def test_the_local_key_is_valid_only_against_the_local_key_file() -> None:
+    config = load_gateway_config("local")
+    store = load_key_store(config.keys, config.tenants)
+    key = store.authenticate({"authorization": f"Bearer {local_api_key()}"})
+    assert key.tenant == "local" and "chat" in key.scopes
+    for env in ("dev", "staging", "prod"):
+        assert load_gateway_config(env).keys.source == "secrets_manager"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["routes"]["chat"]["versions"][0].update(backend="nope"),
+         "routes.chat.versions.0.backend: unknown backend 'nope'"),
+        (lambda c: c["tenants"]["acme"].update(requests_per_minute=0),
+         "tenants.acme.requests_per_minute: Input should be greater than 0"),
+        (lambda c: c["backends"]["gen-v1"].update(location="moon"),
+         "backends.gen-v1.location: Input should be 'on_prem' or 'cloud'"),
+        (lambda c: c["routes"]["embeddings"].update(fallback=["review"]),
+         "routes.embeddings: fallback: 'review' answers chat requests only"),
+        (lambda c: c["scanners"].update(on_error="maybe"),
+         "scanners.on_error: Input should be 'fail_closed' or 'fail_open'"),
+    ],
+)
+def test_config_errors_name_the_dotted_field(tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]
+    config = base_config(tmp_path / "keys.yaml")
+    change(config)
+    path = write_gateway_config(tmp_path, config)
+    with pytest.raises(ConfigError) as error:
+        load_gateway_config(path)
+    assert message in str(error.value)
+
+
+def test_key_checks(tmp_path: Path) -> None:
+    config = load_gateway_config(write_gateway_config(tmp_path))
+    store = load_key_store(config.keys, config.tenants)
+    with pytest.raises(AuthenticationError, match="missing API key"):
+        store.authenticate({})
+    with pytest.raises(AuthenticationError, match="invalid API key"):
+        store.authenticate({"authorization": "Basic abc"})
+    key = store.authenticate({"x-api-key": "rk-test-acme-chat-only"})
+    with pytest.raises(ScopeError, match="lacks scope 'rag'"):
+        key.require_scope("rag", "POST /v1/rag/query")
+    fresh = generate_api_key()
+    assert fresh.startswith("rk-") and len(fresh) > 40 and hash_api_key(fresh) != hash_api_key(generate_api_key())
+
+
+def _key_set(tenant: str, key: str, scopes: list[str]) -> str:
+    return json.dumps({"keys": [{"id": "k1", "tenant": tenant, "sha256": hash_api_key(key), "scopes": scopes}]})
+
+
+def test_keys_from_secrets_manager(aws_endpoint: str) -> None:
+    """moto server stands in for AWS Secrets Manager (the cloud cannot exist here)."""
+    client = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
+    client.create_secret(Name="rampart/prod/gateway-keys", SecretString=_key_set("acme", "rk-from-sm", ["chat"]))
+    source = KeySourceConfig(source="secrets_manager", secret_id="rampart/prod/gateway-keys")
+    store = load_key_store(source, ["acme"], secrets_client=client)
+    assert store.authenticate({"authorization": "Bearer rk-from-sm"}).scopes == frozenset({"chat"})
+    with pytest.raises(ConfigError, match="keys.0.tenant: unknown tenant 'acme'"):
+        load_key_store(source, ["other"], secrets_client=client)
+    client.create_secret(Name="broken", SecretString="{not json")
+    with pytest.raises(ConfigError, match="not a JSON key set"):
+        load_key_store(KeySourceConfig(source="secrets_manager", secret_id="broken"), ["acme"], secrets_client=client)
+    with pytest.raises(ConfigError, match="cannot read secret 'missing'"):
+        load_key_store(KeySourceConfig(source="secrets_manager", secret_id="missing"), ["acme"], secrets_client=client)
