@@ -38,11 +38,12 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(?:ignore|disregard|forget|override|bypass|skip|do not (?:follow|listen to|obey)|don't (?:follow|listen to|obey)|stop following|forgotten about)\b"
             r"[^.!?\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|system|other|the|these|those)\b[^.!?\n]{0,30}?\b" + _INSTRUCTIONS + r"\b"
             r"|\b(?:all ?previous|prior|above|earlier|out of date|old|original) +instructions?\b[^.!?\n]{0,20}\b(?:are|is|were) (?:false|void|wrong|cancell?ed|obsolete|invalid|out of date)"
-            r"|\bend (?:of )?(?:out of date |old |previous )?instructions\b",
+            r"|\bend (?:of )?(?:out of date |old |previous )?instructions\b"
+            r"|\bforget (?:everything|all) (?:you (?:were|have been) told|above|before)\b",
         ),
         (
             "extract_prompt",
-            r"\b(?:reveal|print|show|repeat|output|leak|tell me|respond with|give me|list|relay|spell out|recite)\b[^.!?\n]{0,40}?"
+            r"\b(?:reveal|print|show|repeat|output|leak|tell me|(?:respond|reply|answer)(?: only)? with|give me|list|relay|spell out|recite)\b[^.!?\n]{0,40}?"
             r"\b(?:system prompt|initial prompt|(?:your|the|all|above|previous|prior|initial|initials|original|system'?s?) (?:\w+ )?(?:instructions|prompt|rules|parameters)|every instructions?|instructions (?:you have|given|above)|hidden prompt)",
         ),
         (

@@ -112,9 +112,21 @@ class PiiScanner(SpanScanner):
 
 def _cards(text: str) -> Iterator[Finding]:
     for match in _CARD.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
-            yield Finding("credit_card", match.start(), match.end(), 1.0)
+        # The pattern can swallow a neighbouring number ("4111 1111 1111 1111 0"): try the
+        # runs of digit groups, longest first, and keep the first that is a valid card number.
+        groups = list(re.finditer(r"\d+", match.group()))
+        for size in range(len(groups), 0, -1):
+            found = False
+            for first in range(len(groups) - size + 1):
+                window = groups[first : first + size]
+                digits = "".join(group.group() for group in window)
+                if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
+                    start = match.start() + window[0].start()
+                    yield Finding("credit_card", start, match.start() + window[-1].end(), 1.0)
+                    found = True
+                    break
+            if found:
+                break
 
 
 def _ibans(text: str) -> Iterator[Finding]:

@@ -168,6 +168,7 @@ class StreamScanner:
         self._released_upto = 0
         self._released: list[str] = []
         self._blocked: PipelineResult | None = None
+        self._action = Action.ALLOW  # the most severe enforced action over the whole stream
 
     @property
     def text(self) -> str:
@@ -214,7 +215,9 @@ class StreamScanner:
         released = redact(window[:cut], [f for f in redactions if f.end <= cut])
         self._released_upto += cut
         self._released.append(released)
-        return PipelineResult("output", action, self.text, tuple(verdicts), None, tuple(errors), released)
+        if action.severity > self._action.severity:
+            self._action = action
+        return PipelineResult("output", self._action, self.text, tuple(verdicts), None, tuple(errors), released)
 
     def _block(self, verdicts: list[Verdict], scanner: str, errors: list[ScannerError]) -> PipelineResult:
         self._blocked = PipelineResult("output", Action.BLOCK, self.text, tuple(verdicts), scanner, tuple(errors))

@@ -6,7 +6,9 @@ Trained by `train.py`; scores the whole text.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from services.gateway.scanners.base import Finding, Stage, Verdict
@@ -14,9 +16,33 @@ from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import verdict_from_findings
 from services.gateway.scanners.textmodel import LinearTextModel, features
 
-__all__ = ["TOXICITY_MODEL_PATH", "ToxicityScanner"]
+__all__ = ["TOXICITY_MODEL_PATH", "ToxicityScanner", "toxicity_patterns"]
 
 TOXICITY_MODEL_PATH = Path(__file__).parent / "models" / "toxicity.json"
+
+
+_INSULT = (
+    r"idiot|moron|imbecile|stupid|dumb(?:ass)?|retard(?:ed)?|loser|worthless|pathetic|scum|trash|garbage|bitch|bastard"
+    r"|asshole|jerk|dickhead|dick|prick|cunt|whore|slut|twat|wanker|fool|clown|freak|pig|dog|vermin|parasite"
+)
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE))
+    for name, pattern in (
+        ("insult_word", rf"\b(?:{_INSULT})s?\b"),
+        ("insult_addressed", rf"\b(?:you(?:'re| are)?|ur|u r)\s+(?:a |an |such an? |so |the )?(?:\w+ ){{0,2}}(?:{_INSULT})s?\b"),
+        ("profanity", r"\b(?:f+u+c+k+\w*|f[*@#]+k\w*|sh[i!1*]t\w*|crap|damn|piss\w*|wtf|stfu|bullshit)\b"),
+        ("threat", r"\b(?:kill|hurt|beat|shoot|stab|destroy|rape)\s+(?:you|u|him|her|them|yourself)\b|\bi(?:'ll| will) (?:find|kill|hurt) you\b|\bkys\b"),
+        ("dehumanise", r"\b(?:should (?:all )?(?:be|get) (?:killed|shot|deported|locked up|gassed|exterminated)|go back to (?:your|their) (?:country|cave))\b"),
+        ("shut_up", r"\bshut (?:the \w+ )?up\b"),
+    )
+)
+
+
+def toxicity_patterns(text: str) -> Iterator[str]:
+    """Names of insult, profanity and threat patterns in `text` (model features, not verdicts)."""
+    for name, pattern in _PATTERNS:
+        if pattern.search(text):
+            yield name
 
 
 class ToxicityScanner:
@@ -28,7 +54,7 @@ class ToxicityScanner:
         self.model = LinearTextModel.load(model_path)
 
     def score(self, text: str) -> float:
-        return self.model.probability(features(text))
+        return self.model.probability(features(text, toxicity_patterns))
 
     def scan(self, text: str) -> Verdict:
         started = time.perf_counter()

@@ -20,7 +20,7 @@ from pathlib import Path
 from services.gateway.scanners.eval import LabelledRow, load_rows, split_of
 from services.gateway.scanners.injection import INJECTION_MODEL_PATH, injection_patterns
 from services.gateway.scanners.textmodel import LinearTextModel, features, train_logistic_regression
-from services.gateway.scanners.toxicity import TOXICITY_MODEL_PATH
+from services.gateway.scanners.toxicity import TOXICITY_MODEL_PATH, toxicity_patterns
 
 __all__ = ["ModelSpec", "main", "train"]
 
@@ -66,7 +66,7 @@ TOXICITY = ModelSpec(
         ("davidson-hate-offensive/sample_stratified.jsonl", "MIT (t-davidson/hate-speech-and-offensive-language)"),
         ("toxigen-demonstrations/normalized.jsonl", "MIT (microsoft/TOXIGEN)"),
     ),
-    extra_features=None,
+    extra_features=toxicity_patterns,
     max_fpr=0.10,
     output=TOXICITY_MODEL_PATH,
 )
