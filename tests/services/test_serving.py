@@ -58,7 +58,7 @@ def test_bentoml_client_embeds_and_queries_the_index(serve_app: ServeApp) -> Non
         result = client.rag_query(query="How do I stop the local environment?", k=2)
     assert len(vectors) == 2 and len(vectors[0]) == 384
     top = result["passages"][0]
-    assert top["source"] == "local-environment.md#Stopping it"
+    assert top["source"] == "local-environment.md#Stopping the local environment"
     assert "make down" in top["text"]
     assert top["score"] > result["passages"][1]["score"]
 

@@ -1,0 +1,124 @@
+"""The other chat backends, each behind a real Serve application next to the session's one:
+a tiny random transformers model built on the fly, and an upstream OpenAI-compatible server
+(the session's own application, reached over HTTP). Upstream failures are exercised in-process
+against real sockets that refuse or never answer."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai import BadRequestError, OpenAI
+
+from services.inference.errors import UpstreamUnavailable
+from services.inference.generator import UpstreamChat
+from services.inference.model_store import directory_sha256
+from services.inference.schemas import ChatCompletionRequest
+from services.inference.settings import GeneratorSettings, UpstreamSettings
+from tests.fixtures.ports import free_loopback_port
+from tests.fixtures.serve import ServeApp, deploy_application
+from tests.services.tiny_models import build_tiny_causal_lm
+
+QUESTION = [{"role": "user", "content": "How do I stop the local environment?"}]
+
+
+def _client(base_url: str) -> OpenAI:
+    return OpenAI(base_url=f"{base_url}/v1", api_key="unused-locally", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def transformers_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from ray import serve
+
+    model_dir = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
+    args = copy.deepcopy(serve_app.args)
+    args["generator"] = {
+        "backend": "transformers",
+        "model_name": "tiny-gpt2",
+        "source": {"uri": str(model_dir), "sha256": directory_sha256(model_dir)},
+        "max_new_tokens": 16,
+    }
+    yield deploy_application(serve_app, "rampart-transformers", "/hf", args)
+    serve.delete("rampart-transformers")
+
+
+@pytest.fixture(scope="module")
+def upstream_app(serve_app: ServeApp) -> Iterator[str]:
+    from ray import serve
+
+    args = copy.deepcopy(serve_app.args)
+    args["generator"] = {
+        "backend": "openai",
+        "model_name": "via-upstream",
+        "upstream": {"base_url": f"{serve_app.base_url}/v1", "model": serve_app.args["generator"]["model_name"], "timeout_s": 30},
+    }
+    yield deploy_application(serve_app, "rampart-upstream", "/upstream", args)
+    serve.delete("rampart-upstream")
+
+
+@pytest.mark.serve
+def test_transformers_backend_loads_and_generates_with_the_token_limit(transformers_app: str) -> None:
+    client = _client(transformers_app)
+    assert "tiny-gpt2" in {m.id for m in client.models.list()}
+    completion = client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=5, temperature=0)  # type: ignore[arg-type]
+    assert completion.usage is not None and completion.usage.completion_tokens == 5
+    assert completion.choices[0].finish_reason == "length"
+    again = client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=5, temperature=0)  # type: ignore[arg-type]
+    assert again.choices[0].message.content == completion.choices[0].message.content  # greedy is deterministic
+
+
+@pytest.mark.serve
+def test_transformers_backend_streams_and_refuses_limits_above_its_ceiling(transformers_app: str) -> None:
+    client = _client(transformers_app)
+    chunks = list(client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=8, stream=True))  # type: ignore[arg-type]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == "length"
+    with pytest.raises(BadRequestError) as raised:
+        client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=100)  # type: ignore[arg-type]
+    assert "max_tokens" in str(raised.value)
+
+
+@pytest.mark.serve
+def test_upstream_backend_relays_an_openai_compatible_server(upstream_app: str, serve_app: ServeApp) -> None:
+    direct = _client(serve_app.base_url).chat.completions.create(model=serve_app.args["generator"]["model_name"], messages=QUESTION)  # type: ignore[arg-type]
+    relayed = _client(upstream_app).chat.completions.create(model="via-upstream", messages=QUESTION)  # type: ignore[arg-type]
+    assert relayed.model == "via-upstream"
+    assert relayed.choices[0].message.content == direct.choices[0].message.content
+    assert "make down" in (relayed.choices[0].message.content or "")
+    streamed = list(_client(upstream_app).chat.completions.create(model="via-upstream", messages=QUESTION, stream=True))  # type: ignore[arg-type]
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == direct.choices[0].message.content
+
+
+def _upstream(port: int, timeout_s: float) -> UpstreamChat:
+    settings = GeneratorSettings(
+        backend="openai",
+        model_name="m",
+        upstream=UpstreamSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=timeout_s, connect_timeout_s=timeout_s),
+    )
+    return UpstreamChat(settings)
+
+
+REQUEST = ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "hi"}])  # type: ignore[list-item]
+
+
+def test_upstream_that_never_answers_times_out_as_504() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never replies
+        chat = _upstream(silent.getsockname()[1], timeout_s=0.3)
+        with pytest.raises(UpstreamUnavailable, match="timed out") as raised:
+            asyncio.run(chat.complete(REQUEST))
+    assert raised.value.status == 504
+
+
+def test_upstream_that_is_down_is_a_502() -> None:
+    chat = _upstream(free_loopback_port(), timeout_s=2)
+    with pytest.raises(UpstreamUnavailable) as raised:
+        asyncio.run(chat.complete(REQUEST))
+    assert raised.value.status == 502
+
+
+def test_corpus_dir_is_untouched_by_generator_tests(serve_app: ServeApp) -> None:
+    assert sorted(p.name for p in Path(serve_app.corpus_dir).iterdir()) == ["gpu-node-pools.md", "local-environment.md", "quotas.md"]
