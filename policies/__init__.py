@@ -1,0 +1,18 @@
+"""Rampart's CrossGuard policy pack: one module per domain, built into a pack by `policies/__main__.py`."""
+
+__all__ = [
+    "compute",
+    "core",
+    "cost",
+    "environments",
+    "gpu",
+    "iam",
+    "kubernetes",
+    "network",
+    "pack",
+    "residency",
+    "secrets",
+    "serving",
+    "storage",
+    "workloads",
+]

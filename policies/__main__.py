@@ -1,0 +1,30 @@
+"""The Rampart policy pack: `pulumi preview --policy-pack policies`, or `make policy ENV=<env>` offline.
+
+This file only builds the pack. `PolicyPack(...)` starts the analyzer's gRPC server, prints its
+port and serves until it is killed, exactly as the Pulumi CLI expects of a policy pack.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# The CLI runs this file from the pack's directory; the policies import their siblings as `policies.*`.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+
+from policies.environments import environment_policy  # noqa: E402
+from policies.pack import PACK_NAME, all_policies  # noqa: E402
+
+# Levels come from the environment's row in policies/environments.py; the CLI's
+# --policy-pack-config (or the offline check's Configure call) carries the same table.
+environment = os.environ.get("RAMPART_ENVIRONMENT") or os.environ.get("PULUMI_STACK", "").rsplit("/", 1)[-1]
+settings = environment_policy(environment)
+
+PolicyPack(
+    name=PACK_NAME,
+    policies=all_policies(),
+    enforcement_level=EnforcementLevel(settings.level),
+    initial_config={name: EnforcementLevel(level) for name, level in settings.overrides.items()},
+    description="Rampart: GPU- and LLM-aware guardrails for AWS, EKS, on-prem Kubernetes and model serving.",
+)

@@ -1,0 +1,72 @@
+"""Compute policies: instance metadata, and the images GPU nodes boot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs
+
+from policies.core import Setting, dig, items, resource_policy, strings
+from policies.gpu import is_gpu_instance_type
+
+__all__ = ["EC2_NODE_CLASS", "POLICIES"]
+
+EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+
+
+def _imds_instances(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    if args.resource_type == "aws:ec2/instance:Instance":
+        if dig(args.props.get("metadataOptions"), "httpTokens") != "required":
+            report(f"Instance {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
+
+
+def _imds_launch_templates(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    if args.resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
+        if dig(args.props.get("metadataOptions"), "httpTokens") != "required":
+            report(f"Launch template {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
+    elif args.resource_type == EC2_NODE_CLASS:
+        # Karpenter defaults to `required`; only an explicit other value is a downgrade.
+        tokens = dig(args.props, "spec", "metadataOptions", "httpTokens")
+        if tokens is not None and tokens != "required":
+            report(f"EC2NodeClass {args.name} must require IMDSv2 (spec.metadataOptions.httpTokens = required).")
+
+
+def _gpu_ami(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    if args.resource_type == "aws:eks/nodeGroup:NodeGroup":
+        if not any(is_gpu_instance_type(t) for t in strings(args.props.get("instanceTypes"))):
+            return
+        ami_type = args.props.get("amiType")
+        if ami_type not in settings["allowedAmiTypes"]:
+            report(f"GPU node group {args.name} must use an approved GPU AMI type, not {ami_type or 'the default'}.")
+    elif args.resource_type == EC2_NODE_CLASS:
+        for term in items(dig(args.props, "spec", "amiSelectorTerms")):
+            alias = dig(term, "alias")
+            family = alias.split("@", 1)[0] if isinstance(alias, str) else None
+            if family is None or family not in settings["allowedAmiFamilies"]:
+                report(f"EC2NodeClass {args.name} must select an approved AMI family by alias, not {alias or term}.")
+
+
+POLICIES = [
+    resource_policy("imdsv2-required-instances", "EC2 instances must require IMDSv2.", _imds_instances),
+    resource_policy(
+        "imdsv2-required-launch-templates",
+        "Launch templates and Karpenter node classes must require IMDSv2.",
+        _imds_launch_templates,
+    ),
+    resource_policy(
+        "gpu-approved-ami",
+        "GPU nodes must boot an approved NVIDIA-enabled AMI.",
+        _gpu_ami,
+        {
+            "allowedAmiTypes": Setting(
+                "array",
+                ["AL2023_x86_64_NVIDIA", "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA", "BOTTLEROCKET_ARM_64_NVIDIA"],
+                "EKS managed node group AMI types allowed for GPU instance types.",
+            ),
+            "allowedAmiFamilies": Setting(
+                "array", ["al2023", "bottlerocket"], "Karpenter EC2NodeClass AMI alias families allowed."
+            ),
+        },
+    ),
+]

@@ -1,0 +1,132 @@
+"""IAM policies: no administrator wildcards, no anonymous principals, IRSA roles bound to one service account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs
+
+from policies.core import Setting, dig, is_mapping, items, json_document, resource_policy, strings
+
+__all__ = ["POLICIES", "documents", "statements"]
+
+# Where each resource type keeps its policy documents.
+PERMISSION_DOCUMENTS = {
+    "aws:iam/policy:Policy": ("policy",),
+    "aws:iam/rolePolicy:RolePolicy": ("policy",),
+    "aws:iam/userPolicy:UserPolicy": ("policy",),
+    "aws:iam/groupPolicy:GroupPolicy": ("policy",),
+    "aws:iam/role:Role": (),  # inline policies, read below
+}
+RESOURCE_DOCUMENTS = {
+    "aws:iam/role:Role": ("assumeRolePolicy",),
+    "aws:s3/bucketPolicy:BucketPolicy": ("policy",),
+    "aws:s3/bucket:Bucket": ("policy",),
+    "aws:kms/key:Key": ("policy",),
+    "aws:secretsmanager/secret:Secret": ("policy",),
+    "aws:secretsmanager/secretPolicy:SecretPolicy": ("policy",),
+    "aws:sqs/queue:Queue": ("policy",),
+    "aws:sqs/queuePolicy:QueuePolicy": ("policy",),
+    "aws:sns/topicPolicy:TopicPolicy": ("policy",),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": ("policy",),
+}
+
+
+def documents(resource_type: str, props: Mapping[str, Any], table: Mapping[str, tuple[str, ...]]) -> Iterator[Any]:
+    """The parsed policy documents a resource declares (JSON strings or objects)."""
+    for key in table.get(resource_type, ()):
+        document = json_document(props.get(key))
+        if document is not None:
+            yield document
+    if resource_type == "aws:iam/role:Role" and table is PERMISSION_DOCUMENTS:
+        for inline in items(props.get("inlinePolicies")):
+            document = json_document(dig(inline, "policy"))
+            if document is not None:
+                yield document
+
+
+def statements(document: Any) -> Iterator[Mapping[str, Any]]:
+    statement = dig(document, "Statement")
+    for entry in [statement] if is_mapping(statement) else items(statement):
+        if is_mapping(entry):
+            yield entry
+
+
+def _star_on_star(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    for document in documents(args.resource_type, args.props, PERMISSION_DOCUMENTS):
+        for statement in statements(document):
+            actions = strings(statement.get("Action"))
+            if (
+                statement.get("Effect") == "Allow"
+                and any(action in ("*", "*:*") for action in actions)
+                and "*" in strings(statement.get("Resource"))
+            ):
+                report(f"{args.name} must not allow every action (*) on every resource (*).")
+
+
+def _wildcard_principals(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    return is_mapping(principal) and any("*" in strings(principal[key]) for key in principal)
+
+
+def _wildcard_principal(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    for document in documents(args.resource_type, args.props, RESOURCE_DOCUMENTS):
+        for statement in statements(document):
+            if statement.get("Effect") != "Allow" or not _wildcard_principals(statement.get("Principal")):
+                continue
+            # A condition on the caller's organisation or network narrows `*` to known callers.
+            condition = statement.get("Condition")
+            keys = {key for operator in (condition or {}) for key in (dig(condition, operator) or {})}
+            if not keys & set(settings["narrowingConditionKeys"]):
+                report(f"{args.name} must not allow a wildcard principal (*) without a narrowing condition.")
+
+
+def _irsa(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    if args.resource_type != "aws:iam/role:Role":
+        return
+    for document in documents(args.resource_type, args.props, {"aws:iam/role:Role": ("assumeRolePolicy",)}):
+        for statement in statements(document):
+            if "sts:AssumeRoleWithWebIdentity" not in strings(statement.get("Action")):
+                continue
+            condition = statement.get("Condition")
+            equals = dig(condition, "StringEquals") or {}
+            subjects = [value for key in equals if str(key).endswith(":sub") for value in strings(equals[key])]
+            like = dig(condition, "StringLike") or {}
+            loose = [value for key in like if str(key).endswith(":sub") for value in strings(like[key])]
+            single = len(subjects) == 1 and not loose and subjects[0].startswith("system:serviceaccount:")
+            if not single or "*" in subjects[0]:
+                report(f"IRSA role {args.name} must trust exactly one service account (StringEquals on :sub).")
+
+
+def _access_keys(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    if args.resource_type == "aws:iam/accessKey:AccessKey":
+        report(f"{args.name} must not create a long-lived IAM access key; use roles (IRSA, OIDC) instead.")
+
+
+POLICIES = [
+    resource_policy(
+        "iam-no-star-on-star",
+        "IAM policies must not allow every action on every resource.",
+        _star_on_star,
+    ),
+    resource_policy(
+        "iam-no-wildcard-principal",
+        "Resource and trust policies must not allow anyone (*) in.",
+        _wildcard_principal,
+        {
+            "narrowingConditionKeys": Setting(
+                "array",
+                ["aws:PrincipalOrgID", "aws:PrincipalAccount", "aws:SourceVpce", "aws:SourceVpc", "aws:SourceAccount"],
+                "Condition keys that narrow a wildcard principal to known callers.",
+            )
+        },
+    ),
+    resource_policy(
+        "irsa-single-service-account",
+        "IRSA roles must be assumable by exactly one Kubernetes service account.",
+        _irsa,
+    ),
+    resource_policy("iam-no-access-keys", "Stacks must not create long-lived IAM access keys.", _access_keys),
+]

@@ -1,0 +1,36 @@
+"""The pack's contents: every policy of every domain, in one list."""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+from policies import compute, cost, gpu, iam, kubernetes, network, residency, secrets, serving, storage
+
+__all__ = ["DOMAINS", "PACK_NAME", "all_policies", "policies_by_domain"]
+
+PACK_NAME = "rampart"
+DOMAINS = {
+    "network": network,
+    "storage": storage,
+    "compute": compute,
+    "iam": iam,
+    "secrets": secrets,
+    "kubernetes": kubernetes,
+    "gpu": gpu,
+    "serving": serving,
+    "residency": residency,
+    "cost": cost,
+}
+
+
+def policies_by_domain() -> dict[str, list[Policy]]:
+    return {domain: list(module.POLICIES) for domain, module in DOMAINS.items()}
+
+
+def all_policies() -> list[Policy]:
+    policies = [policy for group in policies_by_domain().values() for policy in group]
+    names = [policy.name for policy in policies]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"policy names must be unique; duplicated: {', '.join(duplicates)}")
+    return policies

@@ -1,0 +1,148 @@
+"""Secrets policies: no secret value written where anyone who can read the object can read it.
+
+Secret values reach pods through `secretKeyRef` to Secrets that External Secrets syncs from AWS
+Secrets Manager, never as literals in manifests, ConfigMaps, env vars or plain-text Pulumi config.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pulumi.runtime
+from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
+
+from policies.core import Setting, dig, is_mapping, items, json_document, resource_policy, stack_policy
+from policies.kubernetes import subject
+from policies.workloads import containers, pod_templates
+
+__all__ = ["POLICIES", "looks_like_secret_value", "secret_name"]
+
+SECRET_NAME = re.compile(r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)")
+SECRET_VALUES = (
+    re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),  # Hugging Face
+    re.compile(r"\bnvapi-[A-Za-z0-9_-]{20,}"),  # NVIDIA NGC / API catalog
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
+    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),  # OpenAI-style keys
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),  # GitHub
+    re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}"),  # Slack
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+)
+# Names whose values are identifiers or references, not secrets.
+NOT_SECRET_NAME = re.compile(r"(?i)(_(arn|id|name|file|path|ref|url|secret_?name)$|^secret_?name$|token_?url)")
+
+
+def secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name)) and not NOT_SECRET_NAME.search(name)
+
+
+def looks_like_secret_value(value: Any) -> bool:
+    return isinstance(value, str) and any(pattern.search(value) for pattern in SECRET_VALUES)
+
+
+def _kubernetes_secret(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    if args.resource_type != "kubernetes:core/v1:Secret" or args.props.get("type") in settings["allowedTypes"]:
+        return
+    keys = [key for field in ("data", "stringData") if is_mapping(args.props.get(field)) for key in args.props[field]]
+    if keys:
+        report(f"Secret {args.name} must not carry literal data ({', '.join(sorted(keys))}); "
+               "sync it from Secrets Manager with an ExternalSecret.")
+
+
+def _config_map(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    if args.resource_type != "kubernetes:core/v1:ConfigMap":
+        return
+    data = args.props.get("data")
+    for key in sorted(data) if is_mapping(data) else []:
+        value = data[key]
+        if looks_like_secret_value(value) or (secret_name(key) and isinstance(value, str) and value):
+            report(f"ConfigMap {args.name} must not hold the secret {key}; use a Secret synced by External Secrets.")
+
+
+def _env_literals(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    for pod in pod_templates(args.resource_type, args.props):
+        for container in containers(pod):
+            for variable in items(container.spec.get("env")):
+                name, value = str(dig(variable, "name") or ""), dig(variable, "value")
+                if isinstance(value, str) and value and (secret_name(name) or looks_like_secret_value(value)):
+                    report(f"{subject(args, container)} must read {name} from a secretKeyRef, not a literal value.")
+
+
+def _hub_tokens(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    for pod in pod_templates(args.resource_type, args.props):
+        for container in containers(pod):
+            for variable in items(container.spec.get("env")):
+                name = dig(variable, "name")
+                if name in settings["tokenVariables"] and dig(variable, "valueFrom", "secretKeyRef") is None:
+                    report(f"{subject(args, container)} must read {name} from a secretKeyRef.")
+
+
+def _pulumi_config(args: StackValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    # The CLI hands the stack's config to policy packs in PULUMI_CONFIG, secrets decrypted and listed
+    # by key in PULUMI_CONFIG_SECRET_KEYS.
+    config = pulumi.runtime.get_config_env()
+    secret_keys = set(pulumi.runtime.get_config_secret_keys_env())
+    for key in sorted(config):
+        if key in secret_keys:
+            continue
+        for path in _plaintext_secrets(key.split(":", 1)[-1], json_document(config[key]) or config[key]):
+            report(f"Stack config {key} must be set as a secret (pulumi config set --secret {key}); "
+                   f"{path} looks like a secret.")
+
+
+def _plaintext_secrets(name: str, value: Any) -> Iterator[str]:
+    """Dotted paths of string leaves, in a (structured) config value, named or shaped like secrets."""
+    if is_mapping(value):
+        for key in value:
+            yield from (f"{name}.{path}" for path in _plaintext_secrets(str(key), value[key]))
+    elif isinstance(value, str) and value and (secret_name(name) or looks_like_secret_value(value)):
+        yield name
+
+
+def _secrets_manager_key(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    if args.resource_type == "aws:secretsmanager/secret:Secret" and not args.props.get("kmsKeyId"):
+        report(f"Secret {args.name} must be encrypted with a customer-managed KMS key (kmsKeyId).")
+
+
+POLICIES = [
+    resource_policy(
+        "k8s-secrets-no-literal-data",
+        "Kubernetes Secrets must be synced from Secrets Manager, not written with literal data.",
+        _kubernetes_secret,
+        {
+            "allowedTypes": Setting(
+                "array", ["kubernetes.io/service-account-token"], "Secret types the cluster fills in itself."
+            )
+        },
+    ),
+    resource_policy("configmap-no-secrets", "ConfigMaps must not hold secrets.", _config_map),
+    resource_policy(
+        "env-no-literal-secrets",
+        "Container environment variables must not carry secret values.",
+        _env_literals,
+    ),
+    resource_policy(
+        "model-hub-tokens-from-secret-refs",
+        "Model-hub and NGC tokens must come from secretKeyRef.",
+        _hub_tokens,
+        {
+            "tokenVariables": Setting(
+                "array",
+                ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "NGC_API_KEY", "NGC_CLI_API_KEY",
+                 "NVIDIA_API_KEY"],
+                "Environment variables that carry model-hub or NGC credentials.",
+            )
+        },
+    ),
+    stack_policy(
+        "pulumi-config-secrets-encrypted",
+        "Secret-looking stack config must be set as a Pulumi secret.",
+        _pulumi_config,
+    ),
+    resource_policy(
+        "secretsmanager-customer-key",
+        "Secrets Manager secrets must use a customer-managed KMS key.",
+        _secrets_manager_key,
+    ),
+]

@@ -1,0 +1,196 @@
+"""Serving and LLM policies: Ray stays internal, the internet reaches only the safety gateway.
+
+Ray's dashboard (8265) runs arbitrary jobs, GCS (6379) and the client server (10001) control the
+cluster: any of them on a load balancer or an Ingress is remote code execution for whoever finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
+from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
+
+from policies.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
+from policies.gpu import GPU_RESOURCE, requests_gpu
+from policies.workloads import containers, kind_of, pod_templates
+
+__all__ = ["POLICIES", "gateway_auth_problems", "ingress_backends"]
+
+SERVICE = "kubernetes:core/v1:Service"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+RAY_KINDS = ("RayService", "RayCluster", "RayJob")
+RAY_PORTS = Setting("array", [8265, 6379, 10001], "Ray dashboard, GCS and client-server ports.")
+RAY_PORT_NAMES = ("dashboard", "gcs", "gcs-server", "client", "redis")
+EXTERNAL_SERVICE_TYPES = ("LoadBalancer", "NodePort")
+
+
+def ingress_backends(props: Mapping[str, Any]) -> Iterator[tuple[str | None, Any, Any]]:
+    """(service name, port number, port name) of every backend an Ingress routes to."""
+    spec = dig(props, "spec")
+    backends = [dig(spec, "defaultBackend")] + [
+        dig(path, "backend") for rule in items(dig(spec, "rules")) for path in items(dig(rule, "http", "paths"))
+    ]
+    for backend in backends:
+        if is_mapping(backend):
+            service = dig(backend, "service")
+            yield dig(service, "name"), dig(service, "port", "number"), dig(service, "port", "name")
+
+
+def _is_internal(props: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
+    annotations = dig(props, "metadata", "annotations")
+    annotations = annotations if is_mapping(annotations) else {}
+    if any(annotations.get(key) in ("internal", "true") for key in settings["internalAnnotations"]):
+        return True
+    return dig(props, "spec", "ingressClassName") in settings["internalIngressClasses"]
+
+
+INTERNAL_SETTINGS = {
+    "internalAnnotations": Setting(
+        "array",
+        [
+            "alb.ingress.kubernetes.io/scheme",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme",
+            "service.beta.kubernetes.io/aws-load-balancer-internal",
+        ],
+        "Annotations that make a load balancer internal when set to `internal` or `true`.",
+    ),
+    "internalIngressClasses": Setting("array", ["internal", "nginx-internal"], "Ingress classes that are internal."),
+}
+
+
+def _ray_ports(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    ports = {number(port) for port in settings["ports"]}
+    kind = kind_of(args.resource_type)
+    if args.resource_type == SERVICE and dig(args.props, "spec", "type") in EXTERNAL_SERVICE_TYPES:
+        for port in items(dig(args.props, "spec", "ports")):
+            numbers = {number(dig(port, "port")), number(dig(port, "targetPort"))}
+            if numbers & ports or dig(port, "name") in RAY_PORT_NAMES:
+                report(f"Service {args.name} must not expose Ray port {number(dig(port, 'port'))} "
+                       f"on a {dig(args.props, 'spec', 'type')}.")
+    elif args.resource_type == INGRESS:
+        for service, port, name in ingress_backends(args.props):
+            if number(port) in ports or name in RAY_PORT_NAMES:
+                report(f"Ingress {args.name} must not route to Ray port {number(port) or name} of {service}.")
+    elif kind in RAY_KINDS:
+        spec = dig(args.props, "spec", "rayClusterConfig") if kind == "RayService" else dig(args.props, "spec")
+        head = dig(spec, "headGroupSpec")
+        service_type = dig(head, "serviceType") or dig(head, "headService", "spec", "type")
+        if service_type in EXTERNAL_SERVICE_TYPES:
+            report(f"{kind} {args.name} must keep its head service ClusterIP, not {service_type}.")
+        if kind == "RayService" and dig(args.props, "spec", "serveService", "spec", "type") in EXTERNAL_SERVICE_TYPES:
+            report(f"RayService {args.name} must keep its serve service ClusterIP; route through the gateway.")
+
+
+def _public_ingress(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    gateways = set(settings["gatewayServices"])
+    if args.resource_type == INGRESS and not _is_internal(args.props, settings):
+        for service, _, _ in ingress_backends(args.props):
+            if service not in gateways:
+                report(f"Public Ingress {args.name} must route only to the safety gateway, not {service}.")
+    elif args.resource_type == SERVICE and dig(args.props, "spec", "type") == "LoadBalancer":
+        name = dig(args.props, "metadata", "name") or args.name
+        if not _is_internal(args.props, settings) and name not in gateways:
+            report(f"Service {args.name} must not be a public LoadBalancer; only the safety gateway is public.")
+
+
+def _worker_limits(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    kind = kind_of(args.resource_type)
+    if kind not in RAY_KINDS:
+        return
+    for pod in pod_templates(args.resource_type, args.props):
+        if pod.worker_group is None or not requests_gpu(pod):
+            continue
+        if number(dig(pod.worker_group, "maxReplicas")) is None:
+            report(f"{kind} {args.name} {pod.where} must set maxReplicas.")
+        for container in containers(pod):
+            if dig(container.spec, "resources", "limits", GPU_RESOURCE) is None and any(
+                str(name).startswith("nvidia.com/") for name in (dig(container.spec, "resources", "requests") or {})
+            ):
+                report(f"{kind} {args.name} {pod.where} container {container.name} must limit {GPU_RESOURCE}.")
+
+
+def _model_images(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    kind = kind_of(args.resource_type)
+    if kind not in RAY_KINDS:
+        return
+    for pod in pod_templates(args.resource_type, args.props):
+        for container in containers(pod):
+            image = container.spec.get("image")
+            if not isinstance(image, str) or "@sha256:" not in image:
+                report(f"{kind} {args.name} {pod.where} container {container.name} must pin its model image "
+                       f"by digest (@sha256:...), not {image}.")
+
+
+def gateway_auth_problems(config: Any, settings: Mapping[str, Any]) -> list[str]:
+    """Why a gateway config does not enforce authentication (empty when it does)."""
+    problems = []
+    source = dig(config, "keys", "source")
+    if source not in settings["allowedKeySources"]:
+        problems.append(f"take API keys from one of {', '.join(settings['allowedKeySources'])} (keys.source is {source})")
+    public = [path for path in strings(dig(config, "public_paths")) if path not in settings["allowedPublicPaths"]]
+    if public:
+        problems.append(f"serve only health checks without a key (public_paths has {', '.join(public)})")
+    return problems
+
+
+def _gateway_configs(resources: list[PolicyResource], settings: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
+    """(where, parsed config, urn) for the gateway configs in the pack's config and in ConfigMaps."""
+    if settings["gatewayConfig"]:
+        yield "The gateway config", settings["gatewayConfig"], ""
+    for resource in resources:
+        if resource.resource_type != "kubernetes:core/v1:ConfigMap":
+            continue
+        data = resource.props.get("data")
+        for key in data if is_mapping(data) else ():
+            if str(key).startswith("gateway") and str(key).endswith((".yaml", ".yml")):
+                try:
+                    yield f"ConfigMap {resource.name} ({key})", yaml.safe_load(str(data[key])), resource.urn
+                except yaml.YAMLError:
+                    yield f"ConfigMap {resource.name} ({key})", None, resource.urn
+
+
+def _gateway_auth(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    for where, config, urn in _gateway_configs(args.resources, settings):
+        for problem in gateway_auth_problems(config, settings):
+            report(f"{where} must {problem}.", urn or None)
+
+
+POLICIES = [
+    resource_policy(
+        "ray-ports-not-exposed",
+        "Ray dashboard, GCS and client ports must never be on a load balancer, NodePort or Ingress.",
+        _ray_ports,
+        {"ports": RAY_PORTS},
+    ),
+    resource_policy(
+        "public-ingress-gateway-only",
+        "Public Ingresses and load balancers must route only to the safety gateway.",
+        _public_ingress,
+        {
+            "gatewayServices": Setting("array", ["rampart-gateway"], "Service names of the safety gateway."),
+            **INTERNAL_SETTINGS,
+        },
+    ),
+    resource_policy(
+        "rayservice-gpu-worker-limits",
+        "Ray GPU worker groups must cap their replicas and GPUs.",
+        _worker_limits,
+    ),
+    resource_policy(
+        "model-images-pinned-by-digest",
+        "Ray serving images must be pinned by digest.",
+        _model_images,
+    ),
+    stack_policy(
+        "gateway-auth-enabled",
+        "The safety gateway's config must enforce API-key authentication.",
+        _gateway_auth,
+        {
+            "gatewayConfig": Setting("object", {}, "The environment's gateway config (services/config/gateway-<env>.yaml)."),
+            "allowedKeySources": Setting("array", ["secrets_manager"], "Where the gateway may load API keys from."),
+            "allowedPublicPaths": Setting("array", ["/healthz", "/readyz", "/livez"], "Paths served without a key."),
+        },
+    ),
+]
