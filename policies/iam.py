@@ -100,9 +100,14 @@ def _irsa(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str,
                 report(f"IRSA role {args.name} must trust exactly one service account (StringEquals on :sub).")
 
 
-def _access_keys(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
-    if args.resource_type == "aws:iam/accessKey:AccessKey":
-        report(f"{args.name} must not create a long-lived IAM access key; use roles (IRSA, OIDC) instead.")
+def _pass_role(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    # iam:PassRole on every role lets the holder hand any role, an administrator's included, to a service.
+    for document in documents(args.resource_type, args.props, PERMISSION_DOCUMENTS):
+        for statement in statements(document):
+            actions = strings(statement.get("Action"))
+            passes = any(action in ("iam:PassRole", "iam:*") for action in actions)
+            if statement.get("Effect") == "Allow" and passes and "*" in strings(statement.get("Resource")):
+                report(f"{args.name} must scope iam:PassRole to named roles, not every role (*).")
 
 
 POLICIES = [
@@ -128,5 +133,5 @@ POLICIES = [
         "IRSA roles must be assumable by exactly one Kubernetes service account.",
         _irsa,
     ),
-    resource_policy("iam-no-access-keys", "Stacks must not create long-lived IAM access keys.", _access_keys),
+    resource_policy("iam-pass-role-scoped", "iam:PassRole must name the roles it may pass.", _pass_role),
 ]

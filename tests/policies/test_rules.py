@@ -1,0 +1,115 @@
+"""Every rule of the pack, one table row each (tests/policies/cases_*.py): happy path, one mutated
+field per failing case with its exact message, the property unset, and the property unknown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pulumi_policy.proxy import UnknownValueError
+
+from policies.pack import all_policies
+from tests.policies import cases_aws, cases_k8s
+from tests.policies.harness import DELETE, UNKNOWN, Mutation, Res, RuleCases, evaluate, k8s_provider, mutate
+
+CASES = cases_aws.CASES + cases_k8s.CASES
+# Rules whose input is not a resource property get their own tests below.
+TESTED_SEPARATELY = {"pulumi-config-secrets-encrypted"}
+FAILING = [pytest.param(case, mutation, id=f"{case.policy}-{i}") for case in CASES for i, mutation in enumerate(case.failing)]
+
+
+def test_every_rule_has_cases() -> None:
+    names = [policy.name for policy in all_policies()]
+    assert len(names) >= 45
+    covered = {case.policy for case in CASES} | TESTED_SEPARATELY
+    assert sorted(set(names) - covered) == []
+    assert all(case.failing for case in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.policy)
+def test_happy_path_passes(case: RuleCases) -> None:
+    assert evaluate(case, case.happy()) == []
+
+
+@pytest.mark.parametrize(("case", "mutation"), FAILING)
+def test_mutated_field_fails_with_its_message(case: RuleCases, mutation: Mutation) -> None:
+    assert evaluate(case, mutate(case.happy(), mutation.path, mutation.value)) == list(mutation.messages)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.policy)
+def test_unset_property(case: RuleCases) -> None:
+    assert evaluate(case, mutate(case.happy(), case.unset.path, DELETE)) == list(case.unset.messages)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.policy)
+def test_unknown_value_is_reported_as_unknown_not_a_crash(case: RuleCases) -> None:
+    """During preview an unknown input raises UnknownValueError, which the analyzer reports as advisory."""
+    with pytest.raises(UnknownValueError):
+        evaluate(case, mutate(case.happy(), case.unknown, UNKNOWN))
+
+
+def _case(policy: str) -> RuleCases:
+    return next(case for case in CASES if case.policy == policy)
+
+
+def test_settings_override_defaults() -> None:
+    spot = _case("gpu-spot-only-outside-prod")
+    spot_pool = mutate(spot.happy(), "spec.template.spec.requirements.1.values", ["spot"])
+    assert evaluate(spot, spot_pool) != []
+    allowed = RuleCases(**{**spot.__dict__, "config": {"allowSpot": True}})
+    assert evaluate(allowed, spot_pool) == []
+
+
+def test_regulated_workload_on_the_on_prem_provider_passes() -> None:
+    case = _case("regulated-workloads-on-prem")
+    on_prem = RuleCases(**{**case.__dict__, "provider": lambda: k8s_provider("rampart-prod-onprem-k8s")})
+    regulated = mutate(case.happy(), case.failing[0].path, case.failing[0].value)
+    assert evaluate(on_prem, regulated) == []
+
+
+def test_tls_deny_with_wildcard_principal_is_not_a_wildcard_violation() -> None:
+    """The TLS-only bucket policy denies `*`: only Allow statements are judged."""
+    assert evaluate(_case("iam-no-wildcard-principal"), cases_aws.bucket_policy()) == []
+
+
+def test_wildcard_principal_narrowed_by_organisation_passes() -> None:
+    case = _case("iam-no-wildcard-principal")
+    document = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
+                               "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}}]}
+    assert evaluate(case, {"policy": json.dumps(document)}) == []
+
+
+def test_flow_log_linked_by_dependency_counts() -> None:
+    case = _case("vpc-flow-logs-enabled")
+    resources = [Res("aws:ec2/vpc:Vpc", "vpc", {}), Res("aws:ec2/flowLog:FlowLog", "log", {}, depends_on=("vpc",))]
+    assert evaluate(case, resources) == []
+
+
+def test_ray_worker_groups_are_checked_like_deployments() -> None:
+    case = RuleCases("k8s-run-as-non-root", cases_k8s.RAY_SERVICE, cases_k8s.ray_service, (), Mutation("x", None, ()), "")
+    spec = "spec.rayClusterConfig.workerGroupSpecs.0.template.spec"
+    root = mutate(cases_k8s.ray_service(), f"{spec}.containers.0.securityContext.runAsUser", 0)
+    assert evaluate(case, root) == ["RayService subject worker group gpu container server must not run as user 0 (root)."]
+
+
+@pytest.mark.parametrize(
+    ("config", "secret_keys", "expected"),
+    [
+        ({"rampart:region_name": "us-east-1", "rampart:model_hub_token": "hf_" + "x" * 34}, ["rampart:model_hub_token"], []),
+        ({"rampart:model_hub_token": "hf_" + "x" * 34}, [],
+         ["Stack config rampart:model_hub_token must be set as a secret (pulumi config set --secret "
+          "rampart:model_hub_token); model_hub_token looks like a secret."]),
+        ({"rampart:onprem": json.dumps({"kubeconfig_path": "/k", "api_token": "abc"})}, [],
+         ["Stack config rampart:onprem must be set as a secret (pulumi config set --secret rampart:onprem); "
+          "onprem.api_token looks like a secret."]),
+        ({"rampart:secrets": json.dumps({"recovery_window_days": 7})}, [], []),
+        ({}, [], []),  # unset: no config at all
+    ],
+)
+def test_pulumi_config_secrets(monkeypatch: pytest.MonkeyPatch, config: dict[str, str], secret_keys: list[str],
+                               expected: list[str]) -> None:
+    """The CLI hands config to packs in PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS; set them as it does."""
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
+    case = RuleCases("pulumi-config-secrets-encrypted", "", list, (), Mutation("x", None, ()), "")
+    assert evaluate(case, []) == expected
