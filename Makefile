@@ -47,3 +47,22 @@ audit-verify: $(VENV)/.installed-all
 # After `pulumi up -s $(ENV)`: check the live resources with boto3 (needs AWS credentials).
 verify: $(VENV)/.installed-infra
 	pulumi stack output -s $(ENV) --json | $(PY) -m stacks.verify --region "$$(pulumi config get aws:region -s $(ENV))"
+
+# Safety scanners: detection and false-positive rates on labelled JSONL ({text, is_positive, ...}).
+.PHONY: eval-guardrails
+SPLIT ?= all
+eval-guardrails: $(VENV)/.installed-all
+	@test -n "$(DATASET)" || { echo "usage: make eval-guardrails DATASET=path.jsonl [SCANNER=name] [SPLIT=report]"; exit 2; }
+	$(PY) -m services.gateway.scanners.eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER))
+
+# Local environment (services/local.py): Ray Serve + the services on 127.0.0.1, state in .rampart/.
+up: $(VENV)/.installed-all
+	$(PY) -m services.local up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m services.local down; else echo "Rampart is not running (no virtualenv)."; fi
+
+# Benchmarks: every bench/bench_*.py runs as a module and prints its results to stdout.
+.PHONY: bench
+bench: $(VENV)/.installed-all
+	@set -e; for script in bench/bench_*.py; do module=$${script%.py}; echo "== $$module"; $(PY) -m $${module//\//.}; done

@@ -80,10 +80,29 @@ DECISIVE_PATTERNS = frozenset({"override_instructions", "extract_prompt", "conve
 DECISIVE_SCORE = 0.9
 
 
+# Words one of which must appear (lower-cased) before a pattern is worth running: most text has
+# none, and a substring test is far cheaper than the pattern's lazy, case-folded search.
+_HINTS: dict[str, tuple[str, ...]] = {
+    "override_instructions": ("ignore", "disregard", "forget", "forgot", "override", "bypass", "skip", "follow", "listen", "obey", "instruction"),
+    "extract_prompt": ("prompt", "instruction", "rules", "parameters"),
+    "unrestricted_persona": ("dan", "anything", "jailbr", "developer", "safe mode", "unrestricted", "unfiltered", "uncensored", "no ", "without", "bound", "restricted", "free from", "exception"),
+    "new_instructions": ("new ", "updated", "real ", "true ", "secret", "from now", "you are now", "you will now", "system "),
+    "steer_response": ("your ", "reply", "respond", "answer"),
+    "inject_code": ("code",),
+    "code_fence": ("```",),
+    "dangerous_code": ("subprocess", "os.", "socket", "requests.", "shutil", "/etc/", ".ssh", "nc -e", "/bin/", "pyautogui", "clipboard", "keylog", "fernet", "aes.", "ransom", "pickle", "while true"),
+    "encoding_evasion": ("base", "rot", "cipher", "backward", "reverse"),
+    "pretend": ("pretend", "act as", "roleplay", "you are a"),
+    "conversation_markers": ("system", "assistant", "<|", "inst]", "###"),
+    "urgent_override": ("ignore", "important", "attention", "stop", "override", "forget", "alert", "new instruction"),
+}
+
+
 def injection_patterns(text: str) -> Iterator[str]:
     """Names of the attack patterns present in `text` (model features, not verdicts)."""
+    lowered = text.lower()
     for name, pattern in _PATTERNS:
-        if pattern.search(text):
+        if any(hint in lowered for hint in _HINTS[name]) and pattern.search(text):
             yield name
 
 

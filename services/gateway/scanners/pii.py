@@ -73,7 +73,6 @@ _NATIONAL_IDS: tuple[tuple[str, re.Pattern[str], _Validator], ...] = (
     ("uk_nhs", re.compile(r"(?<![\d-])\d{3}[- ]?\d{3}[- ]?\d{4}(?![\d-])"), gb_nhs.is_valid),
     ("es_nif", re.compile(r"(?<!\w)\d{7,8}-?[A-Za-z](?!\w)"), lambda v: es_nif.is_valid(v.zfill(10) if "-" in v else v.zfill(9))),
     ("es_nie", re.compile(r"(?<!\w)[XYZxyz]-?\d{7}-?[A-Za-z](?!\w)"), es_nie.is_valid),
-    ("it_fiscal_code", re.compile(r"(?<!\w)[A-Za-z]{6}[\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{3}[A-Za-z](?!\w)"), it_fiscal_code.is_valid),
     ("fi_personal_id", re.compile(r"(?<!\w)\d{6}[-+A-FU-Y]\d{3}[\dA-Za-z](?!\w)"), _valid_hetu),
     ("pl_pesel", re.compile(r"(?<!\d)\d{11}(?!\d)"), pl_pesel.is_valid),
     ("tr_national_id", re.compile(r"(?<!\d)\d{11}(?!\d)"), tr_national_id.is_valid),
@@ -82,6 +81,8 @@ _NATIONAL_IDS: tuple[tuple[str, re.Pattern[str], _Validator], ...] = (
     ("se_personnummer", re.compile(r"(?<![\d-])(?:\d{2})?\d{6}[-+]?\d{4}(?![\d-])"), se_personnummer.is_valid),
 )
 
+_IT_FISCAL_CODE = re.compile(r"(?<!\w)[A-Za-z]{6}[\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{3}[A-Za-z](?!\w)")
+
 PII_KINDS = (
     "email",
     "phone",
@@ -89,6 +90,7 @@ PII_KINDS = (
     "iban",
     "ip_address",
     *(kind for kind, _, _ in _NATIONAL_IDS),
+    "it_fiscal_code",
 )
 
 
@@ -142,11 +144,26 @@ def _ibans(text: str) -> Iterator[Finding]:
             candidate = candidate.rsplit(" ", 1)[0]
 
 
+# National IDs are long digit runs (with a letter or two): find those runs once, then try each
+# ID's pattern only on a small window around them instead of on the whole text.
+_DIGIT_RUN = re.compile(r"\d[\d .:+-]{4,}\d")
+_WINDOW_BEFORE, _WINDOW_AFTER = 8, 8
+
+
 def _national_ids(text: str) -> Iterator[Finding]:
-    for kind, pattern, is_valid in _NATIONAL_IDS:
-        for match in pattern.finditer(text):
-            if is_valid(match.group()):
-                yield Finding(kind, match.start(), match.end(), 0.9)
+    seen: set[tuple[str, int, int]] = set()
+    for run in _DIGIT_RUN.finditer(text):
+        offset = max(0, run.start() - _WINDOW_BEFORE)
+        window = text[offset : run.end() + _WINDOW_AFTER]
+        for kind, pattern, is_valid in _NATIONAL_IDS:
+            for match in pattern.finditer(window):
+                key = (kind, offset + match.start(), offset + match.end())
+                if key not in seen and is_valid(match.group()):
+                    seen.add(key)
+                    yield Finding(kind, key[1], key[2], 0.9)
+    for match in _IT_FISCAL_CODE.finditer(text):
+        if it_fiscal_code.is_valid(match.group()):
+            yield Finding("it_fiscal_code", match.start(), match.end(), 0.9)
 
 
 def _phones(text: str) -> Iterator[Finding]:

@@ -61,13 +61,34 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ("grafana_token", r"\b(glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})", 1.0),
         ("databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b", 1.0),
         ("terraform_token", r"\b([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9=_-]{60,70})", 1.0),
+        ("onepassword_secret_key", r"\b(A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})\b", 1.0),
+        ("artifactory_token", r"\b(AKC[A-Za-z0-9]{10,}|cmVmd[A-Za-z0-9]{59})\b", 0.9),
+        ("azure_client_secret", r"(?<![A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])", 1.0),
+        ("easypost_token", r"\b(EZ[AT]K[a-z0-9]{54})\b", 1.0),
+        ("infracost_token", r"(?<![\w.])(ico-[A-Za-z0-9]{32})\b", 1.0),
+        ("intra42_secret", r"\b(s-s4t2(?:ud|af)-[a-f0-9]{64})\b", 1.0),
+        ("octopus_deploy_key", r"\b(API-[A-Z0-9]{26})\b", 1.0),
+        ("openshift_token", r"\b(sha256~[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])", 1.0),
+        ("gitlab_runner_token", r"\b(glrt-t\d_[A-Za-z0-9_-]{27,300}\.[0-9a-z]{2}[0-9a-z]{7}|GR1348941[A-Za-z0-9_-]{20})", 1.0),
+        ("aws_bedrock_short_key", r"\b(bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=%]{20,})", 1.0),
+        ("beamer_token", r"\b(b_[a-z0-9=_-]{44})(?![a-z0-9=_-])", 0.9),
+        ("clickhouse_secret", r"\b(4b1d[A-Za-z0-9]{38})\b", 1.0),
+        ("gcp_service_account", r"(\"type\"\s*:\s*\"service_account\")", 0.9),
+        ("facebook_app_token", r"\b(\d{15,16}(?:\||%7C)[0-9A-Za-z_-]{27,40})", 1.0),
+        ("jwt_base64", r"\b(ZXlK[A-Za-z0-9+/]{40,}={0,2})", 0.9),
+        ("sidekiq_secret", r"(?i)BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM\W{1,5}([a-f0-9]{8}:[a-f0-9]{8})", 1.0),
+        (
+            "vendor_key_assignment",
+            r"(?i)\b(?:meraki|cohere|etsy|okta|sumo\w*|discord|clickhouse|beamer|databricks|sourcegraph|vault)[\w.-]{0,30}[\s:=\"'>]{1,6}([A-Za-z0-9_=~.+/-]{16,})",
+            0.8,
+        ),
         ("jwt", r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]{10,})?)", 0.9),
         ("url_credentials", r"[a-z][a-z0-9+.-]*://[^\s:/@\"']+:([^\s:/@\"']{3,})@[^\s/]", 0.9),
         ("authorization_header", r"(?i)\b(?:authorization|x-[a-z-]*(?:api-?key|token))\s*:\s*(?:bearer\s+|basic\s+|token\s+)?([A-Za-z0-9._~+/=-]{8,})", 0.9),
         ("cli_credentials", r"(?:--user|\s-u)\s+[\"'{]*[^\s:\"'{}]+[}\"']*:[\"'{]*([^\s\"'{}]{6,})", 0.8),
         (
             "password_assignment",
-            r"(?i)[\w.-]*(?:secret|passw(?:or)?d|pwd|token|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|private[_.-]?key|client[_.-]?secret|credentials?)[\w.-]*"
+            r"(?i)(?:secret|passw(?:or)?d|pwd|token|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|private[_.-]?key|client[_.-]?secret|credentials?)[\w.-]*"
             r"[\"']?[ \t]*(?::=|=>|==|[:=])[ \t]*[\"']?([^\s\"',;)]{6,}(?<!:))",
             0.8,
         ),
@@ -81,11 +102,65 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
 
 SECRET_KINDS = tuple(kind for kind, _, _ in _RULES) + ("high_entropy_string",)
 
+# Literal text each provider format contains (case-sensitive): a rule whose hints are all absent
+# cannot match, and a substring test is much cheaper than running its pattern. Rules without
+# hints always run.
+_RULE_HINTS: dict[str, tuple[str, ...]] = {
+    "private_key": ("PRIVATE KEY",),
+    "aws_access_key": ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
+    "aws_bedrock_key": ("ABSK",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "gitlab_token": ("gl",),
+    "slack_token": ("xox",),
+    "slack_webhook": ("hooks.slack.com",),
+    "stripe_key": ("_live_", "_test_", "_prod_"),
+    "google_api_key": ("AIza",),
+    "anthropic_key": ("sk-ant-",),
+    "openai_key": ("sk-",),
+    "huggingface_token": ("hf_", "api_org_"),
+    "npm_token": ("npm_",),
+    "npm_auth_token": ("_authToken",),
+    "pypi_token": ("pypi-",),
+    "sendgrid_key": ("SG.",),
+    "twilio_key": ("SK", "AC"),
+    "telegram_token": (":AA",),
+    "discord_token": (".",),
+    "mailchimp_key": ("-us",),
+    "notion_token": ("ntn_",),
+    "vault_token": ("hvs.", "hvb."),
+    "facebook_token": ("EAA",),
+    "onepassword_token": ("ops_",),
+    "sourcegraph_token": ("sgp_",),
+    "grafana_token": ("glc_", "glsa_"),
+    "databricks_token": ("dapi",),
+    "terraform_token": (".atlasv1.",),
+    "jwt": ("eyJ",),
+    "url_credentials": ("://",),
+    "cli_credentials": ("-u", "--user"),
+    "password_flag": ("-",),
+    "onepassword_secret_key": ("A3-",),
+    "artifactory_token": ("AKC", "cmVmd"),
+    "azure_client_secret": ("Q~",),
+    "easypost_token": ("EZAK", "EZTK"),
+    "infracost_token": ("ico-",),
+    "intra42_secret": ("s-s4t2",),
+    "octopus_deploy_key": ("API-",),
+    "openshift_token": ("sha256~",),
+    "gitlab_runner_token": ("glrt-", "GR1348941"),
+    "aws_bedrock_short_key": ("bedrock-api-key-",),
+    "beamer_token": ("b_",),
+    "clickhouse_secret": ("4b1d",),
+    "gcp_service_account": ("service_account",),
+    "facebook_app_token": ("|", "%7C"),
+    "jwt_base64": ("ZXlK",),
+    "sidekiq_secret": ("CONTRIBSYS",),
+}
+
 _CANDIDATE_TOKEN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
 _PLACEHOLDER_WORDS = re.compile(
     r"(?i)example|xxxx|\*\*\*|\.\.|your[_-]|<[^>]*>|^<|^\[|\$\{|\$\(|%s|%\(|\{\{|^\{\w*\}$|changeme|dummy|placeholder|redacted"
-    r"|sample|replace[_-]?me|insert[_-]|fake|not[_-]?a[_-]?real|^\$[A-Z_]+$|^[A-Z_]+$|_here$"
-    r"|abcdefgh|bcdefghi|mnopqrst|qrstuvwx|12345678|23456789|(.)\1{5}|(\w{3,})[-_]\2[-_]\2"
+    r"|sample|replace[_-]?me|insert[_-]|fake|not[_-]?a[_-]?real|(?-i:^\$?[A-Z_]+$)|_here$"
+    r"|abcdefgh|bcdefghi|mnopqrst|qrstuvwx|12345678|23456789|(.)\1{5}|(\w{3,})[-_]\2[-_]\2|(\w{3})\3{3}"
 )
 _CODE_REFERENCE = re.compile(r"^(?:os\.|env\.|process\.env|getenv|config\.|settings\.|self\.|args\.|[a-z_]+\(|[a-z_]+\.[a-z_]+$)")
 
@@ -129,6 +204,9 @@ class SecretsScanner(SpanScanner):
     @staticmethod
     def _rule_findings(text: str) -> Iterator[Finding]:
         for kind, pattern, score in _RULES:
+            hints = _RULE_HINTS.get(kind)
+            if hints is not None and not any(hint in text for hint in hints):
+                continue
             for match in pattern.finditer(text):
                 group = 1 if pattern.groups else 0
                 secret = match.group(group)
@@ -141,7 +219,9 @@ class SecretsScanner(SpanScanner):
                 yield Finding(kind, match.start(group), match.end(group), score)
 
 
-_GENERIC_KINDS = frozenset({"password_assignment", "password_flag", "authorization_header", "cli_credentials"})
+_GENERIC_KINDS = frozenset(
+    {"password_assignment", "password_flag", "authorization_header", "cli_credentials", "vendor_key_assignment"}
+)
 _PASSWORD_WORDS = frozenset({"password", "passwd", "pass", "secret", "pwd", "token", "pw"})
 
 

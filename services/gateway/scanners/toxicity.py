@@ -26,7 +26,7 @@ _INSULT = (
     r"|asshole|jerk|dickhead|dick|prick|cunt|whore|slut|twat|wanker|fool|clown|freak|pig|dog|vermin|parasite"
 )
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, re.IGNORECASE))
+    (name, re.compile(pattern))  # matched against lower-cased text
     for name, pattern in (
         ("insult_word", rf"\b(?:{_INSULT})s?\b"),
         ("insult_addressed", rf"\b(?:you(?:'re| are)?|ur|u r)\s+(?:a |an |such an? |so |the )?(?:\w+ ){{0,2}}(?:{_INSULT})s?\b"),
@@ -40,8 +40,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 def toxicity_patterns(text: str) -> Iterator[str]:
     """Names of insult, profanity and threat patterns in `text` (model features, not verdicts)."""
+    lowered = text.lower()
     for name, pattern in _PATTERNS:
-        if pattern.search(text):
+        if pattern.search(lowered):
             yield name
 
 
