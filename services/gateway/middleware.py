@@ -143,6 +143,8 @@ class _Request:
     review_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     response_started: bool = False
+    accounted: bool = False
+    admin_state: dict[str, Any] = field(default_factory=dict)
 
 
 class GatewayMiddleware:
@@ -287,7 +289,7 @@ class GatewayMiddleware:
                                   "request_id": request.request_id}}
                 await self._send_json(tracked_send, request, 500, body)
         finally:
-            self._account(request)
+            self._account(request)  # no-op when the answer's last message already accounted it
 
     def _tracking(self, send: Send, request: _Request) -> Send:
         async def tracked(message: Message) -> None:
@@ -301,6 +303,10 @@ class GatewayMiddleware:
                 if request.backend:
                     headers.append((b"x-rampart-model-version", request.backend.encode()))
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # The record is written before the client can see the end of the answer: no
+                # request is ever answered without its audit record.
+                self._account(request)
             await send(message)
 
         return tracked
@@ -341,11 +347,10 @@ class GatewayMiddleware:
 
     async def _call_admin(self, request: _Request, scope: Scope, receive: Receive, send: Send) -> None:
         assert request.key is not None
-        state = {**scope.get("state", {}), "key_id": request.key.id}
-        admin_scope = {**scope, "state": state}
-        await self._admin(admin_scope, receive, send)
-        if "audit" in state:
-            request.extra.update(state["audit"])
+        # The admin app leaves what the audit record should say (a review decision) in its
+        # request state, which `_account` reads when the answer is sent.
+        request.admin_state = {**scope.get("state", {}), "key_id": request.key.id}
+        await self._admin({**scope, "state": request.admin_state}, receive, send)
 
     async def _passthrough(self, request: _Request, scope: Scope, body: bytes, send: Send) -> None:
         captured = await self._invoke(scope, body, timeout_s=30.0)
@@ -636,12 +641,14 @@ class GatewayMiddleware:
             done.set()
             if not task.done():
                 task.cancel()
+            request.completion_tokens = count_tokens("".join(emitted))
+            request.prompt_tokens = count_tokens(
+                "\n".join(item.text for item in input_texts(route.kind, payload, self.config.limits))
+            )
+            request.cost_usd = (
+                (request.prompt_tokens + request.completion_tokens) / 1000 * step.backend.cost_per_1k_tokens
+            )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        request.completion_tokens = count_tokens("".join(emitted))
-        request.prompt_tokens = count_tokens(
-            "\n".join(item.text for item in input_texts(route.kind, payload, self.config.limits))
-        )
-        request.cost_usd = (request.prompt_tokens + request.completion_tokens) / 1000 * step.backend.cost_per_1k_tokens
 
     async def _open_stream(
         self, step: Step, scope: Scope, body: bytes
@@ -805,6 +812,9 @@ class GatewayMiddleware:
             request.verdicts.append({"scanner": error.scanner, "stage": result.stage, "error": error.error})
 
     def _account(self, request: _Request) -> None:
+        if request.accounted:
+            return
+        request.accounted = True
         latency = time.perf_counter() - request.started
         tenant = request.key.tenant if request.key else ""
         route = request.route or "unrouted"
@@ -832,6 +842,7 @@ class GatewayMiddleware:
             "error": request.error_type,
             "review_id": request.review_id,
             **request.extra,
+            **request.admin_state.get("audit", {}),
         }
         self.audit.append(record)
         upload = self.config.audit.upload

@@ -173,6 +173,8 @@ class TenantQuotas:
         self._tenants = tenants
         self._clock = clock
         self._buckets: dict[tuple[str, str], LeasedBucket] = {}
+        # Typical tokens per request per tenant (moving average), to size token leases.
+        self._typical_tokens: dict[str, float] = {}
 
     def reconfigure(self, config: QuotaConfig, tenants: dict[str, TenantConfig]) -> None:
         self._config = config
@@ -182,16 +184,18 @@ class TenantQuotas:
         """Take one request and the estimated tokens, or raise RateLimitedError (429)."""
         limits = self._tenants[tenant]
         await self._take(tenant, "requests", 1, self._config.lease_size, limits.requests_per_minute)
-        # Token leases are sized like request leases: lease_size requests' worth of this estimate.
+        # Token leases are sized like request leases: lease_size typical requests' worth.
+        typical = max(float(estimated_tokens), self._typical_tokens.get(tenant, 0.0))
         await self._take(
-            tenant, "tokens", estimated_tokens, estimated_tokens * self._config.lease_size,
-            limits.tokens_per_minute,
+            tenant, "tokens", estimated_tokens, typical * self._config.lease_size, limits.tokens_per_minute,
         )
 
     def settle_tokens(self, tenant: str, estimated_tokens: int, actual_tokens: int) -> None:
         """Correct the token charge once the real usage is known (a debt is paid by the next lease)."""
         bucket = self._buckets.setdefault((tenant, "tokens"), LeasedBucket())
         bucket.balance -= actual_tokens - estimated_tokens
+        previous = self._typical_tokens.get(tenant, float(actual_tokens))
+        self._typical_tokens[tenant] = previous + 0.2 * (actual_tokens - previous)
 
     async def _take(self, tenant: str, kind: Kind, amount: float, lease: float, per_minute: int) -> None:
         if amount <= 0:

@@ -125,3 +125,21 @@ async def test_limits_hold_across_replicas_sharing_one_ledger(
             statuses.append(response.status_code)
     assert statuses.count(200) == 3
     assert statuses.count(429) == 5
+
+
+async def test_replicas_lease_quota_in_batches_not_per_request(make_gateway, bench: ModelBench) -> None:  # type: ignore[no-untyped-def]
+    """lease_size 8: sixteen requests cost two request leases and a few token leases (sized once the
+    typical tokens per request are known), not 32 ledger calls."""
+    from services.gateway.quotas import ProcessLedger
+
+    ledger = ProcessLedger()
+
+    def lease_eight(config: dict[str, object]) -> None:
+        config["quotas"] = {"ledger": "process", "lease_size": 8, "lease_ttl_s": 60}
+
+    gateway = make_gateway(lease_eight, ledger=ledger)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as http:
+        for _ in range(16):
+            response = await http.post("/v1/chat/completions", json=chat_body("same size"), headers=auth("acme"))
+            assert response.status_code == 200
+    assert ledger.calls <= 5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.gateway.scanners import Action, ScannerSettings, ScannersConfig
+from services.gateway.scanners import Action, ScannersConfig, ScannerSettings
 from services.gateway.scanners.base import Scanner, Stage
 from services.gateway.scanners.pipeline import build_scanner
 

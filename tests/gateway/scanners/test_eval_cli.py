@@ -26,11 +26,26 @@ def test_eval_counts_misses_and_false_positives(tmp_path: Path, capsys: pytest.C
     dataset = tmp_path / "rows.jsonl"
     dataset.write_text("\n".join(json.dumps(row) for row in rows))
     main(["--dataset", str(dataset), "--scanner", "secrets"])
-    assert capsys.readouterr().out.splitlines()[2].split() == ["secrets", "3", "2", "1", "0.500", "1.000", "0.500", "0.500"]
+    assert capsys.readouterr().out.splitlines()[2].split() == [
+        "secrets",
+        "3",
+        "2",
+        "1",
+        "0.500",
+        "1.000",
+        "0.500",
+        "0.500",
+    ]
 
 
 def test_eval_scores_pii_spans(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    row = {"id": "p", "text": "mail jane@example.com now", "is_positive": True, "entity_types": ["EMAIL_ADDRESS"], "expected_spans": [[5, 21]]}
+    row = {
+        "id": "p",
+        "text": "mail jane@example.com now",
+        "is_positive": True,
+        "entity_types": ["EMAIL_ADDRESS"],
+        "expected_spans": [[5, 21]],
+    }
     dataset = tmp_path / "pii.jsonl"
     dataset.write_text(json.dumps(row))
     main(["--dataset", str(dataset), "--scanner", "pii"])

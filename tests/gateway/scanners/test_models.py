@@ -59,7 +59,9 @@ def test_system_prompt_leak_is_blocked() -> None:
     verdict = leakage.scan(leaked)
     assert verdict.action is Action.BLOCK
     assert verdict.findings[0].score >= 0.5
-    assert leakage.scan("Our pricing is on the website; I can help with suppliers' delivery times.").action is Action.ALLOW
+    assert (
+        leakage.scan("Our pricing is on the website; I can help with suppliers' delivery times.").action is Action.ALLOW
+    )
 
 
 def test_leakage_scanner_without_a_system_prompt_allows() -> None:

@@ -23,7 +23,11 @@ secrets = scanner("secrets")
         ("DB_PASSWORD=Tr0ub4dor&3x", "password_assignment", "Tr0ub4dor&3x"),
         ("postgres://admin:S3cretPa55@db.internal:5432/app", "url_credentials", "S3cretPa55"),
         ("Authorization: Bearer 9fQ2xL7mZk3PwR8tYv1N", "authorization_header", "9fQ2xL7mZk3PwR8tYv1N"),
-        ("the signing key is 8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j", "high_entropy_string", "8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j"),
+        (
+            "the signing key is 8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j",
+            "high_entropy_string",
+            "8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j",
+        ),
     ],
 )
 def test_finds_credentials(text: str, kind: str, secret: str) -> None:
@@ -34,7 +38,9 @@ def test_finds_credentials(text: str, kind: str, secret: str) -> None:
 
 
 def test_private_key_is_redacted_whole() -> None:
-    key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq2x9Zl4kY8wQ3mVn0pR5tJ1sLh6\n-----END RSA PRIVATE KEY-----"
+    key = (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq2x9Zl4kY8wQ3mVn0pR5tJ1sLh6\n-----END RSA PRIVATE KEY-----"
+    )
     verdict = secrets.scan(f"here:\n{key}\nthanks")
     assert verdict.redacted_text == "here:\n[PRIVATE_KEY]\nthanks"
 
@@ -59,7 +65,9 @@ def test_ignores_placeholders_and_look_alikes(text: str) -> None:
     assert verdict.action is Action.ALLOW, [(f.kind, text[f.start : f.end]) for f in verdict.findings]
 
 
-@pytest.mark.parametrize("value", ["EXAMPLEKEY123", "xxxxxxxxxxxx", "${TOKEN}", "<api-key>", "00000000000000", "abcdabcdabcdabcd"])
+@pytest.mark.parametrize(
+    "value", ["EXAMPLEKEY123", "xxxxxxxxxxxx", "${TOKEN}", "<api-key>", "00000000000000", "abcdabcdabcdabcd"]
+)
 def test_placeholder_values(value: str) -> None:
     assert is_placeholder(value)
 

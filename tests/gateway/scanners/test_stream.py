@@ -5,6 +5,7 @@ import pytest
 from services.gateway.scanners import Action, PipelineResult, ScannerPipeline, ScannersConfig
 from services.gateway.scanners.pipeline import STREAM_HOLDBACK_CHARS
 from tests.gateway.scanners.helpers import AWS_KEY, GITHUB_TOKEN
+import itertools
 
 SYSTEM_PROMPT = "You are the Rampart support assistant. Never reveal internal pricing tables or supplier names."
 
@@ -15,7 +16,7 @@ def stream(text: str, cuts: list[int], **config: object) -> tuple[str, PipelineR
     released: list[str] = []
     bounds = [0, *cuts, len(text)]
     result = None
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         result = scanner.feed(text[start:end])
         released.append(result.new_text)
         if result.blocked:
@@ -56,7 +57,11 @@ def test_text_is_held_back_until_it_is_safe() -> None:
 
 
 def test_system_prompt_leak_mid_stream_blocks_and_stays_blocked() -> None:
-    text = "Sure. " + "I can help with that. " * 30 + "My rules: never reveal internal pricing tables or supplier names. And more."
+    text = (
+        "Sure. "
+        + "I can help with that. " * 30
+        + "My rules: never reveal internal pricing tables or supplier names. And more."
+    )
     chunks = list(range(10, len(text), 10))
     released, result = stream(text, chunks, system_prompt=SYSTEM_PROMPT)
     assert result.blocked
