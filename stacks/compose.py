@@ -6,24 +6,42 @@ Environments differ only in their `StackConfig` (flags and override blocks in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components import (
     AuditStore,
     AuditStoreArgs,
+    BootstrapSpec,
+    CloudIntegration,
+    GpuCluster,
+    GpuClusterArgs,
+    GpuNodePool,
+    InferencePlatform,
+    InferencePlatformArgs,
+    KarpenterPool,
     ModelStore,
     ModelStoreArgs,
     Network,
     NetworkArgs,
+    Observability,
+    ObservabilityArgs,
+    OnPremCluster,
+    OnPremClusterArgs,
+    OnPremGpuNode,
     Secrets,
     SecretsArgs,
+    SystemNodePool,
+    WorkerGroup,
     platform_tags,
 )
+from components._kubernetes import PlatformAddons
 from components.secrets import PLATFORM_SECRETS
-from stacks.config import StackConfig
+from services.config import serve_config
+from stacks.config import InferencePlatformConfig, StackConfig, WorkerGroupConfig
 
 __all__ = ["Platform", "build_platform"]
 
@@ -37,6 +55,10 @@ class Platform:
     network: Network
     model_store: ModelStore
     audit_store: AuditStore
+    gpu_cluster: GpuCluster | None = None
+    onprem_cluster: OnPremCluster | None = None
+    observability: list[Observability] = field(default_factory=list)
+    inference_platforms: list[InferencePlatform] = field(default_factory=list)
 
 
 def build_platform(config: StackConfig) -> Platform:
@@ -64,7 +86,7 @@ def build_platform(config: StackConfig) -> Platform:
         f"{prefix}-secrets",
         SecretsArgs(
             region=config.region,
-            secret_names=(*PLATFORM_SECRETS, *config.secrets.service_credentials),
+            secret_names=(*PLATFORM_SECRETS, *_grafana_secret(config), *config.secrets.service_credentials),
             initial_values=initial_values,
             key_deletion_window_days=config.secrets.key_deletion_window_days,
             recovery_window_days=config.secrets.recovery_window_days,
@@ -103,10 +125,159 @@ def build_platform(config: StackConfig) -> Platform:
         opts=uses_aws,
     )
 
+    gpu_cluster: GpuCluster | None = None
+    onprem_cluster: OnPremCluster | None = None
+    observability: list[Observability] = []
+    inference_platforms: list[InferencePlatform] = []
+    clusters: dict[str, tuple[k8s.Provider, PlatformAddons]] = {}
+    if config.eks.enabled:
+        gpu_cluster = _gpu_cluster(config, prefix, network, secrets, uses_aws)
+        clusters["eks"] = (gpu_cluster.provider, gpu_cluster.addons)
+        pulumi.export("eks_cluster_name", gpu_cluster.cluster_name)
+        pulumi.export("eks_kubeconfig", gpu_cluster.kubeconfig)
+    if config.onprem.enabled:
+        onprem_cluster = _onprem_cluster(config, prefix)
+        clusters["onprem"] = (onprem_cluster.provider, onprem_cluster.addons)
+        pulumi.export("onprem_bootstrap_cloud_init", onprem_cluster.bootstrap_cloud_init)
+    if config.observability.enabled:
+        for cluster_key, (provider, addons) in clusters.items():
+            cloud = None
+            if gpu_cluster is not None and provider is gpu_cluster.provider:
+                cloud = CloudIntegration(
+                    region=config.region,
+                    cluster_name=gpu_cluster.cluster_name,
+                    oidc_provider_arn=gpu_cluster.oidc_provider_arn,
+                    oidc_issuer=gpu_cluster.oidc_issuer,
+                    kms_key_arn=secrets.key_arn,
+                    grafana_admin_secret_arn=secrets.secret_arns[config.observability.grafana_admin_secret],
+                    log_retention_days=config.log_retention_days,
+                )
+            observability.append(
+                Observability(
+                    f"{prefix}-{cluster_key}-obs",
+                    ObservabilityArgs(
+                        environment=config.environment,
+                        data_class=_cluster_data_class(config, cluster_key),
+                        gpu_namespace=addons.gpu_namespace,
+                        cloud=cloud,
+                        latency_slo_ms=config.observability.latency_slo_ms,
+                        monthly_budget_usd=config.observability.monthly_budget_usd,
+                        prometheus_retention=config.observability.prometheus_retention,
+                    ),
+                    provider=provider,
+                    opts=uses_aws,
+                )
+            )
+    for platform_config in config.inference_platforms:
+        provider, addons = clusters[platform_config.cluster]
+        inference = _inference_platform(config, prefix, platform_config, provider, addons)
+        inference_platforms.append(inference)
+        pulumi.export(f"gateway_url_{platform_config.name}", inference.gateway_url)
+
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("private_subnet_ids", network.private_subnet_ids)
     pulumi.export("kms_key_arn", secrets.key_arn)
     pulumi.export("secret_arns", secrets.secret_arns)
     pulumi.export("model_bucket", model_store.bucket_name)
     pulumi.export("audit_bucket", audit_store.bucket_name)
-    return Platform(aws_provider, secrets, network, model_store, audit_store)
+    return Platform(
+        aws_provider, secrets, network, model_store, audit_store, gpu_cluster, onprem_cluster, observability, inference_platforms
+    )
+
+
+def _grafana_secret(config: StackConfig) -> tuple[str, ...]:
+    """Grafana runs on the cloud cluster; its admin password lives in Secrets Manager."""
+    return (config.observability.grafana_admin_secret,) if config.observability.enabled and config.eks.enabled else ()
+
+
+def _cluster_data_class(config: StackConfig, cluster_key: str) -> str:
+    return {"eks": config.eks.data_class, "onprem": config.onprem.data_class}[cluster_key]
+
+
+def _gpu_cluster(
+    config: StackConfig, prefix: str, network: Network, secrets: Secrets, opts: pulumi.ResourceOptions
+) -> GpuCluster:
+    eks = config.eks
+    managed = eks.gpu_capacity == "managed"
+    return GpuCluster(
+        f"{prefix}-eks",
+        GpuClusterArgs(
+            environment=config.environment,
+            region=config.region,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            kms_key_arn=secrets.key_arn,
+            kubernetes_version=eks.kubernetes_version,
+            public_access_cidrs=eks.public_access_cidrs,
+            system_pool=SystemNodePool(**eks.system_pool.model_dump()),
+            gpu_node_pools=[GpuNodePool(**pool.model_dump()) for pool in eks.gpu_node_pools] if managed else [],
+            karpenter=None if managed else KarpenterPool(**eks.karpenter.model_dump()),
+            spot_allowed=config.spot_allowed,
+            gpu_software=eks.gpu_software,
+            gpu_sharing=eks.gpu_sharing.mode,
+            time_slicing_replicas=eks.gpu_sharing.time_slicing_replicas,
+            mig_profile=eks.gpu_sharing.mig_profile,
+            log_retention_days=config.log_retention_days,
+            data_class=eks.data_class,
+        ),
+        opts=opts,
+    )
+
+
+def _onprem_cluster(config: StackConfig, prefix: str) -> OnPremCluster:
+    onprem = config.onprem
+    assert config.onprem_kubeconfig is not None  # StackConfig refuses onprem.enabled without it
+    return OnPremCluster(
+        f"{prefix}-onprem",
+        OnPremClusterArgs(
+            environment=config.environment,
+            kubeconfig=pulumi.Output.secret(config.onprem_kubeconfig.get_secret_value()),
+            gpu_nodes=[OnPremGpuNode(**node.model_dump()) for node in onprem.gpu_nodes],
+            bootstrap=BootstrapSpec(
+                environment=config.environment,
+                driver_branch=onprem.bootstrap.nvidia_driver_branch,
+                container_toolkit_version=onprem.bootstrap.container_toolkit_version,
+                kubernetes_version=onprem.bootstrap.kubernetes_version,
+                ntp_servers=onprem.bootstrap.ntp_servers,
+                require_disk_encryption=onprem.bootstrap.require_disk_encryption,
+            ),
+            gpu_software=onprem.gpu_software,
+            gpu_sharing=onprem.gpu_sharing.mode,
+            time_slicing_replicas=onprem.gpu_sharing.time_slicing_replicas,
+            mig_profile=onprem.gpu_sharing.mig_profile,
+            data_class=onprem.data_class,
+        ),
+    )
+
+
+def _worker_group(group: WorkerGroupConfig) -> WorkerGroup:
+    return WorkerGroup(**group.model_dump())
+
+
+def _inference_platform(
+    config: StackConfig,
+    prefix: str,
+    platform: InferencePlatformConfig,
+    provider: k8s.Provider,
+    addons: PlatformAddons,
+) -> InferencePlatform:
+    return InferencePlatform(
+        f"{prefix}-{platform.name}",
+        InferencePlatformArgs(
+            environment=config.environment,
+            data_class=platform.data_class,
+            serve_config=serve_config(platform.serve_config or config.environment),
+            image=platform.image,
+            hostname=platform.hostname,
+            namespace=f"rampart-{platform.name}",
+            cpu_workers=_worker_group(platform.cpu_workers),
+            gpu_workers=_worker_group(platform.gpu_workers),
+            require_image_digest=config.require_image_digest,
+            tls_secret=platform.tls_secret,
+            ingress_class=platform.ingress_class,
+            ingress_namespace=platform.ingress_namespace,
+            operator_namespace=addons.kuberay_namespace,
+        ),
+        provider=provider,
+        operator=addons.kuberay_operator,
+    )

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator, ValidationInfo
 
 __all__ = [
     "NAMESPACE",
+    "BootstrapConfig",
+    "EksConfig",
+    "GpuNodePoolConfig",
+    "GpuSharingConfig",
+    "InferencePlatformConfig",
+    "KarpenterConfig",
+    "ObservabilityConfig",
+    "OnPremConfig",
+    "OnPremGpuNodeConfig",
+    "SystemNodePoolConfig",
+    "WorkerGroupConfig",
     "STACKS_DIR",
     "AuditStorageConfig",
     "ConfigError",
@@ -126,6 +138,221 @@ class AuditStorageConfig(_Model):
     """Days after which audit objects move to Glacier."""
 
 
+_NAME = r"^[a-z][a-z0-9-]{0,30}$"
+_IMAGE_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_KUBERNETES_VERSION = r"^1\.\d{2}$"
+
+
+class SystemNodePoolConfig(_Model):
+    """The managed node group that runs cluster add-ons (no GPUs)."""
+
+    instance_type: str = "m7i.xlarge"
+    """EC2 instance type of the system nodes."""
+    min_size: Annotated[int, Field(ge=1)] = 3
+    desired_size: Annotated[int, Field(ge=1)] = 3
+    max_size: Annotated[int, Field(ge=1)] = 6
+
+
+class GpuNodePoolConfig(_Model):
+    """One managed GPU node group (used when `eks.gpu_capacity` is `managed`)."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    """Pool name; part of the node group's name."""
+    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+    """GPU instance type (`g6e.2xlarge`); the NVIDIA AMI type follows from its family."""
+    min_size: Annotated[int, Field(ge=0)] = 2
+    desired_size: Annotated[int, Field(ge=0)] = 2
+    max_size: Annotated[int, Field(ge=1)] = 6
+    capacity_type: Literal["on_demand", "spot"] = "on_demand"
+    """`spot` only where `rampart:spot_allowed` is true."""
+    disk_size_gb: Annotated[int, Field(ge=50)] = 200
+    """Encrypted gp3 root volume; model weights are cached on it."""
+
+    @model_validator(mode="after")
+    def _sizes_are_ordered(self) -> GpuNodePoolConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(f"min_size <= desired_size <= max_size must hold (got {self.min_size}, "
+                             f"{self.desired_size}, {self.max_size})")
+        return self
+
+
+class KarpenterConfig(_Model):
+    """GPU capacity from Karpenter (used when `eks.gpu_capacity` is `karpenter`)."""
+
+    instance_families: tuple[str, ...] = ("g6", "g6e")
+    """GPU instance families Karpenter may launch."""
+    capacity_types: tuple[Literal["on-demand", "spot"], ...] = ("on-demand",)
+    """`spot` only where `rampart:spot_allowed` is true."""
+    gpu_limit: Annotated[int, Field(ge=1)] = 16
+    """Hard ceiling on GPUs the pool may hold at once (`limits.nvidia.com/gpu`)."""
+    cpu_limit: Annotated[int, Field(ge=1)] = 512
+    """Hard ceiling on vCPUs the pool may hold at once."""
+    disruption_budget: Annotated[str, Field(pattern=r"^(\d+|\d{1,3}%)$")] = "10%"
+    """Most nodes Karpenter may disrupt at once (count or percentage)."""
+    consolidate_after: Annotated[str, Field(pattern=r"^\d+[smh]$")] = "10m"
+    """How long a node must be empty or underused before it is consolidated."""
+    ami_alias: Annotated[str, Field(pattern=r"^(al2023|bottlerocket)@v\d{8}$")] = "al2023@v20251117"
+    """Pinned EKS-optimized AMI release (never `@latest`: node images change only on purpose)."""
+
+
+class GpuSharingConfig(_Model):
+    """Sharing one GPU between pods: off, NVIDIA time-slicing, or MIG partitions."""
+
+    mode: Literal["none", "time_slicing", "mig"] = "none"
+    time_slicing_replicas: Annotated[int, Field(ge=2, le=16)] = 4
+    """Pods per GPU with time-slicing (no memory isolation between them)."""
+    mig_profile: str = "all-1g.10gb"
+    """MIG manager profile applied to GPU nodes with MIG (A100/H100 class)."""
+
+
+class EksConfig(_Model):
+    """The cloud GPU cluster (EKS)."""
+
+    enabled: bool = True
+    kubernetes_version: Annotated[str, Field(pattern=_KUBERNETES_VERSION)] = "1.33"
+    public_access_cidrs: tuple[str, ...] = ()
+    """CIDR allow-list for a public API endpoint; empty keeps the endpoint private only."""
+    system_pool: SystemNodePoolConfig = SystemNodePoolConfig()
+    gpu_capacity: Literal["managed", "karpenter"] = "managed"
+    """`managed`: the node groups in `gpu_node_pools`; `karpenter`: a NodePool bounded by `karpenter`."""
+    gpu_node_pools: tuple[GpuNodePoolConfig, ...] = (GpuNodePoolConfig(name="inference", instance_type="g6e.2xlarge"),)
+    karpenter: KarpenterConfig = KarpenterConfig()
+    gpu_software: Literal["gpu_operator", "device_plugin"] = "gpu_operator"
+    """NVIDIA GPU Operator, or only the device plugin plus the DCGM exporter."""
+    gpu_sharing: GpuSharingConfig = GpuSharingConfig()
+    data_class: DataClass = "confidential"
+    """Most sensitive data workloads on this cluster may handle; never `regulated` (on-prem only)."""
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs_are_networks(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in cidrs:
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as error:
+                raise ValueError(f"{cidr!r} is not a CIDR block ({error})") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"{cidr} would open the API endpoint to the internet; list your own ranges")
+        return cidrs
+
+    @field_validator("data_class")
+    @classmethod
+    def _regulated_stays_on_premises(cls, value: str) -> str:
+        if value == "regulated":
+            raise ValueError("regulated data may only be handled on the on-prem cluster")
+        return value
+
+
+class OnPremGpuNodeConfig(_Model):
+    """One GPU host of the on-prem cluster."""
+
+    hostname: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")]
+    """Kubernetes node name (usually the host name)."""
+    gpu_model: Annotated[str, Field(min_length=1)]
+    """GPU model, e.g. `H100-SXM5-80GB`; becomes the `rampart.dev/gpu-model` label."""
+    gpu_count: Annotated[int, Field(ge=1, le=16)] = 8
+
+
+class BootstrapConfig(_Model):
+    """What the cloud-init for on-prem GPU hosts installs and checks."""
+
+    nvidia_driver_branch: Annotated[str, Field(pattern=r"^\d{3}$")] = "570"
+    """NVIDIA datacenter driver branch (server package `nvidia-driver-<branch>-server`)."""
+    container_toolkit_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+")] = "1.17.8"
+    kubernetes_version: Annotated[str, Field(pattern=_KUBERNETES_VERSION)] = "1.33"
+    ntp_servers: tuple[str, ...] = ("0.pool.ntp.org", "1.pool.ntp.org")
+    """Time sources for chrony; use your own in an air-gapped site."""
+    require_disk_encryption: bool = True
+    """Refuse to finish bootstrap when the root filesystem is not on LUKS (dm-crypt)."""
+
+
+class OnPremConfig(_Model):
+    """The existing on-prem Kubernetes cluster adopted through `rampart:onprem_kubeconfig`."""
+
+    enabled: bool = False
+    gpu_nodes: tuple[OnPremGpuNodeConfig, ...] = ()
+    gpu_software: Literal["gpu_operator", "device_plugin"] = "gpu_operator"
+    gpu_sharing: GpuSharingConfig = GpuSharingConfig()
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    monthly_cost_usd: Annotated[float, Field(ge=0)] = 0.0
+    """Amortised hardware, power and rack space per month, for the cost estimate."""
+    data_class: DataClass = "regulated"
+    """Most sensitive data workloads on this cluster may handle."""
+
+    @model_validator(mode="after")
+    def _gpu_nodes_when_enabled(self) -> OnPremConfig:
+        if self.enabled and not self.gpu_nodes:
+            raise ValueError("gpu_nodes must list at least one host when the on-prem cluster is enabled")
+        names = [node.hostname for node in self.gpu_nodes]
+        if len(set(names)) != len(names):
+            raise ValueError("gpu_nodes hostnames must be unique")
+        return self
+
+
+class WorkerGroupConfig(_Model):
+    """A Ray worker group of an inference platform."""
+
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 4
+    cpu: Annotated[str, Field(pattern=r"^\d+(m)?$")] = "4"
+    memory: Annotated[str, Field(pattern=r"^\d+(Mi|Gi)$")] = "16Gi"
+    gpus: Annotated[int, Field(ge=0, le=8)] = 0
+    """`nvidia.com/gpu` per worker (requests == limits); 0 for a CPU group."""
+
+    @model_validator(mode="after")
+    def _replicas_are_ordered(self) -> WorkerGroupConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) must not exceed max_replicas ({self.max_replicas})")
+        return self
+
+
+class InferencePlatformConfig(_Model):
+    """One KubeRay `RayService` running the Serve application, reachable only through its gateway."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    cluster: Literal["eks", "onprem"]
+    data_class: DataClass
+    """Most sensitive data the platform handles; `regulated` runs only on the on-prem cluster."""
+    image: Annotated[str, Field(min_length=1)]
+    """Serving image (Ray + services/); pinned by digest where `rampart:require_image_digest` is true."""
+    hostname: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
+    """DNS name of the gateway's Ingress (TLS)."""
+    tls_secret: Annotated[str, Field(pattern=_NAME)] = "gateway-tls"
+    """Kubernetes TLS secret for the Ingress (cert-manager or your PKI writes it)."""
+    ingress_class: str = "nginx"
+    ingress_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller, the only source allowed to reach the gateway."""
+    serve_config: str | None = None
+    """Which `services/config/serve-<name>.yaml` to embed; defaults to the environment's name."""
+    cpu_workers: WorkerGroupConfig = WorkerGroupConfig()
+    gpu_workers: WorkerGroupConfig = WorkerGroupConfig(min_replicas=2, max_replicas=8, cpu="8", memory="48Gi", gpus=1)
+
+    @model_validator(mode="after")
+    def _residency(self) -> InferencePlatformConfig:
+        if self.data_class == "regulated" and self.cluster != "onprem":
+            raise ValueError(
+                f"data residency: '{self.name}' handles regulated data and may only run on the on-prem cluster "
+                f"(cluster: onprem), not {self.cluster}"
+            )
+        if self.gpu_workers.gpus == 0:
+            raise ValueError("gpu_workers.gpus must be at least 1")
+        if self.cpu_workers.gpus != 0:
+            raise ValueError("cpu_workers.gpus must be 0")
+        return self
+
+
+class ObservabilityConfig(_Model):
+    """Monitoring on every cluster: Prometheus, Grafana, OpenTelemetry, CloudWatch logs."""
+
+    enabled: bool = True
+    grafana_admin_secret: Annotated[str, Field(pattern=_NAME)] = "grafana-admin"
+    """Secrets Manager secret (created by `Secrets`) holding Grafana's admin password."""
+    latency_slo_ms: Annotated[int, Field(gt=0)] = 1000
+    """p99 latency objective of the gateway; the burn-rate alerts are built on it."""
+    monthly_budget_usd: Annotated[float, Field(gt=0)] = 50000.0
+    """Model spend per month that the budget alert compares against."""
+    prometheus_retention: Annotated[str, Field(pattern=r"^\d+[dhw]$")] = "15d"
+
 class StackConfig(_Model):
     """Everything one environment is built from."""
 
@@ -146,12 +373,54 @@ class StackConfig(_Model):
     audit_storage: AuditStorageConfig = AuditStorageConfig()
     model_hub_token: SecretStr | None = Field(default=None, json_schema_extra={"secret": True})
     """Token for the model hub, stored in Secrets Manager; set with `pulumi config set --secret`."""
+    require_image_digest: bool = True
+    """Container images must be pinned by `@sha256:` digest (a tag alone may change under you)."""
+    eks: EksConfig = EksConfig()
+    onprem: OnPremConfig = OnPremConfig()
+    onprem_kubeconfig: SecretStr | None = Field(default=None, json_schema_extra={"secret": True})
+    """Kubeconfig of the on-prem cluster; set with `pulumi config set --secret rampart:onprem_kubeconfig`."""
+    inference_platforms: tuple[InferencePlatformConfig, ...] = ()
+    observability: ObservabilityConfig = ObservabilityConfig()
+
+    @field_validator("eks")
+    @classmethod
+    def _spot_only_where_allowed(cls, eks: EksConfig, info: ValidationInfo) -> EksConfig:
+        if info.data.get("spot_allowed") is False:
+            for index, pool in enumerate(eks.gpu_node_pools):
+                if pool.capacity_type == "spot":
+                    raise ValueError(f"gpu_node_pools.{index}.capacity_type: spot is not allowed "
+                                     "(rampart:spot_allowed is false)")
+            if "spot" in eks.karpenter.capacity_types:
+                raise ValueError("karpenter.capacity_types: spot is not allowed (rampart:spot_allowed is false)")
+        return eks
+
+    @field_validator("inference_platforms")
+    @classmethod
+    def _platforms_fit_their_clusters(
+        cls, platforms: tuple[InferencePlatformConfig, ...], info: ValidationInfo
+    ) -> tuple[InferencePlatformConfig, ...]:
+        clusters = {"eks": info.data.get("eks"), "onprem": info.data.get("onprem")}
+        names = [platform.name for platform in platforms]
+        if len(set(names)) != len(names):
+            raise ValueError("names must be unique")
+        for index, platform in enumerate(platforms):
+            cluster = clusters[platform.cluster]
+            if cluster is None or not cluster.enabled:
+                raise ValueError(f"{index}.cluster: {platform.cluster} is not enabled (set rampart:{platform.cluster}.enabled)")
+            if info.data.get("require_image_digest") and not _IMAGE_DIGEST.search(platform.image):
+                raise ValueError(f"{index}.image: {platform.image} must be pinned by digest (@sha256:<64 hex>)")
+        return platforms
 
     @model_validator(mode="after")
     def _archive_before_retention_ends(self) -> StackConfig:
         if self.audit_storage.archive_after_days >= self.audit_storage.retention_days:
             raise ValueError(
                 "audit_storage.archive_after_days must be shorter than audit_storage.retention_days"
+            )
+        if self.onprem.enabled and self.onprem_kubeconfig is None:
+            raise ValueError(
+                "onprem.enabled needs rampart:onprem_kubeconfig (set it with "
+                "`pulumi config set --secret rampart:onprem_kubeconfig < kubeconfig.yaml`)"
             )
         return self
 

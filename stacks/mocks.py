@@ -98,7 +98,22 @@ COMPUTED_OUTPUTS: dict[str, ComputedOutputs] = {
         "keyId": f"{name}-key-id",
         "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{name}-key-id",
     },
-    "aws:iam/role:Role": lambda name, inputs, region: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"},
+    "aws:iam/role:Role": lambda name, inputs, region: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name') or name}",
+        "name": inputs.get("name") or name,
+    },
+    "aws:eks/cluster:Cluster": lambda name, inputs, region: {
+        "name": inputs.get("name") or name,
+        "arn": f"arn:aws:eks:{region}:{ACCOUNT_ID}:cluster/{inputs.get('name') or name}",
+        "endpoint": f"https://{name}.gr7.{region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": "LS0tLS1CRUdJTi1QTEFOLUNBLS0tLS0="},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{name.upper()}"}]}],
+        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-cluster"},
+    },
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": lambda name, inputs, region: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{str(inputs.get('url', name)).removeprefix('https://')}",
+    },
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs, region: {"latestVersion": 1, "defaultVersion": 1},
     "aws:iam/policy:Policy": lambda name, inputs, region: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"},
 }
 

@@ -21,11 +21,29 @@ from typing import Any
 import pulumi
 from pulumi.runtime import settings as pulumi_settings
 
+from components.cost import (
+    CostEstimate,
+    CostInputs,
+    NodePoolUsage,
+    cheapest_gpu_instance,
+    estimate_monthly_cost,
+    latest_price_table,
+)
 from stacks.config import STACKS_DIR, ConfigError, StackConfig, load_stack_config, read_stack_file
 from stacks.engine_config import engine_config, set_engine_config
 from stacks.mocks import PlanMocks, RecordedResource, RecordingMonitor, plain
 
-__all__ = ["PROJECT", "PlanGraph", "PlannedResource", "main", "render", "render_environment"]
+__all__ = [
+    "PROJECT",
+    "PlanGraph",
+    "PlannedResource",
+    "cost_inputs",
+    "environment_cost",
+    "format_cost",
+    "main",
+    "render",
+    "render_environment",
+]
 
 PROJECT = "rampart"
 PLAN_DIR = Path(".rampart/plan")
@@ -199,6 +217,67 @@ def format_counts(graph: PlanGraph) -> str:
     return "\n".join([*rows, f"  {'total'.ljust(width)}  {sum(counts.values())}"])
 
 
+def cost_inputs(graph: PlanGraph, *, onprem_monthly_usd: float, families_priced_by: Callable[[list[str]], str]) -> CostInputs:
+    """What the rendered stack bills by the hour, read from the graph itself (not from config)."""
+    pools = [
+        NodePoolUsage(
+            name=group.name,
+            instance_type=group.inputs["instanceTypes"][0],
+            count=int(group.inputs["scalingConfig"]["desiredSize"]),
+            capacity="spot" if group.inputs.get("capacityType") == "SPOT" else "on_demand",
+        )
+        for group in graph.of_type("aws:eks/nodeGroup:NodeGroup")
+    ]
+    interface_zones = sum(
+        len(endpoint.inputs.get("subnetIds") or [])
+        for endpoint in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if endpoint.inputs.get("vpcEndpointType") == "Interface"
+    )
+    ceiling, ceiling_type = 0, None
+    for node_pool in graph.of_type("kubernetes:karpenter.sh/v1:NodePool"):
+        spec = node_pool.inputs["spec"]
+        ceiling += int(spec["limits"]["nvidia.com/gpu"])
+        families = next(
+            r["values"]
+            for r in spec["template"]["spec"]["requirements"]
+            if r["key"] == "karpenter.k8s.aws/instance-family"
+        )
+        ceiling_type = families_priced_by(families)
+    return CostInputs(
+        eks_clusters=len(graph.of_type("aws:eks/cluster:Cluster")),
+        node_pools=pools,
+        nat_gateways=len(graph.of_type("aws:ec2/natGateway:NatGateway")),
+        interface_endpoint_zones=interface_zones,
+        onprem_monthly_usd=onprem_monthly_usd,
+        autoscaling_gpu_ceiling=ceiling,
+        autoscaling_instance_type=ceiling_type,
+    )
+
+
+def environment_cost(graph: PlanGraph, config: StackConfig) -> CostEstimate:
+    """Monthly estimate of a rendered environment from the newest price table of its region."""
+    prices = latest_price_table(config.region)
+    inputs = cost_inputs(
+        graph,
+        onprem_monthly_usd=config.onprem.monthly_cost_usd if config.onprem.enabled else 0.0,
+        families_priced_by=lambda families: cheapest_gpu_instance(prices, families),
+    )
+    return estimate_monthly_cost(inputs, prices)
+
+
+def format_cost(estimate: CostEstimate) -> str:
+    width = max(len(line.item) for line in estimate.lines)
+    rows = [
+        f"  {line.item.ljust(width)}  {line.quantity:>5g} × {line.unit_usd:>10,.2f}  = {line.monthly_usd:>11,.2f}"
+        for line in estimate.lines
+    ]
+    rows.append(f"  {'total per month (USD)'.ljust(width)}  {'':>20}  {estimate.total_usd:>11,.2f}")
+    if estimate.ceiling_usd:
+        rows.append(f"  {'+ autoscaled GPUs at their ceiling'.ljust(width)}  {'':>20}  {estimate.ceiling_usd:>11,.2f}")
+    rows.append(f"  prices: components/prices/{estimate.price_table}")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0])
     parser.add_argument("environment", help="stack name: stacks/Pulumi.<environment>.yaml")
@@ -220,14 +299,24 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print(f"Recorded {len(graph.resources)} resources in {elapsed:.1f}s.", file=sys.stderr)
 
+    config = load_stack_config(*read_stack_file(options.environment, options.stacks_dir))
+    try:
+        estimate = environment_cost(graph, config)
+    except ValueError as error:  # an instance type or region missing from the price table
+        print(f"error: cost estimate: {error}", file=sys.stderr)
+        return 2
     path = options.json or PLAN_DIR / f"{options.environment}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(graph.to_json())
+    document = json.loads(graph.to_json())
+    document["cost_estimate"] = asdict(estimate)
+    path.write_text(json.dumps(document, indent=1, sort_keys=True))
     if not options.counts_only:
         print(f"\nPlan for {options.environment}:\n")
         print(format_tree(graph))
     print("\nResources by type:\n")
     print(format_counts(graph))
+    print(f"\nEstimated monthly cost ({options.environment}):\n")
+    print(format_cost(estimate))
     print(f"\nGraph written to {path}", file=sys.stderr)
     return 0
 

@@ -1,0 +1,564 @@
+"""`GpuCluster`: the cloud GPU cluster (EKS) and its platform add-ons.
+
+The API endpoint is private unless config names the CIDRs allowed to reach it; Kubernetes secrets
+are envelope-encrypted with the platform's KMS key; every control-plane log type goes to a
+KMS-encrypted log group; pods get AWS permissions only through IRSA (the cluster's OIDC provider).
+Nodes boot from launch templates that require IMDSv2 with a hop limit of 1, so pods cannot borrow
+the node's role. GPU capacity is either managed node groups or Karpenter, chosen in config; both
+taint GPU nodes with `nvidia.com/gpu=true:NoSchedule`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components._kubernetes import (
+    GPU_NODE_LABEL,
+    GPU_TAINT,
+    helm_release,
+    install_platform_addons,
+    platform_labels,
+)
+
+__all__ = [
+    "CONTROL_PLANE_LOG_TYPES",
+    "GpuCluster",
+    "GpuClusterArgs",
+    "GpuNodePool",
+    "KarpenterPool",
+    "SystemNodePool",
+    "eks_kubeconfig",
+    "gpu_ami_type",
+    "irsa_trust_policy",
+    "karpenter_node_pool_spec",
+]
+
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+# EKS AL2023 accelerated AMI types by GPU instance family.
+_X86_NVIDIA_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"})
+_ARM_NVIDIA_FAMILIES = frozenset({"g5g", "p6e-gb200"})
+_NEURON_FAMILIES = frozenset({"inf2", "trn1", "trn1n", "trn2"})
+
+
+def gpu_ami_type(instance_type: str) -> str:
+    """The EKS AMI type for an accelerated instance type (`g6e.2xlarge` → `AL2023_x86_64_NVIDIA`).
+
+    Raises `ValueError` for a family without accelerators, naming the instance type.
+    """
+    family = instance_type.split(".", 1)[0]
+    if family in _X86_NVIDIA_FAMILIES:
+        return "AL2023_x86_64_NVIDIA"
+    if family in _ARM_NVIDIA_FAMILIES:
+        return "AL2023_ARM_64_NVIDIA"
+    if family in _NEURON_FAMILIES:
+        return "AL2023_x86_64_NEURON"
+    known = sorted(_X86_NVIDIA_FAMILIES | _ARM_NVIDIA_FAMILIES | _NEURON_FAMILIES)
+    raise ValueError(f"{instance_type} is not an accelerated instance family (known: {', '.join(known)})")
+
+
+def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
+    """Trust policy letting exactly one Kubernetes service account assume a role (IRSA).
+
+    `oidc_issuer` is the issuer URL with or without `https://`.
+    """
+    issuer = oidc_issuer.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": oidc_provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                            f"{issuer}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no long-lived credentials)."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}
+            ],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": cluster_name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SystemNodePool:
+    """Managed node group for add-ons (CPU only)."""
+
+    instance_type: str = "m7i.xlarge"
+    min_size: int = 3
+    desired_size: int = 3
+    max_size: int = 6
+
+
+@dataclass(frozen=True)
+class GpuNodePool:
+    """A managed GPU node group; its AMI type follows from the instance family."""
+
+    name: str
+    instance_type: str
+    min_size: int
+    desired_size: int
+    max_size: int
+    capacity_type: Literal["on_demand", "spot"] = "on_demand"
+    disk_size_gb: int = 200
+
+
+@dataclass(frozen=True)
+class KarpenterPool:
+    """A Karpenter `NodePool` for GPUs: allowed families, capacity types and a hard ceiling."""
+
+    instance_families: Sequence[str]
+    capacity_types: Sequence[Literal["on-demand", "spot"]]
+    gpu_limit: int
+    cpu_limit: int
+    disruption_budget: str = "10%"
+    consolidate_after: str = "10m"
+    ami_alias: str = "al2023@v20251117"
+
+
+@dataclass(frozen=True)
+class GpuClusterArgs:
+    """Inputs of a `GpuCluster`.
+
+    Exactly one of `gpu_node_pools` (managed node groups) or `karpenter` provides GPU capacity.
+    """
+
+    environment: str
+    """Environment name, for Kubernetes labels."""
+    region: str
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    """Subnets of the control plane's network interfaces and of every node."""
+    kms_key_arn: pulumi.Input[str]
+    """Key for envelope encryption of Kubernetes secrets and for the control-plane log group."""
+    kubernetes_version: str = "1.33"
+    public_access_cidrs: Sequence[str] = ()
+    """CIDRs allowed to reach a public API endpoint; empty (default) keeps it private only."""
+    system_pool: SystemNodePool = field(default_factory=SystemNodePool)
+    gpu_node_pools: Sequence[GpuNodePool] = ()
+    karpenter: KarpenterPool | None = None
+    spot_allowed: bool = False
+    """Whether any pool may use spot capacity."""
+    gpu_software: Literal["gpu_operator", "device_plugin"] = "gpu_operator"
+    gpu_sharing: Literal["none", "time_slicing", "mig"] = "none"
+    time_slicing_replicas: int = 4
+    mig_profile: str = "all-1g.10gb"
+    log_retention_days: int = 365
+    data_class: str = "confidential"
+    """Label value `rampart.dev/data-class` of the cluster's add-ons."""
+    monitoring_namespace: str = "monitoring"
+    """Namespace whose Prometheus may scrape the add-ons."""
+
+    def __post_init__(self) -> None:
+        if (self.karpenter is None) == (not self.gpu_node_pools):
+            raise ValueError("gpu_node_pools / karpenter: give exactly one source of GPU capacity")
+        for index, pool in enumerate(self.gpu_node_pools):
+            try:
+                gpu_ami_type(pool.instance_type)
+            except ValueError as error:
+                raise ValueError(f"gpu_node_pools[{index}].instance_type: {error}") from None
+            if not pool.min_size <= pool.desired_size <= pool.max_size:
+                raise ValueError(f"gpu_node_pools[{index}]: min_size <= desired_size <= max_size must hold")
+            if pool.capacity_type == "spot" and not self.spot_allowed:
+                raise ValueError(f"gpu_node_pools[{index}].capacity_type: spot is not allowed here")
+        if self.karpenter is not None:
+            if not self.karpenter.instance_families:
+                raise ValueError("karpenter.instance_families: name at least one GPU family")
+            if "spot" in self.karpenter.capacity_types and not self.spot_allowed:
+                raise ValueError("karpenter.capacity_types: spot is not allowed here")
+        for index, cidr in enumerate(self.public_access_cidrs):
+            if cidr.endswith("/0"):
+                raise ValueError(f"public_access_cidrs[{index}]: {cidr} opens the API endpoint to the internet")
+
+
+def _assume_role(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def _managed_policy(policy: str) -> str:
+    return f"arn:aws:iam::aws:policy/{policy}"
+
+
+class GpuCluster(pulumi.ComponentResource):
+    """EKS cluster with a system node group, GPU capacity, GPU software and the KubeRay operator.
+
+    Outputs: `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
+    `node_role_arn`; and `provider` (a Kubernetes provider for this cluster), `addons` for the
+    components deployed onto it.
+    """
+
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rampart:index:GpuCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        cluster_role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=_assume_role("eks.amazonaws.com"), opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy", role=cluster_role.name, policy_arn=_managed_policy("AmazonEKSClusterPolicy"), opts=child
+        )
+        aws.iam.RolePolicy(
+            f"{name}-cluster-kms",
+            role=cluster_role.id,
+            policy=pulumi.Output.from_input(args.kms_key_arn).apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"],
+                                "Resource": arn,
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        # EKS writes to this exact name; creating it first sets retention and encryption.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{name}/cluster",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            opts=child,
+        )
+        public = bool(args.public_access_cidrs)
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=name,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config={
+                "subnet_ids": args.private_subnet_ids,
+                "endpoint_private_access": True,
+                "endpoint_public_access": public,
+                "public_access_cidrs": list(args.public_access_cidrs) if public else None,
+            },
+            encryption_config={"provider": {"key_arn": args.kms_key_arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+        issuer = cluster.identities.apply(lambda identities: identities[0]["oidcs"][0]["issuer"])
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child
+        )
+
+        node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=_assume_role("ec2.amazonaws.com"), opts=child)
+        for policy in (
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEKS_CNI_Policy",
+            "AmazonEC2ContainerRegistryReadOnly",
+            "AmazonSSMManagedInstanceCore",
+        ):
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy.lower().replace('_', '-')}",
+                role=node_role.name,
+                policy_arn=_managed_policy(policy),
+                opts=child,
+            )
+
+        labels = platform_labels(environment=args.environment, data_class=args.data_class, component="nodes")
+        system_template = self._launch_template(f"{name}-system-lt", disk_size_gb=100)
+        system_group = aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=cluster.name,
+            node_role_arn=node_role.arn,
+            subnet_ids=args.private_subnet_ids,
+            instance_types=[args.system_pool.instance_type],
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity_type="ON_DEMAND",
+            scaling_config={
+                "min_size": args.system_pool.min_size,
+                "desired_size": args.system_pool.desired_size,
+                "max_size": args.system_pool.max_size,
+            },
+            launch_template={"id": system_template.id, "version": system_template.latest_version.apply(str)},
+            labels={**labels, "rampart.dev/pool": "system"},
+            update_config={"max_unavailable": 1},
+            opts=child,
+        )
+        node_groups: list[pulumi.Resource] = [system_group]
+        for pool in args.gpu_node_pools:
+            template = self._launch_template(f"{name}-{pool.name}-lt", disk_size_gb=pool.disk_size_gb)
+            node_groups.append(
+                aws.eks.NodeGroup(
+                    f"{name}-{pool.name}",
+                    cluster_name=cluster.name,
+                    node_role_arn=node_role.arn,
+                    subnet_ids=args.private_subnet_ids,
+                    instance_types=[pool.instance_type],
+                    ami_type=gpu_ami_type(pool.instance_type),
+                    capacity_type=pool.capacity_type.upper(),
+                    scaling_config={
+                        "min_size": pool.min_size,
+                        "desired_size": pool.desired_size,
+                        "max_size": pool.max_size,
+                    },
+                    launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+                    labels={**labels, "rampart.dev/pool": pool.name, GPU_NODE_LABEL: "true"},
+                    taints=[{"key": GPU_TAINT["key"], "value": GPU_TAINT["value"], "effect": "NO_SCHEDULE"}],
+                    update_config={"max_unavailable": 1},
+                    opts=child,
+                )
+            )
+
+        self.cluster_name = cluster.name
+        self.oidc_provider_arn = oidc.arn
+        self.oidc_issuer = issuer
+        self.node_role_arn = node_role.arn
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca["data"])).apply(
+                lambda values: eks_kubeconfig(values[0], values[1], values[2], args.region)
+            )
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups),
+        )
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
+
+        capacity: list[pulumi.Resource] = []
+        if args.karpenter is not None:
+            capacity = self._karpenter(name, args, args.karpenter, cluster, node_role, oidc, issuer, on_cluster)
+        self.addons = install_platform_addons(
+            name,
+            parent=self,
+            provider=self.provider,
+            environment=args.environment,
+            data_class=args.data_class,
+            software=args.gpu_software,
+            sharing_mode=args.gpu_sharing,
+            time_slicing_replicas=args.time_slicing_replicas,
+            mig_profile=args.mig_profile,
+            monitoring_namespace=args.monitoring_namespace,
+            depends_on=capacity,
+        )
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
+                "node_role_arn": self.node_role_arn,
+            }
+        )
+
+    def _launch_template(self, resource_name: str, *, disk_size_gb: int) -> aws.ec2.LaunchTemplate:
+        """IMDSv2 only, hop limit 1 (pods use IRSA, never the node role), encrypted gp3 root volume."""
+        return aws.ec2.LaunchTemplate(
+            resource_name,
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled",
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {"volume_size": disk_size_gb, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"},
+                }
+            ],
+            update_default_version=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _karpenter(
+        self,
+        name: str,
+        args: GpuClusterArgs,
+        pool: KarpenterPool,
+        cluster: aws.eks.Cluster,
+        node_role: aws.iam.Role,
+        oidc: aws.iam.OpenIdConnectProvider,
+        issuer: pulumi.Output[str],
+        on_cluster: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        """Karpenter controller (IRSA), its node access entry, and a GPU `EC2NodeClass` + `NodePool`."""
+        child = pulumi.ResourceOptions(parent=self)
+        namespace, service_account = "kube-system", "karpenter"
+        controller_role = aws.iam.Role(
+            f"{name}-karpenter-role",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                lambda values: irsa_trust_policy(values[0], values[1], namespace, service_account)
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-karpenter-policy",
+            role=controller_role.id,
+            policy=pulumi.Output.all(cluster.arn, node_role.arn).apply(
+                lambda values: _karpenter_controller_policy(values[0], values[1], args.region)
+            ),
+            opts=child,
+        )
+        aws.eks.AccessEntry(
+            f"{name}-karpenter-nodes", cluster_name=cluster.name, principal_arn=node_role.arn, type="EC2_LINUX", opts=child
+        )
+        labels = platform_labels(environment=args.environment, data_class=args.data_class, component="karpenter")
+        controller = helm_release(
+            f"{name}-karpenter",
+            "karpenter",
+            namespace=namespace,
+            values={
+                "settings": {"clusterName": cluster.name},
+                "serviceAccount": {"name": service_account, "annotations": {"eks.amazonaws.com/role-arn": controller_role.arn}},
+                "replicas": 2,
+                "nodeSelector": {"rampart.dev/pool": "system"},
+                "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+                "additionalLabels": labels,
+            },
+            opts=on_cluster,
+        )
+        after_controller = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[controller]))
+        node_class = k8s.apiextensions.CustomResource(
+            f"{name}-gpu-nodeclass",
+            api_version="karpenter.k8s.aws/v1",
+            kind="EC2NodeClass",
+            metadata={"name": "gpu", "labels": labels},
+            spec={
+                "amiSelectorTerms": [{"alias": pool.ami_alias}],
+                "role": node_role.name,
+                "subnetSelectorTerms": pulumi.Output.from_input(args.private_subnet_ids).apply(
+                    lambda ids: [{"id": subnet} for subnet in ids]
+                ),
+                "securityGroupSelectorTerms": [{"id": cluster.vpc_config.cluster_security_group_id}],
+                "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1},
+                "blockDeviceMappings": [
+                    {"deviceName": "/dev/xvda", "ebs": {"volumeSize": "200Gi", "volumeType": "gp3", "encrypted": True}}
+                ],
+            },
+            opts=after_controller,
+        )
+        node_pool = k8s.apiextensions.CustomResource(
+            f"{name}-gpu-nodepool",
+            api_version="karpenter.sh/v1",
+            kind="NodePool",
+            metadata={"name": "gpu", "labels": labels},
+            spec=karpenter_node_pool_spec(pool, labels),
+            opts=pulumi.ResourceOptions.merge(after_controller, pulumi.ResourceOptions(depends_on=[node_class])),
+        )
+        return [controller, node_pool]
+
+
+def karpenter_node_pool_spec(pool: KarpenterPool, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The GPU `NodePool` spec: allowed families and capacity, the GPU taint, a hard ceiling."""
+    return {
+        "template": {
+            "metadata": {"labels": {**labels, GPU_NODE_LABEL: "true", "rampart.dev/pool": "karpenter-gpu"}},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
+                "requirements": [
+                    {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": list(pool.instance_families)},
+                    {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
+                    {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                ],
+                "taints": [dict(GPU_TAINT)],
+                "expireAfter": "720h",
+            },
+        },
+        "limits": {"cpu": str(pool.cpu_limit), "nvidia.com/gpu": str(pool.gpu_limit)},
+        "disruption": {
+            "consolidationPolicy": "WhenEmptyOrUnderutilized",
+            "consolidateAfter": pool.consolidate_after,
+            "budgets": [{"nodes": pool.disruption_budget}],
+        },
+    }
+
+
+def _karpenter_controller_policy(cluster_arn: str, node_role_arn: str, region: str) -> str:
+    """What the Karpenter controller needs: launch and end instances in-region, pass the node role."""
+    in_region = {"StringEquals": {"aws:RequestedRegion": region}}
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "Provision",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateFleet",
+                        "ec2:CreateLaunchTemplate",
+                        "ec2:CreateTags",
+                        "ec2:DeleteLaunchTemplate",
+                        "ec2:RunInstances",
+                        "ec2:TerminateInstances",
+                        "ec2:Describe*",
+                        "pricing:GetProducts",
+                        "ssm:GetParameter",
+                    ],
+                    "Resource": "*",
+                    "Condition": in_region,
+                },
+                {
+                    # Karpenter creates one instance profile per EC2NodeClass; IAM is global (no region).
+                    "Sid": "InstanceProfiles",
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetInstanceProfile",
+                        "iam:CreateInstanceProfile",
+                        "iam:TagInstanceProfile",
+                        "iam:AddRoleToInstanceProfile",
+                        "iam:RemoveRoleFromInstanceProfile",
+                        "iam:DeleteInstanceProfile",
+                    ],
+                    "Resource": "*",
+                },
+                {"Sid": "PassNodeRole", "Effect": "Allow", "Action": "iam:PassRole", "Resource": node_role_arn},
+                {"Sid": "DescribeCluster", "Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": cluster_arn},
+            ],
+        },
+        sort_keys=True,
+    )
