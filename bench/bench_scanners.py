@@ -1,6 +1,6 @@
 """Latency of the safety scanners: full input + output pipeline for a 1 KB prompt, on one core.
 
-    .venv/bin/python bench/bench_scanners.py [--iterations 2000]
+    .venv/bin/python -m bench.bench_scanners [--iterations 2000]     (or: make bench)
 
 Budget (issue 7): all input and output scanners together <= 10 ms p50 and <= 25 ms p99.
 The baseline, measured in the same run, is what the gateway does to every request anyway:
@@ -15,15 +15,11 @@ import json
 import os
 import re
 import statistics
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from services.gateway.scanners import ScannerPipeline, ScannersConfig  # noqa: E402
+from services.gateway.scanners import ScannerPipeline, ScannersConfig
 
 SYSTEM_PROMPT = (
     "You are the Rampart support assistant. Answer questions about the customer's own account only. "
@@ -79,7 +75,12 @@ def main() -> int:
     os.sched_setaffinity(0, {core})
 
     pipeline = ScannerPipeline.from_config(ScannersConfig(system_prompt=SYSTEM_PROMPT))
-    body = json.dumps({"model": "chat", "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": PROMPT}]})
+    body = json.dumps(
+        {
+            "model": "chat",
+            "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": PROMPT}],
+        }
+    )
     words = re.compile(r"\w+")
     per_scanner: dict[str, list[float]] = defaultdict(list)
 
@@ -102,7 +103,9 @@ def main() -> int:
             stream.feed(ANSWER[start : start + 20])
         return stream.finish()
 
-    print(f"pinned to CPU {core}; prompt {len(PROMPT.encode())} bytes, answer {len(ANSWER.encode())} bytes; {args.iterations} iterations")
+    print(
+        f"pinned to CPU {core}; prompt {len(PROMPT.encode())} bytes, answer {len(ANSWER.encode())} bytes; {args.iterations} iterations"
+    )
     base = measure(baseline, args.iterations)
     full = measure(scanners, args.iterations)
     per_scanner.clear()
@@ -111,8 +114,14 @@ def main() -> int:
 
     base_p50 = statistics.median(base)
     print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'x baseline p50':>15}")
-    for name, samples in (("baseline (json parse + one regex)", base), ("input + output scanners", full), (f"streamed output, {len(ANSWER) // 20 + 1} chunks", stream)):
-        print(f"{name:34} {statistics.median(samples):8.3f} {percentile(samples, 0.99):8.3f} {statistics.median(samples) / base_p50:15.1f}")
+    for name, samples in (
+        ("baseline (json parse + one regex)", base),
+        ("input + output scanners", full),
+        (f"streamed output, {len(ANSWER) // 20 + 1} chunks", stream),
+    ):
+        print(
+            f"{name:34} {statistics.median(samples):8.3f} {percentile(samples, 0.99):8.3f} {statistics.median(samples) / base_p50:15.1f}"
+        )
     print("per scanner (from Verdict.latency_ms):")
     for name, samples in per_scanner.items():
         print(f"  {name:32} {statistics.median(samples):8.3f} {percentile(samples, 0.99):8.3f}")

@@ -9,7 +9,7 @@ from services.gateway.scanners.base import (
     Stage,
     Verdict,
 )
-from services.gateway.scanners.config import ScannerSettings, ScannersConfig
+from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.pipeline import (
     SCANNER_FACTORIES,
     ScannerPipeline,

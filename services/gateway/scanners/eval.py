@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from services.gateway.scanners.base import Action, Finding, Scanner
-from services.gateway.scanners.config import ScannerSettings, ScannersConfig
+from services.gateway.scanners.base import Action, Finding, Scanner, Stage
+from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.pipeline import build_scanner
 
 __all__ = [
@@ -106,9 +106,7 @@ def _row(data: dict[str, object], where: str) -> LabelledRow:
         is_positive=label,
         category=str(category),
         entity_types=tuple(str(t) for t in entity_types) if isinstance(entity_types, list) else (),
-        expected_spans=(
-            tuple((int(s[0]), int(s[1])) for s in spans) if isinstance(spans, list) else None
-        ),
+        expected_spans=(tuple((int(s[0]), int(s[1])) for s in spans) if isinstance(spans, list) else None),
     )
 
 
@@ -196,16 +194,14 @@ def score_spans(row: LabelledRow, findings: Iterable[Finding], counts: SpanCount
 
 def _build(name: str, threshold: float | None) -> Scanner:
     config = ScannersConfig()
-    stage = "input" if name in config.input else "output"
+    stage: Stage = "input" if name in config.input else "output"
     settings = config.input.get(name) or config.output[name]
     if threshold is not None:
         settings = ScannerSettings(action=settings.action, threshold=threshold)
     return build_scanner(name, stage, settings, config)
 
 
-def evaluate(
-    rows: Sequence[LabelledRow], scanners: Sequence[str], threshold: float | None, by_category: bool
-) -> str:
+def evaluate(rows: Sequence[LabelledRow], scanners: Sequence[str], threshold: float | None, by_category: bool) -> str:
     built = {name: _build(name, threshold) for name in scanners}
     totals = {name: Counts() for name in scanners}
     categories: dict[tuple[str, str], Counts] = defaultdict(Counts)
@@ -257,7 +253,9 @@ def _fmt(value: float | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.gateway.scanners.eval", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m services.gateway.scanners.eval", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--dataset", type=Path, required=True, help="labelled JSONL file")
     parser.add_argument("--scanner", choices=EVALUATED_SCANNERS, help="only this scanner (default: all)")
     parser.add_argument("--split", choices=("all", "tune", "report"), default="all", help="rows to use (default: all)")

@@ -83,6 +83,4 @@ class SpanScanner:
 
     def scan(self, text: str) -> Verdict:
         started = time.perf_counter()
-        return verdict_from_findings(
-            self.name, self.settings, text, self.find(text), started, self.replacement
-        )
+        return verdict_from_findings(self.name, self.settings, text, self.find(text), started, self.replacement)

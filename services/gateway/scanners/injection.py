@@ -36,7 +36,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "override_instructions",
             r"\b(?:ignore|disregard|forget|override|bypass|skip|do not (?:follow|listen to|obey)|don't (?:follow|listen to|obey)|stop following|forgotten about)\b"
-            r"[^.!?\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|system|other|the|these|those)\b[^.!?\n]{0,30}?\b" + _INSTRUCTIONS + r"\b"
+            r"[^.!?\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|system|other|the|these|those)\b[^.!?\n]{0,30}?\b"
+            + _INSTRUCTIONS
+            + r"\b"
             r"|\b(?:all ?previous|prior|above|earlier|out of date|old|original) +instructions?\b[^.!?\n]{0,20}\b(?:are|is|were) (?:false|void|wrong|cancell?ed|obsolete|invalid|out of date)"
             r"|\bend (?:of )?(?:out of date |old |previous )?instructions\b"
             r"|\bforget (?:everything|all) (?:you (?:were|have been) told|above|before)\b",
@@ -52,7 +54,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"|without (?:any )?(?:restrictions|limitations|censorship|filters|rules|ethics)|not (?:bound|restricted) by|free from (?:the )?(?:rules|restrictions)"
             r"|exception to (?:the )?(?:ai'?s? )?usual)\b",
         ),
-        ("new_instructions", r"\b(?:new|updated|real|true|secret) (?:instructions?|task|rules|agenda|objective)\b|\bfrom now on\b|\byou are now\b|\byou will now\b|\bsystem (?:note|override|upgrade)\b"),
+        (
+            "new_instructions",
+            r"\b(?:new|updated|real|true|secret) (?:instructions?|task|rules|agenda|objective)\b|\bfrom now on\b|\byou are now\b|\byou will now\b|\bsystem (?:note|override|upgrade)\b",
+        ),
         (
             "steer_response",
             r"\b(?:add|include|modify|encode|translate|integrate|append|insert|enhance|reverse|render|use|express|replace|substitute|shift|apply|write|provide|mention|augment|promote|spread|invert)\b"
@@ -68,10 +73,22 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"subprocess|os\.system|os\.fork|socket\.socket|requests\.(?:post|get)|shutil\.rmtree|/etc/(?:passwd|hosts|shadow)|~/\.ssh|nc -e|/bin/(?:ba)?sh"
             r"|pyautogui|clipboard|keylog|Fernet|AES\.new|ransom|pickle\.loads|while True",
         ),
-        ("encoding_evasion", r"\bbase ?(?:64|32|16|58)\b|\brot ?13\b|\bcaesar cipher\b|\bsubstitution cipher\b|\bbackwards?\b|\bin reverse\b"),
-        ("pretend", r"\bpretend (?:to be|you are|to have)\b|\bact as\b|\broleplay\b|\byou are (?:a|an) (?:ai|assistant|bot|model)\b"),
-        ("conversation_markers", r"(?:^|\n)\s*(?:system|assistant)\s*:|<\|(?:im_start|system|endoftext)\|>|\[/?INST\]|###\s*(?:instruction|system)|\[system (?:note|message)"),
-        ("urgent_override", r"(?-i:\b(?:IGNORE|IMPORTANT|ATTENTION|STOP|OVERRIDE|FORGET|ALERT|NEW INSTRUCTION)\b(?=[^a-z]{0,4}[A-Z]{3,}))"),
+        (
+            "encoding_evasion",
+            r"\bbase ?(?:64|32|16|58)\b|\brot ?13\b|\bcaesar cipher\b|\bsubstitution cipher\b|\bbackwards?\b|\bin reverse\b",
+        ),
+        (
+            "pretend",
+            r"\bpretend (?:to be|you are|to have)\b|\bact as\b|\broleplay\b|\byou are (?:a|an) (?:ai|assistant|bot|model)\b",
+        ),
+        (
+            "conversation_markers",
+            r"(?:^|\n)\s*(?:system|assistant)\s*:|<\|(?:im_start|system|endoftext)\|>|\[/?INST\]|###\s*(?:instruction|system)|\[system (?:note|message)",
+        ),
+        (
+            "urgent_override",
+            r"(?-i:\b(?:IGNORE|IMPORTANT|ATTENTION|STOP|OVERRIDE|FORGET|ALERT|NEW INSTRUCTION)\b(?=[^a-z]{0,4}[A-Z]{3,}))",
+        ),
     )
 )
 
@@ -83,14 +100,69 @@ DECISIVE_SCORE = 0.9
 # Words one of which must appear (lower-cased) before a pattern is worth running: most text has
 # none, and a substring test is far cheaper than the pattern's lazy, case-folded search.
 _HINTS: dict[str, tuple[str, ...]] = {
-    "override_instructions": ("ignore", "disregard", "forget", "forgot", "override", "bypass", "skip", "follow", "listen", "obey", "instruction"),
+    "override_instructions": (
+        "ignore",
+        "disregard",
+        "forget",
+        "forgot",
+        "override",
+        "bypass",
+        "skip",
+        "follow",
+        "listen",
+        "obey",
+        "instruction",
+    ),
     "extract_prompt": ("prompt", "instruction", "rules", "parameters"),
-    "unrestricted_persona": ("dan", "anything", "jailbr", "developer", "safe mode", "unrestricted", "unfiltered", "uncensored", "no ", "without", "bound", "restricted", "free from", "exception"),
-    "new_instructions": ("new ", "updated", "real ", "true ", "secret", "from now", "you are now", "you will now", "system "),
+    "unrestricted_persona": (
+        "dan",
+        "anything",
+        "jailbr",
+        "developer",
+        "safe mode",
+        "unrestricted",
+        "unfiltered",
+        "uncensored",
+        "no ",
+        "without",
+        "bound",
+        "restricted",
+        "free from",
+        "exception",
+    ),
+    "new_instructions": (
+        "new ",
+        "updated",
+        "real ",
+        "true ",
+        "secret",
+        "from now",
+        "you are now",
+        "you will now",
+        "system ",
+    ),
     "steer_response": ("your ", "reply", "respond", "answer"),
     "inject_code": ("code",),
     "code_fence": ("```",),
-    "dangerous_code": ("subprocess", "os.", "socket", "requests.", "shutil", "/etc/", ".ssh", "nc -e", "/bin/", "pyautogui", "clipboard", "keylog", "fernet", "aes.", "ransom", "pickle", "while true"),
+    "dangerous_code": (
+        "subprocess",
+        "os.",
+        "socket",
+        "requests.",
+        "shutil",
+        "/etc/",
+        ".ssh",
+        "nc -e",
+        "/bin/",
+        "pyautogui",
+        "clipboard",
+        "keylog",
+        "fernet",
+        "aes.",
+        "ransom",
+        "pickle",
+        "while true",
+    ),
     "encoding_evasion": ("base", "rot", "cipher", "backward", "reverse"),
     "pretend": ("pretend", "act as", "roleplay", "you are a"),
     "conversation_markers": ("system", "assistant", "<|", "inst]", "###"),

@@ -8,6 +8,7 @@ verbatim) scores at least 0.6 so a quoted sentence of a long prompt still counts
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 
@@ -32,9 +33,7 @@ class SystemPromptLeakageScanner:
         self.stage: Stage = stage
         self.settings = settings
         words = [match.group() for match in _words(system_prompt)]
-        self._shingles = {
-            tuple(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)
-        }
+        self._shingles = {tuple(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
 
     def scan(self, text: str) -> Verdict:
         started = time.perf_counter()
@@ -58,7 +57,7 @@ class SystemPromptLeakageScanner:
 
 def _longest_consecutive_run(positions: list[int]) -> int:
     longest = current = 1
-    for previous, position in zip(positions, positions[1:], strict=False):
+    for previous, position in itertools.pairwise(positions):
         current = current + 1 if position == previous + 1 else 1
         longest = max(longest, current)
     return longest

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 
 import phonenumbers
 from stdnum import iban, luhn
-from stdnum.exceptions import ValidationError
 from stdnum.ca import sin as ca_sin
 from stdnum.es import nie as es_nie
 from stdnum.es import nif as es_nif
+from stdnum.exceptions import ValidationError
 from stdnum.fi import hetu as fi_hetu
 from stdnum.gb import nhs as gb_nhs
 from stdnum.in_ import aadhaar as in_aadhaar
@@ -45,6 +45,7 @@ _IPV6 = re.compile(
 )
 _IP_SUFFIX = re.compile(r"(?:%[A-Za-z0-9]+)?(?:/\d{1,3}(?!\d))?")
 
+
 def _valid_hetu(value: str) -> bool:
     try:
         fi_hetu.validate(_legacy_hetu(value), allow_temporary=True)
@@ -69,14 +70,26 @@ def _legacy_hetu(value: str) -> str:
 # Each national ID: its kind, a candidate pattern, the stdnum validator that confirms it.
 _Validator = Callable[[str], bool]
 _NATIONAL_IDS: tuple[tuple[str, re.Pattern[str], _Validator], ...] = (
-    ("us_ssn", re.compile(r"(?<![\d-])\d{3}([- .]?)\d{2}\1\d{4}(?![\d-])"), lambda v: us_ssn.is_valid(re.sub(r"[ .]", "-", v))),
+    (
+        "us_ssn",
+        re.compile(r"(?<![\d-])\d{3}([- .]?)\d{2}\1\d{4}(?![\d-])"),
+        lambda v: us_ssn.is_valid(re.sub(r"[ .]", "-", v)),
+    ),
     ("uk_nhs", re.compile(r"(?<![\d-])\d{3}[- ]?\d{3}[- ]?\d{4}(?![\d-])"), gb_nhs.is_valid),
-    ("es_nif", re.compile(r"(?<!\w)\d{7,8}-?[A-Za-z](?!\w)"), lambda v: es_nif.is_valid(v.zfill(10) if "-" in v else v.zfill(9))),
+    (
+        "es_nif",
+        re.compile(r"(?<!\w)\d{7,8}-?[A-Za-z](?!\w)"),
+        lambda v: es_nif.is_valid(v.zfill(10) if "-" in v else v.zfill(9)),
+    ),
     ("es_nie", re.compile(r"(?<!\w)[XYZxyz]-?\d{7}-?[A-Za-z](?!\w)"), es_nie.is_valid),
     ("fi_personal_id", re.compile(r"(?<!\w)\d{6}[-+A-FU-Y]\d{3}[\dA-Za-z](?!\w)"), _valid_hetu),
     ("pl_pesel", re.compile(r"(?<!\d)\d{11}(?!\d)"), pl_pesel.is_valid),
     ("tr_national_id", re.compile(r"(?<!\d)\d{11}(?!\d)"), tr_national_id.is_valid),
-    ("in_aadhaar", re.compile(r"(?<![\d-])\d{4}([- :]?)\d{4}\1\d{4}(?![\d-])"), lambda v: in_aadhaar.is_valid(re.sub(r"[ :-]", "", v))),
+    (
+        "in_aadhaar",
+        re.compile(r"(?<![\d-])\d{4}([- :]?)\d{4}\1\d{4}(?![\d-])"),
+        lambda v: in_aadhaar.is_valid(re.sub(r"[ :-]", "", v)),
+    ),
     ("ca_sin", re.compile(r"(?<![\d-])\d{3}[- ]?\d{3}[- ]?\d{3}(?![\d-])"), ca_sin.is_valid),
     ("se_personnummer", re.compile(r"(?<![\d-])(?:\d{2})?\d{6}[-+]?\d{4}(?![\d-])"), se_personnummer.is_valid),
 )

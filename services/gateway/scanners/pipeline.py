@@ -22,7 +22,7 @@ from services.gateway.scanners.base import (
     Stage,
     Verdict,
 )
-from services.gateway.scanners.config import ScannerSettings, ScannersConfig
+from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.findings import redact
 from services.gateway.scanners.injection import PromptInjectionScanner
 from services.gateway.scanners.leakage import SystemPromptLeakageScanner
@@ -141,7 +141,7 @@ def run_scanner(scanner: Scanner, shadow: bool, text: str) -> Verdict | ScannerE
     started = time.perf_counter()
     try:
         verdict = scanner.scan(text)
-    except Exception as error:  # noqa: BLE001 - whatever a scanner raises is handled by on_error
+    except Exception as error:
         return ScannerError(scanner.name, f"{type(error).__name__}: {error}")
     latency_ms = verdict.latency_ms if verdict.latency_ms > 0.0 else (time.perf_counter() - started) * 1000.0
     return replace(verdict, shadow=shadow, latency_ms=latency_ms)

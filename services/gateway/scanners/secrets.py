@@ -23,7 +23,11 @@ __all__ = ["SECRET_KINDS", "SecretsScanner", "is_placeholder", "shannon_entropy"
 _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     (kind, re.compile(pattern), score)
     for kind, pattern, score in (
-        ("private_key", r"-----BEGIN[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----(?=\s*[A-Za-z0-9+/=]{16})(?:[\s\S]*?-----END[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)", 1.0),
+        (
+            "private_key",
+            r"-----BEGIN[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----(?=\s*[A-Za-z0-9+/=]{16})(?:[\s\S]*?-----END[ A-Z0-9]{0,20}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
+            1.0,
+        ),
         ("aws_access_key", r"\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b", 1.0),
         ("aws_bedrock_key", r"\b(ABSK[A-Za-z0-9+/]{100,}={0,2})", 1.0),
         ("github_token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b", 1.0),
@@ -43,7 +47,11 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ("stripe_key", r"\b((?:sk|rk|pk)_(?:live|test|prod)_[A-Za-z0-9]{20,})", 1.0),
         ("google_api_key", r"\b(AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])", 1.0),
         ("anthropic_key", r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,})", 1.0),
-        ("openai_key", r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,})", 1.0),
+        (
+            "openai_key",
+            r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,})",
+            1.0,
+        ),
         ("huggingface_token", r"\b((?:hf_|api_org_)[A-Za-z]{34})\b", 1.0),
         ("npm_token", r"\b(npm_[A-Za-z0-9]{36})\b", 1.0),
         ("npm_auth_token", r"_authToken=([A-Za-z0-9-]{20,})", 1.0),
@@ -61,15 +69,27 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ("grafana_token", r"\b(glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})", 1.0),
         ("databricks_token", r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b", 1.0),
         ("terraform_token", r"\b([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9=_-]{60,70})", 1.0),
-        ("onepassword_secret_key", r"\b(A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})\b", 1.0),
+        (
+            "onepassword_secret_key",
+            r"\b(A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})\b",
+            1.0,
+        ),
         ("artifactory_token", r"\b(AKC[A-Za-z0-9]{10,}|cmVmd[A-Za-z0-9]{59})\b", 0.9),
-        ("azure_client_secret", r"(?<![A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])", 1.0),
+        (
+            "azure_client_secret",
+            r"(?<![A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])",
+            1.0,
+        ),
         ("easypost_token", r"\b(EZ[AT]K[a-z0-9]{54})\b", 1.0),
         ("infracost_token", r"(?<![\w.])(ico-[A-Za-z0-9]{32})\b", 1.0),
         ("intra42_secret", r"\b(s-s4t2(?:ud|af)-[a-f0-9]{64})\b", 1.0),
         ("octopus_deploy_key", r"\b(API-[A-Z0-9]{26})\b", 1.0),
         ("openshift_token", r"\b(sha256~[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])", 1.0),
-        ("gitlab_runner_token", r"\b(glrt-t\d_[A-Za-z0-9_-]{27,300}\.[0-9a-z]{2}[0-9a-z]{7}|GR1348941[A-Za-z0-9_-]{20})", 1.0),
+        (
+            "gitlab_runner_token",
+            r"\b(glrt-t\d_[A-Za-z0-9_-]{27,300}\.[0-9a-z]{2}[0-9a-z]{7}|GR1348941[A-Za-z0-9_-]{20})",
+            1.0,
+        ),
         ("aws_bedrock_short_key", r"\b(bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=%]{20,})", 1.0),
         ("beamer_token", r"\b(b_[a-z0-9=_-]{44})(?![a-z0-9=_-])", 0.9),
         ("clickhouse_secret", r"\b(4b1d[A-Za-z0-9]{38})\b", 1.0),
@@ -84,7 +104,11 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ),
         ("jwt", r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]{10,})?)", 0.9),
         ("url_credentials", r"[a-z][a-z0-9+.-]*://[^\s:/@\"']+:([^\s:/@\"']{3,})@[^\s/]", 0.9),
-        ("authorization_header", r"(?i)\b(?:authorization|x-[a-z-]*(?:api-?key|token))\s*:\s*(?:bearer\s+|basic\s+|token\s+)?([A-Za-z0-9._~+/=-]{8,})", 0.9),
+        (
+            "authorization_header",
+            r"(?i)\b(?:authorization|x-[a-z-]*(?:api-?key|token))\s*:\s*(?:bearer\s+|basic\s+|token\s+)?([A-Za-z0-9._~+/=-]{8,})",
+            0.9,
+        ),
         ("cli_credentials", r"(?:--user|\s-u)\s+[\"'{]*[^\s:\"'{}]+[}\"']*:[\"'{]*([^\s\"'{}]{6,})", 0.8),
         (
             "password_assignment",
@@ -100,7 +124,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     )
 )
 
-SECRET_KINDS = tuple(kind for kind, _, _ in _RULES) + ("high_entropy_string",)
+SECRET_KINDS = (*(kind for kind, _, _ in _RULES), "high_entropy_string")
 
 # Literal text each provider format contains (case-sensitive): a rule whose hints are all absent
 # cannot match, and a substring test is much cheaper than running its pattern. Rules without
@@ -162,7 +186,9 @@ _PLACEHOLDER_WORDS = re.compile(
     r"|sample|replace[_-]?me|insert[_-]|fake|not[_-]?a[_-]?real|(?-i:^\$?[A-Z_]+$)|_here$"
     r"|abcdefgh|bcdefghi|mnopqrst|qrstuvwx|12345678|23456789|(.)\1{5}|(\w{3,})[-_]\2[-_]\2|(\w{3})\3{3}"
 )
-_CODE_REFERENCE = re.compile(r"^(?:os\.|env\.|process\.env|getenv|config\.|settings\.|self\.|args\.|[a-z_]+\(|[a-z_]+\.[a-z_]+$)")
+_CODE_REFERENCE = re.compile(
+    r"^(?:os\.|env\.|process\.env|getenv|config\.|settings\.|self\.|args\.|[a-z_]+\(|[a-z_]+\.[a-z_]+$)"
+)
 
 
 def shannon_entropy(value: str) -> float:
@@ -183,7 +209,7 @@ def is_placeholder(value: str) -> bool:
 
 
 def _repeats_a_short_fragment(value: str) -> bool:
-    """"abcdabcdabcd…" or "0000…": a value made of one fragment repeated is never a real key."""
+    """ "abcdabcdabcd…" or "0000…": a value made of one fragment repeated is never a real key."""
     for period in range(1, min(9, len(value) // 3 + 1)):
         if all(value[i] == value[i % period] for i in range(len(value))):
             return True
@@ -239,7 +265,9 @@ def _looks_random(value: str) -> bool:
 
 
 # Public keys and certificates are long random-looking text that is meant to be shared.
-_PUBLIC_BLOCK = re.compile(r"-----BEGIN (?:PGP PUBLIC KEY BLOCK|PUBLIC KEY|CERTIFICATE|RSA PUBLIC KEY)-----[\s\S]*?(?:-----END[^-]*-----|$)")
+_PUBLIC_BLOCK = re.compile(
+    r"-----BEGIN (?:PGP PUBLIC KEY BLOCK|PUBLIC KEY|CERTIFICATE|RSA PUBLIC KEY)-----[\s\S]*?(?:-----END[^-]*-----|$)"
+)
 _LOWERCASE_PATH_SEGMENT = re.compile(r"[a-z0-9_.-]*")
 _LOWERCASE_RUN = re.compile(r"[a-z]{4,}")
 

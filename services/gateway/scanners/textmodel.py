@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import base64
+import itertools
 import json
 import math
 import random
@@ -33,14 +34,14 @@ def features(text: str, extra: FeatureHook | None = None) -> dict[int, float]:
     normalised = unicodedata.normalize("NFKC", text).lower()
     words = _WORD.findall(normalised)
     names: list[str] = [f"w:{word}" for word in words]
-    names += [f"b:{first} {second}" for first, second in zip(words, words[1:], strict=False)]
+    names += [f"b:{first} {second}" for first, second in itertools.pairwise(words)]
     for word in words:
         if not word.isascii() and _CJK.search(word):
             # Scripts written without spaces: character pairs stand in for words.
-            names += [f"k:{word[i:i + 2]}" for i in range(len(word) - 1)]
+            names += [f"k:{word[i : i + 2]}" for i in range(len(word) - 1)]
         elif len(word) > 3:
             padded = f" {word} "
-            names += [f"c:{padded[i:i + 4]}" for i in range(len(padded) - 3)]
+            names += [f"c:{padded[i : i + 4]}" for i in range(len(padded) - 3)]
     counts: dict[int, float] = {}
     for name in names:
         bucket = zlib.crc32(name.encode()) % BUCKETS

@@ -29,10 +29,19 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))  # matched against lower-cased text
     for name, pattern in (
         ("insult_word", rf"\b(?:{_INSULT})s?\b"),
-        ("insult_addressed", rf"\b(?:you(?:'re| are)?|ur|u r)\s+(?:a |an |such an? |so |the )?(?:\w+ ){{0,2}}(?:{_INSULT})s?\b"),
+        (
+            "insult_addressed",
+            rf"\b(?:you(?:'re| are)?|ur|u r)\s+(?:a |an |such an? |so |the )?(?:\w+ ){{0,2}}(?:{_INSULT})s?\b",
+        ),
         ("profanity", r"\b(?:f+u+c+k+\w*|f[*@#]+k\w*|sh[i!1*]t\w*|crap|damn|piss\w*|wtf|stfu|bullshit)\b"),
-        ("threat", r"\b(?:kill|hurt|beat|shoot|stab|destroy|rape)\s+(?:you|u|him|her|them|yourself)\b|\bi(?:'ll| will) (?:find|kill|hurt) you\b|\bkys\b"),
-        ("dehumanise", r"\b(?:should (?:all )?(?:be|get) (?:killed|shot|deported|locked up|gassed|exterminated)|go back to (?:your|their) (?:country|cave))\b"),
+        (
+            "threat",
+            r"\b(?:kill|hurt|beat|shoot|stab|destroy|rape)\s+(?:you|u|him|her|them|yourself)\b|\bi(?:'ll| will) (?:find|kill|hurt) you\b|\bkys\b",
+        ),
+        (
+            "dehumanise",
+            r"\b(?:should (?:all )?(?:be|get) (?:killed|shot|deported|locked up|gassed|exterminated)|go back to (?:your|their) (?:country|cave))\b",
+        ),
         ("shut_up", r"\bshut (?:the \w+ )?up\b"),
     )
 )

@@ -141,7 +141,9 @@ def _choose_threshold(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.gateway.scanners.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m services.gateway.scanners.train", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--eval-dir", type=Path, required=True, help="the shared labelled eval data (../shared/eval)")
     parser.add_argument("--model", choices=("prompt_injection", "toxicity"), help="only this model (default: both)")
     args = parser.parse_args(argv)

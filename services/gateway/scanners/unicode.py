@@ -2,7 +2,7 @@
 
 Invisible characters (zero-width, bidirectional controls, tag characters, private use) can
 hide instructions from a human reviewer while the model still reads them; mixed-script words
-("pаypal" with a Cyrillic "а") impersonate familiar names. Redaction removes the invisible
+("paypal" spelled with a Cyrillic letter a) impersonate familiar names. Redaction removes the invisible
 characters and folds confusable letters to their Latin look-alikes.
 """
 
@@ -32,9 +32,7 @@ _CONFUSABLE_TO_LATIN = str.maketrans(
     "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅѴԌαοριτυνκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
     "aeopcyxijsdqwABEKMHOPCTXIJSVGaopituvkABEZHIKMNOPTYX",
 )
-_CONFUSABLE_LETTERS = frozenset(
-    "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅѴԌαοριτυνκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
-)
+_CONFUSABLE_LETTERS = frozenset("аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅѴԌαοριτυνκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _LATIN = re.compile(r"[A-Za-z]")
 

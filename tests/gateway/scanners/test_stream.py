@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from services.gateway.scanners import Action, PipelineResult, ScannerPipeline, ScannersConfig
 from services.gateway.scanners.pipeline import STREAM_HOLDBACK_CHARS
 from tests.gateway.scanners.helpers import AWS_KEY, GITHUB_TOKEN
-import itertools
 
 SYSTEM_PROMPT = "You are the Rampart support assistant. Never reveal internal pricing tables or supplier names."
 
