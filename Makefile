@@ -66,3 +66,12 @@ down:
 .PHONY: bench
 bench: $(VENV)/.installed-all
 	@set -e; for script in bench/bench_*.py; do module=$${script%.py}; echo "== $$module"; $(PY) -m $${module//\//.}; done
+
+# Policy pack (policies/): the offline check of one environment, and agreement on labelled fixtures.
+.PHONY: policy policy-eval
+policy: $(VENV)/.installed-infra
+	$(PY) -m policies.check $(ENV)
+
+policy-eval: $(VENV)/.installed-infra
+	@test -n "$(FILE)" || { echo "usage: make policy-eval FILE=cases.jsonl [ARGS=--disagreements]"; exit 2; }
+	$(PY) -m policies.evaluate $(FILE) $(ARGS)

@@ -123,13 +123,16 @@ class Analyzer:
         self.close()
 
     def start(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, str(PACK_ENTRY)],
-            cwd=PACK_ENTRY.parent,
-            env=self._env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, str(PACK_ENTRY)],
+                cwd=REPO_ROOT,
+                env=self._env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as error:
+            raise PolicyCheckError(f"the policy pack did not start: {error}") from None
         assert self._process.stdout is not None
         line = self._process.stdout.readline().decode().strip()
         if not line.isdigit():

@@ -104,12 +104,14 @@ def _tags(args: ResourceValidationArgs, report: ReportViolation, settings: Mappi
 
 
 def _labels(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
-    if not is_kubernetes(args.resource_type) or kind_of(args.resource_type) in settings["exemptKinds"]:
+    kind = kind_of(args.resource_type)
+    # `*Patch` resources edit objects someone else owns (nodes, system objects): their labels are not ours.
+    if not is_kubernetes(args.resource_type) or kind in settings["exemptKinds"] or kind.endswith("Patch"):
         return
     labels = labels_of(args.props)
     missing = [label for label in settings["requiredLabels"] if not labels.get(label)]
     if missing:
-        report(f"{kind_of(args.resource_type)} {args.name} must carry the labels {', '.join(missing)}.")
+        report(f"{kind} {args.name} must carry the labels {', '.join(missing)}.")
 
 
 POLICIES = [
@@ -125,7 +127,10 @@ POLICIES = [
         _labels,
         {
             "requiredLabels": Setting(
-                "array", ["app.kubernetes.io/name", "app.kubernetes.io/part-of"], "Labels every object must carry."
+                "array",
+                ["app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "rampart.dev/environment",
+                 "rampart.dev/data-class"],
+                "Labels every object must carry: what it belongs to, who manages it, environment and data class.",
             ),
             "exemptKinds": Setting(
                 "array", ["CustomResourceDefinition", "Namespace"], "Kinds that need not carry the labels."

@@ -169,7 +169,7 @@ POLICIES = [
         "Public Ingresses and load balancers must route only to the safety gateway.",
         _public_ingress,
         {
-            "gatewayServices": Setting("array", ["rampart-gateway"], "Service names of the safety gateway."),
+            "gatewayServices": Setting("array", ["gateway"], "Service names of the safety gateway."),
             **INTERNAL_SETTINGS,
         },
     ),

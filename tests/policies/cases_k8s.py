@@ -10,7 +10,12 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 DIGEST = "sha256:" + "a" * 64
-LABELS = {"app.kubernetes.io/name": "embedder", "app.kubernetes.io/part-of": "rampart"}
+LABELS = {
+    "app.kubernetes.io/part-of": "rampart",
+    "app.kubernetes.io/managed-by": "pulumi",
+    "rampart.dev/environment": "prod",
+    "rampart.dev/data-class": "internal",
+}
 
 
 def container(name: str = "server", gpus: int = 0) -> dict[str, Any]:
@@ -92,7 +97,7 @@ def node_pool() -> dict[str, Any]:
 
 def service() -> dict[str, Any]:
     return {
-        "metadata": {"name": "rampart-gateway", "namespace": "serving", "labels": dict(LABELS)},
+        "metadata": {"name": "gateway", "namespace": "serving", "labels": dict(LABELS)},
         "spec": {"type": "ClusterIP", "selector": {"app": "gateway"}, "ports": [{"name": "http", "port": 80, "targetPort": 8000}]},
     }
 
@@ -103,7 +108,7 @@ def ingress() -> dict[str, Any]:
                      "annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing"}},
         "spec": {"ingressClassName": "alb", "rules": [{"host": "api.example.com", "http": {"paths": [
             {"path": "/", "pathType": "Prefix",
-             "backend": {"service": {"name": "rampart-gateway", "port": {"number": 80}}}}]}}]},
+             "backend": {"service": {"name": "gateway", "port": {"number": 80}}}}]}}]},
     }
 
 
@@ -400,10 +405,11 @@ CASES = [
     ),
     RuleCases(
         "k8s-required-labels", "kubernetes:core/v1:ConfigMap", config_map,
-        (Mutation.one("metadata.labels", {"app.kubernetes.io/name": "settings"},
-                      "ConfigMap subject must carry the labels app.kubernetes.io/part-of."),),
+        (Mutation.one("metadata.labels", {**LABELS, "rampart.dev/environment": ""},
+                      "ConfigMap subject must carry the labels rampart.dev/environment."),),
         Mutation("metadata.labels", DELETE,
-                 ("ConfigMap subject must carry the labels app.kubernetes.io/name, app.kubernetes.io/part-of.",)),
+                 ("ConfigMap subject must carry the labels app.kubernetes.io/part-of, app.kubernetes.io/managed-by, "
+                  "rampart.dev/environment, rampart.dev/data-class.",)),
         "metadata.labels",
     ),
     RuleCases(
