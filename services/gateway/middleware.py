@@ -325,17 +325,17 @@ class GatewayMiddleware:
     async def _handle(self, request: _Request, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self._runtime
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        request.key = runtime.keys.authenticate(headers)
         admin_scope = _admin_scope(request.method, request.path)
+        route = runtime.config.route_for(request.path)
+        # Known routes label metrics even for refused requests; unknown paths never become labels.
+        request.route = _admin_route_name(request.path) if admin_scope else (route.path if route else "")
+        request.key = runtime.keys.authenticate(headers)
         if admin_scope is not None:
-            request.route = _admin_route_name(request.path)
             request.key.require_scope(admin_scope, f"{request.method} {request.path}")
             await self._call_admin(request, scope, receive, send)
             return
-        route = runtime.config.route_for(request.path)
         if route is None:
             raise NotFoundError(f"no route {request.method} {request.path}", path=request.path)
-        request.route = route.path
         request.key.require_scope(route.scope, f"{request.method} {route.path}")
         if request.method not in route.methods:
             raise NotFoundError(f"{request.path} does not accept {request.method}", path=request.path)

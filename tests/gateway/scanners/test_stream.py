@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from services.gateway.scanners import Action, PipelineResult, ScannerPipeline, ScannersConfig
-from services.gateway.scanners.pipeline import STREAM_HOLDBACK_CHARS
+from services.gateway.scanners.pipeline import STREAM_HOLDBACK_CHARS, STREAM_MIN_RELEASE_CHARS
 from tests.gateway.scanners.helpers import AWS_KEY, GITHUB_TOKEN
 
 SYSTEM_PROMPT = "You are the Rampart support assistant. Never reveal internal pricing tables or supplier names."
@@ -48,9 +48,10 @@ def test_character_by_character_stream_matches_whole_text_scan() -> None:
 
 def test_text_is_held_back_until_it_is_safe() -> None:
     scanner = ScannerPipeline.from_config(ScannersConfig()).output_stream()
-    chunk = "a" * (STREAM_HOLDBACK_CHARS + 10) + " AKIA2OGY"
+    assert scanner.feed("a" * 10).new_text == ""  # too little to release anything yet
+    chunk = "a" * (STREAM_HOLDBACK_CHARS + STREAM_MIN_RELEASE_CHARS) + " AKIA2OGY"
     first = scanner.feed(chunk)
-    assert first.new_text == "a" * (len(chunk) - STREAM_HOLDBACK_CHARS)
+    assert first.new_text == "a" * (10 + len(chunk) - STREAM_HOLDBACK_CHARS)
     second = scanner.feed("BAH6STMMNXNN done")
     assert "AKIA" not in second.new_text
     final = scanner.finish()
@@ -77,6 +78,7 @@ def test_stream_fails_closed_like_the_pipeline(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setitem(SCANNER_FACTORIES, "pii", lambda stage, settings, config: Exploding(stage))
     scanner = ScannerPipeline.from_config(ScannersConfig()).output_stream()
-    result = scanner.feed("hello")
+    result = scanner.feed("hello " * 100)
     assert result.blocked and result.reason == "scanner pii failed"
+    assert result.text == ""
     assert scanner.feed("more").blocked
