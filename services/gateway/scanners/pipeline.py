@@ -34,6 +34,7 @@ from services.gateway.scanners.unicode import InvisibleUnicodeScanner, OversizeS
 __all__ = [
     "SCANNER_FACTORIES",
     "STREAM_HOLDBACK_CHARS",
+    "STREAM_MIN_RELEASE_CHARS",
     "ScannerPipeline",
     "StreamScanner",
     "build_scanner",
@@ -58,6 +59,9 @@ SCANNER_FACTORIES: dict[str, ScannerFactory] = {
 # Streaming: text within this many characters of the end of what has arrived is held back,
 # because a finding that starts there may not be complete (or recognisable) yet.
 STREAM_HOLDBACK_CHARS = 256
+# Rescanning costs the same for one new character as for a hundred: wait until this many
+# characters could be released before scanning again (nothing is released unscanned).
+STREAM_MIN_RELEASE_CHARS = 64
 
 
 def build_scanner(name: str, stage: Stage, settings: ScannerSettings, config: ScannersConfig) -> Scanner:
@@ -180,6 +184,8 @@ class StreamScanner:
         if self._blocked is not None:
             return self._blocked
         self._raw += chunk
+        if len(self._raw) - self._released_upto < STREAM_HOLDBACK_CHARS + STREAM_MIN_RELEASE_CHARS:
+            return PipelineResult("output", self._action, self.text, ())
         return self._scan(final=False)
 
     def finish(self) -> PipelineResult:

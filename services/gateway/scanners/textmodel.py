@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import base64
+import functools
 import itertools
 import json
 import math
@@ -33,18 +34,12 @@ def features(text: str, extra: FeatureHook | None = None) -> dict[int, float]:
     """Hashed, L2-normalised counts of words, word pairs and character 4-grams, plus `extra` flags."""
     normalised = unicodedata.normalize("NFKC", text).lower()
     words = _WORD.findall(normalised)
-    names: list[str] = [f"w:{word}" for word in words]
-    names += [f"b:{first} {second}" for first, second in itertools.pairwise(words)]
+    buckets: list[int] = []
     for word in words:
-        if not word.isascii() and _CJK.search(word):
-            # Scripts written without spaces: character pairs stand in for words.
-            names += [f"k:{word[i : i + 2]}" for i in range(len(word) - 1)]
-        elif len(word) > 3:
-            padded = f" {word} "
-            names += [f"c:{padded[i : i + 4]}" for i in range(len(padded) - 3)]
+        buckets.extend(_word_buckets(word))
+    buckets += [_bucket(f"b:{first} {second}") for first, second in itertools.pairwise(words)]
     counts: dict[int, float] = {}
-    for name in names:
-        bucket = zlib.crc32(name.encode()) % BUCKETS
+    for bucket in buckets:
         counts[bucket] = counts.get(bucket, 0.0) + 1.0
     norm = math.sqrt(sum(value * value for value in counts.values())) or 1.0
     vector = {bucket: value / norm for bucket, value in counts.items()}
@@ -52,9 +47,27 @@ def features(text: str, extra: FeatureHook | None = None) -> dict[int, float]:
         # Named patterns are few and deliberate: each counts 1, outside the length
         # normalisation, so a short pattern in a long text is not drowned by it.
         for name in extra(text):
-            bucket = zlib.crc32(f"x:{name}".encode()) % BUCKETS
+            bucket = _bucket(f"x:{name}")
             vector[bucket] = vector.get(bucket, 0.0) + 1.0
     return vector
+
+
+def _bucket(name: str) -> int:
+    return zlib.crc32(name.encode()) % BUCKETS
+
+
+# Words repeat across requests far more than texts do: memoising a word's buckets (the word
+# itself and its character n-grams) is what keeps `features` well under a millisecond per KB.
+@functools.lru_cache(maxsize=1 << 16)
+def _word_buckets(word: str) -> tuple[int, ...]:
+    names = [f"w:{word}"]
+    if not word.isascii() and _CJK.search(word):
+        # Scripts written without spaces: character pairs stand in for words.
+        names += [f"k:{word[i : i + 2]}" for i in range(len(word) - 1)]
+    elif len(word) > 3:
+        padded = f" {word} "
+        names += [f"c:{padded[i : i + 4]}" for i in range(len(padded) - 3)]
+    return tuple(_bucket(name) for name in names)
 
 
 @dataclass(frozen=True)
