@@ -113,3 +113,16 @@ def test_pulumi_config_secrets(monkeypatch: pytest.MonkeyPatch, config: dict[str
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
     case = RuleCases("pulumi-config-secrets-encrypted", "", list, (), Mutation("x", None, ()), "")
     assert evaluate(case, []) == expected
+
+
+def test_docs_list_every_rule_with_its_levels() -> None:
+    from pathlib import Path
+
+    from policies.environments import ENVIRONMENTS
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "policies.md").read_text()
+    for policy in all_policies():
+        levels = [ENVIRONMENTS[env].overrides.get(policy.name, ENVIRONMENTS[env].level) for env in ("dev", "staging", "prod")]
+        assert f"| `{policy.name}` |" in docs, policy.name
+        row = next(line for line in docs.splitlines() if f"| `{policy.name}` |" in line)
+        assert row.rstrip(" |").endswith(" | ".join(levels)), row
