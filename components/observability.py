@@ -60,12 +60,12 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\[[^\]]*\]", " ", text)  # range selectors
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names = set()
-    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+    for match in re.finditer(r"(?<![A-Za-z0-9_:.])[A-Za-z_:][A-Za-z0-9_:]*", text):
         following = text[match.end():].lstrip()
         if following.startswith("("):
             continue  # a function call
         name = match.group(0)
-        if name.lower() not in _PROMQL_KEYWORDS and not re.fullmatch(r"\d+[smhdwy]", name):
+        if name.lower() not in _PROMQL_KEYWORDS:
             names.add(name)
     return names
 

@@ -47,4 +47,8 @@ EXPORTED_METRICS: dict[str, str] = {
     # NVIDIA DCGM exporter (GPU nodes).
     "DCGM_FI_DEV_GPU_UTIL": "GPU utilisation, percent.",
     "DCGM_FI_DEV_FB_USED": "GPU framebuffer memory used, MiB.",
+    "DCGM_FI_DEV_FB_FREE": "GPU framebuffer memory free, MiB.",
+    # kube-state-metrics (installed by kube-prometheus-stack; used by the GPU and cost dashboards).
+    "kube_node_status_allocatable": "Allocatable resources per node, by resource (nvidia_com_gpu for GPUs).",
+    "kube_node_labels": "Node labels as `label_<name>` (rampart.dev/gpu becomes label_rampart_dev_gpu).",
 }

@@ -1,0 +1,153 @@
+"""Dashboards, alert rules and the `Observability` component under mocks (no cluster here).
+
+Every panel query and alert expression must name metrics that something exports: the catalog in
+services/metrics_catalog.py is the one list of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+import pytest
+
+from components.observability import (
+    DASHBOARDS_DIR,
+    ObservabilityArgs,
+    alert_rule_groups,
+    dashboard_queries,
+    dashboards,
+    metric_names,
+)
+from services.metrics_catalog import EXPORTED_METRICS
+from stacks.plan import PlanGraph
+from tests.stacks.helpers import under
+
+Render = Callable[[str], PlanGraph]
+_SERIES_SUFFIX = re.compile(r"_(bucket|sum|count)$")
+EXPORTED = {_SERIES_SUFFIX.sub("", name) for name in EXPORTED_METRICS}
+
+
+def _exported(name: str) -> bool:
+    return _SERIES_SUFFIX.sub("", name) in EXPORTED
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ("sum by (route) (rate(rampart_gateway_requests_total[5m]))", {"rampart_gateway_requests_total"}),
+        ('histogram_quantile(0.99, sum by (le) (rate(x_bucket{le="1.0", a=~"b|c"}[5m])))', {"x_bucket"}),
+        ("a / on(node) group_left b > 0.5 and c offset 5m", {"a", "b", "c"}),
+        ("abs(max(rampart_gateway_input_length_shift)) > 0.5", {"rampart_gateway_input_length_shift"}),
+        ("count(up == 0)", {"up"}),
+    ],
+)
+def test_metric_names_reads_the_metrics_of_an_expression(expr: str, names: set[str]) -> None:
+    assert metric_names(expr) == names
+
+
+def test_the_dashboards_the_issue_asks_for_exist() -> None:
+    titles = {stem: board["title"] for stem, board in dashboards().items()}
+    assert set(titles) == {"inference", "gpu", "safety", "drift", "cost"}
+    uids = [board["uid"] for board in dashboards().values()]
+    assert len(set(uids)) == len(uids), "dashboard uids must be unique"
+
+
+@pytest.mark.parametrize("path", sorted(DASHBOARDS_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_every_panel_queries_exported_metrics(path) -> None:  # type: ignore[no-untyped-def]
+    board = json.loads(path.read_text())
+    queries = dashboard_queries(board)
+    assert queries, f"{path.name} has no queries"
+    panel_ids = [panel["id"] for panel in board["panels"]]
+    assert len(set(panel_ids)) == len(panel_ids), f"{path.name}: duplicate panel ids"
+    for title, expr in queries:
+        names = metric_names(expr)
+        assert names, f"{path.name} / {title}: query names no metric: {expr}"
+        unknown = sorted(name for name in names if not _exported(name))
+        assert not unknown, f"{path.name} / {title}: {unknown} are not in services/metrics_catalog.py"
+
+
+def test_every_alert_has_a_severity_a_summary_and_exported_metrics() -> None:
+    groups = alert_rule_groups(latency_slo_ms=1000, monthly_budget_usd=1234.5)
+    alerts = [rule for group in groups for rule in group["rules"]]
+    names = {rule["alert"] for rule in alerts}
+    assert {"GatewayLatencySloFastBurn", "GatewayErrorRateHigh", "GpuIdleWhileNodeRuns", "EmbeddingCentroidDrift",
+            "ModelSpendOverBudget"} <= names
+    for rule in alerts:
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        unknown = sorted(name for name in metric_names(rule["expr"]) if not _exported(name))
+        assert metric_names(rule["expr"]) and not unknown, f"{rule['alert']}: {unknown}"
+
+
+def test_alert_thresholds_come_from_config() -> None:
+    groups = {g["name"]: g for g in alert_rule_groups(latency_slo_ms=250, monthly_budget_usd=1234.5)}
+    slo = next(r for r in groups["rampart-slo"]["rules"] if r["alert"] == "GatewayLatencySloFastBurn")
+    assert 'le="0.25"' in slo["expr"] and "$" not in slo["expr"]
+    budget = next(r for r in groups["rampart-budget"]["rules"] if r["alert"] == "ModelSpendOverBudget")
+    assert budget["expr"].strip().endswith("> 1234.5")
+
+
+def test_an_slo_that_is_not_a_histogram_bucket_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"latency_slo_ms: 300 is not a gateway histogram bucket"):
+        ObservabilityArgs(environment="dev", data_class="internal", gpu_namespace="gpu-system", latency_slo_ms=300)
+
+
+def _cloud_observability(graph: PlanGraph):  # type: ignore[no-untyped-def]
+    (observability,) = [o for o in graph.of_type("rampart:index:Observability") if "-eks-" in o.name]
+    return observability
+
+
+def test_dashboards_and_rules_are_provisioned_as_objects(rendered: Render) -> None:
+    graph = rendered("prod")
+    observability = _cloud_observability(graph)
+    maps = under(graph, observability, "kubernetes:core/v1:ConfigMap")
+    assert len(maps) == len(dashboards())
+    for config_map in maps:
+        assert config_map.inputs["metadata"]["labels"]["grafana_dashboard"] == "1", config_map.urn
+        (content,) = config_map.inputs["data"].values()
+        assert json.loads(content)["panels"], config_map.urn
+    rules = under(graph, observability, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert sorted(r.inputs["metadata"]["name"] for r in rules) == ["rampart-budget", "rampart-drift", "rampart-gpu", "rampart-slo"]
+    (monitor,) = under(graph, observability, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+    assert monitor.inputs["spec"]["namespaceSelector"]["matchNames"] == ["gpu-system"], monitor.urn
+
+
+def test_grafana_admin_password_comes_from_secrets_manager_through_irsa(rendered: Render) -> None:
+    graph = rendered("prod")
+    observability = _cloud_observability(graph)
+    (stack,) = [r for r in under(graph, observability, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack"]
+    grafana = stack.inputs["values"]["grafana"]
+    assert grafana["admin"]["existingSecret"] == "grafana-admin", stack.urn
+    assert "adminPassword" not in json.dumps(stack.inputs["values"]), f"{stack.urn} sets a password in values"
+    (external,) = under(graph, observability, "kubernetes:external-secrets.io/v1:ExternalSecret")
+    (secret,) = [s for s in graph.of_type("aws:secretsmanager/secret:Secret") if s.name.endswith("-grafana-admin")]
+    assert external.inputs["spec"]["data"][0]["remoteRef"]["key"] == secret.outputs["arn"], external.urn
+    assert external.inputs["spec"]["target"]["name"] == "grafana-admin", external.urn
+    (store,) = under(graph, observability, "kubernetes:external-secrets.io/v1:ClusterSecretStore")
+    account = store.inputs["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]
+    (eso,) = [r for r in under(graph, observability, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "external-secrets"]
+    role_arn = eso.inputs["values"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    (role,) = [r for r in graph.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn]
+    assert f"system:serviceaccount:{account['namespace']}:{account['name']}" in role.inputs["assumeRolePolicy"], role.urn
+    (policy,) = [p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    assert statements[0]["Resource"] == secret.outputs["arn"], "ESO may read exactly the Grafana secret"
+
+
+def test_log_groups_have_retention_and_kms(rendered: Render) -> None:
+    graph = rendered("prod")
+    groups = under(graph, _cloud_observability(graph), "aws:cloudwatch/logGroup:LogGroup")
+    assert len(groups) == 2
+    (key,) = graph.of_type("aws:kms/key:Key")
+    for group in groups:
+        assert group.inputs["retentionInDays"] == 365 and group.inputs["kmsKeyId"] == key.outputs["arn"], group.urn
+
+
+def test_onprem_monitoring_has_no_grafana_and_ships_nothing_off_site(rendered: Render) -> None:
+    graph = rendered("prod")
+    (onprem,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
+    releases = {r.inputs["chart"]: r for r in under(graph, onprem, "kubernetes:helm.sh/v3:Release")}
+    assert releases["kube-prometheus-stack"].inputs["values"]["grafana"] == {"enabled": False}
+    assert "awscloudwatchlogs" not in releases["opentelemetry-collector"].inputs["values"]["config"]["exporters"]

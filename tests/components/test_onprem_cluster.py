@@ -1,0 +1,191 @@
+"""`OnPremCluster` under mocks (no cluster is reachable here), its bootstrap, and data residency."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+import yaml
+
+import pulumi
+from components.bootstrap import BOOTSTRAP_MARKER, BootstrapSpec, render_cloud_init
+from components.onprem_cluster import OnPremClusterArgs, OnPremGpuNode
+from stacks.config import ConfigError, load_stack_config, read_stack_file
+from stacks.plan import PlanGraph
+from tests.stacks.helpers import component, under
+
+Render = Callable[[str], PlanGraph]
+SPEC = BootstrapSpec("prod", "570", "1.17.8", "1.33", ("ntp1.corp.example", "ntp2.corp.example"), True)
+
+
+def test_cluster_is_reached_through_a_secret_kubeconfig(rendered: Render) -> None:
+    graph = rendered("prod")
+    onprem = component(graph, "rampart:index:OnPremCluster")
+    (provider,) = under(graph, onprem, "pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]", provider.urn
+    assert "REPLACE" not in graph.to_json(), "the kubeconfig ciphertext must never appear in the plan"
+
+
+def test_gpu_nodes_are_labelled_and_tainted_from_config(rendered: Render) -> None:
+    graph = rendered("prod")
+    onprem = component(graph, "rampart:index:OnPremCluster")
+    patches = under(graph, onprem, "kubernetes:core/v1:NodePatch")
+    assert sorted(p.inputs["metadata"]["name"] for p in patches) == ["gpu-node-1", "gpu-node-2"]
+    for patch in patches:
+        labels = patch.inputs["metadata"]["labels"]
+        assert labels["rampart.dev/gpu"] == "true" and labels["rampart.dev/gpu-model"] == "H100-SXM5-80GB", patch.urn
+        assert labels["rampart.dev/data-class"] == "regulated", patch.urn
+        assert patch.inputs["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+
+
+def test_the_same_addons_go_onto_the_onprem_cluster(rendered: Render) -> None:
+    graph = rendered("prod")
+    charts_on = {
+        type_token: sorted(r.inputs["chart"] for r in under(graph, component(graph, type_token), "kubernetes:helm.sh/v3:Release"))
+        for type_token in ("rampart:index:GpuCluster", "rampart:index:OnPremCluster")
+    }
+    assert charts_on["rampart:index:OnPremCluster"] == charts_on["rampart:index:GpuCluster"] == ["gpu-operator", "kuberay-operator"]
+    (onprem_obs,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
+    assert any(r.inputs["chart"] == "kube-prometheus-stack" for r in under(graph, onprem_obs, "kubernetes:helm.sh/v3:Release"))
+
+
+def test_no_aws_resource_depends_on_the_onprem_cluster(rendered: Render) -> None:
+    graph = rendered("prod")
+    onprem = component(graph, "rampart:index:OnPremCluster")
+    assert not [r.urn for r in graph.descendants(onprem.urn) if r.type.startswith("aws:")]
+    (onprem_obs,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
+    assert not [r.urn for r in graph.descendants(onprem_obs.urn) if r.type.startswith("aws:")], "regulated logs stay on site"
+
+
+def test_cloud_init_installs_and_checks_what_config_says() -> None:
+    document = yaml.safe_load(render_cloud_init(SPEC))
+    assert render_cloud_init(SPEC).startswith("#cloud-config\n")
+    assert {"nvidia-driver-570-server", "chrony", "containerd"} <= set(document["packages"])
+    files = {f["path"]: f["content"] for f in document["write_files"]}
+    assert json.loads(files[BOOTSTRAP_MARKER]) == {
+        "environment": "prod",
+        "driver_branch": "570",
+        "container_toolkit_version": "1.17.8",
+        "kubernetes_version": "1.33",
+        "ntp_servers": ["ntp1.corp.example", "ntp2.corp.example"],
+        "require_disk_encryption": True,
+    }
+    assert files["/etc/chrony/sources.d/rampart.sources"].split("\n")[:2] == [
+        "server ntp1.corp.example iburst",
+        "server ntp2.corp.example iburst",
+    ]
+    commands = [" ".join(c) if isinstance(c, list) else c for c in document["runcmd"]]
+    assert any("nvidia-container-toolkit=1.17.8-1" in c for c in commands)
+    assert any("pkgs.k8s.io/core:/stable:/v1.33/deb" in c for c in commands)
+    assert any(c.endswith("rampart-check-disk-encryption") for c in commands), "a failed check must stop the bootstrap"
+
+
+def test_disk_encryption_check_is_advisory_only_when_config_says_so() -> None:
+    relaxed = BootstrapSpec("dev", "570", "1.17.8", "1.33", ("pool.ntp.org",), False)
+    commands = [" ".join(c) for c in yaml.safe_load(render_cloud_init(relaxed))["runcmd"]]
+    assert any(c.endswith("rampart-check-disk-encryption || true") for c in commands)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"driver_branch": "57"}, r"driver_branch: '57' must be a three-digit"),
+        ({"container_toolkit_version": "latest"}, r"container_toolkit_version: 'latest' must be X.Y.Z"),
+        ({"kubernetes_version": "v1.33"}, r"kubernetes_version: 'v1.33' must be a minor version"),
+        ({"ntp_servers": ()}, r"ntp_servers: name at least one"),
+        ({"ntp_servers": ("bad host",)}, r"ntp_servers\[0\]: 'bad host'"),
+    ],
+)
+def test_bad_bootstrap_values_name_the_field(changes: dict[str, object], message: str) -> None:
+    base = {
+        "environment": "prod",
+        "driver_branch": "570",
+        "container_toolkit_version": "1.17.8",
+        "kubernetes_version": "1.33",
+        "ntp_servers": ("pool.ntp.org",),
+        "require_disk_encryption": True,
+    }
+    with pytest.raises(ValueError, match=message):
+        BootstrapSpec(**{**base, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"gpu_nodes": []}, r"gpu_nodes: list at least one"),
+        ({"gpu_nodes": [OnPremGpuNode("a", "L4", 1), OnPremGpuNode("a", "L4", 1)]}, r"gpu_nodes\[0\].hostname: a is listed twice"),
+        ({"kubeconfig": "apiVersion: v1"}, r"kubeconfig: must be a Pulumi secret"),
+    ],
+)
+def test_bad_arguments_name_the_field(changes: dict[str, object], message: str) -> None:
+    base: dict[str, object] = {
+        "environment": "prod",
+        "kubeconfig": pulumi.Output.secret("apiVersion: v1"),
+        "gpu_nodes": [OnPremGpuNode("gpu-node-1", "H100", 8)],
+        "bootstrap": SPEC,
+    }
+    with pytest.raises(ValueError, match=message):
+        OnPremClusterArgs(**{**base, **changes})  # type: ignore[arg-type]
+
+
+# Data residency -----------------------------------------------------------------------------
+
+
+def _prod_with_platforms(platforms: list[dict[str, object]]) -> tuple[dict[str, str], frozenset[str]]:
+    values, secret_keys = read_stack_file("prod")
+    values["rampart:inference_platforms"] = json.dumps(platforms)
+    return values, secret_keys
+
+
+def _prod_platforms() -> list[dict[str, object]]:
+    values, _ = read_stack_file("prod")
+    return json.loads(values["rampart:inference_platforms"])
+
+
+def test_regulated_platform_runs_only_on_premises(rendered: Render) -> None:
+    graph = rendered("prod")
+    onprem = component(graph, "rampart:index:OnPremCluster")
+    (provider,) = under(graph, onprem, "pulumi:providers:kubernetes")
+    for service in graph.of_type("kubernetes:ray.io/v1:RayService"):
+        data_class = service.inputs["metadata"]["labels"]["rampart.dev/data-class"]
+        if data_class == "regulated":
+            assert service.provider == provider.urn, f"{service.urn} handles regulated data off-premises"
+
+
+def test_a_regulated_workload_on_eks_fails_at_config_validation() -> None:
+    platforms = _prod_platforms()
+    platforms[1]["cluster"] = "eks"
+    with pytest.raises(ConfigError) as failure:
+        load_stack_config(*_prod_with_platforms(platforms))
+    assert "rampart:inference_platforms.1: data residency: 'regulated' handles regulated data and may only run on " \
+        "the on-prem cluster (cluster: onprem), not eks" in str(failure.value)
+
+
+def test_a_platform_on_a_disabled_cluster_fails_naming_the_key() -> None:
+    values, secret_keys = read_stack_file("dev")
+    platforms = json.loads(values["rampart:inference_platforms"])
+    platforms[0]["cluster"] = "onprem"
+    values["rampart:inference_platforms"] = json.dumps(platforms)
+    with pytest.raises(ConfigError, match=r"rampart:inference_platforms: 0.cluster: onprem is not enabled"):
+        load_stack_config(values, secret_keys)
+
+
+def test_the_eks_cluster_cannot_be_declared_regulated() -> None:
+    values, secret_keys = read_stack_file("prod")
+    values["rampart:eks"] = json.dumps({**json.loads(values["rampart:eks"]), "data_class": "regulated"})
+    with pytest.raises(ConfigError, match=r"rampart:eks.data_class: regulated data may only be handled on the on-prem"):
+        load_stack_config(values, secret_keys)
+
+
+def test_onprem_without_a_kubeconfig_fails_naming_the_key() -> None:
+    values, secret_keys = read_stack_file("prod")
+    del values["rampart:onprem_kubeconfig"]
+    with pytest.raises(ConfigError, match=r"onprem.enabled needs rampart:onprem_kubeconfig"):
+        load_stack_config(values, secret_keys - {"rampart:onprem_kubeconfig"})
+
+
+def test_a_plain_text_kubeconfig_is_refused() -> None:
+    values, secret_keys = read_stack_file("prod")
+    with pytest.raises(ConfigError, match=r"rampart:onprem_kubeconfig: must be a secret"):
+        load_stack_config(values, secret_keys - {"rampart:onprem_kubeconfig"})
