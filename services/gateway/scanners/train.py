@@ -33,13 +33,14 @@ class ModelSpec:
     max_fpr: float | None  # pick the threshold with the best recall under this FPR, else best F1
     output: Path
     exclude_categories: frozenset[str] = frozenset()
+    exclude_category_prefixes: tuple[str, ...] = ()
 
 
 INJECTION = ModelSpec(
     name="prompt_injection",
     files=(
         ("injecguard-notinject/normalized.jsonl", "MIT (InjecGuard, BIPIA); WildGuardTest ODC-BY-1.0"),
-        ("injecguard-notinject/valid_mixed.jsonl", "MIT (InjecGuard); PINT rows: Lakera, public samples"),
+        ("injecguard-notinject/valid_mixed.jsonl", "MIT (InjecGuard); its Lakera PINT rows are not used"),
         ("llm-guard-tests/prompt_injection.jsonl", "MIT (protectai/llm-guard)"),
     ),
     extra_features=injection_patterns,
@@ -58,6 +59,8 @@ INJECTION = ModelSpec(
             "Sentiment Analysis",
         )
     ),
+    # Lakera's PINT set is access-restricted; its sample rows are not ours to train on.
+    exclude_category_prefixes=("PINT",),
 )
 
 TOXICITY = ModelSpec(
@@ -84,7 +87,13 @@ def train(spec: ModelSpec, eval_dir: Path) -> LinearTextModel:
             else:
                 held_out.add(row.text.strip())
     # The same text can sit in two files under two ids: never train on a text that is reported.
-    rows = [row for row in rows if row.text.strip() not in held_out and row.category not in spec.exclude_categories]
+    rows = [
+        row
+        for row in rows
+        if row.text.strip() not in held_out
+        and row.category not in spec.exclude_categories
+        and not row.category.startswith(spec.exclude_category_prefixes)
+    ]
     print(f"{spec.name}: {len(rows)} tune rows ({sum(r.is_positive for r in rows)} positive)", file=sys.stderr)
     vectors = [features(row.text, spec.extra_features) for row in rows]
     labels = [row.is_positive for row in rows]
