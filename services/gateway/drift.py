@@ -13,10 +13,12 @@ from the first `warmup` inputs seen.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from services.gateway.errors import ConfigError
 
@@ -48,14 +50,12 @@ def write_baseline(path: Path, lengths: Sequence[int], embeddings: Sequence[Sequ
 
 
 def _mean_vector(vectors: Sequence[Sequence[float]]) -> tuple[float, ...]:
-    dimensions = len(vectors[0])
-    return tuple(sum(vector[i] for vector in vectors) / len(vectors) for i in range(dimensions))
+    return tuple(float(x) for x in np.asarray(vectors, dtype=np.float64).mean(axis=0))
 
 
-def _cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return 1.0 - dot / norm if norm else 0.0
+def _cosine_distance(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return 1.0 - float(a @ b) / norm if norm else 0.0
 
 
 class DriftTracker:
@@ -63,13 +63,15 @@ class DriftTracker:
         self._alpha = 2.0 / (window + 1)
         self._warmup = warmup
         self._baseline_length = baseline.mean_length if baseline else None
-        self._baseline_centroid = list(baseline.centroid) if baseline and baseline.centroid else None
+        self._baseline_centroid = (
+            np.asarray(baseline.centroid, dtype=np.float64) if baseline and baseline.centroid else None
+        )
         self._length_sum = 0.0
         self._lengths_seen = 0
-        self._centroid_sum: list[float] | None = None
+        self._centroid_sum: npt.NDArray[np.float64] | None = None
         self._vectors_seen = 0
         self.mean_length: float | None = None
-        self.centroid: list[float] | None = None
+        self.centroid: npt.NDArray[np.float64] | None = None
 
     def observe_text(self, length: int) -> None:
         self.mean_length = length if self.mean_length is None else (
@@ -81,19 +83,17 @@ class DriftTracker:
             if self._lengths_seen >= self._warmup:
                 self._baseline_length = self._length_sum / self._lengths_seen
 
-    def observe_embedding(self, vector: Sequence[float]) -> None:
-        if self.centroid is None or len(self.centroid) != len(vector):
-            self.centroid = list(vector)
+    def observe_embedding(self, vector: Sequence[float] | npt.NDArray[np.float64]) -> None:
+        current = np.asarray(vector, dtype=np.float64)
+        if self.centroid is None or self.centroid.shape != current.shape:
+            self.centroid = current.copy()
         else:
-            self.centroid = [c + self._alpha * (v - c) for c, v in zip(self.centroid, vector, strict=True)]
+            self.centroid += self._alpha * (current - self.centroid)
         if self._baseline_centroid is None:
-            self._centroid_sum = (
-                list(vector) if self._centroid_sum is None
-                else [s + v for s, v in zip(self._centroid_sum, vector, strict=True)]
-            )
+            self._centroid_sum = current.copy() if self._centroid_sum is None else self._centroid_sum + current
             self._vectors_seen += 1
             if self._vectors_seen >= self._warmup:
-                self._baseline_centroid = [s / self._vectors_seen for s in self._centroid_sum]
+                self._baseline_centroid = self._centroid_sum / self._vectors_seen
 
     @property
     def length_shift(self) -> float:
@@ -105,6 +105,6 @@ class DriftTracker:
     def centroid_shift(self) -> float:
         if self._baseline_centroid is None or self.centroid is None:
             return 0.0
-        if len(self._baseline_centroid) != len(self.centroid):
+        if self._baseline_centroid.shape != self.centroid.shape:
             return 1.0
         return _cosine_distance(self.centroid, self._baseline_centroid)

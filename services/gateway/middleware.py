@@ -521,9 +521,16 @@ class GatewayMiddleware:
         self._account_usage(request, step, answer)
         if route.kind == "embeddings":
             self._observe_embeddings(answer)
+        before = output_texts(route.kind, answer)
         notes = self._scan_answer(request, runtime, route, answer, payload)
         if plan.shadow:
             self._start_shadow(request, route, plan, scope, payload, answer)
+        if not notes and output_texts(route.kind, answer) == before:
+            # Nothing to add or redact: pass the backend's bytes on (re-encoding 384 floats costs more
+            # than everything else the gateway does to an embedding request).
+            await send({"type": "http.response.start", "status": captured.status, "headers": captured.headers})
+            await send({"type": "http.response.body", "body": captured.body})
+            return
         if notes:
             answer["rampart"] = notes
         await self._send_json(send, request, captured.status, answer)
@@ -788,7 +795,7 @@ class GatewayMiddleware:
     def _observe_embeddings(self, answer: dict[str, Any]) -> None:
         for item in answer.get("data") or []:
             vector = decode_embedding(item.get("embedding")) if isinstance(item, dict) else None
-            if vector:
+            if vector is not None and vector.size:
                 self.drift.observe_embedding(vector)
         self.metrics.centroid_shift.set(self.drift.centroid_shift)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from services.gateway.config import LimitsConfig, RouteKind
 from services.gateway.errors import InvalidRequestError
@@ -154,11 +156,13 @@ def usage_tokens(payload: Any) -> tuple[int, int] | None:
     return None
 
 
-def decode_embedding(value: Any) -> list[float] | None:
+def decode_embedding(value: Any) -> npt.NDArray[np.float64] | None:
     """An embedding as floats, whether sent as a list or as base64 little-endian float32."""
-    if isinstance(value, list):
-        return [float(x) for x in value]
-    if isinstance(value, str):
-        raw = base64.b64decode(value)
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    try:
+        if isinstance(value, list):
+            return np.asarray(value, dtype=np.float64)
+        if isinstance(value, str):
+            return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(np.float64)
+    except (ValueError, TypeError):
+        return None  # not a vector: nothing to learn about drift from it
     return None
