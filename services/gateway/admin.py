@@ -8,7 +8,7 @@ key id in `request.state.key_id` and reads back `request.state.audit` for the au
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,8 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.review import ReviewDecision, ReviewItem, ReviewQueue, ReviewStatus
 
 __all__ = ["ADMIN_ROUTES", "ErrorEnvelope", "ReloadResult", "ReviewList", "build_admin_app"]
+
+ItemId = Annotated[str, Path(min_length=1, max_length=64, description="The review item's id.")]
 
 # Gateway-owned paths and the scope each needs (the model routes come from config).
 ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -92,13 +94,13 @@ def build_admin_app(
 
     @app.get("/v1/review/items", response_model=ReviewList)
     async def list_items(
-        status: ReviewStatus | None = Query(default="pending", description="Filter by status."),
-        limit: int = Query(default=100, ge=1, le=1000, description="At most this many items."),
+        status: Annotated[ReviewStatus | None, Query(description="Filter by status.")] = "pending",
+        limit: Annotated[int, Query(ge=1, le=1000, description="At most this many items.")] = 100,
     ) -> ReviewList:
         return ReviewList(items=review().list(status, limit))
 
     @app.get("/v1/review/items/{item_id}", response_model=ReviewItem)
-    async def get_item(item_id: str = Path(min_length=1, max_length=64)) -> ReviewItem:
+    async def get_item(item_id: ItemId) -> ReviewItem:
         return review().get(item_id)
 
     async def _decide(request: Request, item_id: str, decision: Any, body: ReviewDecision | None) -> ReviewItem:
@@ -109,13 +111,13 @@ def build_admin_app(
 
     @app.post("/v1/review/items/{item_id}/approve", response_model=ReviewItem)
     async def approve(
-        request: Request, item_id: str = Path(min_length=1, max_length=64), body: ReviewDecision | None = None
+        request: Request, item_id: ItemId, body: ReviewDecision | None = None
     ) -> ReviewItem:
         return await _decide(request, item_id, "approved", body)
 
     @app.post("/v1/review/items/{item_id}/reject", response_model=ReviewItem)
     async def reject(
-        request: Request, item_id: str = Path(min_length=1, max_length=64), body: ReviewDecision | None = None
+        request: Request, item_id: ItemId, body: ReviewDecision | None = None
     ) -> ReviewItem:
         return await _decide(request, item_id, "rejected", body)
 

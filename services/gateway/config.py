@@ -237,7 +237,7 @@ class GatewayConfig(_Strict):
         paths = [route.path for route in self.routes.values()]
         duplicates = {path for path in paths if paths.count(path) > 1}
         if duplicates:
-            raise ValueError(f"routes: path {sorted(duplicates)[0]!r} is used by more than one route")
+            raise ValueError(f"routes: path {min(duplicates)!r} is used by more than one route")
         return self
 
     def route_for(self, path: str) -> RouteConfig | None:

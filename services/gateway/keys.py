@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.gateway.config import CONFIG_DIR, Scope, KeySourceConfig, format_validation_error
+from services.gateway.config import CONFIG_DIR, KeySourceConfig, Scope, format_validation_error
 from services.gateway.errors import AuthenticationError, ConfigError, ScopeError
 
 __all__ = [

@@ -281,7 +281,7 @@ class GatewayMiddleware:
                 self.metrics.rate_limited.labels(request.key.tenant, str(error.details.get("kind", ""))).inc()
             if not request.response_started:
                 await self._send_json(tracked_send, request, error.status, error.body(), error.headers())
-        except Exception:  # noqa: BLE001 - the edge: anything unexpected is a logged, JSON, audited 500
+        except Exception:
             log.exception("gateway: unexpected error on %s %s (request %s)", request.method, path, request.request_id)
             request.error_type = "internal_error"
             if not request.response_started:
@@ -865,7 +865,7 @@ class GatewayMiddleware:
         async def upload() -> None:
             try:
                 await asyncio.to_thread(uploader.upload, self.audit.stream, lines)
-            except Exception:  # noqa: BLE001 - the local log still holds every record; retried on flush
+            except Exception:
                 log.exception("audit upload failed; %d records stay in the local log", len(lines))
 
         task = asyncio.create_task(upload())

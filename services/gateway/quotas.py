@@ -136,7 +136,7 @@ class RayLedger:
         try:
             ref = self._actor.lease.remote(tenant, kind, minimum, wanted, capacity, refill_per_s, returned)
             grant: Grant = await asyncio.wait_for(ref, timeout=self._timeout_s)
-        except Exception as error:  # noqa: BLE001 - actor died, timed out, cluster gone
+        except Exception as error:
             raise QuotaServiceError(f"quota ledger unreachable: {type(error).__name__}: {error}") from error
         return grant
 

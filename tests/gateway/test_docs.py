@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.gateway.scanners import Action, ScannersConfig
+from services.gateway.scanners import Action, ScannersConfig, pipeline
 from services.gateway.scanners import config as scanners_config
-from services.gateway.scanners import pipeline
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "safety.md"
 
@@ -18,7 +17,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "safety.md"
 def _block(language: str, after: str) -> str:
     text = DOC.read_text()
     section = text[text.index(after):]
-    return re.search(rf"```{language}\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
+    return re.search(rf"```{language}\n(.*?)```", section, re.DOTALL).group(1)  # type: ignore[union-attr]
 
 
 def test_the_fork_scanner_example_runs_in_the_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:

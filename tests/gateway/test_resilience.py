@@ -3,6 +3,7 @@ promote/rollback by config reload, hybrid routing of regulated tenants."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -109,7 +110,7 @@ async def test_promote_and_rollback_by_config_reload(make_gateway: Callable[...,
         # Roll back by editing the file only: the replica notices the change on its own.
         config["routes"]["chat"]["versions"] = [{"backend": "gen-v1", "weight": 1}]
         path.write_text(yaml.safe_dump(config))
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
         bench.calls.clear()
         for _ in range(5):
             await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
@@ -120,7 +121,7 @@ async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddl
     config = yaml.safe_load(gateway._config_path.read_text())
     config["routes"]["chat"]["versions"] = [{"backend": "no-such-backend", "weight": 1}]
     gateway._config_path.write_text(yaml.safe_dump(config))
-    time.sleep(0.1)
+    await asyncio.sleep(0.1)
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
     assert response.status_code == 200 and bench.calls == ["gen-v1"]

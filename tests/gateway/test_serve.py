@@ -146,8 +146,8 @@ def test_killing_a_model_replica_under_load_is_retried_or_degraded(gated: Gated)
 @pytest.mark.anyio
 async def test_rate_limits_hold_across_replicas_through_the_ray_actor(tmp_path: Path, serve_app: ServeApp) -> None:
     """Two gateway instances (as two replicas would) share the cluster's ledger actor."""
-    from tests.gateway.harness import base_config, write_gateway_config
     from services.gateway import GatewaySettings
+    from tests.gateway.harness import base_config, write_gateway_config
 
     path = write_gateway_config(tmp_path, base_config(tmp_path / "keys.yaml"))
     ledger = get_or_create_ray_ledger()
