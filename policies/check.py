@@ -184,17 +184,19 @@ class Analyzer:
         """Analyze every resource, then the whole stack, and return every diagnostic."""
         assert self.stub is not None
         by_urn = {resource.urn: resource for resource in graph.resources}
-        diagnostics: list[tuple[str, analyzer_pb2.AnalyzeDiagnostic]] = []
-        for resource in graph.resources:
-            request = analyzer_pb2.AnalyzeRequest(
+        # Requests are pipelined (the pack serves several at once), as the engine does during a preview.
+        pending = [
+            (resource.urn, self.stub.Analyze.future(analyzer_pb2.AnalyzeRequest(
                 type=resource.type,
                 properties=_struct(resource.inputs),
                 urn=resource.urn,
                 name=resource.name,
                 options=_options(resource),
                 provider=_provider(resource, by_urn),
-            )
-            diagnostics.extend((resource.urn, d) for d in self.stub.Analyze(request).diagnostics)
+            )))
+            for resource in graph.resources
+        ]
+        diagnostics = [(urn, d) for urn, future in pending for d in future.result().diagnostics]
         stack_request = analyzer_pb2.AnalyzeStackRequest(
             resources=[
                 analyzer_pb2.AnalyzerResource(

@@ -1,97 +1,106 @@
 """Cost and ownership policies: every resource says who pays for it, and the stack fits its budget.
 
-The monthly estimate counts what a plan commits to (NAT gateways, EKS control planes, endpoints,
-the desired size of node groups, instances); Karpenter capacity is bounded by its NodePool limits
-(see `karpenter-nodepool-limits`), not estimated. Prices are us-east-1 on-demand list prices in
-USD (730 hours a month); a fork keeps `HOURLY_PRICES` current or overrides the budget.
+The monthly estimate is the project's own (`components.cost`, dated price tables in
+`components/prices/`), computed over what the plan commits to: EKS control planes, node groups at
+their desired size (spot priced as spot), NAT gateways and interface endpoints per zone. Karpenter
+capacity is bounded by its NodePool limits (`karpenter-nodepool-limits`), not estimated; on-prem
+amortisation is stack config, not a resource, so it is not part of the plan's estimate.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from components.tagging import REQUIRED_TAGS, is_taggable
+from components.cost import CostEstimate, CostInputs, NodePoolUsage, estimate_monthly_cost, latest_price_table
+from components.tagging import REQUIRED_TAGS
 from policies.core import Setting, dig, items, merged_tags, number, resource_policy, stack_policy, strings
 from policies.workloads import is_kubernetes, kind_of, labels_of
 
-__all__ = ["HOURLY_PRICES", "POLICIES", "UnpricedInstanceType", "estimate_monthly_cost"]
+__all__ = ["POLICIES", "cost_inputs", "is_taggable", "plan_estimate"]
 
-HOURS_PER_MONTH = 730
-HOURLY_PRICES = {
-    # per resource
-    "aws:ec2/natGateway:NatGateway": 0.045,
-    "aws:eks/cluster:Cluster": 0.10,
-    "aws:ec2/eip:Eip": 0.005,  # every public IPv4 address is billed
-    "interface-endpoint-per-zone": 0.01,
-    # per instance
-    "t3.medium": 0.0416,
-    "t3.large": 0.0832,
-    "m6i.large": 0.096,
-    "m6i.xlarge": 0.192,
-    "m6i.2xlarge": 0.384,
-    "m7i.large": 0.1008,
-    "m7i.xlarge": 0.2016,
-    "m7i.2xlarge": 0.4032,
-    "c6i.xlarge": 0.17,
-    "r6i.xlarge": 0.252,
-    "g5.xlarge": 1.006,
-    "g5.2xlarge": 1.212,
-    "g5.4xlarge": 1.624,
-    "g5.12xlarge": 5.672,
-    "g5.48xlarge": 16.288,
-    "g6.xlarge": 0.805,
-    "g6.2xlarge": 0.978,
-    "g6.4xlarge": 1.323,
-    "g6.12xlarge": 4.602,
-    "g6e.xlarge": 1.861,
-    "g6e.2xlarge": 2.242,
-    "g6e.12xlarge": 10.493,
-    "p4d.24xlarge": 21.958,
-    "p5.48xlarge": 55.04,
-}
+DEFAULT_NODE_GROUP_TYPE = "t3.medium"  # what EKS launches when a node group names no instance type
 
 
-class UnpricedInstanceType(ValueError):
-    """The estimate met an instance type that `HOURLY_PRICES` does not know."""
+@functools.cache
+def _aws_sdk_dir() -> Path | None:
+    spec = importlib.util.find_spec("pulumi_aws")
+    return Path(spec.origin).parent if spec is not None and spec.origin else None
 
 
-def _instances(resource: PolicyResource) -> Iterable[tuple[str, int]]:
-    props = resource.props
-    if resource.resource_type == "aws:eks/nodeGroup:NodeGroup":
-        count = number(dig(props, "scalingConfig", "desiredSize"))
-        for instance_type in strings(props.get("instanceTypes"))[:1] or ["t3.medium"]:  # EKS defaults to t3.medium
-            yield instance_type, int(count) if count is not None else 1
-    elif resource.resource_type == "aws:ec2/instance:Instance":
-        yield str(props.get("instanceType")), 1
+@functools.cache
+def is_taggable(type_token: str) -> bool:
+    """Whether an AWS resource type has `tags_all`, read from the pulumi-aws SDK's source.
+
+    Same answer as `components.tagging.is_taggable`, without importing the SDK modules: importing
+    the thirty-odd modules of a stack costs the pack about 1.6 s per start on a 2-core machine.
+    """
+    package, _, rest = type_token.partition(":")
+    module_path, _, class_name = rest.partition(":")
+    module, _, file_part = module_path.partition("/")
+    sdk = _aws_sdk_dir()
+    if package != "aws" or not class_name or sdk is None:
+        return False
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", file_part).lower()
+    source = sdk / snake if module == "index" else sdk / module / snake
+    try:
+        text = source.with_suffix(".py").read_text()
+    except OSError:
+        return False
+    return f"class {class_name}(pulumi.CustomResource)" in text and "def tags_all(self)" in text
 
 
-def estimate_monthly_cost(resources: Iterable[PolicyResource]) -> float:
-    """Monthly USD the plan commits to; raises `UnpricedInstanceType` naming an unknown instance type."""
-    hourly = 0.0
+def cost_inputs(resources: Iterable[PolicyResource]) -> CostInputs:
+    """What the plan bills by the hour, in the cost model's terms."""
+    resources = list(resources)
+    pools = []
     for resource in resources:
-        hourly += HOURLY_PRICES.get(resource.resource_type, 0.0)
-        if resource.resource_type == "aws:ec2/vpcEndpoint:VpcEndpoint" and resource.props.get("vpcEndpointType") == "Interface":
-            zones = len(list(items(resource.props.get("subnetIds")))) or 1
-            hourly += HOURLY_PRICES["interface-endpoint-per-zone"] * zones
-        for instance_type, count in _instances(resource):
-            if instance_type not in HOURLY_PRICES:
-                raise UnpricedInstanceType(f"{resource.name}: no price for instance type {instance_type}")
-            hourly += HOURLY_PRICES[instance_type] * count
-    return hourly * HOURS_PER_MONTH
+        if resource.resource_type == "aws:eks/nodeGroup:NodeGroup":
+            desired = number(dig(resource.props, "scalingConfig", "desiredSize"))
+            instance_type = (strings(resource.props.get("instanceTypes")) or [DEFAULT_NODE_GROUP_TYPE])[0]
+            capacity = "spot" if resource.props.get("capacityType") == "SPOT" else "on_demand"
+            pools.append(NodePoolUsage(resource.name, instance_type, int(desired or 0), capacity))
+    endpoint_zones = sum(
+        max(1, len(list(items(resource.props.get("subnetIds")))))
+        for resource in resources
+        if resource.resource_type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+        and resource.props.get("vpcEndpointType") == "Interface"
+    )
+    return CostInputs(
+        eks_clusters=sum(r.resource_type == "aws:eks/cluster:Cluster" for r in resources),
+        node_pools=pools,
+        nat_gateways=sum(r.resource_type == "aws:ec2/natGateway:NatGateway" for r in resources),
+        interface_endpoint_zones=endpoint_zones,
+    )
+
+
+def _region(resources: Iterable[PolicyResource], default: str) -> str:
+    for resource in resources:
+        if resource.resource_type == "pulumi:providers:aws" and isinstance(resource.props.get("region"), str):
+            return str(resource.props["region"])
+    return default
+
+
+def plan_estimate(resources: list[PolicyResource], default_region: str) -> CostEstimate:
+    """The monthly estimate of a plan; raises ValueError naming what cannot be priced."""
+    return estimate_monthly_cost(cost_inputs(resources), latest_price_table(_region(resources, default_region)))
 
 
 def _budget(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
     try:
-        estimate = estimate_monthly_cost(args.resources)
-    except UnpricedInstanceType as error:
-        report(f"The stack's cost must be estimable: {error}; add its price to policies/cost.py.")
+        estimate = plan_estimate(args.resources, settings["defaultRegion"])
+    except ValueError as error:
+        report(f"The stack's cost must be estimable: {error}.")
         return
-    if estimate > settings["monthlyBudgetUsd"]:
+    if estimate.total_usd > settings["monthlyBudgetUsd"]:
         report(f"The stack's estimated monthly cost must stay within the budget of "
-               f"${settings['monthlyBudgetUsd']:,.0f} (estimate ${estimate:,.0f}).")
+               f"${settings['monthlyBudgetUsd']:,.0f} (estimate ${estimate.total_usd:,.0f}).")
 
 
 def _tags(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
@@ -141,6 +150,9 @@ POLICIES = [
         "monthly-cost-within-budget",
         "The stack's estimated monthly cost must stay within the environment's budget.",
         _budget,
-        {"monthlyBudgetUsd": Setting("number", 50000, "Monthly budget in USD.")},
+        {
+            "monthlyBudgetUsd": Setting("number", 50000, "Monthly budget in USD."),
+            "defaultRegion": Setting("string", "us-east-1", "Region priced when the plan has no AWS provider."),
+        },
     ),
 ]

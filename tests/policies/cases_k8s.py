@@ -415,10 +415,10 @@ CASES = [
     RuleCases(
         "monthly-cost-within-budget", "", budget_stack,
         (Mutation.one("gpu-nodes/scalingConfig.desiredSize", 100,
-                      "The stack's estimated monthly cost must stay within the budget of $50,000 (estimate $58,871)."),
+                      "The stack's estimated monthly cost must stay within the budget of $50,000 (estimate $58,856)."),
          Mutation.one("gpu-nodes/instanceTypes", ["x9.huge"],
-                      "The stack's cost must be estimable: gpu-nodes: no price for instance type x9.huge; add its "
-                      "price to policies/cost.py.")),
+                      "The stack's cost must be estimable: instance type x9.huge is not in the price table "
+                      "aws-us-east-1-2026-11.yaml.")),
         Mutation("gpu-nodes/scalingConfig", DELETE, ()),
         "gpu-nodes/scalingConfig",
     ),
