@@ -75,3 +75,9 @@ policy: $(VENV)/.installed-infra
 policy-eval: $(VENV)/.installed-infra
 	@test -n "$(FILE)" || { echo "usage: make policy-eval FILE=cases.jsonl [ARGS=--disagreements]"; exit 2; }
 	$(PY) -m policies.evaluate $(FILE) $(ARGS)
+
+.PHONY: bootstrap
+# Cloud-init for the on-prem GPU hosts of $(ENV) (written to .rampart/bootstrap/); verify hosts with
+# `$(PY) -m pytest tests/hosts --hosts=ssh://<host>`.
+bootstrap: $(VENV)/.installed-infra
+	$(PY) -m stacks.bootstrap $(ENV)

@@ -147,7 +147,11 @@ def estimate_monthly_cost(inputs: CostInputs, prices: PriceTable) -> CostEstimat
 
     add("EKS control plane", inputs.eks_clusters, prices.eks_cluster_hour)
     for pool in inputs.node_pools:
-        add(f"node pool {pool.name}: {pool.instance_type} ({pool.capacity})", pool.count, prices.hourly(pool.instance_type, pool.capacity))
+        add(
+            f"node pool {pool.name}: {pool.instance_type} ({pool.capacity})",
+            pool.count,
+            prices.hourly(pool.instance_type, pool.capacity),
+        )
     add("NAT gateway", inputs.nat_gateways, prices.nat_gateway_hour)
     add("interface endpoint × zone", inputs.interface_endpoint_zones, prices.interface_endpoint_hour)
     if inputs.onprem_monthly_usd:

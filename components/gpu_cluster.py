@@ -98,7 +98,10 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str,
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority},
+                }
             ],
             "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
             "current-context": cluster_name,
@@ -240,9 +243,14 @@ class GpuCluster(pulumi.ComponentResource):
         super().__init__("rampart:index:GpuCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        cluster_role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=_assume_role("eks.amazonaws.com"), opts=child)
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster-role", assume_role_policy=_assume_role("eks.amazonaws.com"), opts=child
+        )
         aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-policy", role=cluster_role.name, policy_arn=_managed_policy("AmazonEKSClusterPolicy"), opts=child
+            f"{name}-cluster-policy",
+            role=cluster_role.name,
+            policy_arn=_managed_policy("AmazonEKSClusterPolicy"),
+            opts=child,
         )
         aws.iam.RolePolicy(
             f"{name}-cluster-kms",
@@ -357,9 +365,9 @@ class GpuCluster(pulumi.ComponentResource):
         self.oidc_issuer = issuer
         self.node_role_arn = node_role.arn
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca["data"])).apply(
-                lambda values: eks_kubeconfig(values[0], values[1], values[2], args.region)
-            )
+            pulumi.Output.all(
+                cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca["data"])
+            ).apply(lambda values: eks_kubeconfig(values[0], values[1], values[2], args.region))
         )
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -408,7 +416,12 @@ class GpuCluster(pulumi.ComponentResource):
             block_device_mappings=[
                 {
                     "device_name": "/dev/xvda",
-                    "ebs": {"volume_size": disk_size_gb, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"},
+                    "ebs": {
+                        "volume_size": disk_size_gb,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
                 }
             ],
             update_default_version=True,
@@ -445,7 +458,11 @@ class GpuCluster(pulumi.ComponentResource):
             opts=child,
         )
         aws.eks.AccessEntry(
-            f"{name}-karpenter-nodes", cluster_name=cluster.name, principal_arn=node_role.arn, type="EC2_LINUX", opts=child
+            f"{name}-karpenter-nodes",
+            cluster_name=cluster.name,
+            principal_arn=node_role.arn,
+            type="EC2_LINUX",
+            opts=child,
         )
         labels = platform_labels(environment=args.environment, data_class=args.data_class, component="karpenter")
         controller = helm_release(
@@ -454,10 +471,15 @@ class GpuCluster(pulumi.ComponentResource):
             namespace=namespace,
             values={
                 "settings": {"clusterName": cluster.name},
-                "serviceAccount": {"name": service_account, "annotations": {"eks.amazonaws.com/role-arn": controller_role.arn}},
+                "serviceAccount": {
+                    "name": service_account,
+                    "annotations": {"eks.amazonaws.com/role-arn": controller_role.arn},
+                },
                 "replicas": 2,
                 "nodeSelector": {"rampart.dev/pool": "system"},
-                "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+                "controller": {
+                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+                },
                 "additionalLabels": labels,
             },
             opts=on_cluster,
@@ -501,7 +523,11 @@ def karpenter_node_pool_spec(pool: KarpenterPool, labels: Mapping[str, str]) -> 
             "spec": {
                 "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
                 "requirements": [
-                    {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": list(pool.instance_families)},
+                    {
+                        "key": "karpenter.k8s.aws/instance-family",
+                        "operator": "In",
+                        "values": list(pool.instance_families),
+                    },
                     {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
                     {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
                 ],

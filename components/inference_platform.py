@@ -141,7 +141,9 @@ def _pod_template(
     return {"metadata": {"labels": dict(labels)}, "spec": pod}
 
 
-def _worker_group(name: str, group: WorkerGroup, args: InferencePlatformArgs, labels: Mapping[str, str]) -> dict[str, Any]:
+def _worker_group(
+    name: str, group: WorkerGroup, args: InferencePlatformArgs, labels: Mapping[str, str]
+) -> dict[str, Any]:
     resources = {"cpu": group.cpu, "memory": group.memory}
     if group.gpus:
         resources["nvidia.com/gpu"] = str(group.gpus)
@@ -152,7 +154,12 @@ def _worker_group(name: str, group: WorkerGroup, args: InferencePlatformArgs, la
         "maxReplicas": group.max_replicas,
         "rayStartParams": {},
         "template": _pod_template(
-            args, labels, "ray-worker", resources, [{"name": "metrics", "containerPort": METRICS_PORT}], gpu=bool(group.gpus)
+            args,
+            labels,
+            "ray-worker",
+            resources,
+            [{"name": "metrics", "containerPort": METRICS_PORT}],
+            gpu=bool(group.gpus),
         ),
     }
 
@@ -223,8 +230,22 @@ class InferencePlatform(pulumi.ComponentResource):
 
         instance = {"app.kubernetes.io/instance": name}
         serving = {**instance, "ray.io/serve": "true"}
-        self._allow(f"{name}-allow-gateway", meta("allow-gateway-from-ingress"), serving, args.ingress_namespace, GATEWAY_PORT, inside)
-        self._allow(f"{name}-allow-metrics", meta("allow-metrics-from-monitoring"), instance, args.monitoring_namespace, METRICS_PORT, inside)
+        self._allow(
+            f"{name}-allow-gateway",
+            meta("allow-gateway-from-ingress"),
+            serving,
+            args.ingress_namespace,
+            GATEWAY_PORT,
+            inside,
+        )
+        self._allow(
+            f"{name}-allow-metrics",
+            meta("allow-metrics-from-monitoring"),
+            instance,
+            args.monitoring_namespace,
+            METRICS_PORT,
+            inside,
+        )
         self._allow(
             f"{name}-allow-operator",
             meta("allow-dashboard-from-kuberay"),
@@ -332,7 +353,9 @@ class InferencePlatform(pulumi.ComponentResource):
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
-                        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source_namespace}}}],
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source_namespace}}}
+                        ],
                         "ports": [{"protocol": "TCP", "port": port}],
                     }
                 ],

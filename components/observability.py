@@ -49,7 +49,21 @@ GATEWAY_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 """Bucket boundaries of the gateway latency histogram (services/gateway/metrics.py): the SLO must be one."""
 
 _PROMQL_KEYWORDS = frozenset(
-    {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan"}
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "inf",
+        "nan",
+    }
 )
 
 
@@ -61,7 +75,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names = set()
     for match in re.finditer(r"(?<![A-Za-z0-9_:.])[A-Za-z_:][A-Za-z0-9_:]*", text):
-        following = text[match.end():].lstrip()
+        following = text[match.end() :].lstrip()
         if following.startswith("("):
             continue  # a function call
         name = match.group(0)
@@ -91,9 +105,7 @@ def alert_rule_groups(*, latency_slo_ms: int, monthly_budget_usd: float) -> list
         buckets = ", ".join(f"{int(b * 1000)}" for b in GATEWAY_LATENCY_BUCKETS_S)
         raise ValueError(f"latency_slo_ms: {latency_slo_ms} is not a gateway histogram bucket (one of {buckets})")
     values = {"latency_slo_seconds": repr(seconds), "monthly_budget_usd": f"{monthly_budget_usd:g}"}
-    return [
-        yaml.safe_load(Template(path.read_text()).substitute(values)) for path in sorted(ALERTS_DIR.glob("*.yaml"))
-    ]
+    return [yaml.safe_load(Template(path.read_text()).substitute(values)) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
 
 
 @dataclass(frozen=True)
@@ -182,7 +194,10 @@ class Observability(pulumi.ComponentResource):
                 "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
                 "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
                 "containerSecurityContext": _RESTRICTED_CONTAINER,
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "256Mi"},
+                    "limits": {"cpu": "500m", "memory": "512Mi"},
+                },
             }
             log_groups = [
                 aws.cloudwatch.LogGroup(
@@ -266,9 +281,16 @@ class Observability(pulumi.ComponentResource):
                 "image": {"repository": "otel/opentelemetry-collector-contrib"},
                 "serviceAccount": otel_service_account,
                 "securityContext": _RESTRICTED_CONTAINER,
-                "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+                "resources": {
+                    "requests": {"cpu": "200m", "memory": "512Mi"},
+                    "limits": {"cpu": "1", "memory": "512Mi"},
+                },
                 "config": {
-                    "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}}},
+                    "receivers": {
+                        "otlp": {
+                            "protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}
+                        }
+                    },
                     "exporters": otel_exporters,
                     "service": {
                         "pipelines": {
@@ -307,7 +329,12 @@ class Observability(pulumi.ComponentResource):
         self.register_outputs({"namespace": self.namespace, "log_group_names": self.log_group_names})
 
     def _irsa_role(
-        self, resource_name: str, cloud: CloudIntegration, namespace: str, service_account: str, policy: pulumi.Input[str]
+        self,
+        resource_name: str,
+        cloud: CloudIntegration,
+        namespace: str,
+        service_account: str,
+        policy: pulumi.Input[str],
     ) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
@@ -363,7 +390,10 @@ class Observability(pulumi.ComponentResource):
             values={
                 "serviceAccount": {"name": eso_account, "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
                 "securityContext": _RESTRICTED_CONTAINER,
-                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "128Mi"},
+                    "limits": {"cpu": "500m", "memory": "256Mi"},
+                },
                 "commonLabels": eso_labels,
             },
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[eso_ns])),

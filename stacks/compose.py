@@ -181,7 +181,15 @@ def build_platform(config: StackConfig) -> Platform:
     pulumi.export("model_bucket", model_store.bucket_name)
     pulumi.export("audit_bucket", audit_store.bucket_name)
     return Platform(
-        aws_provider, secrets, network, model_store, audit_store, gpu_cluster, onprem_cluster, observability, inference_platforms
+        aws_provider,
+        secrets,
+        network,
+        model_store,
+        audit_store,
+        gpu_cluster,
+        onprem_cluster,
+        observability,
+        inference_platforms,
     )
 
 

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator, ValidationInfo
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "NAMESPACE",
@@ -406,7 +415,9 @@ class StackConfig(_Model):
         for index, platform in enumerate(platforms):
             cluster = clusters[platform.cluster]
             if cluster is None or not cluster.enabled:
-                raise ValueError(f"{index}.cluster: {platform.cluster} is not enabled (set rampart:{platform.cluster}.enabled)")
+                raise ValueError(
+                    f"{index}.cluster: {platform.cluster} is not enabled (set rampart:{platform.cluster}.enabled)"
+                )
             if info.data.get("require_image_digest") and not _IMAGE_DIGEST.search(platform.image):
                 raise ValueError(f"{index}.image: {platform.image} must be pinned by digest (@sha256:<64 hex>)")
         return platforms
@@ -417,6 +428,10 @@ class StackConfig(_Model):
             raise ValueError(
                 "audit_storage.archive_after_days must be shorter than audit_storage.retention_days"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _onprem_has_a_kubeconfig(self) -> StackConfig:
         if self.onprem.enabled and self.onprem_kubeconfig is None:
             raise ValueError(
                 "onprem.enabled needs rampart:onprem_kubeconfig (set it with "
@@ -509,5 +524,9 @@ def _describe(error: ValidationError) -> str:
         elif issue["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key (check the spelling against stacks/config.py)")
         else:
-            lines.append(f"{key}: {issue['msg'].removeprefix('Value error, ')} (got {issue.get('input')!r})")
+            reason = issue["msg"].removeprefix("Value error, ")
+            given = issue.get("input")
+            # A whole block as "got" buries the reason: cross-field checks name their keys themselves.
+            shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+            lines.append(f"{key}: {reason}{shown}" if issue["loc"] else f"{reason}{shown}")
     return "invalid stack configuration:\n  " + "\n  ".join(lines)

@@ -217,7 +217,9 @@ def format_counts(graph: PlanGraph) -> str:
     return "\n".join([*rows, f"  {'total'.ljust(width)}  {sum(counts.values())}"])
 
 
-def cost_inputs(graph: PlanGraph, *, onprem_monthly_usd: float, families_priced_by: Callable[[list[str]], str]) -> CostInputs:
+def cost_inputs(
+    graph: PlanGraph, *, onprem_monthly_usd: float, families_priced_by: Callable[[list[str]], str]
+) -> CostInputs:
     """What the rendered stack bills by the hour, read from the graph itself (not from config)."""
     pools = [
         NodePoolUsage(

@@ -88,14 +88,18 @@ def test_the_committed_price_table_is_dated_and_complete() -> None:
 def test_a_malformed_price_table_names_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "aws-test-1-2026-01.yaml"
     path.write_text((PRICES_DIR / "aws-us-east-1-2026-11.yaml").read_text().replace("nat_gateway_hour", "nat_hour"))
-    with pytest.raises(ValueError, match=r"aws-test-1-2026-01.yaml: malformed price table \(KeyError\('nat_gateway_hour'\)\)"):
+    with pytest.raises(
+        ValueError, match=r"aws-test-1-2026-01.yaml: malformed price table \(KeyError\('nat_gateway_hour'\)\)"
+    ):
         load_price_table(path)
     with pytest.raises(ValueError, match=r"region: no price table for eu-west-9"):
         latest_price_table("eu-west-9")
 
 
 def test_environment_costs_follow_what_each_stack_declares(rendered: Render) -> None:
-    costs = {e: environment_cost(rendered(e), load_stack_config(*read_stack_file(e))) for e in ("dev", "staging", "prod")}
+    costs = {
+        e: environment_cost(rendered(e), load_stack_config(*read_stack_file(e))) for e in ("dev", "staging", "prod")
+    }
     assert costs["dev"].total_usd < costs["staging"].total_usd < costs["prod"].total_usd
     prod = {line.item: line for line in costs["prod"].lines}
     gpu = prod["node pool rampart-prod-eks-inference: g6e.2xlarge (on_demand)"]

@@ -64,8 +64,14 @@ def test_endpoint_is_private_secrets_encrypted_and_every_log_type_on(rendered: R
     assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False, cluster.urn
     assert not vpc.get("publicAccessCidrs"), cluster.urn
     (key,) = graph.of_type("aws:kms/key:Key")
-    (encryption,) = cluster.inputs["encryptionConfig"] if isinstance(cluster.inputs["encryptionConfig"], list) else [cluster.inputs["encryptionConfig"]]
-    assert encryption["resources"] == ["secrets"] and encryption["provider"]["keyArn"] == key.outputs["arn"], cluster.urn
+    (encryption,) = (
+        cluster.inputs["encryptionConfig"]
+        if isinstance(cluster.inputs["encryptionConfig"], list)
+        else [cluster.inputs["encryptionConfig"]]
+    )
+    assert encryption["resources"] == ["secrets"] and encryption["provider"]["keyArn"] == key.outputs["arn"], (
+        cluster.urn
+    )
     assert sorted(cluster.inputs["enabledClusterLogTypes"]) == sorted(CONTROL_PLANE_LOG_TYPES), cluster.urn
     private_subnets = {s.id for s in graph.of_type("aws:ec2/subnet:Subnet") if "private" in s.name}
     assert set(vpc["subnetIds"]) == private_subnets, cluster.urn
@@ -74,7 +80,11 @@ def test_endpoint_is_private_secrets_encrypted_and_every_log_type_on(rendered: R
 def test_control_plane_logs_are_kept_and_encrypted(rendered: Render) -> None:
     graph = rendered("prod")
     (cluster,) = graph.of_type(EKS)
-    (group,) = [g for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs.get("name") == f"/aws/eks/{cluster.inputs['name']}/cluster"]
+    (group,) = [
+        g
+        for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup")
+        if g.inputs.get("name") == f"/aws/eks/{cluster.inputs['name']}/cluster"
+    ]
     assert group.inputs["retentionInDays"] == 365 and group.inputs["kmsKeyId"].startswith("arn:aws:kms:"), group.urn
     assert group.urn in cluster.dependencies, f"{cluster.urn} must wait for its log group"
 
@@ -160,7 +170,9 @@ def test_karpenter_pool_is_bounded_tainted_and_imdsv2(rendered: Render) -> None:
     assert node_class.inputs["spec"]["metadataOptions"]["httpTokens"] == "required", node_class.urn
     assert node_class.inputs["spec"]["amiSelectorTerms"][0]["alias"].startswith("al2023@v"), node_class.urn
     (controller,) = [r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.name.endswith("-karpenter")]
-    assert controller.urn in pool.dependencies or any(controller.urn in graph.get(d).dependencies for d in pool.dependencies)
+    assert controller.urn in pool.dependencies or any(
+        controller.urn in graph.get(d).dependencies for d in pool.dependencies
+    )
     role_arn = controller.inputs["values"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     (role,) = [r for r in graph.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn]
     trust = json.loads(role.inputs["assumeRolePolicy"])
@@ -191,7 +203,9 @@ def test_dev_uses_the_device_plugin_with_time_slicing(rendered: Render) -> None:
     graph = rendered("dev")
     charts = {r.inputs["chart"] for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
     assert {"nvidia-device-plugin", "dcgm-exporter"} <= charts and "gpu-operator" not in charts
-    (sharing,) = [c for c in graph.of_type("kubernetes:core/v1:ConfigMap") if c.inputs["metadata"]["name"] == "gpu-sharing"]
+    (sharing,) = [
+        c for c in graph.of_type("kubernetes:core/v1:ConfigMap") if c.inputs["metadata"]["name"] == "gpu-sharing"
+    ]
     assert "replicas: 4" in sharing.inputs["data"]["any"], sharing.urn
 
 
@@ -200,8 +214,14 @@ def test_dev_uses_the_device_plugin_with_time_slicing(rendered: Render) -> None:
     [
         ({"gpu_node_pools": [], "karpenter": None}, r"gpu_node_pools / karpenter: give exactly one"),
         ({"gpu_node_pools": [GpuNodePool("a", "m7i.large", 1, 1, 1)]}, r"gpu_node_pools\[0\].instance_type: m7i.large"),
-        ({"gpu_node_pools": [GpuNodePool("a", "g6.xlarge", 1, 1, 1, "spot")]}, r"gpu_node_pools\[0\].capacity_type: spot"),
-        ({"gpu_node_pools": [GpuNodePool("a", "g6.xlarge", 2, 1, 3)]}, r"gpu_node_pools\[0\]: min_size <= desired_size"),
+        (
+            {"gpu_node_pools": [GpuNodePool("a", "g6.xlarge", 1, 1, 1, "spot")]},
+            r"gpu_node_pools\[0\].capacity_type: spot",
+        ),
+        (
+            {"gpu_node_pools": [GpuNodePool("a", "g6.xlarge", 2, 1, 3)]},
+            r"gpu_node_pools\[0\]: min_size <= desired_size",
+        ),
         (
             {"gpu_node_pools": [], "karpenter": KarpenterPool(["g6"], ["spot"], 4, 64)},
             r"karpenter.capacity_types: spot is not allowed",

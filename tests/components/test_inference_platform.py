@@ -38,7 +38,9 @@ def _pods(service: PlannedResource) -> Iterator[tuple[str, dict[str, Any]]]:
 def test_serve_config_is_the_services_file_verbatim(rendered: Render, environment: str) -> None:
     for service in rendered(environment).of_type(RAY_SERVICE):
         embedded = yaml.safe_load(service.inputs["spec"]["serveConfigV2"])
-        assert embedded == serve_config(environment), f"{service.urn} drifted from services/config/serve-{environment}.yaml"
+        assert embedded == serve_config(environment), (
+            f"{service.urn} drifted from services/config/serve-{environment}.yaml"
+        )
 
 
 def test_head_runs_no_tasks_and_token_auth_is_on(rendered: Render) -> None:
@@ -55,7 +57,11 @@ def test_gpu_workers_request_exactly_their_gpus_on_gpu_nodes(rendered: Render) -
     assert set(groups) == {"cpu", "gpu"}
     gpu = groups["gpu"]["template"]["spec"]
     (container,) = gpu["containers"]
-    assert container["resources"]["requests"]["nvidia.com/gpu"] == container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert (
+        container["resources"]["requests"]["nvidia.com/gpu"]
+        == container["resources"]["limits"]["nvidia.com/gpu"]
+        == "1"
+    )
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in gpu["tolerations"]
     assert gpu["nodeSelector"] == {"rampart.dev/gpu": "true"}, service.urn
     assert (groups["gpu"]["minReplicas"], groups["gpu"]["maxReplicas"]) == (3, 12), service.urn
@@ -91,7 +97,9 @@ def test_images_are_pinned_by_digest_outside_dev(rendered: Render, environment: 
 def test_only_the_gateway_port_is_reachable_through_services_and_ingresses(rendered: Render) -> None:
     graph = rendered("prod")
     for service in graph.of_type("kubernetes:core/v1:Service"):
-        assert service.inputs["spec"].get("type", "ClusterIP") == "ClusterIP", f"{service.urn} is exposed outside the cluster"
+        assert service.inputs["spec"].get("type", "ClusterIP") == "ClusterIP", (
+            f"{service.urn} is exposed outside the cluster"
+        )
         ports = {p["port"] for p in service.inputs["spec"]["ports"]}
         assert not ports & set(INTERNAL_RAY_PORTS.values()), f"{service.urn} exposes a Ray control port"
     ingresses = graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")
@@ -106,7 +114,9 @@ def test_only_the_gateway_port_is_reachable_through_services_and_ingresses(rende
 def test_network_policies_deny_by_default_and_open_only_named_ports(rendered: Render) -> None:
     graph = rendered("prod")
     platform = _platform(graph, "-public")
-    policies = {p.inputs["metadata"]["name"]: p for p in under(graph, platform, "kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    policies = {
+        p.inputs["metadata"]["name"]: p for p in under(graph, platform, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    }
     deny = policies["default-deny-ingress"].inputs["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
     opened = {
@@ -121,7 +131,9 @@ def test_network_policies_deny_by_default_and_open_only_named_ports(rendered: Re
     }
     dashboard = policies["allow-dashboard-from-kuberay"].inputs["spec"]
     assert dashboard["podSelector"]["matchLabels"]["ray.io/node-type"] == "head"
-    assert dashboard["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}}}]
+    assert dashboard["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}}}
+    ]
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
@@ -133,15 +145,16 @@ def test_every_namespace_has_a_default_deny_policy(rendered: Render, environment
         if p.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     }
     for namespace in graph.of_type("kubernetes:core/v1:Namespace"):
-        assert (namespace.provider, namespace.inputs["metadata"]["name"]) in denied, f"{namespace.urn} has no default deny"
+        assert (namespace.provider, namespace.inputs["metadata"]["name"]) in denied, (
+            f"{namespace.urn} has no default deny"
+        )
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
 def test_every_kubernetes_object_carries_the_platform_labels(rendered: Render, environment: str) -> None:
     graph = rendered(environment)
     objects = [
-        r for r in graph.resources
-        if r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"
+        r for r in graph.resources if r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"
     ]
     assert len(objects) > 20
     for resource in objects:
@@ -153,21 +166,34 @@ def test_every_kubernetes_object_carries_the_platform_labels(rendered: Render, e
 def test_pod_disruption_budgets_and_service_monitor(rendered: Render) -> None:
     graph = rendered("prod")
     platform = _platform(graph, "-regulated")
-    budgets = {b.inputs["metadata"]["name"]: b.inputs["spec"] for b in under(graph, platform, "kubernetes:policy/v1:PodDisruptionBudget")}
-    assert budgets["serving"]["minAvailable"] == 1 and budgets["serving"]["selector"]["matchLabels"]["ray.io/serve"] == "true"
+    budgets = {
+        b.inputs["metadata"]["name"]: b.inputs["spec"]
+        for b in under(graph, platform, "kubernetes:policy/v1:PodDisruptionBudget")
+    }
+    assert (
+        budgets["serving"]["minAvailable"] == 1
+        and budgets["serving"]["selector"]["matchLabels"]["ray.io/serve"] == "true"
+    )
     assert budgets["gpu-workers"]["maxUnavailable"] == 1
     (monitor,) = under(graph, platform, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
-    (metrics,) = [s for s in under(graph, platform, "kubernetes:core/v1:Service") if s.inputs["metadata"]["name"] == "ray-metrics"]
+    (metrics,) = [
+        s for s in under(graph, platform, "kubernetes:core/v1:Service") if s.inputs["metadata"]["name"] == "ray-metrics"
+    ]
     selected = monitor.inputs["spec"]["selector"]["matchLabels"]
     assert all(metrics.inputs["metadata"]["labels"].get(k) == v for k, v in selected.items()), monitor.urn
 
 
 def test_ray_service_waits_for_the_operator_of_its_cluster(rendered: Render) -> None:
     graph = rendered("prod")
-    for suffix, cluster_type in (("-public", "rampart:index:GpuCluster"), ("-regulated", "rampart:index:OnPremCluster")):
+    for suffix, cluster_type in (
+        ("-public", "rampart:index:GpuCluster"),
+        ("-regulated", "rampart:index:OnPremCluster"),
+    ):
         service = _ray_service(graph, suffix)
         (cluster,) = graph.of_type(cluster_type)
-        (operator,) = [r for r in under(graph, cluster, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kuberay-operator"]
+        (operator,) = [
+            r for r in under(graph, cluster, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kuberay-operator"
+        ]
         assert operator.urn in service.dependencies, service.urn
         assert service.provider == operator.provider, f"{service.urn} is on another cluster than its operator"
 

@@ -72,8 +72,13 @@ def test_every_alert_has_a_severity_a_summary_and_exported_metrics() -> None:
     groups = alert_rule_groups(latency_slo_ms=1000, monthly_budget_usd=1234.5)
     alerts = [rule for group in groups for rule in group["rules"]]
     names = {rule["alert"] for rule in alerts}
-    assert {"GatewayLatencySloFastBurn", "GatewayErrorRateHigh", "GpuIdleWhileNodeRuns", "EmbeddingCentroidDrift",
-            "ModelSpendOverBudget"} <= names
+    assert {
+        "GatewayLatencySloFastBurn",
+        "GatewayErrorRateHigh",
+        "GpuIdleWhileNodeRuns",
+        "EmbeddingCentroidDrift",
+        "ModelSpendOverBudget",
+    } <= names
     for rule in alerts:
         assert rule["labels"]["severity"] in {"info", "warning", "critical"}, rule["alert"]
         assert rule["annotations"]["summary"], rule["alert"]
@@ -109,7 +114,12 @@ def test_dashboards_and_rules_are_provisioned_as_objects(rendered: Render) -> No
         (content,) = config_map.inputs["data"].values()
         assert json.loads(content)["panels"], config_map.urn
     rules = under(graph, observability, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-    assert sorted(r.inputs["metadata"]["name"] for r in rules) == ["rampart-budget", "rampart-drift", "rampart-gpu", "rampart-slo"]
+    assert sorted(r.inputs["metadata"]["name"] for r in rules) == [
+        "rampart-budget",
+        "rampart-drift",
+        "rampart-gpu",
+        "rampart-slo",
+    ]
     (monitor,) = under(graph, observability, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
     assert monitor.inputs["spec"]["namespaceSelector"]["matchNames"] == ["gpu-system"], monitor.urn
 
@@ -117,7 +127,11 @@ def test_dashboards_and_rules_are_provisioned_as_objects(rendered: Render) -> No
 def test_grafana_admin_password_comes_from_secrets_manager_through_irsa(rendered: Render) -> None:
     graph = rendered("prod")
     observability = _cloud_observability(graph)
-    (stack,) = [r for r in under(graph, observability, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack"]
+    (stack,) = [
+        r
+        for r in under(graph, observability, "kubernetes:helm.sh/v3:Release")
+        if r.inputs["chart"] == "kube-prometheus-stack"
+    ]
     grafana = stack.inputs["values"]["grafana"]
     assert grafana["admin"]["existingSecret"] == "grafana-admin", stack.urn
     assert "adminPassword" not in json.dumps(stack.inputs["values"]), f"{stack.urn} sets a password in values"
@@ -127,10 +141,16 @@ def test_grafana_admin_password_comes_from_secrets_manager_through_irsa(rendered
     assert external.inputs["spec"]["target"]["name"] == "grafana-admin", external.urn
     (store,) = under(graph, observability, "kubernetes:external-secrets.io/v1:ClusterSecretStore")
     account = store.inputs["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]
-    (eso,) = [r for r in under(graph, observability, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "external-secrets"]
+    (eso,) = [
+        r
+        for r in under(graph, observability, "kubernetes:helm.sh/v3:Release")
+        if r.inputs["chart"] == "external-secrets"
+    ]
     role_arn = eso.inputs["values"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     (role,) = [r for r in graph.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn]
-    assert f"system:serviceaccount:{account['namespace']}:{account['name']}" in role.inputs["assumeRolePolicy"], role.urn
+    assert f"system:serviceaccount:{account['namespace']}:{account['name']}" in role.inputs["assumeRolePolicy"], (
+        role.urn
+    )
     (policy,) = [p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id]
     statements = json.loads(policy.inputs["policy"])["Statement"]
     assert statements[0]["Resource"] == secret.outputs["arn"], "ESO may read exactly the Grafana secret"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pulumi
 import pytest
 import yaml
 
-import pulumi
 from components.bootstrap import BOOTSTRAP_MARKER, BootstrapSpec, render_cloud_init
 from components.onprem_cluster import OnPremClusterArgs, OnPremGpuNode
 from stacks.config import ConfigError, load_stack_config, read_stack_file
@@ -42,12 +42,20 @@ def test_gpu_nodes_are_labelled_and_tainted_from_config(rendered: Render) -> Non
 def test_the_same_addons_go_onto_the_onprem_cluster(rendered: Render) -> None:
     graph = rendered("prod")
     charts_on = {
-        type_token: sorted(r.inputs["chart"] for r in under(graph, component(graph, type_token), "kubernetes:helm.sh/v3:Release"))
+        type_token: sorted(
+            r.inputs["chart"] for r in under(graph, component(graph, type_token), "kubernetes:helm.sh/v3:Release")
+        )
         for type_token in ("rampart:index:GpuCluster", "rampart:index:OnPremCluster")
     }
-    assert charts_on["rampart:index:OnPremCluster"] == charts_on["rampart:index:GpuCluster"] == ["gpu-operator", "kuberay-operator"]
+    assert (
+        charts_on["rampart:index:OnPremCluster"]
+        == charts_on["rampart:index:GpuCluster"]
+        == ["gpu-operator", "kuberay-operator"]
+    )
     (onprem_obs,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
-    assert any(r.inputs["chart"] == "kube-prometheus-stack" for r in under(graph, onprem_obs, "kubernetes:helm.sh/v3:Release"))
+    assert any(
+        r.inputs["chart"] == "kube-prometheus-stack" for r in under(graph, onprem_obs, "kubernetes:helm.sh/v3:Release")
+    )
 
 
 def test_no_aws_resource_depends_on_the_onprem_cluster(rendered: Render) -> None:
@@ -55,7 +63,9 @@ def test_no_aws_resource_depends_on_the_onprem_cluster(rendered: Render) -> None
     onprem = component(graph, "rampart:index:OnPremCluster")
     assert not [r.urn for r in graph.descendants(onprem.urn) if r.type.startswith("aws:")]
     (onprem_obs,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
-    assert not [r.urn for r in graph.descendants(onprem_obs.urn) if r.type.startswith("aws:")], "regulated logs stay on site"
+    assert not [r.urn for r in graph.descendants(onprem_obs.urn) if r.type.startswith("aws:")], (
+        "regulated logs stay on site"
+    )
 
 
 def test_cloud_init_installs_and_checks_what_config_says() -> None:
@@ -114,7 +124,10 @@ def test_bad_bootstrap_values_name_the_field(changes: dict[str, object], message
     ("changes", "message"),
     [
         ({"gpu_nodes": []}, r"gpu_nodes: list at least one"),
-        ({"gpu_nodes": [OnPremGpuNode("a", "L4", 1), OnPremGpuNode("a", "L4", 1)]}, r"gpu_nodes\[0\].hostname: a is listed twice"),
+        (
+            {"gpu_nodes": [OnPremGpuNode("a", "L4", 1), OnPremGpuNode("a", "L4", 1)]},
+            r"gpu_nodes\[0\].hostname: a is listed twice",
+        ),
         ({"kubeconfig": "apiVersion: v1"}, r"kubeconfig: must be a Pulumi secret"),
     ],
 )
@@ -158,8 +171,10 @@ def test_a_regulated_workload_on_eks_fails_at_config_validation() -> None:
     platforms[1]["cluster"] = "eks"
     with pytest.raises(ConfigError) as failure:
         load_stack_config(*_prod_with_platforms(platforms))
-    assert "rampart:inference_platforms.1: data residency: 'regulated' handles regulated data and may only run on " \
+    assert (
+        "rampart:inference_platforms.1: data residency: 'regulated' handles regulated data and may only run on "
         "the on-prem cluster (cluster: onprem), not eks" in str(failure.value)
+    )
 
 
 def test_a_platform_on_a_disabled_cluster_fails_naming_the_key() -> None:
@@ -189,3 +204,16 @@ def test_a_plain_text_kubeconfig_is_refused() -> None:
     values, secret_keys = read_stack_file("prod")
     with pytest.raises(ConfigError, match=r"rampart:onprem_kubeconfig: must be a secret"):
         load_stack_config(values, secret_keys - {"rampart:onprem_kubeconfig"})
+
+
+def test_make_bootstrap_writes_the_document_for_the_environment(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from stacks.bootstrap import main
+
+    path = tmp_path / "prod.yaml"
+    assert main(["prod", "--output", str(path)]) == 0
+    document = yaml.safe_load(path.read_text())
+    files = {f["path"]: f["content"] for f in document["write_files"]}
+    assert json.loads(files[BOOTSTRAP_MARKER])["environment"] == "prod"
+    assert "gpu-node-1, gpu-node-2" in capsys.readouterr().out
+    assert main(["dev", "--output", str(tmp_path / "dev.yaml")]) == 2
+    assert "rampart:onprem.enabled is false in dev" in capsys.readouterr().err
