@@ -23,7 +23,7 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from services.inference.backends import model_cards
-from services.inference.deployments import Embedder, Generator, Retriever
+from services.inference.deployments import BatchedEmbedder, Embedder, Generator, Retriever
 from services.inference.metrics import RequestMetricsMiddleware
 from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelCard, Passage, ReindexResult
 from services.inference.service import build_inference_service
@@ -35,9 +35,10 @@ __all__ = ["Ingress", "ServeBackends", "bind_from_config", "build_app"]
 class ServeBackends:
     """`services.inference.backends.Backends` over DeploymentHandles to the model deployments."""
 
-    def __init__(self, args: AppArgs, embedder: DeploymentHandle, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
+    def __init__(self, args: AppArgs, embedder: DeploymentHandle | BatchedEmbedder, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
         self._cards = model_cards(args)
-        self.embedder = embedder
+        # The Embedder deployment's handle, or the Ingress replica's own batched model.
+        self._embed = embedder.embed if isinstance(embedder, BatchedEmbedder) else embedder.embed.remote
         self.retriever = retriever
         self.generator = generator
 
@@ -45,7 +46,7 @@ class ServeBackends:
         return list(self._cards)
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        vectors: npt.NDArray[np.float32] = await self.embedder.embed.remote(texts)
+        vectors: npt.NDArray[np.float32] = await self._embed(texts)
         return vectors
 
     async def retrieve(self, query: str, k: int) -> list[Passage]:
@@ -73,7 +74,13 @@ class Ingress:
 
     def __init__(self, args: AppArgs, embedder: DeploymentHandle, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
         self.args = args
-        self.backends = ServeBackends(args, embedder, retriever, generator)
+        self.local_embedder = BatchedEmbedder(args.embedder) if args.embedder.in_ingress else None
+        self.backends = ServeBackends(args, self.local_embedder or embedder, retriever, generator)
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Batching tunables of the in-ingress embedder (same keys as the Embedder's)."""
+        if self.local_embedder is not None:
+            self.local_embedder.configure(user_config)
 
     def __serve_build_asgi_app__(self) -> Any:
         app: Any = build_inference_service(lambda: self.backends).to_asgi()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -42,7 +43,12 @@ def with_port(config: dict[str, Any], port: int) -> dict[str, Any]:
 
 
 def start_ray(temp_dir: Path) -> None:
-    """Start a one-node Ray cluster in this process: loopback only, no dashboard, state in `temp_dir`."""
+    """Start a one-node Ray cluster in this process: no dashboard, state in `temp_dir`.
+
+    Clients reach only Serve's HTTP proxy, which `deploy` binds to 127.0.0.1. Ray 2.60's own gRPC
+    servers (GCS, raylet, workers) still listen on all interfaces and have no setting to change
+    that; Ray's token authentication (on by default) guards them. See docs/serving.md.
+    """
     import ray
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,7 +56,6 @@ def start_ray(temp_dir: Path) -> None:
     ray.init(
         address="local",
         include_dashboard=False,
-        _node_ip_address="127.0.0.1",
         _temp_dir=str(temp_dir),
         log_to_driver=False,
         configure_logging=False,
@@ -151,21 +156,23 @@ def run(port: int, env: str) -> int:
     started = time.monotonic()
     print(f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 (no dashboard, temp dir {temp_dir})", flush=True)
     start_ray(temp_dir)
-    ray_pids = [child.pid for child in psutil.Process().children(recursive=True)]
     print(f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml (loading models, indexing docs/)", flush=True)
     try:
         base_url = deploy(config)
     except Exception as error:  # report, then tear down what was started
         print(f"error: deployment failed: {error}", flush=True)
         stop_ray()
+        shutil.rmtree(temp_dir, ignore_errors=True)
         return 1
-    ray_pids = sorted({*ray_pids, *(child.pid for child in psutil.Process().children(recursive=True))})
+    # (pid, start time): `down` only kills a pid that still is the process Ray started.
+    ray_pids = [[child.pid, child.create_time()] for child in psutil.Process().children(recursive=True)]
     state = {"pid": os.getpid(), "ray_pids": ray_pids, "base_url": base_url, "env": env, "temp_dir": str(temp_dir)}
     STATE_FILE.write_text(json.dumps(state))
     print(f"[{time.monotonic() - started:5.1f}s] ready at {base_url}", flush=True)
     stop.wait()
     print("stopping Serve and Ray", flush=True)
     stop_ray()
+    shutil.rmtree(temp_dir, ignore_errors=True)
     STATE_FILE.unlink(missing_ok=True)
     return 0
 
@@ -232,9 +239,14 @@ def down() -> int:
             time.sleep(0.5)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
-    for ray_pid in state.get("ray_pids", []):
-        if _alive(ray_pid):
-            os.kill(ray_pid, signal.SIGKILL)
+    import psutil
+
+    for ray_pid, started in state.get("ray_pids", []):
+        try:
+            if psutil.Process(ray_pid).create_time() == started:
+                os.kill(ray_pid, signal.SIGKILL)
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
     STATE_FILE.unlink(missing_ok=True)
     print(f"Rampart stopped (server pid {pid}).")
     return 0

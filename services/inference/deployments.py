@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -20,45 +21,70 @@ from services.inference.retriever import DocumentIndex
 from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Passage, ReindexResult
 from services.inference.settings import EmbedderSettings, GeneratorSettings, RetrieverSettings
 
-__all__ = ["Embedder", "Generator", "Retriever"]
+__all__ = ["BatchedEmbedder", "Embedder", "Generator", "Retriever"]
+
+
+def _torch_executor(threads: int) -> ThreadPoolExecutor:
+    """One thread for model calls, with its own torch thread count: OpenMP settings are per
+    thread, so `torch.set_num_threads` in the replica's main thread would not reach it (and two
+    spinning OpenMP threads on a busy 2-core box cost ~10x the CPU of one)."""
+    import torch
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder", initializer=torch.set_num_threads, initargs=(threads,))
 
 
 def _sentences(requests: list[list[str]]) -> int:
     return sum(len(texts) for texts in requests)
 
 
-@serve.deployment(name="Embedder", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
-class Embedder:
-    """Sentence embeddings; concurrent requests are batched into one model call."""
+class BatchedEmbedder:
+    """The embedding model behind `@serve.batch`: concurrent requests share one model call.
+
+    Used by the Embedder deployment and, when `embedder.in_ingress` is set, inside the Ingress
+    replica itself (saving a replica hop per request on the hot embeddings path).
+    """
 
     def __init__(self, settings: EmbedderSettings) -> None:
-        import torch
-
         started = time.perf_counter()
         self.model = SentenceEmbedder.from_settings(settings)
         record_model_load(settings.model_name, time.perf_counter() - started)
         self.batch_sizes = batch_size_histogram()
-        self._torch = torch
+        self.executor = _torch_executor(1)
 
-    def reconfigure(self, user_config: dict[str, Any]) -> None:
-        """Batching and threading tunables from the Serve config's `user_config`."""
+    def configure(self, user_config: dict[str, Any]) -> None:
+        """Batching and threading tunables (`max_batch_size`, `batch_wait_timeout_s`, `torch_threads`)."""
         self.embed_batch.set_max_batch_size(int(user_config.get("max_batch_size", 64)))
-        self.embed_batch.set_batch_wait_timeout_s(float(user_config.get("batch_wait_timeout_s", 0.002)))
-        if threads := user_config.get("torch_threads"):
-            self._torch.set_num_threads(int(threads))
+        self.embed_batch.set_batch_wait_timeout_s(float(user_config.get("batch_wait_timeout_s", 0.005)))
+        self.executor.shutdown(wait=True)
+        self.executor = _torch_executor(int(user_config.get("torch_threads", 1)))
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Embeddings of one request's texts (batched with other requests)."""
         return await self.embed_batch(texts)
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002, batch_size_fn=_sentences)
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_sentences)
     async def embed_batch(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
         flat = [text for texts in requests for text in texts]
         self.batch_sizes.observe(len(flat))
         # In a thread, so the replica keeps accepting (and batching) requests meanwhile.
-        vectors = await asyncio.to_thread(self.model.encode, flat)
+        vectors = await asyncio.get_running_loop().run_in_executor(self.executor, self.model.encode, flat)
         bounds = np.cumsum([0, *(len(texts) for texts in requests)])
         return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+@serve.deployment(name="Embedder", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
+class Embedder:
+    """Sentence embeddings for the Retriever (and for the API unless the Ingress embeds itself)."""
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        self.embedder = BatchedEmbedder(settings)
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        self.embedder.configure(user_config)
+
+    async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Embeddings of one request's texts (batched with other requests)."""
+        return await self.embedder.embed(texts)
 
 
 @serve.deployment(name="Retriever", max_ongoing_requests=128, ray_actor_options={"num_cpus": 0})

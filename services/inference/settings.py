@@ -55,6 +55,10 @@ class EmbedderSettings(_Settings):
     """The sentence-transformers model directory."""
     device: str = "cpu"
     """torch device for the model (`cpu`, `cuda`)."""
+    in_ingress: bool = False
+    """Also load the model in each Ingress replica and answer `/v1/embeddings` there, batched,
+    instead of one more replica hop to the Embedder deployment (which still serves the
+    Retriever). Costs one model copy per Ingress replica; see docs/serving.md for what it buys."""
 
 
 class RetrieverSettings(_Settings):
