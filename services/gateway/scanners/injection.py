@@ -46,7 +46,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "extract_prompt",
             r"\b(?:reveal|print|show|repeat|output|leak|tell me|(?:respond|reply|answer)(?: only)? with|give me|list|relay|spell out|recite)\b[^.!?\n]{0,40}?"
-            r"\b(?:system prompt|initial prompt|(?:your|the|all|above|previous|prior|initial|initials|original|system'?s?) (?:\w+ )?(?:instructions|prompt|rules|parameters)|every instructions?|instructions (?:you have|given|above)|hidden prompt)",
+            r"\b(?:system prompt|initial prompt|(?:your|the|all|above|previous|prior|initial|initials|original|system'?s?) (?:[\w']+ )?(?:instructions|prompt|rules|parameters)|every instructions?|instructions (?:you have|given|above)|hidden prompt)",
         ),
         (
             "unrestricted_persona",
@@ -83,7 +83,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "conversation_markers",
-            r"(?:^|\n)\s*(?:system|assistant)\s*:|<\|(?:im_start|system|endoftext)\|>|\[/?INST\]|###\s*(?:instruction|system)|\[system (?:note|message)",
+            r"(?:^|\n)\s*(?:system|assistant)\s*:|[{\[]\s*system\s*:|<\|(?:im_start|system|endoftext)\|>|\[/?INST\]|###\s*(?:instruction|system)|\[system (?:note|message)",
+        ),
+        (
+            "known_jailbreak",
+            r"(?-i:\bDAN\b)|\bdo anything now\b|\bdeveloper mode (?:enabled|on)\b|\bjailbr(?:ea|o)ken\b|\bAPOPHIS\b",
         ),
         (
             "urgent_override",
@@ -93,7 +97,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 # Patterns precise enough to decide on their own (each fires on under 0.5% of the benign tune rows).
-DECISIVE_PATTERNS = frozenset({"override_instructions", "extract_prompt", "conversation_markers"})
+DECISIVE_PATTERNS = frozenset({"override_instructions", "extract_prompt", "conversation_markers", "known_jailbreak"})
 DECISIVE_SCORE = 0.9
 
 
@@ -166,12 +170,14 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "encoding_evasion": ("base", "rot", "cipher", "backward", "reverse"),
     "pretend": ("pretend", "act as", "roleplay", "you are a"),
     "conversation_markers": ("system", "assistant", "<|", "inst]", "###"),
+    "known_jailbreak": ("dan", "do anything", "developer mode", "jailbr", "apophis"),
     "urgent_override": ("ignore", "important", "attention", "stop", "override", "forget", "alert", "new instruction"),
 }
 
 
 def injection_patterns(text: str) -> Iterator[str]:
     """Names of the attack patterns present in `text` (model features, not verdicts)."""
+    text = text.replace("\u2019", "'")  # typographic apostrophe, as in "system’s"
     lowered = text.lower()
     for name, pattern in _PATTERNS:
         if any(hint in lowered for hint in _HINTS[name]) and pattern.search(text):
@@ -192,6 +198,7 @@ ADDRESSES_THE_MODEL = frozenset(
         "pretend",
         "conversation_markers",
         "urgent_override",
+        "known_jailbreak",
     }
 )
 UNADDRESSED_CEILING = 0.3
