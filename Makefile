@@ -81,15 +81,3 @@ policy-eval: $(VENV)/.installed-infra
 # `$(PY) -m pytest tests/hosts --hosts=ssh://<host>`.
 bootstrap: $(VENV)/.installed-infra
 	$(PY) -m stacks.bootstrap $(ENV)
-
-# Local environment (services/local.py): Ray Serve + the services on 127.0.0.1, state in .rampart/.
-up: $(VENV)/.installed-all
-	$(PY) -m services.local up
-
-down:
-	@if [ -x $(PY) ]; then $(PY) -m services.local down; else echo "Rampart is not running (no virtualenv)."; fi
-
-# Benchmarks: every bench/bench_*.py runs as a module and prints its results to stdout.
-.PHONY: bench
-bench: $(VENV)/.installed-all
-	@set -e; for script in bench/bench_*.py; do module=$${script%.py}; echo "== $$module"; $(PY) -m $${module//\//.}; done
