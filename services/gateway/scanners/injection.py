@@ -177,7 +177,7 @@ _HINTS: dict[str, tuple[str, ...]] = {
 
 def injection_patterns(text: str) -> Iterator[str]:
     """Names of the attack patterns present in `text` (model features, not verdicts)."""
-    text = text.replace("\u2019", "'")  # typographic apostrophe, as in "system’s"
+    text = text.replace("\u2019", "'")  # typographic apostrophe (U+2019) as a plain one
     lowered = text.lower()
     for name, pattern in _PATTERNS:
         if any(hint in lowered for hint in _HINTS[name]) and pattern.search(text):
