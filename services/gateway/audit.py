@@ -64,6 +64,7 @@ class AuditLog:
         self._seq, self._head = _tail_of(self.path)
         self._file = self.path.open("a", encoding="utf-8")
         self._unsealed: list[str] = []
+        self._unsealed_since = 0.0
 
     @property
     def count(self) -> int:
@@ -78,13 +79,19 @@ class AuditLog:
             self._file.flush()
             self._seq += 1
             self._head = record["hash"]
+            if not self._unsealed:
+                self._unsealed_since = time.monotonic()
             self._unsealed.append(line)
             return record
 
-    def take_unsealed(self, at_least: int) -> list[str]:
-        """Hand out the records not yet uploaded, once there are `at_least` of them."""
+    def take_unsealed(self, at_least: int, max_age_s: float | None = None) -> list[str]:
+        """Hand out the records not yet uploaded, once there are `at_least` of them or the oldest
+        has waited `max_age_s`."""
         with self._lock:
-            if len(self._unsealed) < at_least or not self._unsealed:
+            if not self._unsealed:
+                return []
+            old_enough = max_age_s is not None and time.monotonic() - self._unsealed_since >= max_age_s
+            if len(self._unsealed) < at_least and not old_enough:
                 return []
             lines, self._unsealed = self._unsealed, []
             return lines

@@ -183,7 +183,9 @@ class AuditUploadConfig(_Strict):
     retention_days: int = Field(default=365, gt=0)
     mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
     batch_records: int = Field(default=100, gt=0)
-    """Upload once this many records are waiting (and on shutdown)."""
+    """Upload once this many records are waiting..."""
+    flush_interval_s: float = Field(default=60.0, gt=0)
+    """...or once the oldest waiting record is this old (quiet replicas still upload)."""
     region: str | None = None
 
 

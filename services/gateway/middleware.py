@@ -854,7 +854,7 @@ class GatewayMiddleware:
         self.audit.append(record)
         upload = self.config.audit.upload
         if self._uploader is not None and upload is not None:
-            lines = self.audit.take_unsealed(upload.batch_records)
+            lines = self.audit.take_unsealed(upload.batch_records, upload.flush_interval_s)
             if lines:
                 self._upload_in_background(lines)
 

@@ -146,7 +146,7 @@ def get_or_create_ray_ledger() -> RayLedger:
     import ray
 
     actor_class = ray.remote(num_cpus=0, max_restarts=-1)(QuotaLedger)
-    actor = actor_class.options(  # type: ignore[attr-defined]
+    actor = actor_class.options(
         name=LEDGER_ACTOR_NAME, namespace=LEDGER_NAMESPACE, lifetime="detached", get_if_exists=True
     ).remote()
     return RayLedger(actor)

@@ -149,3 +149,13 @@ async def test_segments_upload_to_the_object_lock_bucket(
     with pytest.raises(s3.exceptions.ClientError):
         versions = s3.list_object_versions(Bucket="rampart-audit", Prefix=keys[0])["Versions"]
         s3.delete_object(Bucket="rampart-audit", Key=keys[0], VersionId=versions[0]["VersionId"])
+
+
+def test_segments_are_sealed_by_count_or_by_age(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit", stream="s")
+    log.append({"n": 1})
+    log.append({"n": 2})
+    assert log.take_unsealed(at_least=3, max_age_s=3600) == []
+    assert len(log.take_unsealed(at_least=3, max_age_s=0.0)) == 2  # a quiet replica still uploads
+    assert log.take_unsealed(at_least=1) == []
+    log.close()
