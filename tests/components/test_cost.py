@@ -122,3 +122,13 @@ def test_plan_prints_the_cost_and_writes_it_into_the_graph(tmp_path: Path, capsy
     assert document["cost_estimate"]["price_table"] == "aws-us-east-1-2026-11.yaml"
     assert document["cost_estimate"]["total_usd"] > 0
     assert PlanGraph.from_json(path.read_text()).resources
+
+
+def test_the_figures_in_docs_match_the_estimate(rendered: Render) -> None:
+    """docs/clusters.md quotes the estimates; they must be what `make plan` computes today."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "clusters.md").read_text()
+    for environment in ("dev", "staging", "prod"):
+        estimate = environment_cost(rendered(environment), load_stack_config(*read_stack_file(environment)))
+        ceiling = f"{estimate.ceiling_usd:,.2f}" if estimate.ceiling_usd else "–"
+        row = f"| {environment} | {estimate.total_usd:,.2f} | {ceiling} |"
+        assert row in docs, f"docs/clusters.md should read: {row}"
