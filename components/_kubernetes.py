@@ -106,12 +106,15 @@ def secured_namespace(
     labels: Mapping[str, str],
     pod_security: PodSecurity,
     allow_from_namespaces: Sequence[str] = (),
+    webhook_ports: Sequence[int] = (),
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.Namespace:
     """A namespace whose pods accept no ingress except from their own namespace and the ones named.
 
     The default-deny NetworkPolicy selects every pod; a second policy re-opens traffic between the
     namespace's own pods and from `allow_from_namespaces` (Prometheus, the ingress controller).
+    `webhook_ports` are opened to every source: admission webhooks are called by the API server,
+    from outside the pod network.
     """
     namespace = k8s.core.v1.Namespace(
         resource_name,
@@ -143,6 +146,17 @@ def secured_namespace(
         spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": sources}]},
         opts=in_namespace,
     )
+    if webhook_ports:
+        k8s.networking.v1.NetworkPolicy(
+            f"{resource_name}-allow-webhooks",
+            metadata={"name": "allow-admission-webhooks", "namespace": name, "labels": dict(labels)},
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"ports": [{"protocol": "TCP", "port": port} for port in webhook_ports]}],
+            },
+            opts=in_namespace,
+        )
     return namespace
 
 

@@ -254,6 +254,9 @@ class Observability(pulumi.ComponentResource):
                     }
                 },
                 "alertmanager": {"enabled": True},
+                # Its admission webhook only validates rule syntax, which the repository's tests
+                # already check; without it nothing outside the namespace needs to reach in.
+                "prometheusOperator": {"admissionWebhooks": {"enabled": False}},
                 "commonLabels": labels,
             },
             opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=grafana_dependencies)),
@@ -381,7 +384,12 @@ class Observability(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=in_namespace.provider)
         eso_labels = {**labels, "app.kubernetes.io/component": "external-secrets"}
         eso_ns = secured_namespace(
-            f"{name}-eso-ns", name=eso_namespace, labels=eso_labels, pod_security="restricted", opts=on_cluster
+            f"{name}-eso-ns",
+            name=eso_namespace,
+            labels=eso_labels,
+            pod_security="restricted",
+            webhook_ports=[10250],  # the ESO webhook validates ExternalSecret objects
+            opts=on_cluster,
         )
         operator = helm_release(
             f"{name}-external-secrets",

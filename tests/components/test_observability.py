@@ -171,3 +171,15 @@ def test_onprem_monitoring_has_no_grafana_and_ships_nothing_off_site(rendered: R
     releases = {r.inputs["chart"]: r for r in under(graph, onprem, "kubernetes:helm.sh/v3:Release")}
     assert releases["kube-prometheus-stack"].inputs["values"]["grafana"] == {"enabled": False}
     assert "awscloudwatchlogs" not in releases["opentelemetry-collector"].inputs["values"]["config"]["exporters"]
+
+
+def test_only_the_eso_webhook_port_is_open_to_the_api_server(rendered: Render) -> None:
+    graph = rendered("prod")
+    open_to_all = [
+        p
+        for p in graph.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if any("from" not in rule for rule in p.inputs["spec"].get("ingress", []))
+    ]
+    assert [(p.inputs["metadata"]["namespace"], p.inputs["spec"]["ingress"]) for p in open_to_all] == [
+        ("external-secrets", [{"ports": [{"protocol": "TCP", "port": 10250}]}])
+    ]
