@@ -1,10 +1,15 @@
-"""The gateway's Prometheus metrics, in a registry owned by one gateway instance.
+"""The gateway's Prometheus metrics.
 
-Names are listed in `GATEWAY_METRICS` (and appended to services/metrics_catalog.py for the
-dashboards). Scraped from the gateway's metrics path (`/v1/gateway/metrics`, scope `admin`).
+Every metric lives in a registry owned by one gateway instance (served at `/v1/gateway/metrics`,
+scope `admin`, and readable in tests). Inside a Ray Serve replica each update is mirrored into
+Ray Serve's metrics (`ray.serve.metrics`), which the node's metrics agent exports with the
+`ray_` prefix next to the serving layer's series — the names the dashboards use
+(services/metrics_catalog.py).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -40,47 +45,65 @@ def _help(name: str) -> str:
 
 
 class GatewayMetrics:
-    def __init__(self) -> None:
+    def __init__(self, ray_export: bool = False) -> None:
         self.registry = CollectorRegistry()
+        self._ray_export = ray_export
         r = self.registry
         # prometheus_client appends `_total` to counters itself: register them without it.
-        self.requests = Counter("rampart_gateway_requests", _help("rampart_gateway_requests_total"),
+        self.requests = self._mirrored(Counter, "rampart_gateway_requests", _help("rampart_gateway_requests_total"),
                                 ["route", "tenant", "status"], registry=r)
-        self.latency = Histogram("rampart_gateway_request_latency_seconds",
+        self.latency = self._mirrored(Histogram, "rampart_gateway_request_latency_seconds",
                                  _help("rampart_gateway_request_latency_seconds"), ["route"],
                                  buckets=_LATENCY_BUCKETS, registry=r)
-        self.verdicts = Counter("rampart_gateway_scanner_verdicts", _help("rampart_gateway_scanner_verdicts_total"),
+        self.verdicts = self._mirrored(Counter, "rampart_gateway_scanner_verdicts", _help("rampart_gateway_scanner_verdicts_total"),
                                 ["scanner", "stage", "action", "shadow"], registry=r)
-        self.scanner_latency = Histogram("rampart_gateway_scanner_latency_seconds",
+        self.scanner_latency = self._mirrored(Histogram, "rampart_gateway_scanner_latency_seconds",
                                          _help("rampart_gateway_scanner_latency_seconds"), ["scanner", "stage"],
                                          buckets=_SCANNER_BUCKETS, registry=r)
-        self.scanner_errors = Counter("rampart_gateway_scanner_errors", _help("rampart_gateway_scanner_errors_total"),
+        self.scanner_errors = self._mirrored(Counter, "rampart_gateway_scanner_errors", _help("rampart_gateway_scanner_errors_total"),
                                       ["scanner", "stage"], registry=r)
-        self.fallbacks = Counter("rampart_gateway_fallbacks", _help("rampart_gateway_fallbacks_total"),
+        self.fallbacks = self._mirrored(Counter, "rampart_gateway_fallbacks", _help("rampart_gateway_fallbacks_total"),
                                  ["route", "step"], registry=r)
-        self.degraded = Counter("rampart_gateway_degraded", _help("rampart_gateway_degraded_total"),
+        self.degraded = self._mirrored(Counter, "rampart_gateway_degraded", _help("rampart_gateway_degraded_total"),
                                 ["route", "reason"], registry=r)
-        self.backend_failures = Counter("rampart_gateway_backend_failures",
+        self.backend_failures = self._mirrored(Counter, "rampart_gateway_backend_failures",
                                         _help("rampart_gateway_backend_failures_total"), ["backend", "cause"],
                                         registry=r)
-        self.circuit_open = Gauge("rampart_gateway_circuit_open", _help("rampart_gateway_circuit_open"),
+        self.circuit_open = self._mirrored(Gauge, "rampart_gateway_circuit_open", _help("rampart_gateway_circuit_open"),
                                   ["backend"], registry=r)
-        self.rate_limited = Counter("rampart_gateway_rate_limited", _help("rampart_gateway_rate_limited_total"),
+        self.rate_limited = self._mirrored(Counter, "rampart_gateway_rate_limited", _help("rampart_gateway_rate_limited_total"),
                                     ["tenant", "kind"], registry=r)
-        self.tokens = Counter("rampart_gateway_tokens", _help("rampart_gateway_tokens_total"), ["tenant"], registry=r)
-        self.cost = Counter("rampart_gateway_cost_usd", _help("rampart_gateway_cost_usd_total"), ["tenant"], registry=r)
-        self.shadow = Counter("rampart_gateway_shadow", _help("rampart_gateway_shadow_total"),
+        self.tokens = self._mirrored(Counter, "rampart_gateway_tokens", _help("rampart_gateway_tokens_total"), ["tenant"], registry=r)
+        self.cost = self._mirrored(Counter, "rampart_gateway_cost_usd", _help("rampart_gateway_cost_usd_total"), ["tenant"], registry=r)
+        self.shadow = self._mirrored(Counter, "rampart_gateway_shadow", _help("rampart_gateway_shadow_total"),
                               ["backend", "outcome"], registry=r)
-        self.review_queued = Counter("rampart_gateway_review_queued", _help("rampart_gateway_review_queued_total"),
+        self.review_queued = self._mirrored(Counter, "rampart_gateway_review_queued", _help("rampart_gateway_review_queued_total"),
                                      ["reason"], registry=r)
-        self.config_reloads = Counter("rampart_gateway_config_reloads", _help("rampart_gateway_config_reloads_total"),
+        self.config_reloads = self._mirrored(Counter, "rampart_gateway_config_reloads", _help("rampart_gateway_config_reloads_total"),
                                       ["outcome"], registry=r)
-        self.input_length_mean = Gauge("rampart_gateway_input_length_mean",
+        self.input_length_mean = self._mirrored(Gauge, "rampart_gateway_input_length_mean",
                                        _help("rampart_gateway_input_length_mean"), registry=r)
-        self.input_length_shift = Gauge("rampart_gateway_input_length_shift",
+        self.input_length_shift = self._mirrored(Gauge, "rampart_gateway_input_length_shift",
                                         _help("rampart_gateway_input_length_shift"), registry=r)
-        self.centroid_shift = Gauge("rampart_gateway_embedding_centroid_shift",
+        self.centroid_shift = self._mirrored(Gauge, "rampart_gateway_embedding_centroid_shift",
                                     _help("rampart_gateway_embedding_centroid_shift"), registry=r)
+
+    def _mirrored(self, kind: Any, name: str, documentation: str, labelnames: Any = (), **kwargs: Any) -> Any:
+        metric = kind(name, documentation, labelnames, **kwargs)
+        if not self._ray_export:
+            return metric
+        from ray.serve import metrics as serve_metrics
+
+        tag_keys = tuple(labelnames)
+        if kind is Counter:
+            mirror = serve_metrics.Counter(name, description=documentation, tag_keys=tag_keys)
+        elif kind is Gauge:
+            mirror = serve_metrics.Gauge(name, description=documentation, tag_keys=tag_keys)
+        else:
+            mirror = serve_metrics.Histogram(
+                name, description=documentation, boundaries=list(kwargs["buckets"]), tag_keys=tag_keys
+            )
+        return _Mirrored(metric, mirror, tag_keys)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -89,3 +112,29 @@ class GatewayMetrics:
         """A sample's current value (0.0 when it was never set): for tests and the bench."""
         found = self.registry.get_sample_value(name, labels or {})
         return 0.0 if found is None else found
+
+
+class _Mirrored:
+    """A prometheus_client metric whose updates also go to a Ray Serve metric of the same name."""
+
+    def __init__(self, metric: Any, mirror: Any, tag_keys: tuple[str, ...], tags: dict[str, str] | None = None):
+        self._metric = metric
+        self._mirror = mirror
+        self._tag_keys = tag_keys
+        self._tags = tags or {}
+
+    def labels(self, *values: str) -> _Mirrored:
+        return _Mirrored(self._metric.labels(*values), self._mirror, self._tag_keys, dict(zip(self._tag_keys, values)))
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._metric.inc(amount)
+        if amount > 0:
+            self._mirror.inc(amount, tags=self._tags)
+
+    def set(self, value: float) -> None:
+        self._metric.set(value)
+        self._mirror.set(value, tags=self._tags)
+
+    def observe(self, value: float) -> None:
+        self._metric.observe(value)
+        self._mirror.observe(value, tags=self._tags)

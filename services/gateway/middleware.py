@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
@@ -165,7 +166,7 @@ class GatewayMiddleware:
         self._config_path = Path(self.settings.config_path) if self.settings.config_path else config_path(self.settings.env)
         self._secrets_client = secrets_client
         self._rng = rng or random.Random()
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(ray_export=_inside_serve_replica())
         self._runtime = self._load_runtime()
         config = self._runtime.config
         state_dir = Path(self.settings.state_dir) if self.settings.state_dir else state_dir_for(self.settings.env)
@@ -881,6 +882,20 @@ class GatewayMiddleware:
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def _inside_serve_replica() -> bool:
+    """True in a Ray Serve replica, where metrics are also exported through Ray."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return False  # a replica always runs inside an initialised Ray worker
+    try:
+        from ray import serve
+
+        serve.get_replica_context()
+    except Exception:  # noqa: BLE001 - no Ray, or not in a replica: the registry alone is used
+        return False
+    return True
 
 
 async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:

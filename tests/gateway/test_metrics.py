@@ -42,8 +42,8 @@ async def test_metrics_endpoint_exposes_requests_tokens_cost_and_verdicts(gatewa
 
 def test_every_gateway_metric_is_in_the_catalog() -> None:
     for name in GATEWAY_METRICS:
-        catalog_name = name.replace("_seconds", "_seconds_bucket") if name.endswith("_seconds") else name
-        assert catalog_name in EXPORTED_METRICS, name
+        exported = "ray_" + (name + "_bucket" if name.endswith("_seconds") else name)
+        assert exported in EXPORTED_METRICS, name
 
 
 def _baseline(tmp_path: Path) -> Callable[[dict[str, Any]], None]:
