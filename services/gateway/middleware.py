@@ -12,7 +12,6 @@ candidate, and writes one audit record. Domain errors become JSON responses here
 from __future__ import annotations
 
 import asyncio
-import codecs
 import hashlib
 import json
 import logging
@@ -20,7 +19,7 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from services.gateway.admin import ADMIN_ROUTES, ReloadResult, build_admin_app
+from services.gateway.asgi import (
+    ASGIApp,
+    BackendFailure,
+    Captured,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    call_app,
+    json_or_none,
+    open_stream,
+    read_body,
+)
 from services.gateway.audit import AuditLog, AuditUploader
 from services.gateway.config import (
     CONFIG_DIR,
@@ -45,7 +57,6 @@ from services.gateway.errors import (
     GatewayError,
     InputBlockedError,
     NotFoundError,
-    PayloadTooLargeError,
     QuotaServiceError,
     RateLimitedError,
 )
@@ -65,20 +76,15 @@ from services.gateway.resilience import CircuitBreaker, Plan, Step, plan_request
 from services.gateway.review import ReviewQueue
 from services.gateway.scanners import Action, PipelineResult
 from services.gateway.scanners.pipeline import ScannerPipeline
+from services.gateway.sse import chunk_delta, content_chunk, final_chunk, sse_events
 
 __all__ = ["GatewayMiddleware", "GatewaySettings"]
 
 log = logging.getLogger("rampart.gateway")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Shadow copies never compete with real traffic beyond this many at once; extras are skipped.
 MAX_SHADOW_IN_FLIGHT = 8
-_STRIPPED_HEADERS = {b"authorization", b"x-api-key", b"content-length"}
 
 
 class GatewaySettings(BaseModel):
@@ -92,21 +98,6 @@ class GatewaySettings(BaseModel):
     """An explicit config file instead (tests)."""
     state_dir: str | None = None
     """Audit log and review queue directory (default: $RAMPART_STATE_DIR or .rampart/<env>)."""
-
-
-class BackendFailure(Exception):
-    """A backend attempt that failed in a way a retry or fallback may fix (5xx, timeout, crash)."""
-
-    def __init__(self, cause: str, detail: str) -> None:
-        super().__init__(detail)
-        self.cause = cause
-
-
-@dataclass
-class _Captured:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
 
 
 @dataclass
@@ -340,7 +331,7 @@ class GatewayMiddleware:
         request.key.require_scope(route.scope, f"{request.method} {route.path}")
         if request.method not in route.methods:
             raise NotFoundError(f"{request.path} does not accept {request.method}", path=request.path)
-        body = await _read_body(receive, headers, runtime.config.limits.max_body_bytes)
+        body = await read_body(receive, headers, runtime.config.limits.max_body_bytes)
         if route.kind == "passthrough":
             await self._passthrough(request, scope, body, send)
             return
@@ -354,7 +345,7 @@ class GatewayMiddleware:
         await self._admin({**scope, "state": request.admin_state}, receive, send)
 
     async def _passthrough(self, request: _Request, scope: Scope, body: bytes, send: Send) -> None:
-        captured = await self._invoke(scope, body, timeout_s=30.0)
+        captured = await call_app(self.app, scope, body, timeout_s=30.0)
         await send({"type": "http.response.start", "status": captured.status, "headers": captured.headers})
         await send({"type": "http.response.body", "body": captured.body})
 
@@ -428,30 +419,10 @@ class GatewayMiddleware:
             body["stream"] = stream
         return json.dumps(body).encode()
 
-    async def _invoke(self, scope: Scope, body: bytes, timeout_s: float) -> _Captured:
-        """Call the inner app and collect its whole response."""
-        messages: list[Message] = []
-
-        async def send(message: Message) -> None:
-            messages.append(message)
-
-        done = asyncio.Event()
-        try:
-            await asyncio.wait_for(self.app(_inner_scope(scope, body), _receive_once(body, done), send), timeout_s)
-        finally:
-            done.set()
-        start = next((m for m in messages if m["type"] == "http.response.start"), None)
-        if start is None:
-            raise BackendFailure("no_response", "the backend ended without a response")
-        payload = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(payload)).encode()))
-        return _Captured(start["status"], headers, payload)
-
-    async def _attempt(self, step: Step, scope: Scope, body: bytes) -> _Captured:
+    async def _attempt(self, step: Step, scope: Scope, body: bytes) -> Captured:
         assert step.backend is not None
         try:
-            captured = await self._invoke(scope, body, step.backend.timeout_s)
+            captured = await call_app(self.app, scope, body, step.backend.timeout_s)
         except TimeoutError:
             raise BackendFailure("timeout", f"no answer within {step.backend.timeout_s}s") from None
         except BackendFailure:
@@ -514,7 +485,7 @@ class GatewayMiddleware:
         if step.backend is None:
             await self._send_review_fallback(request, route, payload, send, stream=False)
             return
-        answer = _json_or_none(captured.body) if captured.status < 400 else None
+        answer = json_or_none(captured.body) if captured.status < 400 else None
         if answer is None:
             await send({"type": "http.response.start", "status": captured.status, "headers": captured.headers})
             await send({"type": "http.response.body", "body": captured.body})
@@ -572,13 +543,13 @@ class GatewayMiddleware:
         payload: dict[str, Any], send: Send,
     ) -> None:
         step, opened = await self._call_chain(
-            request, route, plan, scope, payload, lambda s, b: self._open_stream(s, scope, b), stream=True
+            request, route, plan, scope, payload, lambda s, b: open_stream(self.app, scope, b, s.backend.timeout_s if s.backend else 0.0), stream=True
         )
         self._mark_step(request, route, step)
         if step.backend is None:
             await self._send_review_fallback(request, route, payload, send, stream=True)
             return
-        start, queue, task, done = opened
+        start, queue, task, done = opened.start, opened.queue, opened.task, opened.done
         if start["status"] >= 400:
             await send(start)
             while (message := await queue.get()) is not None:
@@ -594,17 +565,17 @@ class GatewayMiddleware:
         interrupted: str | None = None
         try:
             try:
-                async for data in _sse_events(queue, step.backend.timeout_s):
+                async for data in sse_events(queue, step.backend.timeout_s):
                     if data == "[DONE]":
                         break
-                    chunk = _json_or_none(data.encode())
+                    chunk = json_or_none(data.encode())
                     if not isinstance(chunk, dict):
                         continue
                     if isinstance(chunk.get("error"), dict):
                         interrupted = str(chunk["error"].get("message", "the model failed mid-stream"))
                         break
                     template = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
-                    text, finish = _chunk_delta(chunk)
+                    text, finish = chunk_delta(chunk)
                     finish_reason = finish or finish_reason
                     if text:
                         result = scanner.feed(text)
@@ -613,7 +584,7 @@ class GatewayMiddleware:
                             break
                         if result.new_text:
                             emitted.append(result.new_text)
-                            await self._send_event(send, _content_chunk(template, result.new_text))
+                            await self._send_event(send, content_chunk(template, result.new_text))
                     elif finish is None:
                         await self._send_raw(send, f"data: {data}\n\n")  # the role-only first chunk
             except TimeoutError:
@@ -627,7 +598,7 @@ class GatewayMiddleware:
                     blocked = result
                 elif result.new_text:
                     emitted.append(result.new_text)
-                    await self._send_event(send, _content_chunk(template, result.new_text))
+                    await self._send_event(send, content_chunk(template, result.new_text))
                 self._record_scan(request, result)
             else:
                 self._record_scan(request, blocked)
@@ -643,7 +614,7 @@ class GatewayMiddleware:
                 notes = {"degraded": True, "error": interrupted}
             elif request.degraded:
                 notes = {"degraded": True, "fallback": request.fallback}
-            await self._send_event(send, _final_chunk(template, finish_reason or "stop", notes))
+            await self._send_event(send, final_chunk(template, finish_reason or "stop", notes))
             await self._send_raw(send, "data: [DONE]\n\n")
         finally:
             done.set()
@@ -657,39 +628,6 @@ class GatewayMiddleware:
                 (request.prompt_tokens + request.completion_tokens) / 1000 * step.backend.cost_per_1k_tokens
             )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _open_stream(
-        self, step: Step, scope: Scope, body: bytes
-    ) -> tuple[Message, asyncio.Queue[Message | None], asyncio.Task[None], asyncio.Event]:
-        """Start the inner app and wait (bounded) for its response start; the body follows in a queue."""
-        assert step.backend is not None
-        queue: asyncio.Queue[Message | None] = asyncio.Queue()
-        done = asyncio.Event()
-
-        async def send(message: Message) -> None:
-            await queue.put(message)
-
-        async def run() -> None:
-            try:
-                await self.app(_inner_scope(scope, body), _receive_once(body, done), send)
-            finally:
-                await queue.put(None)
-
-        task = asyncio.create_task(run())
-        try:
-            start = await asyncio.wait_for(queue.get(), step.backend.timeout_s)
-        except TimeoutError:
-            done.set()
-            task.cancel()
-            raise BackendFailure("timeout", f"no answer within {step.backend.timeout_s}s") from None
-        if start is None:
-            error = task.exception() if task.done() else None
-            raise BackendFailure("error", f"backend ended without a response: {error!r}")
-        if start["status"] >= 500:
-            done.set()
-            task.cancel()
-            raise BackendFailure(f"http_{start['status']}", "server error before the stream started")
-        return start, queue, task, done
 
     async def _send_event(self, send: Send, event: dict[str, Any]) -> None:
         await self._send_raw(send, f"data: {json.dumps(event)}\n\n")
@@ -737,8 +675,8 @@ class GatewayMiddleware:
                     "headers": [(b"content-type", b"text/event-stream")]})
         chunk = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
                  "model": completion["model"]}
-        await self._send_event(send, _content_chunk(chunk, message))
-        await self._send_event(send, _final_chunk(chunk, "stop", notes))
+        await self._send_event(send, content_chunk(chunk, message))
+        await self._send_event(send, final_chunk(chunk, "stop", notes))
         await self._send_raw(send, "data: [DONE]\n\n")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -767,7 +705,7 @@ class GatewayMiddleware:
         }
         try:
             captured = await self._attempt(step, scope, body)
-            answer = _json_or_none(captured.body)
+            answer = json_or_none(captured.body)
             candidate = [self._runtime.pipeline.scan_output(item.text).text for item in output_texts(route.kind, answer)]
             similarity = _similarity(" ".join(primary), " ".join(candidate))
             outcome = "agree" if similarity >= 0.5 else "differ"
@@ -898,47 +836,6 @@ def _inside_serve_replica() -> bool:
     return True
 
 
-async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body: {declared} bytes, more than the limit of {limit}", field="body", limit=limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"body: more than the limit of {limit} bytes", field="body", limit=limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _inner_scope(scope: Scope, body: bytes) -> Scope:
-    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _STRIPPED_HEADERS]
-    headers.append((b"content-length", str(len(body)).encode()))
-    return {**scope, "headers": headers}
-
-
-def _receive_once(body: bytes, done: asyncio.Event) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        # Apps that listen for a disconnect while streaming must not see one until we are done.
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
 def _admin_scope(method: str, path: str) -> str | None:
     for admin_method, pattern, scope in ADMIN_ROUTES:
         if method == admin_method and _path_matches(pattern, path):
@@ -953,58 +850,6 @@ def _admin_route_name(path: str) -> str:
         if _path_matches(pattern, path):
             return pattern
     return path
-
-
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def _sse_data(event: str) -> str | None:
-    lines = [line[5:].lstrip() for line in event.splitlines() if line.startswith("data:")]
-    return "\n".join(lines) if lines else None
-
-
-def _chunk_delta(chunk: dict[str, Any]) -> tuple[str, str | None]:
-    choices = chunk.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    delta = choice.get("delta") or {}
-    content = delta.get("content") if isinstance(delta, dict) else None
-    return (content if isinstance(content, str) else ""), choice.get("finish_reason")
-
-
-async def _sse_events(queue: asyncio.Queue[Message | None], timeout_s: float) -> AsyncIterator[str]:
-    """The `data:` payloads of a server-sent event stream, as the inner app sends it."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    buffer = ""
-    while True:
-        message = await asyncio.wait_for(queue.get(), timeout_s)
-        if message is None:
-            return
-        if message["type"] != "http.response.body":
-            continue
-        buffer += decoder.decode(message.get("body", b""))
-        *events, buffer = buffer.replace("\r\n", "\n").split("\n\n")
-        for event in events:
-            data = _sse_data(event)
-            if data is not None:
-                yield data
-
-
-def _content_chunk(template: dict[str, Any], text: str) -> dict[str, Any]:
-    chunk = {**template, "object": "chat.completion.chunk"}
-    chunk["choices"] = [{"index": 0, "delta": {"content": text}, "finish_reason": None}]
-    return chunk
-
-
-def _final_chunk(template: dict[str, Any], finish_reason: str, notes: dict[str, Any] | None) -> dict[str, Any]:
-    chunk = {**template, "object": "chat.completion.chunk"}
-    chunk["choices"] = [{"index": 0, "delta": {}, "finish_reason": finish_reason}]
-    if notes:
-        chunk["rampart"] = notes
-    return chunk
 
 
 def _similarity(a: str, b: str) -> float:
