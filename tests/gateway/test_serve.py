@@ -166,3 +166,30 @@ async def test_rate_limits_hold_across_replicas_through_the_ray_actor(tmp_path: 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_fuzz_the_served_api_through_the_gateway(gated: Gated) -> None:
+    """schemathesis over the served OpenAPI schema (BentoML's /docs.json), through the gateway:
+    no 5xx, every gateway refusal is JSON."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    headers = {"Authorization": f"Bearer {local_api_key()}"}
+    schema = schemathesis.openapi.from_url(f"{gated.base_url}/docs.json", headers=headers)
+    schema.config.update(base_url=gated.base_url)  # the app is mounted under /gated
+    operations = [
+        result.ok() for result in schema.get_all_operations()
+        if result.ok().path in {"/v1/rag/query", "/embed", "/readyz", "/livez", "/healthz", "/metrics"}
+    ]
+    assert {op.path for op in operations} >= {"/v1/rag/query", "/embed"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(case: object) -> None:
+            response = case.call(headers=headers, timeout=60)  # type: ignore[attr-defined]
+            assert response.status_code < 500, f"{case.method} {case.path}: {response.text}"  # type: ignore[attr-defined]
+            if response.status_code in (401, 403, 404, 413, 422, 429):
+                assert "error" in response.json()
+
+        check()
