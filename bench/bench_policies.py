@@ -50,22 +50,31 @@ def main(argv: list[str] | None = None) -> int:
         cpu["render"].append(cpu_rendered - cpu_started)
         cpu["pack (both processes)"].append(time.process_time() - cpu_rendered + child_cpu)
         resources = len(graph.resources)
-        for name, value in (("render", rendered - started), ("start", up - rendered), ("configure", configured - up),
-                            ("analyze", done - configured), ("total", done - started)):
+        for name, value in (
+            ("render", rendered - started),
+            ("start", up - rendered),
+            ("configure", configured - up),
+            ("analyze", done - configured),
+            ("total", done - started),
+        ):
             phases[name].append(value)
 
     median = {name: statistics.median(values) for name, values in phases.items()}
-    print(f"policy pack over the {options.environment} stack: {resources} resources, {violations} violation(s), "
-          f"median of {options.repeats} runs")
+    print(
+        f"policy pack over the {options.environment} stack: {resources} resources, {violations} violation(s), "
+        f"median of {options.repeats} runs"
+    )
     for name, value in median.items():
         print(f"  {name:<10} {value:6.2f} s wall")
     cpu_median = {name: statistics.median(values) for name, values in cpu.items()}
     for name, value in cpu_median.items():
         print(f"  {name:<22} {value:6.2f} s CPU")
-    print(f"  render + pack / render alone = {median['total'] / median['render']:.2f}x; "
-          f"pack alone {median['total'] - median['render']:.2f} s; target total <= 3 s: "
-          f"{'met' if median['total'] <= 3.0 else 'NOT met'} (wall); CPU total "
-          f"{sum(cpu_median.values()):.2f} s")
+    print(
+        f"  render + pack / render alone = {median['total'] / median['render']:.2f}x; "
+        f"pack alone {median['total'] - median['render']:.2f} s; target total <= 3 s: "
+        f"{'met' if median['total'] <= 3.0 else 'NOT met'} (wall); CPU total "
+        f"{sum(cpu_median.values()):.2f} s"
+    )
     return 0
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 # The CLI runs this file from the pack's directory; the policies import their siblings as `policies.*`.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policies.environments import environment_policy  # noqa: E402
-from policies.pack import PACK_NAME, all_policies  # noqa: E402
+from policies.environments import environment_policy
+from policies.pack import PACK_NAME, all_policies
 
 # Levels come from the environment's row in policies/environments.py; the CLI's
 # --policy-pack-config (or the offline check's Configure call) carries the same table.

@@ -98,8 +98,9 @@ class Analyzer:
     PULUMI_CONFIG_SECRET_KEYS), so one process serves one stack.
     """
 
-    def __init__(self, stack: str, stack_config: Mapping[str, str] | None = None,
-                 secret_keys: Iterable[str] = ()) -> None:
+    def __init__(
+        self, stack: str, stack_config: Mapping[str, str] | None = None, secret_keys: Iterable[str] = ()
+    ) -> None:
         self.stack = stack
         self._env = {
             **os.environ,
@@ -177,8 +178,9 @@ class Analyzer:
         if unknown:
             raise PolicyCheckError(f"policy config names unknown policies: {', '.join(unknown)}")
         self.stub.Configure(request)
-        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=self.stack, project=PROJECT,
-                                                                            dry_run=True))
+        self.stub.ConfigureStack(
+            analyzer_pb2.AnalyzerStackConfigureRequest(stack=self.stack, project=PROJECT, dry_run=True)
+        )
 
     def analyze(self, graph: PlanGraph) -> list[Violation]:
         """Analyze every resource, then the whole stack, and return every diagnostic."""
@@ -186,14 +188,19 @@ class Analyzer:
         by_urn = {resource.urn: resource for resource in graph.resources}
         # Requests are pipelined (the pack serves several at once), as the engine does during a preview.
         pending = [
-            (resource.urn, self.stub.Analyze.future(analyzer_pb2.AnalyzeRequest(
-                type=resource.type,
-                properties=_struct(resource.inputs),
-                urn=resource.urn,
-                name=resource.name,
-                options=_options(resource),
-                provider=_provider(resource, by_urn),
-            )))
+            (
+                resource.urn,
+                self.stub.Analyze.future(
+                    analyzer_pb2.AnalyzeRequest(
+                        type=resource.type,
+                        properties=_struct(resource.inputs),
+                        urn=resource.urn,
+                        name=resource.name,
+                        options=_options(resource),
+                        provider=_provider(resource, by_urn),
+                    )
+                ),
+            )
             for resource in graph.resources
         ]
         diagnostics = [(urn, d) for urn, future in pending for d in future.result().diagnostics]
@@ -220,7 +227,9 @@ def _options(resource: PlannedResource) -> analyzer_pb2.AnalyzerResourceOptions:
     return analyzer_pb2.AnalyzerResourceOptions(protect=resource.protect, parent=resource.parent)
 
 
-def _provider(resource: PlannedResource, by_urn: Mapping[str, PlannedResource]) -> analyzer_pb2.AnalyzerProviderResource | None:
+def _provider(
+    resource: PlannedResource, by_urn: Mapping[str, PlannedResource]
+) -> analyzer_pb2.AnalyzerProviderResource | None:
     provider = by_urn.get(resource.provider)
     if provider is None:
         return None
@@ -229,8 +238,9 @@ def _provider(resource: PlannedResource, by_urn: Mapping[str, PlannedResource]) 
     )
 
 
-def _violation(request_urn: str, diagnostic: analyzer_pb2.AnalyzeDiagnostic,
-               by_urn: Mapping[str, PlannedResource]) -> Violation:
+def _violation(
+    request_urn: str, diagnostic: analyzer_pb2.AnalyzeDiagnostic, by_urn: Mapping[str, PlannedResource]
+) -> Violation:
     urn = diagnostic.urn or request_urn
     # The pack prefixes each message with the policy's description on its own line.
     message = diagnostic.message.split("\n", 1)[-1]
@@ -238,8 +248,9 @@ def _violation(request_urn: str, diagnostic: analyzer_pb2.AnalyzeDiagnostic,
     return Violation(diagnostic.policyName, LEVEL_NAMES[diagnostic.enforcementLevel], urn, resource, message)
 
 
-def analyze_graph(graph: PlanGraph, stack_config: Mapping[str, str], secret_keys: Iterable[str],
-                  pack_config: Mapping[str, Any]) -> list[Violation]:
+def analyze_graph(
+    graph: PlanGraph, stack_config: Mapping[str, str], secret_keys: Iterable[str], pack_config: Mapping[str, Any]
+) -> list[Violation]:
     """Start the pack, configure it for the stack, analyze the graph, stop the pack."""
     with Analyzer(graph.environment, stack_config, secret_keys) as analyzer:
         analyzer.configure(pack_config)
@@ -288,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_violations(violations))
     mandatory = sum(v.level == "mandatory" for v in violations)
-    print(f"\n{len(violations)} violation(s), {mandatory} mandatory, in {time.perf_counter() - started:.1f}s "
-          f"({options.environment}).", file=sys.stderr)
+    print(
+        f"\n{len(violations)} violation(s), {mandatory} mandatory, in {time.perf_counter() - started:.1f}s "
+        f"({options.environment}).",
+        file=sys.stderr,
+    )
     return 1 if mandatory else 0
 
 

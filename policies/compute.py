@@ -16,9 +16,9 @@ EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
 
 def _imds_instances(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
-    if args.resource_type == "aws:ec2/instance:Instance":
-        if dig(args.props.get("metadataOptions"), "httpTokens") != "required":
-            report(f"Instance {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
+    instance = args.resource_type == "aws:ec2/instance:Instance"
+    if instance and dig(args.props.get("metadataOptions"), "httpTokens") != "required":
+        report(f"Instance {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
 
 
 def _imds_launch_templates(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
@@ -61,7 +61,12 @@ POLICIES = [
         {
             "allowedAmiTypes": Setting(
                 "array",
-                ["AL2023_x86_64_NVIDIA", "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA", "BOTTLEROCKET_ARM_64_NVIDIA"],
+                [
+                    "AL2023_x86_64_NVIDIA",
+                    "AL2023_ARM_64_NVIDIA",
+                    "BOTTLEROCKET_x86_64_NVIDIA",
+                    "BOTTLEROCKET_ARM_64_NVIDIA",
+                ],
                 "EKS managed node group AMI types allowed for GPU instance types.",
             ),
             "allowedAmiFamilies": Setting(

@@ -170,5 +170,5 @@ def provider_default_tags(provider_props: Mapping[str, Any] | None) -> dict[str,
 def merged_tags(props: Mapping[str, Any], provider_props: Mapping[str, Any] | None) -> dict[str, Any]:
     """The tags the resource ends up with: the provider's default tags overlaid with its own, as AWS does."""
     own = props.get("tags")
-    return {**provider_default_tags(provider_props), **({str(k): own[k] for k in own} if is_mapping(own) else {})}
-
+    own_tags = {str(key): own[key] for key in own} if isinstance(own, Mapping) else {}
+    return {**provider_default_tags(provider_props), **own_tags}

@@ -99,8 +99,10 @@ def _budget(args: StackValidationArgs, report: ReportViolation, settings: Mappin
         report(f"The stack's cost must be estimable: {error}.")
         return
     if estimate.total_usd > settings["monthlyBudgetUsd"]:
-        report(f"The stack's estimated monthly cost must stay within the budget of "
-               f"${settings['monthlyBudgetUsd']:,.0f} (estimate ${estimate.total_usd:,.0f}).")
+        report(
+            f"The stack's estimated monthly cost must stay within the budget of "
+            f"${settings['monthlyBudgetUsd']:,.0f} (estimate ${estimate.total_usd:,.0f})."
+        )
 
 
 def _tags(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
@@ -137,8 +139,12 @@ POLICIES = [
         {
             "requiredLabels": Setting(
                 "array",
-                ["app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "rampart.dev/environment",
-                 "rampart.dev/data-class"],
+                [
+                    "app.kubernetes.io/part-of",
+                    "app.kubernetes.io/managed-by",
+                    "rampart.dev/environment",
+                    "rampart.dev/data-class",
+                ],
                 "Labels every object must carry: what it belongs to, who manages it, environment and data class.",
             ),
             "exemptKinds": Setting(

@@ -23,7 +23,7 @@ import yaml
 
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 
-__all__ = ["ENVIRONMENTS", "EnvironmentPolicy", "UNKNOWN_ENVIRONMENT", "environment_policy", "policy_pack_config"]
+__all__ = ["ENVIRONMENTS", "UNKNOWN_ENVIRONMENT", "EnvironmentPolicy", "environment_policy", "policy_pack_config"]
 
 GATEWAY_CONFIG_DIR = Path(__file__).resolve().parent.parent / "services" / "config"
 Level = str  # "advisory" | "mandatory" | "disabled"

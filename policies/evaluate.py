@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -31,7 +30,7 @@ from typing import Any
 from policies.check import Analyzer, PolicyCheckError
 from stacks.plan import PlanGraph, PlannedResource
 
-__all__ = ["Case", "UPSTREAM_RULES", "load_cases", "main", "run_cases"]
+__all__ = ["UPSTREAM_RULES", "Case", "load_cases", "main", "run_cases"]
 
 # Upstream policy id → (pack rules that judge it, settings those rules need to match upstream's parameters).
 Rules = tuple[str, ...]
@@ -46,7 +45,9 @@ UPSTREAM_RULES: dict[str, tuple[Rules, dict[str, dict[str, Any]]]] = {
     "aws-ec2-launchtemplate-disallow-public-ip": (("no-public-ip-on-node-launch-templates",), {}),
     "aws-ec2-launchtemplate-disallow-unencrypted-block-device": (("block-devices-encrypted",), {}),
     "aws-ec2-securitygroup-disallow-public-internet-ingress": (
-        ("no-public-admin-ingress", "no-public-database-ingress"), {}),
+        ("no-public-admin-ingress", "no-public-database-ingress"),
+        {},
+    ),
     "aws-ec2-securitygroup-missing-description": (("security-group-described",), {}),
     "aws-ebs-volume-disallow-unencrypted-volume": (("ebs-volumes-encrypted",), {}),
     "aws-eks-cluster-disallow-api-endpoint-public-access": (("eks-endpoint-private",), {}),
@@ -56,9 +57,17 @@ UPSTREAM_RULES: dict[str, tuple[Rules, dict[str, dict[str, Any]]]] = {
     "aws-s3-bucket-enable-server-side-encryption": (("s3-encrypted-with-kms",), {}),
     "aws-s3-bucket-configure-server-side-encryption-kms": (("s3-sse-algorithm-kms",), {}),
     # Pulumi compliance-policies (Kubernetes)
-    **{f"kubernetes-{group}-{kind}-enable-read-only-root-filesystem": (("k8s-read-only-root-filesystem",), {})
-       for group, kind in (("apps-v1", "daemonset"), ("apps-v1", "deployment"), ("apps-v1", "replicaset"),
-                           ("apps-v1", "statefulset"), ("batch-v1", "cronjob"), ("batch-v1", "job"))},
+    **{
+        f"kubernetes-{group}-{kind}-enable-read-only-root-filesystem": (("k8s-read-only-root-filesystem",), {})
+        for group, kind in (
+            ("apps-v1", "daemonset"),
+            ("apps-v1", "deployment"),
+            ("apps-v1", "replicaset"),
+            ("apps-v1", "statefulset"),
+            ("batch-v1", "cronjob"),
+            ("batch-v1", "job"),
+        )
+    },
     "kubernetes-core-v1-service-disallow-load-balancer": (("public-ingress-gateway-only",), {}),
     # Kyverno
     "disallow-capabilities": (("k8s-drop-all-capabilities",), {}),
@@ -70,10 +79,14 @@ UPSTREAM_RULES: dict[str, tuple[Rules, dict[str, dict[str, Any]]]] = {
     "disallow-privilege-escalation": (("k8s-no-privilege-escalation",), {}),
     "disallow-privileged-containers": (("k8s-no-privileged",), {}),
     "require-cpu-limits": (("k8s-resources-set",), {"k8s-resources-set": {"requests": [], "limits": ["cpu"]}}),
-    "require-pod-requests-limits": (("k8s-resources-set",), {"k8s-resources-set": {"requests": ["cpu", "memory"],
-                                                                                  "limits": ["memory"]}}),
-    "require-labels": (("k8s-required-labels",), {"k8s-required-labels": {"requiredLabels": ["app.kubernetes.io/name"],
-                                                                       "exemptKinds": []}}),
+    "require-pod-requests-limits": (
+        ("k8s-resources-set",),
+        {"k8s-resources-set": {"requests": ["cpu", "memory"], "limits": ["memory"]}},
+    ),
+    "require-labels": (
+        ("k8s-required-labels",),
+        {"k8s-required-labels": {"requiredLabels": ["app.kubernetes.io/name"], "exemptKinds": []}},
+    ),
     "require-ro-rootfs": (("k8s-read-only-root-filesystem",), {}),
     "require-run-as-nonroot": (("k8s-run-as-non-root",), {}),
     # Gatekeeper library
@@ -108,8 +121,10 @@ UPSTREAM_RULES: dict[str, tuple[Rules, dict[str, dict[str, Any]]]] = {
     "runAsRootAllowed": (("k8s-run-as-non-root",), {}),
     "tagNotSpecified": (("k8s-images-pinned",), {"k8s-images-pinned": {"requireDigest": False}}),
     # Sentinel
-    "enforce-mandatory-tags": (("aws-required-tags",), {"aws-required-tags": {
-        "requiredTags": ["Name", "ttl", "owner", "se-region", "purpose", "terraform"]}}),
+    "enforce-mandatory-tags": (
+        ("aws-required-tags",),
+        {"aws-required-tags": {"requiredTags": ["Name", "ttl", "owner", "se-region", "purpose", "terraform"]}},
+    ),
     "check-ec2-environment-tag": (("aws-required-tags",), {"aws-required-tags": {"requiredTags": ["Environment"]}}),
     "enforce_s3_encryption": (("s3-encrypted-with-kms",), {}),
     "restrict_s3_acl": (("s3-no-public-acl",), {}),
@@ -125,8 +140,9 @@ TERRAFORM_TYPES = {
     "aws_security_group_rule": "aws:ec2/securityGroupRule:SecurityGroupRule",
     "aws_s3_bucket": "aws:s3/bucket:Bucket",
     "aws_s3_bucket_acl": "aws:s3/bucketAclV2:BucketAclV2",
-    "aws_s3_bucket_server_side_encryption_configuration":
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws_s3_bucket_server_side_encryption_configuration": (
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ),
     "aws_kms_key": "aws:kms/key:Key",
     "aws_eks_cluster": "aws:eks/cluster:Cluster",
     "aws_eks_node_group": "aws:eks/nodeGroup:NodeGroup",
@@ -197,6 +213,7 @@ def load_cases(path: Path) -> tuple[list[Case], Counter[str]]:
             raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
         upstream = str(row.get("policy_id") or row.get("policy") or "")
         row_id = str(row.get("id") or f"{path.name}:{number}")
+        resources: tuple[tuple[str, dict[str, Any]], ...]
         if "pulumi_type" in row:
             resources = ((row["pulumi_type"], dict(row.get("props") or {})),)
             expected = row.get("expected")
@@ -211,7 +228,8 @@ def load_cases(path: Path) -> tuple[list[Case], Counter[str]]:
                 continue
             resources = tuple(
                 (TERRAFORM_TYPES[r["type"]], terraform_to_pulumi(r["type"], r.get("after") or {}))
-                for r in row["resources"] if r.get("type") in TERRAFORM_TYPES
+                for r in row["resources"]
+                if r.get("type") in TERRAFORM_TYPES
             )
             expected = row.get("plan_expected")
         else:
@@ -229,7 +247,9 @@ def load_cases(path: Path) -> tuple[list[Case], Counter[str]]:
 def _graph(case: Case) -> PlanGraph:
     """The case's resources as a one-stack plan; bucket settings depend on the case's buckets."""
     resources: list[PlannedResource] = []
-    buckets = [f"urn:pulumi:eval::eval::{t}::r{i}" for i, (t, _) in enumerate(case.resources) if t == "aws:s3/bucket:Bucket"]
+    buckets = [
+        f"urn:pulumi:eval::eval::{t}::r{i}" for i, (t, _) in enumerate(case.resources) if t == "aws:s3/bucket:Bucket"
+    ]
     for index, (type_token, props) in enumerate(case.resources):
         urn = f"urn:pulumi:eval::eval::{type_token}::r{index}"
         dependencies = buckets if type_token.startswith("aws:s3/bucket") and urn not in buckets else []
@@ -296,8 +316,10 @@ def format_evaluation(evaluation: Evaluation, skipped: Counter[str]) -> Iterator
     width = max([len(rule) for rule in evaluation.by_rule] + [4])
     yield f"{'RULE'.ljust(width)}  {'TP':>4} {'FP':>4} {'FN':>4} {'TN':>4}  AGREEMENT"
     for rule, matrix in sorted(evaluation.by_rule.items()):
-        yield (f"{rule.ljust(width)}  {matrix.tp:>4} {matrix.fp:>4} {matrix.fn:>4} {matrix.tn:>4}  "
-               f"{matrix.agreement:6.1%} of {matrix.total}")
+        yield (
+            f"{rule.ljust(width)}  {matrix.tp:>4} {matrix.fp:>4} {matrix.fn:>4} {matrix.tn:>4}  "
+            f"{matrix.agreement:6.1%} of {matrix.total}"
+        )
     o = evaluation.overall
     yield f"{'overall'.ljust(width)}  {o.tp:>4} {o.fp:>4} {o.fn:>4} {o.tn:>4}  {o.agreement:6.1%} of {o.total}"
     for reason, count in sorted(skipped.items()):

@@ -128,8 +128,12 @@ def _tolerates(args: ResourceValidationArgs, report: ReportViolation, settings: 
         if not requests_gpu(pod):
             continue
         tolerations = [t for t in items(pod.spec.get("tolerations")) if is_mapping(t)]
-        if not any(t.get("key") in (settings["taintKey"], None) and t.get("effect") in ("NoSchedule", None)
-                   and (t.get("key") is not None or t.get("operator") == "Exists") for t in tolerations):
+        if not any(
+            t.get("key") in (settings["taintKey"], None)
+            and t.get("effect") in ("NoSchedule", None)
+            and (t.get("key") is not None or t.get("operator") == "Exists")
+            for t in tolerations
+        ):
             report(f"{_where(args, pod)} must tolerate the {settings['taintKey']} taint.")
 
 
@@ -139,9 +143,10 @@ def _selects_gpu_nodes(args: ResourceValidationArgs, report: ReportViolation, se
         if not requests_gpu(pod):
             continue
         selector = pod.spec.get("nodeSelector")
-        selected = is_mapping(selector) and bool(labels & set(selector))
-        terms = dig(pod.spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
-                    "nodeSelectorTerms")
+        selected = isinstance(selector, Mapping) and bool(labels & set(selector))
+        terms = dig(
+            pod.spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"
+        )
         for term in items(terms):
             if any(dig(expression, "key") in labels for expression in items(dig(term, "matchExpressions"))):
                 selected = True
@@ -161,13 +166,18 @@ def _allowed_families(args: ResourceValidationArgs, report: ReportViolation, set
 def _spot(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
     if settings["allowSpot"]:
         return
-    if args.resource_type == NODE_GROUP and args.props.get("capacityType") == "SPOT" and gpu_families(
-        NODE_GROUP, args.props
+    if (
+        args.resource_type == NODE_GROUP
+        and args.props.get("capacityType") == "SPOT"
+        and gpu_families(NODE_GROUP, args.props)
     ):
         report(f"GPU node group {args.name} must use on-demand capacity in this environment, not SPOT.")
-    elif args.resource_type == NODE_POOL and _is_gpu_node_pool(args.props):
-        if "spot" in _requirement_values(args.props, "karpenter.sh/capacity-type"):
-            report(f"GPU NodePool {args.name} must use on-demand capacity in this environment, not spot.")
+    elif (
+        args.resource_type == NODE_POOL
+        and _is_gpu_node_pool(args.props)
+        and "spot" in _requirement_values(args.props, "karpenter.sh/capacity-type")
+    ):
+        report(f"GPU NodePool {args.name} must use on-demand capacity in this environment, not spot.")
 
 
 def _node_pool_limits(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
@@ -197,8 +207,7 @@ def _dcgm(args: StackValidationArgs, report: ReportViolation, _: Mapping[str, An
     gpu_capacity = [r for r in args.resources if provisions_gpus(r.resource_type, r.props)]
     if gpu_capacity and not any(_runs_dcgm_exporter(r) for r in args.resources):
         for resource in gpu_capacity:
-            report(f"{resource.name} provides GPU nodes, so the stack must run the NVIDIA DCGM exporter.",
-                   resource.urn)
+            report(f"{resource.name} provides GPU nodes, so the stack must run the NVIDIA DCGM exporter.", resource.urn)
 
 
 def _time_slicing_replicas(document: Any) -> Iterator[int]:
@@ -214,8 +223,10 @@ def _sharing(args: ResourceValidationArgs, report: ReportViolation, settings: Ma
             for name in _gpu_resources(container):
                 match = _MIG_RESOURCE.match(name)
                 if match and match.group(1) not in settings["allowedMigProfiles"]:
-                    report(f"{_where(args, pod)} container {container.name} must request an allowed MIG profile, "
-                           f"not {match.group(1)}.")
+                    report(
+                        f"{_where(args, pod)} container {container.name} must request an allowed MIG profile, "
+                        f"not {match.group(1)}."
+                    )
     if args.resource_type == "kubernetes:core/v1:ConfigMap":
         data = args.props.get("data")
         for key in data if is_mapping(data) else ():
@@ -229,8 +240,10 @@ def _sharing(args: ResourceValidationArgs, report: ReportViolation, settings: Ma
             for replicas in _time_slicing_replicas(document):
                 limit = int(settings["maxTimeSlicingReplicas"])
                 if replicas > limit:
-                    report(f"ConfigMap {args.name} must not time-slice a GPU into more than {limit} replicas "
-                           f"(got {replicas}).")
+                    report(
+                        f"ConfigMap {args.name} must not time-slice a GPU into more than {limit} replicas "
+                        f"(got {replicas})."
+                    )
 
 
 POLICIES = [

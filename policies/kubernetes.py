@@ -119,8 +119,10 @@ def _host_path(args: ResourceValidationArgs, report: ReportViolation, _: Mapping
         for volume in items(pod.spec.get("volumes")):
             if dig(volume, "hostPath") is not None:
                 where = "" if pod.where == "pod" else f" {pod.where}"
-                report(f"{kind_of(args.resource_type)} {args.name}{where} must not mount hostPath volume "
-                       f"{dig(volume, 'name')}.")
+                report(
+                    f"{kind_of(args.resource_type)} {args.name}{where} must not mount hostPath volume "
+                    f"{dig(volume, 'name')}."
+                )
 
 
 def image_reference_problem(image: Any, require_digest: bool) -> str | None:

@@ -119,9 +119,11 @@ def _public_ip_launch_template(args: ResourceValidationArgs, report: ReportViola
         for interface in items(args.props.get("networkInterfaces")):
             if str(dig(interface, "associatePublicIpAddress")).lower() == "true":
                 report(f"Launch template {args.name} must not associate public IP addresses with node interfaces.")
-    elif args.resource_type == "aws:ec2/launchConfiguration:LaunchConfiguration":
-        if args.props.get("associatePublicIpAddress") is True:
-            report(f"Launch configuration {args.name} must not associate public IP addresses with nodes.")
+    elif (
+        args.resource_type == "aws:ec2/launchConfiguration:LaunchConfiguration"
+        and args.props.get("associatePublicIpAddress") is True
+    ):
+        report(f"Launch configuration {args.name} must not associate public IP addresses with nodes.")
 
 
 def _public_ip_instance(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
@@ -167,7 +169,9 @@ POLICIES = [
         "Node launch templates must not give nodes public IP addresses.",
         _public_ip_launch_template,
     ),
-    resource_policy("no-public-ip-on-instances", "EC2 instances must not have public IP addresses.", _public_ip_instance),
+    resource_policy(
+        "no-public-ip-on-instances", "EC2 instances must not have public IP addresses.", _public_ip_instance
+    ),
     resource_policy(
         "default-security-group-closed",
         "The VPC's default security group must have no rules.",

@@ -25,8 +25,10 @@ def _on_prem(args: ResourceValidationArgs, report: ReportViolation, settings: Ma
     provider_name = f"{provider.name} {provider.urn}" if provider is not None else ""
     if not any(marker in provider_name for marker in settings["onPremProviderMarkers"]):
         where = provider.name if provider is not None else "the default provider"
-        report(f"{kind_of(args.resource_type)} {args.name} is labelled data-class regulated, so it must be deployed "
-               f"with the on-prem cluster's provider, not {where}.")
+        report(
+            f"{kind_of(args.resource_type)} {args.name} is labelled data-class regulated, so it must be deployed "
+            f"with the on-prem cluster's provider, not {where}."
+        )
 
 
 def _regions(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
@@ -37,8 +39,10 @@ def _regions(args: ResourceValidationArgs, report: ReportViolation, settings: Ma
         return
     region = args.props.get("region") or (provider_props.get("region") if provider_props is not None else None)
     if region not in settings["allowedRegions"]:
-        report(f"Regulated bucket {args.name} must be in one of {', '.join(settings['allowedRegions'])}, "
-               f"not {region or 'an unknown region'}.")
+        report(
+            f"Regulated bucket {args.name} must be in one of {', '.join(settings['allowedRegions'])}, "
+            f"not {region or 'an unknown region'}."
+        )
 
 
 POLICIES = [
@@ -48,7 +52,9 @@ POLICIES = [
         _on_prem,
         {
             "dataClassLabels": Setting(
-                "array", ["rampart.dev/data-class", "rampart/data-class", "data-class"], "Labels that carry the data class."
+                "array",
+                ["rampart.dev/data-class", "rampart/data-class", "data-class"],
+                "Labels that carry the data class.",
             ),
             "onPremProviderMarkers": Setting(
                 "array", ["onprem", "on-prem"], "Substrings of the on-prem cluster provider's name or URN."
@@ -61,7 +67,9 @@ POLICIES = [
         _regions,
         {
             "dataClassTag": Setting("string", "rampart:data-class", "Tag that carries the data class."),
-            "allowedRegions": Setting("array", ["us-east-1", "us-east-2", "us-west-2"], "Regions regulated data may be stored in."),
+            "allowedRegions": Setting(
+                "array", ["us-east-1", "us-east-2", "us-west-2"], "Regions regulated data may be stored in."
+            ),
         },
     ),
 ]

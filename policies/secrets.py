@@ -46,8 +46,10 @@ def _kubernetes_secret(args: ResourceValidationArgs, report: ReportViolation, se
         return
     keys = [key for field in ("data", "stringData") if is_mapping(args.props.get(field)) for key in args.props[field]]
     if keys:
-        report(f"Secret {args.name} must not carry literal data ({', '.join(sorted(keys))}); "
-               "sync it from Secrets Manager with an ExternalSecret.")
+        report(
+            f"Secret {args.name} must not carry literal data ({', '.join(sorted(keys))}); "
+            "sync it from Secrets Manager with an ExternalSecret."
+        )
 
 
 def _config_map(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
@@ -87,8 +89,10 @@ def _pulumi_config(args: StackValidationArgs, report: ReportViolation, _: Mappin
         if key in secret_keys:
             continue
         for path in _plaintext_secrets(key.split(":", 1)[-1], json_document(config[key]) or config[key]):
-            report(f"Stack config {key} must be set as a secret (pulumi config set --secret {key}); "
-                   f"{path} looks like a secret.")
+            report(
+                f"Stack config {key} must be set as a secret (pulumi config set --secret {key}); "
+                f"{path} looks like a secret."
+            )
 
 
 def _plaintext_secrets(name: str, value: Any) -> Iterator[str]:
@@ -129,8 +133,14 @@ POLICIES = [
         {
             "tokenVariables": Setting(
                 "array",
-                ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "NGC_API_KEY", "NGC_CLI_API_KEY",
-                 "NVIDIA_API_KEY"],
+                [
+                    "HF_TOKEN",
+                    "HUGGING_FACE_HUB_TOKEN",
+                    "HUGGINGFACE_TOKEN",
+                    "NGC_API_KEY",
+                    "NGC_CLI_API_KEY",
+                    "NVIDIA_API_KEY",
+                ],
                 "Environment variables that carry model-hub or NGC credentials.",
             )
         },

@@ -67,8 +67,10 @@ def _ray_ports(args: ResourceValidationArgs, report: ReportViolation, settings: 
         for port in items(dig(args.props, "spec", "ports")):
             numbers = {number(dig(port, "port")), number(dig(port, "targetPort"))}
             if numbers & ports or dig(port, "name") in RAY_PORT_NAMES:
-                report(f"Service {args.name} must not expose Ray port {number(dig(port, 'port'))} "
-                       f"on a {dig(args.props, 'spec', 'type')}.")
+                report(
+                    f"Service {args.name} must not expose Ray port {number(dig(port, 'port'))} "
+                    f"on a {dig(args.props, 'spec', 'type')}."
+                )
     elif args.resource_type == INGRESS:
         for service, port, name in ingress_backends(args.props):
             if number(port) in ports or name in RAY_PORT_NAMES:
@@ -119,8 +121,10 @@ def _model_images(args: ResourceValidationArgs, report: ReportViolation, _: Mapp
         for container in containers(pod):
             image = container.spec.get("image")
             if not isinstance(image, str) or "@sha256:" not in image:
-                report(f"{kind} {args.name} {pod.where} container {container.name} must pin its model image "
-                       f"by digest (@sha256:...), not {image}.")
+                report(
+                    f"{kind} {args.name} {pod.where} container {container.name} must pin its model image "
+                    f"by digest (@sha256:...), not {image}."
+                )
 
 
 def gateway_auth_problems(config: Any, settings: Mapping[str, Any]) -> list[str]:
@@ -128,7 +132,9 @@ def gateway_auth_problems(config: Any, settings: Mapping[str, Any]) -> list[str]
     problems = []
     source = dig(config, "keys", "source")
     if source not in settings["allowedKeySources"]:
-        problems.append(f"take API keys from one of {', '.join(settings['allowedKeySources'])} (keys.source is {source})")
+        problems.append(
+            f"take API keys from one of {', '.join(settings['allowedKeySources'])} (keys.source is {source})"
+        )
     public = [path for path in strings(dig(config, "public_paths")) if path not in settings["allowedPublicPaths"]]
     if public:
         problems.append(f"serve only health checks without a key (public_paths has {', '.join(public)})")
@@ -188,7 +194,9 @@ POLICIES = [
         "The safety gateway's config must enforce API-key authentication.",
         _gateway_auth,
         {
-            "gatewayConfig": Setting("object", {}, "The environment's gateway config (services/config/gateway-<env>.yaml)."),
+            "gatewayConfig": Setting(
+                "object", {}, "The environment's gateway config (services/config/gateway-<env>.yaml)."
+            ),
             "allowedKeySources": Setting("array", ["secrets_manager"], "Where the gateway may load API keys from."),
             "allowedPublicPaths": Setting("array", ["/healthz", "/readyz", "/livez"], "Paths served without a key."),
         },

@@ -105,7 +105,9 @@ def _tls_only(bucket: PolicyResource, policies: list[PolicyResource]) -> bool:
 
 
 def _audit_object_lock(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
-    locks = list(buckets_with_settings(args.resources, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"))
+    locks = list(
+        buckets_with_settings(args.resources, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    )
     for bucket, configurations in locks:
         if not _within(bucket, settings["auditComponentTypes"]):
             continue
@@ -175,9 +177,9 @@ def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation, _: Mapp
     if args.resource_type != "aws:kms/key:Key":
         return
     spec = args.props.get("customerMasterKeySpec") or "SYMMETRIC_DEFAULT"
-    if spec == "SYMMETRIC_DEFAULT" and args.props.get("keyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT":
-        if args.props.get("enableKeyRotation") is not True:
-            report(f"KMS key {args.name} must have automatic key rotation enabled.")
+    symmetric = spec == "SYMMETRIC_DEFAULT" and args.props.get("keyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
+    if symmetric and args.props.get("enableKeyRotation") is not True:
+        report(f"KMS key {args.name} must have automatic key rotation enabled.")
 
 
 def _eks_secrets(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
@@ -229,7 +231,11 @@ POLICIES = [
         "audit-bucket-object-lock",
         "Audit buckets must have Object Lock in COMPLIANCE mode.",
         _audit_object_lock,
-        {"auditComponentTypes": Setting("array", ["rampart:index:AuditStore"], "Components whose buckets hold audit records.")},
+        {
+            "auditComponentTypes": Setting(
+                "array", ["rampart:index:AuditStore"], "Components whose buckets hold audit records."
+            )
+        },
     ),
     resource_policy("s3-no-public-acl", "Buckets must not use public canned ACLs.", _public_acl),
     resource_policy("s3-sse-algorithm-kms", "Bucket encryption rules must use SSE-KMS.", _sse_algorithm),

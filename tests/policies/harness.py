@@ -54,16 +54,22 @@ def _options() -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
-def aws_provider(tags: Mapping[str, str] | None = None, region: str = "us-east-1", name: str = "aws") -> PolicyProviderResource:
+def aws_provider(
+    tags: Mapping[str, str] | None = None, region: str = "us-east-1", name: str = "aws"
+) -> PolicyProviderResource:
     """An AWS provider as the engine sends it: default tags JSON-encoded."""
     import json
 
     props = {"region": region, "defaultTags": json.dumps({"tags": dict(tags or {})})}
-    return PolicyProviderResource("pulumi:providers:aws", props, f"urn:pulumi:test::rampart::pulumi:providers:aws::{name}", name)
+    return PolicyProviderResource(
+        "pulumi:providers:aws", props, f"urn:pulumi:test::rampart::pulumi:providers:aws::{name}", name
+    )
 
 
 def k8s_provider(name: str) -> PolicyProviderResource:
-    return PolicyProviderResource("pulumi:providers:kubernetes", {}, f"urn:pulumi:test::rampart::pulumi:providers:kubernetes::{name}", name)
+    return PolicyProviderResource(
+        "pulumi:providers:kubernetes", {}, f"urn:pulumi:test::rampart::pulumi:providers:kubernetes::{name}", name
+    )
 
 
 @dataclass
@@ -157,8 +163,15 @@ def evaluate(cases: RuleCases, subject: Any) -> list[str]:
         resources = []
         for res in subject:
             resource = PolicyResource(
-                res.type, unknown_checking_proxy(res.props), f"urn:pulumi:test::rampart::{res.type}::{res.name}",
-                res.name, _options(), res.provider, None, [], {},
+                res.type,
+                unknown_checking_proxy(res.props),
+                f"urn:pulumi:test::rampart::{res.type}::{res.name}",
+                res.name,
+                _options(),
+                res.provider,
+                None,
+                [],
+                {},
             )
             by_name[res.name] = resource
             resources.append(resource)

@@ -12,10 +12,18 @@ import pytest
 from policies.evaluate import load_cases, terraform_to_pulumi
 
 ROOT = Path(__file__).resolve().parents[2]
-PRIVILEGED = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-              "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": True}}]}}
-PLAIN = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-         "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}}
+PRIVILEGED = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p"},
+    "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": True}}]},
+}
+PLAIN = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "d"},
+    "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}},
+}
 
 
 def _write(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
@@ -25,8 +33,13 @@ def _write(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def _run(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "policies.evaluate", str(path), "--disagreements"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "policies.evaluate", str(path), "--disagreements"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def test_confusion_matrix_over_all_three_formats(tmp_path: Path) -> None:
@@ -34,11 +47,28 @@ def test_confusion_matrix_over_all_three_formats(tmp_path: Path) -> None:
         {"id": "k1", "policy": "disallow-privileged-containers", "expected": "fail", "manifest": PRIVILEGED},
         {"id": "k2", "policy": "disallow-privileged-containers", "expected": "pass", "manifest": PLAIN},
         {"id": "k3", "policy": "disallow-privileged-containers", "expected": "fail", "manifest": PLAIN},  # mislabelled
-        {"id": "p1", "policy_id": "aws-ebs-volume-disallow-unencrypted-volume", "expected": "fail",
-         "pulumi_type": "aws:ebs/volume:Volume", "props": {"size": 10, "encrypted": False}},
-        {"id": "s1", "policy": "restrict-ingress-sg-rule-ssh", "plan_expected": "fail", "mock_import": "tfplan/v2",
-         "resources": [{"type": "aws_security_group", "after": {"description": "ssh", "ingress": [
-             {"cidr_blocks": ["0.0.0.0/0"], "from_port": 22, "to_port": 22, "protocol": "tcp"}]}}]},
+        {
+            "id": "p1",
+            "policy_id": "aws-ebs-volume-disallow-unencrypted-volume",
+            "expected": "fail",
+            "pulumi_type": "aws:ebs/volume:Volume",
+            "props": {"size": 10, "encrypted": False},
+        },
+        {
+            "id": "s1",
+            "policy": "restrict-ingress-sg-rule-ssh",
+            "plan_expected": "fail",
+            "mock_import": "tfplan/v2",
+            "resources": [
+                {
+                    "type": "aws_security_group",
+                    "after": {
+                        "description": "ssh",
+                        "ingress": [{"cidr_blocks": ["0.0.0.0/0"], "from_port": 22, "to_port": 22, "protocol": "tcp"}],
+                    },
+                }
+            ],
+        },
         {"id": "x1", "policy": "some-unmapped-policy", "expected": "pass", "manifest": PLAIN},
     ]
     result = _run(_write(tmp_path, rows))
@@ -59,15 +89,36 @@ def test_missing_file_and_bad_rows_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_terraform_values_become_pulumi_inputs() -> None:
-    after = {"server_side_encryption_configuration": [{"rule": [{"apply_server_side_encryption_by_default": [
-        {"sse_algorithm": "aws:kms", "kms_master_key_id": None}]}]}], "tags": None, "ingress": []}
+    after = {
+        "server_side_encryption_configuration": [
+            {
+                "rule": [
+                    {
+                        "apply_server_side_encryption_by_default": [
+                            {"sse_algorithm": "aws:kms", "kms_master_key_id": None}
+                        ]
+                    }
+                ]
+            }
+        ],
+        "tags": None,
+        "ingress": [],
+    }
     assert terraform_to_pulumi("aws_s3_bucket", after) == {
-        "serverSideEncryptionConfiguration": {"rule": {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}}}
+        "serverSideEncryptionConfiguration": {
+            "rule": {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}
+        }
+    }
 
 
 def test_gatekeeper_constraint_labels_configure_the_rule(tmp_path: Path) -> None:
-    row = {"id": "g", "policy": "requiredlabels", "expected": "fail", "manifest": PLAIN,
-           "constraint_parameters": {"labels": [{"key": "owner"}]}}
+    row = {
+        "id": "g",
+        "policy": "requiredlabels",
+        "expected": "fail",
+        "manifest": PLAIN,
+        "constraint_parameters": {"labels": [{"key": "owner"}]},
+    }
     cases, _ = load_cases(_write(tmp_path, [row]))
     assert cases[0].settings["k8s-required-labels"] == {"requiredLabels": ["owner"], "exemptKinds": []}
 

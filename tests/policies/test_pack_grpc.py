@@ -34,8 +34,10 @@ def _resource(graph: PlanGraph, type_token: str, name: str, inputs: dict[str, ob
     return PlannedResource(urn, type_token, name, "", provider.urn, [], True, False, inputs, inputs)
 
 
-OPEN_SSH = {"description": "bastion", "ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22,
-                                                   "cidrBlocks": ["0.0.0.0/0"]}]}
+OPEN_SSH = {
+    "description": "bastion",
+    "ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}],
+}
 UNTAGGED_TAGS_OVERRIDE = {"tags": {"rampart:owner": ""}}
 
 
@@ -67,18 +69,29 @@ def test_bad_prod_stack_gets_mandatory_violations(analyzer: GetAnalyzer, rendere
         _resource(graph, "aws:s3/bucket:Bucket", "scratch", UNTAGGED_TAGS_OVERRIDE),
     )
     found = {(v.policy, v.level, v.resource, v.message) for v in analyzer("prod").analyze(bad)}
-    assert ("no-public-admin-ingress", "mandatory", "bastion",
-            "bastion must not allow ingress from 0.0.0.0/0 to administration port 22.") in found
+    assert (
+        "no-public-admin-ingress",
+        "mandatory",
+        "bastion",
+        "bastion must not allow ingress from 0.0.0.0/0 to administration port 22.",
+    ) in found
     # The provider's default tags reach the policy, so only the tag the bucket blanks is missing.
     assert ("aws-required-tags", "mandatory", "scratch", "scratch must carry the tags rampart:owner.") in found
-    assert ("s3-public-access-blocked", "mandatory", "scratch",
-            "Bucket scratch must have a public-access block with all four settings enabled.") in found
+    assert (
+        "s3-public-access-blocked",
+        "mandatory",
+        "scratch",
+        "Bucket scratch must have a public-access block with all four settings enabled.",
+    ) in found
 
 
 def test_dev_enforcement_is_advisory_with_mandatory_overrides(analyzer: GetAnalyzer, rendered: Rendered) -> None:
     graph = rendered("dev")
-    bad = _with(graph, _resource(graph, "aws:ec2/securityGroup:SecurityGroup", "bastion", OPEN_SSH),
-                _resource(graph, "aws:ebs/volume:Volume", "scratch", {"size": 10}))
+    bad = _with(
+        graph,
+        _resource(graph, "aws:ec2/securityGroup:SecurityGroup", "bastion", OPEN_SSH),
+        _resource(graph, "aws:ebs/volume:Volume", "scratch", {"size": 10}),
+    )
     levels = {v.policy: v.level for v in analyzer("dev").analyze(bad)}
     assert levels["no-public-admin-ingress"] == "mandatory"  # overridden in dev
     assert levels["ebs-volumes-encrypted"] == "advisory"  # dev's level
@@ -102,8 +115,13 @@ def test_check_cli_exits_non_zero_on_mandatory_violations(rendered: Rendered, tm
     graph = rendered("prod")
     bad = _with(graph, _resource(graph, "aws:ec2/securityGroup:SecurityGroup", "bastion", OPEN_SSH))
     (tmp_path / "bad.json").write_text(bad.to_json())
-    result = subprocess.run([sys.executable, "-m", "policies.check", "prod", "--graph", str(tmp_path / "bad.json")],
-                            capture_output=True, text=True, timeout=120, cwd=DOCS.parents[1])
+    result = subprocess.run(
+        [sys.executable, "-m", "policies.check", "prod", "--graph", str(tmp_path / "bad.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=DOCS.parents[1],
+    )
     assert result.returncode == 1, result.stderr
     assert "LEVEL      POLICY" in result.stdout
     assert "mandatory  no-public-admin-ingress  bastion" in result.stdout
@@ -111,7 +129,5 @@ def test_check_cli_exits_non_zero_on_mandatory_violations(rendered: Rendered, tm
 
 def test_pack_start_failure_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("policies.check.PACK_ENTRY", Path("/nonexistent/__main__.py"))
-    with pytest.raises(PolicyCheckError, match="did not start"):
-        with Analyzer("prod"):
-            pass
-
+    with pytest.raises(PolicyCheckError, match="did not start"), Analyzer("prod"):
+        pass

@@ -15,7 +15,9 @@ from tests.policies.harness import DELETE, UNKNOWN, Mutation, Res, RuleCases, ev
 CASES = cases_aws.CASES + cases_k8s.CASES
 # Rules whose input is not a resource property get their own tests below.
 TESTED_SEPARATELY = {"pulumi-config-secrets-encrypted"}
-FAILING = [pytest.param(case, mutation, id=f"{case.policy}-{i}") for case in CASES for i, mutation in enumerate(case.failing)]
+FAILING = [
+    pytest.param(case, mutation, id=f"{case.policy}-{i}") for case in CASES for i, mutation in enumerate(case.failing)
+]
 
 
 def test_every_rule_has_cases() -> None:
@@ -74,8 +76,17 @@ def test_tls_deny_with_wildcard_principal_is_not_a_wildcard_violation() -> None:
 
 def test_wildcard_principal_narrowed_by_organisation_passes() -> None:
     case = _case("iam-no-wildcard-principal")
-    document = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
-                               "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}}]}
+    document = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-123"}},
+            }
+        ]
+    }
     assert evaluate(case, {"policy": json.dumps(document)}) == []
 
 
@@ -86,28 +97,47 @@ def test_flow_log_linked_by_dependency_counts() -> None:
 
 
 def test_ray_worker_groups_are_checked_like_deployments() -> None:
-    case = RuleCases("k8s-run-as-non-root", cases_k8s.RAY_SERVICE, cases_k8s.ray_service, (), Mutation("x", None, ()), "")
+    case = RuleCases(
+        "k8s-run-as-non-root", cases_k8s.RAY_SERVICE, cases_k8s.ray_service, (), Mutation("x", None, ()), ""
+    )
     spec = "spec.rayClusterConfig.workerGroupSpecs.0.template.spec"
     root = mutate(cases_k8s.ray_service(), f"{spec}.containers.0.securityContext.runAsUser", 0)
-    assert evaluate(case, root) == ["RayService subject worker group gpu container server must not run as user 0 (root)."]
+    assert evaluate(case, root) == [
+        "RayService subject worker group gpu container server must not run as user 0 (root)."
+    ]
 
 
 @pytest.mark.parametrize(
     ("config", "secret_keys", "expected"),
     [
-        ({"rampart:region_name": "us-east-1", "rampart:model_hub_token": "hf_" + "x" * 34}, ["rampart:model_hub_token"], []),
-        ({"rampart:model_hub_token": "hf_" + "x" * 34}, [],
-         ["Stack config rampart:model_hub_token must be set as a secret (pulumi config set --secret "
-          "rampart:model_hub_token); model_hub_token looks like a secret."]),
-        ({"rampart:onprem": json.dumps({"kubeconfig_path": "/k", "api_token": "abc"})}, [],
-         ["Stack config rampart:onprem must be set as a secret (pulumi config set --secret rampart:onprem); "
-          "onprem.api_token looks like a secret."]),
+        (
+            {"rampart:region_name": "us-east-1", "rampart:model_hub_token": "hf_" + "x" * 34},
+            ["rampart:model_hub_token"],
+            [],
+        ),
+        (
+            {"rampart:model_hub_token": "hf_" + "x" * 34},
+            [],
+            [
+                "Stack config rampart:model_hub_token must be set as a secret (pulumi config set --secret "
+                "rampart:model_hub_token); model_hub_token looks like a secret."
+            ],
+        ),
+        (
+            {"rampart:onprem": json.dumps({"kubeconfig_path": "/k", "api_token": "abc"})},
+            [],
+            [
+                "Stack config rampart:onprem must be set as a secret (pulumi config set --secret rampart:onprem); "
+                "onprem.api_token looks like a secret."
+            ],
+        ),
         ({"rampart:secrets": json.dumps({"recovery_window_days": 7})}, [], []),
         ({}, [], []),  # unset: no config at all
     ],
 )
-def test_pulumi_config_secrets(monkeypatch: pytest.MonkeyPatch, config: dict[str, str], secret_keys: list[str],
-                               expected: list[str]) -> None:
+def test_pulumi_config_secrets(
+    monkeypatch: pytest.MonkeyPatch, config: dict[str, str], secret_keys: list[str], expected: list[str]
+) -> None:
     """The CLI hands config to packs in PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS; set them as it does."""
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
@@ -122,7 +152,9 @@ def test_docs_list_every_rule_with_its_levels() -> None:
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "policies.md").read_text()
     for policy in all_policies():
-        levels = [ENVIRONMENTS[env].overrides.get(policy.name, ENVIRONMENTS[env].level) for env in ("dev", "staging", "prod")]
+        levels = [
+            ENVIRONMENTS[env].overrides.get(policy.name, ENVIRONMENTS[env].level) for env in ("dev", "staging", "prod")
+        ]
         assert f"| `{policy.name}` |" in docs, policy.name
         row = next(line for line in docs.splitlines() if f"| `{policy.name}` |" in line)
         assert row.rstrip(" |").endswith(" | ".join(levels)), row
