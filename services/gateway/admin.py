@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from services.gateway.errors import GatewayError
+from services.gateway.errors import ConfigError, GatewayError, InvalidRequestError
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.review import ReviewDecision, ReviewItem, ReviewQueue, ReviewStatus
 
@@ -127,6 +127,10 @@ def build_admin_app(
 
     @app.post("/v1/gateway/reload", response_model=ReloadResult)
     async def reload_config() -> ReloadResult:
-        return await reload()
+        try:
+            return await reload()
+        except ConfigError as error:
+            # The previous config stays in force; say why the new one was refused.
+            raise InvalidRequestError(f"config refused, previous config kept: {error}", field="config") from None
 
     return app

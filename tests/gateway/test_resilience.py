@@ -124,8 +124,11 @@ async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddl
     await asyncio.sleep(0.1)
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
-    assert response.status_code == 200 and bench.calls == ["gen-v1"]
-    assert gateway.metrics.value("rampart_gateway_config_reloads_total", {"outcome": "error"}) == 1
+        assert response.status_code == 200 and bench.calls == ["gen-v1"]
+        assert gateway.metrics.value("rampart_gateway_config_reloads_total", {"outcome": "error"}) == 1
+        explicit = await client.post("/v1/gateway/reload", headers=auth("reviewer"))
+    assert explicit.status_code == 422
+    assert "routes.chat.versions.0.backend: unknown backend 'no-such-backend'" in explicit.json()["error"]["message"]
 
 
 def _hybrid(config: dict[str, Any]) -> None:
