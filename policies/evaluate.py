@@ -87,10 +87,15 @@ UPSTREAM_RULES: dict[str, tuple[Rules, dict[str, dict[str, Any]]]] = {
         ("k8s-required-labels",),
         {"k8s-required-labels": {"requiredLabels": ["app.kubernetes.io/name"], "exemptKinds": []}},
     ),
+    "restrict-image-registries": (
+        ("k8s-images-from-allowed-registries",),
+        {"k8s-images-from-allowed-registries": {"allowedRegistries": ["eu.foo.io/*", "bar.io/*"]}},
+    ),
     "require-ro-rootfs": (("k8s-read-only-root-filesystem",), {}),
     "require-run-as-nonroot": (("k8s-run-as-non-root",), {}),
     # Gatekeeper library
     "allow-privilege-escalation": (("k8s-no-privilege-escalation",), {}),
+    "allowedrepos": (("k8s-images-from-allowed-registries",), {}),  # repos come from each case's constraint
     "capabilities": (("k8s-drop-all-capabilities",), {}),
     "containerlimits": (("k8s-resources-set",), {"k8s-resources-set": {"requests": [], "limits": ["cpu", "memory"]}}),
     "containerrequests": (("k8s-resources-set",), {"k8s-resources-set": {"requests": ["cpu", "memory"], "limits": []}}),
@@ -195,6 +200,13 @@ def kubernetes_type(manifest: Mapping[str, Any]) -> str:
     return f"kubernetes:{group_version}:{manifest.get('kind')}"
 
 
+def _gatekeeper_repos(parameters: Any) -> dict[str, dict[str, Any]]:
+    repos = [str(repo) for repo in (parameters or {}).get("repos", [])]
+    return (
+        {"k8s-images-from-allowed-registries": {"allowedRegistries": [f"{repo}*" for repo in repos]}} if repos else {}
+    )
+
+
 def _gatekeeper_labels(parameters: Any) -> dict[str, dict[str, Any]]:
     keys = [entry.get("key") for entry in (parameters or {}).get("labels", []) if isinstance(entry, dict)]
     return {"k8s-required-labels": {"requiredLabels": keys, "exemptKinds": []}} if keys else {}
@@ -239,7 +251,8 @@ def load_cases(path: Path) -> tuple[list[Case], Counter[str]]:
         if upstream not in UPSTREAM_RULES:
             skipped[f"no pack rule for upstream policy {upstream}"] += 1
             continue
-        settings = {**UPSTREAM_RULES[upstream][1], **_gatekeeper_labels(row.get("constraint_parameters"))}
+        parameters = row.get("constraint_parameters")
+        settings = {**UPSTREAM_RULES[upstream][1], **_gatekeeper_labels(parameters), **_gatekeeper_repos(parameters)}
         cases.append(Case(row_id, upstream, expected, resources, settings))
     return cases, skipped
 

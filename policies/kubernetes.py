@@ -6,6 +6,7 @@ bare Pods, and KubeRay head and worker groups) and each of its containers, init 
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -147,6 +148,14 @@ def _images(args: ResourceValidationArgs, report: ReportViolation, settings: Map
             report(f"{subject(args, container)} must {problem}.")
 
 
+def _registries(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    allowed = [str(pattern) for pattern in settings["allowedRegistries"]]
+    for container in _containers(args):
+        image = container.spec.get("image")
+        if isinstance(image, str) and not any(fnmatch.fnmatchcase(image, pattern) for pattern in allowed):
+            report(f"{subject(args, container)} must pull from an allowed registry, not {image.split('@')[0]}.")
+
+
 def is_default_deny(props: Mapping[str, Any]) -> bool:
     """A NetworkPolicy selecting every pod of its namespace that admits no ingress."""
     spec = dig(props, "spec")
@@ -220,6 +229,18 @@ POLICIES = [
         "Container images must be pinned: never latest, by digest where required.",
         _images,
         {"requireDigest": Setting("boolean", True, "Require every image to be pinned by @sha256 digest.")},
+    ),
+    resource_policy(
+        "k8s-images-from-allowed-registries",
+        "Container images must come from the platform's registries.",
+        _registries,
+        {
+            "allowedRegistries": Setting(
+                "array",
+                ["*.dkr.ecr.*.amazonaws.com/*", "public.ecr.aws/*", "nvcr.io/nvidia/*", "registry.k8s.io/*"],
+                "Image patterns (fnmatch) that may be pulled: private ECR, ECR Public, NGC, Kubernetes.",
+            )
+        },
     ),
     stack_policy(
         "k8s-default-deny-network-policy",

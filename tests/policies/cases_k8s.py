@@ -370,6 +370,20 @@ CASES = [
         f"{CONTAINER}.image",
     ),
     RuleCases(
+        "k8s-images-from-allowed-registries",
+        DEPLOYMENT,
+        deployment,
+        (
+            Mutation.one(
+                f"{CONTAINER}.image",
+                "docker.io/library/nginx:1.27",
+                f"{D} container server must pull from an allowed registry, not docker.io/library/nginx:1.27.",
+            ),
+        ),
+        Mutation(f"{CONTAINER}.image", DELETE, ()),
+        f"{CONTAINER}.image",
+    ),
+    RuleCases(
         "k8s-default-deny-network-policy",
         "",
         namespace_stack,
