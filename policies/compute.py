@@ -44,7 +44,8 @@ def _gpu_ami(args: ResourceValidationArgs, report: ReportViolation, settings: Ma
             alias = dig(term, "alias")
             family = alias.split("@", 1)[0] if isinstance(alias, str) else None
             if family is None or family not in settings["allowedAmiFamilies"]:
-                report(f"EC2NodeClass {args.name} must select an approved AMI family by alias, not {alias or term}.")
+                chosen = alias or "a term without an alias"
+                report(f"EC2NodeClass {args.name} must select an approved AMI family by alias, not {chosen}.")
 
 
 POLICIES = [

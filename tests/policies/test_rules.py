@@ -158,3 +158,35 @@ def test_docs_list_every_rule_with_its_levels() -> None:
         assert f"| `{policy.name}` |" in docs, policy.name
         row = next(line for line in docs.splitlines() if f"| `{policy.name}` |" in line)
         assert row.rstrip(" |").endswith(" | ".join(levels)), row
+
+
+@pytest.mark.parametrize(
+    ("policy", "path", "value", "expected"),
+    [
+        (
+            "imdsv2-required-launch-templates",
+            "spec.metadataOptions.httpTokens",
+            "optional",
+            ["EC2NodeClass subject must require IMDSv2 (spec.metadataOptions.httpTokens = required)."],
+        ),
+        ("imdsv2-required-launch-templates", "spec.metadataOptions", DELETE, []),  # Karpenter defaults to required
+        (
+            "gpu-approved-ami",
+            "spec.amiSelectorTerms.0",
+            {"alias": "windows2022@latest"},
+            ["EC2NodeClass subject must select an approved AMI family by alias, not windows2022@latest."],
+        ),
+        (
+            "gpu-approved-ami",
+            "spec.amiSelectorTerms.0",
+            {"id": "ami-123"},
+            ["EC2NodeClass subject must select an approved AMI family by alias, not a term without an alias."],
+        ),
+    ],
+)
+def test_karpenter_node_classes(policy: str, path: str, value: object, expected: list[str]) -> None:
+    case = RuleCases(
+        policy, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", cases_aws.node_class, (), Mutation("x", None, ()), ""
+    )
+    assert evaluate(case, cases_aws.node_class()) == []
+    assert evaluate(case, mutate(cases_aws.node_class(), path, value)) == expected
