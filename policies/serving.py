@@ -123,7 +123,7 @@ def _model_images(args: ResourceValidationArgs, report: ReportViolation, _: Mapp
             if not isinstance(image, str) or "@sha256:" not in image:
                 report(
                     f"{kind} {args.name} {pod.where} container {container.name} must pin its model image "
-                    f"by digest (@sha256:...), not {image}."
+                    f"by digest (@sha256:...), not {image if isinstance(image, str) else 'leave it unset'}."
                 )
 
 

@@ -666,7 +666,7 @@ CASES = [
             DELETE,
             (
                 "RayService subject worker group gpu container server must pin its model image by digest "
-                "(@sha256:...), not None.",
+                "(@sha256:...), not leave it unset.",
             ),
         ),
         "spec.rayClusterConfig.workerGroupSpecs.0.template.spec.containers.0.image",
