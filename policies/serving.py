@@ -120,11 +120,11 @@ def _model_images(args: ResourceValidationArgs, report: ReportViolation, _: Mapp
     for pod in pod_templates(args.resource_type, args.props):
         for container in containers(pod):
             image = container.spec.get("image")
-            if not isinstance(image, str) or "@sha256:" not in image:
-                report(
-                    f"{kind} {args.name} {pod.where} container {container.name} must pin its model image "
-                    f"by digest (@sha256:...), not {image if isinstance(image, str) else 'leave it unset'}."
-                )
+            where = f"{kind} {args.name} {pod.where} container {container.name}"
+            if not isinstance(image, str):
+                report(f"{where} must name a model image pinned by digest (@sha256:...).")
+            elif "@sha256:" not in image:
+                report(f"{where} must pin its model image by digest (@sha256:...), not {image}.")
 
 
 def gateway_auth_problems(config: Any, settings: Mapping[str, Any]) -> list[str]:

@@ -665,8 +665,8 @@ CASES = [
             "spec.rayClusterConfig.workerGroupSpecs.0.template.spec.containers.0.image",
             DELETE,
             (
-                "RayService subject worker group gpu container server must pin its model image by digest "
-                "(@sha256:...), not leave it unset.",
+                "RayService subject worker group gpu container server must name a model image pinned by digest "
+                "(@sha256:...).",
             ),
         ),
         "spec.rayClusterConfig.workerGroupSpecs.0.template.spec.containers.0.image",
