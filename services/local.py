@@ -6,8 +6,8 @@
     python -m services.local run     the foreground server `up` launches (Ctrl-C stops it)
 
 Ray binds to 127.0.0.1 with the dashboard off; the only port meant for clients is Serve's HTTP
-port. State lives in `.rampart/` (git-ignored): the server's pid, the pids of the Ray processes it
-started, its base URL and its log. The tests start the same application with the same
+port. State lives in `.rampart/` (git-ignored; `RAMPART_LOCAL_STATE_DIR` moves it): the server's
+pid, the pids of the Ray processes it started, its base URL and its log. The tests start the same application with the same
 functions (`start_ray`, `deploy`), see tests/fixtures/serve.py.
 """
 
@@ -30,7 +30,7 @@ from services.config import serve_config
 __all__ = ["STATE_DIR", "deploy", "main", "start_ray", "stop_ray", "with_port"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-STATE_DIR = PROJECT_ROOT / ".rampart"
+STATE_DIR = Path(os.environ.get("RAMPART_LOCAL_STATE_DIR", PROJECT_ROOT / ".rampart"))
 STATE_FILE = STATE_DIR / "serve.json"
 LOG_FILE = STATE_DIR / "serve.log"
 DEFAULT_PORT = 8000
@@ -107,36 +107,46 @@ def _read_state() -> dict[str, Any] | None:
     return state if _alive(int(state["pid"])) else None
 
 
+def _api_key(config: dict[str, Any]) -> str | None:
+    """The local API key when the safety gateway is on (it checks keys), else None."""
+    if config["applications"][0]["args"].get("gateway") is None:
+        return None
+    from services.gateway import local_api_key
+
+    return str(local_api_key())
+
+
 def _examples(base_url: str, config: dict[str, Any]) -> str:
     args = config["applications"][0]["args"]
     embedder, chat = args["embedder"]["model_name"], args["generator"]["model_name"]
-    gateway = args.get("gateway")
-    key_line = (
-        "API key:  see the gateway settings in services/config/serve-local.yaml"
-        if gateway
-        else "API key:  none needed locally (the safety gateway is not enabled in serve-local.yaml)"
-    )
+    key = _api_key(config)
+    if key is None:
+        key_line = "API key:  none needed (the safety gateway is not enabled in this config)"
+        header, openai_key, bentoml_token = "", "unused", ""
+    else:
+        key_line = f"API key:  {key}   (local-only dev key; the safety gateway checks it)"
+        header, openai_key, bentoml_token = f" -H 'Authorization: Bearer {key}'", key, f", token=\"{key}\""
     return f"""
 Rampart is serving at {base_url}
 {key_line}
 
 curl:
-  curl -s {base_url}/v1/models
-  curl -s {base_url}/v1/embeddings -H 'Content-Type: application/json' \\
+  curl -s {base_url}/v1/models{header}
+  curl -s {base_url}/v1/embeddings{header} -H 'Content-Type: application/json' \\
        -d '{{"model": "{embedder}", "input": ["Rampart serves models on Ray Serve"]}}'
-  curl -s {base_url}/v1/chat/completions -H 'Content-Type: application/json' \\
+  curl -s {base_url}/v1/chat/completions{header} -H 'Content-Type: application/json' \\
        -d '{{"model": "{chat}", "messages": [{{"role": "user", "content": "How do I start Rampart locally?"}}]}}'
-  curl -s {base_url}/v1/rag/query -H 'Content-Type: application/json' -d '{{"query": "make up", "k": 3}}'
+  curl -s {base_url}/v1/rag/query{header} -H 'Content-Type: application/json' -d '{{"query": "make up", "k": 3}}'
 
 openai client (.venv/bin/python):
   from openai import OpenAI
-  client = OpenAI(base_url="{base_url}/v1", api_key="unused")
+  client = OpenAI(base_url="{base_url}/v1", api_key="{openai_key}")
   print(client.embeddings.create(model="{embedder}", input="hello").data[0].embedding[:4])
   print(client.chat.completions.create(model="{chat}", messages=[{{"role": "user", "content": "What does make up do?"}}]).choices[0].message.content)
 
 BentoML client:
   import bentoml
-  with bentoml.SyncHTTPClient("{base_url}") as client:
+  with bentoml.SyncHTTPClient("{base_url}"{bentoml_token}) as client:
       print(client.rag_query(query="make up", k=3))
 
 Stop it with: make down
@@ -217,7 +227,9 @@ def up(port: int, env: str) -> int:
         time.sleep(0.5)
     base_url = state["base_url"]
     embedder = config["applications"][0]["args"]["embedder"]["model_name"]
-    response = httpx.post(f"{base_url}/v1/embeddings", json={"model": embedder, "input": "ready?"}, timeout=60)
+    key = _api_key(config)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    response = httpx.post(f"{base_url}/v1/embeddings", json={"model": embedder, "input": "ready?"}, headers=headers, timeout=60)
     response.raise_for_status()
     print(f"  first successful response after {time.monotonic() - started:.1f}s")
     print(_examples(base_url, config))

@@ -50,20 +50,27 @@ class BatchedEmbedder:
         record_model_load(settings.model_name, time.perf_counter() - started)
         self.batch_sizes = batch_size_histogram()
         self.executor = _torch_executor(1)
+        self.max_batch_size = 64
 
     def configure(self, user_config: dict[str, Any]) -> None:
         """Batching and threading tunables (`max_batch_size`, `batch_wait_timeout_s`, `torch_threads`)."""
-        self.embed_batch.set_max_batch_size(int(user_config.get("max_batch_size", 64)))
+        self.max_batch_size = int(user_config.get("max_batch_size", 64))
+        self.embed_batch.set_max_batch_size(self.max_batch_size)
         self.embed_batch.set_batch_wait_timeout_s(float(user_config.get("batch_wait_timeout_s", 0.005)))
         self.executor.shutdown(wait=True)
         self.executor = _torch_executor(int(user_config.get("torch_threads", 1)))
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Embeddings of one request's texts (batched with other requests)."""
+        if len(texts) >= self.max_batch_size:  # a batch on its own; @serve.batch refuses oversize items
+            return (await self._encode([texts]))[0]
         return await self.embed_batch(texts)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_sentences)
     async def embed_batch(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
+        return await self._encode(requests)
+
+    async def _encode(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
         flat = [text for texts in requests for text in texts]
         self.batch_sizes.observe(len(flat))
         # In a thread, so the replica keeps accepting (and batching) requests meanwhile.

@@ -170,3 +170,11 @@ def test_reindex_picks_up_new_documents_without_restart(http: httpx.Client, serv
     finally:
         (serve_app.corpus_dir / "canary.md").unlink()
         http.post("/v1/rag/reindex", json={})
+
+
+def test_a_request_larger_than_the_batch_limit_is_served_whole(openai_client: OpenAI, serve_app: ServeApp) -> None:
+    embedder, _ = _names(serve_app)
+    texts = [f"sentence number {i}" for i in range(200)]
+    rows = openai_client.embeddings.create(model=embedder, input=texts, encoding_format="float").data
+    assert [r.index for r in rows] == list(range(200))
+    assert len({tuple(r.embedding[:8]) for r in rows}) == 200

@@ -1,0 +1,26 @@
+"""The same service under plain `bentoml serve`, every model in-process (development, baselines).
+
+    RAMPART_ENV=local bentoml serve services.inference.dev:Inference --port 3000
+
+Reads `args` of services/config/serve-$RAMPART_ENV.yaml (default `local`). No Ray, no batching
+across requests, no gateway: use `make up` for the real thing.
+"""
+
+from __future__ import annotations
+
+import os
+
+from services.config import serve_config
+from services.inference.backends import InProcessBackends
+from services.inference.service import build_inference_service
+from services.inference.settings import AppArgs
+
+__all__ = ["Inference"]
+
+
+def _backends() -> InProcessBackends:
+    args = serve_config(os.environ.get("RAMPART_ENV", "local"))["applications"][0]["args"]
+    return InProcessBackends(AppArgs.model_validate(args))
+
+
+Inference = build_inference_service(_backends, bentoml_metrics=True)
