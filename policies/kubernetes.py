@@ -122,7 +122,7 @@ def _host_path(args: ResourceValidationArgs, report: ReportViolation, _: Mapping
                 where = "" if pod.where == "pod" else f" {pod.where}"
                 report(
                     f"{kind_of(args.resource_type)} {args.name}{where} must not mount hostPath volume "
-                    f"{dig(volume, 'name')}."
+                    f"{dig(volume, 'name') or '(unnamed)'}."
                 )
 
 

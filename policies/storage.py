@@ -153,7 +153,8 @@ def _block_devices(args: ResourceValidationArgs, report: ReportViolation, _: Map
         for mapping in items(props.get("blockDeviceMappings")):
             ebs = dig(mapping, "ebs")
             if is_mapping(ebs) and str(ebs.get("encrypted")).lower() != "true":
-                report(f"Launch template {args.name} must encrypt its EBS volume {dig(mapping, 'deviceName')}.")
+                device = dig(mapping, "deviceName") or "(unnamed)"
+                report(f"Launch template {args.name} must encrypt its EBS volume {device}.")
     elif args.resource_type in ("aws:ec2/instance:Instance", "aws:ec2/launchConfiguration:LaunchConfiguration"):
         root = props.get("rootBlockDevice")
         devices = [*([root] if is_mapping(root) else []), *items(props.get("ebsBlockDevices"))]
