@@ -83,6 +83,9 @@ class TenantConfig(_Strict):
     """Requests per minute across all replicas (token bucket; bursts up to one minute's worth)."""
     tokens_per_minute: int = Field(gt=0)
     """Model tokens (prompt + completion) per minute across all replicas."""
+    scanners: ScannersConfig | None = None
+    """This tenant's scanners, replacing the environment's `scanners` (e.g. block PII instead of
+    redacting it); `null` uses the environment's."""
 
 
 class LimitsConfig(_Strict):

@@ -107,6 +107,11 @@ class _Runtime:
     config: GatewayConfig
     keys: KeyStore
     pipeline: ScannerPipeline
+    tenant_pipelines: dict[str, ScannerPipeline]
+    """Tenants whose config overrides the environment's scanners."""
+
+    def pipeline_for(self, tenant: str) -> ScannerPipeline:
+        return self.tenant_pipelines.get(tenant, self.pipeline)
     mtime: float
 
 
@@ -195,7 +200,12 @@ class GatewayMiddleware:
         config = load_gateway_config(self._config_path)
         keys = load_key_store(config.keys, config.tenants, self._secrets_client)
         pipeline = ScannerPipeline.from_config(config.scanners)
-        return _Runtime(config, keys, pipeline, mtime)
+        tenant_pipelines = {
+            name: ScannerPipeline.from_config(tenant.scanners)
+            for name, tenant in config.tenants.items()
+            if tenant.scanners is not None
+        }
+        return _Runtime(config, keys, pipeline, tenant_pipelines, mtime)
 
     def _sync_breakers(self, config: GatewayConfig) -> None:
         for name, backend in config.backends.items():
@@ -385,7 +395,7 @@ class GatewayMiddleware:
         plan = plan_request(config, route, regulated, self._rng)
 
         for item in texts:
-            result = runtime.pipeline.scan_input(item.text)
+            result = runtime.pipeline_for(tenant).scan_input(item.text)
             self._record_scan(request, result)
             if result.blocked:
                 request.blocked_by = result.blocked_by
@@ -511,12 +521,14 @@ class GatewayMiddleware:
         self, request: _Request, runtime: _Runtime, route: RouteConfig, answer: dict[str, Any],
         payload: dict[str, Any],
     ) -> dict[str, Any]:
+        assert request.key is not None
+        tenant = request.key.tenant
         notes: dict[str, Any] = {}
         if request.degraded:
             notes.update(degraded=True, fallback=request.fallback)
         flagged: list[str] = []
         for item in output_texts(route.kind, answer):
-            result = runtime.pipeline.scan_output(item.text)
+            result = runtime.pipeline_for(tenant).scan_output(item.text)
             self._record_scan(request, result)
             if result.blocked:
                 request.blocked_by = result.blocked_by
@@ -557,7 +569,8 @@ class GatewayMiddleware:
             return
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({"type": "http.response.start", "status": start["status"], "headers": headers})
-        scanner = runtime.pipeline.output_stream()
+        assert request.key is not None
+        scanner = runtime.pipeline_for(request.key.tenant).output_stream()
         emitted: list[str] = []
         template: dict[str, Any] = {}
         finish_reason: str | None = None
@@ -706,7 +719,8 @@ class GatewayMiddleware:
         try:
             captured = await self._attempt(step, scope, body)
             answer = json_or_none(captured.body)
-            candidate = [self._runtime.pipeline.scan_output(item.text).text for item in output_texts(route.kind, answer)]
+            pipeline = self._runtime.pipeline_for(request.key.tenant if request.key else "")
+            candidate = [pipeline.scan_output(item.text).text for item in output_texts(route.kind, answer)]
             similarity = _similarity(" ".join(primary), " ".join(candidate))
             outcome = "agree" if similarity >= 0.5 else "differ"
             record.update(status=captured.status, answer=candidate, similarity=round(similarity, 4), outcome=outcome)

@@ -180,3 +180,16 @@ async def test_shadow_scanner_records_but_never_blocks(make_gateway: Callable[..
     assert record["verdicts"][0]["action"] == "block" and record["verdicts"][0]["shadow"] is True
     assert gateway.metrics.value("rampart_gateway_scanner_verdicts_total",
                                  {"scanner": "prompt_injection", "stage": "input", "action": "block", "shadow": "true"}) == 1
+
+
+def _acme_blocks_pii(config: dict[str, Any]) -> None:
+    config["tenants"]["acme"]["scanners"] = {"input": {"pii": {"action": "block"}}}
+
+
+async def test_a_tenant_can_override_the_environments_scanners(make_gateway: Callable[..., GatewayMiddleware]) -> None:
+    gateway = make_gateway(_acme_blocks_pii)
+    async with http(gateway) as client:
+        strict = await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("acme"))
+        default = await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("tiny"))
+    assert strict.status_code == 400 and strict.json()["error"]["scanner"] == "pii"
+    assert default.status_code == 200 and default.json()["echo"] == "mail [EMAIL]"

@@ -74,3 +74,34 @@ def test_placeholder_values(value: str) -> None:
 
 def test_random_value_is_not_a_placeholder() -> None:
     assert not is_placeholder("8f2Kq9ZpL3xW7vR1tY6uN4mB0cD5eH2j")
+
+
+def test_google_key_published_in_the_firebase_sdk_is_not_a_secret() -> None:
+    # Shipped in firebase-android-sdk's public source (gitleaks allow-lists it by value).
+    assert secrets.scan('apiKey: "AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs"').action is Action.ALLOW
+
+
+def test_unpublished_google_key_is_still_found() -> None:
+    key = "AIzaSyD4k9Qm2ZpL7xW3vR8tY1uN6bC0eH5jFgT"
+    text = f'apiKey: "{key}"'
+    verdict = secrets.scan(text)
+    assert ("google_api_key", key) in [(f.kind, text[f.start : f.end]) for f in verdict.findings]
+    assert verdict.redacted_text is not None and key not in verdict.redacted_text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Provider prefix, but not the provider's format: the provider rule judges it, not entropy.
+        "sgp_78Ad84a5B6e8A2fE5B_4085FB0ccaDDd29DB66Fd7FE9bA2C1cdCE8400CD",
+        "AIZASYD4K9QM2ZPL7XW3VR8TY1UN6BC0EH5JFGT",
+        "ghp_Xk3mP9qR2sT5vW8yZ1bC",
+    ],
+)
+def test_malformed_provider_tokens_are_not_entropy_findings(text: str) -> None:
+    assert secrets.scan(text).action is Action.ALLOW
+
+
+def test_unprefixed_random_token_is_still_an_entropy_finding() -> None:
+    verdict = secrets.scan("value 78Ad84a5B6e8A2fE5B_4085FB0ccaDDd29DB66Fd7FE9bA2C1cdCE8400CD")
+    assert [f.kind for f in verdict.findings] == ["high_entropy_string"]
