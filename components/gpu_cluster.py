@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 from components._kubernetes import (
     GPU_NODE_LABEL,
     GPU_TAINT,
+    PlatformAddons,
     helm_release,
     install_platform_addons,
     platform_labels,
@@ -167,7 +168,6 @@ class GpuClusterArgs:
     environment: str
     """Environment name, for Kubernetes labels."""
     region: str
-    vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     """Subnets of the control plane's network interfaces and of every node."""
     kms_key_arn: pulumi.Input[str]
@@ -238,6 +238,10 @@ class GpuCluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
+    provider: k8s.Provider
+    """Kubernetes provider for this cluster, for the components deployed onto it."""
+    addons: PlatformAddons
+    """GPU software and KubeRay operator installed on the cluster."""
 
     def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:GpuCluster", name, None, opts)

@@ -15,7 +15,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._kubernetes import GPU_NODE_LABEL, GPU_TAINT, install_platform_addons, platform_labels
+from components._kubernetes import GPU_NODE_LABEL, GPU_TAINT, PlatformAddons, install_platform_addons, platform_labels
 from components.bootstrap import BootstrapSpec, render_cloud_init
 
 __all__ = ["OnPremCluster", "OnPremClusterArgs", "OnPremGpuNode"]
@@ -67,6 +67,8 @@ class OnPremCluster(pulumi.ComponentResource):
     """
 
     bootstrap_cloud_init: pulumi.Output[str]
+    provider: k8s.Provider
+    addons: PlatformAddons
 
     def __init__(self, name: str, args: OnPremClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:OnPremCluster", name, None, opts)

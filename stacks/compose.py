@@ -212,7 +212,6 @@ def _gpu_cluster(
         GpuClusterArgs(
             environment=config.environment,
             region=config.region,
-            vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
             kms_key_arn=secrets.key_arn,
             kubernetes_version=eks.kubernetes_version,

@@ -233,7 +233,6 @@ def test_bad_arguments_name_the_field(changes: dict[str, object], message: str) 
     base: dict[str, object] = {
         "environment": "dev",
         "region": "us-east-1",
-        "vpc_id": "vpc-1",
         "private_subnet_ids": ["a", "b"],
         "kms_key_arn": "arn:aws:kms:us-east-1:1:key/k",
         "gpu_node_pools": [GpuNodePool("gpu", "g6.xlarge", 1, 1, 2)],
