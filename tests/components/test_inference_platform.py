@@ -94,8 +94,9 @@ def test_images_are_pinned_by_digest_outside_dev(rendered: Render, environment: 
                 assert "@sha256:" in container["image"], f"{service.urn} {where}: {container['image']}"
 
 
-def test_only_the_gateway_port_is_reachable_through_services_and_ingresses(rendered: Render) -> None:
-    graph = rendered("prod")
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_only_the_gateway_port_is_reachable_through_services_and_ingresses(rendered: Render, environment: str) -> None:
+    graph = rendered(environment)
     for service in graph.of_type("kubernetes:core/v1:Service"):
         assert service.inputs["spec"].get("type", "ClusterIP") == "ClusterIP", (
             f"{service.urn} is exposed outside the cluster"
@@ -103,7 +104,7 @@ def test_only_the_gateway_port_is_reachable_through_services_and_ingresses(rende
         ports = {p["port"] for p in service.inputs["spec"]["ports"]}
         assert not ports & set(INTERNAL_RAY_PORTS.values()), f"{service.urn} exposes a Ray control port"
     ingresses = graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")
-    assert len(ingresses) == 2
+    assert len(ingresses) == len(graph.of_type("rampart:index:InferencePlatform"))
     for ingress in ingresses:
         spec = ingress.inputs["spec"]
         assert spec["tls"] and spec["tls"][0]["hosts"] == [spec["rules"][0]["host"]], f"{ingress.urn} lacks TLS"
