@@ -254,6 +254,8 @@ class Observability(pulumi.ComponentResource):
                     }
                 },
                 "alertmanager": {"enabled": True},
+                # kube_node_labels carries only allow-listed labels; the cost dashboard counts GPU nodes.
+                "kube-state-metrics": {"metricLabelsAllowlist": ["nodes=[rampart.dev/gpu,rampart.dev/pool]"]},
                 # Its admission webhook only validates rule syntax, which the repository's tests
                 # already check; without it nothing outside the namespace needs to reach in.
                 "prometheusOperator": {"admissionWebhooks": {"enabled": False}},
