@@ -1,7 +1,8 @@
 """Prompt injection and jailbreak: a linear model over n-grams plus named attack patterns.
 
 The patterns (instruction overrides, prompt extraction, "unrestricted" personas, instructions
-aimed at the model's own response, code to be slipped into an answer) are features of the
+aimed at the model's own response, code to be slipped into an answer, and the marks of an
+indirect injection: text that speaks to the AI reading it, exfiltration) are features of the
 model, not verdicts on their own: benign prompts say "ignore" and "bypass" all the time, and the
 weights learned in `train.py` decide how much each pattern counts in context.
 """
@@ -30,6 +31,8 @@ __all__ = [
 INJECTION_MODEL_PATH = Path(__file__).parent / "models" / "prompt_injection.json"
 
 _INSTRUCTIONS = r"(?:instructions?|prompts?|prompting|rules|guidelines|directions|directives|orders|context|evidence|programming|information|content)"
+# Names for an AI model, not for a person: "a note to the assistant" is ordinary office talk.
+_AI = r"(?:AI|A\.I\.|LLM|chat ?bot|(?:large )?language model|GPT|ChatGPT|Claude|Copilot|Bard|Gemini)s?(?: model| assistant| agent)?s?"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE | re.DOTALL))
     for name, pattern in (
@@ -83,7 +86,24 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "conversation_markers",
-            r"(?:^|\n)\s*(?:system|assistant)\s*:|[{\[]\s*system\s*:|<\|(?:im_start|system|endoftext)\|>|\[/?INST\]|###\s*(?:instruction|system)|\[system (?:note|message)",
+            r"(?:^|\n)\s*(?:system|assistant)\s*:|</?(?:system|assistant)>|\[/?(?:system|assistant)\]|[{\[]\s*system\s*:|<\|(?:im_start|system|endoftext)\|>|\[/?INST\]|###\s*(?:instruction|system)|\[system (?:note|message)",
+        ),
+        (
+            # Indirect injection: a document, page or tool result that speaks to the AI reading it.
+            "addressed_to_ai",
+            r"\b(?:attention|note (?:to|for)|message (?:for|to)|instructions? (?:for|to))[,:]?\s+(?:the\s+|any\s+|all\s+)?" + _AI + r"\s*(?:[,:!]|--|\n)"
+            r"|\b(?:if you(?:'re| are) (?:an? )?)?" + _AI + r" (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing"
+            r"|that (?:reads|processes|summari[sz]es)) (?:this|these|the following)\b"
+            r"|\bto (?:the|any) " + _AI + r"\b[^.!?\n]{0,20}[:,]",
+        ),
+        (
+            # Data smuggled out through a rendered image URL, or sensitive data sent to an address.
+            "exfiltration",
+            r"!\[[^\]\n]*\]\(\s*https?://[^)\s]*[?&][^)\s]*="
+            r"|\b(?:send|forward|upload|transmit|exfiltrate|leak|e-?mail)\b[^.!?\n]{0,40}?"
+            r"\b(?:(?:this |the |our )?conversation|chat history|previous messages"
+            r"|(?:the )?user'?s? (?:data|details|information|messages|password|credentials|e-?mail|address|phone number))\b"
+            r"[^.!?\n]{0,40}?\b(?:to|at|into)\b[^.!?\n]{0,20}?(?:https?://|www\.|[\w.+-]+@[\w-]+\.\w)",
         ),
         (
             "known_jailbreak",
@@ -97,7 +117,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 # Patterns precise enough to decide on their own (each fires on under 0.5% of the benign tune rows).
-DECISIVE_PATTERNS = frozenset({"override_instructions", "extract_prompt", "conversation_markers", "known_jailbreak"})
+DECISIVE_PATTERNS = frozenset(
+    {"override_instructions", "extract_prompt", "conversation_markers", "known_jailbreak", "addressed_to_ai", "exfiltration"}
+)
 DECISIVE_SCORE = 0.9
 
 
@@ -170,6 +192,9 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "encoding_evasion": ("base", "rot", "cipher", "backward", "reverse"),
     "pretend": ("pretend", "act as", "roleplay", "you are a"),
     "conversation_markers": ("system", "assistant", "<|", "inst]", "###"),
+    # " ai", not "ai": the bare letters are in "said" and "again", and this pattern is costly.
+    "addressed_to_ai": (" ai", "\nai", "a.i.", "llm", "chatbot", "chat bot", "language model", "gpt", "claude", "copilot", "bard", "gemini"),
+    "exfiltration": ("](", "send", "forward", "upload", "transmit", "exfiltrate", "leak", "mail"),
     "known_jailbreak": ("dan", "do anything", "developer mode", "jailbr", "apophis"),
     "urgent_override": ("ignore", "important", "attention", "stop", "override", "forget", "alert", "new instruction"),
 }
@@ -178,7 +203,7 @@ _HINTS: dict[str, tuple[str, ...]] = {
 def injection_patterns(text: str) -> Iterator[str]:
     """Names of the attack patterns present in `text` (model features, not verdicts)."""
     text = text.replace("\u2019", "'")  # typographic apostrophe (U+2019) as a plain one
-    lowered = text.lower()
+    lowered = " " + text.lower()  # so a hint can ask for a word's start: " ai"
     for name, pattern in _PATTERNS:
         if any(hint in lowered for hint in _HINTS[name]) and pattern.search(text):
             yield name
@@ -199,6 +224,8 @@ ADDRESSES_THE_MODEL = frozenset(
         "conversation_markers",
         "urgent_override",
         "known_jailbreak",
+        "addressed_to_ai",
+        "exfiltration",
     }
 )
 UNADDRESSED_CEILING = 0.3

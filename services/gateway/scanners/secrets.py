@@ -180,6 +180,41 @@ _RULE_HINTS: dict[str, tuple[str, ...]] = {
     "sidekiq_secret": ("CONTRIBSYS",),
 }
 
+# Google API keys that Google publishes in the Firebase Android SDK's source (the list gitleaks
+# allow-lists by value, rules/gcp.go): restricted client keys meant to ship in apps, not secrets.
+_PUBLISHED_KEYS = frozenset(
+    {
+        "AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs",
+        "AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM",
+        "AIzaSyDMAScliyLx7F0NPDEJi1QmyCgHIAODrlU",
+        "AIzaSyD3asb-2pEZVqMkmL6M9N6nHZRR_znhrh0",
+        "AIzayDNSXIbFmlXbIE6mCzDLQAqITYefhixbX4A",
+        "AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c",
+        "AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4",
+        "AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY",
+        "AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM",
+        "AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ",
+        "AIzaSyDSb51JiIcB6OJpwwMicseKRhhrOq1cS7g",
+        "AIzaSyBF2RrAIm4a0mO64EShQfqfd2AFnzAvvuU",
+        "AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw",
+        "AIzaSyB8qGxt4ec15vitgn44duC5ucxaOi4FmqE",
+        "AIzaSyA8vmApnrHNFE0bApF4hoZ11srVL_n0nvY",
+    }
+)
+
+# Prefixes that name a provider's documented token format (compared case-insensitively). A token
+# that starts with one but fails the provider's rule (wrong length, wrong alphabet, wrong case) is
+# a truncated or edited sample: the provider rule is the judge, not the generic entropy check.
+_PROVIDER_PREFIXES = tuple(
+    prefix.lower()
+    for prefix in (
+        "AKIA", "ASIA", "ABSK", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "glptt-",
+        "glrt-", "xoxb-", "xoxp-", "xoxe", "sk_live_", "sk_test_", "rk_live_", "pk_live_", "AIza", "sk-ant-",
+        "sk-proj-", "npm_", "pypi-", "hvs.", "hvb.", "ntn_", "sgp_", "glc_", "glsa_", "dapi", "ops_ey",
+        "EZAK", "EZTK", "sha256~", "bedrock-api-key-",
+    )
+)  # fmt: skip
+
 _CANDIDATE_TOKEN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
 _PLACEHOLDER_WORDS = re.compile(
     r"(?i)example|xxxx|\*\*\*|\.\.|your[_-]|<[^>]*>|^<|^\[|\$\{|\$\(|%s|%\(|\{\{|^\{\w*\}$|changeme|dummy|placeholder|redacted"
@@ -236,7 +271,7 @@ class SecretsScanner(SpanScanner):
             for match in pattern.finditer(text):
                 group = 1 if pattern.groups else 0
                 secret = match.group(group)
-                if kind != "private_key" and is_placeholder(secret):
+                if kind != "private_key" and (is_placeholder(secret) or secret in _PUBLISHED_KEYS):
                     continue
                 if kind in _GENERIC_KINDS and not _looks_random(secret):
                     continue
@@ -278,6 +313,8 @@ def _high_entropy_findings(text: str) -> Iterator[Finding]:
         token = match.group().strip("=.-_")
         # Keys are 20-80 characters; longer random-looking runs are encoded data or blobs.
         if not 20 <= len(token) <= 80 or is_placeholder(match.group()) or _reads_like_words(token):
+            continue
+        if token in _PUBLISHED_KEYS or token.lower().startswith(_PROVIDER_PREFIXES):
             continue
         if any(start <= match.start() < end for start, end in public):
             continue
