@@ -38,7 +38,11 @@ def test_platform_secrets_are_encrypted_with_the_platform_key(rendered: Render) 
     graph = rendered("prod")
     (key,) = graph.of_type("aws:kms/key:Key")
     secrets = graph.of_type("aws:secretsmanager/secret:Secret")
-    assert sorted(s.name for s in secrets) == ["rampart-prod-secrets-gateway-api-keys", "rampart-prod-secrets-model-hub-token"]
+    assert sorted(s.name for s in secrets) == [
+        "rampart-prod-secrets-gateway-api-keys",
+        "rampart-prod-secrets-grafana-admin",  # Grafana's admin password, read through External Secrets
+        "rampart-prod-secrets-model-hub-token",
+    ]
     for secret in secrets:
         assert secret.inputs["kmsKeyId"] == key.outputs["arn"], secret.urn
 
@@ -64,7 +68,7 @@ def test_outputs_are_arns_never_values() -> None:
         platform.secrets.secret_arns.apply(exported.update)
 
     render(values, secret_keys, stack="dev", program=program)
-    assert set(exported) == {"model-hub-token", "gateway-api-keys"}
+    assert set(exported) == {"model-hub-token", "gateway-api-keys", "grafana-admin"}
     assert all(str(arn).startswith("arn:aws:secretsmanager:") for arn in exported.values())
 
 
