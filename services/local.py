@@ -5,8 +5,9 @@
     python -m services.local status  say whether it runs and where
     python -m services.local run     the foreground server `up` launches (Ctrl-C stops it)
 
-Ray binds to 127.0.0.1 with the dashboard off; the only port meant for clients is Serve's HTTP
-port. State lives in `.rampart/` (git-ignored; `RAMPART_LOCAL_STATE_DIR` moves it): the server's
+Ray binds to 127.0.0.1 with the dashboard off; the port meant for clients (8000, `RAMPART_PORT`)
+is the application's own HTTP server (Serve's direct ingress); Serve's HTTP proxy listens on
+another loopback port. State lives in `.rampart/` (git-ignored; `RAMPART_LOCAL_STATE_DIR` moves it): the server's
 pid, the pids of the Ray processes it started, its base URL and its log. The tests start the same application with the same
 functions (`start_ray`, `deploy`), see tests/fixtures/serve.py.
 """
@@ -27,7 +28,7 @@ from typing import Any
 
 from services.config import serve_config
 
-__all__ = ["STATE_DIR", "deploy", "main", "start_ray", "stop_ray", "with_port"]
+__all__ = ["STATE_DIR", "deploy", "direct_ingress_url", "free_loopback_port", "main", "start_ray", "stop_ray", "with_port"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("RAMPART_LOCAL_STATE_DIR", PROJECT_ROOT / ".rampart"))
@@ -42,17 +43,35 @@ def with_port(config: dict[str, Any], port: int) -> dict[str, Any]:
     return {**config, "http_options": {**config["http_options"], "host": "127.0.0.1", "port": port}}
 
 
-def start_ray(temp_dir: Path) -> None:
+# Serve's direct ingress: each application's Ingress replica serves HTTP itself (uvicorn in the
+# replica), so a request skips the proxy process and the proxy -> replica hop: half the CPU per
+# request here (docs/serving.md, "Performance"). Ports are handed out from the first one up, one
+# per application, in the order they are deployed.
+DIRECT_INGRESS_PORTS = 16
+
+
+def start_ray(temp_dir: Path, direct_ingress_port: int | None = None) -> None:
     """Start a one-node Ray cluster in this process: no dashboard, state in `temp_dir`.
 
-    Clients reach only Serve's HTTP proxy, which `deploy` binds to 127.0.0.1. Ray 2.60's own gRPC
-    servers (GCS, raylet, workers) still listen on all interfaces and have no setting to change
-    that; Ray's token authentication (on by default) guards them. See docs/serving.md.
+    With `direct_ingress_port`, Serve's direct ingress is on: the Ingress replica of each
+    application listens on 127.0.0.1 from that port up (`direct_ingress_url` finds which), next
+    to Serve's HTTP proxy on the config's port, which routes every application by prefix. Both
+    bind 127.0.0.1 (`deploy`). Ray 2.60's own gRPC servers (GCS, raylet, workers) still listen on
+    all interfaces and have no setting to change that; Ray's token authentication (on by
+    default) guards them. See docs/serving.md.
     """
     import ray
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if direct_ingress_port is not None:
+        # Read by the Serve controller and replicas, which inherit this process's environment.
+        os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "1"
+        os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(direct_ingress_port)
+        os.environ["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(direct_ingress_port + DIRECT_INGRESS_PORTS - 1)
+        # Nothing balances load across local replicas, so there is nothing to drain from on
+        # shutdown (Serve's default waits 30 s, which `make down` would sit through).
+        os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = "0"
     ray.init(
         address="local",
         include_dashboard=False,
@@ -77,6 +96,34 @@ def deploy(config: dict[str, Any]) -> str:
     for application in config["applications"]:
         serve.run(bind_from_config(application), name=application["name"], route_prefix=application["route_prefix"])
     return f"http://{http['host']}:{http['port']}"
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def direct_ingress_url(first_port: int, route_prefix: str = "/") -> str | None:
+    """Where the Ingress replica of the application at `route_prefix` serves directly, or None.
+
+    A replica's direct server answers only its own application's routes, so the port that
+    answers `<prefix>/livez` is that application's.
+    """
+    import httpx
+
+    prefix = route_prefix.rstrip("/")
+    for port in range(first_port, first_port + DIRECT_INGRESS_PORTS):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{prefix}/livez", timeout=2).status_code == 200:
+                return f"http://127.0.0.1:{port}{prefix}"
+        except httpx.TransportError:
+            continue
+    return None
 
 
 def stop_ray() -> None:
@@ -157,7 +204,10 @@ def run(port: int, env: str) -> int:
     """Foreground server: start, record state, block until SIGTERM/SIGINT, then stop cleanly."""
     import psutil
 
-    config = with_port(serve_config(env), port)
+    # Clients use `port`, where the application's Ingress replica serves directly; Serve's proxy,
+    # which routes every application by prefix, takes any free loopback port.
+    proxy_port = free_loopback_port()
+    config = with_port(serve_config(env), proxy_port)
     STATE_DIR.mkdir(exist_ok=True)
     temp_dir = Path(tempfile.mkdtemp(prefix="rampart-ray-", dir="/tmp"))
     stop = threading.Event()
@@ -165,15 +215,20 @@ def run(port: int, env: str) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     started = time.monotonic()
     print(f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 (no dashboard, temp dir {temp_dir})", flush=True)
-    start_ray(temp_dir)
+    start_ray(temp_dir, direct_ingress_port=port)
     print(f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml (loading models, indexing docs/)", flush=True)
     try:
-        base_url = deploy(config)
+        proxy_url = deploy(config)
     except Exception as error:  # report, then tear down what was started
         print(f"error: deployment failed: {error}", flush=True)
         stop_ray()
         shutil.rmtree(temp_dir, ignore_errors=True)
         return 1
+    base_url = direct_ingress_url(port)
+    if base_url != f"http://127.0.0.1:{port}":
+        print(f"warning: port {port} is taken, so the application answers through Serve's proxy at {proxy_url} "
+              f"(set RAMPART_PORT to a free port for the faster direct path)", flush=True)
+        base_url = proxy_url
     # (pid, start time): `down` only kills a pid that still is the process Ray started.
     ray_pids = [[child.pid, child.create_time()] for child in psutil.Process().children(recursive=True)]
     state = {"pid": os.getpid(), "ray_pids": ray_pids, "base_url": base_url, "env": env, "temp_dir": str(temp_dir)}

@@ -50,31 +50,38 @@ class BatchedEmbedder:
         record_model_load(settings.model_name, time.perf_counter() - started)
         self.batch_sizes = batch_size_histogram()
         self.executor = _torch_executor(1)
+        self.bulk_executor = _torch_executor(1)
         self.max_batch_size = 64
 
     def configure(self, user_config: dict[str, Any]) -> None:
-        """Batching and threading tunables (`max_batch_size`, `batch_wait_timeout_s`, `torch_threads`)."""
+        """Batching and threading tunables (`max_batch_size`, `batch_wait_timeout_s`, `torch_threads`,
+        `bulk_torch_threads`)."""
         self.max_batch_size = int(user_config.get("max_batch_size", 64))
         self.embed_batch.set_max_batch_size(self.max_batch_size)
         self.embed_batch.set_batch_wait_timeout_s(float(user_config.get("batch_wait_timeout_s", 0.005)))
-        self.executor.shutdown(wait=True)
-        self.executor = _torch_executor(int(user_config.get("torch_threads", 1)))
+        threads = int(user_config.get("torch_threads", 1))
+        for executor in (self.executor, self.bulk_executor):
+            executor.shutdown(wait=True)
+        self.executor = _torch_executor(threads)
+        self.bulk_executor = _torch_executor(int(user_config.get("bulk_torch_threads", threads)))
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Embeddings of one request's texts (batched with other requests)."""
-        if len(texts) >= self.max_batch_size:  # a batch on its own; @serve.batch refuses oversize items
-            return (await self._encode([texts]))[0]
+        if len(texts) >= self.max_batch_size:
+            # A batch on its own (@serve.batch refuses oversize items): indexing a corpus, mostly,
+            # which may use more threads than the request path without slowing it.
+            return (await self._encode([texts], self.bulk_executor))[0]
         return await self.embed_batch(texts)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_sentences)
     async def embed_batch(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
-        return await self._encode(requests)
+        return await self._encode(requests, self.executor)
 
-    async def _encode(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
+    async def _encode(self, requests: list[list[str]], executor: ThreadPoolExecutor) -> list[npt.NDArray[np.float32]]:
         flat = [text for texts in requests for text in texts]
         self.batch_sizes.observe(len(flat))
         # In a thread, so the replica keeps accepting (and batching) requests meanwhile.
-        vectors = await asyncio.get_running_loop().run_in_executor(self.executor, self.model.encode, flat)
+        vectors = await asyncio.get_running_loop().run_in_executor(executor, self.model.encode, flat)
         bounds = np.cumsum([0, *(len(texts) for texts in requests)])
         return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
 
