@@ -9,6 +9,7 @@ the cost estimate run over.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -171,6 +172,7 @@ def render(
     mocks = PlanMocks(region=config.region)
     monitor = RecordingMonitor(mocks)
     pulumi_settings.set_root_resource(None)  # each render gets a fresh root stack
+    _ensure_event_loop()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
     set_engine_config(values, secret_keys)
 
@@ -179,6 +181,17 @@ def render(
 
     pulumi.runtime.test(run_program)()
     return PlanGraph(stack, [PlannedResource.from_record(record) for record in monitor.recorded])
+
+
+def _ensure_event_loop() -> None:
+    """Pulumi's mocks run on the thread's current event loop; a caller that ran and closed
+    its own loop (an async test, `asyncio.run`) leaves none, so give the render a fresh one."""
+    try:
+        if not asyncio.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def render_environment(environment: str, stacks_dir: Path = STACKS_DIR) -> PlanGraph:

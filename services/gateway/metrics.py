@@ -4,16 +4,19 @@ Every metric lives in a registry owned by one gateway instance (served at `/v1/g
 scope `admin`, and readable in tests). Inside a Ray Serve replica each update is mirrored into
 Ray Serve's metrics (`ray.serve.metrics`), which the node's metrics agent exports with the
 `ray_` prefix next to the serving layer's series — the names the dashboards use
-(services/metrics_catalog.py).
+(services/metrics_catalog.py). Counter increments and gauge values reach Ray summed once per
+`flush_interval_s` (`RayMetricBuffer`), not per request.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["GATEWAY_METRICS", "GatewayMetrics"]
+__all__ = ["GATEWAY_METRICS", "GatewayMetrics", "RayMetricBuffer"]
 
 GATEWAY_METRICS: dict[str, str] = {
     "rampart_gateway_requests_total": "Requests answered, by route, tenant and status code.",
@@ -45,9 +48,10 @@ def _help(name: str) -> str:
 
 
 class GatewayMetrics:
-    def __init__(self, ray_export: bool = False) -> None:
+    def __init__(self, ray_export: bool = False, flush_interval_s: float = 1.0) -> None:
         self.registry = CollectorRegistry()
         self._ray_export = ray_export
+        self._ray_buffer = RayMetricBuffer(flush_interval_s)
         r = self.registry
         # prometheus_client appends `_total` to counters itself: register them without it.
         self.requests = self._mirrored(Counter, "rampart_gateway_requests", _help("rampart_gateway_requests_total"),
@@ -103,7 +107,7 @@ class GatewayMetrics:
             mirror = serve_metrics.Histogram(
                 name, description=documentation, boundaries=list(kwargs["buckets"]), tag_keys=tag_keys
             )
-        return _Mirrored(metric, mirror, tag_keys)
+        return _Mirrored(metric, mirror, self._ray_buffer, tag_keys)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -114,27 +118,85 @@ class GatewayMetrics:
         return 0.0 if found is None else found
 
 
+class RayMetricBuffer:
+    """Counter increments and gauge values on their way to Ray's metrics, sent once per interval.
+
+    A Ray metric update costs the replica's event loop more than a prometheus_client one, and the
+    gateway makes a dozen per request (one per scanner verdict, token and cost counters, drift
+    gauges): half of its own time in the served application (docs/serving.md, "Performance").
+    Ray's agent exports every few seconds anyway, so per-interval sums lose nothing a dashboard
+    shows. A daemon thread, started with the first update, sends them; `flush` sends them now.
+    Histograms are not buffered: a Ray histogram takes one observation at a time. A replica that
+    dies loses at most one interval of counts from Ray's series (its own registry has them all).
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._increments: dict[_Mirrored, float] = {}
+        self._values: dict[_Mirrored, float] = {}
+        self._sender: threading.Thread | None = None
+
+    def add(self, metric: _Mirrored, amount: float) -> None:
+        with self._lock:
+            self._increments[metric] = self._increments.get(metric, 0.0) + amount
+            self._start_sender()
+
+    def put(self, metric: _Mirrored, value: float) -> None:
+        with self._lock:
+            self._values[metric] = value
+            self._start_sender()
+
+    def flush(self) -> None:
+        with self._lock:
+            increments, self._increments = self._increments, {}
+            values, self._values = self._values, {}
+        for metric, amount in increments.items():
+            metric.mirror.inc(amount, tags=metric.tags)
+        for metric, value in values.items():
+            metric.mirror.set(value, tags=metric.tags)
+
+    def _start_sender(self) -> None:
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_forever, name="ray-metrics-sender", daemon=True)
+            self._sender.start()
+
+    def _send_forever(self) -> None:
+        while True:
+            time.sleep(self.interval_s)
+            self.flush()
+
+
 class _Mirrored:
     """A prometheus_client metric whose updates also go to a Ray Serve metric of the same name."""
 
-    def __init__(self, metric: Any, mirror: Any, tag_keys: tuple[str, ...], tags: dict[str, str] | None = None):
+    def __init__(self, metric: Any, mirror: Any, buffer: RayMetricBuffer, tag_keys: tuple[str, ...],
+                 tags: dict[str, str] | None = None):
         self._metric = metric
-        self._mirror = mirror
+        self.mirror = mirror
+        self._buffer = buffer
         self._tag_keys = tag_keys
-        self._tags = tags or {}
+        self.tags = tags or {}
+        self._children: dict[tuple[str, ...], _Mirrored] = {}
 
     def labels(self, *values: str) -> _Mirrored:
-        return _Mirrored(self._metric.labels(*values), self._mirror, self._tag_keys, dict(zip(self._tag_keys, values)))
+        # One child per label set, kept: the buffer sums per child, and the hot path skips a lookup.
+        child = self._children.get(values)
+        if child is None:
+            child = _Mirrored(self._metric.labels(*values), self.mirror, self._buffer, self._tag_keys,
+                              dict(zip(self._tag_keys, values, strict=True)))
+            self._children[values] = child
+        return child
 
     def inc(self, amount: float = 1.0) -> None:
         self._metric.inc(amount)
         if amount > 0:
-            self._mirror.inc(amount, tags=self._tags)
+            self._buffer.add(self, amount)
 
     def set(self, value: float) -> None:
         self._metric.set(value)
-        self._mirror.set(value, tags=self._tags)
+        self._buffer.put(self, value)
 
     def observe(self, value: float) -> None:
         self._metric.observe(value)
-        self._mirror.observe(value, tags=self._tags)
+        self.mirror.observe(value, tags=self.tags)

@@ -193,3 +193,46 @@ def test_fuzz_the_served_api_through_the_gateway(gated: Gated) -> None:
                 assert "error" in response.json()
 
         check()
+
+
+def _exported(text: str, name: str, label: str) -> float | None:
+    """The value of the `name` series carrying `label` in a Prometheus text exposition, if any."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and label in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_gateway_metrics_reach_rays_exporter_summed(serve_app: ServeApp) -> None:
+    """What the node's metrics agent exports (the `ray_` names the dashboards query) equals what the
+    gateway counted, though counters and gauges reach Ray once per flush interval, not per update.
+
+    Runs in this process (a Ray driver) on the session's Ray, the same code path as a replica's.
+    """
+    import time
+    import uuid
+
+    import ray
+
+    from services.gateway.metrics import GatewayMetrics
+
+    metrics = GatewayMetrics(ray_export=True, flush_interval_s=0.2)
+    name = f"export-{uuid.uuid4().hex[:8]}"  # series no other test writes
+    for _ in range(250):
+        metrics.tokens.labels(name).inc(2)
+    metrics.circuit_open.labels(name).set(1.0)
+    metrics.circuit_open.labels(name).set(0.0)
+    tenant, backend = f'tenant="{name}"', f'backend="{name}"'
+
+    port = next(node["MetricsExportPort"] for node in ray.nodes() if node["Alive"])
+    deadline = time.monotonic() + 60
+    while True:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        tokens = _exported(text, "ray_rampart_gateway_tokens_total", tenant)
+        circuit = _exported(text, "ray_rampart_gateway_circuit_open", backend)
+        if (tokens == 500.0 and circuit is not None) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert tokens == 500.0, f"exported tokens: {tokens}"
+    assert circuit == 0.0, f"exported circuit_open: {circuit} (the last value set is 0)"
+    assert metrics.value("rampart_gateway_tokens_total", {"tenant": name}) == 500.0
