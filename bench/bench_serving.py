@@ -85,6 +85,13 @@ async def _load(url: str, concurrency: int, seconds: float, body: dict[str, Any]
     return Result("", concurrency, ok, errors, elapsed, latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000)
 
 
+def _ingress_user_config(application: dict[str, Any]) -> dict[str, Any]:
+    """The Ingress deployment's `user_config` in a Serve config application (created if absent)."""
+    ingress = next(d for d in application["deployments"] if d["name"] == "Ingress")
+    user_config: dict[str, Any] = ingress.setdefault("user_config", {})
+    return user_config
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:5.2f}x" if b else "  n/a"
 
@@ -231,32 +238,25 @@ def main() -> int:
         started = time.perf_counter()
         base = deploy(config)
         print(f"# Rampart application ready in {time.perf_counter() - started:.1f} s after Ray started", flush=True)
-        # serve-local.yaml as is is the guarded path; each variant starts from it without the
-        # gateway and undoes at most one more optimisation.
-        ungated_app = copy.deepcopy(config["applications"][0])
-        ungated_app["args"]["gateway"] = None
+        # serve-local.yaml as is is the guarded path; each variant is a copy of it that undoes one
+        # optimisation (the gateway's state goes to a directory of its own).
         variants = {
-            "ungated": ("/ungated", lambda a: None),
-            "via-embedder": ("/via-embedder", lambda a: a["args"]["embedder"].update(in_ingress=False)),
-            "unbatched": ("/unbatched", lambda a: [d.setdefault("user_config", {}).update(max_batch_size=1) for d in a["deployments"] if d["name"] == "Ingress"]),
+            "short-wait": lambda a: _ingress_user_config(a).update(batch_wait_timeout_s=0.005),  # the window it had before
+            "ungated": lambda a: a["args"].update(gateway=None),
+            "via-embedder": lambda a: a["args"].update(gateway=None, embedder={**a["args"]["embedder"], "in_ingress": False}),
+            "unbatched": lambda a: (a["args"].update(gateway=None), _ingress_user_config(a).update(max_batch_size=1)),
         }
-        for name, (prefix, edit) in variants.items():
-            application = {**copy.deepcopy(ungated_app), "name": name, "route_prefix": prefix}
+        for name, edit in variants.items():
+            application = {**copy.deepcopy(config["applications"][0]), "name": name, "route_prefix": f"/{name}"}
+            application["args"]["gateway"]["state_dir"] = str(ray_dir / f"gateway-{name}")
             edit(application)
-            serve.run(bind_from_config(application), name=name, route_prefix=prefix)
-        # The guarded path with the batching window it had before (5 ms instead of serve-local.yaml's).
-        short_wait = {**copy.deepcopy(config["applications"][0]), "name": "short-wait", "route_prefix": "/short-wait"}
-        short_wait["args"]["gateway"]["state_dir"] = str(ray_dir / "gateway-short-wait")
-        for deployment in short_wait["deployments"]:
-            if deployment["name"] == "Ingress":
-                deployment["user_config"]["batch_wait_timeout_s"] = 0.005
-        serve.run(bind_from_config(short_wait), name="short-wait", route_prefix="/short-wait")
+            serve.run(bind_from_config(application), name=name, route_prefix=f"/{name}")
         serve.run(naive_application(), name="naive", route_prefix="/naive")
 
         # The naive composition is called as Serve serves it by default, through the proxy; every
         # Rampart application on its Ingress replica's own port (direct ingress, as `make up`).
         direct = {prefix: direct_ingress_url(first_direct_port, prefix) or f"{base}{prefix.rstrip('/')}"
-                  for prefix in ("/", "/ungated", "/via-embedder", "/unbatched", "/short-wait")}
+                  for prefix in ("/", *(f"/{name}" for name in variants))}
         naive = measure("naive Ray Serve composition", f"{base}/naive/v1/embeddings", 16, options.seconds)
         key = local_api_key()
         rampart = [measure("Rampart guarded (serve-local.yaml)", f"{direct['/']}/v1/embeddings", c, options.seconds, key) for c in (16, 64)]
