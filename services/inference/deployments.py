@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -17,20 +16,12 @@ from ray.serve.handle import DeploymentHandle
 from services.inference.embedder import SentenceEmbedder
 from services.inference.generator import make_chat_backend
 from services.inference.metrics import batch_size_histogram, record_model_load
+from services.inference.model_queue import MergingModelQueue
 from services.inference.retriever import DocumentIndex
 from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Passage, ReindexResult
 from services.inference.settings import EmbedderSettings, GeneratorSettings, RetrieverSettings
 
 __all__ = ["BatchedEmbedder", "Embedder", "Generator", "Retriever"]
-
-
-def _torch_executor(threads: int) -> ThreadPoolExecutor:
-    """One thread for model calls, with its own torch thread count: OpenMP settings are per
-    thread, so `torch.set_num_threads` in the replica's main thread would not reach it (and two
-    spinning OpenMP threads on a busy 2-core box cost ~10x the CPU of one)."""
-    import torch
-
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder", initializer=torch.set_num_threads, initargs=(threads,))
 
 
 def _sentences(requests: list[list[str]]) -> int:
@@ -49,44 +40,45 @@ class BatchedEmbedder:
         self.model = SentenceEmbedder.from_settings(settings)
         record_model_load(settings.model_name, time.perf_counter() - started)
         self.batch_sizes = batch_size_histogram()
-        self.executor = _torch_executor(1)
-        self.bulk_executor = _torch_executor(1)
         self.max_batch_size = 64
+        self.model_queue = MergingModelQueue(self._observed_encode)
+        self.bulk_queue = MergingModelQueue(self._observed_encode, max_texts=0)
 
     def configure(self, user_config: dict[str, Any]) -> None:
-        """Batching and threading tunables (`max_batch_size`, `batch_wait_timeout_s`, `torch_threads`,
-        `bulk_torch_threads`)."""
+        """Batching and threading tunables (`max_batch_size`, `batch_wait_timeout_s`,
+        `max_merged_batch_size`, `torch_threads`, `bulk_torch_threads`)."""
         self.max_batch_size = int(user_config.get("max_batch_size", 64))
         self.embed_batch.set_max_batch_size(self.max_batch_size)
         self.embed_batch.set_batch_wait_timeout_s(float(user_config.get("batch_wait_timeout_s", 0.005)))
         threads = int(user_config.get("torch_threads", 1))
-        for executor in (self.executor, self.bulk_executor):
-            executor.shutdown(wait=True)
-        self.executor = _torch_executor(threads)
-        self.bulk_executor = _torch_executor(int(user_config.get("bulk_torch_threads", threads)))
+        self.model_queue.reconfigure(threads=threads, max_texts=int(user_config.get("max_merged_batch_size", 64)))
+        self.bulk_queue.reconfigure(threads=int(user_config.get("bulk_torch_threads", threads)), max_texts=0)
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Embeddings of one request's texts (batched with other requests)."""
         if len(texts) >= self.max_batch_size:
             # A batch on its own (@serve.batch refuses oversize items): indexing a corpus, mostly,
             # which may use more threads than the request path without slowing it.
-            return (await self._encode([texts], self.bulk_executor))[0]
+            return (await self._encode([texts], self.bulk_queue))[0]
         return await self.embed_batch(texts)
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_sentences)
+    # Up to 8 closed batches at once: they wait in the model queue, which merges them into one call.
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, max_concurrent_batches=8, batch_size_fn=_sentences)
     async def embed_batch(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
-        return await self._encode(requests, self.executor)
+        return await self._encode(requests, self.model_queue)
 
-    async def _encode(self, requests: list[list[str]], executor: ThreadPoolExecutor) -> list[npt.NDArray[np.float32]]:
+    def _observed_encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        self.batch_sizes.observe(len(texts))
+        return self.model.encode(texts)
+
+    async def _encode(self, requests: list[list[str]], queue: MergingModelQueue) -> list[npt.NDArray[np.float32]]:
         flat = [text for texts in requests for text in texts]
-        self.batch_sizes.observe(len(flat))
-        # In a thread, so the replica keeps accepting (and batching) requests meanwhile.
-        vectors = await asyncio.get_running_loop().run_in_executor(executor, self.model.encode, flat)
+        vectors = await queue.encode(flat)
         bounds = np.cumsum([0, *(len(texts) for texts in requests)])
         return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-@serve.deployment(name="Embedder", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
+@serve.deployment(name="Embedder", max_ongoing_requests=512, ray_actor_options={"num_cpus": 0})
 class Embedder:
     """Sentence embeddings for the Retriever (and for the API unless the Ingress embeds itself)."""
 

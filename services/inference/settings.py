@@ -55,6 +55,10 @@ class EmbedderSettings(_Settings):
     """The sentence-transformers model directory."""
     device: str = "cpu"
     """torch device for the model (`cpu`, `cuda`)."""
+    trace: bool = True
+    """Run the model as one TorchScript graph per batch instead of eager PyTorch (checked against
+    eager at load; falls back to eager with a warning when the model cannot be traced). Measured
+    in docs/serving.md: the traced model barely slows down beside a busy event loop."""
     in_ingress: bool = False
     """Also load the model in each Ingress replica and answer `/v1/embeddings` there, batched,
     instead of one more replica hop to the Embedder deployment (which still serves the
