@@ -32,7 +32,7 @@ class MergingModelQueue:
     small batches back to back or sat idle while the next batch filled. Here whatever queued up
     during a model call becomes the next call, up to `max_texts` texts (a single larger call runs
     on its own): the model never idles while work waits, and calls grow with the backlog
-    (docs/serving.md, "Performance").
+    (docs/serving.md, "Performance"). `max_texts=0` runs every call on its own, in arrival order.
     """
 
     def __init__(self, encode: Callable[[list[str]], Vectors], *, threads: int = 1, max_texts: int = 64) -> None:

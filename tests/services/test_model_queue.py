@@ -99,9 +99,10 @@ def test_a_caller_that_gave_up_costs_no_model_time() -> None:
     assert model.calls == [["0"], ["2"]]
 
 
-def test_reconfigure_takes_effect_for_the_next_call() -> None:
+def test_reconfigured_to_zero_every_call_runs_on_its_own_in_arrival_order() -> None:
     model = CountingModel()
     queue = MergingModelQueue(model, max_texts=64)
-    queue.reconfigure(threads=1, max_texts=1)
-    asyncio.run(_busy_then(queue, model, _texts(1), _texts(2)))
-    assert model.calls == [["0"], ["1"], ["2"]]
+    queue.reconfigure(threads=1, max_texts=0)
+    results = asyncio.run(_busy_then(queue, model, _texts(1), _texts(2, 3), _texts(4)))
+    assert model.calls == [["0"], ["1"], ["2", "3"], ["4"]]
+    assert [r.ravel().tolist() for r in results] == [[0], [1], [2, 3], [4]]  # type: ignore[union-attr]
