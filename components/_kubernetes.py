@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,6 +20,7 @@ __all__ = [
     "GPU_TOLERATION",
     "Chart",
     "GPU_NODE_LABEL",
+    "PlatformAddonSettings",
     "PlatformAddons",
     "gpu_software_values",
     "helm_release",
@@ -215,18 +216,31 @@ def time_slicing_config(replicas: int) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
+class PlatformAddonSettings(Protocol):
+    """The fields of a cluster's args that choose its add-ons (GpuClusterArgs, OnPremClusterArgs)."""
+
+    @property
+    def environment(self) -> str: ...
+    @property
+    def data_class(self) -> str: ...
+    @property
+    def gpu_software(self) -> GpuSoftware: ...
+    @property
+    def gpu_sharing(self) -> GpuSharingMode: ...
+    @property
+    def time_slicing_replicas(self) -> int: ...
+    @property
+    def mig_profile(self) -> str: ...
+    @property
+    def monitoring_namespace(self) -> str: ...
+
+
 def install_platform_addons(
     name: str,
+    settings: PlatformAddonSettings,
     *,
     parent: pulumi.Resource,
     provider: k8s.Provider,
-    environment: str,
-    data_class: str,
-    software: GpuSoftware,
-    sharing_mode: GpuSharingMode,
-    time_slicing_replicas: int,
-    mig_profile: str,
-    monitoring_namespace: str,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> PlatformAddons:
     """GPU software (operator or device plugin + DCGM exporter) and the KubeRay operator.
@@ -234,7 +248,7 @@ def install_platform_addons(
     The same add-ons go onto the EKS and the on-prem cluster, so a workload sees one platform.
     """
     opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
-    gpu_labels = platform_labels(environment=environment, data_class=data_class, component="gpu")
+    gpu_labels = platform_labels(environment=settings.environment, data_class=settings.data_class, component="gpu")
     gpu_namespace = "gpu-system"
     # The GPU software needs host access (device nodes, driver libraries): privileged by necessity.
     namespace = secured_namespace(
@@ -242,21 +256,21 @@ def install_platform_addons(
         name=gpu_namespace,
         labels=gpu_labels,
         pod_security="privileged",
-        allow_from_namespaces=[monitoring_namespace],
+        allow_from_namespaces=[settings.monitoring_namespace],
         opts=opts,
     )
     in_gpu_namespace = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[namespace]))
     sharing_config = None
-    if sharing_mode == "time_slicing":
+    if settings.gpu_sharing == "time_slicing":
         sharing_config = "gpu-sharing"
         k8s.core.v1.ConfigMap(
             f"{name}-gpu-sharing",
             metadata={"name": sharing_config, "namespace": gpu_namespace, "labels": gpu_labels},
-            data={"any": time_slicing_config(time_slicing_replicas)},
+            data={"any": time_slicing_config(settings.time_slicing_replicas)},
             opts=in_gpu_namespace,
         )
-    values = gpu_software_values(software, sharing_mode, mig_profile, sharing_config)
-    if software == "gpu_operator":
+    values = gpu_software_values(settings.gpu_software, settings.gpu_sharing, settings.mig_profile, sharing_config)
+    if settings.gpu_software == "gpu_operator":
         gpu_release = helm_release(
             f"{name}-gpu-operator", "gpu-operator", namespace=gpu_namespace, values=values, opts=in_gpu_namespace
         )
@@ -272,14 +286,14 @@ def install_platform_addons(
             opts=in_gpu_namespace,
         )
 
-    kuberay_labels = platform_labels(environment=environment, data_class=data_class, component="kuberay")
+    kuberay_labels = platform_labels(environment=settings.environment, data_class=settings.data_class, component="kuberay")
     kuberay_namespace = "kuberay-system"
     kuberay_ns = secured_namespace(
         f"{name}-kuberay-ns",
         name=kuberay_namespace,
         labels=kuberay_labels,
         pod_security="restricted",
-        allow_from_namespaces=[monitoring_namespace],
+        allow_from_namespaces=[settings.monitoring_namespace],
         opts=opts,
     )
     kuberay = helm_release(

@@ -384,19 +384,7 @@ class GpuCluster(pulumi.ComponentResource):
         capacity: list[pulumi.Resource] = []
         if args.karpenter is not None:
             capacity = self._karpenter(name, args, args.karpenter, cluster, node_role, oidc, issuer, on_cluster)
-        self.addons = install_platform_addons(
-            name,
-            parent=self,
-            provider=self.provider,
-            environment=args.environment,
-            data_class=args.data_class,
-            software=args.gpu_software,
-            sharing_mode=args.gpu_sharing,
-            time_slicing_replicas=args.time_slicing_replicas,
-            mig_profile=args.mig_profile,
-            monitoring_namespace=args.monitoring_namespace,
-            depends_on=capacity,
-        )
+        self.addons = install_platform_addons(name, args, parent=self, provider=self.provider, depends_on=capacity)
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,

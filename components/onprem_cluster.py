@@ -99,18 +99,6 @@ class OnPremCluster(pulumi.ComponentResource):
             )
             for node in args.gpu_nodes
         ]
-        self.addons = install_platform_addons(
-            name,
-            parent=self,
-            provider=self.provider,
-            environment=args.environment,
-            data_class=args.data_class,
-            software=args.gpu_software,
-            sharing_mode=args.gpu_sharing,
-            time_slicing_replicas=args.time_slicing_replicas,
-            mig_profile=args.mig_profile,
-            monitoring_namespace=args.monitoring_namespace,
-            depends_on=node_patches,
-        )
+        self.addons = install_platform_addons(name, args, parent=self, provider=self.provider, depends_on=node_patches)
         self.bootstrap_cloud_init = pulumi.Output.from_input(render_cloud_init(args.bootstrap))
         self.register_outputs({"bootstrap_cloud_init": self.bootstrap_cloud_init})
