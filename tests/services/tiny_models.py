@@ -14,7 +14,11 @@ _TRAINING_TEXT = [
 
 
 def build_tiny_causal_lm(directory: Path) -> Path:
-    """Save a 2-layer GPT-2 with random weights and a byte-level BPE tokenizer to `directory`."""
+    """Save a 2-layer GPT-2 with seeded random weights and a byte-level BPE tokenizer to `directory`.
+
+    Its generation config suppresses the end-of-text token: random weights would otherwise end a
+    sampled reply early now and then, and the tests assert replies that run to the token limit."""
+    import torch
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -23,7 +27,9 @@ def build_tiny_causal_lm(directory: Path) -> Path:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=32, n_layer=2, n_head=2,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
     model = GPT2LMHeadModel(config)
+    model.generation_config.suppress_tokens = [tokenizer.eos_token_id]
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
