@@ -33,15 +33,25 @@ __all__ = [
     "GpuCluster",
     "GpuClusterArgs",
     "GpuNodePool",
+    "INTERRUPTION_EVENTS",
     "KarpenterPool",
     "SystemNodePool",
     "eks_kubeconfig",
     "gpu_ami_type",
+    "interruption_queue_policy",
     "irsa_trust_policy",
     "karpenter_node_pool_spec",
 ]
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+# The events Karpenter's interruption controller understands, as EventBridge patterns.
+INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {
+    "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
+    "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
+    "state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+}
 
 # EKS AL2023 accelerated AMI types by GPU instance family.
 _X86_NVIDIA_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"})
@@ -229,7 +239,7 @@ class GpuCluster(pulumi.ComponentResource):
     """EKS cluster with a system node group, GPU capacity, GPU software and the KubeRay operator.
 
     Outputs: `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
-    `node_role_arn`; and `provider` (a Kubernetes provider for this cluster), `addons` for the
+    `node_role_arn`, `interruption_queue_url` (Karpenter only); and `provider` (a Kubernetes provider for this cluster), `addons` for the
     components deployed onto it.
     """
 
@@ -238,6 +248,8 @@ class GpuCluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
+    interruption_queue_url: pulumi.Output[str] | None
+    """The SQS queue Karpenter reads EC2 interruption events from; None with managed node groups."""
     provider: k8s.Provider
     """Kubernetes provider for this cluster, for the components deployed onto it."""
     addons: PlatformAddons
@@ -382,8 +394,11 @@ class GpuCluster(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
 
         capacity: list[pulumi.Resource] = []
+        self.interruption_queue_url = None
         if args.karpenter is not None:
-            capacity = self._karpenter(name, args, args.karpenter, cluster, node_role, oidc, issuer, on_cluster)
+            queue = self._interruption_queue(name, child)
+            self.interruption_queue_url = queue.url
+            capacity = self._karpenter(name, args, args.karpenter, cluster, node_role, oidc, issuer, queue, on_cluster)
         self.addons = install_platform_addons(name, args, parent=self, provider=self.provider, depends_on=capacity)
         self.register_outputs(
             {
@@ -392,6 +407,7 @@ class GpuCluster(pulumi.ComponentResource):
                 "oidc_provider_arn": self.oidc_provider_arn,
                 "oidc_issuer": self.oidc_issuer,
                 "node_role_arn": self.node_role_arn,
+                "interruption_queue_url": self.interruption_queue_url,
             }
         )
 
@@ -429,9 +445,11 @@ class GpuCluster(pulumi.ComponentResource):
         node_role: aws.iam.Role,
         oidc: aws.iam.OpenIdConnectProvider,
         issuer: pulumi.Output[str],
+        queue: aws.sqs.Queue,
         on_cluster: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
-        """Karpenter controller (IRSA), its node access entry, and a GPU `EC2NodeClass` + `NodePool`."""
+        """Karpenter controller (IRSA, reading `queue`), its node access entry, and a GPU
+        `EC2NodeClass` + `NodePool`."""
         child = pulumi.ResourceOptions(parent=self)
         namespace, service_account = "kube-system", "karpenter"
         controller_role = aws.iam.Role(
@@ -444,8 +462,8 @@ class GpuCluster(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-karpenter-policy",
             role=controller_role.id,
-            policy=pulumi.Output.all(cluster.arn, node_role.arn).apply(
-                lambda values: _karpenter_controller_policy(values[0], values[1], args.region)
+            policy=pulumi.Output.all(cluster.arn, node_role.arn, queue.arn).apply(
+                lambda values: _karpenter_controller_policy(values[0], values[1], values[2], args.region)
             ),
             opts=child,
         )
@@ -462,7 +480,7 @@ class GpuCluster(pulumi.ComponentResource):
             "karpenter",
             namespace=namespace,
             values={
-                "settings": {"clusterName": cluster.name},
+                "settings": {"clusterName": cluster.name, "interruptionQueue": queue.name},
                 "serviceAccount": {
                     "name": service_account,
                     "annotations": {"eks.amazonaws.com/role-arn": controller_role.arn},
@@ -507,6 +525,61 @@ class GpuCluster(pulumi.ComponentResource):
         return [controller, node_pool]
 
 
+    def _interruption_queue(self, name: str, child: pulumi.ResourceOptions) -> aws.sqs.Queue:
+        """The SQS queue EventBridge fills with the EC2 events that end a node (spot interruption
+        warnings, rebalance recommendations, scheduled maintenance, state changes): Karpenter reads it
+        to cordon and drain a node and start its replacement before the instance goes, instead of
+        losing the node's pods without warning."""
+        queue = aws.sqs.Queue(
+            f"{name}-karpenter-interruptions",
+            message_retention_seconds=300,  # an event older than the 2-minute spot warning is stale
+            sqs_managed_sse_enabled=True,  # EventBridge cannot write to a queue under a customer key without a key grant
+            opts=child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-karpenter-interruptions",
+            queue_url=queue.url,
+            policy=queue.arn.apply(interruption_queue_policy),
+            opts=child,
+        )
+        for rule_name, pattern in INTERRUPTION_EVENTS.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-karpenter-{rule_name}",
+                description=f"EC2 events Karpenter handles ({rule_name}) into its interruption queue",
+                event_pattern=json.dumps(pattern, sort_keys=True),
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(f"{name}-karpenter-{rule_name}", rule=rule.name, arn=queue.arn, opts=child)
+        return queue
+
+
+def interruption_queue_policy(queue_arn: str) -> str:
+    """Only EventBridge (and SQS itself) may send to the queue, and only over TLS."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "EventBridgeSends",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                },
+                {
+                    "Sid": "DenyWithoutTls",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sqs:*",
+                    "Resource": queue_arn,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
 def karpenter_node_pool_spec(pool: KarpenterPool, labels: Mapping[str, str]) -> dict[str, Any]:
     """The GPU `NodePool` spec: allowed families and capacity, the GPU taint, a hard ceiling."""
     return {
@@ -536,8 +609,9 @@ def karpenter_node_pool_spec(pool: KarpenterPool, labels: Mapping[str, str]) -> 
     }
 
 
-def _karpenter_controller_policy(cluster_arn: str, node_role_arn: str, region: str) -> str:
-    """What the Karpenter controller needs: launch and end instances in-region, pass the node role."""
+def _karpenter_controller_policy(cluster_arn: str, node_role_arn: str, queue_arn: str, region: str) -> str:
+    """What the Karpenter controller needs: launch and end instances in-region, pass the node role,
+    read its interruption queue."""
     in_region = {"StringEquals": {"aws:RequestedRegion": region}}
     return json.dumps(
         {
@@ -576,6 +650,12 @@ def _karpenter_controller_policy(cluster_arn: str, node_role_arn: str, region: s
                 },
                 {"Sid": "PassNodeRole", "Effect": "Allow", "Action": "iam:PassRole", "Resource": node_role_arn},
                 {"Sid": "DescribeCluster", "Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": cluster_arn},
+                {
+                    "Sid": "InterruptionQueue",
+                    "Effect": "Allow",
+                    "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+                    "Resource": queue_arn,
+                },
             ],
         },
         sort_keys=True,

@@ -1,4 +1,4 @@
-"""Storage and encryption policies: S3 buckets, EBS, log groups, KMS keys.
+"""Storage and encryption policies: S3 buckets, EBS, log groups, SQS queues, KMS keys.
 
 S3 settings live in separate resources since AWS provider v4 (public-access block, encryption,
 versioning, policy, Object Lock), so the bucket checks are stack policies that look for the
@@ -174,6 +174,13 @@ def _log_group(args: ResourceValidationArgs, report: ReportViolation, settings: 
         report(f"Log group {args.name} must set retentionInDays.")
 
 
+def _sqs_queue(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    if args.resource_type != "aws:sqs/queue:Queue":
+        return
+    if args.props.get("sqsManagedSseEnabled") is not True and not args.props.get("kmsMasterKeyId"):
+        report(f"SQS queue {args.name} must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId).")
+
+
 def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:kms/key:Key":
         return
@@ -251,6 +258,7 @@ POLICIES = [
         "Log groups must be KMS-encrypted and have a retention period.",
         _log_group,
     ),
+    resource_policy("sqs-queues-encrypted", "SQS queues must encrypt messages at rest.", _sqs_queue),
     resource_policy("kms-key-rotation", "Symmetric KMS keys must rotate automatically.", _kms_rotation),
     resource_policy("eks-secrets-encrypted", "EKS clusters must encrypt Kubernetes secrets with KMS.", _eks_secrets),
 ]

@@ -135,6 +135,8 @@ def build_platform(config: StackConfig) -> Platform:
         clusters["eks"] = (gpu_cluster.provider, gpu_cluster.addons)
         pulumi.export("eks_cluster_name", gpu_cluster.cluster_name)
         pulumi.export("eks_kubeconfig", gpu_cluster.kubeconfig)
+        if gpu_cluster.interruption_queue_url is not None:
+            pulumi.export("karpenter_interruption_queue_url", gpu_cluster.interruption_queue_url)
     if config.onprem.enabled:
         onprem_cluster = _onprem_cluster(config, prefix)
         clusters["onprem"] = (onprem_cluster.provider, onprem_cluster.addons)

@@ -115,6 +115,15 @@ COMPUTED_OUTPUTS: dict[str, ComputedOutputs] = {
     },
     "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs, region: {"latestVersion": 1, "defaultVersion": 1},
     "aws:iam/policy:Policy": lambda name, inputs, region: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"},
+    "aws:sqs/queue:Queue": lambda name, inputs, region: {
+        "name": inputs.get("name") or name,
+        "arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{inputs.get('name') or name}",
+        "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{inputs.get('name') or name}",
+    },
+    "aws:cloudwatch/eventRule:EventRule": lambda name, inputs, region: {
+        "name": inputs.get("name") or name,
+        "arn": f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{inputs.get('name') or name}",
+    },
 }
 
 

@@ -2,9 +2,11 @@
 
     pulumi stack output -s prod --json | python -m stacks.verify --region us-east-1
 
-Reads the stack outputs (`kms_key_arn`, `model_bucket`, `audit_bucket`, `secret_arns`, `vpc_id`)
-and checks the live resources with boto3: key rotation, bucket hardening, Object Lock, secrets
-encryption, flow logs. Prints one line per check and exits non-zero when any fails.
+Reads the stack outputs (`kms_key_arn`, `model_bucket`, `audit_bucket`, `secret_arns`, `vpc_id`,
+and `karpenter_interruption_queue_url` where Karpenter runs) and checks the live resources with
+boto3: key rotation, bucket hardening, Object Lock, secrets encryption, flow logs, and that the
+interruption queue is encrypted and receives every EC2 event Karpenter handles. Prints one line
+per check and exits non-zero when any fails.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
+from components.gpu_cluster import INTERRUPTION_EVENTS
 
 __all__ = ["Check", "main", "verify"]
 
@@ -52,6 +56,9 @@ def verify(outputs: Mapping[str, Any], session: boto3.session.Session, endpoint_
         ("secrets", lambda: _secret_checks(client("secretsmanager"), outputs["secret_arns"], key_arn)),
         (outputs["vpc_id"], lambda: _flow_log_checks(client("ec2"), outputs["vpc_id"])),
     ]
+    queue_url = outputs.get("karpenter_interruption_queue_url")
+    if queue_url:
+        groups.append((queue_url, lambda: _interruption_queue_checks(client("sqs"), client("events"), queue_url)))
     for resource, run in groups:
         try:
             checks.extend(run())
@@ -119,6 +126,21 @@ def _flow_log_checks(ec2: Any, vpc_id: str) -> Iterator[Check]:
     logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]
     all_traffic = any(log.get("TrafficType") == "ALL" for log in logs)
     yield Check(vpc_id, "flow-logs-all-traffic", all_traffic, f"{len(logs)} flow log(s)")
+
+
+def _interruption_queue_checks(sqs: Any, events: Any, queue_url: str) -> Iterator[Check]:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    encrypted = attributes.get("SqsManagedSseEnabled") == "true" or bool(attributes.get("KmsMasterKeyId"))
+    yield Check(queue_url, "messages-encrypted", encrypted)
+
+    routed: set[str] = set()
+    for rule in events.list_rule_names_by_target(TargetArn=attributes["QueueArn"])["RuleNames"]:
+        described = events.describe_rule(Name=rule)
+        if described.get("State") == "ENABLED":
+            routed.update(json.loads(described.get("EventPattern") or "{}").get("detail-type", []))
+    expected = {detail for pattern in INTERRUPTION_EVENTS.values() for detail in pattern["detail-type"]}
+    missing = sorted(expected - routed)
+    yield Check(queue_url, "receives-interruption-events", not missing, f"no enabled rule for {', '.join(missing)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """`GpuCluster` under mocks (EKS cannot run here; stacks are rendered with Pulumi mocks).
 
 Private endpoint, envelope encryption, control-plane logs, IRSA, IMDSv2, GPU node pools with the
-right AMI and taint, Karpenter bounded by config, and a Kubernetes provider from a secret kubeconfig.
+right AMI and taint, Karpenter bounded by config and fed EC2 interruption events, and a Kubernetes
+provider from a secret kubeconfig.
 """
 
 from __future__ import annotations
@@ -177,6 +178,44 @@ def test_karpenter_pool_is_bounded_tainted_and_imdsv2(rendered: Render) -> None:
     (role,) = [r for r in graph.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn]
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert "system:serviceaccount:kube-system:karpenter" in json.dumps(trust), role.urn
+
+
+def test_karpenter_drains_nodes_from_an_encrypted_interruption_queue(rendered: Render) -> None:
+    graph = rendered("staging")
+    (queue,) = graph.of_type("aws:sqs/queue:Queue")
+    assert queue.inputs["sqsManagedSseEnabled"] is True, queue.urn
+    (controller,) = [r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.name.endswith("-karpenter")]
+    assert controller.inputs["values"]["settings"]["interruptionQueue"] == queue.outputs["name"]
+
+    rules = {rule.outputs["name"]: json.loads(rule.inputs["eventPattern"]) for rule in graph.of_type("aws:cloudwatch/eventRule:EventRule")}
+    targets = graph.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert sorted(t.inputs["rule"] for t in targets) == sorted(rules)
+    assert {t.inputs["arn"] for t in targets} == {queue.outputs["arn"]}
+    assert sorted(p["detail-type"][0] for p in rules.values()) == [
+        "AWS Health Event",
+        "EC2 Instance Rebalance Recommendation",
+        "EC2 Instance State-change Notification",
+        "EC2 Spot Instance Interruption Warning",
+    ]
+
+    (queue_policy,) = graph.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    statements = {s["Sid"]: s for s in json.loads(queue_policy.inputs["policy"])["Statement"]}
+    assert statements["EventBridgeSends"]["Principal"] == {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]}
+    assert statements["DenyWithoutTls"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {s["Resource"] for s in statements.values()} == {queue.outputs["arn"]}
+
+    role_arn = controller.inputs["values"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    (role,) = [r for r in graph.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn]
+    (policy,) = [p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id]
+    (reads,) = [s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Sid"] == "InterruptionQueue"]
+    assert reads["Resource"] == queue.outputs["arn"], "the controller reads its own queue, no other"
+    assert sorted(reads["Action"]) == ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
+
+
+def test_managed_node_groups_need_no_interruption_queue(rendered: Render) -> None:
+    graph = rendered("prod")
+    assert graph.of_type("aws:sqs/queue:Queue") == []
+    assert graph.of_type("aws:cloudwatch/eventRule:EventRule") == []
 
 
 def test_kubernetes_provider_gets_the_kubeconfig_as_a_secret(rendered: Render) -> None:

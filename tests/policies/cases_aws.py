@@ -474,6 +474,14 @@ CASES = [
         "kmsKeyId",
     ),
     RuleCases(
+        "sqs-queues-encrypted",
+        "aws:sqs/queue:Queue",
+        lambda: {"messageRetentionSeconds": 300, "sqsManagedSseEnabled": True},
+        (Mutation.one("sqsManagedSseEnabled", False, "SQS queue subject must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId)."),),
+        Mutation("sqsManagedSseEnabled", DELETE, ("SQS queue subject must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId).",)),
+        "sqsManagedSseEnabled",
+    ),
+    RuleCases(
         "kms-key-rotation",
         "aws:kms/key:Key",
         lambda: {"description": "platform", "enableKeyRotation": True, "deletionWindowInDays": 30},

@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from components._bucket import tls_only_policy
+from components.gpu_cluster import INTERRUPTION_EVENTS
 from stacks.verify import verify
 
 REGION = "us-east-1"
@@ -69,17 +70,40 @@ def _deploy(endpoint: str) -> dict[str, Any]:
         LogGroupName="flow",
         DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow",
     )
-    return {"kms_key_arn": key_arn, "secret_arns": secret_arns, "vpc_id": vpc_id, **buckets}
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    queue_url = sqs.create_queue(
+        QueueName="rampart-test-karpenter-interruptions",
+        Attributes={"MessageRetentionPeriod": "300", "SqsManagedSseEnabled": "true"},
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = session.client("events", endpoint_url=endpoint)
+    for rule, pattern in INTERRUPTION_EVENTS.items():
+        events.put_rule(Name=rule, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=rule, Targets=[{"Id": "karpenter", "Arn": queue_arn}])
+    return {
+        "kms_key_arn": key_arn,
+        "secret_arns": secret_arns,
+        "vpc_id": vpc_id,
+        "karpenter_interruption_queue_url": queue_url,
+        **buckets,
+    }
 
 
 def _failed(outputs: dict[str, Any], endpoint: str) -> list[tuple[str, str]]:
     checks = verify(outputs, boto3.session.Session(region_name=REGION), endpoint)
-    assert len(checks) == 13
+    assert len(checks) == 15
     return [(c.resource, c.name) for c in checks if not c.passed]
 
 
 def test_a_compliant_environment_passes_every_check(aws_endpoint: str) -> None:
     assert _failed(_deploy(aws_endpoint), aws_endpoint) == []
+
+
+def test_a_stack_without_karpenter_has_no_queue_to_check(aws_endpoint: str) -> None:
+    outputs = _deploy(aws_endpoint)
+    del outputs["karpenter_interruption_queue_url"]
+    checks = verify(outputs, boto3.session.Session(region_name=REGION), aws_endpoint)
+    assert len(checks) == 13 and all(c.passed for c in checks)
 
 
 def _client(endpoint: str, service: str) -> Any:
@@ -123,6 +147,18 @@ BREAKAGES: list[tuple[str, Callable[[str, dict[str, Any]], None], tuple[str, str
         ),
         ("audit_bucket", "object-lock-compliance"),
     ),
+    (
+        "spot warnings no longer routed to Karpenter",
+        lambda e, o: _client(e, "events").disable_rule(Name="spot-interruption"),
+        ("karpenter_interruption_queue_url", "receives-interruption-events"),
+    ),
+    (
+        "queue encryption turned off",
+        lambda e, o: _client(e, "sqs").set_queue_attributes(
+            QueueUrl=o["karpenter_interruption_queue_url"], Attributes={"SqsManagedSseEnabled": "false"}
+        ),
+        ("karpenter_interruption_queue_url", "messages-encrypted"),
+    ),
 ]
 
 
@@ -148,7 +184,7 @@ def test_cli_reports_and_exits_non_zero_on_failure(aws_endpoint: str) -> None:
     )
     assert result.returncode == 1, result.stderr
     assert "FAIL" in result.stdout and "key-rotation-enabled" in result.stdout
-    assert "12/13 checks passed" in result.stdout
+    assert "14/15 checks passed" in result.stdout
 
 
 def test_cli_refuses_outputs_of_another_stack() -> None:
