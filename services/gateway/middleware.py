@@ -395,7 +395,7 @@ class GatewayMiddleware:
         plan = plan_request(config, route, regulated, self._rng)
 
         for item in texts:
-            result = runtime.pipeline_for(tenant).scan_input(item.text)
+            result = runtime.pipeline_for(tenant).scan_input(item.text, third_party=item.third_party)
             self._record_scan(request, result)
             if result.blocked:
                 request.blocked_by = result.blocked_by

@@ -18,6 +18,7 @@ from services.gateway.config import LimitsConfig, RouteKind
 from services.gateway.errors import InvalidRequestError
 
 __all__ = [
+    "THIRD_PARTY_ROLES",
     "InputText",
     "count_tokens",
     "decode_embedding",
@@ -31,11 +32,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class InputText:
-    """A text in the request and where it sits (a JSON path), so a redaction can be written back."""
+    """A text in the request and where it sits (a JSON path), so a redaction can be written back.
+
+    `third_party` marks content the client relays but did not write: a tool's result."""
 
     field: str
     path: tuple[str | int, ...]
     text: str
+    third_party: bool = False
+
+
+# Roles whose content comes from a tool the application called, not from its user.
+THIRD_PARTY_ROLES = frozenset({"tool", "function"})
 
 
 def parse_json_body(body: bytes) -> dict[str, Any]:
@@ -77,7 +85,8 @@ def input_texts(kind: RouteKind, payload: dict[str, Any], limits: LimitsConfig) 
             # Assistant turns were scanned as output when they were generated.
             if message.get("role") == "assistant":
                 continue
-            texts.append(InputText(field, ("messages", index, "content"), _message_text(message.get("content"), field)))
+            text = _message_text(message.get("content"), field)
+            texts.append(InputText(field, ("messages", index, "content"), text, message.get("role") in THIRD_PARTY_ROLES))
     elif kind == "embeddings":
         value = payload.get("input")
         if isinstance(value, str):

@@ -22,7 +22,8 @@ __all__ = [
     "Verdict",
 ]
 
-Stage = Literal["input", "output"]
+# "third_party": content the client relays but did not write (tool results), scanned as input too.
+Stage = Literal["input", "third_party", "output"]
 
 
 class Action(StrEnum):

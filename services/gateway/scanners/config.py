@@ -1,7 +1,8 @@
 """Typed scanner configuration, as it appears under `scanners:` in the gateway's YAML.
 
-Each stage (`input`, `output`) is an ordered mapping from scanner name to its settings; the
-pipeline runs the enabled ones in that order. Leaving a stage out keeps the defaults below;
+Each stage (`input`, `third_party`, `output`) is an ordered mapping from scanner name to its
+settings; the pipeline runs the enabled ones in that order. Third-party content (`tool` messages)
+goes through the input scanners and then the `third_party` ones. Leaving a stage out keeps the defaults below;
 writing it replaces them, so a stage lists exactly the scanners it runs.
 """
 
@@ -16,11 +17,13 @@ from services.gateway.scanners.base import Action
 __all__ = [
     "INPUT_SCANNERS",
     "OUTPUT_SCANNERS",
+    "THIRD_PARTY_SCANNERS",
     "ScannerSettings",
     "ScannersConfig",
 ]
 
 INPUT_SCANNERS = ("oversize", "invisible_unicode", "secrets", "pii", "prompt_injection")
+THIRD_PARTY_SCANNERS = ("indirect_injection",)
 OUTPUT_SCANNERS = ("secrets", "pii", "toxicity", "system_prompt_leakage")
 
 
@@ -56,6 +59,11 @@ def _default_input() -> dict[str, ScannerSettings]:
     }
 
 
+def _default_third_party() -> dict[str, ScannerSettings]:
+    # Redact, not block: a request in a document is cut out and the rest of it still reaches the model.
+    return {"indirect_injection": ScannerSettings(action=Action.REDACT)}
+
+
 def _default_output() -> dict[str, ScannerSettings]:
     return {
         "secrets": ScannerSettings(action=Action.REDACT),
@@ -78,6 +86,8 @@ class ScannersConfig(BaseModel):
     """The system prompt whose verbatim leakage the output scanner looks for ("" disables it)."""
     input: dict[str, ScannerSettings] = Field(default_factory=_default_input)
     """Input scanners in the order they run."""
+    third_party: dict[str, ScannerSettings] = Field(default_factory=_default_third_party)
+    """Scanners that run, after the input ones, on content the client relays: `tool` messages."""
     output: dict[str, ScannerSettings] = Field(default_factory=_default_output)
     """Output scanners in the order they run."""
 
@@ -85,6 +95,11 @@ class ScannersConfig(BaseModel):
     @classmethod
     def _known_input_scanners(cls, scanners: dict[str, ScannerSettings]) -> dict[str, ScannerSettings]:
         return _check_names("input", scanners, INPUT_SCANNERS)
+
+    @field_validator("third_party")
+    @classmethod
+    def _known_third_party_scanners(cls, scanners: dict[str, ScannerSettings]) -> dict[str, ScannerSettings]:
+        return _check_names("third_party", scanners, THIRD_PARTY_SCANNERS)
 
     @field_validator("output")
     @classmethod

@@ -1,11 +1,13 @@
 """Measure the scanners on labelled JSONL: detection rate, false-positive rate, precision, F1.
 
-    python -m services.gateway.scanners.eval --dataset PATH [--scanner NAME] [--split report]
+    python -m services.gateway.scanners.eval --dataset PATH [--scanner NAME ...] [--any] [--split report]
 
 Each row needs `text` (or `value`) and `is_positive` (or `expected_valid`); rows with
 `expected_spans` and `entity_types` (Presidio's format) also get a span-level PII score on the
 entity types the PII scanner supports. `--split` keeps the deterministic half of the rows that
-`train.py` never tunes on ("report") or the half it does ("tune").
+`train.py` never tunes on ("report") or the half it does ("tune"). `--any` adds a line for "any of
+the named scanners fired": how the gateway treats a text several scanners see (a tool result meets
+`prompt_injection` and then `indirect_injection`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +39,9 @@ __all__ = [
 Split = Literal["tune", "report"]
 
 # Scanners that judge a text on its own (system-prompt leakage needs a system prompt).
-EVALUATED_SCANNERS = ("oversize", "invisible_unicode", "secrets", "pii", "prompt_injection", "toxicity")
+EVALUATED_SCANNERS = (
+    "oversize", "invisible_unicode", "secrets", "pii", "prompt_injection", "indirect_injection", "toxicity"
+)
 
 # The PII scanner's kinds, by the entity type Presidio's test cases use for them.
 PRESIDIO_TYPES = {
@@ -194,20 +198,30 @@ def score_spans(row: LabelledRow, findings: Iterable[Finding], counts: SpanCount
 
 def _build(name: str, threshold: float | None) -> Scanner:
     config = ScannersConfig()
-    stage: Stage = "input" if name in config.input else "output"
-    settings = config.input.get(name) or config.output[name]
+    stages: dict[Stage, dict[str, ScannerSettings]] = {
+        "input": config.input, "third_party": config.third_party, "output": config.output
+    }
+    stage = next(stage for stage, scanners in stages.items() if name in scanners)
+    settings = stages[stage][name]
     if threshold is not None:
         settings = ScannerSettings(action=settings.action, threshold=threshold)
     return build_scanner(name, stage, settings, config)
 
 
-def evaluate(rows: Sequence[LabelledRow], scanners: Sequence[str], threshold: float | None, by_category: bool) -> str:
+ANY = "any"
+
+
+def evaluate(
+    rows: Sequence[LabelledRow], scanners: Sequence[str], threshold: float | None, by_category: bool, any_line: bool = False
+) -> str:
     built = {name: _build(name, threshold) for name in scanners}
-    totals = {name: Counts() for name in scanners}
+    reported = [*scanners, ANY] if any_line else list(scanners)
+    totals = {name: Counts() for name in reported}
     categories: dict[tuple[str, str], Counts] = defaultdict(Counts)
     spans = SpanCounts()
     supported = set(PRESIDIO_TYPES.values())
     for index, row in enumerate(rows, start=1):
+        fired_any = False
         for name, scanner in built.items():
             verdict = scanner.scan(row.text)
             if name == "pii" and row.entity_types:
@@ -216,12 +230,16 @@ def evaluate(rows: Sequence[LabelledRow], scanners: Sequence[str], threshold: fl
                 if row.expected_spans is not None:
                     score_spans(row, verdict.findings, spans)
             fired = verdict.action is not Action.ALLOW
+            fired_any = fired_any or fired
             totals[name].add(fired, row.is_positive)
             categories[(name, row.category)].add(fired, row.is_positive)
+        if any_line:
+            totals[ANY].add(fired_any, row.is_positive)
+            categories[(ANY, row.category)].add(fired_any, row.is_positive)
         if index % 1000 == 0:
             print(f"  scanned {index}/{len(rows)} rows", file=sys.stderr)
     lines = [f"{'scanner':<18} {'n':>6} {'pos':>5} {'neg':>5} {'TPR':>6} {'FPR':>6} {'prec':>6} {'F1':>6}"]
-    for name in scanners:
+    for name in reported:
         lines.append(_metrics_line(name, totals[name]))
     if spans.tp + spans.fp + spans.fn:
         lines.append("")
@@ -257,7 +275,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m services.gateway.scanners.eval", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--dataset", type=Path, required=True, help="labelled JSONL file")
-    parser.add_argument("--scanner", choices=EVALUATED_SCANNERS, help="only this scanner (default: all)")
+    parser.add_argument(
+        "--scanner", choices=EVALUATED_SCANNERS, action="append", help="only this scanner; repeat for several (default: all)"
+    )
+    parser.add_argument("--any", action="store_true", help='also report "any of the scanners fired"')
+    parser.add_argument(
+        "--all-benign",
+        action="store_true",
+        help="count every row as benign, whatever its label: the false-positive rate of a scanner on text "
+        "known to be free of what it looks for (tweets labelled for toxicity carry no prompt injection)",
+    )
     parser.add_argument("--split", choices=("all", "tune", "report"), default="all", help="rows to use (default: all)")
     parser.add_argument("--threshold", type=float, help="override the scanner's configured threshold")
     parser.add_argument("--by-category", action="store_true", help="also print rates per category")
@@ -272,11 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--dataset: {error}")
     if args.split != "all":
         rows = [row for row in rows if split_of(row.id) == args.split]
+    if args.all_benign:
+        rows = [replace(row, is_positive=False) for row in rows]
     if not rows:
         parser.error(f"--dataset: no rows in {args.dataset} (split {args.split})")
-    scanners = (args.scanner,) if args.scanner else EVALUATED_SCANNERS
+    scanners = tuple(dict.fromkeys(args.scanner)) if args.scanner else EVALUATED_SCANNERS
     print(f"dataset {args.dataset}  rows {len(rows)}  split {args.split}")
-    print(evaluate(rows, scanners, args.threshold, args.by_category))
+    print(evaluate(rows, scanners, args.threshold, args.by_category, args.any))
     return 0
 
 

@@ -24,6 +24,7 @@ from services.gateway.scanners.base import (
 )
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.findings import redact
+from services.gateway.scanners.indirect import IndirectInjectionScanner
 from services.gateway.scanners.injection import PromptInjectionScanner
 from services.gateway.scanners.leakage import SystemPromptLeakageScanner
 from services.gateway.scanners.pii import PiiScanner
@@ -50,6 +51,7 @@ SCANNER_FACTORIES: dict[str, ScannerFactory] = {
     "secrets": lambda stage, settings, config: SecretsScanner(stage, settings),
     "pii": lambda stage, settings, config: PiiScanner(stage, settings),
     "prompt_injection": lambda stage, settings, config: PromptInjectionScanner(stage, settings),
+    "indirect_injection": lambda stage, settings, config: IndirectInjectionScanner(stage, settings),
     "toxicity": lambda stage, settings, config: ToxicityScanner(stage, settings),
     "system_prompt_leakage": lambda stage, settings, config: SystemPromptLeakageScanner(
         stage, settings, config.system_prompt
@@ -82,9 +84,12 @@ class _Configured:
 class ScannerPipeline:
     """The input and output scanners of one configuration, ready to run."""
 
-    def __init__(self, config: ScannersConfig, inputs: list[_Configured], outputs: list[_Configured]):
+    def __init__(
+        self, config: ScannersConfig, inputs: list[_Configured], third_party: list[_Configured], outputs: list[_Configured]
+    ):
         self.config = config
         self._inputs = inputs
+        self._third_party = inputs + third_party
         self._outputs = outputs
 
     @classmethod
@@ -96,7 +101,9 @@ class ScannerPipeline:
                 if settings.enabled
             ]
 
-        return cls(config, build("input", config.input), build("output", config.output))
+        return cls(
+            config, build("input", config.input), build("third_party", config.third_party), build("output", config.output)
+        )
 
     @property
     def input_scanners(self) -> tuple[str, ...]:
@@ -106,7 +113,14 @@ class ScannerPipeline:
     def output_scanners(self) -> tuple[str, ...]:
         return tuple(entry.scanner.name for entry in self._outputs)
 
-    def scan_input(self, text: str) -> PipelineResult:
+    @property
+    def third_party_scanners(self) -> tuple[str, ...]:
+        return tuple(entry.scanner.name for entry in self._third_party[len(self._inputs) :])
+
+    def scan_input(self, text: str, *, third_party: bool = False) -> PipelineResult:
+        """Scan a text the client sends; `third_party` content (a tool result) also meets the third-party scanners."""
+        if third_party:
+            return self._run("third_party", self._third_party, text)
         return self._run("input", self._inputs, text)
 
     def scan_output(self, text: str) -> PipelineResult:

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from services.gateway.scanners import SCANNER_FACTORIES, Action, ScannerPipeline, ScannersConfig
-from services.gateway.scanners.config import INPUT_SCANNERS, OUTPUT_SCANNERS
+from services.gateway.scanners.config import INPUT_SCANNERS, OUTPUT_SCANNERS, THIRD_PARTY_SCANNERS
 
 SAFETY = Path(__file__).resolve().parents[3] / "docs" / "safety.md"
 
@@ -31,6 +31,6 @@ def test_config_example_loads_and_runs() -> None:
 
 def test_every_registered_scanner_is_documented() -> None:
     section = scanners_section()
-    assert set(INPUT_SCANNERS) | set(OUTPUT_SCANNERS) == set(SCANNER_FACTORIES)
+    assert set(INPUT_SCANNERS) | set(THIRD_PARTY_SCANNERS) | set(OUTPUT_SCANNERS) == set(SCANNER_FACTORIES)
     for name in SCANNER_FACTORIES:
         assert f"`{name}`" in section
