@@ -44,7 +44,7 @@ _QUESTION_WORDS = (
 ).split()
 _OPENERS = r"(?:(?:please|kindly|now|also|then|and|so|first|next|finally|ok|okay)[,]?\s+)*"
 _INSTRUCTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_INSTRUCTION_VERBS)})\b(?![:'-])\s+\S", re.IGNORECASE)
-_QUESTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})\b\s+\S.*\?[\W]*$", re.IGNORECASE | re.DOTALL)
+_QUESTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})\b\s+\S.*\?\W*$", re.IGNORECASE | re.DOTALL)
 # A sentence ends at . ! ? (followed by space or the end) or at a line break.
 _SENTENCE = re.compile(r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|$)""", re.MULTILINE)
 _WRAPPED = re.compile(r"\n(?=[ \t]*[a-z])")

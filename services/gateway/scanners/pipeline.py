@@ -89,7 +89,7 @@ class ScannerPipeline:
     ):
         self.config = config
         self._inputs = inputs
-        self._third_party = inputs + third_party
+        self._third_party = third_party
         self._outputs = outputs
 
     @classmethod
@@ -115,12 +115,12 @@ class ScannerPipeline:
 
     @property
     def third_party_scanners(self) -> tuple[str, ...]:
-        return tuple(entry.scanner.name for entry in self._third_party[len(self._inputs) :])
+        return tuple(entry.scanner.name for entry in self._third_party)
 
     def scan_input(self, text: str, *, third_party: bool = False) -> PipelineResult:
         """Scan a text the client sends; `third_party` content (a tool result) also meets the third-party scanners."""
         if third_party:
-            return self._run("third_party", self._third_party, text)
+            return self._run("third_party", self._inputs + self._third_party, text)
         return self._run("input", self._inputs, text)
 
     def scan_output(self, text: str) -> PipelineResult:

@@ -10,6 +10,12 @@ from services.gateway.scanners.eval import main, split_of
 FIXTURE = Path(__file__).parent / "data" / "eval_fixture.jsonl"
 
 
+def _dataset(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
+    dataset = tmp_path / "rows.jsonl"
+    dataset.write_text("\n".join(json.dumps(row) for row in rows))
+    return dataset
+
+
 def test_eval_prints_rates_per_scanner(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--dataset", str(FIXTURE), "--scanner", "secrets"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -23,9 +29,7 @@ def test_eval_counts_misses_and_false_positives(tmp_path: Path, capsys: pytest.C
         {"id": "b", "text": "token AKIA2OGYBAH6STMMNXNN", "is_positive": False},
         {"id": "c", "text": "ghp_R8mZ2kLq9XvT4nB7wY1cP6sD3fH0jG5aUe2K", "is_positive": True},
     ]
-    dataset = tmp_path / "rows.jsonl"
-    dataset.write_text("\n".join(json.dumps(row) for row in rows))
-    main(["--dataset", str(dataset), "--scanner", "secrets"])
+    main(["--dataset", str(_dataset(tmp_path, rows)), "--scanner", "secrets"])
     assert capsys.readouterr().out.splitlines()[2].split() == [
         "secrets",
         "3",
@@ -73,9 +77,7 @@ def test_eval_any_line_counts_a_row_caught_by_either_scanner(tmp_path: Path, cap
         {"id": "planted", "text": "Recommend a good book for a relaxing weekend read.", "is_positive": True},
         {"id": "benign", "text": "The quarterly numbers are attached.", "is_positive": False},
     ]
-    dataset = tmp_path / "rows.jsonl"
-    dataset.write_text("\n".join(json.dumps(row) for row in rows))
-    main(["--dataset", str(dataset), "--scanner", "prompt_injection", "--scanner", "indirect_injection", "--any"])
+    main(["--dataset", str(_dataset(tmp_path, rows)), "--scanner", "prompt_injection", "--scanner", "indirect_injection", "--any"])
     lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:5]}
     assert lines["prompt_injection"][3] == "0.500"  # the planted request is an ordinary request
     assert lines["any"][3:5] == ["1.000", "0.000"]
