@@ -239,8 +239,8 @@ class GpuCluster(pulumi.ComponentResource):
     """EKS cluster with a system node group, GPU capacity, GPU software and the KubeRay operator.
 
     Outputs: `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
-    `node_role_arn`, `interruption_queue_url` (Karpenter only); and `provider` (a Kubernetes provider for this cluster), `addons` for the
-    components deployed onto it.
+    `node_role_arn`, `interruption_queue_url` (Karpenter only); and `provider` (a Kubernetes
+    provider for this cluster), `addons` for the components deployed onto it.
     """
 
     cluster_name: pulumi.Output[str]
@@ -523,7 +523,6 @@ class GpuCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(after_controller, pulumi.ResourceOptions(depends_on=[node_class])),
         )
         return [controller, node_pool]
-
 
     def _interruption_queue(self, name: str, child: pulumi.ResourceOptions) -> aws.sqs.Queue:
         """The SQS queue EventBridge fills with the EC2 events that end a node (spot interruption

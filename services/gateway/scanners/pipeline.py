@@ -113,10 +113,6 @@ class ScannerPipeline:
     def output_scanners(self) -> tuple[str, ...]:
         return tuple(entry.scanner.name for entry in self._outputs)
 
-    @property
-    def third_party_scanners(self) -> tuple[str, ...]:
-        return tuple(entry.scanner.name for entry in self._third_party)
-
     def scan_input(self, text: str, *, third_party: bool = False) -> PipelineResult:
         """Scan a text the client sends; `third_party` content (a tool result) also meets the third-party scanners."""
         if third_party:
