@@ -62,13 +62,13 @@ def gateway_config(directory: Path, scanners: bool) -> Path:
         "keys": {"source": "file", "path": str(directory / "keys.yaml")},
         "tenants": {"bench": {"requests_per_minute": 10**9, "tokens_per_minute": 10**12}},
         "quotas": {"ledger": "process", "lease_size": 32},
-        "backends": {"chat": {"model": "chat", "location": "on_prem"},
+        "model_versions": {"chat": {"model": "chat", "location": "on_prem"},
                      "embed": {"model": "embed", "location": "on_prem"}},
         "routes": {
             "chat": {"path": "/v1/chat/completions", "kind": "chat", "scope": "chat", "public_model": "chat",
-                     "versions": [{"backend": "chat", "weight": 1}]},
+                     "versions": [{"model_version": "chat", "weight": 1}]},
             "embeddings": {"path": "/v1/embeddings", "kind": "embeddings", "scope": "embeddings",
-                           "public_model": "embed", "versions": [{"backend": "embed", "weight": 1}]},
+                           "public_model": "embed", "versions": [{"model_version": "embed", "weight": 1}]},
         },
         "scanners": {} if scanners else {"input": {}, "output": {}},
     }

@@ -22,18 +22,18 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
-from services.inference.backends import model_cards
+from services.inference.models import model_cards
 from services.inference.deployments import BatchedEmbedder, Embedder, Generator, Retriever
 from services.inference.metrics import RequestMetricsMiddleware
 from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelCard, Passage, ReindexResult
 from services.inference.service import build_inference_service
-from services.inference.settings import AppArgs
+from services.inference.settings import AppArgs, BatchingSettings
 
-__all__ = ["Ingress", "ServeBackends", "bind_from_config", "build_app"]
+__all__ = ["Ingress", "ServeModels", "bind_from_config", "build_app"]
 
 
-class ServeBackends:
-    """`services.inference.backends.Backends` over DeploymentHandles to the model deployments."""
+class ServeModels:
+    """`services.inference.models.Models` over DeploymentHandles to the model deployments."""
 
     def __init__(self, args: AppArgs, embedder: DeploymentHandle | BatchedEmbedder, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
         self._cards = model_cards(args)
@@ -42,7 +42,7 @@ class ServeBackends:
         self.retriever = retriever
         self.generator = generator
 
-    def models(self) -> list[ModelCard]:
+    def cards(self) -> list[ModelCard]:
         return list(self._cards)
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
@@ -75,17 +75,18 @@ class Ingress:
     def __init__(self, args: AppArgs, embedder: DeploymentHandle, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
         self.args = args
         self.local_embedder = BatchedEmbedder(args.embedder) if args.embedder.in_ingress else None
-        self.backends = ServeBackends(args, self.local_embedder or embedder, retriever, generator)
+        self.models = ServeModels(args, self.local_embedder or embedder, retriever, generator)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
-        """Batching tunables of the in-ingress embedder (same keys as the Embedder's)."""
+        """Batching tunables of the in-ingress embedder (the Embedder's `BatchingSettings`)."""
         if self.local_embedder is not None:
-            self.local_embedder.configure(user_config)
+            self.local_embedder.configure(BatchingSettings.model_validate(user_config))
 
     def __serve_build_asgi_app__(self) -> Any:
-        app: Any = build_inference_service(lambda: self.backends).to_asgi()
+        app: Any = build_inference_service(lambda: self.models).to_asgi()
         if self.args.gateway is not None:
-            from services.gateway import GatewayMiddleware  # type: ignore[attr-defined]
+            # Imported here: an application without the gateway never loads its scanners.
+            from services.gateway import GatewayMiddleware
 
             app = GatewayMiddleware(app, self.args.gateway)
         return RequestMetricsMiddleware(app)

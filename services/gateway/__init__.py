@@ -9,7 +9,8 @@ from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.errors import ConfigError, GatewayError
 from services.gateway.keys import generate_api_key, hash_api_key, local_api_key
 from services.gateway.metrics import GATEWAY_METRICS
-from services.gateway.middleware import GatewayMiddleware, GatewaySettings
+from services.gateway.middleware import GatewayMiddleware
+from services.inference.settings import GatewaySettings
 
 __all__ = [
     "GATEWAY_METRICS",

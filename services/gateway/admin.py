@@ -1,8 +1,8 @@
 """The gateway's own endpoints: the human review queue, metrics and config reload.
 
-A small FastAPI app mounted by the middleware under `/v1/review` and `/v1/gateway`. The
-middleware has already authenticated the caller and checked the route's scope; it passes the
-key id in `request.state.key_id` and reads back `request.state.audit` for the audit record.
+A small FastAPI app the gateway calls for `/v1/review` and `/v1/gateway` paths. The gateway has
+already authenticated the caller and checked the route's scope (`admin_scope_for`); the request's
+`Exchange` travels in the ASGI scope, so a review decision lands on the request's audit record.
 """
 
 from __future__ import annotations
@@ -15,11 +15,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from services.gateway.asgi import Scope
+from services.gateway.config import path_matches
 from services.gateway.errors import ConfigError, GatewayError, InvalidRequestError
+from services.gateway.exchange import Exchange, ReviewDecisionRecord
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.review import ReviewDecision, ReviewItem, ReviewQueue, ReviewStatus
+from services.gateway.review import Decision, ReviewDecision, ReviewItem, ReviewQueue, ReviewStatus
 
-__all__ = ["ADMIN_ROUTES", "ErrorEnvelope", "ReloadResult", "ReviewList", "build_admin_app"]
+__all__ = [
+    "ADMIN_ROUTES",
+    "ErrorEnvelope",
+    "ReloadResult",
+    "ReviewList",
+    "admin_route_name",
+    "admin_scope_for",
+    "build_admin_app",
+    "with_exchange",
+]
 
 ItemId = Annotated[str, Path(min_length=1, max_length=64, description="The review item's id.")]
 
@@ -31,7 +43,37 @@ ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/review/items/{item_id}/reject", "review:write"),
     ("GET", "/v1/gateway/metrics", "admin"),
     ("POST", "/v1/gateway/reload", "admin"),
+    ("GET", "/v1/gateway/openapi.json", "admin"),
 )
+_EXCHANGE_KEY = "rampart.exchange"
+
+
+def admin_scope_for(method: str, path: str) -> str | None:
+    """The scope an admin path needs, or None when the path is not the gateway's own."""
+    for admin_method, pattern, scope in ADMIN_ROUTES:
+        if method == admin_method and path_matches(pattern, path):
+            return scope
+    return None
+
+
+def admin_route_name(path: str) -> str:
+    """The route pattern (`/v1/review/items/{item_id}`) that labels an admin request in metrics."""
+    for _method, pattern, _scope in ADMIN_ROUTES:
+        if path_matches(pattern, path):
+            return pattern
+    return path
+
+
+def with_exchange(scope: Scope, exchange: Exchange) -> Scope:
+    """The scope the admin app is called with: the caller's exchange travels along."""
+    return {**scope, _EXCHANGE_KEY: exchange}
+
+
+def _exchange_of(request: Request) -> Exchange:
+    exchange = request.scope[_EXCHANGE_KEY]
+    assert isinstance(exchange, Exchange)
+    return exchange
+
 
 class ErrorDetail(BaseModel):
     type: str
@@ -103,10 +145,11 @@ def build_admin_app(
     async def get_item(item_id: ItemId) -> ReviewItem:
         return review().get(item_id)
 
-    async def _decide(request: Request, item_id: str, decision: Any, body: ReviewDecision | None) -> ReviewItem:
+    async def _decide(request: Request, item_id: str, decision: Decision, body: ReviewDecision | None) -> ReviewItem:
+        exchange = _exchange_of(request)
         note = body.note if body else ""
-        item = review().decide(item_id, decision, request.state.key_id, note)
-        request.state.audit = {"review": {"item_id": item_id, "decision": decision, "request_id": item.request_id}}
+        item = review().decide(item_id, decision, exchange.require_key().id, note)
+        exchange.review_decision = ReviewDecisionRecord(item_id, decision, item.request_id)
         return item
 
     @app.post("/v1/review/items/{item_id}/approve", response_model=ReviewItem)

@@ -1,7 +1,7 @@
 """Typed gateway configuration: `services/config/gateway-<env>.yaml`, one file per environment.
 
 Environments differ only in data. Every error names the dotted field that is wrong
-(`ConfigError("gateway-prod.yaml: routes.chat.versions.0.backend: unknown backend 'x'")`).
+(`ConfigError("gateway-prod.yaml: routes.chat.versions.0.model_version: unknown model version 'x'")`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from services.gateway.scanners import ScannersConfig
 
 __all__ = [
     "CONFIG_DIR",
-    "SCOPES",
     "AuditConfig",
     "AuditUploadConfig",
-    "BackendConfig",
     "BreakerConfig",
     "DriftConfig",
     "GatewayConfig",
     "KeySourceConfig",
     "LimitsConfig",
+    "ModelVersionConfig",
     "QuotaConfig",
     "RouteConfig",
     "ShadowConfig",
@@ -35,6 +34,7 @@ __all__ = [
     "config_path",
     "format_validation_error",
     "load_gateway_config",
+    "path_matches",
     "state_dir_for",
 ]
 
@@ -42,15 +42,27 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # What a key may be allowed to do. Routes name the scope they need.
-SCOPES = ("chat", "embeddings", "rag", "models", "review:read", "review:write", "admin")
 Scope = Literal["chat", "embeddings", "rag", "models", "review:read", "review:write", "admin"]
 
 # A route's kind says how the gateway reads its body (which texts to scan, where the answer is).
 RouteKind = Literal["chat", "embeddings", "texts", "rag", "passthrough"]
 
 
+# Keys renamed in 0.2 ("backend" meant three things; in the gateway it is a model version).
+_RENAMED_KEYS = {"backends": "model_versions", "backend": "model_version"}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_renamed_keys(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            for old, new in _RENAMED_KEYS.items():
+                if old in raw:
+                    raise ValueError(f"{old}: renamed to {new!r} (docs/safety.md, 'Config keys renamed')")
+        return raw
 
 
 class KeySourceConfig(_Strict):
@@ -78,7 +90,7 @@ class TenantConfig(_Strict):
     """One tenant's data class and limits."""
 
     data_class: Literal["standard", "regulated"] = "standard"
-    """`regulated` tenants are served only by on-prem backends, never the cloud."""
+    """`regulated` tenants are served only by on-prem model versions, never the cloud."""
     requests_per_minute: int = Field(gt=0)
     """Requests per minute across all replicas (token bucket; bursts up to one minute's worth)."""
     tokens_per_minute: int = Field(gt=0)
@@ -122,7 +134,7 @@ class BreakerConfig(_Strict):
     """How long an open circuit stays open before one trial request is let through."""
 
 
-class BackendConfig(_Strict):
+class ModelVersionConfig(_Strict):
     """A model version the gateway can send a request to."""
 
     model: str
@@ -139,12 +151,12 @@ class BackendConfig(_Strict):
 
 
 class WeightedVersion(_Strict):
-    backend: str
+    model_version: str
     weight: float = Field(gt=0)
 
 
 class ShadowConfig(_Strict):
-    backend: str
+    model_version: str
     """The candidate that receives a copy of the traffic; its answers are recorded, never returned."""
     sample_rate: float = Field(default=1.0, gt=0, le=1)
 
@@ -161,9 +173,9 @@ class RouteConfig(_Strict):
     public_model: str | None = None
     """The model name clients send (and `/v1/models` lists); the gateway picks the version."""
     versions: tuple[WeightedVersion, ...] = ()
-    """Canary: weighted choice between backends for this route."""
+    """Canary: weighted choice between model versions for this route."""
     fallback: tuple[str, ...] = ()
-    """Tried in order when the chosen version fails: backend names, or `review` (human review queue)."""
+    """Tried in order when the chosen version fails: model version names, or `review` (human review queue)."""
     shadow: ShadowConfig | None = None
 
     @model_validator(mode="after")
@@ -214,7 +226,7 @@ class GatewayConfig(_Strict):
     tenants: dict[str, TenantConfig]
     limits: LimitsConfig = LimitsConfig()
     quotas: QuotaConfig = QuotaConfig()
-    backends: dict[str, BackendConfig]
+    model_versions: dict[str, ModelVersionConfig]
     routes: dict[str, RouteConfig]
     public_paths: tuple[str, ...] = ()
     """Paths served without a key (health and readiness only)."""
@@ -228,16 +240,18 @@ class GatewayConfig(_Strict):
     def _references_resolve(self) -> GatewayConfig:
         for route_name, route in self.routes.items():
             for index, version in enumerate(route.versions):
-                if version.backend not in self.backends:
+                if version.model_version not in self.model_versions:
                     raise ValueError(
-                        f"routes.{route_name}.versions.{index}.backend: unknown backend {version.backend!r}"
+                        f"routes.{route_name}.versions.{index}.model_version: "
+                        f"unknown model version {version.model_version!r}"
                     )
             for index, name in enumerate(route.fallback):
-                if name != "review" and name not in self.backends:
-                    raise ValueError(f"routes.{route_name}.fallback.{index}: unknown backend {name!r}")
-            if route.shadow and route.shadow.backend not in self.backends:
+                if name != "review" and name not in self.model_versions:
+                    raise ValueError(f"routes.{route_name}.fallback.{index}: unknown model version {name!r}")
+            if route.shadow and route.shadow.model_version not in self.model_versions:
                 raise ValueError(
-                    f"routes.{route_name}.shadow.backend: unknown backend {route.shadow.backend!r}"
+                    f"routes.{route_name}.shadow.model_version: "
+                    f"unknown model version {route.shadow.model_version!r}"
                 )
         paths = [route.path for route in self.routes.values()]
         duplicates = {path for path in paths if paths.count(path) > 1}
@@ -247,15 +261,12 @@ class GatewayConfig(_Strict):
 
     def route_for(self, path: str) -> RouteConfig | None:
         for route in self.routes.values():
-            if _path_matches(route.path, path):
+            if path_matches(route.path, path):
                 return route
         return None
 
-    def routes_for_model(self, public_model: str) -> list[RouteConfig]:
-        return [route for route in self.routes.values() if route.public_model == public_model]
 
-
-def _path_matches(pattern: str, path: str) -> bool:
+def path_matches(pattern: str, path: str) -> bool:
     """`/v1/review/items/{id}/approve` matches `/v1/review/items/42/approve`."""
     pattern_parts = pattern.rstrip("/").split("/")
     path_parts = path.rstrip("/").split("/")

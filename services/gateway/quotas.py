@@ -91,10 +91,6 @@ class QuotaLedger:
         bucket.level -= granted
         return Grant(granted)
 
-    def level(self, tenant: str, kind: str) -> float | None:
-        bucket = self._buckets.get((tenant, kind))
-        return None if bucket is None else bucket.level
-
 
 class LedgerClient(Protocol):
     """How a replica reaches the ledger (in-process or the Ray actor)."""

@@ -14,14 +14,18 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from services.inference.embedder import SentenceEmbedder
-from services.inference.generator import make_chat_backend
+from services.inference.generator import make_chat_engine
 from services.inference.metrics import batch_size_histogram, record_model_load
 from services.inference.model_queue import MergingModelQueue
 from services.inference.retriever import DocumentIndex
 from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Passage, ReindexResult
-from services.inference.settings import EmbedderSettings, GeneratorSettings, RetrieverSettings
+from services.inference.settings import BatchingSettings, EmbedderSettings, GeneratorSettings, RetrieverSettings
 
 __all__ = ["BatchedEmbedder", "Embedder", "Generator", "Retriever"]
+
+
+# What a deployment without `user_config` batches with (and the decorator's defaults).
+DEFAULT_BATCHING = BatchingSettings()
 
 
 def _sentences(requests: list[list[str]]) -> int:
@@ -40,19 +44,17 @@ class BatchedEmbedder:
         self.model = SentenceEmbedder.from_settings(settings)
         record_model_load(settings.model_name, time.perf_counter() - started)
         self.batch_sizes = batch_size_histogram()
-        self.max_batch_size = 64
+        self.max_batch_size = DEFAULT_BATCHING.max_batch_size
         self.model_queue = MergingModelQueue(self._observed_encode)
         self.bulk_queue = MergingModelQueue(self._observed_encode, max_texts=0)
 
-    def configure(self, user_config: dict[str, Any]) -> None:
-        """Batching and threading tunables (`max_batch_size`, `batch_wait_timeout_s`,
-        `max_merged_batch_size`, `torch_threads`, `bulk_torch_threads`)."""
-        self.max_batch_size = int(user_config.get("max_batch_size", 64))
-        self.embed_batch.set_max_batch_size(self.max_batch_size)
-        self.embed_batch.set_batch_wait_timeout_s(float(user_config.get("batch_wait_timeout_s", 0.005)))
-        threads = int(user_config.get("torch_threads", 1))
-        self.model_queue.reconfigure(threads=threads, max_texts=int(user_config.get("max_merged_batch_size", 64)))
-        self.bulk_queue.reconfigure(threads=int(user_config.get("bulk_torch_threads", threads)), max_texts=0)
+    def configure(self, batching: BatchingSettings) -> None:
+        self.max_batch_size = batching.max_batch_size
+        self.embed_batch.set_max_batch_size(batching.max_batch_size)
+        self.embed_batch.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
+        self.model_queue.reconfigure(threads=batching.torch_threads, max_texts=batching.max_merged_batch_size)
+        bulk_threads = batching.bulk_torch_threads or batching.torch_threads
+        self.bulk_queue.reconfigure(threads=bulk_threads, max_texts=0)
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Embeddings of one request's texts (batched with other requests)."""
@@ -63,7 +65,12 @@ class BatchedEmbedder:
         return await self.embed_batch(texts)
 
     # Up to 8 closed batches at once: they wait in the model queue, which merges them into one call.
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, max_concurrent_batches=8, batch_size_fn=_sentences)
+    @serve.batch(
+        max_batch_size=DEFAULT_BATCHING.max_batch_size,
+        batch_wait_timeout_s=DEFAULT_BATCHING.batch_wait_timeout_s,
+        max_concurrent_batches=8,
+        batch_size_fn=_sentences,
+    )
     async def embed_batch(self, requests: list[list[str]]) -> list[npt.NDArray[np.float32]]:
         return await self._encode(requests, self.model_queue)
 
@@ -86,7 +93,8 @@ class Embedder:
         self.embedder = BatchedEmbedder(settings)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
-        self.embedder.configure(user_config)
+        """Serve hands the deployment's `user_config` over as a dict: validated here, by field."""
+        self.embedder.configure(BatchingSettings.model_validate(user_config))
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Embeddings of one request's texts (batched with other requests)."""
@@ -119,7 +127,7 @@ class Retriever:
 
 @serve.deployment(name="Generator", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})
 class Generator:
-    """Chat completions from the configured backend."""
+    """Chat completions from the configured engine."""
 
     def __init__(self, settings: GeneratorSettings, retriever: DeploymentHandle) -> None:
         started = time.perf_counter()
@@ -128,12 +136,12 @@ class Generator:
             passages: list[Passage] = await retriever.retrieve.remote(query, k)
             return passages
 
-        self.backend = make_chat_backend(settings, retrieve)
+        self.engine = make_chat_engine(settings, retrieve)
         record_model_load(settings.model_name, time.perf_counter() - started)
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        return await self.backend.complete(request)
+        return await self.engine.complete(request)
 
     async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self.backend.stream(request):
+        async for chunk in self.engine.stream(request):
             yield chunk

@@ -11,16 +11,16 @@ from __future__ import annotations
 import os
 
 from services.config import serve_config
-from services.inference.backends import InProcessBackends
+from services.inference.models import InProcessModels
 from services.inference.service import build_inference_service
 from services.inference.settings import AppArgs
 
 __all__ = ["Inference"]
 
 
-def _backends() -> InProcessBackends:
+def _models() -> InProcessModels:
     args = serve_config(os.environ.get("RAMPART_ENV", "local"))["applications"][0]["args"]
-    return InProcessBackends(AppArgs.model_validate(args))
+    return InProcessModels(AppArgs.model_validate(args))
 
 
-Inference = build_inference_service(_backends, bentoml_metrics=True)
+Inference = build_inference_service(_models, bentoml_metrics=True)

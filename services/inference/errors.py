@@ -6,7 +6,7 @@
     └── RequestError              a client mistake, turned into a 4xx at the HTTP edge
         ├── InvalidRequest        400, names the offending field
         └── UnknownModel          404, the requested model is not served here
-    UpstreamUnavailable           502/504: a backend server did not answer (not the client's fault)
+    UpstreamUnavailable           502/504: an upstream server did not answer (not the client's fault)
 """
 
 from __future__ import annotations

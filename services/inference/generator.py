@@ -1,4 +1,4 @@
-"""Chat-completion backends (no Ray here): chosen by `generator.backend` in the Serve config.
+"""Chat-completion engines (no Ray here): chosen by `generator.engine` in the Serve config.
 
 - `ExtractiveAnswerer`: answers only with retrieved passages, cites them, and says so plainly
   when nothing relevant is indexed. Deterministic; the local default.
@@ -36,12 +36,12 @@ from services.inference.settings import GeneratorSettings
 
 __all__ = [
     "NOTHING_RELEVANT",
-    "ChatBackend",
+    "ChatEngine",
     "ExtractiveAnswerer",
     "Retrieve",
     "TransformersChat",
     "UpstreamChat",
-    "make_chat_backend",
+    "make_chat_engine",
     "whitespace_tokens",
 ]
 
@@ -52,7 +52,7 @@ NOTHING_RELEVANT = (
 )
 
 
-class ChatBackend(Protocol):
+class ChatEngine(Protocol):
     """What the Generator deployment (and `bentoml serve`) calls."""
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
@@ -65,7 +65,7 @@ class ChatBackend(Protocol):
 
 
 def whitespace_tokens(text: str) -> int:
-    """Token count used in `usage` by backends without a tokenizer."""
+    """Token count used in `usage` by engines without a tokenizer."""
     return len(text.split())
 
 
@@ -141,7 +141,7 @@ class TransformersChat:
 
     @classmethod
     def from_settings(cls, settings: GeneratorSettings) -> TransformersChat:
-        assert settings.source is not None  # GeneratorSettings requires it for this backend
+        assert settings.source is not None  # GeneratorSettings requires it for this engine
         return cls(settings, resolve_model_dir(settings.source))
 
     def _inputs(self, request: ChatCompletionRequest) -> Any:
@@ -225,7 +225,7 @@ class UpstreamChat:
     def __init__(self, settings: GeneratorSettings) -> None:
         import httpx
 
-        assert settings.upstream is not None  # GeneratorSettings requires it for this backend
+        assert settings.upstream is not None  # GeneratorSettings requires it for this engine
         self.settings = settings
         self.upstream = settings.upstream
         headers = {}
@@ -316,12 +316,12 @@ class UpstreamChat:
             yield chunk
 
 
-def make_chat_backend(settings: GeneratorSettings, retrieve: Retrieve) -> ChatBackend:
-    """The backend named by `settings.backend`."""
-    if settings.backend == "extractive":
+def make_chat_engine(settings: GeneratorSettings, retrieve: Retrieve) -> ChatEngine:
+    """The engine named by `settings.engine`."""
+    if settings.engine == "extractive":
         return ExtractiveAnswerer(settings, retrieve)
-    if settings.backend == "transformers":
+    if settings.engine == "transformers":
         return TransformersChat.from_settings(settings)
-    if settings.backend == "openai":
+    if settings.engine == "openai":
         return UpstreamChat(settings)
-    raise ValueError(f"generator.backend: unknown backend {settings.backend!r}")
+    raise ValueError(f"generator.engine: unknown engine {settings.engine!r}")

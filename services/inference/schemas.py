@@ -127,7 +127,7 @@ class ChatCompletionRequest(_OpenAIRequest):
     max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
     """Newer OpenAI name for `max_tokens`."""
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    """Sampling temperature; 0 is greedy (the extractive backend is always deterministic)."""
+    """Sampling temperature; 0 is greedy (the extractive engine is always deterministic)."""
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     """Nucleus sampling mass."""
     n: Literal[1] = 1
@@ -138,7 +138,7 @@ class ChatCompletionRequest(_OpenAIRequest):
         return self.max_completion_tokens or self.max_tokens
 
     def question(self) -> str:
-        """The last user message (what the extractive backend answers)."""
+        """The last user message (what the extractive engine answers)."""
         for message in reversed(self.messages):
             if message.role == "user":
                 return message.content
@@ -194,7 +194,7 @@ class ChatCompletion(_Response):
     choices: list[ChatChoice]
     usage: Usage
     citations: list[Citation] = []
-    """Passages the answer is grounded in (extractive backend); empty for free generation."""
+    """Passages the answer is grounded in (extractive engine); empty for free generation."""
 
 
 class ChatCompletionChunk(_Response):

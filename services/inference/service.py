@@ -1,4 +1,4 @@
-"""The public HTTP API: one BentoML service over a `Backends`.
+"""The public HTTP API: one BentoML service over the `Models` it is given.
 
 - OpenAI-compatible routes (`GET /v1/models`, `POST /v1/embeddings`, `POST /v1/chat/completions`
   with server-sent events) are a small Starlette app mounted into the service, because OpenAI's
@@ -6,7 +6,7 @@
 - Native BentoML APIs (`/v1/rag/query`, `/v1/rag/reindex`, `/embed`) are what the BentoML client
   calls.
 
-`build_inference_service` is called once per process with the backends to use: Ray Serve's
+`build_inference_service` is called once per process with the models to use: Ray Serve's
 ingress passes DeploymentHandle-backed ones, `services/inference/dev.py` in-process ones.
 Client mistakes become 4xx here, at the edge, and nowhere else.
 """
@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from services.inference.backends import Backends
+from services.inference.models import Models
 from services.inference.errors import RequestError, UnknownModel, UpstreamUnavailable
 from services.inference.generator import whitespace_tokens
 from services.inference.schemas import (
@@ -97,9 +97,9 @@ def _at_edge(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-def build_openai_app(backends: Backends) -> Starlette:
-    """The OpenAI-compatible routes over `backends`."""
-    cards = backends.models()
+def build_openai_app(models: Models) -> Starlette:
+    """The OpenAI-compatible routes over `models`."""
+    cards = models.cards()
     embedding_models = {c.id for c in cards if c.kind == "embedding"}
     chat_models = {c.id for c in cards if c.kind == "chat"}
 
@@ -116,7 +116,7 @@ def build_openai_app(backends: Backends) -> Starlette:
             return parsed
         check_model(parsed.model, embedding_models)
         texts = parsed.input
-        vectors = await backends.embed(texts)
+        vectors = await models.embed(texts)
         if parsed.encoding_format == "base64":
             encoded: list[list[float] | str] = [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in vectors]
         else:
@@ -135,9 +135,9 @@ def build_openai_app(backends: Backends) -> Starlette:
             return parsed
         check_model(parsed.model, chat_models)
         if not parsed.stream:
-            completion = await backends.generate(parsed)
+            completion = await models.generate(parsed)
             return Response(completion.model_dump_json(), media_type="application/json")
-        chunks = backends.generate_stream(parsed).__aiter__()
+        chunks = models.generate_stream(parsed).__aiter__()
         # Pull the first chunk before answering 200, so a bad request or a dead upstream
         # still gets a proper status instead of a broken stream.
         first = await anext(chunks)
@@ -168,38 +168,38 @@ RagK = Annotated[int, Field(ge=1, le=50, description="How many passages to retur
 Texts = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=256, description="Texts to embed.")]
 
 
-def build_inference_service(backends_factory: Callable[[], Backends], *, bentoml_metrics: bool = False) -> bentoml.Service[Any]:
-    """A BentoML service class whose instances serve `backends_factory()`.
+def build_inference_service(models_factory: Callable[[], Models], *, bentoml_metrics: bool = False) -> bentoml.Service[Any]:
+    """A BentoML service class whose instances serve `models_factory()`.
 
-    BentoML instantiates service classes itself, without arguments, so the backends reach the
+    BentoML instantiates service classes itself, without arguments, so the models reach the
     instance through this closure rather than through `bentoml.depends` (which cannot carry a
     Ray DeploymentHandle without private attributes). Under Ray, BentoML's metrics stay off
     (they need `bentoml serve`'s multiprocess setup) and Ray Serve's are exported instead.
     """
-    backends = backends_factory()
+    models = models_factory()
 
     @bentoml.service(name=SERVICE_NAME, metrics={"enabled": bentoml_metrics}, traffic={"timeout": 300})
-    @bentoml.asgi_app(build_openai_app(backends), path="/")
+    @bentoml.asgi_app(build_openai_app(models), path="/")
     class Inference:
         """Embeddings, retrieval and OpenAI-compatible chat over the configured models."""
 
         def __init__(self) -> None:
-            self.backends = backends
+            self.models = models
 
         @bentoml.api(route="/v1/rag/query")
         async def rag_query(self, query: RagText, k: RagK = 4) -> RagResult:
             """Ranked passages from the indexed documents, each with its source and score."""
-            return RagResult(query=query, passages=await self.backends.retrieve(query, k))
+            return RagResult(query=query, passages=await self.models.retrieve(query, k))
 
         @bentoml.api(route="/v1/rag/reindex")
         async def rag_reindex(self) -> ReindexResult:
             """Rebuild the document index from the configured corpus without restarting."""
-            return await self.backends.reindex()
+            return await self.models.reindex()
 
         @bentoml.api(route="/embed")
         async def embed(self, texts: Texts) -> list[list[float]]:
             """Unit-length embeddings of `texts`, in order (BentoML-native form of /v1/embeddings)."""
-            vectors: np.ndarray = await self.backends.embed(texts)
+            vectors: np.ndarray = await self.models.embed(texts)
             return vectors.tolist()  # type: ignore[no-any-return]
 
     return Inference

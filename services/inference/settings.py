@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "AppArgs",
+    "BatchingSettings",
     "EmbedderSettings",
     "ExtractiveSettings",
+    "GatewaySettings",
     "GeneratorSettings",
     "ModelSource",
     "RetrieverSettings",
@@ -65,6 +67,23 @@ class EmbedderSettings(_Settings):
     Retriever). Costs one model copy per Ingress replica; see docs/serving.md for what it buys."""
 
 
+class BatchingSettings(_Settings):
+    """The embedder's batching and threading tunables: its deployment's `user_config`, applied live
+    by Serve's `reconfigure` (the Embedder's, and the Ingress's when it embeds itself)."""
+
+    max_batch_size: int = Field(default=64, ge=1)
+    """Requests' texts per `@serve.batch` batch; a request with at least this many texts is a batch on its own."""
+    batch_wait_timeout_s: float = Field(default=0.005, ge=0)
+    """How long a batch waits to fill before it is closed."""
+    max_merged_batch_size: int = Field(default=64, ge=0)
+    """Closed batches waiting behind a busy model are merged into one call of up to this many
+    texts; 0 means no merging (one call per batch)."""
+    torch_threads: int = Field(default=1, ge=1)
+    """torch threads for request batches."""
+    bulk_torch_threads: int | None = Field(default=None, ge=1)
+    """torch threads for corpus-sized batches (indexing); default: `torch_threads`."""
+
+
 class RetrieverSettings(_Settings):
     """The document index behind `/v1/rag/query` and the extractive answerer."""
 
@@ -100,31 +119,49 @@ class UpstreamSettings(_Settings):
 
 
 class GeneratorSettings(_Settings):
-    """The chat-completion backend."""
+    """The chat-completion engine."""
 
-    backend: Literal["extractive", "transformers", "openai"]
+    engine: Literal["extractive", "transformers", "openai"]
     """`extractive` (grounded answers from the retriever), `transformers` (a local Hugging Face
     causal LM directory) or `openai` (an upstream OpenAI-compatible server)."""
     model_name: str = Field(min_length=1)
     """Name clients pass as `model` and `/v1/models` lists."""
     source: ModelSource | None = None
-    """Model directory for the `transformers` backend."""
+    """Model directory for the `transformers` engine."""
     device: str = "cpu"
-    """torch device for the `transformers` backend."""
+    """torch device for the `transformers` engine."""
     max_new_tokens: int = Field(default=128, ge=1, le=8192)
-    """Default and ceiling for `max_tokens` with the `transformers` backend."""
+    """Default and ceiling for `max_tokens` with the `transformers` engine."""
     extractive: ExtractiveSettings = ExtractiveSettings()
-    """Settings of the `extractive` backend."""
+    """Settings of the `extractive` engine."""
     upstream: UpstreamSettings | None = None
-    """Settings of the `openai` backend."""
+    """Settings of the `openai` engine."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_backend_key(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "backend" in raw:
+            raise ValueError("backend: renamed to 'engine' (docs/serving.md, 'Config keys renamed')")
+        return raw
 
     @model_validator(mode="after")
-    def _backend_needs(self) -> GeneratorSettings:
-        if self.backend == "transformers" and self.source is None:
-            raise ValueError("source: required when backend is 'transformers'")
-        if self.backend == "openai" and self.upstream is None:
-            raise ValueError("upstream: required when backend is 'openai'")
+    def _engine_needs(self) -> GeneratorSettings:
+        if self.engine == "transformers" and self.source is None:
+            raise ValueError("source: required when engine is 'transformers'")
+        if self.engine == "openai" and self.upstream is None:
+            raise ValueError("upstream: required when engine is 'openai'")
         return self
+
+
+class GatewaySettings(_Settings):
+    """How the serving layer constructs the safety gateway (`gateway:` in the app args)."""
+
+    env: str
+    """Environment name: the gateway reads services/config/gateway-<env>.yaml."""
+    config_path: str | None = None
+    """An explicit config file instead (tests)."""
+    state_dir: str | None = None
+    """Audit log and review queue directory (default: $RAMPART_STATE_DIR or .rampart/<env>)."""
 
 
 class AppArgs(_Settings):
@@ -133,6 +170,5 @@ class AppArgs(_Settings):
     embedder: EmbedderSettings
     retriever: RetrieverSettings
     generator: GeneratorSettings
-    gateway: dict[str, Any] | None = None
-    """Settings for `services.gateway.GatewayMiddleware` (validated by the gateway's own model);
-    `None` serves without the gateway."""
+    gateway: GatewaySettings | None = None
+    """The safety gateway in front of the models; `None` serves without it."""

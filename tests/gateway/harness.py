@@ -132,7 +132,7 @@ def base_config(key_file: Path) -> dict[str, Any]:
         },
         "limits": {"max_body_bytes": 20_000, "max_messages": 4, "max_chars": 2_000, "max_inputs": 8},
         "quotas": {"ledger": "process", "lease_size": 2, "lease_ttl_s": 5.0},
-        "backends": {
+        "model_versions": {
             "gen-v1": {"model": "gen-v1", "location": "cloud", "timeout_s": 0.5, "retries": 1,
                        "breaker": {"failures": 3, "reset_s": 30}, "cost_per_1k_tokens": 2.0},
             "gen-v2": {"model": "gen-v2", "location": "cloud", "timeout_s": 0.5, "retries": 0},
@@ -144,11 +144,11 @@ def base_config(key_file: Path) -> dict[str, Any]:
         },
         "routes": {
             "chat": {"path": "/v1/chat/completions", "kind": "chat", "scope": "chat", "public_model": "rampart-chat",
-                     "versions": [{"backend": "gen-v1", "weight": 1}], "fallback": ["extractive", "review"]},
+                     "versions": [{"model_version": "gen-v1", "weight": 1}], "fallback": ["extractive", "review"]},
             "embeddings": {"path": "/v1/embeddings", "kind": "embeddings", "scope": "embeddings",
-                           "public_model": "rampart-embed", "versions": [{"backend": "embed", "weight": 1}]},
+                           "public_model": "rampart-embed", "versions": [{"model_version": "embed", "weight": 1}]},
             "rag": {"path": "/v1/rag/query", "kind": "rag", "scope": "rag",
-                    "versions": [{"backend": "retriever", "weight": 1}]},
+                    "versions": [{"model_version": "retriever", "weight": 1}]},
             "models": {"path": "/v1/models", "kind": "passthrough", "scope": "models", "methods": ["GET"]},
         },
         "public_paths": ["/healthz"],

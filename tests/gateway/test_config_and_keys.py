@@ -32,16 +32,21 @@ def test_the_local_key_is_valid_only_against_the_local_key_file() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda c: c["routes"]["chat"]["versions"][0].update(backend="nope"),
-         "routes.chat.versions.0.backend: unknown backend 'nope'"),
+        (lambda c: c["routes"]["chat"]["versions"][0].update(model_version="nope"),
+         "routes.chat.versions.0.model_version: unknown model version 'nope'"),
         (lambda c: c["tenants"]["acme"].update(requests_per_minute=0),
          "tenants.acme.requests_per_minute: Input should be greater than 0"),
-        (lambda c: c["backends"]["gen-v1"].update(location="moon"),
-         "backends.gen-v1.location: Input should be 'on_prem' or 'cloud'"),
+        (lambda c: c["model_versions"]["gen-v1"].update(location="moon"),
+         "model_versions.gen-v1.location: Input should be 'on_prem' or 'cloud'"),
         (lambda c: c["routes"]["embeddings"].update(fallback=["review"]),
          "routes.embeddings: fallback: 'review' answers chat requests only"),
         (lambda c: c["scanners"].update(on_error="maybe"),
          "scanners.on_error: Input should be 'fail_closed' or 'fail_open'"),
+        # Keys renamed in 0.2 are refused with their new name, never silently ignored.
+        (lambda c: c.update(backends=c.pop("model_versions")),
+         "backends: renamed to 'model_versions'"),
+        (lambda c: c["routes"]["chat"]["versions"][0].update(backend=c["routes"]["chat"]["versions"][0].pop("model_version")),
+         "routes.chat.versions.0: backend: renamed to 'model_version'"),
     ],
 )
 def test_config_errors_name_the_dotted_field(tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -82,7 +82,7 @@ async def test_embeddings_without_fallback_get_a_json_503(gateway: GatewayMiddle
 
 
 def _canary(config: dict[str, Any]) -> None:
-    config["routes"]["chat"]["versions"] = [{"backend": "gen-v1", "weight": 80}, {"backend": "gen-v2", "weight": 20}]
+    config["routes"]["chat"]["versions"] = [{"model_version": "gen-v1", "weight": 80}, {"model_version": "gen-v2", "weight": 20}]
 
 
 async def test_canary_splits_traffic_by_weight(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
@@ -96,9 +96,9 @@ async def test_canary_splits_traffic_by_weight(make_gateway: Callable[..., Gatew
 
 async def test_promote_and_rollback_by_config_reload(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
     gateway = make_gateway(_canary, rng=random.Random(1))
-    path = gateway._config_path
+    path = gateway.runtime.path
     config = yaml.safe_load(path.read_text())
-    config["routes"]["chat"]["versions"] = [{"backend": "gen-v2", "weight": 1}]
+    config["routes"]["chat"]["versions"] = [{"model_version": "gen-v2", "weight": 1}]
     path.write_text(yaml.safe_dump(config))
     async with http(gateway) as client:
         reloaded = await client.post("/v1/gateway/reload", headers=auth("reviewer"))
@@ -108,7 +108,7 @@ async def test_promote_and_rollback_by_config_reload(make_gateway: Callable[...,
             await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
         assert set(bench.calls) == {"gen-v2"}
         # Roll back by editing the file only: the replica notices the change on its own.
-        config["routes"]["chat"]["versions"] = [{"backend": "gen-v1", "weight": 1}]
+        config["routes"]["chat"]["versions"] = [{"model_version": "gen-v1", "weight": 1}]
         path.write_text(yaml.safe_dump(config))
         await asyncio.sleep(0.1)
         bench.calls.clear()
@@ -118,9 +118,9 @@ async def test_promote_and_rollback_by_config_reload(make_gateway: Callable[...,
 
 
 async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddleware, bench: ModelBench) -> None:
-    config = yaml.safe_load(gateway._config_path.read_text())
-    config["routes"]["chat"]["versions"] = [{"backend": "no-such-backend", "weight": 1}]
-    gateway._config_path.write_text(yaml.safe_dump(config))
+    config = yaml.safe_load(gateway.runtime.path.read_text())
+    config["routes"]["chat"]["versions"] = [{"model_version": "no-such-backend", "weight": 1}]
+    gateway.runtime.path.write_text(yaml.safe_dump(config))
     await asyncio.sleep(0.1)
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
@@ -128,13 +128,13 @@ async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddl
         assert gateway.metrics.value("rampart_gateway_config_reloads_total", {"outcome": "error"}) == 1
         explicit = await client.post("/v1/gateway/reload", headers=auth("reviewer"))
     assert explicit.status_code == 422
-    assert "routes.chat.versions.0.backend: unknown backend 'no-such-backend'" in explicit.json()["error"]["message"]
+    assert "routes.chat.versions.0.model_version: unknown model version 'no-such-backend'" in explicit.json()["error"]["message"]
 
 
 def _hybrid(config: dict[str, Any]) -> None:
-    config["routes"]["chat"]["versions"] = [{"backend": "gen-v1", "weight": 1}, {"backend": "gen-onprem", "weight": 1}]
+    config["routes"]["chat"]["versions"] = [{"model_version": "gen-v1", "weight": 1}, {"model_version": "gen-onprem", "weight": 1}]
     config["routes"]["chat"]["fallback"] = ["candidate"]
-    config["routes"]["chat"]["shadow"] = {"backend": "candidate", "sample_rate": 1.0}
+    config["routes"]["chat"]["shadow"] = {"model_version": "candidate", "sample_rate": 1.0}
 
 
 async def test_regulated_tenant_only_reaches_on_prem(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
@@ -169,7 +169,7 @@ async def test_shadow_answers_are_recorded_and_compared_never_returned(
     await gateway.drain()
     assert "different" not in response.text
     assert "candidate" in bench.calls
-    records = [yaml.safe_load(line) for line in gateway._shadow_log.path.read_text().splitlines()]
+    records = [yaml.safe_load(line) for line in gateway.shadow.log.path.read_text().splitlines()]
     assert records[0]["candidate"] == "candidate" and records[0]["outcome"] == "differ"
     assert records[0]["answer"] == ["a completely different reply"]
     assert gateway.metrics.value("rampart_gateway_shadow_total", {"backend": "candidate", "outcome": "differ"}) == 1

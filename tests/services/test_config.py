@@ -82,10 +82,10 @@ def test_config_module_needs_neither_ray_nor_torch() -> None:
 
 def test_app_args_errors_name_the_field() -> None:
     args = serve_config("local")["applications"][0]["args"]
-    args["generator"] = {"backend": "transformers", "model_name": "x"}
-    with pytest.raises(ValueError, match="source: required when backend is 'transformers'"):
+    args["generator"] = {"engine": "transformers", "model_name": "x"}
+    with pytest.raises(ValueError, match="source: required when engine is 'transformers'"):
         AppArgs.model_validate(args)
-    args["generator"] = {"backend": "extractive", "model_name": "x"}
+    args["generator"] = {"engine": "extractive", "model_name": "x"}
     args["embedder"]["source"] = {"uri": "s3://bucket/model"}
     with pytest.raises(ValueError, match="sha256: required for s3:// model sources"):
         AppArgs.model_validate(args)

@@ -1,4 +1,4 @@
-"""The other chat backends, each behind a real Serve application next to the session's one:
+"""The other chat engines, each behind a real Serve application next to the session's one:
 a tiny random transformers model built on the fly, and an upstream OpenAI-compatible server
 (the session's own application, reached over HTTP). Upstream failures are exercised in-process
 against real sockets that refuse or never answer."""
@@ -37,7 +37,7 @@ def transformers_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFacto
     model_dir = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
     args = copy.deepcopy(serve_app.args)
     args["generator"] = {
-        "backend": "transformers",
+        "engine": "transformers",
         "model_name": "tiny-gpt2",
         "source": {"uri": str(model_dir), "sha256": directory_sha256(model_dir)},
         "max_new_tokens": 16,
@@ -52,7 +52,7 @@ def upstream_app(serve_app: ServeApp) -> Iterator[str]:
 
     args = copy.deepcopy(serve_app.args)
     args["generator"] = {
-        "backend": "openai",
+        "engine": "openai",
         "model_name": "via-upstream",
         "upstream": {"base_url": f"{serve_app.base_url}/v1", "model": serve_app.args["generator"]["model_name"], "timeout_s": 30},
     }
@@ -61,7 +61,7 @@ def upstream_app(serve_app: ServeApp) -> Iterator[str]:
 
 
 @pytest.mark.serve
-def test_transformers_backend_loads_and_generates_with_the_token_limit(transformers_app: str) -> None:
+def test_transformers_engine_loads_and_generates_with_the_token_limit(transformers_app: str) -> None:
     client = _client(transformers_app)
     assert "tiny-gpt2" in {m.id for m in client.models.list()}
     completion = client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=5, temperature=0)  # type: ignore[arg-type]
@@ -72,7 +72,7 @@ def test_transformers_backend_loads_and_generates_with_the_token_limit(transform
 
 
 @pytest.mark.serve
-def test_transformers_backend_streams_and_refuses_limits_above_its_ceiling(transformers_app: str) -> None:
+def test_transformers_engine_streams_and_refuses_limits_above_its_ceiling(transformers_app: str) -> None:
     client = _client(transformers_app)
     chunks = list(client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=8, stream=True))  # type: ignore[arg-type]
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -83,7 +83,7 @@ def test_transformers_backend_streams_and_refuses_limits_above_its_ceiling(trans
 
 
 @pytest.mark.serve
-def test_upstream_backend_relays_an_openai_compatible_server(upstream_app: str, serve_app: ServeApp) -> None:
+def test_upstream_engine_relays_an_openai_compatible_server(upstream_app: str, serve_app: ServeApp) -> None:
     direct = _client(serve_app.base_url).chat.completions.create(model=serve_app.args["generator"]["model_name"], messages=QUESTION)  # type: ignore[arg-type]
     relayed = _client(upstream_app).chat.completions.create(model="via-upstream", messages=QUESTION)  # type: ignore[arg-type]
     assert relayed.model == "via-upstream"
@@ -95,7 +95,7 @@ def test_upstream_backend_relays_an_openai_compatible_server(upstream_app: str, 
 
 def _upstream(port: int, timeout_s: float) -> UpstreamChat:
     settings = GeneratorSettings(
-        backend="openai",
+        engine="openai",
         model_name="m",
         upstream=UpstreamSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=timeout_s, connect_timeout_s=timeout_s),
     )

@@ -46,7 +46,7 @@ def test_s3_model_is_downloaded_verified_and_loads(tiny_model: Path, bucket: str
     local = resolve_model_dir(source, cache_dir=tmp_path / "cache", endpoint_url=aws_endpoint)
     assert local == tmp_path / "cache" / sha256
     assert sorted(p.name for p in local.iterdir()) == sorted(p.name for p in tiny_model.iterdir())
-    chat = TransformersChat(GeneratorSettings(backend="transformers", model_name="tiny", source=source, max_new_tokens=8), local)
+    chat = TransformersChat(GeneratorSettings(engine="transformers", model_name="tiny", source=source, max_new_tokens=8), local)
     request = ChatCompletionRequest(model="tiny", messages=[{"role": "user", "content": "hello"}], max_tokens=4, temperature=0)  # type: ignore[list-item]
     completion = asyncio.run(chat.complete(request))
     assert completion.usage.completion_tokens == 4 and completion.choices[0].finish_reason == "length"

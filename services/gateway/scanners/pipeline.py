@@ -109,10 +109,6 @@ class ScannerPipeline:
     def input_scanners(self) -> tuple[str, ...]:
         return tuple(entry.scanner.name for entry in self._inputs)
 
-    @property
-    def output_scanners(self) -> tuple[str, ...]:
-        return tuple(entry.scanner.name for entry in self._outputs)
-
     def scan_input(self, text: str, *, third_party: bool = False) -> PipelineResult:
         """Scan a text the client sends; `third_party` content (a tool result) also meets the third-party scanners."""
         if third_party:

@@ -1,9 +1,9 @@
-"""The backend interface the HTTP layer (and the safety gateway) calls.
+"""The model interface the HTTP layer (and the safety gateway) calls.
 
-`Backends` is the whole contract: the BentoML service never knows whether the models run in
-other Ray Serve replicas (`services.app.ServeBackends`, over DeploymentHandles) or in its own
-process (`InProcessBackends`, used by plain `bentoml serve` and the benchmarks' baselines). A
-gateway that needs fallbacks or canary routing wraps or swaps a `Backends`.
+`Models` is the whole contract: the BentoML service never knows whether the models run in
+other Ray Serve replicas (`services.app.ServeModels`, over DeploymentHandles) or in its own
+process (`InProcessModels`, used by plain `bentoml serve` and the benchmarks' baselines). A
+gateway that needs fallbacks or canary routing wraps or swaps a `Models`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.inference.embedder import SentenceEmbedder
-from services.inference.generator import ChatBackend, make_chat_backend
+from services.inference.generator import ChatEngine, make_chat_engine
 from services.inference.retriever import DocumentIndex
 from services.inference.schemas import (
     ChatCompletion,
@@ -29,13 +29,13 @@ from services.inference.schemas import (
 )
 from services.inference.settings import AppArgs
 
-__all__ = ["Backends", "InProcessBackends", "model_cards"]
+__all__ = ["Models", "InProcessModels", "model_cards"]
 
 
-class Backends(Protocol):
+class Models(Protocol):
     """Model work behind the public API."""
 
-    def models(self) -> list[ModelCard]:
+    def cards(self) -> list[ModelCard]:
         """The models served, as `GET /v1/models` lists them."""
         ...
 
@@ -68,7 +68,7 @@ def model_cards(args: AppArgs) -> list[ModelCard]:
     ]
 
 
-class InProcessBackends:
+class InProcessModels:
     """Every model in this process, loaded on first use (for `bentoml serve` and baselines)."""
 
     def __init__(self, args: AppArgs) -> None:
@@ -76,7 +76,7 @@ class InProcessBackends:
         self._index: DocumentIndex | None = None
         self._index_lock = asyncio.Lock()
 
-    def models(self) -> list[ModelCard]:
+    def cards(self) -> list[ModelCard]:
         return model_cards(self.args)
 
     @cached_property
@@ -84,8 +84,8 @@ class InProcessBackends:
         return SentenceEmbedder.from_settings(self.args.embedder)
 
     @cached_property
-    def chat(self) -> ChatBackend:
-        return make_chat_backend(self.args.generator, self.retrieve)
+    def chat(self) -> ChatEngine:
+        return make_chat_engine(self.args.generator, self.retrieve)
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         return await asyncio.to_thread(self.embedder.encode, texts)

@@ -1,0 +1,122 @@
+"""`Exchange`: one request's way through the gateway, handed from stage to stage.
+
+Each stage reads what the stages before it decided and adds its own part: admission the key,
+route, payload and the token estimate; scanning the verdicts and redactions; routing the
+`RoutingDecision`; the model chain the model version that answered; the answer stages the usage.
+Accounting turns the finished exchange into metrics and one audit record. Nothing about a
+request lives anywhere else, and every stage reads the config snapshot the request started with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from services.gateway.asgi import Scope
+from services.gateway.config import RouteConfig
+from services.gateway.keys import ApiKey
+from services.gateway.payloads import InputText
+
+if TYPE_CHECKING:  # imported for annotations only: the runtime module imports the scanners
+    from services.gateway.routing import RoutingDecision
+    from services.gateway.runtime import RuntimeConfig
+
+__all__ = ["Exchange", "ReviewDecisionRecord", "Usage", "VerdictRecord"]
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    """One scanner's verdict on one text, as the audit record keeps it (kinds and counts, no text)."""
+
+    scanner: str
+    stage: str
+    action: str | None = None
+    shadow: bool | None = None
+    reason: str | None = None
+    findings: dict[str, int] | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    """Set (and the other fields empty) when the scanner raised."""
+
+
+@dataclass(frozen=True)
+class ReviewDecisionRecord:
+    """A reviewer's decision, recorded on the admin request that made it."""
+
+    item_id: str
+    decision: str
+    request_id: str
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Exchange:
+    """Everything the gateway knows about one request; stages fill it in, in pipeline order."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float
+    """`time.perf_counter()` when the request arrived."""
+    scope: Scope
+    runtime: RuntimeConfig
+    """The config snapshot this request is served under, whatever a reload does meanwhile."""
+
+    # admission
+    metrics_route: str = ""
+    """The route label for metrics and audit: a known route or admin path, never a raw client path."""
+    key: ApiKey | None = None
+    route: RouteConfig | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    texts: list[InputText] = field(default_factory=list)
+    prompt_sha256: str | None = None
+    estimated_tokens: int = 0
+    quota_note: str | None = None
+    """`fail_open` when the quota ledger could not be reached and the request was admitted anyway."""
+
+    # scanning
+    verdicts: list[VerdictRecord] = field(default_factory=list)
+    redactions: dict[str, int] = field(default_factory=dict)
+    blocked_by: str | None = None
+
+    # routing and the model chain
+    routing: RoutingDecision | None = None
+    model_version: str | None = None
+    """The model version that answered (or `review`)."""
+    fallback: str | None = None
+    degraded: str | None = None
+
+    # the answer
+    usage: Usage = field(default_factory=Usage)
+    review_id: str | None = None
+    review_decision: ReviewDecisionRecord | None = None
+
+    # the edge
+    status: int = 0
+    error_type: str | None = None
+    response_started: bool = False
+    accounted: bool = False
+
+    @property
+    def tenant(self) -> str:
+        return self.key.tenant if self.key else ""
+
+    def require_key(self) -> ApiKey:
+        if self.key is None:  # a stage ran before admission: a bug, not a client error
+            raise RuntimeError("gateway stage ran before admission authenticated the request")
+        return self.key
+
+    def require_route(self) -> RouteConfig:
+        if self.route is None:
+            raise RuntimeError("gateway stage ran before admission found the route")
+        return self.route

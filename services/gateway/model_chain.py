@@ -1,0 +1,150 @@
+"""The model chain: call the routed model versions in order, with retries and a circuit breaker each.
+
+A breaker opens after `breaker.failures` consecutive failures; while open, its model version is
+skipped (no request waits on its timeout); after `breaker.reset_s` one trial request is let
+through (half-open) and its outcome closes or re-opens the circuit. A failure a retry or a
+fallback may fix (5xx, timeout, crash) moves on; a 4xx is an answer and ends the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
+
+from services.gateway.asgi import ASGIApp, BackendFailure, Captured, Scope, call_app
+from services.gateway.config import BreakerConfig, GatewayConfig, RouteConfig
+from services.gateway.errors import BackendUnavailableError
+from services.gateway.exchange import Exchange
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.routing import ChainStep
+
+__all__ = ["CircuitBreaker", "ModelChain"]
+
+BreakerState = Literal["closed", "open", "half_open"]
+Answer = TypeVar("Answer")
+
+
+class CircuitBreaker:
+    def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return "closed"
+        if self._clock() - self._opened_at >= self.config.reset_s:
+            return "half_open"
+        return "open"
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half_open" and not self._trial_in_flight:
+            self._trial_in_flight = True
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._opened_at = None
+        self._trial_in_flight = False
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        self._trial_in_flight = False
+        if self._opened_at is not None or self._failures >= self.config.failures:
+            self._opened_at = self._clock()
+
+
+class ModelChain:
+    """The breakers of every model version (they outlive config reloads) and the calls through them."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics, config: GatewayConfig) -> None:
+        self.app = app
+        self._metrics = metrics
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self.sync_breakers(config)
+
+    def sync_breakers(self, config: GatewayConfig) -> None:
+        """Keep each breaker's state across a reload unless its settings changed."""
+        for name, version in config.model_versions.items():
+            breaker = self._breakers.get(name)
+            if breaker is None or breaker.config != version.breaker:
+                self._breakers[name] = CircuitBreaker(version.breaker)
+
+    @staticmethod
+    def request_body(route: RouteConfig, step: ChainStep, payload: dict[str, Any], stream: bool) -> bytes:
+        """The client's payload, addressed to this step's model."""
+        assert step.model_version is not None
+        body = dict(payload)
+        if route.kind in ("chat", "embeddings"):
+            body["model"] = step.model_version.model
+        if route.kind == "chat":
+            body["stream"] = stream
+        return json.dumps(body).encode()
+
+    async def attempt(self, step: ChainStep, scope: Scope, body: bytes) -> Captured:
+        """One call to one model version, its whole answer collected."""
+        assert step.model_version is not None
+        timeout_s = step.model_version.timeout_s
+        try:
+            captured = await call_app(self.app, scope, body, timeout_s)
+        except TimeoutError:
+            raise BackendFailure("timeout", f"no answer within {timeout_s}s") from None
+        except BackendFailure:
+            raise
+        except Exception as error:  # noqa: BLE001 - a crashed model call is a failure to fall back from
+            raise BackendFailure("error", f"{type(error).__name__}: {error}") from None
+        if captured.status >= 500:
+            raise BackendFailure(f"http_{captured.status}", captured.body[:200].decode(errors="replace"))
+        return captured
+
+    async def call(
+        self, exchange: Exchange, stream: bool, call: Callable[[ChainStep, bytes], Awaitable[Answer]]
+    ) -> tuple[ChainStep, Answer | None]:
+        """Try each step (with its retries) until one answers; the `review` step ends the chain (no answer).
+
+        Marks the exchange with the step that answered; raises BackendUnavailableError when none did."""
+        route, routing = exchange.require_route(), exchange.routing
+        assert routing is not None, "the model chain runs after routing"
+        failures: list[str] = []
+        for step in routing.chain:
+            if step.model_version is None:
+                self._mark(exchange, step)
+                return step, None
+            breaker = self._breakers[step.name]
+            body = self.request_body(route, step, exchange.payload, stream)
+            for _attempt in range(step.model_version.retries + 1):
+                if not breaker.allow():
+                    failures.append(f"{step.name}: circuit open")
+                    self._metrics.backend_failures.labels(step.name, "circuit_open").inc()
+                    break
+                try:
+                    answer = await call(step, body)
+                except BackendFailure as failure:
+                    breaker.record_failure()
+                    self._metrics.backend_failures.labels(step.name, failure.cause).inc()
+                    self._metrics.circuit_open.labels(step.name).set(1 if breaker.state != "closed" else 0)
+                    failures.append(f"{step.name}: {failure.cause}")
+                    continue
+                breaker.record_success()
+                self._metrics.circuit_open.labels(step.name).set(0)
+                self._mark(exchange, step)
+                return step, answer
+        raise BackendUnavailableError(f"no model version could answer {route.path}", attempts=failures)
+
+    def _mark(self, exchange: Exchange, step: ChainStep) -> None:
+        exchange.model_version = step.name
+        if not step.primary:
+            route = exchange.require_route()
+            exchange.fallback = step.name
+            exchange.degraded = f"fallback={step.name}"
+            self._metrics.fallbacks.labels(route.path, step.name).inc()
+            self._metrics.degraded.labels(route.path, "fallback").inc()

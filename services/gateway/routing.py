@@ -1,0 +1,63 @@
+"""Routing: which model version answers a request, what it falls back to, and whether a shadow copy goes out.
+
+The primary version is a weighted (canary) choice between the route's versions; the other
+versions of the route come next in the chain (same model family), then the route's fallbacks.
+Regulated tenants are only ever routed to on-prem model versions; when a route has none, the
+request is refused rather than sent to the cloud.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from services.gateway.config import GatewayConfig, ModelVersionConfig, RouteConfig
+from services.gateway.errors import NoEligibleBackendError
+
+__all__ = ["ChainStep", "RoutingDecision", "route_request"]
+
+REVIEW_STEP = "review"
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One entry of a request's fallback chain: a model version to call, or the human review queue."""
+
+    name: str
+    model_version: ModelVersionConfig | None
+    """None for the `review` step."""
+    primary: bool
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    chain: tuple[ChainStep, ...]
+    """Tried in order until one answers."""
+    shadow: ChainStep | None
+    """A candidate that gets a copy of this request; its answer is recorded, never returned."""
+
+
+def route_request(config: GatewayConfig, route: RouteConfig, regulated: bool, rng: random.Random) -> RoutingDecision:
+    """Raises NoEligibleBackendError (503) when a regulated tenant has no on-prem model version at all."""
+
+    def eligible(name: str) -> bool:
+        return not regulated or config.model_versions[name].location == "on_prem"
+
+    versions = [version for version in route.versions if eligible(version.model_version)]
+    if not versions:
+        raise NoEligibleBackendError(
+            f"no on-prem model version serves {route.path}; regulated data is never sent to the cloud",
+            route=route.path,
+        )
+    chosen = rng.choices(versions, weights=[version.weight for version in versions])[0].model_version
+    chain = [ChainStep(chosen, config.model_versions[chosen], primary=True)]
+    for name in [version.model_version for version in versions if version.model_version != chosen] + list(route.fallback):
+        if name == REVIEW_STEP:
+            chain.append(ChainStep(REVIEW_STEP, None, primary=False))
+        elif eligible(name) and name not in {step.name for step in chain}:
+            chain.append(ChainStep(name, config.model_versions[name], primary=False))
+    shadow = None
+    if route.shadow and eligible(route.shadow.model_version) and rng.random() < route.shadow.sample_rate:
+        name = route.shadow.model_version
+        shadow = ChainStep(name, config.model_versions[name], primary=False)
+    return RoutingDecision(tuple(chain), shadow)

@@ -1,0 +1,56 @@
+"""Input scanning: every text of the request meets the tenant's input scanners before any model does.
+
+Tool results (third-party content) meet the third-party stage too. A blocking verdict refuses the
+request (400, naming the field); redactions are written back into the payload the model gets.
+`record_scan` is how every stage (input, output, stream) keeps its verdicts: as metrics and as
+kinds and counts on the exchange, never the text.
+"""
+
+from __future__ import annotations
+
+from services.gateway.errors import InputBlockedError
+from services.gateway.exchange import Exchange, VerdictRecord
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.payloads import write_text
+from services.gateway.scanners import Action, PipelineResult
+
+__all__ = ["InputScanning", "record_scan"]
+
+
+class InputScanning:
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+
+    def __call__(self, exchange: Exchange) -> None:
+        pipeline = exchange.runtime.pipeline_for(exchange.tenant)
+        for item in exchange.texts:
+            result = pipeline.scan_input(item.text, third_party=item.third_party)
+            record_scan(self._metrics, exchange, result)
+            if result.blocked:
+                exchange.blocked_by = result.blocked_by
+                raise InputBlockedError(
+                    f"{item.field}: blocked by scanner {result.blocked_by!r}: {result.reason}",
+                    field=item.field, scanner=result.blocked_by, reason=result.reason,
+                )
+            if result.text != item.text:
+                write_text(exchange.payload, item.path, result.text)
+
+
+def record_scan(metrics: GatewayMetrics, exchange: Exchange, result: PipelineResult) -> None:
+    for verdict in result.verdicts:
+        shadow = str(verdict.shadow).lower()
+        metrics.verdicts.labels(verdict.scanner, result.stage, verdict.action.value, shadow).inc()
+        metrics.scanner_latency.labels(verdict.scanner, result.stage).observe(verdict.latency_ms / 1000)
+        kinds: dict[str, int] = {}
+        for finding in verdict.findings:
+            kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
+        exchange.verdicts.append(VerdictRecord(
+            scanner=verdict.scanner, stage=result.stage, action=verdict.action.value, shadow=verdict.shadow,
+            reason=verdict.reason, findings=kinds, latency_ms=round(verdict.latency_ms, 3),
+        ))
+        if verdict.action is Action.REDACT and not verdict.shadow:
+            for kind, count in kinds.items():
+                exchange.redactions[kind] = exchange.redactions.get(kind, 0) + count
+    for error in result.errors:
+        metrics.scanner_errors.labels(error.scanner, result.stage).inc()
+        exchange.verdicts.append(VerdictRecord(scanner=error.scanner, stage=result.stage, error=error.error))

@@ -1,0 +1,83 @@
+"""Shadow copies: a candidate model version answers the same request in the background.
+
+Its answer is scanned like any other and compared with what the client got; the comparison goes
+to the shadow log, never to the client. Shadow copies never compete with real traffic beyond
+`MAX_SHADOW_IN_FLIGHT` at once: extras are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from services.gateway.asgi import BackendFailure, json_or_none
+from services.gateway.audit import AuditLog
+from services.gateway.exchange import Exchange
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.model_chain import ModelChain
+from services.gateway.payloads import output_texts
+from services.gateway.routing import ChainStep
+
+__all__ = ["MAX_SHADOW_IN_FLIGHT", "ShadowCopies", "similarity"]
+
+MAX_SHADOW_IN_FLIGHT = 8
+AGREEMENT_THRESHOLD = 0.5
+
+
+class ShadowCopies:
+    def __init__(self, log_dir: Path, stream: str, chain: ModelChain, metrics: GatewayMetrics) -> None:
+        self.log = AuditLog(log_dir, stream=stream)
+        self._chain = chain
+        self._metrics = metrics
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    def start(self, exchange: Exchange, primary_answer: dict[str, Any]) -> None:
+        routing = exchange.routing
+        if routing is None or routing.shadow is None:
+            return
+        step = routing.shadow
+        if len(self._in_flight) >= MAX_SHADOW_IN_FLIGHT:
+            self._metrics.shadow.labels(step.name, "skipped").inc()
+            return
+        route = exchange.require_route()
+        primary = [item.text for item in output_texts(route.kind, primary_answer)]
+        body = self._chain.request_body(route, step, exchange.payload, stream=False)
+        task = asyncio.create_task(self._compare(exchange, step, body, primary))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _compare(self, exchange: Exchange, step: ChainStep, body: bytes, primary: list[str]) -> None:
+        route = exchange.require_route()
+        started = time.perf_counter()
+        record: dict[str, Any] = {
+            "request_id": exchange.request_id, "route": route.path,
+            "primary": exchange.model_version, "candidate": step.name,
+        }
+        try:
+            captured = await self._chain.attempt(step, exchange.scope, body)
+            answer = json_or_none(captured.body)
+            pipeline = exchange.runtime.pipeline_for(exchange.tenant)
+            candidate = [pipeline.scan_output(item.text).text for item in output_texts(route.kind, answer)]
+            agreement = similarity(" ".join(primary), " ".join(candidate))
+            outcome = "agree" if agreement >= AGREEMENT_THRESHOLD else "differ"
+            record.update(status=captured.status, answer=candidate, similarity=round(agreement, 4), outcome=outcome)
+        except BackendFailure as failure:
+            outcome = "error"
+            record.update(outcome=outcome, error=failure.cause)
+        record["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        self._metrics.shadow.labels(step.name, outcome).inc()
+        self.log.append(record)
+
+    async def drain(self) -> None:
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+
+
+def similarity(a: str, b: str) -> float:
+    """Jaccard similarity of word sets: a cheap, model-free agreement measure for shadow answers."""
+    left, right = set(a.lower().split()), set(b.lower().split())
+    if not left and not right:
+        return 1.0
+    return len(left & right) / len(left | right)
