@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.scanners.eval import main, split_of
+from tools.scanner_eval import main, split_of
 
 FIXTURE = Path(__file__).parent / "data" / "eval_fixture.jsonl"
 

@@ -1,6 +1,6 @@
 """Measure the scanners on labelled JSONL: detection rate, false-positive rate, precision, F1.
 
-    python -m services.gateway.scanners.eval --dataset PATH [--scanner NAME ...] [--any] [--split report]
+    python -m tools.scanner_eval --dataset PATH [--scanner NAME ...] [--any] [--split report]
 
 Each row needs `text` (or `value`) and `is_positive` (or `expected_valid`); rows with
 `expected_spans` and `entity_types` (Presidio's format) also get a span-level PII score on the
@@ -25,11 +25,11 @@ from typing import Literal
 from services.gateway.scanners.base import Action, Finding, Scanner, Stage
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.pipeline import build_scanner
+from tools.confusion import ConfusionMatrix
 
 __all__ = [
     "EVALUATED_SCANNERS",
     "PRESIDIO_TYPES",
-    "Counts",
     "LabelledRow",
     "load_rows",
     "main",
@@ -115,65 +115,14 @@ def _row(data: dict[str, object], where: str) -> LabelledRow:
 
 
 @dataclass
-class Counts:
-    tp: int = 0
-    fp: int = 0
-    tn: int = 0
-    fn: int = 0
+class SpanCounts(ConfusionMatrix):
+    """Span matches: no true negatives exist, so recall is the true-positive rate."""
 
-    def add(self, predicted: bool, actual: bool) -> None:
-        if predicted and actual:
-            self.tp += 1
-        elif predicted:
-            self.fp += 1
-        elif actual:
-            self.fn += 1
-        else:
-            self.tn += 1
-
-    @property
-    def n(self) -> int:
-        return self.tp + self.fp + self.tn + self.fn
-
-    @property
-    def tpr(self) -> float | None:
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def fpr(self) -> float | None:
-        return _ratio(self.fp, self.fp + self.tn)
-
-    @property
-    def precision(self) -> float | None:
-        return _ratio(self.tp, self.tp + self.fp)
-
-    @property
-    def f1(self) -> float | None:
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
-
-
-def _ratio(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-@dataclass
-class SpanCounts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    by_type: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
-
-    @property
-    def precision(self) -> float | None:
-        return _ratio(self.tp, self.tp + self.fp)
+    by_type: dict[str, ConfusionMatrix] = field(default_factory=lambda: defaultdict(ConfusionMatrix))
 
     @property
     def recall(self) -> float | None:
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def f1(self) -> float | None:
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+        return self.tpr
 
 
 def score_spans(row: LabelledRow, findings: Iterable[Finding], counts: SpanCounts) -> None:
@@ -216,8 +165,8 @@ def evaluate(
 ) -> str:
     built = {name: _build(name, threshold) for name in scanners}
     reported = [*scanners, ANY] if any_line else list(scanners)
-    totals = {name: Counts() for name in reported}
-    categories: dict[tuple[str, str], Counts] = defaultdict(Counts)
+    totals = {name: ConfusionMatrix() for name in reported}
+    categories: dict[tuple[str, str], ConfusionMatrix] = defaultdict(ConfusionMatrix)
     spans = SpanCounts()
     supported = set(PRESIDIO_TYPES.values())
     for index, row in enumerate(rows, start=1):
@@ -231,11 +180,11 @@ def evaluate(
                     score_spans(row, verdict.findings, spans)
             fired = verdict.action is not Action.ALLOW
             fired_any = fired_any or fired
-            totals[name].add(fired, row.is_positive)
-            categories[(name, row.category)].add(fired, row.is_positive)
+            totals[name].add(predicted=fired, actual=row.is_positive)
+            categories[(name, row.category)].add(predicted=fired, actual=row.is_positive)
         if any_line:
-            totals[ANY].add(fired_any, row.is_positive)
-            categories[(ANY, row.category)].add(fired_any, row.is_positive)
+            totals[ANY].add(predicted=fired_any, actual=row.is_positive)
+            categories[(ANY, row.category)].add(predicted=fired_any, actual=row.is_positive)
         if index % 1000 == 0:
             print(f"  scanned {index}/{len(rows)} rows", file=sys.stderr)
     lines = [f"{'scanner':<18} {'n':>6} {'pos':>5} {'neg':>5} {'TPR':>6} {'FPR':>6} {'prec':>6} {'F1':>6}"]
@@ -257,11 +206,11 @@ def evaluate(
     return "\n".join(lines)
 
 
-def _metrics_line(name: str, counts: Counts, width: int = 18) -> str:
+def _metrics_line(name: str, counts: ConfusionMatrix, width: int = 18) -> str:
     positives = counts.tp + counts.fn
     negatives = counts.fp + counts.tn
     return (
-        f"{name:<{width}} {counts.n:>6} {positives:>5} {negatives:>5} {_fmt(counts.tpr):>6} "
+        f"{name:<{width}} {counts.total:>6} {positives:>5} {negatives:>5} {_fmt(counts.tpr):>6} "
         f"{_fmt(counts.fpr):>6} {_fmt(counts.precision):>6} {_fmt(counts.f1):>6}"
     )
 
@@ -272,7 +221,7 @@ def _fmt(value: float | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.gateway.scanners.eval", description=__doc__.split("\n")[0]
+        prog="python -m tools.scanner_eval", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--dataset", type=Path, required=True, help="labelled JSONL file")
     parser.add_argument(

@@ -1,6 +1,6 @@
 """Train the prompt-injection and toxicity models from the labelled eval data (offline tool).
 
-    python -m services.gateway.scanners.train --eval-dir ../shared/eval
+    python -m tools.scanner_train --eval-dir ../shared/eval
 
 Only rows in the "tune" half (`eval.split_of`) are used, so every "report" row stays unseen.
 The decision threshold is chosen on out-of-fold predictions within the tune half and folded
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.gateway.scanners.eval import LabelledRow, load_rows, split_of
+from tools.scanner_eval import LabelledRow, load_rows, split_of
 from services.gateway.scanners.injection import INJECTION_MODEL_PATH, injection_patterns
 from services.gateway.scanners.textmodel import LinearTextModel, features, train_logistic_regression
 from services.gateway.scanners.toxicity import TOXICITY_MODEL_PATH, toxicity_patterns
@@ -113,9 +113,9 @@ def train(spec: ModelSpec, eval_dir: Path) -> LinearTextModel:
     calibrated_bias = bias - math.log(threshold / (1.0 - threshold))
     metadata: dict[str, object] = {
         "model": spec.name,
-        "trained_by": "python -m services.gateway.scanners.train",
+        "trained_by": "python -m tools.scanner_train",
         "sources": [{"file": relative, "licence": licence} for relative, licence in spec.files],
-        "rows": "tune half only: sha256(id)[0] is even (services.gateway.scanners.eval.split_of)",
+        "rows": "tune half only: sha256(id)[0] is even (tools.scanner_eval.split_of)",
         "tune_rows": len(rows),
         "tune_positives": sum(labels),
         "threshold_on_raw_probability": round(threshold, 4),
@@ -151,7 +151,7 @@ def _choose_threshold(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.gateway.scanners.train", description=__doc__.split("\n")[0]
+        prog="python -m tools.scanner_train", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--eval-dir", type=Path, required=True, help="the shared labelled eval data (../shared/eval)")
     parser.add_argument("--model", choices=("prompt_injection", "toxicity"), help="only this model (default: both)")
