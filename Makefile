@@ -68,13 +68,20 @@ bench: $(VENV)/.installed-all
 	@set -e; for script in bench/bench_*.py; do module=$${script%.py}; echo "== $$module"; $(PY) -m $${module//\//.}; done
 
 # Policy pack (policies/): the offline check of one environment, and agreement on labelled fixtures.
-.PHONY: policy policy-eval
+.PHONY: policy policy-eval policy-venv
 policy: $(VENV)/.installed-infra
-	$(PY) -m policies.check $(ENV)
+	$(PY) -m tools.policy_check $(ENV)
 
 policy-eval: $(VENV)/.installed-infra
 	@test -n "$(FILE)" || { echo "usage: make policy-eval FILE=cases.jsonl [ARGS=--disagreements]"; exit 2; }
-	$(PY) -m policies.evaluate $(FILE) $(ARGS)
+	$(PY) -m tools.policy_eval $(FILE) $(ARGS)
+
+# The pack's own virtualenv (PulumiPolicy.yaml: virtualenv: venv), for `pulumi preview --policy-pack policies`.
+policy-venv: policies/venv/.installed
+policies/venv/.installed: policies/requirements.txt
+	$(PYTHON) -m venv policies/venv
+	policies/venv/bin/pip install --disable-pip-version-check -q -r policies/requirements.txt
+	@touch $@
 
 .PHONY: bootstrap
 # Cloud-init for the on-prem GPU hosts of $(ENV) (written to .rampart/bootstrap/); verify hosts with

@@ -17,10 +17,10 @@ import resource
 import statistics
 import time
 
-from policies.check import Analyzer
-from policies.environments import policy_pack_config
 from stacks.config import read_stack_file
 from stacks.plan import render
+from tools.policy_check import Analyzer
+from tools.policy_config import policy_pack_config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,27 +14,19 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
+
 __all__ = [
     "CHARTS",
-    "GPU_TAINT",
-    "GPU_TOLERATION",
     "Chart",
-    "GPU_NODE_LABEL",
     "PlatformAddonSettings",
     "PlatformAddons",
     "gpu_software_values",
     "helm_release",
     "install_platform_addons",
-    "platform_labels",
     "secured_namespace",
     "time_slicing_config",
 ]
-
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
-"""Every GPU node carries this taint, so only pods that ask for a GPU land there."""
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-GPU_NODE_LABEL = "rampart.dev/gpu"
-
 
 @dataclass(frozen=True)
 class Chart:
@@ -60,17 +52,6 @@ CHARTS: Mapping[str, Chart] = {
     "external-secrets": Chart("https://charts.external-secrets.io", "external-secrets", "1.1.0"),
 }
 """Every chart the platform installs, in one place: upgrade a version here, on purpose."""
-
-
-def platform_labels(*, environment: str, data_class: str, component: str) -> dict[str, str]:
-    """Labels every Kubernetes object of the platform carries (policies and cost reports read them)."""
-    return {
-        "app.kubernetes.io/part-of": "rampart",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app.kubernetes.io/component": component,
-        "rampart.dev/environment": environment,
-        "rampart.dev/data-class": data_class,
-    }
 
 
 def helm_release(

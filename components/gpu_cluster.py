@@ -19,14 +19,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components._kubernetes import (
-    GPU_NODE_LABEL,
-    GPU_TAINT,
-    PlatformAddons,
-    helm_release,
-    install_platform_addons,
-    platform_labels,
-)
+from components._kubernetes import PlatformAddons, helm_release, install_platform_addons
+from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
 
 __all__ = [
     "CONTROL_PLANE_LOG_TYPES",

@@ -18,22 +18,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components._kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels, secured_namespace
+from components._kubernetes import secured_namespace
+from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
+from platform_facts.ports import GATEWAY_PORT, INTERNAL_RAY_PORTS, METRICS_PORT, RAY_DASHBOARD_PORT
 
 __all__ = [
-    "GATEWAY_PORT",
-    "INTERNAL_RAY_PORTS",
     "InferencePlatform",
     "InferencePlatformArgs",
     "WorkerGroup",
     "ray_service_spec",
 ]
 
-GATEWAY_PORT = 8000
-METRICS_PORT = 8080
-DASHBOARD_PORT = 8265
-INTERNAL_RAY_PORTS = {"gcs": 6379, "dashboard": DASHBOARD_PORT, "client": 10001}
-"""Ports that must never be reachable from outside the namespace (an open dashboard runs code)."""
 RAY_VERSION = "2.60.0"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _QUANTITY = re.compile(r"^\d+(m|Mi|Gi)?$")
@@ -251,7 +246,7 @@ class InferencePlatform(pulumi.ComponentResource):
             meta("allow-dashboard-from-kuberay"),
             {**instance, "ray.io/node-type": "head"},
             args.operator_namespace,
-            DASHBOARD_PORT,
+            RAY_DASHBOARD_PORT,
             inside,
         )
         k8s.core.v1.ServiceAccount(

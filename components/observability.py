@@ -27,7 +27,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
 
-from components._kubernetes import helm_release, platform_labels, secured_namespace
+from components._kubernetes import helm_release, secured_namespace
+from platform_facts.kubernetes import platform_labels
 from components.gpu_cluster import irsa_trust_policy
 
 __all__ = [

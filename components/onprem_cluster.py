@@ -15,8 +15,9 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._kubernetes import GPU_NODE_LABEL, GPU_TAINT, PlatformAddons, install_platform_addons, platform_labels
+from components._kubernetes import PlatformAddons, install_platform_addons
 from components.bootstrap import BootstrapSpec, render_cloud_init
+from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
 
 __all__ = ["OnPremCluster", "OnPremClusterArgs", "OnPremGpuNode"]
 

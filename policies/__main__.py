@@ -1,22 +1,19 @@
 """The Rampart policy pack: `pulumi preview --policy-pack policies`, or `make policy ENV=<env>` offline.
 
 This file only builds the pack. `PolicyPack(...)` starts the analyzer's gRPC server, prints its
-port and serves until it is killed, exactly as the Pulumi CLI expects of a policy pack.
+port and serves until it is killed, exactly as the Pulumi CLI expects of a policy pack. Python puts
+this file's directory first on `sys.path`, so the two packages beside it (`policy_rules`,
+`platform_facts`) import as they are, from this directory or from a published copy of it.
 """
 
 import os
-import sys
-from pathlib import Path
-
-# The CLI runs this file from the pack's directory; the policies import their siblings as `policies.*`.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policies.environments import environment_policy
-from policies.pack import PACK_NAME, all_policies
+from policy_rules.environments import environment_policy
+from policy_rules.pack import PACK_NAME, all_policies
 
-# Levels come from the environment's row in policies/environments.py; the CLI's
+# Levels come from the environment's row in policy_rules/environments.py; the CLI's
 # --policy-pack-config (or the offline check's Configure call) carries the same table.
 environment = os.environ.get("RAMPART_ENVIRONMENT") or os.environ.get("PULUMI_STACK", "").rsplit("/", 1)[-1]
 settings = environment_policy(environment)

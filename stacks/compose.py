@@ -36,10 +36,10 @@ from components import (
     SecretsArgs,
     SystemNodePool,
     WorkerGroup,
-    platform_tags,
 )
 from components._kubernetes import PlatformAddons
 from components.secrets import PLATFORM_SECRETS
+from platform_facts.tags import platform_tags
 from services.config import serve_config
 from stacks.config import InferencePlatformConfig, StackConfig, WorkerGroupConfig
 

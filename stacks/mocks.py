@@ -21,7 +21,7 @@ from typing import Any
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from components.tagging import is_taggable
+from platform_facts.tags import is_taggable
 
 __all__ = [
     "ACCOUNT_ID",

@@ -22,14 +22,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import settings as pulumi_settings
 
-from components.cost import (
-    CostEstimate,
-    CostInputs,
-    NodePoolUsage,
-    cheapest_gpu_instance,
-    estimate_monthly_cost,
-    latest_price_table,
-)
+from platform_facts.cost import BilledResource, CostEstimate, cost_inputs, estimate_monthly_cost, latest_price_table
 from stacks.config import STACKS_DIR, ConfigError, StackConfig, load_stack_config, read_stack_file
 from stacks.engine_config import engine_config, set_engine_config
 from stacks.mocks import PlanMocks, RecordedResource, RecordingMonitor, plain
@@ -38,7 +31,6 @@ __all__ = [
     "PROJECT",
     "PlanGraph",
     "PlannedResource",
-    "cost_inputs",
     "environment_cost",
     "format_cost",
     "main",
@@ -230,52 +222,13 @@ def format_counts(graph: PlanGraph) -> str:
     return "\n".join([*rows, f"  {'total'.ljust(width)}  {sum(counts.values())}"])
 
 
-def cost_inputs(
-    graph: PlanGraph, *, onprem_monthly_usd: float, families_priced_by: Callable[[list[str]], str]
-) -> CostInputs:
-    """What the rendered stack bills by the hour, read from the graph itself (not from config)."""
-    pools = [
-        NodePoolUsage(
-            name=group.name,
-            instance_type=group.inputs["instanceTypes"][0],
-            count=int(group.inputs["scalingConfig"]["desiredSize"]),
-            capacity="spot" if group.inputs.get("capacityType") == "SPOT" else "on_demand",
-        )
-        for group in graph.of_type("aws:eks/nodeGroup:NodeGroup")
-    ]
-    interface_zones = sum(
-        len(endpoint.inputs.get("subnetIds") or [])
-        for endpoint in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
-        if endpoint.inputs.get("vpcEndpointType") == "Interface"
-    )
-    ceiling, ceiling_type = 0, None
-    for node_pool in graph.of_type("kubernetes:karpenter.sh/v1:NodePool"):
-        spec = node_pool.inputs["spec"]
-        ceiling += int(spec["limits"]["nvidia.com/gpu"])
-        families = next(
-            r["values"]
-            for r in spec["template"]["spec"]["requirements"]
-            if r["key"] == "karpenter.k8s.aws/instance-family"
-        )
-        ceiling_type = families_priced_by(families)
-    return CostInputs(
-        eks_clusters=len(graph.of_type("aws:eks/cluster:Cluster")),
-        node_pools=pools,
-        nat_gateways=len(graph.of_type("aws:ec2/natGateway:NatGateway")),
-        interface_endpoint_zones=interface_zones,
-        onprem_monthly_usd=onprem_monthly_usd,
-        autoscaling_gpu_ceiling=ceiling,
-        autoscaling_instance_type=ceiling_type,
-    )
-
-
 def environment_cost(graph: PlanGraph, config: StackConfig) -> CostEstimate:
     """Monthly estimate of a rendered environment from the newest price table of its region."""
     prices = latest_price_table(config.region)
     inputs = cost_inputs(
-        graph,
+        (BilledResource(resource.type, resource.name, resource.inputs) for resource in graph.resources),
+        prices,
         onprem_monthly_usd=config.onprem.monthly_cost_usd if config.onprem.enabled else 0.0,
-        families_priced_by=lambda families: cheapest_gpu_instance(prices, families),
     )
     return estimate_monthly_cost(inputs, prices)
 
@@ -289,7 +242,7 @@ def format_cost(estimate: CostEstimate) -> str:
     rows.append(f"  {'total per month (USD)'.ljust(width)}  {'':>20}  {estimate.total_usd:>11,.2f}")
     if estimate.ceiling_usd:
         rows.append(f"  {'+ autoscaled GPUs at their ceiling'.ljust(width)}  {'':>20}  {estimate.ceiling_usd:>11,.2f}")
-    rows.append(f"  prices: components/prices/{estimate.price_table}")
+    rows.append(f"  prices: policies/platform_facts/prices/{estimate.price_table}")
     return "\n".join(rows)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cost import (
+from platform_facts.cost import (
     PRICES_DIR,
     CostInputs,
     NodePoolUsage,

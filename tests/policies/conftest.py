@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from policies.check import Analyzer
-from policies.environments import policy_pack_config
 from stacks.config import read_stack_file
+from tools.policy_check import Analyzer
+from tools.policy_config import policy_pack_config
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from policies.pack import all_policies
+from policy_rules.pack import all_policies
 
 __all__ = [
     "DELETE",
@@ -38,6 +38,7 @@ __all__ = [
     "evaluate",
     "k8s_provider",
     "mutate",
+    "policy_resource_options",
     "policy_named",
 ]
 
@@ -50,7 +51,7 @@ def policy_named(name: str) -> Policy:
     return _POLICIES[name]
 
 
-def _options() -> PolicyResourceOptions:
+def policy_resource_options() -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
@@ -153,7 +154,7 @@ def evaluate(cases: RuleCases, subject: Any) -> list[str]:
             unknown_checking_proxy(subject),
             f"urn:pulumi:test::rampart::{cases.resource_type}::{cases.name}",
             cases.name,
-            _options(),
+            policy_resource_options(),
             cases.provider(),
             dict(cases.config),
         )
@@ -167,7 +168,7 @@ def evaluate(cases: RuleCases, subject: Any) -> list[str]:
                 unknown_checking_proxy(res.props),
                 f"urn:pulumi:test::rampart::{res.type}::{res.name}",
                 res.name,
-                _options(),
+                policy_resource_options(),
                 res.provider,
                 None,
                 [],

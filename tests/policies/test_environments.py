@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from policies.environments import ENVIRONMENTS, UNKNOWN_ENVIRONMENT, policy_pack_config
-from policies.pack import all_policies
+from policy_rules.environments import ENVIRONMENTS, UNKNOWN_ENVIRONMENT
+from policy_rules.pack import all_policies
 from stacks.config import load_stack_config, read_stack_file
 from tests.policies.harness import Mutation, RuleCases, evaluate
+from tools.policy_config import policy_pack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +70,7 @@ def test_a_gateway_config_without_managed_keys_fails_in_prod() -> None:
 
 def test_cli_prints_the_policy_pack_config_document() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "policies.environments", "prod"],
+        [sys.executable, "-m", "tools.policy_config", "prod"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.evaluate import load_cases, terraform_to_pulumi
+from tools.policy_eval import load_cases, terraform_to_pulumi
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIVILEGED = {
@@ -34,7 +34,7 @@ def _write(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
 
 def _run(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "policies.evaluate", str(path), "--disagreements"],
+        [sys.executable, "-m", "tools.policy_eval", str(path), "--disagreements"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,6 +1,6 @@
 """The packaged pack end to end over the analyzer gRPC protocol, on the committed stacks.
 
-The Pulumi CLI cannot run here; `policies.check.Analyzer` starts `policies/__main__.py` and speaks
+The Pulumi CLI cannot run here; `tools.policy_check.Analyzer` starts `policies/__main__.py` and speaks
 the protocol exactly as the CLI does (GetAnalyzerInfo, Configure, Analyze, AnalyzeStack).
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from policies.check import Analyzer, PolicyCheckError, format_violations
-from policies.environments import ENVIRONMENTS
-from policies.pack import all_policies
+from policy_rules.environments import ENVIRONMENTS
+from policy_rules.pack import all_policies
 from stacks.plan import PlanGraph, PlannedResource
+from tools.policy_check import Analyzer, PolicyCheckError, format_violations
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
 Rendered = Callable[[str], PlanGraph]
@@ -116,7 +116,7 @@ def test_check_cli_exits_non_zero_on_mandatory_violations(rendered: Rendered, tm
     bad = _with(graph, _resource(graph, "aws:ec2/securityGroup:SecurityGroup", "bastion", OPEN_SSH))
     (tmp_path / "bad.json").write_text(bad.to_json())
     result = subprocess.run(
-        [sys.executable, "-m", "policies.check", "prod", "--graph", str(tmp_path / "bad.json")],
+        [sys.executable, "-m", "tools.policy_check", "prod", "--graph", str(tmp_path / "bad.json")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,6 +128,6 @@ def test_check_cli_exits_non_zero_on_mandatory_violations(rendered: Rendered, tm
 
 
 def test_pack_start_failure_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("policies.check.PACK_ENTRY", Path("/nonexistent/__main__.py"))
+    monkeypatch.setattr("tools.policy_check.PACK_ENTRY", Path("/nonexistent/__main__.py"))
     with pytest.raises(PolicyCheckError, match="did not start"), Analyzer("prod"):
         pass

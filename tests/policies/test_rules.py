@@ -8,7 +8,7 @@ import json
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.pack import all_policies
+from policy_rules.pack import all_policies
 from tests.policies import cases_aws, cases_k8s
 from tests.policies.harness import DELETE, UNKNOWN, Mutation, Res, RuleCases, evaluate, k8s_provider, mutate
 
@@ -148,7 +148,7 @@ def test_pulumi_config_secrets(
 def test_docs_list_every_rule_with_its_levels() -> None:
     from pathlib import Path
 
-    from policies.environments import ENVIRONMENTS
+    from policy_rules.environments import ENVIRONMENTS
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "policies.md").read_text()
     for policy in all_policies():

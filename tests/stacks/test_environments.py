@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.tagging import REQUIRED_TAGS, is_taggable
+from platform_facts.tags import REQUIRED_TAGS, is_taggable
 from stacks.config import load_stack_config, read_stack_file
 from stacks.plan import PlanGraph
 from tests.stacks.helpers import component

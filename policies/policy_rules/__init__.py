@@ -1,12 +1,13 @@
-"""Rampart's CrossGuard policy pack: one module per domain, built into a pack by `policies/__main__.py`."""
+"""Rampart's CrossGuard policy rules: one module per domain, built into a pack by `policies/__main__.py`.
+
+`pack` lists every policy; `environments` holds the enforcement level of each environment.
+"""
 
 __all__ = [
-    "check",
     "compute",
     "core",
     "cost",
     "environments",
-    "evaluate",
     "gpu",
     "iam",
     "kubernetes",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import compute, cost, gpu, iam, kubernetes, network, residency, secrets, serving, storage
+from policy_rules import compute, cost, gpu, iam, kubernetes, network, residency, secrets, serving, storage
 
 __all__ = ["DOMAINS", "PACK_NAME", "all_policies", "policies_by_domain"]
 

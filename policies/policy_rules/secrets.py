@@ -13,9 +13,9 @@ from typing import Any
 import pulumi.runtime
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from policies.core import Setting, dig, is_mapping, items, json_document, resource_policy, stack_policy
-from policies.kubernetes import subject
-from policies.workloads import containers, pod_templates
+from policy_rules.core import Setting, dig, is_mapping, items, json_document, resource_policy, stack_policy
+from policy_rules.kubernetes import subject
+from policy_rules.workloads import containers, pod_templates
 
 __all__ = ["POLICIES", "looks_like_secret_value", "secret_name"]
 

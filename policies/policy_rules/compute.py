@@ -7,8 +7,8 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.core import Setting, dig, items, resource_policy, strings
-from policies.gpu import is_gpu_instance_type
+from policy_rules.core import Setting, dig, items, resource_policy, strings
+from policy_rules.gpu import is_gpu_instance_type
 
 __all__ = ["EC2_NODE_CLASS", "POLICIES"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.core import Setting, dig, is_mapping, items, json_document, resource_policy, strings
+from policy_rules.core import Setting, dig, is_mapping, items, json_document, resource_policy, strings
 
 __all__ = ["POLICIES", "documents", "statements"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.core import Setting, merged_tags, resource_policy
-from policies.workloads import is_kubernetes, kind_of, labels_of
+from policy_rules.core import Setting, merged_tags, resource_policy
+from policy_rules.workloads import is_kubernetes, kind_of, labels_of
 
 __all__ = ["POLICIES"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from policies.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
+from policy_rules.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
 
 __all__ = ["POLICIES", "IngressRule", "ingress_rules"]
 

@@ -1,34 +1,45 @@
 """Monthly cost estimate of an environment from a dated price table (pure functions).
 
 The estimate covers what the platform provisions and bills by the hour: EKS control planes,
-node pools (instance hours × pool size), NAT gateways and interface endpoints (per zone), plus
-the configured on-prem amortisation. Data transfer, storage and logs scale with traffic and are
-left out: the estimate is a floor, not an invoice.
+node pools (instance hours × pool size, spot priced as spot), NAT gateways and interface endpoints
+(per zone), plus the configured on-prem amortisation. Data transfer, storage and logs scale with
+traffic and are left out: the estimate is a floor, not an invoice. Karpenter capacity is shown as a
+ceiling (its NodePool's GPU limit), not added to the total.
+
+`cost_inputs` reads those quantities from a plan's resources; `make plan` and the pack's budget
+policy both call it, so the plan's estimate and the policy's verdict cannot drift apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
+from platform_facts.kubernetes import GPU_RESOURCE
+
 __all__ = [
+    "DEFAULT_NODE_GROUP_TYPE",
     "PRICES_DIR",
+    "BilledResource",
     "CostEstimate",
     "CostInputs",
     "CostLine",
     "NodePoolUsage",
     "PriceTable",
     "cheapest_gpu_instance",
+    "cost_inputs",
     "estimate_monthly_cost",
     "latest_price_table",
     "load_price_table",
 ]
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
+DEFAULT_NODE_GROUP_TYPE = "t3.medium"
+"""What EKS launches when a node group names no instance type."""
 
 
 @dataclass(frozen=True)
@@ -166,3 +177,93 @@ def estimate_monthly_cost(inputs: CostInputs, prices: PriceTable) -> CostEstimat
         ceiling = round(inputs.autoscaling_gpu_ceiling / gpus * hourly * hours, 2)
     total = round(sum(line.monthly_usd for line in lines), 2)
     return CostEstimate(tuple(lines), total, ceiling, prices.source or prices.effective)
+
+
+@dataclass(frozen=True)
+class BilledResource:
+    """One resource of a plan as the cost model reads it: engine type token, logical name, properties."""
+
+    type: str
+    name: str
+    props: Mapping[str, Any]
+
+
+def _dig(value: Any, *path: str) -> Any:
+    for step in path:
+        if not isinstance(value, Mapping) or step not in value:
+            return None
+        value = value[step]
+    return value
+
+
+def _count(value: Any) -> int:
+    """A count: a number (the engine carries them as doubles) or a whole Kubernetes quantity ("8"); unset is 0."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _karpenter_ceiling(node_pool: BilledResource, prices: PriceTable) -> tuple[int, str | None]:
+    """GPUs a Karpenter NodePool may add at most, and the listed type of its families that prices them."""
+    spec = node_pool.props.get("spec")
+    gpus = _count(_dig(spec, "limits", GPU_RESOURCE))
+    requirements = _dig(spec, "template", "spec", "requirements")
+    families = next(
+        (
+            _strings(requirement.get("values"))
+            for requirement in (requirements if isinstance(requirements, Sequence) else [])
+            if isinstance(requirement, Mapping) and requirement.get("key") == "karpenter.k8s.aws/instance-family"
+        ),
+        [],
+    )
+    if not gpus or not families:
+        return 0, None
+    return gpus, cheapest_gpu_instance(prices, families)
+
+
+def cost_inputs(
+    resources: Iterable[BilledResource], prices: PriceTable, *, onprem_monthly_usd: float = 0.0
+) -> CostInputs:
+    """What a plan bills by the hour, read from its resources (not from stack config).
+
+    Tolerates what a preview leaves unset: a node group without instance types runs EKS's default,
+    one without a desired size counts as empty, an interface endpoint sits in at least one zone.
+    """
+    resources = list(resources)
+    pools = [
+        NodePoolUsage(
+            name=group.name,
+            instance_type=(_strings(group.props.get("instanceTypes")) or [DEFAULT_NODE_GROUP_TYPE])[0],
+            count=_count(_dig(group.props, "scalingConfig", "desiredSize")),
+            capacity="spot" if group.props.get("capacityType") == "SPOT" else "on_demand",
+        )
+        for group in resources
+        if group.type == "aws:eks/nodeGroup:NodeGroup"
+    ]
+    interface_zones = sum(
+        max(1, len(_strings(endpoint.props.get("subnetIds"))))
+        for endpoint in resources
+        if endpoint.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and endpoint.props.get("vpcEndpointType") == "Interface"
+    )
+    ceiling, ceiling_type = 0, None
+    for node_pool in resources:
+        if node_pool.type == "kubernetes:karpenter.sh/v1:NodePool":
+            gpus, instance_type = _karpenter_ceiling(node_pool, prices)
+            ceiling, ceiling_type = ceiling + gpus, instance_type or ceiling_type
+    return CostInputs(
+        eks_clusters=sum(resource.type == "aws:eks/cluster:Cluster" for resource in resources),
+        node_pools=pools,
+        nat_gateways=sum(resource.type == "aws:ec2/natGateway:NatGateway" for resource in resources),
+        interface_endpoint_zones=interface_zones,
+        onprem_monthly_usd=onprem_monthly_usd,
+        autoscaling_gpu_ceiling=ceiling,
+        autoscaling_instance_type=ceiling_type,
+    )

@@ -1,7 +1,7 @@
 """Cost and ownership policies: every resource says who pays for it, and the stack fits its budget.
 
-The monthly estimate is the project's own (`components.cost`, dated price tables in
-`components/prices/`), computed over what the plan commits to: EKS control planes, node groups at
+The monthly estimate is the platform's one cost model (`platform_facts.cost`, dated price tables in
+`platform_facts/prices/`), computed over what the plan commits to: EKS control planes, node groups at
 their desired size (spot priced as spot), NAT gateways and interface endpoints per zone. Karpenter
 capacity is bounded by its NodePool limits (`karpenter-nodepool-limits`), not estimated; on-prem
 amortisation is stack config, not a resource, so it is not part of the plan's estimate.
@@ -9,75 +9,18 @@ amortisation is stack config, not a resource, so it is not part of the plan's es
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from components.cost import CostEstimate, CostInputs, NodePoolUsage, estimate_monthly_cost, latest_price_table
-from components.tagging import REQUIRED_TAGS
-from policies.core import Setting, dig, items, merged_tags, number, resource_policy, stack_policy, strings
-from policies.workloads import is_kubernetes, kind_of, labels_of
+from platform_facts.cost import BilledResource, CostEstimate, cost_inputs, estimate_monthly_cost, latest_price_table
+from platform_facts.kubernetes import REQUIRED_LABELS
+from platform_facts.tags import REQUIRED_TAGS, is_taggable
+from policy_rules.core import Setting, merged_tags, resource_policy, stack_policy
+from policy_rules.workloads import is_kubernetes, kind_of, labels_of
 
-__all__ = ["POLICIES", "cost_inputs", "is_taggable", "plan_estimate"]
-
-DEFAULT_NODE_GROUP_TYPE = "t3.medium"  # what EKS launches when a node group names no instance type
-
-
-@functools.cache
-def _aws_sdk_dir() -> Path | None:
-    spec = importlib.util.find_spec("pulumi_aws")
-    return Path(spec.origin).parent if spec is not None and spec.origin else None
-
-
-@functools.cache
-def is_taggable(type_token: str) -> bool:
-    """Whether an AWS resource type has `tags_all`, read from the pulumi-aws SDK's source.
-
-    Same answer as `components.tagging.is_taggable`, without importing the SDK modules: importing
-    the thirty-odd modules of a stack costs the pack about 1.6 s per start on a 2-core machine.
-    """
-    package, _, rest = type_token.partition(":")
-    module_path, _, class_name = rest.partition(":")
-    module, _, file_part = module_path.partition("/")
-    sdk = _aws_sdk_dir()
-    if package != "aws" or not class_name or sdk is None:
-        return False
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", file_part).lower()
-    source = sdk / snake if module == "index" else sdk / module / snake
-    try:
-        text = source.with_suffix(".py").read_text()
-    except OSError:
-        return False
-    return f"class {class_name}(pulumi.CustomResource)" in text and "def tags_all(self)" in text
-
-
-def cost_inputs(resources: Iterable[PolicyResource]) -> CostInputs:
-    """What the plan bills by the hour, in the cost model's terms."""
-    resources = list(resources)
-    pools = []
-    for resource in resources:
-        if resource.resource_type == "aws:eks/nodeGroup:NodeGroup":
-            desired = number(dig(resource.props, "scalingConfig", "desiredSize"))
-            instance_type = (strings(resource.props.get("instanceTypes")) or [DEFAULT_NODE_GROUP_TYPE])[0]
-            capacity = "spot" if resource.props.get("capacityType") == "SPOT" else "on_demand"
-            pools.append(NodePoolUsage(resource.name, instance_type, int(desired or 0), capacity))
-    endpoint_zones = sum(
-        max(1, len(list(items(resource.props.get("subnetIds")))))
-        for resource in resources
-        if resource.resource_type == "aws:ec2/vpcEndpoint:VpcEndpoint"
-        and resource.props.get("vpcEndpointType") == "Interface"
-    )
-    return CostInputs(
-        eks_clusters=sum(r.resource_type == "aws:eks/cluster:Cluster" for r in resources),
-        node_pools=pools,
-        nat_gateways=sum(r.resource_type == "aws:ec2/natGateway:NatGateway" for r in resources),
-        interface_endpoint_zones=endpoint_zones,
-    )
+__all__ = ["POLICIES", "plan_estimate"]
 
 
 def _region(resources: Iterable[PolicyResource], default: str) -> str:
@@ -89,7 +32,9 @@ def _region(resources: Iterable[PolicyResource], default: str) -> str:
 
 def plan_estimate(resources: list[PolicyResource], default_region: str) -> CostEstimate:
     """The monthly estimate of a plan; raises ValueError naming what cannot be priced."""
-    return estimate_monthly_cost(cost_inputs(resources), latest_price_table(_region(resources, default_region)))
+    prices = latest_price_table(_region(resources, default_region))
+    billed = (BilledResource(resource.resource_type, resource.name, resource.props) for resource in resources)
+    return estimate_monthly_cost(cost_inputs(billed, prices), prices)
 
 
 def _budget(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
@@ -139,12 +84,7 @@ POLICIES = [
         {
             "requiredLabels": Setting(
                 "array",
-                [
-                    "app.kubernetes.io/part-of",
-                    "app.kubernetes.io/managed-by",
-                    "rampart.dev/environment",
-                    "rampart.dev/data-class",
-                ],
+                list(REQUIRED_LABELS),
                 "Labels every object must carry: what it belongs to, who manages it, environment and data class.",
             ),
             "exemptKinds": Setting(

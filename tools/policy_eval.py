@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.check import Analyzer, PolicyCheckError
 from stacks.plan import PlanGraph, PlannedResource
+from tools.confusion import ConfusionMatrix
+from tools.policy_check import Analyzer, PolicyCheckError
 
 __all__ = ["UPSTREAM_RULES", "Case", "load_cases", "main", "run_cases"]
 
@@ -271,42 +272,16 @@ def _graph(case: Case) -> PlanGraph:
 
 
 @dataclass
-class Matrix:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-
-    def add(self, expected_fail: bool, predicted_fail: bool) -> None:
-        if expected_fail and predicted_fail:
-            self.tp += 1
-        elif expected_fail:
-            self.fn += 1
-        elif predicted_fail:
-            self.fp += 1
-        else:
-            self.tn += 1
-
-    @property
-    def total(self) -> int:
-        return self.tp + self.fp + self.fn + self.tn
-
-    @property
-    def agreement(self) -> float:
-        return (self.tp + self.tn) / self.total if self.total else 0.0
-
-
-@dataclass
 class Evaluation:
-    by_rule: dict[str, Matrix]
-    overall: Matrix
+    by_rule: dict[str, ConfusionMatrix]
+    overall: ConfusionMatrix
     disagreements: list[tuple[Case, bool]]
 
 
 def run_cases(cases: list[Case], analyzer: Analyzer) -> Evaluation:
     """Every case through the pack, all rules mandatory, each upstream policy's settings applied."""
-    by_rule: dict[str, Matrix] = defaultdict(Matrix)
-    overall = Matrix()
+    by_rule: dict[str, ConfusionMatrix] = defaultdict(ConfusionMatrix)
+    overall = ConfusionMatrix()
     disagreements: list[tuple[Case, bool]] = []
     configured: str | None = None
     for case in sorted(cases, key=lambda c: (json.dumps(c.settings, sort_keys=True), c.id)):
@@ -318,8 +293,8 @@ def run_cases(cases: list[Case], analyzer: Analyzer) -> Evaluation:
         found = {v.policy for v in analyzer.analyze(_graph(case)) if "during preview" not in v.message}
         predicted_fail = bool(found & set(rules))
         expected_fail = case.expected == "fail"
-        by_rule[" + ".join(rules)].add(expected_fail, predicted_fail)
-        overall.add(expected_fail, predicted_fail)
+        by_rule[" + ".join(rules)].add(actual=expected_fail, predicted=predicted_fail)
+        overall.add(actual=expected_fail, predicted=predicted_fail)
         if predicted_fail != expected_fail:
             disagreements.append((case, predicted_fail))
     return Evaluation(dict(by_rule), overall, disagreements)
@@ -331,10 +306,10 @@ def format_evaluation(evaluation: Evaluation, skipped: Counter[str]) -> Iterator
     for rule, matrix in sorted(evaluation.by_rule.items()):
         yield (
             f"{rule.ljust(width)}  {matrix.tp:>4} {matrix.fp:>4} {matrix.fn:>4} {matrix.tn:>4}  "
-            f"{matrix.agreement:6.1%} of {matrix.total}"
+            f"{matrix.agreement or 0.0:6.1%} of {matrix.total}"
         )
     o = evaluation.overall
-    yield f"{'overall'.ljust(width)}  {o.tp:>4} {o.fp:>4} {o.fn:>4} {o.tn:>4}  {o.agreement:6.1%} of {o.total}"
+    yield f"{'overall'.ljust(width)}  {o.tp:>4} {o.fp:>4} {o.fn:>4} {o.tn:>4}  {o.agreement or 0.0:6.1%} of {o.total}"
     for reason, count in sorted(skipped.items()):
         yield f"not evaluated: {count} row(s): {reason}"
 

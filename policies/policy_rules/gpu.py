@@ -12,12 +12,12 @@ from typing import Any
 import yaml
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from policies.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
-from policies.workloads import Container, PodTemplate, containers, pod_templates
+from platform_facts.kubernetes import GPU_RESOURCE
+from policy_rules.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
+from policy_rules.workloads import Container, PodTemplate, containers, pod_templates
 
-__all__ = ["GPU_RESOURCE", "POLICIES", "gpu_families", "instance_family", "is_gpu_instance_type", "requests_gpu"]
+__all__ = ["POLICIES", "gpu_families", "instance_family", "is_gpu_instance_type", "requests_gpu"]
 
-GPU_RESOURCE = "nvidia.com/gpu"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 _GPU_FAMILY = re.compile(r"^(g\d+[a-z]*|gr\d+[a-z]*|p\d+[a-z]*)(-[a-z0-9]+)?$")

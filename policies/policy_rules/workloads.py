@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policies.core import dig, is_mapping, items
+from policy_rules.core import dig, is_mapping, items
 
 __all__ = [
     "Container",

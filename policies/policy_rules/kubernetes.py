@@ -12,8 +12,8 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from policies.core import Setting, dig, is_mapping, items, resource_policy, stack_policy, strings
-from policies.workloads import Container, containers, is_kubernetes, kind_of, namespace_of, pod_templates
+from policy_rules.core import Setting, dig, is_mapping, items, resource_policy, stack_policy, strings
+from policy_rules.workloads import Container, containers, is_kubernetes, kind_of, namespace_of, pod_templates
 
 __all__ = ["POLICIES", "image_reference_problem", "subject"]
 

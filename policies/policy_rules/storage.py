@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from policies.core import (
+from policy_rules.core import (
     Setting,
     dig,
     is_mapping,

@@ -12,17 +12,22 @@ from typing import Any
 import yaml
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from policies.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
-from policies.gpu import GPU_RESOURCE, requests_gpu
-from policies.workloads import containers, kind_of, pod_templates
+from platform_facts.kubernetes import GPU_RESOURCE
+from platform_facts.ports import INTERNAL_RAY_PORTS, RAY_DASHBOARD_PORT, RAY_PORT_NAMES
+from policy_rules.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
+from policy_rules.gpu import requests_gpu
+from policy_rules.workloads import containers, kind_of, pod_templates
 
 __all__ = ["POLICIES", "gateway_auth_problems", "ingress_backends"]
 
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 RAY_KINDS = ("RayService", "RayCluster", "RayJob")
-RAY_PORTS = Setting("array", [8265, 6379, 10001], "Ray dashboard, GCS and client-server ports.")
-RAY_PORT_NAMES = ("dashboard", "gcs", "gcs-server", "client", "redis")
+RAY_PORTS = Setting(
+    "array",
+    [RAY_DASHBOARD_PORT, INTERNAL_RAY_PORTS["gcs"], INTERNAL_RAY_PORTS["client"]],
+    "Ray dashboard, GCS and client-server ports.",
+)
 EXTERNAL_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 
 

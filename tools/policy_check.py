@@ -1,9 +1,9 @@
 """The offline policy check: run the packaged pack over a rendered stack the way the Pulumi CLI does.
 
-    make policy ENV=prod          # python -m policies.check prod
+    make policy ENV=prod          # python -m tools.policy_check prod
 
 The stack is rendered under mocks (`stacks.plan`); the pack is started as the CLI starts it
-(`python policies/__main__.py`, which prints the port of its analyzer gRPC server), and spoken to
+(`python __main__.py` in the pack's directory, which prints the port of its analyzer gRPC server), and spoken to
 with the analyzer protocol stubs shipped in the `pulumi` package: GetAnalyzerInfo, ConfigureStack,
 Configure (the environment's levels and settings), Analyze for every resource and AnalyzeStack
 once. Violations are printed as a table; the exit status is 1 when any is mandatory.
@@ -37,8 +37,9 @@ __all__ = [
     "main",
 ]
 
-PACK_ENTRY = Path(__file__).resolve().parent / "__main__.py"
-REPO_ROOT = PACK_ENTRY.parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACK_DIR = REPO_ROOT / "policies"
+PACK_ENTRY = PACK_DIR / "__main__.py"
 START_TIMEOUT_S = 60.0
 
 # The engine's wire forms of values a plan records as markers.
@@ -127,7 +128,7 @@ class Analyzer:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, str(PACK_ENTRY)],
-                cwd=REPO_ROOT,
+                cwd=PACK_DIR,
                 env=self._env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -159,7 +160,7 @@ class Analyzer:
         return {policy.name: LEVEL_NAMES[policy.enforcementLevel] for policy in self.info.policies}
 
     def configure(self, pack_config: Mapping[str, Any]) -> None:
-        """Send a policy-pack config document (`policies.environments`) resolved as the CLI resolves it.
+        """Send a policy-pack config document (`tools.policy_config`) resolved as the CLI resolves it.
 
         Every policy gets a level: its own entry's, else `all`, else the pack's default for it.
         """
@@ -271,9 +272,9 @@ def format_violations(violations: list[Violation]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from policies.environments import policy_pack_config
     from stacks.config import ConfigError, read_stack_file
     from stacks.plan import render
+    from tools.policy_config import policy_pack_config
 
     parser = argparse.ArgumentParser(prog="make policy", description=__doc__.splitlines()[0])
     parser.add_argument("environment", help="stack name: stacks/Pulumi.<environment>.yaml")

@@ -1,0 +1,12 @@
+"""Facts about the platform that the components, the stacks and the policy pack all read.
+
+The leaf of the import graph: nothing here imports `components`, `stacks`, `services` or the pack's
+rules, so the policy pack can ship this package beside its rules (`pulumi policy publish policies`).
+
+- `tags`: the AWS tags every resource carries, and which resource types can carry tags.
+- `kubernetes`: the labels every Kubernetes object carries, the GPU node taint, label and resource.
+- `ports`: the gateway's port and the Ray ports that must never leave the namespace.
+- `cost`: the dated price tables (`prices/`) and the one monthly cost model.
+"""
+
+__all__ = ["cost", "kubernetes", "ports", "tags"]
