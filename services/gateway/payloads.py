@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,15 +47,28 @@ class InputText:
 THIRD_PARTY_ROLES = frozenset({"tool", "function"})
 
 
+# A `\uD800`-`\uDFFF` escape: the only way a lone surrogate (not valid Unicode) reaches a string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json_body(body: bytes) -> dict[str, Any]:
     if not body:
-        raise InvalidRequestError("request body is empty; a JSON object is required", field="body")
+        raise InvalidRequestError("body: empty; a JSON object is required", field="body")
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidRequestError(f"request body is not valid JSON: {error}", field="body") from None
+        raise InvalidRequestError(f"body: not valid JSON: {error}", field="body") from None
+    except RecursionError:
+        raise InvalidRequestError("body: JSON nested too deeply", field="body") from None
     if not isinstance(payload, dict):
-        raise InvalidRequestError("request body must be a JSON object", field="body")
+        raise InvalidRequestError("body: must be a JSON object", field="body")
+    # Surrogate pairs are fine; a lone one cannot be encoded, scanned or forwarded. Checked only
+    # when the raw body holds such an escape, so ordinary requests pay one regex search.
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError("body: a string holds a lone surrogate (not valid Unicode)", field="body") from None
     return payload
 
 

@@ -107,7 +107,7 @@ def build_openai_app(models: Models) -> Starlette:
         if model not in served:
             raise UnknownModel(model, sorted(served))
 
-    async def models(_: Request) -> Response:
+    async def list_models(_: Request) -> Response:
         return Response(ModelList(data=cards).model_dump_json(), media_type="application/json")
 
     async def embeddings(request: Request) -> Response:
@@ -156,7 +156,7 @@ def build_openai_app(models: Models) -> Starlette:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     routes = [
-        Route("/v1/models", _at_edge(models), methods=["GET"]),
+        Route("/v1/models", _at_edge(list_models), methods=["GET"]),
         Route("/v1/embeddings", _at_edge(embeddings), methods=["POST"]),
         Route("/v1/chat/completions", _at_edge(chat_completions), methods=["POST"]),
     ]

@@ -117,3 +117,28 @@ def test_any_single_field_change_in_the_audit_log_is_detected(
     record[field] = value
     lines[index] = json.dumps(record)
     assert not verify_lines("s", lines).ok
+
+
+# One hand-made case per class of malformed input that once slipped past the generators above
+# (each answered 500 before): depth, encoding, size and types. Each must be a JSON 4xx naming the body.
+_DEEP = b'{"model": "rampart-chat", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+MALFORMED_BODIES = {
+    "nested 100,000 levels deep": _DEEP,
+    "a lone surrogate in a string": b'{"model": "rampart-chat", "messages": [{"role": "user", "content": "hi \\ud800"}]}',
+    "a lone low surrogate in a key": b'{"model": "rampart-chat", "\\udc00": 1, "messages": []}',
+    "invalid UTF-8 bytes": b'{"model": "rampart-chat", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
+    "larger than the body limit": b'{"model": "rampart-chat", "pad": "' + b"x" * 30_000 + b'"}',
+    "a number where an object belongs": b"12345678901234567890",
+    "an array at the top level": b"[1, 2, 3]",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("body", MALFORMED_BODIES.values(), ids=MALFORMED_BODIES.keys())
+async def test_malformed_bodies_get_a_json_4xx_naming_the_body(gateway: GatewayMiddleware, body: bytes) -> None:
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.post("/v1/chat/completions", content=body, headers=auth("acme"))
+    assert 400 <= response.status_code < 500, response.text
+    error = response.json()["error"]
+    assert error["message"].startswith("body") or error.get("field") == "body", error
