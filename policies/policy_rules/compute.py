@@ -13,18 +13,30 @@ from policy_rules.gpu import is_gpu_instance_type
 __all__ = ["EC2_NODE_CLASS", "POLICIES"]
 
 EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+
+
+def allows_imdsv1(metadata_options: Any) -> bool:
+    """Whether instances started with these metadata options answer IMDSv1 (token-less) requests.
+
+    Tokens are optional unless `httpTokens` is `required`; with the endpoint disabled nothing answers.
+    """
+    if dig(metadata_options, "httpEndpoint") == "disabled":
+        return False
+    return dig(metadata_options, "httpTokens") != "required"
 
 
 def _imds_instances(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
-    instance = args.resource_type == "aws:ec2/instance:Instance"
-    if instance and dig(args.props.get("metadataOptions"), "httpTokens") != "required":
+    if args.resource_type == "aws:ec2/instance:Instance" and allows_imdsv1(args.props.get("metadataOptions")):
         report(f"Instance {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
 
 
 def _imds_launch_templates(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
-    if args.resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
-        if dig(args.props.get("metadataOptions"), "httpTokens") != "required":
-            report(f"Launch template {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
+    if args.resource_type in (LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION):
+        if allows_imdsv1(args.props.get("metadataOptions")):
+            kind = "Launch template" if args.resource_type == LAUNCH_TEMPLATE else "Launch configuration"
+            report(f"{kind} {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
     elif args.resource_type == EC2_NODE_CLASS:
         # Karpenter defaults to `required`; only an explicit other value is a downgrade.
         tokens = dig(args.props, "spec", "metadataOptions", "httpTokens")
@@ -52,7 +64,7 @@ POLICIES = [
     resource_policy("imdsv2-required-instances", "EC2 instances must require IMDSv2.", _imds_instances),
     resource_policy(
         "imdsv2-required-launch-templates",
-        "Launch templates and Karpenter node classes must require IMDSv2.",
+        "Launch templates, launch configurations and Karpenter node classes must require IMDSv2.",
         _imds_launch_templates,
     ),
     resource_policy(

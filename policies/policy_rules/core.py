@@ -24,6 +24,7 @@ from pulumi_policy import (
 
 __all__ = [
     "Setting",
+    "customer_managed_key_problem",
     "dig",
     "is_mapping",
     "is_sequence",
@@ -156,6 +157,19 @@ def json_document(value: Any) -> Any:
         except json.JSONDecodeError:
             return None
     return value
+
+
+def customer_managed_key_problem(key: Any) -> str | None:
+    """Why a KMS key reference is not a customer-managed key, or None.
+
+    Unset and empty mean the service's default (an AWS-owned or AWS-managed key); `alias/aws/<service>`,
+    bare or inside an alias ARN, names an AWS-managed key, which no key policy of the account controls.
+    """
+    if not isinstance(key, str) or not key:
+        return "unset"
+    if key.startswith("alias/aws/") or ":alias/aws/" in key:
+        return key
+    return None
 
 
 def provider_default_tags(provider_props: Mapping[str, Any] | None) -> dict[str, Any]:

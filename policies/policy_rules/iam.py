@@ -9,7 +9,11 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from policy_rules.core import Setting, dig, is_mapping, items, json_document, resource_policy, strings
 
-__all__ = ["POLICIES", "documents", "statements"]
+__all__ = ["POLICIES", "documents", "narrowing_keys", "statements"]
+
+NARROWING_OPERATORS = frozenset(
+    {"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike", "ipaddress"}
+)
 
 # Where each resource type keeps its policy documents.
 PERMISSION_DOCUMENTS = {
@@ -71,15 +75,37 @@ def _wildcard_principals(principal: Any) -> bool:
     return is_mapping(principal) and any("*" in strings(principal[key]) for key in principal)
 
 
+def _narrows(operator: str) -> bool:
+    """Whether a condition operator can only pass for the listed values.
+
+    Negated operators (`StringNotEquals`) admit everyone else, `...IfExists` and `ForAllValues:` pass
+    when the key is absent, `Null` tests presence only: none of them narrows `*` to known callers.
+    """
+    name = operator.lower()
+    if name.startswith("forallvalues:") or name.endswith("ifexists") or "not" in name or name == "null":
+        return False
+    return name.removeprefix("foranyvalue:") in NARROWING_OPERATORS
+
+
+def narrowing_keys(condition: Any) -> set[str]:
+    """Condition keys (lower case: IAM compares them case-insensitively) that narrow a statement."""
+    keys: set[str] = set()
+    for operator in condition if is_mapping(condition) else {}:
+        block = condition[operator]
+        if not isinstance(operator, str) or not _narrows(operator) or not is_mapping(block):
+            continue
+        keys.update(str(key).lower() for key in block if strings(block[key]) and "*" not in strings(block[key]))
+    return keys
+
+
 def _wildcard_principal(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    wanted = {str(key).lower() for key in settings["narrowingConditionKeys"]}
     for document in documents(args.resource_type, args.props, RESOURCE_DOCUMENTS):
         for statement in statements(document):
             if statement.get("Effect") != "Allow" or not _wildcard_principals(statement.get("Principal")):
                 continue
-            # A condition on the caller's organisation or network narrows `*` to known callers.
-            condition = statement.get("Condition")
-            keys = {key for operator in (condition or {}) for key in (dig(condition, operator) or {})}
-            if not keys & set(settings["narrowingConditionKeys"]):
+            # A condition on the caller's identity, organisation, account or network narrows `*`.
+            if not narrowing_keys(statement.get("Condition")) & wanted:
                 report(f"{args.name} must not allow a wildcard principal (*) without a narrowing condition.")
 
 
@@ -123,7 +149,23 @@ POLICIES = [
         {
             "narrowingConditionKeys": Setting(
                 "array",
-                ["aws:PrincipalOrgID", "aws:PrincipalAccount", "aws:SourceVpce", "aws:SourceVpc", "aws:SourceAccount"],
+                [
+                    "aws:PrincipalOrgID",
+                    "aws:PrincipalOrgPaths",
+                    "aws:PrincipalAccount",
+                    "aws:PrincipalArn",
+                    "aws:userid",
+                    "aws:SourceAccount",
+                    "aws:SourceArn",
+                    "aws:SourceOrgID",
+                    "aws:SourceOrgPaths",
+                    "aws:SourceOwner",
+                    "aws:SourceVpce",
+                    "aws:SourceVpc",
+                    "aws:VpceAccount",
+                    "aws:VpceOrgID",
+                    "kms:CallerAccount",
+                ],
                 "Condition keys that narrow a wildcard principal to known callers.",
             )
         },

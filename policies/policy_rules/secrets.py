@@ -13,11 +13,20 @@ from typing import Any
 import pulumi.runtime
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
-from policy_rules.core import Setting, dig, is_mapping, items, json_document, resource_policy, stack_policy
+from policy_rules.core import (
+    Setting,
+    customer_managed_key_problem,
+    dig,
+    is_mapping,
+    items,
+    json_document,
+    resource_policy,
+    stack_policy,
+)
 from policy_rules.kubernetes import subject
 from policy_rules.workloads import containers, pod_templates
 
-__all__ = ["POLICIES", "looks_like_secret_value", "secret_name"]
+__all__ = ["POLICIES", "embedded_secret_names", "looks_like_secret_value", "secret_name"]
 
 SECRET_NAME = re.compile(r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)")
 SECRET_VALUES = (
@@ -31,6 +40,8 @@ SECRET_VALUES = (
 )
 # Names whose values are identifiers or references, not secrets.
 NOT_SECRET_NAME = re.compile(r"(?i)(_(arn|id|name|file|path|ref|url|secret_?name)$|^secret_?name$|token_?url)")
+# One `NAME=value` (.env, properties) or `name: value` (YAML) line of a config file held in one value.
+ASSIGNMENT = re.compile(r"""^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*[=:]\s*(.*?)\s*$""")
 
 
 def secret_name(name: str) -> bool:
@@ -52,6 +63,21 @@ def _kubernetes_secret(args: ResourceValidationArgs, report: ReportViolation, se
         )
 
 
+def embedded_secret_names(text: str) -> Iterator[str]:
+    """Names of the secret-named settings a config file (one ConfigMap value) assigns a literal to.
+
+    Empty values and references (`${VAR}`, `$VAR`) are not literals; neither are names that say
+    they hold a path or a reference (`REDIS_PASSWORD_FILE`).
+    """
+    for line in text.splitlines():
+        match = ASSIGNMENT.match(line)
+        if match is None:
+            continue
+        name, value = match.group(1), match.group(2).strip("\"'")
+        if value and not value.startswith("$") and secret_name(name.rsplit(".", 1)[-1]):
+            yield name
+
+
 def _config_map(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
     if args.resource_type != "kubernetes:core/v1:ConfigMap":
         return
@@ -60,6 +86,12 @@ def _config_map(args: ResourceValidationArgs, report: ReportViolation, _: Mappin
         value = data[key]
         if looks_like_secret_value(value) or (secret_name(key) and isinstance(value, str) and value):
             report(f"ConfigMap {args.name} must not hold the secret {key}; use a Secret synced by External Secrets.")
+        elif isinstance(value, str):
+            for name in embedded_secret_names(value):
+                report(
+                    f"ConfigMap {args.name} must not hold the secret {name} (in {key}); "
+                    "use a Secret synced by External Secrets."
+                )
 
 
 def _env_literals(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
@@ -105,8 +137,13 @@ def _plaintext_secrets(name: str, value: Any) -> Iterator[str]:
 
 
 def _secrets_manager_key(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
-    if args.resource_type == "aws:secretsmanager/secret:Secret" and not args.props.get("kmsKeyId"):
+    if args.resource_type != "aws:secretsmanager/secret:Secret":
+        return
+    problem = customer_managed_key_problem(args.props.get("kmsKeyId"))
+    if problem == "unset":
         report(f"Secret {args.name} must be encrypted with a customer-managed KMS key (kmsKeyId).")
+    elif problem:
+        report(f"Secret {args.name} must be encrypted with a customer-managed KMS key, not {problem}.")
 
 
 POLICIES = [

@@ -24,11 +24,22 @@ from policy_rules.core import (
     strings,
 )
 
-__all__ = ["POLICIES", "buckets_with_settings"]
+__all__ = ["POLICIES", "buckets_with_settings", "encrypts_ebs_by_default", "public_grants"]
 
 BUCKET = "aws:s3/bucket:Bucket"
+EBS_ENCRYPTION_BY_DEFAULT = "aws:ebs/encryptionByDefault:EncryptionByDefault"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE_KINDS = {
+    "aws:ec2/instance:Instance": "Instance",
+    "aws:ec2/launchConfiguration:LaunchConfiguration": "Launch configuration",
+}
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
+# ACL grantee groups that are everyone: anonymous callers, and any AWS account's authenticated callers.
+PUBLIC_GROUPS = {
+    "http://acs.amazonaws.com/groups/global/AllUsers": "AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers": "AuthenticatedUsers",
+}
 
 
 def _configures(resource: PolicyResource, bucket: PolicyResource) -> bool:
@@ -127,11 +138,29 @@ def _within(resource: PolicyResource, component_types: list[str]) -> bool:
     return False
 
 
+def public_grants(props: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Permissions granted to the public groups, by group: `accessControlPolicy.grants` of a bucket ACL
+    resource (one permission per grant) and the inline `grants` of a v6 bucket (a list per grant)."""
+    granted: dict[str, list[str]] = {}
+    entries = [
+        (dig(grant, "grantee", "uri"), strings(dig(grant, "permission")))
+        for grant in items(dig(props, "accessControlPolicy", "grants"))
+    ] + [(dig(grant, "uri"), strings(dig(grant, "permissions"))) for grant in items(props.get("grants"))]
+    for uri, permissions in entries:
+        group = PUBLIC_GROUPS.get(uri) if isinstance(uri, str) else None
+        if group is not None:
+            known = granted.setdefault(group, [])
+            known.extend(permission for permission in permissions if permission not in known)
+    return {group: permissions for group, permissions in granted.items() if permissions}
+
+
 def _public_acl(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
     if args.resource_type in (BUCKET, "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"):
         acl = args.props.get("acl")
         if acl in PUBLIC_ACLS:
             report(f"Bucket {args.name} must not use the public ACL {acl}.")
+        for group, permissions in public_grants(args.props).items():
+            report(f"Bucket {args.name} must not grant {', '.join(permissions)} to {group}.")
 
 
 def _sse_algorithm(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
@@ -147,21 +176,45 @@ def _ebs_volume(args: ResourceValidationArgs, report: ReportViolation, _: Mappin
         report(f"EBS volume {args.name} must be encrypted.")
 
 
-def _block_devices(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
-    props = args.props
-    if args.resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
+def encrypts_ebs_by_default(resources: list[PolicyResource]) -> bool:
+    """Whether the stack turns on the account's EBS encryption by default (`enabled` defaults to true)."""
+    return any(
+        resource.resource_type == EBS_ENCRYPTION_BY_DEFAULT and resource.props.get("enabled") is not False
+        for resource in resources
+    )
+
+
+def _unencrypted_devices(resource: PolicyResource, by_default: bool) -> Iterator[str]:
+    """Messages for the resource's EBS devices that end up unencrypted.
+
+    An explicit `encrypted: false` is a violation even when encryption by default would override it; an
+    unset flag, and an instance's implicit root volume (no `rootBlockDevice`), only without that default.
+    """
+    props, name = resource.props, resource.name
+    if resource.resource_type == LAUNCH_TEMPLATE:
         for mapping in items(props.get("blockDeviceMappings")):
             ebs = dig(mapping, "ebs")
-            if is_mapping(ebs) and str(ebs.get("encrypted")).lower() != "true":
-                device = dig(mapping, "deviceName") or "(unnamed)"
-                report(f"Launch template {args.name} must encrypt its EBS volume {device}.")
-    elif args.resource_type in ("aws:ec2/instance:Instance", "aws:ec2/launchConfiguration:LaunchConfiguration"):
+            encrypted = str(dig(ebs, "encrypted")).lower()
+            if is_mapping(ebs) and encrypted != "true" and not (by_default and encrypted == "none"):
+                yield f"Launch template {name} must encrypt its EBS volume {dig(mapping, 'deviceName') or '(unnamed)'}."
+    elif resource.resource_type in INSTANCE_KINDS:
         root = props.get("rootBlockDevice")
-        devices = [*([root] if is_mapping(root) else []), *items(props.get("ebsBlockDevices"))]
-        for device in devices:
-            if dig(device, "encrypted") is not True:
-                name = dig(device, "deviceName") or "root"
-                report(f"{args.name} must encrypt its EBS volume {name}.")
+        if not is_mapping(root) and not by_default:
+            yield (
+                f"{INSTANCE_KINDS[resource.resource_type]} {name} must encrypt its root volume: set "
+                "rootBlockDevice.encrypted, or enable EBS encryption by default in the stack."
+            )
+        for device in [*([root] if is_mapping(root) else []), *items(props.get("ebsBlockDevices"))]:
+            encrypted = dig(device, "encrypted")
+            if encrypted is not True and not (by_default and encrypted is None):
+                yield f"{name} must encrypt its EBS volume {dig(device, 'deviceName') or 'root'}."
+
+
+def _block_devices(args: StackValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    by_default = encrypts_ebs_by_default(args.resources)
+    for resource in args.resources:
+        for message in _unencrypted_devices(resource, by_default):
+            report(message, resource.urn)
 
 
 def _log_group(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
@@ -245,12 +298,14 @@ POLICIES = [
             )
         },
     ),
-    resource_policy("s3-no-public-acl", "Buckets must not use public canned ACLs.", _public_acl),
+    resource_policy(
+        "s3-no-public-acl", "Buckets must not use public canned ACLs or grant to the public groups.", _public_acl
+    ),
     resource_policy("s3-sse-algorithm-kms", "Bucket encryption rules must use SSE-KMS.", _sse_algorithm),
     resource_policy("ebs-volumes-encrypted", "EBS volumes must be encrypted.", _ebs_volume),
-    resource_policy(
+    stack_policy(
         "block-devices-encrypted",
-        "Block devices of instances and launch templates must be encrypted.",
+        "Block devices of instances and launch templates must be encrypted, the implicit root volume included.",
         _block_devices,
     ),
     resource_policy(

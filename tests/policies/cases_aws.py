@@ -449,21 +449,25 @@ CASES = [
     ),
     RuleCases(
         "block-devices-encrypted",
-        "aws:ec2/launchTemplate:LaunchTemplate",
-        launch_template,
+        "",
+        lambda: [
+            Res("aws:ec2/launchTemplate:LaunchTemplate", "nodes", launch_template()),
+            Res("aws:ec2/instance:Instance", "bastion", instance()),
+        ],
         (
             Mutation.one(
-                "blockDeviceMappings.0.ebs.encrypted",
+                "nodes/blockDeviceMappings.0.ebs.encrypted",
                 "false",
-                "Launch template subject must encrypt its EBS volume /dev/xvda.",
+                "Launch template nodes must encrypt its EBS volume /dev/xvda.",
             ),
+            Mutation.one("bastion/rootBlockDevice.encrypted", False, "bastion must encrypt its EBS volume root."),
         ),
         Mutation(
-            "blockDeviceMappings.0.ebs.encrypted",
+            "nodes/blockDeviceMappings.0.ebs.encrypted",
             DELETE,
-            ("Launch template subject must encrypt its EBS volume /dev/xvda.",),
+            ("Launch template nodes must encrypt its EBS volume /dev/xvda.",),
         ),
-        "blockDeviceMappings.0.ebs.encrypted",
+        "nodes/blockDeviceMappings.0.ebs.encrypted",
     ),
     RuleCases(
         "log-groups-encrypted-and-retained",
