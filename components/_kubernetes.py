@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
+from pydantic import Field
 
+from components.settings import settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
 
 __all__ = [
     "CHARTS",
     "Chart",
+    "GpuSharing",
+    "GpuSharingMode",
+    "GpuSoftware",
     "PlatformAddonSettings",
     "PlatformAddons",
     "gpu_software_values",
@@ -143,7 +148,19 @@ def secured_namespace(
 
 
 GpuSoftware = Literal["gpu_operator", "device_plugin"]
+"""The NVIDIA GPU Operator, or only the device plugin plus the DCGM exporter."""
 GpuSharingMode = Literal["none", "time_slicing", "mig"]
+
+
+@settings_dataclass
+class GpuSharing:
+    """Sharing one GPU between pods: off, NVIDIA time-slicing, or MIG partitions."""
+
+    mode: GpuSharingMode = "none"
+    time_slicing_replicas: Annotated[int, Field(ge=2, le=16)] = 4
+    """Pods per GPU with time-slicing (no memory isolation between them)."""
+    mig_profile: str = "all-1g.10gb"
+    """MIG manager profile applied to GPU nodes with MIG (A100/H100 class)."""
 
 
 @dataclass(frozen=True)
@@ -198,28 +215,22 @@ def time_slicing_config(replicas: int) -> str:
 
 
 class PlatformAddonSettings(Protocol):
-    """The fields of a cluster's args that choose its add-ons (GpuClusterArgs, OnPremClusterArgs)."""
+    """The settings of a cluster that choose its add-ons (GpuClusterSettings, OnPremClusterSettings)."""
 
-    @property
-    def environment(self) -> str: ...
     @property
     def data_class(self) -> str: ...
     @property
     def gpu_software(self) -> GpuSoftware: ...
     @property
-    def gpu_sharing(self) -> GpuSharingMode: ...
-    @property
-    def time_slicing_replicas(self) -> int: ...
-    @property
-    def mig_profile(self) -> str: ...
-    @property
-    def monitoring_namespace(self) -> str: ...
+    def gpu_sharing(self) -> GpuSharing: ...
 
 
 def install_platform_addons(
     name: str,
     settings: PlatformAddonSettings,
     *,
+    environment: str,
+    monitoring_namespace: str,
     parent: pulumi.Resource,
     provider: k8s.Provider,
     depends_on: Sequence[pulumi.Resource] = (),
@@ -229,7 +240,7 @@ def install_platform_addons(
     The same add-ons go onto the EKS and the on-prem cluster, so a workload sees one platform.
     """
     opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
-    gpu_labels = platform_labels(environment=settings.environment, data_class=settings.data_class, component="gpu")
+    gpu_labels = platform_labels(environment=environment, data_class=settings.data_class, component="gpu")
     gpu_namespace = "gpu-system"
     # The GPU software needs host access (device nodes, driver libraries): privileged by necessity.
     namespace = secured_namespace(
@@ -237,20 +248,21 @@ def install_platform_addons(
         name=gpu_namespace,
         labels=gpu_labels,
         pod_security="privileged",
-        allow_from_namespaces=[settings.monitoring_namespace],
+        allow_from_namespaces=[monitoring_namespace],
         opts=opts,
     )
     in_gpu_namespace = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[namespace]))
     sharing_config = None
-    if settings.gpu_sharing == "time_slicing":
+    if settings.gpu_sharing.mode == "time_slicing":
         sharing_config = "gpu-sharing"
         k8s.core.v1.ConfigMap(
             f"{name}-gpu-sharing",
             metadata={"name": sharing_config, "namespace": gpu_namespace, "labels": gpu_labels},
-            data={"any": time_slicing_config(settings.time_slicing_replicas)},
+            data={"any": time_slicing_config(settings.gpu_sharing.time_slicing_replicas)},
             opts=in_gpu_namespace,
         )
-    values = gpu_software_values(settings.gpu_software, settings.gpu_sharing, settings.mig_profile, sharing_config)
+    sharing = settings.gpu_sharing
+    values = gpu_software_values(settings.gpu_software, sharing.mode, sharing.mig_profile, sharing_config)
     if settings.gpu_software == "gpu_operator":
         gpu_release = helm_release(
             f"{name}-gpu-operator", "gpu-operator", namespace=gpu_namespace, values=values, opts=in_gpu_namespace
@@ -267,14 +279,14 @@ def install_platform_addons(
             opts=in_gpu_namespace,
         )
 
-    kuberay_labels = platform_labels(environment=settings.environment, data_class=settings.data_class, component="kuberay")
+    kuberay_labels = platform_labels(environment=environment, data_class=settings.data_class, component="kuberay")
     kuberay_namespace = "kuberay-system"
     kuberay_ns = secured_namespace(
         f"{name}-kuberay-ns",
         name=kuberay_namespace,
         labels=kuberay_labels,
         pod_security="restricted",
-        allow_from_namespaces=[settings.monitoring_namespace],
+        allow_from_namespaces=[monitoring_namespace],
         opts=opts,
     )
     kuberay = helm_release(

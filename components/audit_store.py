@@ -6,14 +6,35 @@ an audit object before its retention ends; that is what makes the audit trail ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Annotated
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, ValidationInfo, field_validator
 
 from components._bucket import hardened_bucket
+from components.settings import settings_dataclass
 
-__all__ = ["AuditStore", "AuditStoreArgs"]
+__all__ = ["AuditStore", "AuditStoreArgs", "AuditStoreSettings"]
+
+
+@settings_dataclass
+class AuditStoreSettings:
+    """What an environment chooses about its audit bucket (stack config `rampart:audit_storage`)."""
+
+    retention_days: Annotated[int, Field(gt=0)] = 2555
+    """Days every audit object is locked against deletion and overwrite (compliance mode)."""
+    archive_after_days: Annotated[int, Field(gt=0)] = 90
+    """Days after which audit objects move to Glacier."""
+
+    @field_validator("archive_after_days")
+    @classmethod
+    def _archive_before_retention_ends(cls, days: int, info: ValidationInfo) -> int:
+        retention = info.data.get("retention_days")
+        if retention is not None and days >= retention:
+            raise ValueError(f"must be shorter than retention_days ({retention})")
+        return days
 
 
 @dataclass(frozen=True)
@@ -22,18 +43,7 @@ class AuditStoreArgs:
 
     kms_key_arn: pulumi.Input[str]
     """Key for SSE-KMS."""
-    retention_days: int
-    """Compliance-mode retention of every object, in days."""
-    archive_after_days: int = 90
-    """Days after which objects move to Glacier (must be shorter than the retention)."""
-
-    def __post_init__(self) -> None:
-        if self.retention_days <= 0:
-            raise ValueError(f"retention_days: {self.retention_days} must be positive")
-        if not 0 < self.archive_after_days < self.retention_days:
-            raise ValueError(
-                f"archive_after_days: {self.archive_after_days} must be between 1 and retention_days - 1"
-            )
+    settings: AuditStoreSettings = field(default_factory=AuditStoreSettings)
 
 
 class AuditStore(pulumi.ComponentResource):
@@ -55,7 +65,7 @@ class AuditStore(pulumi.ComponentResource):
                     "id": "archive-audit-records",
                     "status": "Enabled",
                     "filter": {},
-                    "transitions": [{"days": args.archive_after_days, "storage_class": "GLACIER"}],
+                    "transitions": [{"days": args.settings.archive_after_days, "storage_class": "GLACIER"}],
                 },
                 {
                     "id": "abort-incomplete-uploads",
@@ -69,7 +79,7 @@ class AuditStore(pulumi.ComponentResource):
             f"{name}-object-lock",
             bucket=bucket.id,
             object_lock_enabled="Enabled",
-            rule={"default_retention": {"mode": "COMPLIANCE", "days": args.retention_days}},
+            rule={"default_retention": {"mode": "COMPLIANCE", "days": args.settings.retention_days}},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.bucket_name = bucket.bucket

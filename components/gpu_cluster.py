@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._kubernetes import PlatformAddons, helm_release, install_platform_addons
+from components.gpu_cluster_settings import GpuClusterSettings, KarpenterPool, gpu_ami_type
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
 
 __all__ = [
     "CONTROL_PLANE_LOG_TYPES",
     "GpuCluster",
     "GpuClusterArgs",
-    "GpuNodePool",
     "INTERRUPTION_EVENTS",
-    "KarpenterPool",
-    "SystemNodePool",
     "eks_kubeconfig",
-    "gpu_ami_type",
     "interruption_queue_policy",
     "irsa_trust_policy",
     "karpenter_node_pool_spec",
@@ -46,28 +43,6 @@ INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {
     "state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
 }
-
-# EKS AL2023 accelerated AMI types by GPU instance family.
-_X86_NVIDIA_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"})
-_ARM_NVIDIA_FAMILIES = frozenset({"g5g", "p6e-gb200"})
-_NEURON_FAMILIES = frozenset({"inf2", "trn1", "trn1n", "trn2"})
-
-
-def gpu_ami_type(instance_type: str) -> str:
-    """The EKS AMI type for an accelerated instance type (`g6e.2xlarge` → `AL2023_x86_64_NVIDIA`).
-
-    Raises `ValueError` for a family without accelerators, naming the instance type.
-    """
-    family = instance_type.split(".", 1)[0]
-    if family in _X86_NVIDIA_FAMILIES:
-        return "AL2023_x86_64_NVIDIA"
-    if family in _ARM_NVIDIA_FAMILIES:
-        return "AL2023_ARM_64_NVIDIA"
-    if family in _NEURON_FAMILIES:
-        return "AL2023_x86_64_NEURON"
-    known = sorted(_X86_NVIDIA_FAMILIES | _ARM_NVIDIA_FAMILIES | _NEURON_FAMILIES)
-    raise ValueError(f"{instance_type} is not an accelerated instance family (known: {', '.join(known)})")
-
 
 def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
     """Trust policy letting exactly one Kubernetes service account assume a role (IRSA).
@@ -127,48 +102,10 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str,
 
 
 @dataclass(frozen=True)
-class SystemNodePool:
-    """Managed node group for add-ons (CPU only)."""
-
-    instance_type: str = "m7i.xlarge"
-    min_size: int = 3
-    desired_size: int = 3
-    max_size: int = 6
-
-
-@dataclass(frozen=True)
-class GpuNodePool:
-    """A managed GPU node group; its AMI type follows from the instance family."""
-
-    name: str
-    instance_type: str
-    min_size: int
-    desired_size: int
-    max_size: int
-    capacity_type: Literal["on_demand", "spot"] = "on_demand"
-    disk_size_gb: int = 200
-
-
-@dataclass(frozen=True)
-class KarpenterPool:
-    """A Karpenter `NodePool` for GPUs: allowed families, capacity types and a hard ceiling."""
-
-    instance_families: Sequence[str]
-    capacity_types: Sequence[Literal["on-demand", "spot"]]
-    gpu_limit: int
-    cpu_limit: int
-    disruption_budget: str = "10%"
-    consolidate_after: str = "10m"
-    ami_alias: str = "al2023@v20251117"
-
-
-@dataclass(frozen=True)
 class GpuClusterArgs:
-    """Inputs of a `GpuCluster`.
+    """Inputs of a `GpuCluster`: the environment's settings and what other resources provide."""
 
-    Exactly one of `gpu_node_pools` (managed node groups) or `karpenter` provides GPU capacity.
-    """
-
+    settings: GpuClusterSettings
     environment: str
     """Environment name, for Kubernetes labels."""
     region: str
@@ -176,44 +113,14 @@ class GpuClusterArgs:
     """Subnets of the control plane's network interfaces and of every node."""
     kms_key_arn: pulumi.Input[str]
     """Key for envelope encryption of Kubernetes secrets and for the control-plane log group."""
-    kubernetes_version: str = "1.33"
-    public_access_cidrs: Sequence[str] = ()
-    """CIDRs allowed to reach a public API endpoint; empty (default) keeps it private only."""
-    system_pool: SystemNodePool = field(default_factory=SystemNodePool)
-    gpu_node_pools: Sequence[GpuNodePool] = ()
-    karpenter: KarpenterPool | None = None
     spot_allowed: bool = False
     """Whether any pool may use spot capacity."""
-    gpu_software: Literal["gpu_operator", "device_plugin"] = "gpu_operator"
-    gpu_sharing: Literal["none", "time_slicing", "mig"] = "none"
-    time_slicing_replicas: int = 4
-    mig_profile: str = "all-1g.10gb"
     log_retention_days: int = 365
-    data_class: str = "confidential"
-    """Label value `rampart.dev/data-class` of the cluster's add-ons."""
     monitoring_namespace: str = "monitoring"
     """Namespace whose Prometheus may scrape the add-ons."""
 
     def __post_init__(self) -> None:
-        if (self.karpenter is None) == (not self.gpu_node_pools):
-            raise ValueError("gpu_node_pools / karpenter: give exactly one source of GPU capacity")
-        for index, pool in enumerate(self.gpu_node_pools):
-            try:
-                gpu_ami_type(pool.instance_type)
-            except ValueError as error:
-                raise ValueError(f"gpu_node_pools[{index}].instance_type: {error}") from None
-            if not pool.min_size <= pool.desired_size <= pool.max_size:
-                raise ValueError(f"gpu_node_pools[{index}]: min_size <= desired_size <= max_size must hold")
-            if pool.capacity_type == "spot" and not self.spot_allowed:
-                raise ValueError(f"gpu_node_pools[{index}].capacity_type: spot is not allowed here")
-        if self.karpenter is not None:
-            if not self.karpenter.instance_families:
-                raise ValueError("karpenter.instance_families: name at least one GPU family")
-            if "spot" in self.karpenter.capacity_types and not self.spot_allowed:
-                raise ValueError("karpenter.capacity_types: spot is not allowed here")
-        for index, cidr in enumerate(self.public_access_cidrs):
-            if cidr.endswith("/0"):
-                raise ValueError(f"public_access_cidrs[{index}]: {cidr} opens the API endpoint to the internet")
+        self.settings.check_spot_allowed(self.spot_allowed)
 
 
 def _assume_role(service: str) -> str:
@@ -252,6 +159,7 @@ class GpuCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:GpuCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        settings = args.settings
 
         cluster_role = aws.iam.Role(
             f"{name}-cluster-role", assume_role_policy=_assume_role("eks.amazonaws.com"), opts=child
@@ -289,17 +197,17 @@ class GpuCluster(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
-        public = bool(args.public_access_cidrs)
+        public = bool(settings.public_access_cidrs)
         cluster = aws.eks.Cluster(
             f"{name}-eks",
             name=name,
-            version=args.kubernetes_version,
+            version=settings.kubernetes_version,
             role_arn=cluster_role.arn,
             vpc_config={
                 "subnet_ids": args.private_subnet_ids,
                 "endpoint_private_access": True,
                 "endpoint_public_access": public,
-                "public_access_cidrs": list(args.public_access_cidrs) if public else None,
+                "public_access_cidrs": list(settings.public_access_cidrs) if public else None,
             },
             encryption_config={"provider": {"key_arn": args.kms_key_arn}, "resources": ["secrets"]},
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
@@ -325,20 +233,20 @@ class GpuCluster(pulumi.ComponentResource):
                 opts=child,
             )
 
-        labels = platform_labels(environment=args.environment, data_class=args.data_class, component="nodes")
+        labels = platform_labels(environment=args.environment, data_class=settings.data_class, component="nodes")
         system_template = self._launch_template(f"{name}-system-lt", disk_size_gb=100)
         system_group = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
             node_role_arn=node_role.arn,
             subnet_ids=args.private_subnet_ids,
-            instance_types=[args.system_pool.instance_type],
+            instance_types=[settings.system_pool.instance_type],
             ami_type="AL2023_x86_64_STANDARD",
             capacity_type="ON_DEMAND",
             scaling_config={
-                "min_size": args.system_pool.min_size,
-                "desired_size": args.system_pool.desired_size,
-                "max_size": args.system_pool.max_size,
+                "min_size": settings.system_pool.min_size,
+                "desired_size": settings.system_pool.desired_size,
+                "max_size": settings.system_pool.max_size,
             },
             launch_template={"id": system_template.id, "version": system_template.latest_version.apply(str)},
             labels={**labels, "rampart.dev/pool": "system"},
@@ -346,7 +254,7 @@ class GpuCluster(pulumi.ComponentResource):
             opts=child,
         )
         node_groups: list[pulumi.Resource] = [system_group]
-        for pool in args.gpu_node_pools:
+        for pool in settings.managed_node_pools:
             template = self._launch_template(f"{name}-{pool.name}-lt", disk_size_gb=pool.disk_size_gb)
             node_groups.append(
                 aws.eks.NodeGroup(
@@ -389,11 +297,20 @@ class GpuCluster(pulumi.ComponentResource):
 
         capacity: list[pulumi.Resource] = []
         self.interruption_queue_url = None
-        if args.karpenter is not None:
+        karpenter = settings.karpenter_pool
+        if karpenter is not None:
             queue = self._interruption_queue(name, child)
             self.interruption_queue_url = queue.url
-            capacity = self._karpenter(name, args, args.karpenter, cluster, node_role, oidc, issuer, queue, on_cluster)
-        self.addons = install_platform_addons(name, args, parent=self, provider=self.provider, depends_on=capacity)
+            capacity = self._karpenter(name, args, karpenter, cluster, node_role, oidc, issuer, queue, on_cluster)
+        self.addons = install_platform_addons(
+            name,
+            settings,
+            environment=args.environment,
+            monitoring_namespace=args.monitoring_namespace,
+            parent=self,
+            provider=self.provider,
+            depends_on=capacity,
+        )
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -468,7 +385,9 @@ class GpuCluster(pulumi.ComponentResource):
             type="EC2_LINUX",
             opts=child,
         )
-        labels = platform_labels(environment=args.environment, data_class=args.data_class, component="karpenter")
+        labels = platform_labels(
+            environment=args.environment, data_class=args.settings.data_class, component="karpenter"
+        )
         controller = helm_release(
             f"{name}-karpenter",
             "karpenter",

@@ -12,57 +12,101 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
+from pydantic import AfterValidator, Field, model_validator
 
 from components._kubernetes import secured_namespace
+from components.settings import DataClass, ResourceName, settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
 from platform_facts.ports import GATEWAY_PORT, INTERNAL_RAY_PORTS, METRICS_PORT, RAY_DASHBOARD_PORT
 
 __all__ = [
     "InferencePlatform",
     "InferencePlatformArgs",
+    "InferencePlatformSettings",
     "WorkerGroup",
     "ray_service_spec",
 ]
 
 RAY_VERSION = "2.60.0"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-_QUANTITY = re.compile(r"^\d+(m|Mi|Gi)?$")
 
 
-@dataclass(frozen=True)
+def _is_a_quantity(pattern: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"{value!r} is not a Kubernetes quantity")
+        return value
+
+    return AfterValidator(check)
+
+
+@settings_dataclass
 class WorkerGroup:
     """A Ray worker group: replica bounds and per-pod resources (requests == limits)."""
 
-    min_replicas: int
-    max_replicas: int
-    cpu: str
-    memory: str
-    gpus: int = 0
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 4
+    cpu: Annotated[str, _is_a_quantity(r"\d+m?")] = "4"
+    """CPU per pod (`4`, `500m`)."""
+    memory: Annotated[str, _is_a_quantity(r"\d+(Mi|Gi)")] = "16Gi"
+    """Memory per pod (`16Gi`, `512Mi`)."""
+    gpus: Annotated[int, Field(ge=0, le=8)] = 0
+    """`nvidia.com/gpu` per pod; 0 for a CPU group."""
+
+    @model_validator(mode="after")
+    def _replicas_are_ordered(self) -> WorkerGroup:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) must not exceed max_replicas ({self.max_replicas})")
+        return self
+
+
+@settings_dataclass(kw_only=True)
+class InferencePlatformSettings:
+    """What an environment chooses about one inference platform (an entry of `rampart:inference_platforms`)."""
+
+    data_class: DataClass
+    """Most sensitive data the platform handles (`rampart.dev/data-class` on every object)."""
+    image: Annotated[str, Field(min_length=1)]
+    """Serving image (Ray + services/); pinned by digest where the environment requires it."""
+    hostname: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
+    """DNS name of the gateway's Ingress (TLS)."""
+    tls_secret: ResourceName = "gateway-tls"
+    """Kubernetes TLS secret for the Ingress (cert-manager or your PKI writes it)."""
+    ingress_class: str = "nginx"
+    ingress_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller, the only source allowed to reach the gateway."""
+    cpu_workers: WorkerGroup = WorkerGroup()
+    gpu_workers: WorkerGroup = WorkerGroup(min_replicas=2, max_replicas=8, cpu="8", memory="48Gi", gpus=1)
+
+    @model_validator(mode="after")
+    def _gpus_only_in_the_gpu_group(self) -> InferencePlatformSettings:
+        if self.gpu_workers.gpus == 0:
+            raise ValueError("gpu_workers.gpus must be at least 1")
+        if self.cpu_workers.gpus != 0:
+            raise ValueError("cpu_workers.gpus must be 0")
+        return self
+
+    def check_image_pinned(self) -> None:
+        """Refuse an image given by tag alone: a tag may change under you, a digest cannot."""
+        if not _DIGEST.search(self.image):
+            raise ValueError(f"image: {self.image} must be pinned by digest (@sha256:<64 hex>)")
 
 
 @dataclass(frozen=True)
 class InferencePlatformArgs:
-    """Inputs of an `InferencePlatform`."""
+    """Inputs of an `InferencePlatform`: the environment's settings and how the stack places it."""
 
+    settings: InferencePlatformSettings
     environment: str
-    data_class: str
-    """Most sensitive data the platform handles (`rampart.dev/data-class` on every object)."""
     serve_config: Mapping[str, Any]
     """Parsed Ray Serve config (`services.config.serve_config(env)`), embedded as `serveConfigV2`."""
-    image: str
-    hostname: str
     namespace: str
-    cpu_workers: WorkerGroup
-    gpu_workers: WorkerGroup
     require_image_digest: bool = True
-    tls_secret: str = "gateway-tls"
-    ingress_class: str = "nginx"
-    ingress_namespace: str = "ingress-nginx"
     monitoring_namespace: str = "monitoring"
     operator_namespace: str = "kuberay-system"
     """The KubeRay operator's namespace: it alone may reach the head's dashboard port to deploy Serve."""
@@ -74,20 +118,10 @@ class InferencePlatformArgs:
     """Environment of every Ray node, head and workers alike."""
 
     def __post_init__(self) -> None:
-        if self.require_image_digest and not _DIGEST.search(self.image):
-            raise ValueError(f"image: {self.image} must be pinned by digest (@sha256:<64 hex>)")
+        if self.require_image_digest:
+            self.settings.check_image_pinned()
         if not self.serve_config.get("applications"):
             raise ValueError("serve_config: has no applications")
-        if self.gpu_workers.gpus < 1:
-            raise ValueError("gpu_workers.gpus: must be at least 1")
-        if self.cpu_workers.gpus != 0:
-            raise ValueError("cpu_workers.gpus: must be 0")
-        for group_name, group in (("cpu_workers", self.cpu_workers), ("gpu_workers", self.gpu_workers)):
-            if not 0 <= group.min_replicas <= group.max_replicas:
-                raise ValueError(f"{group_name}: 0 <= min_replicas <= max_replicas must hold")
-            for key in ("cpu", "memory"):
-                if not _QUANTITY.match(getattr(group, key)):
-                    raise ValueError(f"{group_name}.{key}: {getattr(group, key)!r} is not a Kubernetes quantity")
 
 
 _CONTAINER_SECURITY = {
@@ -116,7 +150,7 @@ def _pod_template(
         "containers": [
             {
                 "name": container_name,
-                "image": args.image,
+                "image": args.settings.image,
                 "imagePullPolicy": "IfNotPresent",
                 "env": [{"name": key, "value": value} for key, value in sorted(args.env.items())],
                 "ports": ports,
@@ -183,8 +217,8 @@ def ray_service_spec(args: InferencePlatformArgs, labels: Mapping[str, str]) -> 
                 ),
             },
             "workerGroupSpecs": [
-                _worker_group("cpu", args.cpu_workers, args, labels),
-                _worker_group("gpu", args.gpu_workers, args, labels),
+                _worker_group("cpu", args.settings.cpu_workers, args, labels),
+                _worker_group("gpu", args.settings.gpu_workers, args, labels),
             ],
         },
     }
@@ -210,7 +244,7 @@ class InferencePlatform(pulumi.ComponentResource):
     ) -> None:
         super().__init__("rampart:index:InferencePlatform", name, None, opts)
         labels = {
-            **platform_labels(environment=args.environment, data_class=args.data_class, component="inference"),
+            **platform_labels(environment=args.environment, data_class=args.settings.data_class, component="inference"),
             "app.kubernetes.io/instance": name,
         }
         namespace_name = args.namespace
@@ -229,7 +263,7 @@ class InferencePlatform(pulumi.ComponentResource):
             f"{name}-allow-gateway",
             meta("allow-gateway-from-ingress"),
             serving,
-            args.ingress_namespace,
+            args.settings.ingress_namespace,
             GATEWAY_PORT,
             inside,
         )
@@ -274,11 +308,11 @@ class InferencePlatform(pulumi.ComponentResource):
             f"{name}-ingress",
             metadata={**meta("gateway"), "annotations": {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}},
             spec={
-                "ingressClassName": args.ingress_class,
-                "tls": [{"hosts": [args.hostname], "secretName": args.tls_secret}],
+                "ingressClassName": args.settings.ingress_class,
+                "tls": [{"hosts": [args.settings.hostname], "secretName": args.settings.tls_secret}],
                 "rules": [
                     {
-                        "host": args.hostname,
+                        "host": args.settings.hostname,
                         "http": {
                             "paths": [
                                 {
@@ -327,7 +361,7 @@ class InferencePlatform(pulumi.ComponentResource):
             opts=inside,
         )
         self.namespace = pulumi.Output.from_input(namespace_name)
-        self.gateway_url = pulumi.Output.from_input(f"https://{args.hostname}")
+        self.gateway_url = pulumi.Output.from_input(f"https://{args.settings.hostname}")
         self.register_outputs({"namespace": self.namespace, "gateway_url": self.gateway_url})
 
     def _allow(

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Annotated
 
 import pulumi
+from pydantic import Field
 
 from components._bucket import hardened_bucket
+from components.settings import settings_dataclass
 
-__all__ = ["ModelStore", "ModelStoreArgs"]
+__all__ = ["ModelStore", "ModelStoreArgs", "ModelStoreSettings"]
+
+
+@settings_dataclass
+class ModelStoreSettings:
+    """What an environment chooses about its model bucket (stack config `rampart:model_storage`)."""
+
+    noncurrent_version_days: Annotated[int, Field(gt=0)] = 90
+    """Days an overwritten model version is kept before it expires (a rollback window)."""
 
 
 @dataclass(frozen=True)
@@ -17,14 +28,9 @@ class ModelStoreArgs:
 
     kms_key_arn: pulumi.Input[str]
     """Key for SSE-KMS."""
-    noncurrent_version_days: int = 90
-    """Days an overwritten model version is kept (a rollback window)."""
+    settings: ModelStoreSettings = field(default_factory=ModelStoreSettings)
     protect: bool = True
     """Guard the bucket against deletion (and refuse `force_destroy`)."""
-
-    def __post_init__(self) -> None:
-        if self.noncurrent_version_days <= 0:
-            raise ValueError(f"noncurrent_version_days: {self.noncurrent_version_days} must be positive")
 
 
 class ModelStore(pulumi.ComponentResource):
@@ -45,7 +51,7 @@ class ModelStore(pulumi.ComponentResource):
                     "id": "expire-old-model-versions",
                     "status": "Enabled",
                     "filter": {},
-                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.settings.noncurrent_version_days},
                 },
                 {
                     "id": "abort-incomplete-uploads",

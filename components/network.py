@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, field_validator
 
-__all__ = ["Network", "NetworkArgs", "SubnetPlan", "plan_subnets"]
+from components.settings import settings_dataclass
+
+__all__ = ["Network", "NetworkArgs", "NetworkSettings", "SubnetPlan", "plan_subnets"]
 
 MAX_ZONES = 6
 
@@ -48,31 +50,44 @@ def plan_subnets(vpc_cidr: str, zone_count: int) -> SubnetPlan:
     )
 
 
+@settings_dataclass
+class NetworkSettings:
+    """What an environment chooses about its VPC (stack config `rampart:network`)."""
+
+    cidr: str = "10.0.0.0/16"
+    """VPC CIDR block: a private (RFC 1918) range, /16 to /22 so that every subnet gets a useful size."""
+    availability_zones: Annotated[int, Field(ge=2, le=MAX_ZONES)] = 3
+    """Number of zones; each gets one public and one private subnet."""
+    nat: Literal["single", "per_az"] = "per_az"
+    """`per_az`: one NAT gateway per zone (survives a zone outage); `single`: one shared, cheaper."""
+    interface_endpoints: tuple[str, ...] = ("ecr.api", "ecr.dkr", "sts", "secretsmanager", "logs", "ec2")
+    """AWS services reached through private interface endpoints instead of the NAT."""
+    flow_log_retention_days: Annotated[int, Field(gt=0)] = 365
+    """Days VPC flow logs are kept in CloudWatch Logs."""
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr_is_a_private_block(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not an IPv4 network ({error})") from None
+        if not network.is_private:
+            raise ValueError(f"{value} is not a private (RFC 1918) range")
+        if not 16 <= network.prefixlen <= 22:
+            raise ValueError(f"{value} must have a prefix between /16 and /22")
+        return value
+
+
 @dataclass(frozen=True)
 class NetworkArgs:
-    """Inputs of a `Network`."""
+    """Inputs of a `Network`: the environment's settings and what other resources provide."""
 
-    cidr: str
-    """VPC CIDR block (private range, /16 to /22)."""
-    availability_zones: int
-    """Number of zones; each gets one public and one private subnet."""
-    nat: Literal["single", "per_az"]
-    """One NAT gateway per zone, or a single shared one."""
-    interface_endpoints: Sequence[str]
-    """Service names (e.g. `ecr.api`) reached through interface endpoints in the private subnets."""
-    flow_log_retention_days: int
-    """Days flow logs are kept."""
+    settings: NetworkSettings
     kms_key_arn: pulumi.Input[str]
     """Key that encrypts the flow-log group."""
     region: str
     """AWS region, for endpoint service names."""
-
-    def __post_init__(self) -> None:
-        plan_subnets(self.cidr, self.availability_zones)  # raises with the field named
-        if self.nat not in ("single", "per_az"):
-            raise ValueError(f"nat: {self.nat!r} must be 'single' or 'per_az'")
-        if self.flow_log_retention_days <= 0:
-            raise ValueError("flow_log_retention_days: must be positive")
 
 
 class Network(pulumi.ComponentResource):
@@ -89,12 +104,13 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        plan = plan_subnets(args.cidr, args.availability_zones)
+        settings = args.settings
+        plan = plan_subnets(settings.cidr, settings.availability_zones)
         zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=args.cidr,
+            cidr_block=settings.cidr,
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={"Name": f"{name}-vpc"},
@@ -139,7 +155,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-public-rta-{index}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
             )
 
-        nat_count = args.availability_zones if args.nat == "per_az" else 1
+        nat_count = settings.availability_zones if settings.nat == "per_az" else 1
         nat_gateways = []
         for index in range(nat_count):
             address = aws.ec2.Eip(f"{name}-nat-eip-{index}", domain="vpc", opts=child)
@@ -178,11 +194,11 @@ class Network(pulumi.ComponentResource):
             f"{name}-endpoints-sg",
             vpc_id=vpc.id,
             description="HTTPS from inside the VPC to AWS interface endpoints",
-            ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [args.cidr]}],
-            egress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [args.cidr]}],
+            ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [settings.cidr]}],
+            egress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [settings.cidr]}],
             opts=child,
         )
-        for service in args.interface_endpoints:
+        for service in settings.interface_endpoints:
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=vpc.id,
@@ -196,7 +212,7 @@ class Network(pulumi.ComponentResource):
 
         flow_log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            retention_in_days=args.flow_log_retention_days,
+            retention_in_days=settings.flow_log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )

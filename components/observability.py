@@ -20,16 +20,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
+from pydantic import Field, field_validator
 
 from components._kubernetes import helm_release, secured_namespace
 from platform_facts.kubernetes import platform_labels
 from components.gpu_cluster import irsa_trust_policy
+from components.settings import settings_dataclass
 
 __all__ = [
     "ALERTS_DIR",
@@ -38,9 +40,11 @@ __all__ = [
     "CloudIntegration",
     "Observability",
     "ObservabilityArgs",
+    "ObservabilitySettings",
     "alert_rule_groups",
     "dashboard_queries",
     "dashboards",
+    "latency_slo_seconds",
     "metric_names",
 ]
 
@@ -99,12 +103,18 @@ def dashboard_queries(dashboard: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def alert_rule_groups(*, latency_slo_ms: int, monthly_budget_usd: float) -> list[dict[str, Any]]:
-    """The alert rule groups from `components/alerts/*.yaml`, thresholds filled in from config."""
+def latency_slo_seconds(latency_slo_ms: int) -> float:
+    """The SLO in seconds; a burn-rate alert can only count requests under a histogram bucket's bound."""
     seconds = latency_slo_ms / 1000
     if seconds not in GATEWAY_LATENCY_BUCKETS_S:
         buckets = ", ".join(f"{int(b * 1000)}" for b in GATEWAY_LATENCY_BUCKETS_S)
-        raise ValueError(f"latency_slo_ms: {latency_slo_ms} is not a gateway histogram bucket (one of {buckets})")
+        raise ValueError(f"{latency_slo_ms} is not a gateway histogram bucket (one of {buckets})")
+    return seconds
+
+
+def alert_rule_groups(*, latency_slo_ms: int, monthly_budget_usd: float) -> list[dict[str, Any]]:
+    """The alert rule groups from `components/alerts/*.yaml`, thresholds filled in from config."""
+    seconds = latency_slo_seconds(latency_slo_ms)
     values = {"latency_slo_seconds": repr(seconds), "monthly_budget_usd": f"{monthly_budget_usd:g}"}
     return [yaml.safe_load(Template(path.read_text()).substitute(values)) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
 
@@ -122,25 +132,37 @@ class CloudIntegration:
     log_retention_days: int
 
 
+@settings_dataclass(kw_only=True)
+class ObservabilitySettings:
+    """What an environment chooses about monitoring (stack config `rampart:observability`)."""
+
+    latency_slo_ms: Annotated[int, Field(gt=0)] = 1000
+    """p99 latency objective of the gateway (a histogram bucket); the burn-rate alerts are built on it."""
+    monthly_budget_usd: Annotated[float, Field(gt=0)] = 50000.0
+    """Model spend per month that the budget alert compares against."""
+    prometheus_retention: Annotated[str, Field(pattern=r"^\d+[dhw]$")] = "15d"
+
+    @field_validator("latency_slo_ms")
+    @classmethod
+    def _is_a_histogram_bucket(cls, latency_slo_ms: int) -> int:
+        latency_slo_seconds(latency_slo_ms)
+        return latency_slo_ms
+
+
 @dataclass(frozen=True)
 class ObservabilityArgs:
-    """Inputs of `Observability`."""
+    """Inputs of `Observability`: the environment's settings and the cluster it watches."""
 
+    settings: ObservabilitySettings
     environment: str
     data_class: str
     """Label value `rampart.dev/data-class` of the monitoring objects."""
     gpu_namespace: str
     """Namespace of the DCGM exporter (from the cluster's add-ons)."""
     cloud: CloudIntegration | None = None
-    latency_slo_ms: int = 1000
-    monthly_budget_usd: float = 50000.0
-    prometheus_retention: str = "15d"
     namespace: str = "monitoring"
 
     def __post_init__(self) -> None:
-        alert_rule_groups(latency_slo_ms=self.latency_slo_ms, monthly_budget_usd=self.monthly_budget_usd)
-        if self.monthly_budget_usd <= 0:
-            raise ValueError("monthly_budget_usd: must be positive")
         if self.cloud is not None and self.cloud.log_retention_days <= 0:
             raise ValueError("cloud.log_retention_days: must be positive")
 
@@ -245,7 +267,7 @@ class Observability(pulumi.ComponentResource):
                 "grafana": grafana,
                 "prometheus": {
                     "prometheusSpec": {
-                        "retention": args.prometheus_retention,
+                        "retention": args.settings.prometheus_retention,
                         # Select every ServiceMonitor/PrometheusRule, not only the chart's own.
                         "serviceMonitorSelectorNilUsesHelmValues": False,
                         "podMonitorSelectorNilUsesHelmValues": False,
@@ -320,7 +342,9 @@ class Observability(pulumi.ComponentResource):
                 data={f"{stem}.json": json.dumps(dashboard, sort_keys=True)},
                 opts=in_namespace,
             )
-        for group in alert_rule_groups(latency_slo_ms=args.latency_slo_ms, monthly_budget_usd=args.monthly_budget_usd):
+        for group in alert_rule_groups(
+            latency_slo_ms=args.settings.latency_slo_ms, monthly_budget_usd=args.settings.monthly_budget_usd
+        ):
             k8s.apiextensions.CustomResource(
                 f"{name}-{group['name']}",
                 api_version="monitoring.coreos.com/v1",

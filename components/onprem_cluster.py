@@ -8,54 +8,69 @@ themselves are prepared with the cloud-init this component renders (`bootstrap_c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import Field, field_validator
 
-from components._kubernetes import PlatformAddons, install_platform_addons
+from components._kubernetes import GpuSharing, GpuSoftware, PlatformAddons, install_platform_addons
 from components.bootstrap import BootstrapSpec, render_cloud_init
+from components.settings import DataClass, settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
 
-__all__ = ["OnPremCluster", "OnPremClusterArgs", "OnPremGpuNode"]
+__all__ = ["OnPremCluster", "OnPremClusterArgs", "OnPremClusterSettings", "OnPremGpuNode"]
 
 
-@dataclass(frozen=True)
+@settings_dataclass
 class OnPremGpuNode:
     """A GPU host already joined to the cluster."""
 
-    hostname: str
-    gpu_model: str
-    gpu_count: int
+    hostname: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")]
+    """Kubernetes node name (usually the host name)."""
+    gpu_model: Annotated[str, Field(min_length=1)]
+    """GPU model, e.g. `H100-SXM5-80GB`; becomes the `rampart.dev/gpu-model` label."""
+    gpu_count: Annotated[int, Field(ge=1, le=16)] = 8
+
+
+@settings_dataclass(kw_only=True)
+class OnPremClusterSettings:
+    """What an environment chooses about its on-prem cluster: GPU hosts, add-ons, host bootstrap."""
+
+    gpu_nodes: tuple[OnPremGpuNode, ...] = ()
+    gpu_software: GpuSoftware = "gpu_operator"
+    gpu_sharing: GpuSharing = GpuSharing()
+    bootstrap: BootstrapSpec = BootstrapSpec()
+    data_class: DataClass = "regulated"
+    """Most sensitive data workloads on this cluster may handle."""
+
+    @field_validator("gpu_nodes")
+    @classmethod
+    def _hostnames_are_unique(cls, nodes: tuple[OnPremGpuNode, ...]) -> tuple[OnPremGpuNode, ...]:
+        names = [node.hostname for node in nodes]
+        if len(set(names)) != len(names):
+            raise ValueError("hostnames must be unique")
+        return nodes
+
+    def check_has_gpu_nodes(self) -> None:
+        """An adopted cluster is there for its GPU hosts: refuse one without any."""
+        if not self.gpu_nodes:
+            raise ValueError("gpu_nodes must list at least one host when the on-prem cluster is enabled")
 
 
 @dataclass(frozen=True)
 class OnPremClusterArgs:
-    """Inputs of an `OnPremCluster`."""
+    """Inputs of an `OnPremCluster`: the environment's settings and the cluster's credentials."""
 
+    settings: OnPremClusterSettings
     environment: str
     kubeconfig: pulumi.Input[str]
     """Kubeconfig of the cluster; must be a Pulumi secret (`Output.secret`)."""
-    gpu_nodes: Sequence[OnPremGpuNode]
-    bootstrap: BootstrapSpec
-    gpu_software: Literal["gpu_operator", "device_plugin"] = "gpu_operator"
-    gpu_sharing: Literal["none", "time_slicing", "mig"] = "none"
-    time_slicing_replicas: int = 4
-    mig_profile: str = "all-1g.10gb"
-    data_class: str = "regulated"
     monitoring_namespace: str = "monitoring"
 
     def __post_init__(self) -> None:
-        if not self.gpu_nodes:
-            raise ValueError("gpu_nodes: list at least one GPU host")
-        names = [node.hostname for node in self.gpu_nodes]
-        for index, node in enumerate(self.gpu_nodes):
-            if names.count(node.hostname) > 1:
-                raise ValueError(f"gpu_nodes[{index}].hostname: {node.hostname} is listed twice")
-            if node.gpu_count < 1:
-                raise ValueError(f"gpu_nodes[{index}].gpu_count: must be at least 1")
+        self.settings.check_has_gpu_nodes()
         if isinstance(self.kubeconfig, str):
             raise ValueError("kubeconfig: must be a Pulumi secret (pulumi.Output.secret), never plain text")
 
@@ -80,7 +95,8 @@ class OnPremCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        labels = platform_labels(environment=args.environment, data_class=args.data_class, component="nodes")
+        settings = args.settings
+        labels = platform_labels(environment=args.environment, data_class=settings.data_class, component="nodes")
         node_patches = [
             # Server-side apply patch: Pulumi owns only these labels and the taint, not the node.
             k8s.core.v1.NodePatch(
@@ -98,8 +114,17 @@ class OnPremCluster(pulumi.ComponentResource):
                 spec={"taints": [dict(GPU_TAINT)]},
                 opts=on_cluster,
             )
-            for node in args.gpu_nodes
+            for node in settings.gpu_nodes
         ]
-        self.addons = install_platform_addons(name, args, parent=self, provider=self.provider, depends_on=node_patches)
-        self.bootstrap_cloud_init = pulumi.Output.from_input(render_cloud_init(args.bootstrap))
+        self.addons = install_platform_addons(
+            name,
+            settings,
+            environment=args.environment,
+            monitoring_namespace=args.monitoring_namespace,
+            parent=self,
+            provider=self.provider,
+            depends_on=node_patches,
+        )
+        cloud_init = render_cloud_init(settings.bootstrap, environment=args.environment)
+        self.bootstrap_cloud_init = pulumi.Output.from_input(cloud_init)
         self.register_outputs({"bootstrap_cloud_init": self.bootstrap_cloud_init})

@@ -11,11 +11,15 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, field_validator
 
-__all__ = ["PLATFORM_SECRETS", "Secrets", "SecretsArgs", "key_policy"]
+from components.settings import settings_dataclass
+
+__all__ = ["PLATFORM_SECRETS", "Secrets", "SecretsArgs", "SecretsSettings", "check_secret_names", "key_policy"]
 
 PLATFORM_SECRETS = ("model-hub-token", "gateway-api-keys")
 """Secrets every environment has: the model hub token and the gateway's API-key store."""
@@ -74,34 +78,58 @@ def key_policy(account_id: str, region: str, partition: str = "aws") -> str:
     )
 
 
+def check_secret_names(names: Sequence[str]) -> None:
+    """Secret names are lower-case letters, digits and dashes, and each is given once."""
+    for name in names:
+        if not _SECRET_NAME.match(name):
+            raise ValueError(f"{name!r} must be lower-case letters, digits and dashes")
+    if len(set(names)) != len(names):
+        raise ValueError("names must be unique")
+
+
+@settings_dataclass
+class SecretsSettings:
+    """What an environment chooses about its secrets (stack config `rampart:secrets`)."""
+
+    service_credentials: tuple[str, ...] = ()
+    """Extra secrets to create for service credentials (names: lower-case letters, digits, dashes)."""
+    key_deletion_window_days: Annotated[int, Field(ge=7, le=30)] = 30
+    """Waiting period before a deleted KMS key is destroyed."""
+    recovery_window_days: Annotated[int, Field(ge=0, le=30)] = 30
+    """Days a deleted secret can still be restored (0 deletes at once)."""
+
+    @field_validator("service_credentials")
+    @classmethod
+    def _are_secret_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        check_secret_names(names)
+        return names
+
+
 @dataclass(frozen=True)
 class SecretsArgs:
-    """Inputs of `Secrets`."""
+    """Inputs of `Secrets`: the environment's settings and the secrets the platform itself needs."""
 
     region: str
     """AWS region of the key and the secrets."""
-    secret_names: Sequence[str] = PLATFORM_SECRETS
-    """Secrets to create (lower-case, dashes); values are set later unless given below."""
+    settings: SecretsSettings = field(default_factory=SecretsSettings)
+    platform_secrets: Sequence[str] = PLATFORM_SECRETS
+    """Secrets the platform needs whatever the environment (values are set later unless given below)."""
     initial_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Optional first values, by secret name; they must be Pulumi secrets (`Output.secret`)."""
-    key_deletion_window_days: int = 30
-    """Waiting period before a deleted key is destroyed (7..30)."""
-    recovery_window_days: int = 30
-    """Days a deleted secret can be restored (0..30)."""
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """Every secret to create: the platform's first, then the service credentials."""
+        return (*self.platform_secrets, *self.settings.service_credentials)
 
     def __post_init__(self) -> None:
-        for index, name in enumerate(self.secret_names):
-            if not _SECRET_NAME.match(name):
-                raise ValueError(f"secret_names[{index}]: {name!r} must be lower-case letters, digits and dashes")
-        if len(set(self.secret_names)) != len(self.secret_names):
-            raise ValueError("secret_names: names must be unique")
+        try:
+            check_secret_names(self.secret_names)
+        except ValueError as error:
+            raise ValueError(f"secret_names: {error}") from None
         unknown = sorted(set(self.initial_values) - set(self.secret_names))
         if unknown:
             raise ValueError(f"initial_values: {', '.join(unknown)} not in secret_names")
-        if not 7 <= self.key_deletion_window_days <= 30:
-            raise ValueError(f"key_deletion_window_days: {self.key_deletion_window_days} is outside 7..30")
-        if not 0 <= self.recovery_window_days <= 30:
-            raise ValueError(f"recovery_window_days: {self.recovery_window_days} is outside 0..30")
 
 
 class Secrets(pulumi.ComponentResource):
@@ -126,7 +154,7 @@ class Secrets(pulumi.ComponentResource):
             description=f"{name}: secrets, buckets and logs",
             enable_key_rotation=True,
             rotation_period_in_days=365,
-            deletion_window_in_days=args.key_deletion_window_days,
+            deletion_window_in_days=args.settings.key_deletion_window_days,
             policy=pulumi.Output.all(identity.account_id, partition.partition).apply(
                 lambda values: key_policy(values[0], args.region, values[1])
             ),
@@ -140,7 +168,7 @@ class Secrets(pulumi.ComponentResource):
                 f"{name}-{secret_name}",
                 description=f"{name}: {secret_name}",
                 kms_key_id=key.arn,
-                recovery_window_in_days=args.recovery_window_days,
+                recovery_window_in_days=args.settings.recovery_window_days,
                 opts=child,
             )
             if secret_name in args.initial_values:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.bootstrap import BootstrapSpec, render_cloud_init
+from components.bootstrap import render_cloud_init
 from stacks.config import STACKS_DIR, ConfigError, load_stack_config, read_stack_file
 
 __all__ = ["main"]
@@ -39,17 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    bootstrap = config.onprem.bootstrap
-    document = render_cloud_init(
-        BootstrapSpec(
-            environment=config.environment,
-            driver_branch=bootstrap.nvidia_driver_branch,
-            container_toolkit_version=bootstrap.container_toolkit_version,
-            kubernetes_version=bootstrap.kubernetes_version,
-            ntp_servers=bootstrap.ntp_servers,
-            require_disk_encryption=bootstrap.require_disk_encryption,
-        )
-    )
+    document = render_cloud_init(config.onprem.bootstrap, environment=config.environment)
     path = options.output or BOOTSTRAP_DIR / f"{options.environment}-gpu-node.cloud-init.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document)

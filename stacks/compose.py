@@ -15,14 +15,11 @@ import pulumi_kubernetes as k8s
 from components import (
     AuditStore,
     AuditStoreArgs,
-    BootstrapSpec,
     CloudIntegration,
     GpuCluster,
     GpuClusterArgs,
-    GpuNodePool,
     InferencePlatform,
     InferencePlatformArgs,
-    KarpenterPool,
     ModelStore,
     ModelStoreArgs,
     Network,
@@ -31,17 +28,14 @@ from components import (
     ObservabilityArgs,
     OnPremCluster,
     OnPremClusterArgs,
-    OnPremGpuNode,
     Secrets,
     SecretsArgs,
-    SystemNodePool,
-    WorkerGroup,
 )
 from components._kubernetes import PlatformAddons
 from components.secrets import PLATFORM_SECRETS
 from platform_facts.tags import platform_tags
 from services.config import serve_config
-from stacks.config import InferencePlatformConfig, StackConfig, WorkerGroupConfig
+from stacks.config import InferencePlatformConfig, StackConfig
 
 __all__ = ["Platform", "build_platform"]
 
@@ -86,42 +80,25 @@ def build_platform(config: StackConfig) -> Platform:
         f"{prefix}-secrets",
         SecretsArgs(
             region=config.region,
-            secret_names=(*PLATFORM_SECRETS, *_grafana_secret(config), *config.secrets.service_credentials),
+            settings=config.secrets,
+            platform_secrets=(*PLATFORM_SECRETS, *_grafana_secret(config)),
             initial_values=initial_values,
-            key_deletion_window_days=config.secrets.key_deletion_window_days,
-            recovery_window_days=config.secrets.recovery_window_days,
         ),
         opts=protect_state,
     )
     network = Network(
         f"{prefix}-net",
-        NetworkArgs(
-            cidr=config.network.cidr,
-            availability_zones=config.network.availability_zones,
-            nat=config.network.nat,
-            interface_endpoints=config.network.interface_endpoints,
-            flow_log_retention_days=config.network.flow_log_retention_days,
-            kms_key_arn=secrets.key_arn,
-            region=config.region,
-        ),
+        NetworkArgs(config.network, kms_key_arn=secrets.key_arn, region=config.region),
         opts=uses_aws,
     )
     model_store = ModelStore(
         f"{prefix}-models",
-        ModelStoreArgs(
-            kms_key_arn=secrets.key_arn,
-            noncurrent_version_days=config.model_storage.noncurrent_version_days,
-            protect=config.deletion_protection,
-        ),
+        ModelStoreArgs(secrets.key_arn, config.model_storage, protect=config.deletion_protection),
         opts=uses_aws,
     )
     audit_store = AuditStore(
         f"{prefix}-audit",
-        AuditStoreArgs(
-            kms_key_arn=secrets.key_arn,
-            retention_days=config.audit_storage.retention_days,
-            archive_after_days=config.audit_storage.archive_after_days,
-        ),
+        AuditStoreArgs(secrets.key_arn, config.audit_storage),
         opts=uses_aws,
     )
 
@@ -158,13 +135,11 @@ def build_platform(config: StackConfig) -> Platform:
                 Observability(
                     f"{prefix}-{cluster_key}-obs",
                     ObservabilityArgs(
+                        config.observability,
                         environment=config.environment,
                         data_class=_cluster_data_class(config, cluster_key),
                         gpu_namespace=addons.gpu_namespace,
                         cloud=cloud,
-                        latency_slo_ms=config.observability.latency_slo_ms,
-                        monthly_budget_usd=config.observability.monthly_budget_usd,
-                        prometheus_retention=config.observability.prometheus_retention,
                     ),
                     provider=provider,
                     opts=uses_aws,
@@ -207,60 +182,31 @@ def _cluster_data_class(config: StackConfig, cluster_key: str) -> str:
 def _gpu_cluster(
     config: StackConfig, prefix: str, network: Network, secrets: Secrets, opts: pulumi.ResourceOptions
 ) -> GpuCluster:
-    eks = config.eks
-    managed = eks.gpu_capacity == "managed"
     return GpuCluster(
         f"{prefix}-eks",
         GpuClusterArgs(
+            config.eks,
             environment=config.environment,
             region=config.region,
             private_subnet_ids=network.private_subnet_ids,
             kms_key_arn=secrets.key_arn,
-            kubernetes_version=eks.kubernetes_version,
-            public_access_cidrs=eks.public_access_cidrs,
-            system_pool=SystemNodePool(**eks.system_pool.model_dump()),
-            gpu_node_pools=[GpuNodePool(**pool.model_dump()) for pool in eks.gpu_node_pools] if managed else [],
-            karpenter=None if managed else KarpenterPool(**eks.karpenter.model_dump()),
             spot_allowed=config.spot_allowed,
-            gpu_software=eks.gpu_software,
-            gpu_sharing=eks.gpu_sharing.mode,
-            time_slicing_replicas=eks.gpu_sharing.time_slicing_replicas,
-            mig_profile=eks.gpu_sharing.mig_profile,
             log_retention_days=config.log_retention_days,
-            data_class=eks.data_class,
         ),
         opts=opts,
     )
 
 
 def _onprem_cluster(config: StackConfig, prefix: str) -> OnPremCluster:
-    onprem = config.onprem
     assert config.onprem_kubeconfig is not None  # StackConfig refuses onprem.enabled without it
     return OnPremCluster(
         f"{prefix}-onprem",
         OnPremClusterArgs(
+            config.onprem,
             environment=config.environment,
             kubeconfig=pulumi.Output.secret(config.onprem_kubeconfig.get_secret_value()),
-            gpu_nodes=[OnPremGpuNode(**node.model_dump()) for node in onprem.gpu_nodes],
-            bootstrap=BootstrapSpec(
-                environment=config.environment,
-                driver_branch=onprem.bootstrap.nvidia_driver_branch,
-                container_toolkit_version=onprem.bootstrap.container_toolkit_version,
-                kubernetes_version=onprem.bootstrap.kubernetes_version,
-                ntp_servers=onprem.bootstrap.ntp_servers,
-                require_disk_encryption=onprem.bootstrap.require_disk_encryption,
-            ),
-            gpu_software=onprem.gpu_software,
-            gpu_sharing=onprem.gpu_sharing.mode,
-            time_slicing_replicas=onprem.gpu_sharing.time_slicing_replicas,
-            mig_profile=onprem.gpu_sharing.mig_profile,
-            data_class=onprem.data_class,
         ),
     )
-
-
-def _worker_group(group: WorkerGroupConfig) -> WorkerGroup:
-    return WorkerGroup(**group.model_dump())
 
 
 def _inference_platform(
@@ -273,18 +219,11 @@ def _inference_platform(
     return InferencePlatform(
         f"{prefix}-{platform.name}",
         InferencePlatformArgs(
+            platform,
             environment=config.environment,
-            data_class=platform.data_class,
             serve_config=serve_config(platform.serve_config or config.environment),
-            image=platform.image,
-            hostname=platform.hostname,
             namespace=f"rampart-{platform.name}",
-            cpu_workers=_worker_group(platform.cpu_workers),
-            gpu_workers=_worker_group(platform.gpu_workers),
             require_image_digest=config.require_image_digest,
-            tls_secret=platform.tls_secret,
-            ingress_class=platform.ingress_class,
-            ingress_namespace=platform.ingress_namespace,
             operator_namespace=addons.kuberay_namespace,
         ),
         provider=provider,

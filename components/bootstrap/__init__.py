@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
+from typing import Annotated
+
+from pydantic import AfterValidator, field_validator
+
+from components.settings import KubernetesVersion, settings_dataclass
 
 __all__ = ["BOOTSTRAP_MARKER", "BootstrapSpec", "render_cloud_init"]
 
@@ -25,38 +28,64 @@ BOOTSTRAP_MARKER = "/etc/rampart/bootstrap.json"
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 
 
-@dataclass(frozen=True)
+def _is_a_host(server: str) -> str:
+    if not _HOST.match(server):
+        raise ValueError(f"{server!r} is not a host name or address")
+    return server
+
+
+@settings_dataclass
 class BootstrapSpec:
-    """What an on-prem GPU host is bootstrapped to."""
+    """What an on-prem GPU host is bootstrapped to (stack config `rampart:onprem.bootstrap`)."""
 
-    environment: str
-    driver_branch: str
-    container_toolkit_version: str
-    kubernetes_version: str
-    ntp_servers: Sequence[str]
-    require_disk_encryption: bool
+    nvidia_driver_branch: str = "570"
+    """NVIDIA datacenter driver branch (server package `nvidia-driver-<branch>-server`)."""
+    container_toolkit_version: str = "1.17.8"
+    """NVIDIA container toolkit release (`X.Y.Z`)."""
+    kubernetes_version: KubernetesVersion = "1.33"
+    """kubelet and kubeadm minor version; the cluster's own."""
+    ntp_servers: tuple[Annotated[str, AfterValidator(_is_a_host)], ...] = ("0.pool.ntp.org", "1.pool.ntp.org")
+    """Time sources for chrony; use your own in an air-gapped site."""
+    require_disk_encryption: bool = True
+    """Refuse to finish bootstrap when the root filesystem is not on LUKS (dm-crypt)."""
 
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"\d{3}", self.driver_branch):
-            raise ValueError(f"driver_branch: {self.driver_branch!r} must be a three-digit NVIDIA branch")
-        if not re.fullmatch(r"\d+\.\d+\.\d+", self.container_toolkit_version):
-            raise ValueError(f"container_toolkit_version: {self.container_toolkit_version!r} must be X.Y.Z")
-        if not re.fullmatch(r"1\.\d{2}", self.kubernetes_version):
-            raise ValueError(f"kubernetes_version: {self.kubernetes_version!r} must be a minor version like 1.33")
-        if not self.ntp_servers:
-            raise ValueError("ntp_servers: name at least one time source")
-        for index, server in enumerate(self.ntp_servers):
-            if not _HOST.match(server):
-                raise ValueError(f"ntp_servers[{index}]: {server!r} is not a host name or address")
+    @field_validator("nvidia_driver_branch")
+    @classmethod
+    def _is_a_branch(cls, branch: str) -> str:
+        if not re.fullmatch(r"\d{3}", branch):
+            raise ValueError(f"{branch!r} must be a three-digit NVIDIA branch")
+        return branch
+
+    @field_validator("container_toolkit_version")
+    @classmethod
+    def _is_a_release(cls, version: str) -> str:
+        if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+            raise ValueError(f"{version!r} must be X.Y.Z")
+        return version
+
+    @field_validator("ntp_servers")
+    @classmethod
+    def _has_a_time_source(cls, servers: tuple[str, ...]) -> tuple[str, ...]:
+        if not servers:
+            raise ValueError("name at least one time source")
+        return servers
 
 
-def render_cloud_init(spec: BootstrapSpec) -> str:
-    """The `#cloud-config` document for one environment's GPU hosts (a pure function of `spec`)."""
-    expected = {**asdict(spec), "ntp_servers": list(spec.ntp_servers)}
+def render_cloud_init(spec: BootstrapSpec, *, environment: str) -> str:
+    """The `#cloud-config` document for one environment's GPU hosts (a pure function of its inputs)."""
+    # What the host records having been bootstrapped to; tests/hosts reads these keys.
+    expected = {
+        "environment": environment,
+        "driver_branch": spec.nvidia_driver_branch,
+        "container_toolkit_version": spec.container_toolkit_version,
+        "kubernetes_version": spec.kubernetes_version,
+        "ntp_servers": list(spec.ntp_servers),
+        "require_disk_encryption": spec.require_disk_encryption,
+    }
     check = "/usr/local/sbin/rampart-check-disk-encryption"
     return Template(TEMPLATE.read_text()).substitute(
-        environment=spec.environment,
-        driver_branch=spec.driver_branch,
+        environment=environment,
+        driver_branch=spec.nvidia_driver_branch,
         toolkit_version=spec.container_toolkit_version,
         kubernetes_version=spec.kubernetes_version,
         expected_json=json.dumps(expected, sort_keys=True),

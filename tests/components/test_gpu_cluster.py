@@ -8,18 +8,14 @@ provider from a secret kubeconfig.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import pytest
 
-from components.gpu_cluster import (
-    CONTROL_PLANE_LOG_TYPES,
-    GpuClusterArgs,
-    GpuNodePool,
-    KarpenterPool,
-    gpu_ami_type,
-    irsa_trust_policy,
-)
+from components.gpu_cluster import CONTROL_PLANE_LOG_TYPES, GpuClusterArgs, irsa_trust_policy
+from components.gpu_cluster_settings import GpuClusterSettings, GpuNodePool, KarpenterPool, gpu_ami_type
+from components.settings import SettingsError
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 from stacks.plan import PlanGraph, render
 from tests.stacks.helpers import component, under
@@ -249,32 +245,60 @@ def test_dev_uses_the_device_plugin_with_time_slicing(rendered: Render) -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("build", "message"),
     [
-        ({"gpu_node_pools": [], "karpenter": None}, r"gpu_node_pools / karpenter: give exactly one"),
-        ({"gpu_node_pools": [GpuNodePool("a", "m7i.large", 1, 1, 1)]}, r"gpu_node_pools\[0\].instance_type: m7i.large"),
         (
-            {"gpu_node_pools": [GpuNodePool("a", "g6.xlarge", 1, 1, 1, "spot")]},
-            r"gpu_node_pools\[0\].capacity_type: spot",
+            lambda: GpuNodePool("a", "m7i.large", 1, 1, 1),
+            (
+                r"GpuNodePool: instance_type: m7i\.large is not an accelerated instance family "
+                r"\(known: [a-z0-9, -]+\) \(got 'm7i\.large'\)"
+            ),
         ),
         (
-            {"gpu_node_pools": [GpuNodePool("a", "g6.xlarge", 2, 1, 3)]},
-            r"gpu_node_pools\[0\]: min_size <= desired_size",
+            lambda: GpuNodePool("a", "g6.xlarge", 2, 1, 3),
+            re.escape("GpuNodePool: min_size <= desired_size <= max_size must hold (got 2, 1, 3)"),
+        ),
+        (lambda: KarpenterPool(()), re.escape("KarpenterPool: instance_families: name at least one GPU family")),
+        (
+            lambda: GpuClusterSettings(public_access_cidrs=("0.0.0.0/0",)),
+            re.escape(
+                "GpuClusterSettings: public_access_cidrs: 0.0.0.0/0 would open the API endpoint to the internet; "
+                "list your own ranges"
+            ),
         ),
         (
-            {"gpu_node_pools": [], "karpenter": KarpenterPool(["g6"], ["spot"], 4, 64)},
-            r"karpenter.capacity_types: spot is not allowed",
+            lambda: GpuClusterSettings(gpu_node_pools=()),
+            re.escape("GpuClusterSettings: gpu_node_pools must list at least one pool when gpu_capacity is managed"),
         ),
-        ({"public_access_cidrs": ["0.0.0.0/0"]}, r"public_access_cidrs\[0\]: 0.0.0.0/0 opens"),
+        (
+            lambda: GpuClusterSettings(data_class="regulated"),
+            re.escape(
+                "GpuClusterSettings: data_class: regulated data may only be handled on the on-prem cluster "
+                "(got 'regulated')"
+            ),
+        ),
     ],
 )
-def test_bad_arguments_name_the_field(changes: dict[str, object], message: str) -> None:
-    base: dict[str, object] = {
+def test_bad_settings_name_the_field(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        build()
+    assert re.fullmatch(message, str(raised.value)), str(raised.value)
+
+
+def test_spot_capacity_needs_spot_allowed() -> None:
+    inputs: dict[str, object] = {
         "environment": "dev",
         "region": "us-east-1",
         "private_subnet_ids": ["a", "b"],
         "kms_key_arn": "arn:aws:kms:us-east-1:1:key/k",
-        "gpu_node_pools": [GpuNodePool("gpu", "g6.xlarge", 1, 1, 2)],
     }
-    with pytest.raises(ValueError, match=message):
-        GpuClusterArgs(**{**base, **changes})  # type: ignore[arg-type]
+    managed = GpuClusterSettings(gpu_node_pools=(GpuNodePool("a", "g6.xlarge", 1, 1, 1, "spot"),))
+    karpenter = GpuClusterSettings(gpu_capacity="karpenter", karpenter=KarpenterPool(("g6",), ("spot",), 4, 64))
+    with pytest.raises(ValueError) as raised:
+        GpuClusterArgs(managed, **inputs)  # type: ignore[arg-type]
+    assert str(raised.value) == "gpu_node_pools.0.capacity_type: spot is not allowed (spot_allowed is false)"
+    with pytest.raises(ValueError) as raised:
+        GpuClusterArgs(karpenter, **inputs)  # type: ignore[arg-type]
+    assert str(raised.value) == "karpenter.capacity_types: spot is not allowed (spot_allowed is false)"
+    allowed = GpuClusterArgs(karpenter, spot_allowed=True, **inputs)  # type: ignore[arg-type]
+    assert allowed.settings.karpenter_pool is not None

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 import yaml
 
-from components.inference_platform import GATEWAY_PORT, INTERNAL_RAY_PORTS, InferencePlatformArgs, WorkerGroup
+from components.inference_platform import (
+    GATEWAY_PORT,
+    INTERNAL_RAY_PORTS,
+    InferencePlatformArgs,
+    InferencePlatformSettings,
+    WorkerGroup,
+)
 from services.config import serve_config
 from stacks.plan import PlanGraph, PlannedResource
 from tests.stacks.helpers import under
@@ -199,35 +205,49 @@ def test_ray_service_waits_for_the_operator_of_its_cluster(rendered: Render) -> 
         assert service.provider == operator.provider, f"{service.urn} is on another cluster than its operator"
 
 
-def _args(**changes: Any) -> InferencePlatformArgs:
+def _settings(**changes: Any) -> InferencePlatformSettings:
     base: dict[str, Any] = {
-        "environment": "prod",
         "data_class": "confidential",
-        "serve_config": serve_config("prod"),
         "image": "registry/serving:1@sha256:" + "a" * 64,
         "hostname": "api.example.com",
-        "namespace": "rampart-public",
         "cpu_workers": WorkerGroup(1, 2, "2", "8Gi"),
         "gpu_workers": WorkerGroup(1, 2, "8", "48Gi", 1),
     }
-    return InferencePlatformArgs(**{**base, **changes})
+    return InferencePlatformSettings(**{**base, **changes})
+
+
+def _args(settings: InferencePlatformSettings | None = None, **changes: Any) -> InferencePlatformArgs:
+    base: dict[str, Any] = {"environment": "prod", "serve_config": serve_config("prod"), "namespace": "rampart-public"}
+    return InferencePlatformArgs(settings or _settings(), **{**base, **changes})
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("build", "message"),
     [
-        ({"image": "registry/serving:1"}, r"image: registry/serving:1 must be pinned by digest"),
-        ({"serve_config": {"applications": []}}, r"serve_config: has no applications"),
-        ({"gpu_workers": WorkerGroup(1, 2, "8", "48Gi", 0)}, r"gpu_workers.gpus: must be at least 1"),
-        ({"cpu_workers": WorkerGroup(1, 2, "2", "8Gi", 1)}, r"cpu_workers.gpus: must be 0"),
-        ({"cpu_workers": WorkerGroup(3, 2, "2", "8Gi")}, r"cpu_workers: 0 <= min_replicas <= max_replicas"),
-        ({"cpu_workers": WorkerGroup(1, 2, "two", "8Gi")}, r"cpu_workers.cpu: 'two' is not a Kubernetes quantity"),
+        (
+            lambda: _settings(gpu_workers=WorkerGroup(1, 2, "8", "48Gi", 0)),
+            "InferencePlatformSettings: gpu_workers.gpus must be at least 1",
+        ),
+        (
+            lambda: _settings(cpu_workers=WorkerGroup(1, 2, "2", "8Gi", 1)),
+            "InferencePlatformSettings: cpu_workers.gpus must be 0",
+        ),
+        (lambda: WorkerGroup(3, 2, "2", "8Gi"), "WorkerGroup: min_replicas (3) must not exceed max_replicas (2)"),
+        (lambda: WorkerGroup(1, 2, "two", "8Gi"), "WorkerGroup: cpu: 'two' is not a Kubernetes quantity (got 'two')"),
+        (lambda: WorkerGroup(1, 2, "2", "8G"), "WorkerGroup: memory: '8G' is not a Kubernetes quantity (got '8G')"),
+        (
+            lambda: _args(_settings(image="registry/serving:1")),
+            "image: registry/serving:1 must be pinned by digest (@sha256:<64 hex>)",
+        ),
+        (lambda: _args(serve_config={"applications": []}), "serve_config: has no applications"),
     ],
 )
-def test_bad_arguments_name_the_field(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        _args(**changes)
+def test_bad_arguments_name_the_field(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        build()
+    assert str(raised.value) == message
 
 
 def test_a_tag_is_accepted_where_digests_are_not_required() -> None:
-    assert _args(image="registry/serving:1", require_image_digest=False).image == "registry/serving:1"
+    args = _args(_settings(image="registry/serving:1"), require_image_digest=False)
+    assert args.settings.image == "registry/serving:1"

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from components.network import NetworkArgs, plan_subnets
+from components.network import NetworkSettings, plan_subnets
+from components.settings import SettingsError
 from stacks.plan import PlanGraph
 from tests.stacks.helpers import component, under
 
@@ -43,12 +44,20 @@ def test_zone_count_outside_range_is_refused(zones: int) -> None:
         plan_subnets("10.0.0.0/16", zones)
 
 
-def test_args_validate_in_the_constructor() -> None:
-    common = {"cidr": "10.0.0.0/16", "interface_endpoints": (), "kms_key_arn": "k", "region": "us-east-1"}
-    with pytest.raises(ValueError, match=r"nat: 'both'"):
-        NetworkArgs(availability_zones=2, nat="both", flow_log_retention_days=1, **common)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"flow_log_retention_days: must be positive"):
-        NetworkArgs(availability_zones=2, nat="single", flow_log_retention_days=0, **common)
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"nat": "both"}, "nat: Input should be 'single' or 'per_az' (got 'both')"),
+        ({"flow_log_retention_days": 0}, "flow_log_retention_days: Input should be greater than 0 (got 0)"),
+        ({"availability_zones": 1}, "availability_zones: Input should be greater than or equal to 2 (got 1)"),
+        ({"cidr": "8.8.0.0/16"}, "cidr: 8.8.0.0/16 is not a private (RFC 1918) range (got '8.8.0.0/16')"),
+        ({"cidrr": "10.0.0.0/16"}, "cidrr: unknown key"),
+    ],
+)
+def test_settings_validate_in_the_constructor(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        NetworkSettings(**changes)  # type: ignore[arg-type]
+    assert str(raised.value) == f"NetworkSettings: {message}"
 
 
 @pytest.mark.parametrize(("environment", "nat_count"), [("prod", 3), ("staging", 3), ("dev", 1)])

@@ -14,12 +14,13 @@ import pytest
 
 from components.observability import (
     DASHBOARDS_DIR,
-    ObservabilityArgs,
+    ObservabilitySettings,
     alert_rule_groups,
     dashboard_queries,
     dashboards,
     metric_names,
 )
+from components.settings import SettingsError
 from services.metrics_catalog import EXPORTED_METRICS
 from stacks.plan import PlanGraph
 from tests.stacks.helpers import under
@@ -95,8 +96,8 @@ def test_alert_thresholds_come_from_config() -> None:
 
 
 def test_an_slo_that_is_not_a_histogram_bucket_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"latency_slo_ms: 300 is not a gateway histogram bucket"):
-        ObservabilityArgs(environment="dev", data_class="internal", gpu_namespace="gpu-system", latency_slo_ms=300)
+    with pytest.raises(SettingsError, match=r"latency_slo_ms: 300 is not a gateway histogram bucket"):
+        ObservabilitySettings(latency_slo_ms=300)
 
 
 def _cloud_observability(graph: PlanGraph):  # type: ignore[no-untyped-def]

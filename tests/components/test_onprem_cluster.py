@@ -10,13 +10,14 @@ import pytest
 import yaml
 
 from components.bootstrap import BOOTSTRAP_MARKER, BootstrapSpec, render_cloud_init
-from components.onprem_cluster import OnPremClusterArgs, OnPremGpuNode
+from components.onprem_cluster import OnPremClusterArgs, OnPremClusterSettings, OnPremGpuNode
+from components.settings import SettingsError
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 from stacks.plan import PlanGraph
 from tests.stacks.helpers import component, under
 
 Render = Callable[[str], PlanGraph]
-SPEC = BootstrapSpec("prod", "570", "1.17.8", "1.33", ("ntp1.corp.example", "ntp2.corp.example"), True)
+SPEC = BootstrapSpec("570", "1.17.8", "1.33", ("ntp1.corp.example", "ntp2.corp.example"), True)
 
 
 def test_cluster_is_reached_through_a_secret_kubeconfig(rendered: Render) -> None:
@@ -69,8 +70,8 @@ def test_no_aws_resource_depends_on_the_onprem_cluster(rendered: Render) -> None
 
 
 def test_cloud_init_installs_and_checks_what_config_says() -> None:
-    document = yaml.safe_load(render_cloud_init(SPEC))
-    assert render_cloud_init(SPEC).startswith("#cloud-config\n")
+    document = yaml.safe_load(render_cloud_init(SPEC, environment="prod"))
+    assert render_cloud_init(SPEC, environment="prod").startswith("#cloud-config\n")
     assert {"nvidia-driver-570-server", "chrony", "containerd"} <= set(document["packages"])
     files = {f["path"]: f["content"] for f in document["write_files"]}
     assert json.loads(files[BOOTSTRAP_MARKER]) == {
@@ -92,54 +93,59 @@ def test_cloud_init_installs_and_checks_what_config_says() -> None:
 
 
 def test_disk_encryption_check_is_advisory_only_when_config_says_so() -> None:
-    relaxed = BootstrapSpec("dev", "570", "1.17.8", "1.33", ("pool.ntp.org",), False)
-    commands = [" ".join(c) for c in yaml.safe_load(render_cloud_init(relaxed))["runcmd"]]
+    relaxed = BootstrapSpec("570", "1.17.8", "1.33", ("pool.ntp.org",), False)
+    commands = [" ".join(c) for c in yaml.safe_load(render_cloud_init(relaxed, environment="dev"))["runcmd"]]
     assert any(c.endswith("rampart-check-disk-encryption || true") for c in commands)
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"driver_branch": "57"}, r"driver_branch: '57' must be a three-digit"),
-        ({"container_toolkit_version": "latest"}, r"container_toolkit_version: 'latest' must be X.Y.Z"),
-        ({"kubernetes_version": "v1.33"}, r"kubernetes_version: 'v1.33' must be a minor version"),
-        ({"ntp_servers": ()}, r"ntp_servers: name at least one"),
-        ({"ntp_servers": ("bad host",)}, r"ntp_servers\[0\]: 'bad host'"),
+        ({"nvidia_driver_branch": "57"}, "nvidia_driver_branch: '57' must be a three-digit NVIDIA branch (got '57')"),
+        ({"container_toolkit_version": "latest"}, "container_toolkit_version: 'latest' must be X.Y.Z (got 'latest')"),
+        (
+            {"kubernetes_version": "v1.33"},
+            "kubernetes_version: String should match pattern '^1\\.\\d{2}$' (got 'v1.33')",
+        ),
+        ({"ntp_servers": ()}, "ntp_servers: name at least one time source"),
+        ({"ntp_servers": ("bad host",)}, "ntp_servers[0]: 'bad host' is not a host name or address (got 'bad host')"),
     ],
 )
 def test_bad_bootstrap_values_name_the_field(changes: dict[str, object], message: str) -> None:
-    base = {
-        "environment": "prod",
-        "driver_branch": "570",
-        "container_toolkit_version": "1.17.8",
-        "kubernetes_version": "1.33",
-        "ntp_servers": ("pool.ntp.org",),
-        "require_disk_encryption": True,
-    }
-    with pytest.raises(ValueError, match=message):
-        BootstrapSpec(**{**base, **changes})  # type: ignore[arg-type]
+    with pytest.raises(SettingsError) as raised:
+        BootstrapSpec(**changes)  # type: ignore[arg-type]
+    assert str(raised.value) == f"BootstrapSpec: {message}"
+
+
+def _settings(*nodes: OnPremGpuNode) -> OnPremClusterSettings:
+    return OnPremClusterSettings(gpu_nodes=nodes, bootstrap=SPEC)
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("build", "message"),
     [
-        ({"gpu_nodes": []}, r"gpu_nodes: list at least one"),
         (
-            {"gpu_nodes": [OnPremGpuNode("a", "L4", 1), OnPremGpuNode("a", "L4", 1)]},
-            r"gpu_nodes\[0\].hostname: a is listed twice",
+            lambda: _settings(OnPremGpuNode("a", "L4", 1), OnPremGpuNode("a", "L4", 1)),
+            "OnPremClusterSettings: gpu_nodes: hostnames must be unique",
         ),
-        ({"kubeconfig": "apiVersion: v1"}, r"kubeconfig: must be a Pulumi secret"),
+        (
+            lambda: OnPremGpuNode("a", "L4", 0),
+            "OnPremGpuNode: gpu_count: Input should be greater than or equal to 1 (got 0)",
+        ),
+        (
+            lambda: OnPremClusterArgs(_settings(), "prod", pulumi.Output.secret("apiVersion: v1")),
+            "gpu_nodes must list at least one host when the on-prem cluster is enabled",
+        ),
+        (
+            lambda: OnPremClusterArgs(_settings(OnPremGpuNode("gpu-node-1", "H100", 8)), "prod", "apiVersion: v1"),
+            "kubeconfig: must be a Pulumi secret (pulumi.Output.secret), never plain text",
+        ),
     ],
 )
-def test_bad_arguments_name_the_field(changes: dict[str, object], message: str) -> None:
-    base: dict[str, object] = {
-        "environment": "prod",
-        "kubeconfig": pulumi.Output.secret("apiVersion: v1"),
-        "gpu_nodes": [OnPremGpuNode("gpu-node-1", "H100", 8)],
-        "bootstrap": SPEC,
-    }
-    with pytest.raises(ValueError, match=message):
-        OnPremClusterArgs(**{**base, **changes})  # type: ignore[arg-type]
+def test_bad_arguments_name_the_field(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        build()
+    assert str(raised.value) == message
 
 
 # Data residency -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from components.secrets import SecretsArgs, key_policy
+from components.secrets import SecretsArgs, SecretsSettings, key_policy
 from stacks.config import read_stack_file
 from stacks.plan import PlanGraph, render
 
@@ -73,15 +73,35 @@ def test_outputs_are_arns_never_values() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("build", "message"),
     [
-        ({"secret_names": ("Bad Name",)}, r"secret_names\[0\]: 'Bad Name'"),
-        ({"secret_names": ("a", "a")}, r"secret_names: names must be unique"),
-        ({"initial_values": {"nope": "x"}}, r"initial_values: nope not in secret_names"),
-        ({"key_deletion_window_days": 3}, r"key_deletion_window_days: 3 is outside 7..30"),
-        ({"recovery_window_days": 45}, r"recovery_window_days: 45 is outside 0..30"),
+        (
+            lambda: SecretsArgs("us-east-1", platform_secrets=("Bad Name",)),
+            "secret_names: 'Bad Name' must be lower-case letters, digits and dashes",
+        ),
+        (
+            lambda: SecretsArgs("us-east-1", SecretsSettings(service_credentials=("model-hub-token",))),
+            "secret_names: names must be unique",
+        ),
+        (
+            lambda: SecretsArgs("us-east-1", initial_values={"nope": "x"}),
+            "initial_values: nope not in secret_names",
+        ),
+        (
+            lambda: SecretsSettings(service_credentials=("a", "a")),
+            "SecretsSettings: service_credentials: names must be unique",
+        ),
+        (
+            lambda: SecretsSettings(key_deletion_window_days=3),
+            "SecretsSettings: key_deletion_window_days: Input should be greater than or equal to 7 (got 3)",
+        ),
+        (
+            lambda: SecretsSettings(recovery_window_days=45),
+            "SecretsSettings: recovery_window_days: Input should be less than or equal to 30 (got 45)",
+        ),
     ],
 )
-def test_bad_args_are_refused_with_the_field_named(changes: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        SecretsArgs(region="us-east-1", **changes)  # type: ignore[arg-type]
+def test_bad_args_are_refused_with_the_field_named(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        build()
+    assert str(raised.value) == message

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from components.audit_store import AuditStoreArgs
-from components.model_store import ModelStoreArgs
+from components.audit_store import AuditStoreSettings
+from components.model_store import ModelStoreSettings
+from components.settings import SettingsError
 from stacks.plan import PlanGraph, PlannedResource
 
 Render = Callable[[str], PlanGraph]
@@ -74,8 +75,12 @@ def test_model_bucket_protection_follows_config(rendered: Render) -> None:
     assert not model_bucket("dev").protect and model_bucket("dev").inputs["forceDestroy"] is True
 
 
-def test_bad_store_args_name_the_field() -> None:
-    with pytest.raises(ValueError, match=r"noncurrent_version_days: 0 must be positive"):
-        ModelStoreArgs(kms_key_arn="k", noncurrent_version_days=0)
-    with pytest.raises(ValueError, match=r"archive_after_days: 400 must be between 1 and retention_days - 1"):
-        AuditStoreArgs(kms_key_arn="k", retention_days=365, archive_after_days=400)
+def test_bad_store_settings_name_the_field() -> None:
+    with pytest.raises(SettingsError) as raised:
+        ModelStoreSettings(noncurrent_version_days=0)
+    assert str(raised.value) == "ModelStoreSettings: noncurrent_version_days: Input should be greater than 0 (got 0)"
+    with pytest.raises(SettingsError) as raised:
+        AuditStoreSettings(retention_days=365, archive_after_days=400)
+    assert str(raised.value) == (
+        "AuditStoreSettings: archive_after_days: must be shorter than retention_days (365) (got 400)"
+    )

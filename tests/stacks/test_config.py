@@ -80,7 +80,11 @@ BAD_VALUES = [
     ("secrets.recovery_window_days", 31, "rampart:secrets.recovery_window_days: Input should be less than or equal to 30"),
     ("model_storage.noncurrent_version_days", 0, "rampart:model_storage.noncurrent_version_days: Input should be greater than 0"),
     ("audit_storage.retention_days", -1, "rampart:audit_storage.retention_days: Input should be greater than 0"),
-    ("audit_storage.archive_after_days", 5000, "audit_storage.archive_after_days must be shorter than audit_storage.retention_days"),
+    (
+        "audit_storage.archive_after_days",
+        5000,
+        "rampart:audit_storage.archive_after_days: must be shorter than retention_days (2555) (got 5000)",
+    ),
     ("tags.data_class", "secret", "rampart:tags.data_class: Input should be 'public', 'internal', 'confidential' or 'regulated'"),
     ("tags.owner", "", "rampart:tags.owner: String should have at least 1 character"),
     ("environment", "Prod!", "rampart:environment: String should match pattern"),
