@@ -1,4 +1,4 @@
-# Rampart: the two commands are `make up` and `make test`; everything else is a helper.
+# Rampart: the two commands are `make up` and `make test`; everything else is a helper (`make` lists them).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,77 +7,132 @@ PIP := $(VENV)/bin/pip
 ENV ?= dev
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+.DEFAULT_GOAL := help
 
-.PHONY: up down test plan install install-infra help
+.PHONY: up down test plan install install-infra help lock lint-workflows
 
-help:
-	@echo "make up            start the local environment (Ray Serve + services + gateway on 127.0.0.1)"
-	@echo "make down          stop what make up started"
-	@echo "make test          install everything and run the whole test suite"
-	@echo "make plan ENV=env  render a stack offline under mocks and print the planned resources"
+# Every target with a `## ` comment on its line, in file order: the list cannot go stale.
+help: ## list every target with one line each (this list)
+	@awk -F ':.*## ' '/^[a-zA-Z0-9_-]+:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# pyproject.toml's requires-python, checked before a virtualenv is made from $(PYTHON).
+PYTHON_VERSION := 3.11
+define require_python
+	@found=$$($(1) -c 'import platform; print(platform.python_version())' 2>/dev/null) || found="no $(1)"; \
+	case "$$found" in $(PYTHON_VERSION).*) ;; *) \
+		echo "Rampart needs Python $(PYTHON_VERSION) (found $$found); run make with PYTHON=python$(PYTHON_VERSION)" >&2; exit 1;; esac
+endef
 
 $(PY):
+	$(call require_python,$(PYTHON))
+	@echo "==> creating $(VENV) with $$($(PYTHON) -V)"
 	$(PYTHON) -m venv $(VENV)
 
-# Each stamp records one install of the project with a set of extras; pyproject changes re-run it.
-$(VENV)/.installed-infra: pyproject.toml | $(PY)
-	$(PIP) install --disable-pip-version-check -q -e .
+# Installs come from the hash-checked locks in requirements/ (`make lock` writes them from pyproject.toml),
+# then the project itself without dependencies; each stamp records one install, a lock change re-runs it.
+# torch's CPU build is on PyTorch's own index, never on PyPI: torch-cpu.lock installs first with that index
+# added. Only that step sees it, with one retry, so a machine that cannot reach it (pip's own find-links
+# serve the same wheel) skips it at once instead of retrying it for every package. TORCH_INDEX_URL= drops it.
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+PIP_INSTALL := $(PIP) install --disable-pip-version-check --require-hashes
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL) --retries 1)
+# setuptools (the build backend) comes from the lock too, so the project builds without fetching anything.
+INSTALL_PROJECT := $(PIP) install --disable-pip-version-check --no-deps --no-build-isolation -e .
+
+$(VENV)/.installed-infra: requirements/infra.lock pyproject.toml | $(PY)
+	@echo "==> [1/2] infrastructure dependencies (requirements/infra.lock, hash-checked)"
+	$(PIP_INSTALL) -r requirements/infra.lock
+	@echo "==> [2/2] rampart itself (editable, no dependencies)"
+	$(INSTALL_PROJECT)
 	@touch $@
 
-$(VENV)/.installed-all: pyproject.toml | $(PY)
-	$(PIP) install --disable-pip-version-check -q -e '.[serve,test]'
+$(VENV)/.installed-all: requirements/torch-cpu.lock requirements/all.lock pyproject.toml | $(PY)
+	@echo "==> [1/3] torch, CPU build (requirements/torch-cpu.lock, hash-checked; index $(or $(TORCH_INDEX_URL),none))"
+	$(PIP_INSTALL) $(TORCH_INDEX) -r requirements/torch-cpu.lock
+	@echo "==> [2/3] everything else: infrastructure, serving, tests, benchmarks (requirements/all.lock, hash-checked)"
+	$(PIP_INSTALL) -r requirements/all.lock
+	@echo "==> [3/3] rampart itself (editable, no dependencies)"
+	$(INSTALL_PROJECT)
 	@touch $@ $(VENV)/.installed-infra
 
-install-infra: $(VENV)/.installed-infra
-install: $(VENV)/.installed-all
+install-infra: $(VENV)/.installed-infra ## install the infrastructure set only (Pulumi, policies; no torch, no Ray) into .venv
+install: $(VENV)/.installed-all ## install everything make up and make test need into .venv
 
-test: $(VENV)/.installed-all
+# pip-compile (pip-tools) in a virtualenv of its own, at a pinned version: it must not share the project's pip.
+# all.lock is the whole set; serve.lock and infra.lock are compiled against it, so one package has one pin.
+LOCK_VENV := .venv-lock
+LOCK_TOOLS := pip==26.3 pip-tools==7.7.0
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL) --pip-args "--retries 1") $(if $(UPGRADE),--upgrade)
+PYPROJECT_LOCK := --build-deps-for editable pyproject.toml
+
+$(LOCK_VENV)/bin/pip-compile:
+	$(call require_python,$(PYTHON))
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --disable-pip-version-check $(LOCK_TOOLS)
+
+lock: $(LOCK_VENV)/bin/pip-compile ## rewrite requirements/*.lock from pyproject.toml (UPGRADE=1: newest allowed pins)
+	@echo "==> [1/4] requirements/torch-cpu.lock"
+	$(PIP_COMPILE) -o requirements/torch-cpu.lock requirements/torch-cpu.in
+	@echo "==> [2/4] requirements/all.lock (every extra)"
+	$(PIP_COMPILE) --all-extras -c requirements/torch-cpu.lock -o requirements/all.lock $(PYPROJECT_LOCK)
+	@echo "==> [3/4] requirements/serve.lock"
+	$(PIP_COMPILE) --extra serve -c requirements/all.lock -o requirements/serve.lock $(PYPROJECT_LOCK)
+	@echo "==> [4/4] requirements/infra.lock"
+	$(PIP_COMPILE) -c requirements/all.lock -o requirements/infra.lock $(PYPROJECT_LOCK)
+
+# zizmor's offline audits (pinned actions, permissions, credentials, injection); any finding fails.
+lint-workflows: $(VENV)/.installed-all ## lint .github/workflows with zizmor; any finding fails (make test runs it first)
+	$(VENV)/bin/zizmor --offline .github/workflows
+
+test: $(VENV)/.installed-all ## install everything and run the whole test suite (CI runs this)
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-plan: $(VENV)/.installed-infra
+plan: $(VENV)/.installed-infra ## render stack ENV (default dev) offline under mocks and print the planned resources
 	$(PY) -m stacks.plan $(ENV)
 
 # Gateway audit log: verify the hash chain of every stream (edited, dropped or reordered records fail).
 .PHONY: audit-verify
 AUDIT_DIR ?= $(or $(RAMPART_STATE_DIR),.rampart/local)/audit
-audit-verify: $(VENV)/.installed-all
+audit-verify: $(VENV)/.installed-all ## check the hash chain of the local audit log (AUDIT_DIR)
 	$(PY) -m services.gateway.audit verify $(AUDIT_DIR)
 
 .PHONY: verify
 # After `pulumi up -s $(ENV)`: check the live resources with boto3 (needs AWS credentials).
-verify: $(VENV)/.installed-infra
+verify: $(VENV)/.installed-infra ## after pulumi up: check stack ENV's live resources with boto3 (AWS credentials)
 	pulumi stack output -s $(ENV) --json | $(PY) -m stacks.verify --region "$$(pulumi config get aws:region -s $(ENV))"
 
 # Safety scanners: detection and false-positive rates on labelled JSONL ({text, is_positive, ...}).
 .PHONY: eval-guardrails
 SPLIT ?= all
-eval-guardrails: $(VENV)/.installed-all
+eval-guardrails: $(VENV)/.installed-all ## scanner detection and false-positive rates: DATASET=path.jsonl [SCANNER=] [SPLIT=]
 	@test -n "$(DATASET)" || { echo "usage: make eval-guardrails DATASET=path.jsonl [SCANNER=name] [SPLIT=report]"; exit 2; }
 	$(PY) -m services.gateway.scanners.eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER))
 
 # Local environment (services/local.py): Ray Serve + the services on 127.0.0.1, state in .rampart/.
-up: $(VENV)/.installed-all
+up: $(VENV)/.installed-all ## install what is needed and start the local environment on 127.0.0.1
 	$(PY) -m services.local up
 
-down:
+down: ## stop what make up started
 	@if [ -x $(PY) ]; then $(PY) -m services.local down; else echo "Rampart is not running (no virtualenv)."; fi
 
 # Benchmarks: every bench/bench_*.py runs as a module and prints its results to stdout.
 .PHONY: bench
-bench: $(VENV)/.installed-all
+bench: $(VENV)/.installed-all ## run every bench/bench_*.py and print its results
 	@set -e; for script in bench/bench_*.py; do module=$${script%.py}; echo "== $$module"; $(PY) -m $${module//\//.}; done
 
 # Policy pack (policies/): the offline check of one environment, and agreement on labelled fixtures.
 .PHONY: policy policy-eval policy-venv
-policy: $(VENV)/.installed-infra
+policy: $(VENV)/.installed-infra ## run the policy pack over stack ENV's offline plan
 	$(PY) -m tools.policy_check $(ENV)
 
-policy-eval: $(VENV)/.installed-infra
+policy-eval: $(VENV)/.installed-infra ## policy agreement on labelled fixtures: FILE=cases.jsonl [ARGS=]
 	@test -n "$(FILE)" || { echo "usage: make policy-eval FILE=cases.jsonl [ARGS=--disagreements]"; exit 2; }
 	$(PY) -m tools.policy_eval $(FILE) $(ARGS)
 
 # The pack's own virtualenv (PulumiPolicy.yaml: virtualenv: venv), for `pulumi preview --policy-pack policies`.
-policy-venv: policies/venv/.installed
+policy-venv: policies/venv/.installed ## the policy pack's own virtualenv (policies/venv) for pulumi preview
 policies/venv/.installed: policies/requirements.txt
 	$(PYTHON) -m venv policies/venv
 	policies/venv/bin/pip install --disable-pip-version-check -q -r policies/requirements.txt
@@ -86,5 +141,5 @@ policies/venv/.installed: policies/requirements.txt
 .PHONY: bootstrap
 # Cloud-init for the on-prem GPU hosts of $(ENV) (written to .rampart/bootstrap/); verify hosts with
 # `$(PY) -m pytest tests/hosts --hosts=ssh://<host>`.
-bootstrap: $(VENV)/.installed-infra
+bootstrap: $(VENV)/.installed-infra ## render cloud-init for stack ENV's on-prem GPU hosts into .rampart/bootstrap/
 	$(PY) -m stacks.bootstrap $(ENV)
