@@ -32,6 +32,7 @@ from components import (
     SecretsArgs,
 )
 from components._kubernetes import PlatformAddons
+from components.ebs_encryption import EbsEncryption, EbsEncryptionArgs
 from components.secrets import PLATFORM_SECRETS
 from platform_facts.tags import platform_tags
 from services.config import serve_config
@@ -101,6 +102,8 @@ def build_platform(config: StackConfig) -> Platform:
         AuditStoreArgs(secrets.key_arn, config.audit_storage),
         opts=uses_aws,
     )
+    # Root volumes that come from an AMI, with no block-device mapping, are encrypted too.
+    EbsEncryption(f"{prefix}-ebs", EbsEncryptionArgs(), opts=uses_aws)
 
     gpu_cluster: GpuCluster | None = None
     onprem_cluster: OnPremCluster | None = None
