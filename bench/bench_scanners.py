@@ -108,7 +108,8 @@ def main() -> int:
         return stream.finish()
 
     print(
-        f"pinned to CPU {core}; prompt {len(PROMPT.encode())} bytes, answer {len(ANSWER.encode())} bytes; {args.iterations} iterations"
+        f"pinned to CPU {core}; prompt {len(PROMPT.encode())} bytes, answer {len(ANSWER.encode())} bytes; "
+        f"{args.iterations} iterations"
     )
     base, base_cpu = measure(baseline, args.iterations)
     measure(scanners, args.iterations)

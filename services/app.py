@@ -14,18 +14,25 @@ config file override the defaults in code: on a cluster Serve applies them, loca
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 from ray import serve
 from ray.serve import Application
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
-from services.inference.models import model_cards
 from services.inference.deployments import BatchedEmbedder, Embedder, Generator, Retriever
 from services.inference.metrics import RequestMetricsMiddleware
-from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelCard, Passage, ReindexResult
+from services.inference.models import model_cards
+from services.inference.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ModelCard,
+    Passage,
+    ReindexResult,
+)
 from services.inference.service import build_inference_service
 from services.inference.settings import AppArgs, BatchingSettings
 
@@ -35,7 +42,13 @@ __all__ = ["Ingress", "ServeModels", "bind_from_config", "build_app"]
 class ServeModels:
     """`services.inference.models.Models` over DeploymentHandles to the model deployments."""
 
-    def __init__(self, args: AppArgs, embedder: DeploymentHandle | BatchedEmbedder, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
+    def __init__(
+        self,
+        args: AppArgs,
+        embedder: DeploymentHandle[Any] | BatchedEmbedder,
+        retriever: DeploymentHandle[Any],
+        generator: DeploymentHandle[Any],
+    ) -> None:
         self._cards = model_cards(args)
         # The Embedder deployment's handle, or the Ingress replica's own batched model.
         self._embed = embedder.embed if isinstance(embedder, BatchedEmbedder) else embedder.embed.remote
@@ -63,7 +76,11 @@ class ServeModels:
         return completion
 
     async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self.generator.options(stream=True).stream.remote(request):
+        # A handle with `stream=True` answers with a generator; the handle's type cannot say which.
+        stream = cast(
+            DeploymentResponseGenerator[ChatCompletionChunk], self.generator.options(stream=True).stream.remote(request)
+        )
+        async for chunk in stream:
             yield chunk
 
 
@@ -72,7 +89,13 @@ class ServeModels:
 class Ingress:
     """Hosts the BentoML service on Ray Serve through Serve's public ASGI ingress."""
 
-    def __init__(self, args: AppArgs, embedder: DeploymentHandle, retriever: DeploymentHandle, generator: DeploymentHandle) -> None:
+    def __init__(
+        self,
+        args: AppArgs,
+        embedder: DeploymentHandle[Any],
+        retriever: DeploymentHandle[Any],
+        generator: DeploymentHandle[Any],
+    ) -> None:
         self.args = args
         self.local_embedder = BatchedEmbedder(args.embedder) if args.embedder.in_ingress else None
         self.models = ServeModels(args, self.local_embedder or embedder, retriever, generator)
@@ -99,7 +122,8 @@ def _bind(args: AppArgs, options: dict[str, dict[str, Any]]) -> Application:
     embedder = configured(Embedder).bind(args.embedder)
     retriever = configured(Retriever).bind(args.retriever, embedder)
     generator = configured(Generator).bind(args.generator, retriever)
-    return configured(Ingress).bind(args, embedder, retriever, generator)
+    application: Application = configured(Ingress).bind(args, embedder, retriever, generator)
+    return application
 
 
 def build_app(args: dict[str, Any]) -> Application:
@@ -107,7 +131,17 @@ def build_app(args: dict[str, Any]) -> Application:
     return _bind(AppArgs.model_validate(args), {})
 
 
-_DEPLOYMENT_OPTIONS = ("num_replicas", "autoscaling_config", "max_ongoing_requests", "max_queued_requests", "ray_actor_options", "user_config", "health_check_period_s", "health_check_timeout_s", "graceful_shutdown_timeout_s")
+_DEPLOYMENT_OPTIONS = (
+    "num_replicas",
+    "autoscaling_config",
+    "max_ongoing_requests",
+    "max_queued_requests",
+    "ray_actor_options",
+    "user_config",
+    "health_check_period_s",
+    "health_check_timeout_s",
+    "graceful_shutdown_timeout_s",
+)
 
 
 def bind_from_config(application: dict[str, Any]) -> Application:

@@ -7,9 +7,9 @@
 
 Ray binds to 127.0.0.1 with the dashboard off; the port meant for clients (8000, `RAMPART_PORT`)
 is the application's own HTTP server (Serve's direct ingress); Serve's HTTP proxy listens on
-another loopback port. State lives in `.rampart/` (git-ignored; `RAMPART_LOCAL_STATE_DIR` moves it): the server's
-pid, the pids of the Ray processes it started, its base URL and its log. The tests start the same application with the same
-functions (`start_ray`, `deploy`), see tests/fixtures/serve.py.
+another loopback port. State lives in `.rampart/` (git-ignored; `RAMPART_LOCAL_STATE_DIR` moves it): the
+server's pid, the pids of the Ray processes it started, its base URL and its log. The tests start the same
+application with the same functions (`start_ray`, `deploy`), see tests/fixtures/serve.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,16 @@ from typing import Any
 
 from services.config import serve_config
 
-__all__ = ["STATE_DIR", "deploy", "direct_ingress_url", "free_loopback_port", "main", "start_ray", "stop_ray", "with_port"]
+__all__ = [
+    "STATE_DIR",
+    "deploy",
+    "direct_ingress_url",
+    "free_loopback_port",
+    "main",
+    "start_ray",
+    "stop_ray",
+    "with_port",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("RAMPART_LOCAL_STATE_DIR", PROJECT_ROOT / ".rampart"))
@@ -172,7 +181,7 @@ def _examples(base_url: str, config: dict[str, Any]) -> str:
         header, openai_key, bentoml_token = "", "unused", ""
     else:
         key_line = f"API key:  {key}   (local-only dev key; the safety gateway checks it)"
-        header, openai_key, bentoml_token = f" -H 'Authorization: Bearer {key}'", key, f", token=\"{key}\""
+        header, openai_key, bentoml_token = f" -H 'Authorization: Bearer {key}'", key, f', token="{key}"'
     return f"""
 Rampart is serving at {base_url}
 {key_line}
@@ -189,7 +198,8 @@ openai client (.venv/bin/python):
   from openai import OpenAI
   client = OpenAI(base_url="{base_url}/v1", api_key="{openai_key}")
   print(client.embeddings.create(model="{embedder}", input="hello").data[0].embedding[:4])
-  print(client.chat.completions.create(model="{chat}", messages=[{{"role": "user", "content": "What does make up do?"}}]).choices[0].message.content)
+  question = {{"role": "user", "content": "What does make up do?"}}
+  print(client.chat.completions.create(model="{chat}", messages=[question]).choices[0].message.content)
 
 BentoML client:
   import bentoml
@@ -214,9 +224,16 @@ def run(port: int, env: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     started = time.monotonic()
-    print(f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 (no dashboard, temp dir {temp_dir})", flush=True)
+    print(
+        f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 (no dashboard, temp dir {temp_dir})",
+        flush=True,
+    )
     start_ray(temp_dir, direct_ingress_port=port)
-    print(f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml (loading models, indexing docs/)", flush=True)
+    print(
+        f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml "
+        "(loading models, indexing docs/)",
+        flush=True,
+    )
     try:
         proxy_url = deploy(config)
     except Exception as error:  # report, then tear down what was started
@@ -226,8 +243,11 @@ def run(port: int, env: str) -> int:
         return 1
     base_url = direct_ingress_url(port)
     if base_url != f"http://127.0.0.1:{port}":
-        print(f"warning: port {port} is taken, so the application answers through Serve's proxy at {proxy_url} "
-              f"(set RAMPART_PORT to a free port for the faster direct path)", flush=True)
+        print(
+            f"warning: port {port} is taken, so the application answers through Serve's proxy at {proxy_url} "
+            f"(set RAMPART_PORT to a free port for the faster direct path)",
+            flush=True,
+        )
         base_url = proxy_url
     # (pid, start time): `down` only kills a pid that still is the process Ray started.
     ray_pids = [[child.pid, child.create_time()] for child in psutil.Process().children(recursive=True)]
@@ -284,7 +304,9 @@ def up(port: int, env: str) -> int:
     embedder = config["applications"][0]["args"]["embedder"]["model_name"]
     key = _api_key(config)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    response = httpx.post(f"{base_url}/v1/embeddings", json={"model": embedder, "input": "ready?"}, headers=headers, timeout=60)
+    response = httpx.post(
+        f"{base_url}/v1/embeddings", json={"model": embedder, "input": "ready?"}, headers=headers, timeout=60
+    )
     response.raise_for_status()
     print(f"  first successful response after {time.monotonic() - started:.1f}s")
     print(_examples(base_url, config))

@@ -40,7 +40,13 @@ Split = Literal["tune", "report"]
 
 # Scanners that judge a text on its own (system-prompt leakage needs a system prompt).
 EVALUATED_SCANNERS = (
-    "oversize", "invisible_unicode", "secrets", "pii", "prompt_injection", "indirect_injection", "toxicity"
+    "oversize",
+    "invisible_unicode",
+    "secrets",
+    "pii",
+    "prompt_injection",
+    "indirect_injection",
+    "toxicity",
 )
 
 # The PII scanner's kinds, by the entity type Presidio's test cases use for them.
@@ -148,7 +154,9 @@ def score_spans(row: LabelledRow, findings: Iterable[Finding], counts: SpanCount
 def _build(name: str, threshold: float | None) -> Scanner:
     config = ScannersConfig()
     stages: dict[Stage, dict[str, ScannerSettings]] = {
-        "input": config.input, "third_party": config.third_party, "output": config.output
+        "input": config.input,
+        "third_party": config.third_party,
+        "output": config.output,
     }
     stage = next(stage for stage, scanners in stages.items() if name in scanners)
     settings = stages[stage][name]
@@ -161,7 +169,11 @@ ANY = "any"
 
 
 def evaluate(
-    rows: Sequence[LabelledRow], scanners: Sequence[str], threshold: float | None, by_category: bool, any_line: bool = False
+    rows: Sequence[LabelledRow],
+    scanners: Sequence[str],
+    threshold: float | None,
+    by_category: bool,
+    any_line: bool = False,
 ) -> str:
     built = {name: _build(name, threshold) for name in scanners}
     reported = [*scanners, ANY] if any_line else list(scanners)
@@ -220,12 +232,13 @@ def _fmt(value: float | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.scanner_eval", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m tools.scanner_eval", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, required=True, help="labelled JSONL file")
     parser.add_argument(
-        "--scanner", choices=EVALUATED_SCANNERS, action="append", help="only this scanner; repeat for several (default: all)"
+        "--scanner",
+        choices=EVALUATED_SCANNERS,
+        action="append",
+        help="only this scanner; repeat for several (default: all)",
     )
     parser.add_argument("--any", action="store_true", help='also report "any of the scanners fired"')
     parser.add_argument(

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.scanner_eval import LabelledRow, load_rows, split_of
 from services.gateway.scanners.injection import INJECTION_MODEL_PATH, injection_patterns
 from services.gateway.scanners.textmodel import LinearTextModel, features, train_logistic_regression
 from services.gateway.scanners.toxicity import TOXICITY_MODEL_PATH, toxicity_patterns
+from tools.scanner_eval import LabelledRow, load_rows, split_of
 
 __all__ = ["ModelSpec", "main", "train"]
 

@@ -175,7 +175,7 @@ def load_key_store(config: KeySourceConfig, tenants: Iterable[str], secrets_clie
     client = secrets_client or _secrets_manager_client(config.region)
     try:
         secret = client.get_secret_value(SecretId=config.secret_id)
-    except Exception as error:  # noqa: BLE001 - any SDK failure means no keys: refuse to start
+    except Exception as error:
         raise ConfigError(f"keys.secret_id: cannot read secret {config.secret_id!r}: {error}") from None
     try:
         raw = json.loads(secret["SecretString"])

@@ -54,43 +54,109 @@ class GatewayMetrics:
         self._ray_buffer = RayMetricBuffer(flush_interval_s)
         r = self.registry
         # prometheus_client appends `_total` to counters itself: register them without it.
-        self.requests = self._mirrored(Counter, "rampart_gateway_requests", _help("rampart_gateway_requests_total"),
-                                ["route", "tenant", "status"], registry=r)
-        self.latency = self._mirrored(Histogram, "rampart_gateway_request_latency_seconds",
-                                 _help("rampart_gateway_request_latency_seconds"), ["route"],
-                                 buckets=_LATENCY_BUCKETS, registry=r)
-        self.verdicts = self._mirrored(Counter, "rampart_gateway_scanner_verdicts", _help("rampart_gateway_scanner_verdicts_total"),
-                                ["scanner", "stage", "action", "shadow"], registry=r)
-        self.scanner_latency = self._mirrored(Histogram, "rampart_gateway_scanner_latency_seconds",
-                                         _help("rampart_gateway_scanner_latency_seconds"), ["scanner", "stage"],
-                                         buckets=_SCANNER_BUCKETS, registry=r)
-        self.scanner_errors = self._mirrored(Counter, "rampart_gateway_scanner_errors", _help("rampart_gateway_scanner_errors_total"),
-                                      ["scanner", "stage"], registry=r)
-        self.fallbacks = self._mirrored(Counter, "rampart_gateway_fallbacks", _help("rampart_gateway_fallbacks_total"),
-                                 ["route", "step"], registry=r)
-        self.degraded = self._mirrored(Counter, "rampart_gateway_degraded", _help("rampart_gateway_degraded_total"),
-                                ["route", "reason"], registry=r)
-        self.backend_failures = self._mirrored(Counter, "rampart_gateway_backend_failures",
-                                        _help("rampart_gateway_backend_failures_total"), ["backend", "cause"],
-                                        registry=r)
-        self.circuit_open = self._mirrored(Gauge, "rampart_gateway_circuit_open", _help("rampart_gateway_circuit_open"),
-                                  ["backend"], registry=r)
-        self.rate_limited = self._mirrored(Counter, "rampart_gateway_rate_limited", _help("rampart_gateway_rate_limited_total"),
-                                    ["tenant", "kind"], registry=r)
-        self.tokens = self._mirrored(Counter, "rampart_gateway_tokens", _help("rampart_gateway_tokens_total"), ["tenant"], registry=r)
-        self.cost = self._mirrored(Counter, "rampart_gateway_cost_usd", _help("rampart_gateway_cost_usd_total"), ["tenant"], registry=r)
-        self.shadow = self._mirrored(Counter, "rampart_gateway_shadow", _help("rampart_gateway_shadow_total"),
-                              ["backend", "outcome"], registry=r)
-        self.review_queued = self._mirrored(Counter, "rampart_gateway_review_queued", _help("rampart_gateway_review_queued_total"),
-                                     ["reason"], registry=r)
-        self.config_reloads = self._mirrored(Counter, "rampart_gateway_config_reloads", _help("rampart_gateway_config_reloads_total"),
-                                      ["outcome"], registry=r)
-        self.input_length_mean = self._mirrored(Gauge, "rampart_gateway_input_length_mean",
-                                       _help("rampart_gateway_input_length_mean"), registry=r)
-        self.input_length_shift = self._mirrored(Gauge, "rampart_gateway_input_length_shift",
-                                        _help("rampart_gateway_input_length_shift"), registry=r)
-        self.centroid_shift = self._mirrored(Gauge, "rampart_gateway_embedding_centroid_shift",
-                                    _help("rampart_gateway_embedding_centroid_shift"), registry=r)
+        self.requests = self._mirrored(
+            Counter,
+            "rampart_gateway_requests",
+            _help("rampart_gateway_requests_total"),
+            ["route", "tenant", "status"],
+            registry=r,
+        )
+        self.latency = self._mirrored(
+            Histogram,
+            "rampart_gateway_request_latency_seconds",
+            _help("rampart_gateway_request_latency_seconds"),
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.verdicts = self._mirrored(
+            Counter,
+            "rampart_gateway_scanner_verdicts",
+            _help("rampart_gateway_scanner_verdicts_total"),
+            ["scanner", "stage", "action", "shadow"],
+            registry=r,
+        )
+        self.scanner_latency = self._mirrored(
+            Histogram,
+            "rampart_gateway_scanner_latency_seconds",
+            _help("rampart_gateway_scanner_latency_seconds"),
+            ["scanner", "stage"],
+            buckets=_SCANNER_BUCKETS,
+            registry=r,
+        )
+        self.scanner_errors = self._mirrored(
+            Counter,
+            "rampart_gateway_scanner_errors",
+            _help("rampart_gateway_scanner_errors_total"),
+            ["scanner", "stage"],
+            registry=r,
+        )
+        self.fallbacks = self._mirrored(
+            Counter,
+            "rampart_gateway_fallbacks",
+            _help("rampart_gateway_fallbacks_total"),
+            ["route", "step"],
+            registry=r,
+        )
+        self.degraded = self._mirrored(
+            Counter,
+            "rampart_gateway_degraded",
+            _help("rampart_gateway_degraded_total"),
+            ["route", "reason"],
+            registry=r,
+        )
+        self.backend_failures = self._mirrored(
+            Counter,
+            "rampart_gateway_backend_failures",
+            _help("rampart_gateway_backend_failures_total"),
+            ["backend", "cause"],
+            registry=r,
+        )
+        self.circuit_open = self._mirrored(
+            Gauge, "rampart_gateway_circuit_open", _help("rampart_gateway_circuit_open"), ["backend"], registry=r
+        )
+        self.rate_limited = self._mirrored(
+            Counter,
+            "rampart_gateway_rate_limited",
+            _help("rampart_gateway_rate_limited_total"),
+            ["tenant", "kind"],
+            registry=r,
+        )
+        self.tokens = self._mirrored(
+            Counter, "rampart_gateway_tokens", _help("rampart_gateway_tokens_total"), ["tenant"], registry=r
+        )
+        self.cost = self._mirrored(
+            Counter, "rampart_gateway_cost_usd", _help("rampart_gateway_cost_usd_total"), ["tenant"], registry=r
+        )
+        self.shadow = self._mirrored(
+            Counter, "rampart_gateway_shadow", _help("rampart_gateway_shadow_total"), ["backend", "outcome"], registry=r
+        )
+        self.review_queued = self._mirrored(
+            Counter,
+            "rampart_gateway_review_queued",
+            _help("rampart_gateway_review_queued_total"),
+            ["reason"],
+            registry=r,
+        )
+        self.config_reloads = self._mirrored(
+            Counter,
+            "rampart_gateway_config_reloads",
+            _help("rampart_gateway_config_reloads_total"),
+            ["outcome"],
+            registry=r,
+        )
+        self.input_length_mean = self._mirrored(
+            Gauge, "rampart_gateway_input_length_mean", _help("rampart_gateway_input_length_mean"), registry=r
+        )
+        self.input_length_shift = self._mirrored(
+            Gauge, "rampart_gateway_input_length_shift", _help("rampart_gateway_input_length_shift"), registry=r
+        )
+        self.centroid_shift = self._mirrored(
+            Gauge,
+            "rampart_gateway_embedding_centroid_shift",
+            _help("rampart_gateway_embedding_centroid_shift"),
+            registry=r,
+        )
 
     def _mirrored(self, kind: Any, name: str, documentation: str, labelnames: Any = (), **kwargs: Any) -> Any:
         metric = kind(name, documentation, labelnames, **kwargs)
@@ -99,6 +165,7 @@ class GatewayMetrics:
         from ray.serve import metrics as serve_metrics
 
         tag_keys = tuple(labelnames)
+        mirror: Any
         if kind is Counter:
             mirror = serve_metrics.Counter(name, description=documentation, tag_keys=tag_keys)
         elif kind is Gauge:
@@ -170,8 +237,14 @@ class RayMetricBuffer:
 class _Mirrored:
     """A prometheus_client metric whose updates also go to a Ray Serve metric of the same name."""
 
-    def __init__(self, metric: Any, mirror: Any, buffer: RayMetricBuffer, tag_keys: tuple[str, ...],
-                 tags: dict[str, str] | None = None):
+    def __init__(
+        self,
+        metric: Any,
+        mirror: Any,
+        buffer: RayMetricBuffer,
+        tag_keys: tuple[str, ...],
+        tags: dict[str, str] | None = None,
+    ):
         self._metric = metric
         self.mirror = mirror
         self._buffer = buffer
@@ -183,8 +256,13 @@ class _Mirrored:
         # One child per label set, kept: the buffer sums per child, and the hot path skips a lookup.
         child = self._children.get(values)
         if child is None:
-            child = _Mirrored(self._metric.labels(*values), self.mirror, self._buffer, self._tag_keys,
-                              dict(zip(self._tag_keys, values, strict=True)))
+            child = _Mirrored(
+                self._metric.labels(*values),
+                self.mirror,
+                self._buffer,
+                self._tag_keys,
+                dict(zip(self._tag_keys, values, strict=True)),
+            )
             self._children[values] = child
         return child
 

@@ -197,6 +197,6 @@ def _inside_serve_replica() -> bool:
         from ray import serve
 
         serve.get_replica_context()
-    except Exception:  # noqa: BLE001 - no Ray, or not in a replica: the registry alone is used
+    except Exception:
         return False
     return True

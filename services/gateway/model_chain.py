@@ -100,7 +100,7 @@ class ModelChain:
             raise BackendFailure("timeout", f"no answer within {timeout_s}s") from None
         except BackendFailure:
             raise
-        except Exception as error:  # noqa: BLE001 - a crashed model call is a failure to fall back from
+        except Exception as error:
             raise BackendFailure("error", f"{type(error).__name__}: {error}") from None
         if captured.status >= 500:
             raise BackendFailure(f"http_{captured.status}", captured.body[:200].decode(errors="replace"))

@@ -68,7 +68,9 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         try:
             json.dumps(payload, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidRequestError("body: a string holds a lone surrogate (not valid Unicode)", field="body") from None
+            raise InvalidRequestError(
+                "body: a string holds a lone surrogate (not valid Unicode)", field="body"
+            ) from None
     return payload
 
 
@@ -90,7 +92,8 @@ def input_texts(kind: RouteKind, payload: dict[str, Any], limits: LimitsConfig) 
         if len(messages) > limits.max_messages:
             raise InvalidRequestError(
                 f"messages: {len(messages)} messages, more than the limit of {limits.max_messages}",
-                field="messages", limit=limits.max_messages,
+                field="messages",
+                limit=limits.max_messages,
             )
         for index, message in enumerate(messages):
             field = f"messages.{index}.content"
@@ -100,7 +103,9 @@ def input_texts(kind: RouteKind, payload: dict[str, Any], limits: LimitsConfig) 
             if message.get("role") == "assistant":
                 continue
             text = _message_text(message.get("content"), field)
-            texts.append(InputText(field, ("messages", index, "content"), text, message.get("role") in THIRD_PARTY_ROLES))
+            texts.append(
+                InputText(field, ("messages", index, "content"), text, message.get("role") in THIRD_PARTY_ROLES)
+            )
     elif kind == "embeddings":
         value = payload.get("input")
         if isinstance(value, str):
@@ -109,7 +114,8 @@ def input_texts(kind: RouteKind, payload: dict[str, Any], limits: LimitsConfig) 
             if len(value) > limits.max_inputs:
                 raise InvalidRequestError(
                     f"input: {len(value)} inputs, more than the limit of {limits.max_inputs}",
-                    field="input", limit=limits.max_inputs,
+                    field="input",
+                    limit=limits.max_inputs,
                 )
             texts.extend(InputText(f"input.{i}", ("input", i), item) for i, item in enumerate(value))
         else:
@@ -121,7 +127,8 @@ def input_texts(kind: RouteKind, payload: dict[str, Any], limits: LimitsConfig) 
         if len(value) > limits.max_inputs:
             raise InvalidRequestError(
                 f"texts: {len(value)} texts, more than the limit of {limits.max_inputs}",
-                field="texts", limit=limits.max_inputs,
+                field="texts",
+                limit=limits.max_inputs,
             )
         texts.extend(InputText(f"texts.{i}", ("texts", i), item) for i, item in enumerate(value))
     elif kind == "rag":
@@ -134,7 +141,8 @@ def input_texts(kind: RouteKind, payload: dict[str, Any], limits: LimitsConfig) 
         raise InvalidRequestError(
             f"{texts[0].field if len(texts) == 1 else 'body'}: {total} characters, more than the limit of "
             f"{limits.max_chars}",
-            field=texts[0].field if len(texts) == 1 else "body", limit=limits.max_chars,
+            field=texts[0].field if len(texts) == 1 else "body",
+            limit=limits.max_chars,
         )
     return texts
 
@@ -155,7 +163,9 @@ def output_texts(kind: RouteKind, payload: Any) -> list[InputText]:
         for index, choice in enumerate(payload.get("choices") or []):
             content = (choice.get("message") or {}).get("content") if isinstance(choice, dict) else None
             if isinstance(content, str):
-                texts.append(InputText(f"choices.{index}.message.content", ("choices", index, "message", "content"), content))
+                texts.append(
+                    InputText(f"choices.{index}.message.content", ("choices", index, "message", "content"), content)
+                )
     elif kind == "rag":
         for index, passage in enumerate(payload.get("passages") or []):
             if isinstance(passage, dict) and isinstance(passage.get("text"), str):

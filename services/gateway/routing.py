@@ -51,7 +51,9 @@ def route_request(config: GatewayConfig, route: RouteConfig, regulated: bool, rn
         )
     chosen = rng.choices(versions, weights=[version.weight for version in versions])[0].model_version
     chain = [ChainStep(chosen, config.model_versions[chosen], primary=True)]
-    for name in [version.model_version for version in versions if version.model_version != chosen] + list(route.fallback):
+    for name in [version.model_version for version in versions if version.model_version != chosen] + list(
+        route.fallback
+    ):
         if name == REVIEW_STEP:
             chain.append(ChainStep(REVIEW_STEP, None, primary=False))
         elif eligible(name) and name not in {step.name for step in chain}:

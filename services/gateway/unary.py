@@ -26,7 +26,11 @@ __all__ = ["UnaryAnswer"]
 
 class UnaryAnswer:
     def __init__(
-        self, chain: ModelChain, review: ReviewHandoff, shadow: ShadowCopies, drift: DriftTracker,
+        self,
+        chain: ModelChain,
+        review: ReviewHandoff,
+        shadow: ShadowCopies,
+        drift: DriftTracker,
         metrics: GatewayMetrics,
     ) -> None:
         self._chain = chain
@@ -89,7 +93,9 @@ class UnaryAnswer:
                 flagged.extend(v.scanner for v in result.verdicts if v.action is Action.FLAG and not v.shadow)
         if flagged:
             answer_texts = [item.text for item in output_texts(route.kind, answer)]
-            review_id = self._review.enqueue(exchange, "flagged_output", {"answer": answer_texts, "flagged_by": flagged})
+            review_id = self._review.enqueue(
+                exchange, "flagged_output", {"answer": answer_texts, "flagged_by": flagged}
+            )
             notes.update(flagged=True, review_id=review_id)
         return notes
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +18,13 @@ from services.inference.generator import make_chat_engine
 from services.inference.metrics import batch_size_histogram, record_model_load
 from services.inference.model_queue import MergingModelQueue
 from services.inference.retriever import DocumentIndex
-from services.inference.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Passage, ReindexResult
+from services.inference.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Passage,
+    ReindexResult,
+)
 from services.inference.settings import BatchingSettings, EmbedderSettings, GeneratorSettings, RetrieverSettings
 
 __all__ = ["BatchedEmbedder", "Embedder", "Generator", "Retriever"]
@@ -50,8 +56,9 @@ class BatchedEmbedder:
 
     def configure(self, batching: BatchingSettings) -> None:
         self.max_batch_size = batching.max_batch_size
-        self.embed_batch.set_max_batch_size(batching.max_batch_size)
-        self.embed_batch.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
+        # `@serve.batch` adds these setters to the method at run time; its annotations do not say so.
+        self.embed_batch.set_max_batch_size(batching.max_batch_size)  # type: ignore[attr-defined]
+        self.embed_batch.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)  # type: ignore[attr-defined]
         self.model_queue.reconfigure(threads=batching.torch_threads, max_texts=batching.max_merged_batch_size)
         bulk_threads = batching.bulk_torch_threads or batching.torch_threads
         self.bulk_queue.reconfigure(threads=bulk_threads, max_texts=0)
@@ -82,7 +89,7 @@ class BatchedEmbedder:
         flat = [text for texts in requests for text in texts]
         vectors = await queue.encode(flat)
         bounds = np.cumsum([0, *(len(texts) for texts in requests)])
-        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [vectors[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 @serve.deployment(name="Embedder", max_ongoing_requests=512, ray_actor_options={"num_cpus": 0})
@@ -105,7 +112,8 @@ class Embedder:
 class Retriever:
     """The document index; embeds queries and passages through the Embedder deployment."""
 
-    async def __init__(self, settings: RetrieverSettings, embedder: DeploymentHandle) -> None:
+    # Serve awaits an async constructor: the replica is ready only once the index is built.
+    async def __init__(self, settings: RetrieverSettings, embedder: DeploymentHandle[Any]) -> None:  # type: ignore[misc]
         self.settings = settings
         self.embedder = embedder
         self.index, self.last_build = await DocumentIndex.build(settings.corpus, settings.chunk_chars, self._embed)
@@ -121,7 +129,9 @@ class Retriever:
 
     async def reindex(self) -> ReindexResult:
         """Rebuild from the corpus; the old index serves until the new one is ready."""
-        self.index, self.last_build = await DocumentIndex.build(self.settings.corpus, self.settings.chunk_chars, self._embed)
+        self.index, self.last_build = await DocumentIndex.build(
+            self.settings.corpus, self.settings.chunk_chars, self._embed
+        )
         return self.last_build
 
 
@@ -129,7 +139,7 @@ class Retriever:
 class Generator:
     """Chat completions from the configured engine."""
 
-    def __init__(self, settings: GeneratorSettings, retriever: DeploymentHandle) -> None:
+    def __init__(self, settings: GeneratorSettings, retriever: DeploymentHandle[Any]) -> None:
         started = time.perf_counter()
 
         async def retrieve(query: str, k: int) -> list[Passage]:

@@ -71,14 +71,16 @@ class SentenceEmbedder:
                 # torch marks jit.trace deprecated in favour of torch.export/compile, which need a C++
                 # toolchain and minutes of compilation at load; tracer warnings are what the probes check.
                 warnings.simplefilter("ignore")
-                traced = torch.jit.freeze(torch.jit.trace(self.model, (self._features(_TRACE_EXAMPLE),), strict=False, check_trace=False))
+                traced = torch.jit.freeze(
+                    torch.jit.trace(self.model, (self._features(_TRACE_EXAMPLE),), strict=False, check_trace=False)
+                )
                 for probe in _TRACE_PROBES:
                     features = self._features(probe)
                     expected = self.model(dict(features))["sentence_embedding"]
                     got = traced(features)["sentence_embedding"]
                     if got.shape != expected.shape or not torch.allclose(got, expected, atol=1e-4, rtol=1e-3):
                         raise ValueError(f"traced output differs from eager on a batch of {len(probe)}")
-        except Exception as error:  # noqa: BLE001 - any failure means: serve eager, and say why
+        except Exception as error:
             logger.warning("embedder: serving the model eagerly, tracing failed: %s", error)
             return None
         return traced
@@ -92,7 +94,10 @@ class SentenceEmbedder:
 
             with torch.inference_mode():
                 embeddings = self.traced(self._features(texts))["sentence_embedding"]
-                return torch.nn.functional.normalize(embeddings, dim=-1).float().cpu().numpy()  # type: ignore[no-any-return]
+                normalized: npt.NDArray[np.float32] = (
+                    torch.nn.functional.normalize(embeddings, dim=-1).float().cpu().numpy()
+                )
+                return normalized
         vectors = self.model.encode(
             texts,
             batch_size=max(len(texts), 1),

@@ -13,13 +13,30 @@ from ray.serve.metrics import Counter, Gauge, Histogram
 
 __all__ = ["RequestMetricsMiddleware", "batch_size_histogram", "record_model_load"]
 
-_LATENCY_BOUNDARIES_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000]
-_BATCH_BOUNDARIES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+_LATENCY_BOUNDARIES_MS = [
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    50.0,
+    100.0,
+    200.0,
+    500.0,
+    1000.0,
+    2000.0,
+    5000.0,
+    10000.0,
+    30000.0,
+]
+_BATCH_BOUNDARIES = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
 
 
 def batch_size_histogram() -> Histogram:
     """Sentences per embedding model call."""
-    return Histogram("rampart_embedding_batch_size", description="Sentences per embedding model call.", boundaries=_BATCH_BOUNDARIES)
+    return Histogram(
+        "rampart_embedding_batch_size", description="Sentences per embedding model call.", boundaries=_BATCH_BOUNDARIES
+    )
 
 
 def record_model_load(model: str, seconds: float) -> None:
@@ -33,9 +50,14 @@ class RequestMetricsMiddleware:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.requests = Counter("rampart_requests", description="Public API requests.", tag_keys=("path", "status"))
+        # Ray annotates `tag_keys` as a 1-tuple; any tuple of names is what it accepts at run time.
+        tag_keys: Any = ("path", "status")
+        self.requests = Counter("rampart_requests", description="Public API requests.", tag_keys=tag_keys)
         self.latency = Histogram(
-            "rampart_request_latency_ms", description="Public API latency in ms.", boundaries=_LATENCY_BOUNDARIES_MS, tag_keys=("path",)
+            "rampart_request_latency_ms",
+            description="Public API latency in ms.",
+            boundaries=_LATENCY_BOUNDARIES_MS,
+            tag_keys=("path",),
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -21,7 +21,9 @@ def _torch_thread(threads: int) -> ThreadPoolExecutor:
     OpenMP threads on a busy 2-core box cost ~10x the CPU of one)."""
     import torch
 
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder", initializer=torch.set_num_threads, initargs=(threads,))
+    return ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="embedder", initializer=torch.set_num_threads, initargs=(threads,)
+    )
 
 
 class MergingModelQueue:
@@ -71,8 +73,10 @@ class MergingModelQueue:
         try:
             while call := self._next_call():
                 try:
-                    vectors = await loop.run_in_executor(self._thread, self._encode, [text for texts, _ in call for text in texts])
-                except Exception as error:  # noqa: BLE001 - it belongs to the callers of this call
+                    vectors = await loop.run_in_executor(
+                        self._thread, self._encode, [text for texts, _ in call for text in texts]
+                    )
+                except Exception as error:
                     for _, future in call:
                         if not future.done():
                             future.set_exception(error)

@@ -81,7 +81,9 @@ def _download_s3(uri: str, sha256: str, cache_dir: Path, endpoint_url: str | Non
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=cache_dir))
     try:
         count = 0
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""):
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""
+        ):
             for item in page.get("Contents", []):
                 relative = item["Key"][len(prefix) :].lstrip("/") if prefix else item["Key"]
                 if not relative or relative.endswith("/"):
@@ -134,7 +136,9 @@ def upload_model_dir(directory: Path, uri: str, *, endpoint_url: str | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.inference.model_store", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m services.inference.model_store", description=__doc__.split("\n\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     checksum = commands.add_parser("checksum", help="print the sha256 to pin for a model directory")
     checksum.add_argument("directory", type=Path)

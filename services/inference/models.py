@@ -29,7 +29,7 @@ from services.inference.schemas import (
 )
 from services.inference.settings import AppArgs
 
-__all__ = ["Models", "InProcessModels", "model_cards"]
+__all__ = ["InProcessModels", "Models", "model_cards"]
 
 
 class Models(Protocol):

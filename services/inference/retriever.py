@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from services.inference.schemas import Passage, ReindexResult
 
-__all__ = ["Chunk", "DocumentIndex", "PROJECT_ROOT", "chunk_markdown", "corpus_files"]
+__all__ = ["PROJECT_ROOT", "Chunk", "DocumentIndex", "chunk_markdown", "corpus_files"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
@@ -47,8 +47,8 @@ def chunk_markdown(text: str, document: str, chunk_chars: int) -> list[Chunk]:
         else:
             sections[-1][1].append(line)
     chunks: list[Chunk] = []
-    for heading, lines in sections:
-        source = f"{document}#{heading}" if heading else document
+    for title, lines in sections:
+        source = f"{document}#{title}" if title else document
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
         current = ""
         for paragraph in paragraphs:
@@ -89,7 +89,9 @@ class DocumentIndex:
         self.vectors = vectors
 
     @classmethod
-    async def build(cls, corpus: list[str], chunk_chars: int, embed: Embed, *, batch: int = 64) -> tuple[DocumentIndex, ReindexResult]:
+    async def build(
+        cls, corpus: list[str], chunk_chars: int, embed: Embed, *, batch: int = 64
+    ) -> tuple[DocumentIndex, ReindexResult]:
         """Read, chunk and embed the corpus."""
         started = time.perf_counter()
         files = corpus_files(corpus)
@@ -101,7 +103,9 @@ class DocumentIndex:
         parts = [await embed([c.text for c in chunks[i : i + batch]]) for i in range(0, len(chunks), batch)]
         vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
         index = cls(chunks, vectors)
-        return index, ReindexResult(documents=len(files), passages=len(chunks), seconds=round(time.perf_counter() - started, 3))
+        return index, ReindexResult(
+            documents=len(files), passages=len(chunks), seconds=round(time.perf_counter() - started, 3)
+        )
 
     def search(self, query_vector: npt.NDArray[np.float32], k: int) -> list[Passage]:
         """The `k` passages closest to `query_vector`, best first."""
@@ -109,4 +113,7 @@ class DocumentIndex:
             return []
         scores = self.vectors @ query_vector
         top = np.argsort(-scores)[:k]
-        return [Passage(source=self.chunks[i].source, text=self.chunks[i].text, score=round(float(scores[i]), 4)) for i in top]
+        return [
+            Passage(source=self.chunks[i].source, text=self.chunks[i].text, score=round(float(scores[i]), 4))
+            for i in top
+        ]

@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from services.inference.models import Models
 from services.inference.errors import RequestError, UnknownModel, UpstreamUnavailable
 from services.inference.generator import whitespace_tokens
+from services.inference.models import Models
 from services.inference.schemas import (
     ChatCompletionRequest,
     EmbeddingData,
@@ -51,7 +51,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def error_response(status: int, message: str, field: str | None) -> JSONResponse:
     """An OpenAI-style error body; `param` names the field at fault."""
     kind = {404: "not_found_error"}.get(status, "invalid_request_error" if status < 500 else "upstream_error")
-    body = ErrorResponse(error=ErrorBody(message=message, type=kind, param=field))  # type: ignore[arg-type]
+    body = ErrorResponse(error=ErrorBody(message=message, type=kind, param=field))
     return JSONResponse(body.model_dump(), status_code=status)
 
 
@@ -118,7 +118,9 @@ def build_openai_app(models: Models) -> Starlette:
         texts = parsed.input
         vectors = await models.embed(texts)
         if parsed.encoding_format == "base64":
-            encoded: list[list[float] | str] = [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in vectors]
+            encoded: list[list[float] | str] = [
+                base64.b64encode(row.astype("<f4").tobytes()).decode() for row in vectors
+            ]
         else:
             encoded = vectors.tolist()
         tokens = sum(whitespace_tokens(t) for t in texts)
@@ -165,10 +167,14 @@ def build_openai_app(models: Models) -> Starlette:
 
 RagText = Annotated[str, Field(min_length=1, max_length=32_000, description="The question or search text.")]
 RagK = Annotated[int, Field(ge=1, le=50, description="How many passages to return.")]
-Texts = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=256, description="Texts to embed.")]
+Texts = Annotated[
+    list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=256, description="Texts to embed.")
+]
 
 
-def build_inference_service(models_factory: Callable[[], Models], *, bentoml_metrics: bool = False) -> bentoml.Service[Any]:
+def build_inference_service(
+    models_factory: Callable[[], Models], *, bentoml_metrics: bool = False
+) -> bentoml.Service[Any]:
     """A BentoML service class whose instances serve `models_factory()`.
 
     BentoML instantiates service classes itself, without arguments, so the models reach the

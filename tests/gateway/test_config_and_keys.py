@@ -83,7 +83,7 @@ def test_keys_from_secrets_manager(aws_endpoint: str) -> None:
     source = KeySourceConfig(source="secrets_manager", secret_id="rampart/prod/gateway-keys")
     store = load_key_store(source, ["acme"], secrets_client=client)
     assert store.authenticate({"authorization": "Bearer rk-from-sm"}).scopes == frozenset({"chat"})
-    with pytest.raises(ConfigError, match="keys.0.tenant: unknown tenant 'acme'"):
+    with pytest.raises(ConfigError, match=r"keys\.0\.tenant: unknown tenant 'acme'"):
         load_key_store(source, ["other"], secrets_client=client)
     client.create_secret(Name="broken", SecretString="{not json")
     with pytest.raises(ConfigError, match="not a JSON key set"):

@@ -23,7 +23,7 @@ def _block(language: str, after: str) -> str:
 def test_the_fork_scanner_example_runs_in_the_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "SCANNER_FACTORIES", dict(pipeline.SCANNER_FACTORIES))
     monkeypatch.setattr(scanners_config, "INPUT_SCANNERS", (*scanners_config.INPUT_SCANNERS, "project_codenames"))
-    exec(compile(_block("python", "## Adding a scanner"), str(DOC), "exec"), {})  # noqa: S102 - the doc's example
+    exec(compile(_block("python", "## Adding a scanner"), str(DOC), "exec"), {})
     settings = yaml.safe_load(_block("yaml", "## Adding a scanner"))["scanners"]
     result = pipeline.ScannerPipeline.from_config(ScannersConfig.model_validate(settings)).scan_input(
         "Status of PROJECT-ORCA?"

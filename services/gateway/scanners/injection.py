@@ -91,8 +91,12 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             # Indirect injection: a document, page or tool result that speaks to the AI reading it.
             "addressed_to_ai",
-            r"\b(?:attention|note (?:to|for)|message (?:for|to)|instructions? (?:for|to))[,:]?\s+(?:the\s+|any\s+|all\s+)?" + _AI + r"\s*(?:[,:!]|--|\n)"
-            r"|\b(?:if you(?:'re| are) (?:an? )?)?" + _AI + r" (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing"
+            r"\b(?:attention|note (?:to|for)|message (?:for|to)|instructions? (?:for|to))[,:]?\s+(?:the\s+|any\s+|all\s+)?"
+            + _AI
+            + r"\s*(?:[,:!]|--|\n)"
+            r"|\b(?:if you(?:'re| are) (?:an? )?)?"
+            + _AI
+            + r" (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing"
             r"|that (?:reads|processes|summari[sz]es)) (?:this|these|the following)\b"
             r"|\bto (?:the|any) " + _AI + r"\b[^.!?\n]{0,20}[:,]",
         ),
@@ -118,7 +122,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 # Patterns precise enough to decide on their own (each fires on under 0.5% of the benign tune rows).
 DECISIVE_PATTERNS = frozenset(
-    {"override_instructions", "extract_prompt", "conversation_markers", "known_jailbreak", "addressed_to_ai", "exfiltration"}
+    {
+        "override_instructions",
+        "extract_prompt",
+        "conversation_markers",
+        "known_jailbreak",
+        "addressed_to_ai",
+        "exfiltration",
+    }
 )
 DECISIVE_SCORE = 0.9
 
@@ -193,7 +204,20 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "pretend": ("pretend", "act as", "roleplay", "you are a"),
     "conversation_markers": ("system", "assistant", "<|", "inst]", "###"),
     # " ai", not "ai": the bare letters are in "said" and "again", and this pattern is costly.
-    "addressed_to_ai": (" ai", "\nai", "a.i.", "llm", "chatbot", "chat bot", "language model", "gpt", "claude", "copilot", "bard", "gemini"),
+    "addressed_to_ai": (
+        " ai",
+        "\nai",
+        "a.i.",
+        "llm",
+        "chatbot",
+        "chat bot",
+        "language model",
+        "gpt",
+        "claude",
+        "copilot",
+        "bard",
+        "gemini",
+    ),
     "exfiltration": ("](", "send", "forward", "upload", "transmit", "exfiltrate", "leak", "mail"),
     "known_jailbreak": ("dan", "do anything", "developer mode", "jailbr", "apophis"),
     "urgent_override": ("ignore", "important", "attention", "stop", "override", "forget", "alert", "new instruction"),

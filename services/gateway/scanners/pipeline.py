@@ -85,7 +85,11 @@ class ScannerPipeline:
     """The input and output scanners of one configuration, ready to run."""
 
     def __init__(
-        self, config: ScannersConfig, inputs: list[_Configured], third_party: list[_Configured], outputs: list[_Configured]
+        self,
+        config: ScannersConfig,
+        inputs: list[_Configured],
+        third_party: list[_Configured],
+        outputs: list[_Configured],
     ):
         self.config = config
         self._inputs = inputs
@@ -102,7 +106,10 @@ class ScannerPipeline:
             ]
 
         return cls(
-            config, build("input", config.input), build("third_party", config.third_party), build("output", config.output)
+            config,
+            build("input", config.input),
+            build("third_party", config.third_party),
+            build("output", config.output),
         )
 
     @property

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.payloads import input_texts
 from services.gateway.config import LimitsConfig
+from services.gateway.payloads import input_texts
 from services.gateway.scanners import Action, ScannerPipeline, ScannersConfig
 from services.gateway.scanners.indirect import reader_requests
 
