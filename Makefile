@@ -83,7 +83,7 @@ lock: $(LOCK_VENV)/bin/pip-compile ## rewrite requirements/*.lock from pyproject
 	$(PIP_COMPILE) -c requirements/all.lock -o requirements/infra.lock $(PYPROJECT_LOCK)
 
 # zizmor's offline audits (pinned actions, permissions, credentials, injection); any finding fails.
-lint-workflows: $(VENV)/.installed-all ## lint .github/workflows with zizmor; any finding fails (make test runs it first)
+lint-workflows: $(VENV)/.installed-all ## lint .github/workflows with zizmor's offline audits; any finding fails
 	$(VENV)/bin/zizmor --offline .github/workflows
 
 test: $(VENV)/.installed-all ## install everything and run the whole test suite (CI runs this)
