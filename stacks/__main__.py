@@ -4,7 +4,7 @@ import pulumi
 
 from stacks.compose import build_platform
 from stacks.config import ConfigError, load_stack_config
-from stacks.engine_config import engine_config
+from stacks.pulumi_internals import engine_config
 
 try:
     config = load_stack_config(*engine_config())

@@ -1,40 +1,40 @@
-"""Offline stand-ins for the Pulumi engine and the cloud providers.
+"""Offline stand-ins for the cloud providers.
 
 Without the Pulumi CLI and provider plugins nothing can be previewed for real on a machine like
-this, so the stack is rendered under `pulumi.runtime.set_mocks`:
+this, so the stack is rendered under the SDK's mock runtime (`stacks/pulumi_internals.py`):
 
 - `PlanMocks` plays the providers: it echoes inputs and computes what a provider would (ids,
   ARNs, bucket names, `tagsAll` from the provider's default tags, availability zones...).
-- `RecordingMonitor` plays the engine's resource monitor and records what the engine would see
-  for every registration: URN, type, parent, provider, dependencies, protect, inputs.
+- `RecordingMonitor` (in `stacks/pulumi_internals.py`) plays the engine's resource monitor and
+  records what the engine would see for every registration.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-
 from platform_facts.tags import is_taggable
+from stacks.pulumi_internals import (
+    SECRET_SIGNATURE,
+    SIGNATURE_KEY,
+    MockCallArgs,
+    MockResourceArgs,
+    Mocks,
+    RecordingMonitor,
+    is_unknown,
+)
 
 __all__ = [
     "ACCOUNT_ID",
     "COMPUTED_OUTPUTS",
     "PlanMocks",
-    "RecordedResource",
-    "RecordingMonitor",
     "plain",
 ]
 
 ACCOUNT_ID = "123456789012"
-_SECRET_SIG = rpc._special_secret_sig if hasattr(rpc, "_special_secret_sig") else "1b47061264138c4ac30d75fd1eb44270"
-_SIG_KEY = rpc._special_sig_key if hasattr(rpc, "_special_sig_key") else "4dabf18193072939515e22adb298388d"
 SECRET_MARKER = "[secret]"
 UNKNOWN_MARKER = "[unknown]"
 
@@ -42,12 +42,12 @@ UNKNOWN_MARKER = "[unknown]"
 def plain(value: Any) -> Any:
     """Inputs as JSON-safe data: secrets become `[secret]` (never their value), unknowns `[unknown]`."""
     if isinstance(value, dict):
-        if value.get(_SIG_KEY) == _SECRET_SIG:
+        if value.get(SIGNATURE_KEY) == SECRET_SIGNATURE:
             return SECRET_MARKER
         return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
-    if value == rpc.UNKNOWN:
+    if is_unknown(value):
         return UNKNOWN_MARKER
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -57,34 +57,12 @@ def plain(value: Any) -> Any:
 
 def _unwrap_secrets(value: Any) -> Any:
     if isinstance(value, dict):
-        if value.get(_SIG_KEY) == _SECRET_SIG:
+        if value.get(SIGNATURE_KEY) == SECRET_SIGNATURE:
             return _unwrap_secrets(value.get("value"))
         return {key: _unwrap_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_unwrap_secrets(item) for item in value]
     return value
-
-
-@dataclass
-class RecordedResource:
-    """One registration as the engine sees it."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str
-    provider: str
-    dependencies: list[str]
-    custom: bool
-    protect: bool
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    id: str = ""
-
-    @property
-    def provider_urn(self) -> str:
-        """The provider reference without its `::id` suffix."""
-        return self.provider.rsplit("::", 1)[0] if self.provider else ""
 
 
 # Per type: computed outputs a provider would return, from (name, inputs, region).
@@ -127,71 +105,37 @@ COMPUTED_OUTPUTS: dict[str, ComputedOutputs] = {
 }
 
 
+def _nothing_computed(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {}
+
+
 def _generic_arn(type_token: str, name: str, region: str) -> str:
     service = type_token.split(":")[1].split("/")[0]
     kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type_token.rsplit(":", 1)[1]).lower()
     return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind}/{name}"
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A mock resource monitor that records every registration in order."""
-
-    def __init__(self, mocks: PlanMocks) -> None:
-        super().__init__(mocks)
-        mocks.monitor = self
-        self.recorded: list[RecordedResource] = []
-        self._by_urn: dict[str, RecordedResource] = {}
-        self._lock = threading.Lock()
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        urn = self.make_urn(request.parent, request.type, request.name)
-        if request.type != "pulumi:pulumi:Stack":
-            record = RecordedResource(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                provider=request.provider,
-                dependencies=sorted(set(request.dependencies)),
-                custom=bool(request.custom),
-                protect=bool(request.protect),
-                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
-            )
-            with self._lock:
-                self.recorded.append(record)
-                self._by_urn[urn] = record
-        response = super().RegisterResource(request)
-        if urn in self._by_urn:
-            self._by_urn[urn].outputs = self.resources[urn].state
-            self._by_urn[urn].id = self.resources[urn].id or ""
-        return response
-
-    def lookup(self, urn: str) -> RecordedResource | None:
-        """The recorded resource with this URN, if any."""
-        with self._lock:
-            return self._by_urn.get(urn)
-
-
-class PlanMocks(pulumi_mocks.Mocks):
+class PlanMocks(Mocks):
     """Provider behaviour for an offline render: echo inputs, add what the cloud would compute."""
 
     def __init__(self, region: str) -> None:
         self.region = region
         self.monitor: RecordingMonitor | None = None
+        """The monitor recording this render, where the provider's default tags are read from."""
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
         resource_id = f"{args.name}-id"
         if args.typ.startswith("aws:"):
             outputs.setdefault("arn", _generic_arn(args.typ, args.name, self.region))
-            outputs.update(COMPUTED_OUTPUTS.get(args.typ, lambda *_: {})(args.name, args.inputs, self.region))
+            outputs.update(COMPUTED_OUTPUTS.get(args.typ, _nothing_computed)(args.name, args.inputs, self.region))
             if is_taggable(args.typ):
                 outputs["tagsAll"] = {**self._default_tags(args.provider), **(args.inputs.get("tags") or {})}
         else:
-            outputs.update(COMPUTED_OUTPUTS.get(args.typ, lambda *_: {})(args.name, args.inputs, self.region))
+            outputs.update(COMPUTED_OUTPUTS.get(args.typ, _nothing_computed)(args.name, args.inputs, self.region))
         return resource_id, outputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         zones = [f"{self.region}{letter}" for letter in "abcdef"]
         results: dict[str, dict[str, Any]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": {

@@ -9,7 +9,6 @@ the cost estimate run over.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -19,13 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pulumi
-from pulumi.runtime import settings as pulumi_settings
-
 from platform_facts.cost import BilledResource, CostEstimate, cost_inputs, estimate_monthly_cost, latest_price_table
 from stacks.config import STACKS_DIR, ConfigError, StackConfig, load_stack_config, read_stack_file
-from stacks.engine_config import engine_config, set_engine_config
-from stacks.mocks import PlanMocks, RecordedResource, RecordingMonitor, plain
+from stacks.mocks import PlanMocks, plain
+from stacks.pulumi_internals import RecordedResource, RecordingMonitor, engine_config, run_under_mocks
 
 __all__ = [
     "PROJECT",
@@ -163,27 +159,13 @@ def render(
     config = load_stack_config(values, secret_keys)
     mocks = PlanMocks(region=config.region)
     monitor = RecordingMonitor(mocks)
-    pulumi_settings.set_root_resource(None)  # each render gets a fresh root stack
-    _ensure_event_loop()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
-    set_engine_config(values, secret_keys)
+    mocks.monitor = monitor
 
     def run_program() -> None:
         program(load_stack_config(*engine_config()))
 
-    pulumi.runtime.test(run_program)()
+    run_under_mocks(run_program, monitor, project=PROJECT, stack=stack, config=values, secret_keys=secret_keys)
     return PlanGraph(stack, [PlannedResource.from_record(record) for record in monitor.recorded])
-
-
-def _ensure_event_loop() -> None:
-    """Pulumi's mocks run on the thread's current event loop; a caller that ran and closed
-    its own loop (an async test, `asyncio.run`) leaves none, so give the render a fresh one."""
-    try:
-        if not asyncio.get_event_loop().is_closed():
-            return
-    except RuntimeError:
-        pass
-    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def render_environment(environment: str, stacks_dir: Path = STACKS_DIR) -> PlanGraph:

@@ -24,9 +24,9 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from stacks.plan import PROJECT, PlanGraph, PlannedResource
+from stacks.pulumi_internals import analyzer_pb2, analyzer_pb2_grpc
 
 __all__ = [
     "Analyzer",
