@@ -86,7 +86,17 @@ lock: $(LOCK_VENV)/bin/pip-compile ## rewrite requirements/*.lock from pyproject
 lint-workflows: $(VENV)/.installed-all ## lint .github/workflows with zizmor's offline audits; any finding fails
 	$(VENV)/bin/zizmor --offline .github/workflows
 
-test: $(VENV)/.installed-all ## install everything and run the whole test suite (CI runs this)
+# Debian's chromium and chromium-driver for the review page's browser test (tests/gateway/test_review_page.py):
+# installed once, as root with apt-get; anywhere else this says so and that test skips, naming why.
+.PHONY: browser
+browser: ## install Debian's chromium + chromium-driver for the browser test (once; root and apt-get)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> chromium + chromium-driver (Debian packages) for the review page's browser test"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	else echo "note: chromium + chromium-driver are not installed (needs root and apt-get): the browser test will skip"; fi
+
+test: $(VENV)/.installed-all browser ## install everything and run the whole test suite (CI runs this)
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 plan: $(VENV)/.installed-infra ## render stack ENV (default dev) offline under mocks and print the planned resources

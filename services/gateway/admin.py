@@ -1,8 +1,9 @@
-"""The gateway's own endpoints: the human review queue, metrics and config reload.
+"""The gateway's own endpoints: the human review queue, metrics and config reload, and its pages.
 
 A small FastAPI app the gateway calls for `/v1/review` and `/v1/gateway` paths. The gateway has
 already authenticated the caller and checked the route's scope (`admin_scope_for`); the request's
 `Exchange` travels in the ASGI scope, so a review decision lands on the request's audit record.
+The pages (`pages.py`: the review queue and the API reference) are static and served without a key.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from services.gateway.asgi import Scope
@@ -20,7 +22,9 @@ from services.gateway.config import path_matches
 from services.gateway.errors import ConfigError, GatewayError, InvalidRequestError
 from services.gateway.exchange import Exchange, ReviewDecisionRecord
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.review import Decision, ReviewDecision, ReviewItem, ReviewQueue, ReviewStatus
+from services.gateway.pages import pages_router
+from services.gateway.review import Decision, ReviewDecision, ReviewEdit, ReviewItem, ReviewQueue, ReviewStatus
+from services.gateway.scanning import record_scan
 
 __all__ = [
     "ADMIN_ROUTES",
@@ -41,6 +45,7 @@ ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/v1/review/items/{item_id}", "review:read"),
     ("POST", "/v1/review/items/{item_id}/approve", "review:write"),
     ("POST", "/v1/review/items/{item_id}/reject", "review:write"),
+    ("POST", "/v1/review/items/{item_id}/edit", "review:write"),
     ("GET", "/v1/gateway/metrics", "admin"),
     ("POST", "/v1/gateway/reload", "admin"),
     ("GET", "/v1/gateway/openapi.json", "admin"),
@@ -145,10 +150,13 @@ def build_admin_app(
     async def get_item(item_id: ItemId) -> ReviewItem:
         return review().get(item_id)
 
-    async def _decide(request: Request, item_id: str, decision: Decision, body: ReviewDecision | None) -> ReviewItem:
+    async def _decide(
+        request: Request, item_id: str, decision: Decision, body: ReviewDecision | None,
+        edited_answer: str | None = None,
+    ) -> ReviewItem:
         exchange = _exchange_of(request)
         note = body.note if body else ""
-        item = review().decide(item_id, decision, exchange.require_key().id, note)
+        item = review().decide(item_id, decision, exchange.require_key().id, note, edited_answer)
         exchange.review_decision = ReviewDecisionRecord(item_id, decision, item.request_id)
         return item
 
@@ -164,6 +172,22 @@ def build_admin_app(
     ) -> ReviewItem:
         return await _decide(request, item_id, "rejected", body)
 
+    @app.post("/v1/review/items/{item_id}/edit", response_model=ReviewItem)
+    async def edit(request: Request, item_id: ItemId, body: ReviewEdit) -> ReviewItem:
+        """Approve the item with a corrected answer, which meets the item tenant's output scanners first."""
+        exchange = _exchange_of(request)
+        tenant = review().get(item_id).tenant
+        # The queue holds redacted text only, whoever wrote it; the verdicts go on this request's audit record.
+        result = exchange.runtime.pipeline_for(tenant).scan_output(body.answer)
+        record_scan(metrics, exchange, result)
+        if result.blocked:
+            exchange.blocked_by = result.blocked_by
+            raise InvalidRequestError(
+                f"answer: blocked by scanner {result.blocked_by!r}: {result.reason}",
+                field="answer", scanner=result.blocked_by, reason=result.reason,
+            )
+        return await _decide(request, item_id, "edited", body, result.text)
+
     @app.get("/v1/gateway/metrics", response_class=Response)
     async def metrics_exposition() -> Response:
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
@@ -176,4 +200,13 @@ def build_admin_app(
             # The previous config stays in force; say why the new one was refused.
             raise InvalidRequestError(f"config refused, previous config kept: {error}", field="config") from None
 
+    app.include_router(pages_router())
+    # Each operation names the scope it needs in the schema, for the API reference page.
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            for method in route.methods or ():
+                scope = admin_scope_for(method, route.path)
+                if scope is None:  # admission would answer 404: the route could never be reached
+                    raise RuntimeError(f"ADMIN_ROUTES has no scope for {method} {route.path}")
+                route.openapi_extra = {"x-rampart-scope": scope}
     return app

@@ -36,6 +36,7 @@ from services.gateway.edge import answer_error, send_captured, tracking_send
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
+from services.gateway.pages import is_page
 from services.gateway.quotas import LedgerClient, ProcessLedger, get_or_create_ray_ledger
 from services.gateway.review import ReviewQueue
 from services.gateway.review_handoff import ReviewHandoff
@@ -104,6 +105,10 @@ class GatewayMiddleware:
         path = _path_below_mount(scope)
         if path in self.runtime.current.config.public_paths:
             await self.app(scope, receive, send)
+            return
+        if is_page(scope["method"], path):
+            # Static pages that hold no data (pages.py); the API calls they make carry the reader's key.
+            await self._admin(scope, receive, send)
             return
         await self.runtime.reload_if_changed()
         exchange = Exchange(
