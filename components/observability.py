@@ -305,6 +305,8 @@ class Observability(pulumi.ComponentResource):
             namespace=args.namespace,
             values={
                 "mode": "deployment",
+                # A fixed Service name, `otel-collector.<namespace>`: the gateway configs send spans there.
+                "fullnameOverride": "otel-collector",
                 "replicaCount": 2,
                 "image": {"repository": "otel/opentelemetry-collector-contrib"},
                 "serviceAccount": otel_service_account,

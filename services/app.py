@@ -35,6 +35,7 @@ from services.inference.schemas import (
 )
 from services.inference.service import build_inference_service
 from services.inference.settings import AppArgs, BatchingSettings
+from services.telemetry import TracingConfig, trace_carrier
 
 __all__ = ["Ingress", "ServeModels", "bind_from_config", "build_app"]
 
@@ -72,13 +73,14 @@ class ServeModels:
         return results[0]
 
     async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
-        completion: ChatCompletion = await self.generator.complete.remote(request)
+        completion: ChatCompletion = await self.generator.complete.remote(request, trace_carrier())
         return completion
 
     async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         # A handle with `stream=True` answers with a generator; the handle's type cannot say which.
         stream = cast(
-            DeploymentResponseGenerator[ChatCompletionChunk], self.generator.options(stream=True).stream.remote(request)
+            DeploymentResponseGenerator[ChatCompletionChunk],
+            self.generator.options(stream=True).stream.remote(request, trace_carrier()),
         )
         async for chunk in stream:
             yield chunk
@@ -121,9 +123,18 @@ def _bind(args: AppArgs, options: dict[str, dict[str, Any]]) -> Application:
 
     embedder = configured(Embedder).bind(args.embedder)
     retriever = configured(Retriever).bind(args.retriever, embedder)
-    generator = configured(Generator).bind(args.generator, retriever)
+    generator = configured(Generator).bind(args.generator, retriever, _deployment_tracing(args))
     application: Application = configured(Ingress).bind(args, embedder, retriever, generator)
     return application
+
+
+def _deployment_tracing(args: AppArgs) -> TracingConfig:
+    """The Generator traces as the gateway config's `tracing:` block says; without a gateway, not at all."""
+    if args.gateway is None:
+        return TracingConfig()
+    from services.gateway.tracing import deployment_tracing  # the gateway loads only where it is configured
+
+    return deployment_tracing(args.gateway)
 
 
 def build_app(args: dict[str, Any]) -> Application:

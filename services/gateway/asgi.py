@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.gateway.errors import PayloadTooLargeError
+from services.telemetry import traceparent_headers
 
 __all__ = [
     "ASGIApp",
@@ -38,8 +39,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# The client's credentials stay at the gateway; the body length is set for the rewritten body.
-_STRIPPED_HEADERS = {b"authorization", b"x-api-key", b"content-length"}
+# The client's credentials stay at the gateway; the body length is set for the rewritten body; the
+# trace context is the gateway's own (a client's must not decide what the serving layer records).
+_STRIPPED_HEADERS = {b"authorization", b"x-api-key", b"content-length", b"traceparent", b"tracestate"}
 
 
 class BackendFailure(Exception):
@@ -143,6 +145,7 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) ->
 def inner_scope(scope: Scope, body: bytes) -> Scope:
     headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _STRIPPED_HEADERS]
     headers.append((b"content-length", str(len(body)).encode()))
+    headers += traceparent_headers()  # the model attempt's span, when one is recording
     return {**scope, "headers": headers}
 
 

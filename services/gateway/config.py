@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from services.gateway.errors import ConfigError
 from services.gateway.scanners import ScannersConfig
+from services.telemetry import TracingConfig
 
 __all__ = [
     "CONFIG_DIR",
@@ -30,6 +31,7 @@ __all__ = [
     "RouteConfig",
     "ShadowConfig",
     "TenantConfig",
+    "TracingConfig",
     "WeightedVersion",
     "config_path",
     "format_validation_error",
@@ -235,6 +237,9 @@ class GatewayConfig(_Strict):
     drift: DriftConfig = DriftConfig()
     reload_check_s: float = Field(default=1.0, gt=0)
     """How often a replica looks at its config file's modification time (promote/rollback)."""
+    tracing: TracingConfig = TracingConfig()
+    """OpenTelemetry spans to the collector (`enabled`, `endpoint`, `capture_content`, `sample_ratio`):
+    off by default; prompt and answer text only with `capture_content` (docs/observability.md, "Traces")."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> GatewayConfig:

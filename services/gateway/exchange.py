@@ -16,6 +16,7 @@ from services.gateway.asgi import Scope
 from services.gateway.config import RouteConfig
 from services.gateway.keys import ApiKey
 from services.gateway.payloads import InputText
+from services.gateway.tracing import NO_TRACE, RequestTrace
 
 if TYPE_CHECKING:  # imported for annotations only: the runtime module imports the scanners
     from services.gateway.routing import RoutingDecision
@@ -102,6 +103,8 @@ class Exchange:
     review_decision: ReviewDecisionRecord | None = None
 
     # the edge
+    trace: RequestTrace = NO_TRACE
+    """The request's spans (tracing.py); the no-op `NO_TRACE` when tracing is off or it is not sampled."""
     status: int = 0
     error_type: str | None = None
     response_started: bool = False

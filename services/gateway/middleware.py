@@ -45,6 +45,7 @@ from services.gateway.runtime import ConfigReloader, RuntimeConfig
 from services.gateway.scanning import InputScanning
 from services.gateway.shadow import ShadowCopies
 from services.gateway.streaming import StreamedAnswer
+from services.gateway.tracing import GatewayTracing
 from services.gateway.unary import UnaryAnswer
 from services.inference.settings import GatewaySettings
 
@@ -75,6 +76,7 @@ class GatewayMiddleware:
         self.metrics = GatewayMetrics(ray_export=_inside_serve_replica())
         self.runtime = ConfigReloader(path, self.metrics, self._apply_new_config, secrets_client)
         config = self.runtime.current.config
+        self.tracing = GatewayTracing(config)
         if ledger is None:
             ledger = get_or_create_ray_ledger() if config.quotas.ledger == "ray_actor" else ProcessLedger()
         baseline = load_baseline(CONFIG_DIR / config.drift.baseline) if config.drift.baseline else None
@@ -115,11 +117,13 @@ class GatewayMiddleware:
             request_id=uuid.uuid4().hex, method=scope["method"], path=path, started=time.perf_counter(),
             scope=scope, runtime=self.runtime.current,
         )
+        exchange.trace = self.tracing.start(exchange)
         send = tracking_send(send, exchange, self.accounting.account)
         try:
             await answer_error(self._serve(exchange, receive, send), exchange, send, self.metrics)
         finally:
             self.accounting.account(exchange)  # no-op when the answer's last message already did
+            exchange.trace.finish()
 
     async def _serve(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in exchange.scope["headers"]}
@@ -131,9 +135,11 @@ class GatewayMiddleware:
         if admitted is Admitted.PASSTHROUGH:
             await send_captured(send, await call_app(self.app, exchange.scope, body, PASSTHROUGH_TIMEOUT_S))
             return
-        await self.admission.admit(exchange, body)
+        with exchange.trace.stage("admission"):
+            await self.admission.admit(exchange, body)
         try:
-            self.input_scanning(exchange)
+            with exchange.trace.stage("input_scan"):
+                self.input_scanning(exchange)
             route = exchange.require_route()
             regulated = exchange.runtime.config.tenants[exchange.tenant].data_class == "regulated"
             exchange.routing = route_request(exchange.runtime.config, route, regulated, self._rng)
@@ -172,6 +178,7 @@ class GatewayMiddleware:
 
     def _apply_new_config(self, runtime: RuntimeConfig) -> None:
         self.chain.sync_breakers(runtime.config)
+        self.tracing.reconfigure(runtime.config)
         self.admission.quotas.reconfigure(runtime.config.quotas, runtime.config.tenants)
 
     async def drain(self) -> None:

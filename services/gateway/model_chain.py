@@ -121,13 +121,14 @@ class ModelChain:
                 return step, None
             breaker = self._breakers[step.name]
             body = self.request_body(route, step, exchange.payload, stream)
-            for _attempt in range(step.model_version.retries + 1):
+            for attempt in range(1, step.model_version.retries + 2):
                 if not breaker.allow():
                     failures.append(f"{step.name}: circuit open")
                     self._metrics.backend_failures.labels(step.name, "circuit_open").inc()
                     break
                 try:
-                    answer = await call(step, body)
+                    with exchange.trace.attempt(step, stream, attempt):
+                        answer = await call(step, body)
                 except BackendFailure as failure:
                     breaker.record_failure()
                     self._metrics.backend_failures.labels(step.name, failure.cause).inc()

@@ -50,7 +50,8 @@ class StreamedAnswer:
         await send({"type": "http.response.start", "status": opened.start["status"], "headers": headers})
         emitted: list[str] = []
         try:
-            await self._relay(exchange, opened, step.model_version.timeout_s, send, emitted)
+            with exchange.trace.stage("stream"):
+                await self._relay(exchange, opened, step.model_version.timeout_s, send, emitted)
         finally:
             opened.done.set()
             if not opened.task.done():
@@ -85,6 +86,7 @@ class StreamedAnswer:
                 text, finish = chunk_delta(chunk)
                 finish_reason = finish or finish_reason
                 if text:
+                    exchange.trace.first_chunk()
                     result = scanner.feed(text)
                     if result.blocked:
                         blocked = result
@@ -118,6 +120,7 @@ class StreamedAnswer:
             notes = {"degraded": True, "error": interrupted}
         elif exchange.degraded:
             notes = {"degraded": True, "fallback": exchange.fallback}
+        exchange.trace.stream_finished(finish_reason or "stop", template.get("model"), emitted)
         await send_event(send, final_chunk(template, finish_reason or "stop", notes))
         await send_raw_event(send, "[DONE]")
 

@@ -59,7 +59,9 @@ class UnaryAnswer:
         if route.kind == "embeddings":
             self._observe_embeddings(answer)
         before = output_texts(route.kind, answer)
-        notes = self._scan(exchange, answer)
+        with exchange.trace.stage("output_scan"):
+            notes = self._scan(exchange, answer)
+        exchange.trace.answered(answer)
         self._shadow.start(exchange, answer)
         if not notes and output_texts(route.kind, answer) == before:
             # Nothing to add or redact: pass the model's bytes on (re-encoding 384 floats costs more

@@ -1,20 +1,26 @@
 """Ray Serve deployments doing the model work. Options here are defaults; the Serve config file
-(services/config/serve-<env>.yaml) overrides replicas, autoscaling, resources and `user_config`."""
+(services/config/serve-<env>.yaml) overrides replicas, autoscaling, resources and `user_config`.
+
+The Generator records a GenAI span per call (services/telemetry.py) when the application is
+deployed with tracing on, continuing the trace of the request that called it (`trace`, the W3C
+context handed over with the call); it never starts a trace of its own."""
 
 from __future__ import annotations
 
 import itertools
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from opentelemetry.trace import Span
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from services.inference.embedder import SentenceEmbedder
-from services.inference.generator import make_chat_engine
+from services.inference.generator import make_chat_engine, whitespace_tokens
 from services.inference.metrics import batch_size_histogram, record_model_load
 from services.inference.model_queue import MergingModelQueue
 from services.inference.retriever import DocumentIndex
@@ -24,8 +30,30 @@ from services.inference.schemas import (
     ChatCompletionRequest,
     Passage,
     ReindexResult,
+    Usage,
 )
 from services.inference.settings import BatchingSettings, EmbedderSettings, GeneratorSettings, RetrieverSettings
+from services.telemetry import (
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MAX_TOKENS,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_STREAM,
+    GEN_AI_REQUEST_TEMPERATURE,
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_RESPONSE_ID,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    PROVIDER,
+    Telemetry,
+    TraceCarrier,
+    TracingConfig,
+    messages_attribute,
+)
 
 __all__ = ["BatchedEmbedder", "Embedder", "Generator", "Retriever"]
 
@@ -137,10 +165,13 @@ class Retriever:
 
 @serve.deployment(name="Generator", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})
 class Generator:
-    """Chat completions from the configured engine."""
+    """Chat completions from the configured engine, each call a span when `tracing` is enabled."""
 
-    def __init__(self, settings: GeneratorSettings, retriever: DeploymentHandle[Any]) -> None:
+    def __init__(
+        self, settings: GeneratorSettings, retriever: DeploymentHandle[Any], tracing: TracingConfig | None = None
+    ) -> None:
         started = time.perf_counter()
+        self.telemetry = Telemetry(tracing or TracingConfig(), "rampart-generator", starts_traces=False)
 
         async def retrieve(query: str, k: int) -> list[Passage]:
             passages: list[Passage] = await retriever.retrieve.remote(query, k)
@@ -149,9 +180,93 @@ class Generator:
         self.engine = make_chat_engine(settings, retrieve)
         record_model_load(settings.model_name, time.perf_counter() - started)
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        return await self.engine.complete(request)
+    async def complete(self, request: ChatCompletionRequest, trace: TraceCarrier | None = None) -> ChatCompletion:
+        if not self.telemetry.enabled:
+            return await self.engine.complete(request)
+        with self._span(request, trace) as span:
+            completion = await self.engine.complete(request)
+            reasons = [choice.finish_reason for choice in completion.choices]
+            span.set_attributes({
+                GEN_AI_RESPONSE_MODEL: completion.model,
+                GEN_AI_RESPONSE_ID: completion.id,
+                GEN_AI_RESPONSE_FINISH_REASONS: reasons,
+                GEN_AI_USAGE_INPUT_TOKENS: completion.usage.prompt_tokens,
+                GEN_AI_USAGE_OUTPUT_TOKENS: completion.usage.completion_tokens,
+            })
+            if self.telemetry.capture_content:
+                answer = [{"role": "assistant", "content": choice.message.content} for choice in completion.choices]
+                span.set_attribute(GEN_AI_OUTPUT_MESSAGES, messages_attribute(answer, reasons[0] if reasons else None))
+            return completion
 
-    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self.engine.stream(request):
-            yield chunk
+    async def stream(
+        self, request: ChatCompletionRequest, trace: TraceCarrier | None = None
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        if not self.telemetry.enabled:
+            async for chunk in self.engine.stream(request):
+                yield chunk
+            return
+        with self._span(request, trace) as span:
+            record = _StreamRecord()
+            async for chunk in self.engine.stream(request):
+                record.see(chunk)
+                yield chunk
+            span.set_attributes(record.attributes(self.telemetry.capture_content))
+
+    def _span(self, request: ChatCompletionRequest, trace: TraceCarrier | None) -> AbstractContextManager[Span]:
+        attributes = _request_attributes(request, self.telemetry.capture_content)
+        return self.telemetry.continued_span(trace, f"chat {request.model}", attributes)
+
+
+class _StreamRecord:
+    """What a traced stream has produced so far, for its span."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first_chunk_s: float | None = None
+        self.text: list[str] = []
+        self.model: str | None = None
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+
+    def see(self, chunk: ChatCompletionChunk) -> None:
+        pieces = [choice.delta.content for choice in chunk.choices if choice.delta.content]
+        if self.first_chunk_s is None and (pieces or any(choice.delta.tool_calls for choice in chunk.choices)):
+            self.first_chunk_s = time.perf_counter() - self.started
+        self.text.extend(pieces)
+        self.model = chunk.model
+        self.finish_reason = next((c.finish_reason for c in chunk.choices if c.finish_reason), self.finish_reason)
+        self.usage = chunk.usage or self.usage
+
+    def attributes(self, capture: bool) -> dict[str, Any]:
+        answer = "".join(self.text)
+        # Without a usage chunk (`stream_options.include_usage`) the output is counted as the engines count it.
+        output_tokens = self.usage.completion_tokens if self.usage else whitespace_tokens(answer)
+        attributes: dict[str, Any] = {GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens}
+        if self.usage:
+            attributes[GEN_AI_USAGE_INPUT_TOKENS] = self.usage.prompt_tokens
+        if self.model:
+            attributes[GEN_AI_RESPONSE_MODEL] = self.model
+        if self.first_chunk_s is not None:
+            attributes[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_s
+        if self.finish_reason:
+            attributes[GEN_AI_RESPONSE_FINISH_REASONS] = [self.finish_reason]
+        if capture:
+            message = {"role": "assistant", "content": answer}
+            attributes[GEN_AI_OUTPUT_MESSAGES] = messages_attribute([message], self.finish_reason)
+        return attributes
+
+
+def _request_attributes(request: ChatCompletionRequest, capture: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        GEN_AI_OPERATION_NAME: "chat",
+        GEN_AI_PROVIDER_NAME: PROVIDER,
+        GEN_AI_REQUEST_MODEL: request.model,
+        GEN_AI_REQUEST_STREAM: request.stream,
+        GEN_AI_REQUEST_TEMPERATURE: request.temperature,
+    }
+    if request.token_limit() is not None:
+        attributes[GEN_AI_REQUEST_MAX_TOKENS] = request.token_limit()
+    if capture:
+        messages = [{"role": message.role, "content": message.text} for message in request.messages]
+        attributes[GEN_AI_INPUT_MESSAGES] = messages_attribute(messages)
+    return attributes

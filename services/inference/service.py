@@ -41,6 +41,7 @@ from services.inference.schemas import (
     ReindexResult,
     Usage,
 )
+from services.telemetry import continued_trace
 
 __all__ = ["SERVICE_NAME", "build_inference_service", "build_openai_app", "error_response"]
 
@@ -85,7 +86,8 @@ def _at_edge(endpoint: Endpoint) -> Endpoint:
 
     async def guarded(request: Request) -> Response:
         try:
-            return await endpoint(request)
+            with continued_trace(request.headers):  # the gateway's trace goes on to the model deployments
+                return await endpoint(request)
         except Exception as error:
             cause = _cause(error)
             if isinstance(cause, RequestError):
