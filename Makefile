@@ -121,8 +121,8 @@ eval-guardrails: $(VENV)/.installed-all ## scanner detection and false-positive 
 	$(PY) -m services.gateway.scanners.eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER))
 
 # Local environment (services/local.py): Ray Serve + the services on 127.0.0.1, state in .rampart/.
-up: $(VENV)/.installed-all ## install what is needed and start the local environment on 127.0.0.1
-	$(PY) -m services.local up
+up: $(VENV)/.installed-all ## install what is needed and start the local environment on 127.0.0.1 [DASHBOARD=1]
+	$(PY) -m services.local up $(if $(filter 1,$(DASHBOARD)),--dashboard)
 
 down: ## stop what make up started
 	@if [ -x $(PY) ]; then $(PY) -m services.local down; else echo "Rampart is not running (no virtualenv)."; fi

@@ -5,7 +5,8 @@
     python -m services.local status  say whether it runs and where
     python -m services.local run     the foreground server `up` launches (Ctrl-C stops it)
 
-Ray binds to 127.0.0.1 with the dashboard off; the port meant for clients (8000, `RAMPART_PORT`)
+Ray binds to 127.0.0.1 with the dashboard off (`--dashboard`, `make up DASHBOARD=1`: on, on 127.0.0.1 only);
+the port meant for clients (8000, `RAMPART_PORT`)
 is the application's own HTTP server (Serve's direct ingress); Serve's HTTP proxy listens on
 another loopback port. State lives in `.rampart/` (git-ignored; `RAMPART_LOCAL_STATE_DIR` moves it): the
 server's pid, the pids of the Ray processes it started, its base URL and its log. The tests start the same
@@ -59,8 +60,12 @@ def with_port(config: dict[str, Any], port: int) -> dict[str, Any]:
 DIRECT_INGRESS_PORTS = 16
 
 
-def start_ray(temp_dir: Path, direct_ingress_port: int | None = None) -> None:
-    """Start a one-node Ray cluster in this process: no dashboard, state in `temp_dir`.
+def start_ray(temp_dir: Path, direct_ingress_port: int | None = None, dashboard: bool = False) -> str | None:
+    """Start a one-node Ray cluster in this process, state in `temp_dir`; returns the dashboard's URL, if on.
+
+    The dashboard is off unless asked for: it costs about 1 GB of memory here, and whoever reaches it
+    can submit jobs, i.e. run code (Ray's token, `~/.ray/auth_token`, guards its API). On, it listens
+    on 127.0.0.1 only.
 
     With `direct_ingress_port`, Serve's direct ingress is on: the Ingress replica of each
     application listens on 127.0.0.1 from that port up (`direct_ingress_url` finds which), next
@@ -81,13 +86,15 @@ def start_ray(temp_dir: Path, direct_ingress_port: int | None = None) -> None:
         # Nothing balances load across local replicas, so there is nothing to drain from on
         # shutdown (Serve's default waits 30 s, which `make down` would sit through).
         os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = "0"
-    ray.init(
+    context = ray.init(
         address="local",
-        include_dashboard=False,
+        include_dashboard=dashboard,
+        dashboard_host="127.0.0.1",
         _temp_dir=str(temp_dir),
         log_to_driver=False,
         configure_logging=False,
     )
+    return f"http://{context.dashboard_url}" if dashboard and context.dashboard_url else None
 
 
 def deploy(config: dict[str, Any]) -> str:
@@ -172,7 +179,7 @@ def _api_key(config: dict[str, Any]) -> str | None:
     return str(local_api_key())
 
 
-def _examples(base_url: str, config: dict[str, Any]) -> str:
+def _examples(base_url: str, config: dict[str, Any], dashboard_url: str | None = None) -> str:
     args = config["applications"][0]["args"]
     embedder, chat = args["embedder"]["model_name"], args["generator"]["model_name"]
     key = _api_key(config)
@@ -205,12 +212,23 @@ BentoML client:
   import bentoml
   with bentoml.SyncHTTPClient("{base_url}"{bentoml_token}) as client:
       print(client.rag_query(query="make up", k=3))
-
+{_pages(base_url, key is not None, dashboard_url)}
 Stop it with: make down
 """
 
 
-def run(port: int, env: str) -> int:
+def _pages(base_url: str, gateway: bool, dashboard_url: str | None) -> str:
+    """The pages to open in a browser: the gateway's (they ask for the API key) and Ray's dashboard, if on."""
+    lines = []
+    if gateway:
+        lines += [f"  review queue:   {base_url}/v1/review/   (paste the API key into the page)",
+                  f"  API reference:  {base_url}/v1/reference/"]
+    if dashboard_url:
+        lines.append(f"  Ray dashboard:  {dashboard_url}   (127.0.0.1 only; its token: .venv/bin/ray get-auth-token)")
+    return "\nIn a browser:\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+def run(port: int, env: str, dashboard: bool = False) -> int:
     """Foreground server: start, record state, block until SIGTERM/SIGINT, then stop cleanly."""
     import psutil
 
@@ -225,10 +243,11 @@ def run(port: int, env: str) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     started = time.monotonic()
     print(
-        f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 (no dashboard, temp dir {temp_dir})",
+        f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 "
+        f"({'dashboard on 127.0.0.1' if dashboard else 'no dashboard'}, temp dir {temp_dir})",
         flush=True,
     )
-    start_ray(temp_dir, direct_ingress_port=port)
+    dashboard_url = start_ray(temp_dir, direct_ingress_port=port, dashboard=dashboard)
     print(
         f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml "
         "(loading models, indexing docs/)",
@@ -251,7 +270,8 @@ def run(port: int, env: str) -> int:
         base_url = proxy_url
     # (pid, start time): `down` only kills a pid that still is the process Ray started.
     ray_pids = [[child.pid, child.create_time()] for child in psutil.Process().children(recursive=True)]
-    state = {"pid": os.getpid(), "ray_pids": ray_pids, "base_url": base_url, "env": env, "temp_dir": str(temp_dir)}
+    state = {"pid": os.getpid(), "ray_pids": ray_pids, "base_url": base_url, "env": env, "temp_dir": str(temp_dir),
+             "dashboard_url": dashboard_url}
     STATE_FILE.write_text(json.dumps(state))
     print(f"[{time.monotonic() - started:5.1f}s] ready at {base_url}", flush=True)
     stop.wait()
@@ -262,7 +282,7 @@ def run(port: int, env: str) -> int:
     return 0
 
 
-def up(port: int, env: str) -> int:
+def up(port: int, env: str, dashboard: bool = False) -> int:
     """Start `run` in the background unless it already runs; wait for it with visible progress."""
     import subprocess
 
@@ -277,7 +297,8 @@ def up(port: int, env: str) -> int:
     started = time.monotonic()
     with LOG_FILE.open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "services.local", "run", "--port", str(port), "--env", env],
+            [sys.executable, "-m", "services.local", "run", "--port", str(port), "--env", env,
+             *(["--dashboard"] if dashboard else [])],
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -309,7 +330,7 @@ def up(port: int, env: str) -> int:
     )
     response.raise_for_status()
     print(f"  first successful response after {time.monotonic() - started:.1f}s")
-    print(_examples(base_url, config))
+    print(_examples(base_url, config, state.get("dashboard_url")))
     return 0
 
 
@@ -346,13 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("up", "down", "status", "run"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("RAMPART_PORT", DEFAULT_PORT)))
     parser.add_argument("--env", default="local", help="Serve config to use (services/config/serve-<env>.yaml)")
+    parser.add_argument("--dashboard", action="store_true", help="start Ray's dashboard too, on 127.0.0.1 only")
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up(args.port, args.env)
+        return up(args.port, args.env, args.dashboard)
     if args.command == "down":
         return down()
     if args.command == "run":
-        return run(args.port, args.env)
+        return run(args.port, args.env, args.dashboard)
     state = _read_state()
     print(f"running at {state['base_url']} (pid {state['pid']})" if state else "not running")
     return 0

@@ -179,7 +179,9 @@ def mark_failed(span: Span, kind: str) -> None:
 
 
 def traceparent_headers() -> list[tuple[bytes, bytes]]:
-    """The current span's W3C trace context as ASGI headers (none outside a recording or sampled-out span)."""
+    """The current span's W3C trace context as ASGI headers; none when no span is current (tracing off)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return []
     carrier: TraceCarrier = {}
     _W3C.inject(carrier)
     return [(key.encode("latin-1"), value.encode("latin-1")) for key, value in carrier.items()]

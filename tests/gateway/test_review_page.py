@@ -30,7 +30,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from services.gateway import GatewayMiddleware
 from services.gateway.errors import InvalidRequestError
-from services.local import free_loopback_port
+from tests.fixtures.ports import free_loopback_port
 from tests.gateway.harness import KEYS, ModelBench, auth, chat_body
 
 CHROMIUM = shutil.which("chromium")
@@ -191,8 +191,10 @@ def test_the_reference_page_lists_the_gateway_api_with_its_scopes(live: LiveGate
     wait_for_message(browser, "Enter an API key to load the reference.")
     enter_key(browser, KEYS["reviewer"])
     wait_for_message(browser, "404: no route GET /docs.json")  # the bench serves no inference schema
+    assert "OpenAI-compatible routes" in browser.find_element(By.ID, "spec-note").text  # not in BentoML's schema
     browser.find_element(By.CSS_SELECTOR, "#spec option[value=gateway]").click()
-    wait_for_message(browser, "Gateway API (review queue, metrics, reload): 7 operations.")
+    wait_for_message(browser, "The gateway's API: 7 operations.")
+    assert not browser.find_element(By.ID, "spec-note").is_displayed()
     contents = [link.text for link in browser.find_elements(By.CSS_SELECTOR, "#toc a")]
     assert "POST /v1/review/items/{item_id}/edit" in contents and "GET /v1/gateway/metrics" in contents
     edit = next(

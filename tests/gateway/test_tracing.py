@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from services.inference.settings import GeneratorSettings
 from services.telemetry import TracingConfig
 from tests.gateway.harness import KEYS, ModelBench, auth, chat_body
 
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "What does the zanzibar ledger say about quarterly capacity?"
 
 
@@ -365,7 +367,7 @@ async def test_tracing_off_or_sampled_out_records_nothing_and_passes_no_context(
 
 
 def test_tracing_config_is_checked_by_field(tmp_path: Path) -> None:
-    raw = yaml.safe_load(Path("services/config/gateway-local.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "services" / "config" / "gateway-local.yaml").read_text())
     raw["tracing"] = {"enabled": True, "endpoint": "otel-collector:4317"}
     path = tmp_path / "gateway-test.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -375,6 +377,15 @@ def test_tracing_config_is_checked_by_field(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=r"tracing.sample_ratio: Input should be less than or equal to 1"):
         load_gateway_config(path)
+
+
+def test_the_tracing_example_in_the_docs_is_a_valid_block() -> None:
+    doc = (ROOT / "docs" / "observability.md").read_text()
+    section = doc[doc.index("## Traces"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert example is not None
+    block = TracingConfig.model_validate(yaml.safe_load(example.group(1))["tracing"])
+    assert block.enabled and not block.capture_content
 
 
 def test_environments_trace_to_their_clusters_collector_and_never_capture_text() -> None:

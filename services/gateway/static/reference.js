@@ -17,6 +17,7 @@ const info = document.getElementById("spec-info");
 const toc = document.getElementById("toc");
 const operations = document.getElementById("operations");
 const schemas = document.getElementById("schemas");
+const note = document.getElementById("spec-note");
 
 function anchor(prefix, name) {
   return `${prefix}-${String(name).replace(/[^A-Za-z0-9_-]/g, "_")}`;
@@ -135,9 +136,13 @@ function operationView(index, path, method, operation) {
 
 function render(spec) {
   const specInfo = spec.info || {};
+  const version = specInfo.version && specInfo.version !== "None" ? ` (version ${specInfo.version})` : "";
   info.replaceChildren(
-    el("h2", {}, `${specInfo.title || "API"} ${specInfo.version ? `(version ${specInfo.version})` : ""}`),
-    specInfo.description ? el("p", { class: "description" }, specInfo.description) : "",
+    el("h2", {}, `${specInfo.title || "API"}${version}`),
+    // Often a framework's boilerplate in Markdown: shown on request, as text.
+    specInfo.description
+      ? el("details", {}, el("summary", {}, "Description from the schema"), el("p", { class: "description" }, specInfo.description))
+      : "",
   );
   const entries = [];
   for (const [path, item] of Object.entries(spec.paths || {})) {
@@ -163,6 +168,7 @@ function render(spec) {
 }
 
 async function load() {
+  note.hidden = note.dataset.spec !== choice.value;
   for (const part of [info, toc, operations, schemas]) {
     part.replaceChildren();
   }
@@ -172,7 +178,7 @@ async function load() {
   }
   try {
     const count = render(await api(SPECS[choice.value]));
-    say(message, `${choice.options[choice.selectedIndex].text}: ${count} operations.`, "ok");
+    say(message, `${choice.selectedOptions[0].dataset.name}: ${count} operations.`, "ok");
   } catch (error) {
     say(message, error.message, "error");
   }
