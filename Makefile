@@ -135,11 +135,11 @@ bench: $(VENV)/.installed-all ## run every bench/bench_*.py and print its result
 # Policy pack (policies/): the offline check of one environment, and agreement on labelled fixtures.
 .PHONY: policy policy-eval policy-venv
 policy: $(VENV)/.installed-infra ## run the policy pack over stack ENV's offline plan
-	$(PY) -m tools.policy_check $(ENV)
+	$(PY) -m tools.policy_check $(ENV) $(ARGS)
 
-policy-eval: $(VENV)/.installed-infra ## policy agreement on labelled fixtures: FILE=cases.jsonl [ARGS=]
-	@test -n "$(FILE)" || { echo "usage: make policy-eval FILE=cases.jsonl [ARGS=--disagreements]"; exit 2; }
-	$(PY) -m tools.policy_eval $(FILE) $(ARGS)
+# Without FILE: every dev fixture set (../shared/eval, or RAMPART_EVAL_DIR), failing below eval/policy-thresholds.yaml.
+policy-eval: $(VENV)/.installed-infra ## policy agreement gate on the dev fixture sets [FILE=cases.jsonl: one file] [ARGS=--disagreements]
+	$(PY) -m tools.policy_eval $(if $(FILE),$(FILE),--thresholds eval/policy-thresholds.yaml) $(ARGS)
 
 # The pack's own virtualenv (PulumiPolicy.yaml: virtualenv: venv), for `pulumi preview --policy-pack policies`.
 policy-venv: policies/venv/.installed ## the policy pack's own virtualenv (policies/venv) for pulumi preview

@@ -34,7 +34,7 @@ class EbsEncryption(pulumi.ComponentResource):
     Outputs: `enabled`.
     """
 
-    enabled: pulumi.Output[bool]
+    enabled: pulumi.Output[bool | None]
 
     def __init__(self, name: str, args: EbsEncryptionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:EbsEncryption", name, None, opts)

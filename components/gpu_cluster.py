@@ -21,20 +21,19 @@ import pulumi_kubernetes as k8s
 
 from components._kubernetes import PlatformAddons, helm_release, install_platform_addons
 from components.gpu_cluster_settings import GpuClusterSettings, KarpenterPool, gpu_ami_type
+from platform_facts.eks import CONTROL_PLANE_LOG_TYPES
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
 
 __all__ = [
-    "CONTROL_PLANE_LOG_TYPES",
+    "INTERRUPTION_EVENTS",
     "GpuCluster",
     "GpuClusterArgs",
-    "INTERRUPTION_EVENTS",
     "eks_kubeconfig",
     "interruption_queue_policy",
     "irsa_trust_policy",
     "karpenter_node_pool_spec",
 ]
 
-CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
 # The events Karpenter's interruption controller understands, as EventBridge patterns.
 INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {

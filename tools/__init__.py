@@ -5,10 +5,13 @@ runtime packages imports from here."""
 
 __all__ = [
     "confusion",
+    "policy_cases",
     "policy_check",
     "policy_config",
+    "policy_docs",
     "policy_eval",
     "policy_facts",
+    "policy_upstream",
     "scanner_eval",
     "scanner_train",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "analyze_graph",
     "format_violations",
     "main",
+    "markdown_summary",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -271,6 +272,33 @@ def format_violations(violations: list[Violation]) -> str:
     return "\n".join(lines)
 
 
+def markdown_summary(environment: str, violations: list[Violation], resources: int) -> str:
+    """One environment's result for a pull-request comment: a headline, then the table when there is one."""
+    mandatory = sum(v.level == "mandatory" for v in violations)
+    verdict = "blocked" if mandatory else "passes"
+    headline = (
+        f"### `{environment}` {verdict}: {len(violations)} violation(s), {mandatory} mandatory, "
+        f"over {resources} resources\n"
+    )
+    if not violations:
+        return headline
+    order = {"mandatory": 0, "advisory": 1}
+    rows = sorted(violations, key=lambda v: (order.get(v.level, 2), v.policy, v.resource))
+    table = ["| Level | Policy | Resource | Message |", "|---|---|---|---|"]
+    table += [f"| {v.level} | `{v.policy}` | `{v.resource}` | {_cell(v.message)} |" for v in rows]
+    return headline + "\n" + "\n".join(table) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _append(path: Path | None, text: str) -> None:
+    if path is not None:
+        with path.open("a") as summary:
+            summary.write(text + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     from stacks.config import ConfigError, read_stack_file
     from stacks.plan import render
@@ -279,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make policy", description=__doc__.splitlines()[0])
     parser.add_argument("environment", help="stack name: stacks/Pulumi.<environment>.yaml")
     parser.add_argument("--graph", type=Path, help="analyze a recorded graph (make plan's JSON) instead of rendering")
+    parser.add_argument("--markdown", type=Path, help="append the environment's result, as Markdown, to this file")
     options = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -291,14 +320,17 @@ def main(argv: list[str] | None = None) -> int:
             graph = render(values, secret_keys, stack=options.environment)
     except (ConfigError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
+        _append(options.markdown, f"### `{options.environment}`: the check did not run\n\n{error}\n")
         return 2
     print(f"Running the policy pack over {len(graph.resources)} resources...", file=sys.stderr, flush=True)
     try:
         violations = analyze_graph(graph, values, secret_keys, policy_pack_config(options.environment))
     except (PolicyCheckError, grpc.RpcError) as error:
         print(f"error: {error}", file=sys.stderr)
+        _append(options.markdown, f"### `{options.environment}`: the pack did not run\n\n{error}\n")
         return 2
     print(format_violations(violations))
+    _append(options.markdown, markdown_summary(options.environment, violations, len(graph.resources)))
     mandatory = sum(v.level == "mandatory" for v in violations)
     print(
         f"\n{len(violations)} violation(s), {mandatory} mandatory, in {time.perf_counter() - started:.1f}s "

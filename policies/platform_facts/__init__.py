@@ -5,8 +5,9 @@ rules, so the policy pack can ship this package beside its rules (`pulumi policy
 
 - `tags`: the AWS tags every resource carries, and which resource types can carry tags.
 - `kubernetes`: the labels every Kubernetes object carries, the GPU node taint, label and resource.
+- `eks`: the control-plane log types every cluster ships.
 - `ports`: the gateway's port and the Ray ports that must never leave the namespace.
 - `cost`: the dated price tables (`prices/`) and the one monthly cost model.
 """
 
-__all__ = ["cost", "kubernetes", "ports", "tags"]
+__all__ = ["cost", "eks", "kubernetes", "ports", "tags"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
-from policy_rules.core import Setting, dig, items, resource_policy, strings
+from policy_rules.core import Report, Setting, dig, items, number, resource_policy, strings
 from policy_rules.gpu import is_gpu_instance_type
 
 __all__ = ["EC2_NODE_CLASS", "POLICIES"]
@@ -24,15 +24,15 @@ def allows_imdsv1(metadata_options: Any) -> bool:
     """
     if dig(metadata_options, "httpEndpoint") == "disabled":
         return False
-    return dig(metadata_options, "httpTokens") != "required"
+    return bool(dig(metadata_options, "httpTokens") != "required")
 
 
-def _imds_instances(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _imds_instances(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type == "aws:ec2/instance:Instance" and allows_imdsv1(args.props.get("metadataOptions")):
         report(f"Instance {args.name} must require IMDSv2 (metadataOptions.httpTokens = required).")
 
 
-def _imds_launch_templates(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _imds_launch_templates(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type in (LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION):
         if allows_imdsv1(args.props.get("metadataOptions")):
             kind = "Launch template" if args.resource_type == LAUNCH_TEMPLATE else "Launch configuration"
@@ -44,7 +44,25 @@ def _imds_launch_templates(args: ResourceValidationArgs, report: ReportViolation
             report(f"EC2NodeClass {args.name} must require IMDSv2 (spec.metadataOptions.httpTokens = required).")
 
 
-def _gpu_ami(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _hop_limit(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
+    # A pod is one network hop further from the node's metadata endpoint than the node itself: with a
+    # limit above 1 it can fetch the node role's credentials (the GPU node role's, on GPU nodes).
+    if args.resource_type in (LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION):
+        field, options = "metadataOptions", args.props.get("metadataOptions")
+        kind = "Launch template" if args.resource_type == LAUNCH_TEMPLATE else "Launch configuration"
+    elif args.resource_type == EC2_NODE_CLASS:
+        field, options, kind = "spec.metadataOptions", dig(args.props, "spec", "metadataOptions"), "EC2NodeClass"
+    else:
+        return
+    limit = number(dig(options, "httpPutResponseHopLimit"))
+    if limit is not None and limit > settings["maxHopLimit"]:
+        report(
+            f"{kind} {args.name} must set {field}.httpPutResponseHopLimit to {settings['maxHopLimit']}, not {limit}, "
+            "so that pods cannot reach the node role's credentials."
+        )
+
+
+def _gpu_ami(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if args.resource_type == "aws:eks/nodeGroup:NodeGroup":
         if not any(is_gpu_instance_type(t) for t in strings(args.props.get("instanceTypes"))):
             return
@@ -66,6 +84,12 @@ POLICIES = [
         "imdsv2-required-launch-templates",
         "Launch templates, launch configurations and Karpenter node classes must require IMDSv2.",
         _imds_launch_templates,
+    ),
+    resource_policy(
+        "imds-hop-limit-one",
+        "Node launch templates must keep the instance metadata one hop away, out of pods' reach.",
+        _hop_limit,
+        {"maxHopLimit": Setting("integer", 1, "Highest metadata response hop limit allowed.")},
     ),
     resource_policy(
         "gpu-approved-ami",

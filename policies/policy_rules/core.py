@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeGuard, cast
 
 from pulumi_policy import (
     PolicyConfigSchema,
@@ -23,6 +23,7 @@ from pulumi_policy import (
 )
 
 __all__ = [
+    "Report",
     "Setting",
     "customer_managed_key_problem",
     "dig",
@@ -58,8 +59,18 @@ class Setting:
         return schema
 
 
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation, Mapping[str, Any]], None]
-StackCheck = Callable[[StackValidationArgs, ReportViolation, Mapping[str, Any]], None]
+class Report(Protocol):
+    """How a check reports a violation: the message, and for stack policies the resource's URN.
+
+    pulumi_policy types its `ReportViolation` with a required URN; the function it passes takes the URN
+    as optional, which is how resource policies call it.
+    """
+
+    def __call__(self, message: str, urn: str | None = None, /) -> None: ...
+
+
+ResourceCheck = Callable[[ResourceValidationArgs, Report, Mapping[str, Any]], None]
+StackCheck = Callable[[StackValidationArgs, Report, Mapping[str, Any]], None]
 
 
 def settings_of(config: Mapping[str, Any], settings: Mapping[str, Setting]) -> dict[str, Any]:
@@ -77,7 +88,7 @@ def resource_policy(
     settings = dict(settings or {})
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        check(args, report, settings_of(args.get_config(), settings))
+        check(args, cast(Report, report), settings_of(args.get_config(), settings))
 
     return ResourceValidationPolicy(
         name=name,
@@ -97,7 +108,7 @@ def stack_policy(
     settings = dict(settings or {})
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        check(args, report, settings_of(args.get_config(), settings))
+        check(args, cast(Report, report), settings_of(args.get_config(), settings))
 
     return StackValidationPolicy(
         name=name,
@@ -114,11 +125,11 @@ def number(value: Any) -> int | float | None:
     return int(value) if float(value).is_integer() else value
 
 
-def is_mapping(value: Any) -> bool:
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return isinstance(value, Mapping)
 
 
-def is_sequence(value: Any) -> bool:
+def is_sequence(value: Any) -> TypeGuard[Sequence[Any]]:
     return isinstance(value, Sequence) and not isinstance(value, str | bytes)
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from platform_facts.cost import BilledResource, CostEstimate, cost_inputs, estimate_monthly_cost, latest_price_table
 from platform_facts.kubernetes import REQUIRED_LABELS
 from platform_facts.tags import REQUIRED_TAGS, is_taggable
-from policy_rules.core import Setting, merged_tags, resource_policy, stack_policy
+from policy_rules.core import Report, Setting, merged_tags, resource_policy, stack_policy
 from policy_rules.workloads import is_kubernetes, kind_of, labels_of
 
 __all__ = ["POLICIES", "plan_estimate"]
@@ -37,7 +37,7 @@ def plan_estimate(resources: list[PolicyResource], default_region: str) -> CostE
     return estimate_monthly_cost(cost_inputs(billed, prices), prices)
 
 
-def _budget(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _budget(args: StackValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     try:
         estimate = plan_estimate(args.resources, settings["defaultRegion"])
     except ValueError as error:
@@ -50,7 +50,7 @@ def _budget(args: StackValidationArgs, report: ReportViolation, settings: Mappin
         )
 
 
-def _tags(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _tags(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if not args.resource_type.startswith("aws:") or not is_taggable(args.resource_type):
         return
     tags = merged_tags(args.props, args.provider.props if args.provider is not None else None)
@@ -59,7 +59,7 @@ def _tags(args: ResourceValidationArgs, report: ReportViolation, settings: Mappi
         report(f"{args.name} must carry the tags {', '.join(missing)}.")
 
 
-def _labels(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _labels(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     kind = kind_of(args.resource_type)
     # `*Patch` resources edit objects someone else owns (nodes, system objects): their labels are not ours.
     if not is_kubernetes(args.resource_type) or kind in settings["exemptKinds"] or kind.endswith("Patch"):

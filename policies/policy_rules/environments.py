@@ -28,6 +28,11 @@ class EnvironmentPolicy:
     """Per-policy settings that differ from the policies' defaults."""
 
 
+# The platform encrypts node volumes under the AWS-managed aws/ebs key (components/ebs_encryption.py): a
+# customer default key needs a key-policy grant for the Auto Scaling service-linked role and Karpenter's
+# controller first. Until the platform promises that, the rule stays off in every environment.
+EBS_KEY_NOT_PROMISED: dict[str, Level] = {"ebs-customer-managed-key": "disabled"}
+
 ENVIRONMENTS: dict[str, EnvironmentPolicy] = {
     # Dev is where things are tried: violations are shown, not blocking, except the few that are
     # dangerous anywhere (an open admin port or Ray dashboard is exploited within hours).
@@ -38,6 +43,7 @@ ENVIRONMENTS: dict[str, EnvironmentPolicy] = {
             "ray-ports-not-exposed": "mandatory",
             "iam-no-star-on-star": "mandatory",
             "aws-required-tags": "mandatory",
+            **EBS_KEY_NOT_PROMISED,
         },
         settings={
             "k8s-images-pinned": {"requireDigest": False},
@@ -48,7 +54,11 @@ ENVIRONMENTS: dict[str, EnvironmentPolicy] = {
     ),
     "staging": EnvironmentPolicy(
         level="mandatory",
-        overrides={"model-images-pinned-by-digest": "advisory", "k8s-images-pinned": "advisory"},
+        overrides={
+            "model-images-pinned-by-digest": "advisory",
+            "k8s-images-pinned": "advisory",
+            **EBS_KEY_NOT_PROMISED,
+        },
         settings={
             "gpu-instance-families-allowed": {"allowedFamilies": ["g5", "g6", "g6e"]},
             "monthly-cost-within-budget": {"monthlyBudgetUsd": 30000},
@@ -56,6 +66,7 @@ ENVIRONMENTS: dict[str, EnvironmentPolicy] = {
     ),
     "prod": EnvironmentPolicy(
         level="mandatory",
+        overrides=EBS_KEY_NOT_PROMISED,
         settings={"monthly-cost-within-budget": {"monthlyBudgetUsd": 150000}},
     ),
 }

@@ -10,10 +10,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
-from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from platform_facts.kubernetes import GPU_RESOURCE
-from policy_rules.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
+from policy_rules.core import Report, Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
 from policy_rules.workloads import Container, PodTemplate, containers, pod_templates
 
 __all__ = ["POLICIES", "gpu_families", "instance_family", "is_gpu_instance_type", "requests_gpu"]
@@ -115,7 +115,7 @@ def _where(args: ResourceValidationArgs, pod: PodTemplate) -> str:
     return f"{kind} {args.name}" + ("" if pod.where == "pod" else f" {pod.where}")
 
 
-def _requests_equal_limits(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _requests_equal_limits(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     for pod in pod_templates(args.resource_type, args.props):
         for container in containers(pod):
             for name, (request, limit) in _gpu_resources(container).items():
@@ -123,7 +123,7 @@ def _requests_equal_limits(args: ResourceValidationArgs, report: ReportViolation
                     report(f"{_where(args, pod)} container {container.name} must set {name} requests equal to limits.")
 
 
-def _tolerates(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _tolerates(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     for pod in pod_templates(args.resource_type, args.props):
         if not requests_gpu(pod):
             continue
@@ -137,7 +137,7 @@ def _tolerates(args: ResourceValidationArgs, report: ReportViolation, settings: 
             report(f"{_where(args, pod)} must tolerate the {settings['taintKey']} taint.")
 
 
-def _selects_gpu_nodes(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _selects_gpu_nodes(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     labels = set(settings["gpuNodeLabels"])
     for pod in pod_templates(args.resource_type, args.props):
         if not requests_gpu(pod):
@@ -154,7 +154,7 @@ def _selects_gpu_nodes(args: ResourceValidationArgs, report: ReportViolation, se
             report(f"{_where(args, pod)} must select GPU nodes by nodeSelector or node affinity.")
 
 
-def _allowed_families(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _allowed_families(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     allowed = set(settings["allowedFamilies"])
     for family in gpu_families(args.resource_type, args.props):
         if family not in allowed:
@@ -163,7 +163,7 @@ def _allowed_families(args: ResourceValidationArgs, report: ReportViolation, set
         report(f"NodePool {args.name} must restrict GPU nodes to allowed instance families.")
 
 
-def _spot(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _spot(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if settings["allowSpot"]:
         return
     if (
@@ -180,7 +180,7 @@ def _spot(args: ResourceValidationArgs, report: ReportViolation, settings: Mappi
         report(f"GPU NodePool {args.name} must use on-demand capacity in this environment, not spot.")
 
 
-def _node_pool_limits(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _node_pool_limits(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != NODE_POOL:
         return
     limits = dig(args.props, "spec", "limits")
@@ -203,7 +203,7 @@ def _runs_dcgm_exporter(resource: PolicyResource) -> bool:
     )
 
 
-def _dcgm(args: StackValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _dcgm(args: StackValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     gpu_capacity = [r for r in args.resources if provisions_gpus(r.resource_type, r.props)]
     if gpu_capacity and not any(_runs_dcgm_exporter(r) for r in args.resources):
         for resource in gpu_capacity:
@@ -217,7 +217,7 @@ def _time_slicing_replicas(document: Any) -> Iterator[int]:
             yield int(replicas)
 
 
-def _sharing(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _sharing(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     for pod in pod_templates(args.resource_type, args.props):
         for container in containers(pod):
             for name in _gpu_resources(container):
@@ -228,8 +228,9 @@ def _sharing(args: ResourceValidationArgs, report: ReportViolation, settings: Ma
                         f"not {match.group(1)}."
                     )
     if args.resource_type == "kubernetes:core/v1:ConfigMap":
-        data = args.props.get("data")
-        for key in data if is_mapping(data) else ():
+        raw = args.props.get("data")
+        data: Mapping[str, Any] = raw if is_mapping(raw) else {}
+        for key in data:
             value = data[key]
             if not isinstance(value, str) or "timeSlicing" not in value:
                 continue

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
-from policy_rules.core import Setting, dig, is_mapping, items, json_document, resource_policy, strings
+from policy_rules.core import Report, Setting, dig, is_mapping, items, json_document, resource_policy, strings
 
 __all__ = ["POLICIES", "documents", "narrowing_keys", "statements"]
 
@@ -57,7 +57,7 @@ def statements(document: Any) -> Iterator[Mapping[str, Any]]:
             yield entry
 
 
-def _star_on_star(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _star_on_star(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     for document in documents(args.resource_type, args.props, PERMISSION_DOCUMENTS):
         for statement in statements(document):
             actions = strings(statement.get("Action"))
@@ -67,6 +67,17 @@ def _star_on_star(args: ResourceValidationArgs, report: ReportViolation, _: Mapp
                 and "*" in strings(statement.get("Resource"))
             ):
                 report(f"{args.name} must not allow every action (*) on every resource (*).")
+
+
+def _service_wildcards(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
+    for document in documents(args.resource_type, args.props, PERMISSION_DOCUMENTS):
+        for statement in statements(document):
+            if statement.get("Effect") != "Allow" or "*" not in strings(statement.get("Resource")):
+                continue
+            for action in strings(statement.get("Action")):
+                service, _colon, operation = action.partition(":")
+                if operation == "*" and service != "*":
+                    report(f"{args.name} must not allow every {service} action ({action}) on every resource (*).")
 
 
 def _wildcard_principals(principal: Any) -> bool:
@@ -98,7 +109,7 @@ def narrowing_keys(condition: Any) -> set[str]:
     return keys
 
 
-def _wildcard_principal(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _wildcard_principal(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     wanted = {str(key).lower() for key in settings["narrowingConditionKeys"]}
     for document in documents(args.resource_type, args.props, RESOURCE_DOCUMENTS):
         for statement in statements(document):
@@ -109,7 +120,7 @@ def _wildcard_principal(args: ResourceValidationArgs, report: ReportViolation, s
                 report(f"{args.name} must not allow a wildcard principal (*) without a narrowing condition.")
 
 
-def _irsa(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _irsa(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:iam/role:Role":
         return
     for document in documents(args.resource_type, args.props, {"aws:iam/role:Role": ("assumeRolePolicy",)}):
@@ -126,7 +137,7 @@ def _irsa(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str,
                 report(f"IRSA role {args.name} must trust exactly one service account (StringEquals on :sub).")
 
 
-def _pass_role(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _pass_role(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     # iam:PassRole on every role lets the holder hand any role, an administrator's included, to a service.
     for document in documents(args.resource_type, args.props, PERMISSION_DOCUMENTS):
         for statement in statements(document):
@@ -141,6 +152,11 @@ POLICIES = [
         "iam-no-star-on-star",
         "IAM policies must not allow every action on every resource.",
         _star_on_star,
+    ),
+    resource_policy(
+        "iam-no-service-wildcard-on-all-resources",
+        "IAM policies must not allow every action of a service on every resource.",
+        _service_wildcards,
     ),
     resource_policy(
         "iam-no-wildcard-principal",

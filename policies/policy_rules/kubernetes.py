@@ -10,9 +10,9 @@ import fnmatch
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from policy_rules.core import Setting, dig, is_mapping, items, resource_policy, stack_policy, strings
+from policy_rules.core import Report, Setting, dig, is_mapping, items, resource_policy, stack_policy, strings
 from policy_rules.workloads import Container, containers, is_kubernetes, kind_of, namespace_of, pod_templates
 
 __all__ = ["POLICIES", "image_reference_problem", "subject"]
@@ -39,7 +39,7 @@ ContainerCheck = Callable[[Container], str | None]
 def _per_container(check: ContainerCheck) -> Any:
     """A resource check that runs `check` on every container; it returns the tail of the message or None."""
 
-    def run(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    def run(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
         for container in _containers(args):
             problem = check(container)
             if problem:
@@ -88,17 +88,44 @@ def _host_ports(container: Container) -> str | None:
     return f"not bind host port {used[0]}" if used else None
 
 
-def _capabilities(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _seccomp(container: Container) -> str | None:
+    profile = dig(container.spec, "securityContext", "seccompProfile", "type")
+    if profile is None:
+        profile = dig(container.pod.spec, "securityContext", "seccompProfile", "type")
+    if profile in ("RuntimeDefault", "Localhost"):
+        return None
+    return "set securityContext.seccompProfile.type to RuntimeDefault"
+
+
+def _service_account_token(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
+    # Unset means mounted: a pod that never calls the API should not carry a token that can.
+    for pod in pod_templates(args.resource_type, args.props):
+        automount = pod.spec.get("automountServiceAccountToken")
+        needs_api = automount is True and pod.spec.get("serviceAccountName") in settings["apiServiceAccounts"]
+        if automount is not False and not needs_api:
+            where = "" if pod.where == "pod" else f" {pod.where}"
+            report(
+                f"{kind_of(args.resource_type)} {args.name}{where} must set automountServiceAccountToken to false "
+                "unless its service account is one that needs the API."
+            )
+
+
+def _drop_all(container: Container) -> str | None:
+    # Capability names are matched case-insensitively, as the container runtimes read them.
+    dropped = [cap.upper() for cap in strings(dig(container.spec, "securityContext", "capabilities", "drop"))]
+    return None if "ALL" in dropped else "drop ALL capabilities"
+
+
+def _added_capabilities(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
+    allowed = {str(cap).upper().removeprefix("CAP_") for cap in settings["allowedCapabilities"]}
     for container in _containers(args):
-        capabilities = dig(container.spec, "securityContext", "capabilities")
-        if "ALL" not in strings(dig(capabilities, "drop")):
-            report(f"{subject(args, container)} must drop ALL capabilities.")
-        extra = [cap for cap in strings(dig(capabilities, "add")) if cap not in settings["allowedCapabilities"]]
+        added = strings(dig(container.spec, "securityContext", "capabilities", "add"))
+        extra = [cap for cap in added if cap.upper().removeprefix("CAP_") not in allowed]
         if extra:
             report(f"{subject(args, container)} must not add capabilities {', '.join(extra)}.")
 
 
-def _resources(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _resources(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     for container in _containers(args):
         for kind, required in (("requests", settings["requests"]), ("limits", settings["limits"])):
             declared = dig(container.spec, "resources", kind)
@@ -107,7 +134,7 @@ def _resources(args: ResourceValidationArgs, report: ReportViolation, settings: 
                 report(f"{subject(args, container)} must set resources.{kind} for {', '.join(missing)}.")
 
 
-def _host_namespaces(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _host_namespaces(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     for pod in pod_templates(args.resource_type, args.props):
         shared = [key for key in ("hostNetwork", "hostPID", "hostIPC") if pod.spec.get(key) is True]
         if shared:
@@ -115,7 +142,7 @@ def _host_namespaces(args: ResourceValidationArgs, report: ReportViolation, _: M
             report(f"{kind_of(args.resource_type)} {args.name}{where} must not use {', '.join(shared)}.")
 
 
-def _host_path(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _host_path(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     for pod in pod_templates(args.resource_type, args.props):
         for volume in items(pod.spec.get("volumes")):
             if dig(volume, "hostPath") is not None:
@@ -141,14 +168,14 @@ def image_reference_problem(image: Any, require_digest: bool) -> str | None:
     return None
 
 
-def _images(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _images(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     for container in _containers(args):
         problem = image_reference_problem(container.spec.get("image"), settings["requireDigest"])
         if problem:
             report(f"{subject(args, container)} must {problem}.")
 
 
-def _registries(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _registries(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     allowed = [str(pattern) for pattern in settings["allowedRegistries"]]
     for container in _containers(args):
         image = container.spec.get("image")
@@ -164,7 +191,7 @@ def is_default_deny(props: Mapping[str, Any]) -> bool:
     return selects_all and "Ingress" in strings(dig(spec, "policyTypes")) and not list(items(dig(spec, "ingress")))
 
 
-def _default_deny(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _default_deny(args: StackValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     cluster_of = {resource.urn: (resource.provider.urn if resource.provider else "") for resource in args.resources}
     namespaces: dict[tuple[str, str], Any] = {}
     denied: set[tuple[str, str]] = set()
@@ -210,9 +237,29 @@ POLICIES = [
         _per_container(_read_only_root),
     ),
     resource_policy(
+        "k8s-seccomp-runtime-default",
+        "Containers must run under the RuntimeDefault (or a Localhost) seccomp profile.",
+        _per_container(_seccomp),
+    ),
+    resource_policy(
+        "k8s-no-service-account-token-automount",
+        "Pods must not mount a service-account token unless they need the Kubernetes API.",
+        _service_account_token,
+        {
+            "apiServiceAccounts": Setting(
+                "array", [], "Service accounts of workloads that call the Kubernetes API and may mount a token."
+            )
+        },
+    ),
+    resource_policy(
         "k8s-drop-all-capabilities",
-        "Containers must drop all Linux capabilities and add back only allowed ones.",
-        _capabilities,
+        "Containers must drop all Linux capabilities.",
+        _per_container(_drop_all),
+    ),
+    resource_policy(
+        "k8s-no-added-capabilities",
+        "Containers must add back only the allowed Linux capabilities.",
+        _added_capabilities,
         {"allowedCapabilities": Setting("array", ["NET_BIND_SERVICE"], "Capabilities a container may add back.")},
     ),
     resource_policy(

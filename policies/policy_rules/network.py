@@ -6,13 +6,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from policy_rules.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
+from platform_facts.eks import CONTROL_PLANE_LOG_TYPES
+from policy_rules.core import Report, Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
 
 __all__ = ["POLICIES", "IngressRule", "ingress_rules"]
 
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+NETWORK_ACL_TYPES = ("aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")
+NETWORK_ACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -62,8 +65,32 @@ def ingress_rules(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingr
         yield _rule(props.get("ipProtocol"), props.get("fromPort"), props.get("toPort"), cidrs)
 
 
+def _allows(action: Any) -> bool:
+    return str(action).lower() == "allow"
+
+
+def acl_ingress_rules(resource_type: str, props: Mapping[str, Any]) -> Iterator[IngressRule]:
+    """Allowing ingress entries of a network ACL's inline `ingress`, or one `NetworkAclRule` (not egress)."""
+    if resource_type in NETWORK_ACL_TYPES:
+        for entry in items(props.get("ingress")):
+            if is_mapping(entry) and _allows(entry.get("action")):
+                cidrs = strings(entry.get("cidrBlock")) + strings(entry.get("ipv6CidrBlock"))
+                yield _rule(entry.get("protocol"), entry.get("fromPort"), entry.get("toPort"), cidrs)
+    elif resource_type == NETWORK_ACL_RULE and props.get("egress") is not True and _allows(props.get("ruleAction")):
+        cidrs = strings(props.get("cidrBlock")) + strings(props.get("ipv6CidrBlock"))
+        yield _rule(props.get("protocol"), props.get("fromPort"), props.get("toPort"), cidrs)
+
+
+def _no_open_acl_ingress(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
+    for rule in acl_ingress_rules(args.resource_type, args.props):
+        for cidr in rule.open_cidrs:
+            for port in (int(p) for p in settings["ports"]):
+                if rule.covers(port):
+                    report(f"Network ACL {args.name} must not allow ingress from {cidr} to administration port {port}.")
+
+
 def _no_open_ingress(kind: str) -> Any:
-    def check(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+    def check(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
         for rule in ingress_rules(args.resource_type, args.props):
             for cidr in rule.open_cidrs:
                 for port in (int(p) for p in settings["ports"]):
@@ -82,7 +109,7 @@ DATABASE_PORTS = Setting(
 )
 
 
-def _eks_endpoint(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _eks_endpoint(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:eks/cluster:Cluster":
         return
     vpc_config = args.props.get("vpcConfig")
@@ -95,7 +122,33 @@ def _eks_endpoint(args: ResourceValidationArgs, report: ReportViolation, setting
         report(f"EKS cluster {args.name} must keep its API endpoint private or restrict publicAccessCidrs.")
 
 
-def _flow_logs(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _control_plane_logs(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
+    if args.resource_type != "aws:eks/cluster:Cluster":
+        return
+    enabled = set(strings(args.props.get("enabledClusterLogTypes")))
+    missing = [log_type for log_type in settings["requiredLogTypes"] if log_type not in enabled]
+    if missing:
+        logs = ", ".join(missing)
+        report(f"EKS cluster {args.name} must ship the control-plane logs {logs} (enabledClusterLogTypes).")
+
+
+def _node_group_ssh(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
+    # With remoteAccess but no source security groups, EKS opens port 22 of every node to 0.0.0.0/0.
+    remote_access = args.props.get("remoteAccess") if args.resource_type == "aws:eks/nodeGroup:NodeGroup" else None
+    if (
+        is_mapping(remote_access)
+        and dig(remote_access, "ec2SshKey")
+        and not strings(dig(remote_access, "sourceSecurityGroupIds"))
+    ):
+        report(f"Node group {args.name} must not open SSH to the internet: name remoteAccess.sourceSecurityGroupIds.")
+
+
+def _subnet_public_ip(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
+    if args.resource_type == "aws:ec2/subnet:Subnet" and args.props.get("mapPublicIpOnLaunch") is True:
+        report(f"Subnet {args.name} must not assign public IP addresses on launch (mapPublicIpOnLaunch).")
+
+
+def _flow_logs(args: StackValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     logged: set[str] = set()
     vpc_ids: dict[str, str] = {}
     for resource in args.resources:
@@ -114,7 +167,7 @@ def _flow_logs(args: StackValidationArgs, report: ReportViolation, settings: Map
             report(f"VPC {resource.name} must have a flow log.", resource.urn)
 
 
-def _public_ip_launch_template(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _public_ip_launch_template(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
         for interface in items(args.props.get("networkInterfaces")):
             if str(dig(interface, "associatePublicIpAddress")).lower() == "true":
@@ -126,19 +179,19 @@ def _public_ip_launch_template(args: ResourceValidationArgs, report: ReportViola
         report(f"Launch configuration {args.name} must not associate public IP addresses with nodes.")
 
 
-def _public_ip_instance(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _public_ip_instance(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type == "aws:ec2/instance:Instance" and args.props.get("associatePublicIpAddress") is True:
         report(f"Instance {args.name} must not have a public IP address.")
 
 
-def _default_security_group(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _default_security_group(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup":
         return
     if list(items(args.props.get("ingress"))) or list(items(args.props.get("egress"))):
         report(f"Default security group {args.name} must have no ingress or egress rules.")
 
 
-def _ingress_description(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _ingress_description(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != SECURITY_GROUP:
         return
     if not args.props.get("description") or args.props.get("description") == "Managed by Pulumi":
@@ -159,9 +212,35 @@ POLICIES = [
         {"ports": DATABASE_PORTS},
     ),
     resource_policy(
+        "nacl-no-public-admin-ingress",
+        "Network ACLs must not open remote-administration ports to the internet.",
+        _no_open_acl_ingress,
+        {"ports": ADMIN_PORTS},
+    ),
+    resource_policy(
         "eks-endpoint-private",
         "The EKS API endpoint must be private or limited to known CIDRs.",
         _eks_endpoint,
+    ),
+    resource_policy(
+        "eks-control-plane-audit-logging",
+        "EKS clusters must ship every control-plane log type the platform promises, audit included.",
+        _control_plane_logs,
+        {
+            "requiredLogTypes": Setting(
+                "array", list(CONTROL_PLANE_LOG_TYPES), "Control-plane log types every cluster must enable."
+            )
+        },
+    ),
+    resource_policy(
+        "eks-node-group-no-public-ssh",
+        "Node groups with remote access must restrict SSH to named security groups.",
+        _node_group_ssh,
+    ),
+    resource_policy(
+        "subnets-no-public-ip-on-launch",
+        "Subnets must not give instances public IP addresses by default.",
+        _subnet_public_ip,
     ),
     stack_policy("vpc-flow-logs-enabled", "Every VPC must have flow logs.", _flow_logs),
     resource_policy(

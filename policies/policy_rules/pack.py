@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policy_rules import compute, cost, gpu, iam, kubernetes, network, residency, secrets, serving, storage
+from policy_rules import (
+    compute,
+    cost,
+    datastores,
+    gpu,
+    iam,
+    keys,
+    kubernetes,
+    network,
+    registry,
+    residency,
+    secrets,
+    serving,
+    storage,
+)
 
 __all__ = ["DOMAINS", "PACK_NAME", "all_policies", "policies_by_domain"]
 
@@ -12,6 +26,9 @@ PACK_NAME = "rampart"
 DOMAINS = {
     "network": network,
     "storage": storage,
+    "keys": keys,
+    "datastores": datastores,
+    "registry": registry,
     "compute": compute,
     "iam": iam,
     "secrets": secrets,

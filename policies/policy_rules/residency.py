@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
-from policy_rules.core import Setting, merged_tags, resource_policy
+from policy_rules.core import Report, Setting, merged_tags, resource_policy
 from policy_rules.workloads import is_kubernetes, kind_of, labels_of
 
 __all__ = ["POLICIES"]
@@ -15,7 +15,7 @@ __all__ = ["POLICIES"]
 REGULATED = "regulated"
 
 
-def _on_prem(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _on_prem(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if not is_kubernetes(args.resource_type):
         return
     labels = labels_of(args.props)
@@ -31,7 +31,7 @@ def _on_prem(args: ResourceValidationArgs, report: ReportViolation, settings: Ma
         )
 
 
-def _regions(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _regions(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:s3/bucket:Bucket":
         return
     provider_props = args.provider.props if args.provider is not None else None

@@ -6,14 +6,18 @@ Secrets Manager, never as literals in manifests, ConfigMaps, env vars or plain-t
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pulumi.runtime
-from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from policy_rules.core import (
+    Report,
     Setting,
     customer_managed_key_problem,
     dig,
@@ -52,7 +56,7 @@ def looks_like_secret_value(value: Any) -> bool:
     return isinstance(value, str) and any(pattern.search(value) for pattern in SECRET_VALUES)
 
 
-def _kubernetes_secret(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _kubernetes_secret(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if args.resource_type != "kubernetes:core/v1:Secret" or args.props.get("type") in settings["allowedTypes"]:
         return
     keys = [key for field in ("data", "stringData") if is_mapping(args.props.get(field)) for key in args.props[field]]
@@ -78,11 +82,12 @@ def embedded_secret_names(text: str) -> Iterator[str]:
             yield name
 
 
-def _config_map(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _config_map(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != "kubernetes:core/v1:ConfigMap":
         return
-    data = args.props.get("data")
-    for key in sorted(data) if is_mapping(data) else []:
+    raw = args.props.get("data")
+    data: Mapping[str, Any] = raw if is_mapping(raw) else {}
+    for key in sorted(data):
         value = data[key]
         if looks_like_secret_value(value) or (secret_name(key) and isinstance(value, str) and value):
             report(f"ConfigMap {args.name} must not hold the secret {key}; use a Secret synced by External Secrets.")
@@ -94,7 +99,7 @@ def _config_map(args: ResourceValidationArgs, report: ReportViolation, _: Mappin
                 )
 
 
-def _env_literals(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _env_literals(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     for pod in pod_templates(args.resource_type, args.props):
         for container in containers(pod):
             for variable in items(container.spec.get("env")):
@@ -103,7 +108,7 @@ def _env_literals(args: ResourceValidationArgs, report: ReportViolation, _: Mapp
                     report(f"{subject(args, container)} must read {name} from a secretKeyRef, not a literal value.")
 
 
-def _hub_tokens(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _hub_tokens(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     for pod in pod_templates(args.resource_type, args.props):
         for container in containers(pod):
             for variable in items(container.spec.get("env")):
@@ -112,7 +117,7 @@ def _hub_tokens(args: ResourceValidationArgs, report: ReportViolation, settings:
                     report(f"{subject(args, container)} must read {name} from a secretKeyRef.")
 
 
-def _pulumi_config(args: StackValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _pulumi_config(args: StackValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     # The CLI hands the stack's config to policy packs in PULUMI_CONFIG, secrets decrypted and listed
     # by key in PULUMI_CONFIG_SECRET_KEYS.
     config = pulumi.runtime.get_config_env()
@@ -136,7 +141,40 @@ def _plaintext_secrets(name: str, value: Any) -> Iterator[str]:
         yield name
 
 
-def _secrets_manager_key(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+USER_DATA_KINDS = {
+    "aws:ec2/instance:Instance": "Instance",
+    "aws:ec2/launchTemplate:LaunchTemplate": "Launch template",
+    "aws:ec2/launchConfiguration:LaunchConfiguration": "Launch configuration",
+}
+
+
+def user_data_texts(props: Mapping[str, Any]) -> Iterator[str]:
+    """The user data as written and, when it is base64 (launch templates, `userDataBase64`), decoded."""
+    for key in ("userData", "userDataBase64"):
+        value = props.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        yield value
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):  # plain text, not base64
+            yield base64.b64decode(value, validate=True).decode("utf-8")
+
+
+def _user_data(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
+    kind = USER_DATA_KINDS.get(args.resource_type)
+    if kind is None:
+        return
+    named: list[str] = []
+    credential = False
+    for text in user_data_texts(args.props):
+        named.extend(name for name in embedded_secret_names(text) if name not in named)
+        credential = credential or looks_like_secret_value(text)
+    for name in named:
+        report(f"{kind} {args.name} must not carry the secret {name} in its user data; read it from Secrets Manager.")
+    if credential and not named:
+        report(f"{kind} {args.name} must not carry a credential in its user data; read it from Secrets Manager.")
+
+
+def _secrets_manager_key(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:secretsmanager/secret:Secret":
         return
     problem = customer_managed_key_problem(args.props.get("kmsKeyId"))
@@ -186,6 +224,11 @@ POLICIES = [
         "pulumi-config-secrets-encrypted",
         "Secret-looking stack config must be set as a Pulumi secret.",
         _pulumi_config,
+    ),
+    resource_policy(
+        "no-secrets-in-user-data",
+        "EC2 instances and launch templates must not carry secrets in their user data.",
+        _user_data,
     ),
     resource_policy(
         "secretsmanager-customer-key",

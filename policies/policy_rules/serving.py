@@ -6,15 +6,16 @@ cluster: any of them on a load balancer or an Ingress is remote code execution f
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
-from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from platform_facts.kubernetes import GPU_RESOURCE
 from platform_facts.ports import INTERNAL_RAY_PORTS, RAY_DASHBOARD_PORT, RAY_PORT_NAMES
-from policy_rules.core import Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
+from policy_rules.core import Report, Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
 from policy_rules.gpu import requests_gpu
 from policy_rules.workloads import containers, kind_of, pod_templates
 
@@ -23,6 +24,12 @@ __all__ = ["POLICIES", "gateway_auth_problems", "ingress_backends"]
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 RAY_KINDS = ("RayService", "RayCluster", "RayJob")
+# Unset `internal` is internet-facing, the API's default, for all three.
+LOAD_BALANCERS = (
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:alb/loadBalancer:LoadBalancer",
+    "aws:elb/loadBalancer:LoadBalancer",
+)
 RAY_PORTS = Setting(
     "array",
     [RAY_DASHBOARD_PORT, INTERNAL_RAY_PORTS["gcs"], INTERNAL_RAY_PORTS["client"]],
@@ -65,7 +72,7 @@ INTERNAL_SETTINGS = {
 }
 
 
-def _ray_ports(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _ray_ports(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     ports = {number(port) for port in settings["ports"]}
     kind = kind_of(args.resource_type)
     if args.resource_type == SERVICE and dig(args.props, "spec", "type") in EXTERNAL_SERVICE_TYPES:
@@ -90,7 +97,7 @@ def _ray_ports(args: ResourceValidationArgs, report: ReportViolation, settings: 
             report(f"RayService {args.name} must keep its serve service ClusterIP; route through the gateway.")
 
 
-def _public_ingress(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _public_ingress(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     gateways = set(settings["gatewayServices"])
     if args.resource_type == INGRESS and not _is_internal(args.props, settings):
         for service, _, _ in ingress_backends(args.props):
@@ -102,7 +109,18 @@ def _public_ingress(args: ResourceValidationArgs, report: ReportViolation, setti
             report(f"Service {args.name} must not be a public LoadBalancer; only the safety gateway is public.")
 
 
-def _worker_limits(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _load_balancers(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
+    if args.resource_type not in LOAD_BALANCERS or args.props.get("internal") is True:
+        return
+    names = [name for name in (args.name, args.props.get("name")) if isinstance(name, str)]
+    if not any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in settings["gatewayLoadBalancers"]):
+        report(
+            f"Load balancer {args.name} must be internal (internal = true); only the gateway's ingress load "
+            "balancer may face the internet."
+        )
+
+
+def _worker_limits(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     kind = kind_of(args.resource_type)
     if kind not in RAY_KINDS:
         return
@@ -118,7 +136,7 @@ def _worker_limits(args: ResourceValidationArgs, report: ReportViolation, _: Map
                 report(f"{kind} {args.name} {pod.where} container {container.name} must limit {GPU_RESOURCE}.")
 
 
-def _model_images(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _model_images(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     kind = kind_of(args.resource_type)
     if kind not in RAY_KINDS:
         return
@@ -153,8 +171,9 @@ def _gateway_configs(resources: list[PolicyResource], settings: Mapping[str, Any
     for resource in resources:
         if resource.resource_type != "kubernetes:core/v1:ConfigMap":
             continue
-        data = resource.props.get("data")
-        for key in data if is_mapping(data) else ():
+        raw = resource.props.get("data")
+        data: Mapping[str, Any] = raw if is_mapping(raw) else {}
+        for key in data:
             if str(key).startswith("gateway") and str(key).endswith((".yaml", ".yml")):
                 try:
                     yield f"ConfigMap {resource.name} ({key})", yaml.safe_load(str(data[key])), resource.urn
@@ -162,7 +181,7 @@ def _gateway_configs(resources: list[PolicyResource], settings: Mapping[str, Any
                     yield f"ConfigMap {resource.name} ({key})", None, resource.urn
 
 
-def _gateway_auth(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _gateway_auth(args: StackValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     for where, config, urn in _gateway_configs(args.resources, settings):
         for problem in gateway_auth_problems(config, settings):
             report(f"{where} must {problem}.", urn or None)
@@ -182,6 +201,18 @@ POLICIES = [
         {
             "gatewayServices": Setting("array", ["gateway"], "Service names of the safety gateway."),
             **INTERNAL_SETTINGS,
+        },
+    ),
+    resource_policy(
+        "lb-internal-unless-gateway",
+        "AWS load balancers must be internal, except the one in front of the gateway's ingress.",
+        _load_balancers,
+        {
+            "gatewayLoadBalancers": Setting(
+                "array",
+                ["*gateway-ingress*"],
+                "Name patterns (fnmatch) of the load balancers that may face the internet.",
+            )
         },
     ),
     resource_policy(

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policy_rules.core import (
+    Report,
     Setting,
     dig,
     is_mapping,
@@ -24,7 +25,7 @@ from policy_rules.core import (
     strings,
 )
 
-__all__ = ["POLICIES", "buckets_with_settings", "encrypts_ebs_by_default", "public_grants"]
+__all__ = ["POLICIES", "buckets_with_settings", "encrypts_ebs_by_default", "public_grants", "sse_rules"]
 
 BUCKET = "aws:s3/bucket:Bucket"
 EBS_ENCRYPTION_BY_DEFAULT = "aws:ebs/encryptionByDefault:EncryptionByDefault"
@@ -64,7 +65,7 @@ BucketTest = Callable[[PolicyResource, list[PolicyResource]], bool]
 
 
 def _each_bucket(settings_type: str, ok: BucketTest, message: str) -> Any:
-    def check(args: StackValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+    def check(args: StackValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
         for bucket, configuring in buckets_with_settings(args.resources, settings_type):
             if not ok(bucket, configuring):
                 report(message.format(name=bucket.name), bucket.urn)
@@ -76,7 +77,7 @@ def _public_access_blocked(bucket: PolicyResource, blocks: list[PolicyResource])
     return any(all(block.props.get(flag) is True for flag in PUBLIC_ACCESS_FLAGS) for block in blocks)
 
 
-def _sse_rules(props: Mapping[str, Any]) -> list[Any]:
+def sse_rules(props: Mapping[str, Any]) -> list[Any]:
     rules = list(items(props.get("rules")))
     inline_rule = dig(props, "serverSideEncryptionConfiguration", "rule")  # the deprecated inline form
     if is_mapping(inline_rule):
@@ -89,7 +90,7 @@ def _is_kms(rule: Any) -> bool:
 
 
 def _encrypted_with_kms(bucket: PolicyResource, configs: list[PolicyResource]) -> bool:
-    rules = _sse_rules(bucket.props) + [rule for config in configs for rule in _sse_rules(config.props)]
+    rules = sse_rules(bucket.props) + [rule for config in configs for rule in sse_rules(config.props)]
     return bool(rules) and all(_is_kms(rule) for rule in rules)
 
 
@@ -115,7 +116,7 @@ def _tls_only(bucket: PolicyResource, policies: list[PolicyResource]) -> bool:
     )
 
 
-def _audit_object_lock(args: StackValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _audit_object_lock(args: StackValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     locks = list(
         buckets_with_settings(args.resources, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     )
@@ -154,7 +155,7 @@ def public_grants(props: Mapping[str, Any]) -> dict[str, list[str]]:
     return {group: permissions for group, permissions in granted.items() if permissions}
 
 
-def _public_acl(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _public_acl(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type in (BUCKET, "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"):
         acl = args.props.get("acl")
         if acl in PUBLIC_ACLS:
@@ -163,15 +164,15 @@ def _public_acl(args: ResourceValidationArgs, report: ReportViolation, _: Mappin
             report(f"Bucket {args.name} must not grant {', '.join(permissions)} to {group}.")
 
 
-def _sse_algorithm(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _sse_algorithm(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     types = (BUCKET, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     if args.resource_type in types:
-        for rule in _sse_rules(args.props):
+        for rule in sse_rules(args.props):
             if not _is_kms(rule):
                 report(f"{args.name} must encrypt objects with SSE-KMS (aws:kms).")
 
 
-def _ebs_volume(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _ebs_volume(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type == "aws:ebs/volume:Volume" and args.props.get("encrypted") is not True:
         report(f"EBS volume {args.name} must be encrypted.")
 
@@ -210,14 +211,14 @@ def _unencrypted_devices(resource: PolicyResource, by_default: bool) -> Iterator
                 yield f"{name} must encrypt its EBS volume {dig(device, 'deviceName') or 'root'}."
 
 
-def _block_devices(args: StackValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _block_devices(args: StackValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     by_default = encrypts_ebs_by_default(args.resources)
     for resource in args.resources:
         for message in _unencrypted_devices(resource, by_default):
             report(message, resource.urn)
 
 
-def _log_group(args: ResourceValidationArgs, report: ReportViolation, settings: Mapping[str, Any]) -> None:
+def _log_group(args: ResourceValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:cloudwatch/logGroup:LogGroup":
         return
     if not args.props.get("kmsKeyId"):
@@ -227,14 +228,14 @@ def _log_group(args: ResourceValidationArgs, report: ReportViolation, settings: 
         report(f"Log group {args.name} must set retentionInDays.")
 
 
-def _sqs_queue(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _sqs_queue(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:sqs/queue:Queue":
         return
     if args.props.get("sqsManagedSseEnabled") is not True and not args.props.get("kmsMasterKeyId"):
         report(f"SQS queue {args.name} must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId).")
 
 
-def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _kms_rotation(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:kms/key:Key":
         return
     spec = args.props.get("customerMasterKeySpec") or "SYMMETRIC_DEFAULT"
@@ -243,7 +244,7 @@ def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation, _: Mapp
         report(f"KMS key {args.name} must have automatic key rotation enabled.")
 
 
-def _eks_secrets(args: ResourceValidationArgs, report: ReportViolation, _: Mapping[str, Any]) -> None:
+def _eks_secrets(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
     if args.resource_type != "aws:eks/cluster:Cluster":
         return
     config = args.props.get("encryptionConfig")

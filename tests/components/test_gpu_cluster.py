@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
-from components.gpu_cluster import CONTROL_PLANE_LOG_TYPES, GpuClusterArgs, irsa_trust_policy
+from components.gpu_cluster import GpuClusterArgs, irsa_trust_policy
 from components.gpu_cluster_settings import GpuClusterSettings, GpuNodePool, KarpenterPool, gpu_ami_type
 from components.settings import SettingsError
+from platform_facts.eks import CONTROL_PLANE_LOG_TYPES
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 from stacks.plan import PlanGraph, render
 from tests.stacks.helpers import component, under

@@ -379,8 +379,7 @@ CASES = [
                         "Resource": "*",
                     }
                 ),
-                "Bucket audit-bucket must have a policy that denies requests without TLS "
-                "(aws:SecureTransport false).",
+                "Bucket audit-bucket must have a policy that denies requests without TLS (aws:SecureTransport false).",
             ),
         ),
         Mutation(
@@ -481,8 +480,18 @@ CASES = [
         "sqs-queues-encrypted",
         "aws:sqs/queue:Queue",
         lambda: {"messageRetentionSeconds": 300, "sqsManagedSseEnabled": True},
-        (Mutation.one("sqsManagedSseEnabled", False, "SQS queue subject must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId)."),),
-        Mutation("sqsManagedSseEnabled", DELETE, ("SQS queue subject must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId).",)),
+        (
+            Mutation.one(
+                "sqsManagedSseEnabled",
+                False,
+                "SQS queue subject must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId).",
+            ),
+        ),
+        Mutation(
+            "sqsManagedSseEnabled",
+            DELETE,
+            ("SQS queue subject must encrypt messages (sqsManagedSseEnabled or kmsMasterKeyId).",),
+        ),
         "sqsManagedSseEnabled",
     ),
     RuleCases(

@@ -208,6 +208,13 @@ CONTAINER = "spec.template.spec.containers.0"
 POD = "spec.template.spec"
 D = "Deployment subject"
 
+
+def _with_capabilities(capabilities: dict[str, Any]) -> dict[str, Any]:
+    workload = deployment()
+    workload["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"] = capabilities
+    return workload
+
+
 CASES = [
     RuleCases(
         "k8s-no-privileged",
@@ -320,14 +327,29 @@ CASES = [
             Mutation.one(
                 f"{SECURITY}.capabilities.drop", ["NET_RAW"], f"{D} container server must drop ALL capabilities."
             ),
+            Mutation(f"{SECURITY}.capabilities.drop", ["All"], ()),  # names are case-insensitive
+        ),
+        Mutation(f"{SECURITY}.capabilities", DELETE, (f"{D} container server must drop ALL capabilities.",)),
+        f"{SECURITY}.capabilities.drop",
+    ),
+    RuleCases(
+        "k8s-no-added-capabilities",
+        DEPLOYMENT,
+        lambda: _with_capabilities({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}),
+        (
             Mutation.one(
                 f"{SECURITY}.capabilities.add",
                 ["SYS_ADMIN"],
                 f"{D} container server must not add capabilities SYS_ADMIN.",
             ),
+            Mutation.one(
+                f"{SECURITY}.capabilities.add",
+                ["net_bind_service", "nEt_RaW"],
+                f"{D} container server must not add capabilities nEt_RaW.",
+            ),
         ),
-        Mutation(f"{SECURITY}.capabilities", DELETE, (f"{D} container server must drop ALL capabilities.",)),
-        f"{SECURITY}.capabilities.drop",
+        Mutation(f"{SECURITY}.capabilities.add", DELETE, ()),
+        f"{SECURITY}.capabilities.add",
     ),
     RuleCases(
         "k8s-resources-set",

@@ -38,8 +38,8 @@ __all__ = [
     "evaluate",
     "k8s_provider",
     "mutate",
-    "policy_resource_options",
     "policy_named",
+    "policy_resource_options",
 ]
 
 UNKNOWN = UNKNOWN_STRING_VALUE

@@ -44,7 +44,10 @@ def instance_stack() -> list[Res]:
 
 
 def config_map() -> dict[str, Any]:
-    return {"metadata": {"name": "app", "namespace": "serving"}, "data": {"config": "LOG_LEVEL=info\nREGION=us-east-1\n"}}
+    return {
+        "metadata": {"name": "app", "namespace": "serving"},
+        "data": {"config": "LOG_LEVEL=info\nREGION=us-east-1\n"},
+    }
 
 
 def _resource_case(policy: str, resource_type: str, happy: Any) -> RuleCases:
@@ -191,7 +194,9 @@ DEFECTS = [
         _resource_case("configmap-no-secrets", "kubernetes:core/v1:ConfigMap", config_map),
         "data.config",
         "LOG_LEVEL=info\nREDIS_PASSWORD=s3cr3t-value\n",
-        ["ConfigMap subject must not hold the secret REDIS_PASSWORD (in config); use a Secret synced by External Secrets."],
+        [
+            "ConfigMap subject must not hold the secret REDIS_PASSWORD (in config); use a Secret synced by External Secrets."
+        ],
         id="7-configmap-env-file-line",
     ),
     pytest.param(

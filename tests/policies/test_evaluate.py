@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.policy_eval import load_cases, terraform_to_pulumi
+from tools.policy_cases import load_cases, terraform_to_pulumi
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIVILEGED = {

@@ -4,6 +4,7 @@ that directory with only its declared requirements installed, as `pulumi policy 
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,6 +25,18 @@ PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 PYPROJECT = PACK_DIR.parent / "pyproject.toml"
 FORBIDDEN_IMPORTS = {"components", "stacks", "services", "tools", "tests", "policies"}
 INSTALL_BUDGET_S = 60.0
+PIP_DOWNLOAD = (sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check")
+# From the downloaded wheels only: nothing the project's own environment has can leak in.
+PIP_INSTALL_OFFLINE = (
+    "-m",
+    "pip",
+    "install",
+    "-q",
+    "--no-compile",
+    "--disable-pip-version-check",
+    "--no-index",
+    "--find-links",
+)
 
 
 def _pack_modules() -> Iterator[Path]:
@@ -45,7 +58,9 @@ def test_no_pack_module_imports_the_project_or_edits_sys_path() -> None:
     for path in _pack_modules():
         tree = ast.parse(path.read_text(), filename=str(path))
         where = path.relative_to(PACK_DIR.parent)
-        problems += [f"{where}:{line} imports {name}" for line, name in _imported_packages(tree) if name in FORBIDDEN_IMPORTS]
+        problems += [
+            f"{where}:{line} imports {name}" for line, name in _imported_packages(tree) if name in FORBIDDEN_IMPORTS
+        ]
         problems += [
             f"{where}:{node.lineno} touches sys.path"
             for node in ast.walk(tree)
@@ -86,15 +101,36 @@ def test_pulumi_policy_yaml_keeps_the_virtualenv_inside_the_pack() -> None:
 
 
 @pytest.fixture(scope="module")
-def standalone_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of policies/ with its own virtualenv holding only requirements.txt."""
+def wheelhouse() -> Path:
+    """The wheels `requirements.txt` resolves to, downloaded once per version of the file (.rampart/ is ignored).
+
+    Only the download needs the index; installing from here is what the budget measures, so a slow proxy
+    does not make the test flaky.
+    """
+    requirements = (PACK_DIR / "requirements.txt").read_bytes()
+    path = PACK_DIR.parent / ".rampart" / "pack-wheelhouse" / hashlib.sha256(requirements).hexdigest()[:16]
+    if not (path / "complete").is_file():
+        download = subprocess.run(
+            [*PIP_DOWNLOAD, "-d", str(path), "-r", str(PACK_DIR / "requirements.txt")],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert download.returncode == 0, download.stderr[-2000:]
+        (path / "complete").touch()
+    return path
+
+
+@pytest.fixture(scope="module")
+def standalone_pack(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """A copy of policies/ with its own virtualenv holding only what requirements.txt resolves to."""
     root = tmp_path_factory.mktemp("published")
     pack = root / "policies"
     shutil.copytree(PACK_DIR, pack, ignore=shutil.ignore_patterns("venv", "__pycache__", "*.pyc"))
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "venv", str(pack / "venv")], check=True, timeout=120)
     install = subprocess.run(
-        [str(pack / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "-r", "requirements.txt"],
+        [str(pack / "venv" / "bin" / "python"), *PIP_INSTALL_OFFLINE, str(wheelhouse), "-r", "requirements.txt"],
         cwd=pack,
         capture_output=True,
         text=True,

@@ -43,7 +43,9 @@ def test_plan_and_budget_policy_price_a_stack_the_same(rendered: Render, environ
     config = load_stack_config(*read_stack_file(environment))
     planned = environment_cost(graph, config)
     options = policy_resource_options()
-    policy_view = [PolicyResource(r.type, r.inputs, r.urn, r.name, options, None, None, [], {}) for r in graph.resources]
+    policy_view = [
+        PolicyResource(r.type, r.inputs, r.urn, r.name, options, None, None, [], {}) for r in graph.resources
+    ]
     assert plan_estimate(policy_view, config.region).total_usd == pytest.approx(
         planned.total_usd - (config.onprem.monthly_cost_usd if config.onprem.enabled else 0.0)
     )

@@ -9,10 +9,10 @@ import pytest
 from pulumi_policy.proxy import UnknownValueError
 
 from policy_rules.pack import all_policies
-from tests.policies import cases_aws, cases_k8s
+from tests.policies import cases_aws, cases_datastores, cases_k8s, cases_platform
 from tests.policies.harness import DELETE, UNKNOWN, Mutation, Res, RuleCases, evaluate, k8s_provider, mutate
 
-CASES = cases_aws.CASES + cases_k8s.CASES
+CASES = cases_aws.CASES + cases_k8s.CASES + cases_datastores.CASES + cases_platform.CASES
 # Rules whose input is not a resource property get their own tests below.
 TESTED_SEPARATELY = {"pulumi-config-secrets-encrypted"}
 FAILING = [
@@ -143,6 +143,29 @@ def test_pulumi_config_secrets(
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
     case = RuleCases("pulumi-config-secrets-encrypted", "", list, (), Mutation("x", None, ()), "")
     assert evaluate(case, []) == expected
+
+
+def test_docs_rules_table_is_the_generated_one() -> None:
+    from pathlib import Path
+
+    from tools.policy_docs import rules_table, upstream_equivalents
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "policies.md").read_text()
+    table = "\n".join(rules_table(upstream_equivalents()))
+    assert table in docs, "regenerate the table with python -m tools.policy_docs"
+
+
+def test_upstream_equivalents_name_real_rules_and_cover_the_target() -> None:
+    from tools.policy_docs import upstream_equivalents
+
+    equivalents = upstream_equivalents()
+    names = {policy.name for policy in all_policies()}
+    assert sorted(set(equivalents) - names) == []
+    assert all(
+        checks and all(check.startswith(("Checkov CKV", "Trivy AVD-")) for check in checks)
+        for checks in equivalents.values()
+    )
+    assert len(equivalents) >= 45
 
 
 def test_docs_list_every_rule_with_its_levels() -> None:
