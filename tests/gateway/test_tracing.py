@@ -9,6 +9,7 @@ OTLP messages the collector received.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import threading
@@ -30,12 +31,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 
 import services.telemetry as telemetry
-from services.gateway import ConfigError, GatewayMiddleware, load_gateway_config
+from services.gateway import ConfigError, GatewayMiddleware, load_gateway_config, local_api_key
 from services.gateway.asgi import ASGIApp, Receive, Scope, Send
 from services.inference.deployments import Generator
 from services.inference.schemas import ChatCompletionRequest, Passage
 from services.inference.settings import GeneratorSettings
 from services.telemetry import TracingConfig
+from tests.fixtures.serve import ServeApp, deploy_application
 from tests.gateway.harness import KEYS, ModelBench, auth, chat_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -448,3 +450,47 @@ def test_the_generator_continues_the_trace_it_is_handed(collector: Collector) ->
     assert unary.attributes["gen_ai.usage.input_tokens"] == len(PROMPT.split())
     assert stream.attributes["gen_ai.request.stream"] is True
     assert 0 < stream.attributes["gen_ai.response.time_to_first_chunk"] < (stream.end_ns - stream.start_ns) / 1e9
+
+
+# ----------------------------------------------------------------- through the real application on Ray Serve
+
+
+@pytest.mark.serve
+def test_on_ray_serve_the_generators_span_continues_the_gateways_trace(
+    serve_app: ServeApp, collector: Collector, tmp_path: Path,
+) -> None:
+    from ray import serve
+
+    config = yaml.safe_load((ROOT / "services" / "config" / "gateway-local.yaml").read_text())
+    config["tracing"] = {"enabled": True, "endpoint": collector.endpoint}
+    (tmp_path / "gateway-traced.yaml").write_text(yaml.safe_dump(config))
+    args = copy.deepcopy(serve_app.args)
+    args["gateway"] = {"env": "local", "config_path": str(tmp_path / "gateway-traced.yaml"),
+                       "state_dir": str(tmp_path / "state")}
+    base_url = deploy_application(serve_app, "traced", "/traced", args)
+    try:
+        model = args["generator"]["model_name"]
+        body = {"model": model, "messages": [{"role": "user", "content": "How is the serving layer configured?"}]}
+        headers = {"Authorization": f"Bearer {local_api_key()}"}
+        for stream in (False, True):
+            response = httpx.post(f"{base_url}/v1/chat/completions", json={**body, "stream": stream}, headers=headers,
+                                  timeout=120)
+            assert response.status_code == 200, response.text
+
+        def generator_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+            return [span for span in spans if span.service == "rampart-generator"]
+
+        # The replicas' batch exporters send every few seconds.
+        spans = collector.wait_for(lambda spans: len(generator_spans(spans)) >= 2, timeout_s=60)
+    finally:
+        serve.delete("traced")
+    attempts = {span.span_id: span for span in spans if span.service == "rampart-gateway" and span.kind == "CLIENT"}
+    streamed = []
+    for generated in generator_spans(spans):
+        attempt = attempts[generated.parent_id]  # the gateway's model call is the Generator's parent
+        assert generated.trace_id == attempt.trace_id and attempt.name == f"chat {model}"
+        assert generated.name == f"chat {model}" and generated.attributes["gen_ai.response.model"] == model
+        assert generated.attributes["gen_ai.usage.output_tokens"] > 0
+        if generated.attributes["gen_ai.request.stream"]:
+            streamed.append(generated.attributes["gen_ai.response.time_to_first_chunk"])
+    assert len(streamed) == 1 and streamed[0] > 0
