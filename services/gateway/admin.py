@@ -81,14 +81,19 @@ def _exchange_of(request: Request) -> Exchange:
 
 
 class ErrorDetail(BaseModel):
-    type: str
-    """Machine-readable error type (`unauthorized`, `forbidden`, `not_found`, ...)."""
     message: str
     """What is wrong, naming the field or scope at fault."""
+    type: str
+    """OpenAI's error family: `invalid_request_error`, `authentication_error`, `permission_error`,
+    `rate_limit_error`, `server_error`."""
+    param: str | None
+    """The field at fault, if one is."""
+    code: str
+    """The precise reason (`unauthorized`, `forbidden`, `not_found`, `invalid_request`, ...)."""
 
 
 class ErrorEnvelope(BaseModel):
-    """Every gateway error: `{"error": {"type", "message", ...details}}`."""
+    """Every gateway error, in OpenAI's shape: `{"error": {"message", "type", "param", "code", ...details}}`."""
 
     error: ErrorDetail
 
@@ -97,7 +102,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorEnvelope, "description": "Missing or invalid API key."},
     403: {"model": ErrorEnvelope, "description": "The key lacks the scope this endpoint needs."},
     404: {"model": ErrorEnvelope, "description": "No such item or path."},
-    422: {"model": ErrorEnvelope, "description": "Invalid request or item state; the field is named."},
+    400: {"model": ErrorEnvelope, "description": "Invalid request or item state; the field is named."},
     429: {"model": ErrorEnvelope, "description": "Rate limited; see Retry-After."},
 }
 
@@ -132,8 +137,8 @@ def build_admin_app(
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"][1:]) or "body"
-        body = {"error": {"type": "invalid_request", "message": f"{field}: {first['msg']}", "field": field}}
-        return JSONResponse(body, status_code=422)
+        invalid = InvalidRequestError(f"{field}: {first['msg']}", field=field)
+        return JSONResponse(invalid.body(), status_code=invalid.status)
 
     @app.exception_handler(GatewayError)
     async def _domain_error(request: Request, error: GatewayError) -> JSONResponse:

@@ -51,7 +51,7 @@ async def answer_error(
     try:
         await serve
     except GatewayError as error:
-        exchange.error_type = error.type
+        exchange.error_type = error.code
         if isinstance(error, RateLimitedError) and exchange.key is not None:
             metrics.rate_limited.labels(exchange.key.tenant, str(error.details.get("kind", ""))).inc()
         if not exchange.response_started:
@@ -62,8 +62,8 @@ async def answer_error(
         )
         exchange.error_type = "internal_error"
         if not exchange.response_started:
-            body = {"error": {"type": "internal_error", "message": "internal gateway error",
-                              "request_id": exchange.request_id}}
+            body = {"error": {"message": "internal gateway error", "type": "server_error", "param": None,
+                              "code": "internal_error", "request_id": exchange.request_id}}
             await send_json(send, 500, body)
 
 

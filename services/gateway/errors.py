@@ -1,15 +1,19 @@
-"""The gateway's domain errors. They become HTTP only at the edge (`middleware.py`).
+"""The gateway's domain errors. They become HTTP only at the edge (`edge.py`).
 
-    GatewayError                      status  type
-    ├── AuthenticationError            401     unauthorized
-    ├── ScopeError                     403     forbidden
-    ├── NotFoundError                  404     not_found
-    ├── PayloadTooLargeError           413     payload_too_large
-    ├── InvalidRequestError            422     invalid_request
-    ├── InputBlockedError              400     input_blocked
-    ├── RateLimitedError               429     rate_limited        (+ Retry-After)
-    ├── NoEligibleBackendError         503     no_eligible_backend (regulated tenant, no on-prem)
-    └── BackendUnavailableError        503     backend_unavailable (every backend and fallback failed)
+Every error answers OpenAI's shape, `{"error": {"message", "type", "param", "code"}}` (plus the
+details that help a client act on it, e.g. `retry_after_s`, `scanner`): `type` is OpenAI's error
+family, `code` the gateway's precise reason, `param` the field at fault (or null).
+
+    GatewayError                      status  type                    code
+    ├── AuthenticationError            401     authentication_error    unauthorized
+    ├── ScopeError                     403     permission_error        forbidden
+    ├── NotFoundError                  404     invalid_request_error   not_found
+    ├── PayloadTooLargeError           413     invalid_request_error   payload_too_large
+    ├── InvalidRequestError            400     invalid_request_error   invalid_request
+    ├── InputBlockedError              400     invalid_request_error   input_blocked
+    ├── RateLimitedError               429     rate_limit_error        rate_limited        (+ Retry-After)
+    ├── NoEligibleBackendError         503     server_error            no_eligible_backend (regulated tenant, no on-prem)
+    └── BackendUnavailableError        503     server_error            backend_unavailable (every model version failed)
 
     ConfigError                        (never HTTP: a bad config file fails loading or a reload)
     QuotaServiceError                  (the shared quota ledger cannot be reached)
@@ -36,10 +40,11 @@ __all__ = [
 
 
 class GatewayError(Exception):
-    """A request the gateway refuses or cannot serve. `status` and `type` are what the edge sends."""
+    """A request the gateway refuses or cannot serve. `status`, `type` and `code` are what the edge sends."""
 
     status: int = 500
-    type: str = "gateway_error"
+    type: str = "server_error"
+    code: str = "internal_error"
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -47,8 +52,10 @@ class GatewayError(Exception):
         self.details = details
 
     def body(self) -> dict[str, Any]:
-        """The JSON body the client gets: `{"error": {"type", "message", ...details}}`."""
-        return {"error": {"type": self.type, "message": self.message, **self.details}}
+        """The JSON body the client gets: OpenAI's error object, then the details."""
+        details = {key: value for key, value in self.details.items() if key not in ("field", "param")}
+        param = self.details.get("param") or self.details.get("field")
+        return {"error": {"message": self.message, "type": self.type, "param": param, "code": self.code, **details}}
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -56,37 +63,44 @@ class GatewayError(Exception):
 
 class AuthenticationError(GatewayError):
     status = 401
-    type = "unauthorized"
+    type = "authentication_error"
+    code = "unauthorized"
 
 
 class ScopeError(GatewayError):
     status = 403
-    type = "forbidden"
+    type = "permission_error"
+    code = "forbidden"
 
 
 class NotFoundError(GatewayError):
     status = 404
-    type = "not_found"
+    type = "invalid_request_error"
+    code = "not_found"
 
 
 class PayloadTooLargeError(GatewayError):
     status = 413
-    type = "payload_too_large"
+    type = "invalid_request_error"
+    code = "payload_too_large"
 
 
 class InvalidRequestError(GatewayError):
-    status = 422
-    type = "invalid_request"
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
 
 
 class InputBlockedError(GatewayError):
     status = 400
-    type = "input_blocked"
+    type = "invalid_request_error"
+    code = "input_blocked"
 
 
 class RateLimitedError(GatewayError):
     status = 429
-    type = "rate_limited"
+    type = "rate_limit_error"
+    code = "rate_limited"
 
     def __init__(self, message: str, retry_after_s: float, **details: Any) -> None:
         super().__init__(message, retry_after_s=round(retry_after_s, 3), **details)
@@ -99,12 +113,14 @@ class RateLimitedError(GatewayError):
 
 class NoEligibleBackendError(GatewayError):
     status = 503
-    type = "no_eligible_backend"
+    type = "server_error"
+    code = "no_eligible_backend"
 
 
 class BackendUnavailableError(GatewayError):
     status = 503
-    type = "backend_unavailable"
+    type = "server_error"
+    code = "backend_unavailable"
 
 
 class ConfigError(ValueError):

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.gateway.asgi import Message
 
-__all__ = ["chunk_delta", "content_chunk", "final_chunk", "sse_data", "sse_events"]
+__all__ = ["chunk_delta", "content_chunk", "final_chunk", "sse_data", "sse_events", "usage_chunk"]
 
 
 async def sse_events(queue: asyncio.Queue[Message | None], timeout_s: float) -> AsyncIterator[str]:
@@ -55,3 +55,10 @@ def final_chunk(template: dict[str, Any], finish_reason: str, notes: dict[str, A
     if notes:
         chunk["rampart"] = notes
     return chunk
+
+
+def usage_chunk(template: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The chunk `stream_options.include_usage` asks for: after the last choice, before `[DONE]`."""
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+             "total_tokens": prompt_tokens + completion_tokens}
+    return {**template, "object": "chat.completion.chunk", "choices": [], "usage": usage}

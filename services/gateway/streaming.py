@@ -20,7 +20,7 @@ from services.gateway.review_handoff import ReviewHandoff
 from services.gateway.routing import ChainStep
 from services.gateway.scanners import PipelineResult
 from services.gateway.scanning import record_scan
-from services.gateway.sse import chunk_delta, content_chunk, final_chunk, sse_events
+from services.gateway.sse import chunk_delta, content_chunk, final_chunk, sse_events, usage_chunk
 
 __all__ = ["StreamedAnswer"]
 
@@ -51,22 +51,19 @@ class StreamedAnswer:
         emitted: list[str] = []
         try:
             with exchange.trace.stage("stream"):
-                await self._relay(exchange, opened, step.model_version.timeout_s, send, emitted)
+                await self._relay(exchange, opened, step, send, emitted)
         finally:
             opened.done.set()
             if not opened.task.done():
                 opened.task.cancel()
-            route, config = exchange.require_route(), exchange.runtime.config
-            exchange.usage.completion_tokens = count_tokens("".join(emitted))
-            exchange.usage.prompt_tokens = count_tokens(
-                "\n".join(item.text for item in input_texts(route.kind, exchange.payload, config.limits))
-            )
-            exchange.usage.cost_usd = exchange.usage.total_tokens / 1000 * step.model_version.cost_per_1k_tokens
+            _count_usage(exchange, emitted, step)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _relay(
-        self, exchange: Exchange, opened: OpenStream, timeout_s: float, send: Send, emitted: list[str]
+        self, exchange: Exchange, opened: OpenStream, step: ChainStep, send: Send, emitted: list[str]
     ) -> None:
+        assert step.model_version is not None
+        timeout_s = step.model_version.timeout_s
         scanner = exchange.runtime.pipeline_for(exchange.tenant).output_stream()
         template: dict[str, Any] = {}
         finish_reason: str | None = None
@@ -82,6 +79,8 @@ class StreamedAnswer:
                 if isinstance(chunk.get("error"), dict):
                     interrupted = str(chunk["error"].get("message", "the model failed mid-stream"))
                     break
+                if not chunk.get("choices") and "usage" in chunk:
+                    continue  # the model's usage chunk: the gateway sends its own, counting what it let through
                 template = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
                 text, finish = chunk_delta(chunk)
                 finish_reason = finish or finish_reason
@@ -122,6 +121,11 @@ class StreamedAnswer:
             notes = {"degraded": True, "fallback": exchange.fallback}
         exchange.trace.stream_finished(finish_reason or "stop", template.get("model"), emitted)
         await send_event(send, final_chunk(template, finish_reason or "stop", notes))
+        options = exchange.payload.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage") is True:
+            _count_usage(exchange, emitted, step)
+            usage = exchange.usage
+            await send_event(send, usage_chunk(template, usage.prompt_tokens, usage.completion_tokens))
         await send_raw_event(send, "[DONE]")
 
     @staticmethod
@@ -129,3 +133,14 @@ class StreamedAnswer:
         if result.new_text:
             emitted.append(result.new_text)
             await send_event(send, content_chunk(template, result.new_text))
+
+
+def _count_usage(exchange: Exchange, emitted: list[str], step: ChainStep) -> None:
+    """Usage of a stream is what the client received (after any cut), never what the model says it sent."""
+    assert step.model_version is not None
+    route, config = exchange.require_route(), exchange.runtime.config
+    exchange.usage.completion_tokens = count_tokens("".join(emitted))
+    exchange.usage.prompt_tokens = count_tokens(
+        "\n".join(item.text for item in input_texts(route.kind, exchange.payload, config.limits))
+    )
+    exchange.usage.cost_usd = exchange.usage.total_tokens / 1000 * step.model_version.cost_per_1k_tokens

@@ -64,7 +64,8 @@ def model_cards(args: AppArgs) -> list[ModelCard]:
     """The models an application built from `args` serves."""
     return [
         ModelCard(id=args.embedder.model_name, kind="embedding"),
-        ModelCard(id=args.generator.model_name, kind="chat"),
+        # Only an upstream OpenAI-compatible server (vLLM) can answer with tool calls.
+        ModelCard(id=args.generator.model_name, kind="chat", tools=args.generator.engine == "openai"),
     ]
 
 

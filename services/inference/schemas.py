@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "AssistantMessage",
     "ChatChoice",
     "ChatChunkChoice",
     "ChatCompletion",
@@ -32,6 +33,10 @@ __all__ = [
     "RagQuery",
     "RagResult",
     "ReindexResult",
+    "StreamOptions",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
     "Usage",
 ]
 
@@ -59,6 +64,8 @@ class EmbeddingRequest(_OpenAIRequest):
     """One text or a list of up to 256 texts (a single string is read as a list of one)."""
     encoding_format: Literal["float", "base64"] = "float"
     """`float` returns lists of numbers; `base64` little-endian float32 bytes (the openai client's default)."""
+    dimensions: int | None = Field(default=None, ge=1)
+    """Length of the vectors; a model that cannot produce that length answers 400 (never a silent mismatch)."""
 
     @field_validator("input", mode="before")
     @classmethod
@@ -96,13 +103,33 @@ class EmbeddingResponse(_Response):
     usage: Usage
 
 
+class FunctionCall(_Response):
+    """The function a model asks to call, with its arguments as a JSON string."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(_Response):
+    """One call an assistant turn asks the application to make."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_OpenAIRequest):
     """One message of a conversation."""
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
     """Who said it."""
-    content: str = Field(max_length=MAX_INPUT_CHARS)
-    """The text (structured content parts are not supported)."""
+    content: str | None = Field(default=None, max_length=MAX_INPUT_CHARS)
+    """The text (text parts are joined); null only on an assistant turn that calls tools."""
+    tool_calls: list[ToolCall] | None = None
+    """On an assistant turn: the tool calls it made (what the openai client sends back)."""
+    tool_call_id: str | None = Field(default=None, min_length=1)
+    """On a tool message: the id of the call it answers."""
+    name: str | None = None
 
     @field_validator("content", mode="before")
     @classmethod
@@ -111,6 +138,51 @@ class ChatMessage(_OpenAIRequest):
         if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
             return "".join(str(p.get("text", "")) for p in value)
         return value
+
+    @model_validator(mode="after")
+    def _roles_carry_their_fields(self) -> ChatMessage:
+        if self.role == "tool" and self.tool_call_id is None:
+            raise ValueError("tool_call_id: required on a tool message (the id of the call it answers)")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content: required (null only on an assistant turn with tool_calls)")
+        return self
+
+    @property
+    def text(self) -> str:
+        return self.content or ""
+
+
+class FunctionDefinition(_OpenAIRequest):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    """What the model calls it by."""
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    """A JSON Schema object for the arguments."""
+    strict: bool | None = None
+
+
+class Tool(_OpenAIRequest):
+    """A function the model may ask the application to call."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_OpenAIRequest):
+    name: str
+
+
+class NamedToolChoice(_OpenAIRequest):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
+class StreamOptions(_OpenAIRequest):
+    include_usage: bool = False
+    """Send one more chunk before `[DONE]` with `usage` and no choices."""
 
 
 class ChatCompletionRequest(_OpenAIRequest):
@@ -132,6 +204,31 @@ class ChatCompletionRequest(_OpenAIRequest):
     """Nucleus sampling mass."""
     n: Literal[1] = 1
     """Only one choice is generated."""
+    tools: list[Tool] | None = Field(default=None, max_length=128)
+    """Functions the model may call; engines that cannot call tools answer in text."""
+    tool_choice: ToolChoice | None = None
+    """`auto` (default with tools), `none`, `required` or a named function; the last two need an
+    engine that can call tools (400 otherwise)."""
+    parallel_tool_calls: bool | None = None
+    stream_options: StreamOptions | None = None
+    """With `stream`: `include_usage` adds a usage chunk at the end."""
+
+    @model_validator(mode="after")
+    def _tool_choice_names_a_tool(self) -> ChatCompletionRequest:
+        if isinstance(self.tool_choice, NamedToolChoice):
+            names = {tool.function.name for tool in self.tools or []}
+            if self.tool_choice.function.name not in names:
+                raise ValueError(f"tool_choice: {self.tool_choice.function.name!r} is not one of the request's tools")
+        if self.tool_choice == "required" and not self.tools:
+            raise ValueError("tool_choice: 'required' needs at least one tool")
+        return self
+
+    def demands_tool_call(self) -> bool:
+        """True when the client requires a tool call (an engine that cannot make one must refuse)."""
+        return self.tool_choice == "required" or isinstance(self.tool_choice, NamedToolChoice)
+
+    def include_usage(self) -> bool:
+        return self.stream and self.stream_options is not None and self.stream_options.include_usage
 
     def token_limit(self) -> int | None:
         """The effective generation limit requested, if any."""
@@ -141,8 +238,8 @@ class ChatCompletionRequest(_OpenAIRequest):
         """The last user message (what the extractive engine answers)."""
         for message in reversed(self.messages):
             if message.role == "user":
-                return message.content
-        return self.messages[-1].content
+                return message.text
+        return self.messages[-1].text
 
 
 class Citation(_Response):
@@ -156,20 +253,40 @@ class Citation(_Response):
     """Cosine similarity to the question."""
 
 
+class ChunkToolCall(_Response):
+    """A piece of a tool call in a stream: the first piece has id, type and name; later ones add arguments."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: dict[str, str] | None = None
+
+
 class ChatDelta(_Response):
     """Incremental message content of a streamed chunk."""
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ChunkToolCall] | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+class AssistantMessage(_Response):
+    """The generated message: text, or the tool calls the model asks for."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ChatChoice(_Response):
     """The generated message."""
 
     index: int = 0
-    message: dict[str, str]
-    """`{"role": "assistant", "content": ...}`."""
-    finish_reason: Literal["stop", "length"]
+    message: AssistantMessage
+    finish_reason: FinishReason
 
 
 class ChatChunkChoice(_Response):
@@ -177,7 +294,7 @@ class ChatChunkChoice(_Response):
 
     index: int = 0
     delta: ChatDelta
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: FinishReason | None = None
 
 
 def _completion_id() -> str:
@@ -205,6 +322,8 @@ class ChatCompletionChunk(_Response):
     created: int
     model: str
     choices: list[ChatChunkChoice]
+    """Empty on the usage chunk (`stream_options.include_usage`)."""
+    usage: Usage | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ModelCard(_Response):
@@ -216,6 +335,8 @@ class ModelCard(_Response):
     owned_by: str = "rampart"
     kind: Literal["embedding", "chat"]
     """What the model serves: `/v1/embeddings` or `/v1/chat/completions`."""
+    tools: bool = False
+    """Whether the model can call tools (needed for `tool_choice: required` or a named function)."""
 
 
 class ModelList(_Response):
@@ -267,13 +388,14 @@ class ReindexResult(_Response):
 
 
 class ErrorBody(_Response):
-    """OpenAI-style error object."""
+    """OpenAI's error object."""
 
     message: str
-    type: Literal["invalid_request_error", "not_found_error", "upstream_error"]
+    type: Literal["invalid_request_error", "server_error"]
     param: str | None
     """The request field at fault, when there is one."""
-    code: str | None = None
+    code: str
+    """The precise reason: `invalid_request`, `model_not_found`, `upstream_unavailable`, `upstream_timeout`."""
 
 
 class ErrorResponse(_Response):

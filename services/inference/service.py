@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import bentoml
 import numpy as np
@@ -26,10 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from services.inference.errors import RequestError, UnknownModel, UpstreamUnavailable
+from services.inference.error_shape import OpenAIErrorShape
+from services.inference.errors import InvalidRequest, Overloaded, RequestError, UnknownModel, UpstreamUnavailable
 from services.inference.generator import whitespace_tokens
 from services.inference.models import Models
 from services.inference.schemas import (
+    ChatCompletionChunk,
     ChatCompletionRequest,
     EmbeddingData,
     EmbeddingRequest,
@@ -49,17 +52,28 @@ SERVICE_NAME = "rampart-inference"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def error_response(status: int, message: str, field: str | None) -> JSONResponse:
-    """An OpenAI-style error body; `param` names the field at fault."""
-    kind = {404: "not_found_error"}.get(status, "invalid_request_error" if status < 500 else "upstream_error")
-    body = ErrorResponse(error=ErrorBody(message=message, type=kind, param=field))
-    return JSONResponse(body.model_dump(), status_code=status)
+def error_response(
+    status: int, message: str, field: str | None, code: str = "invalid_request", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """OpenAI's error body; `param` names the field at fault, `code` the precise reason."""
+    kind: Literal["invalid_request_error", "server_error"] = "invalid_request_error" if status < 500 else "server_error"
+    body = ErrorResponse(error=ErrorBody(message=message, type=kind, param=field, code=code))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+# A model validator's message names the field it is about ("tool_call_id: required ..."): it joins the path.
+_NAMED_FIELD = re.compile(r"^([a-z_]+): (.*)$", re.DOTALL)
 
 
 def _validation_error(error: ValidationError) -> JSONResponse:
     first = error.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or "body"
-    return error_response(400, f"{field}: {first['msg']}", field)
+    field = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if named := _NAMED_FIELD.match(message):
+        field = f"{field}.{named.group(1)}" if field else named.group(1)
+        message = named.group(2)
+    field = field or "body"
+    return error_response(400, f"{field}: {message}", field)
 
 
 def _cause(error: BaseException) -> BaseException:
@@ -91,9 +105,11 @@ def _at_edge(endpoint: Endpoint) -> Endpoint:
         except Exception as error:
             cause = _cause(error)
             if isinstance(cause, RequestError):
-                return error_response(cause.status, cause.message, cause.field)
+                return error_response(cause.status, cause.message, cause.field, cause.code)
             if isinstance(cause, UpstreamUnavailable):
-                return error_response(cause.status, str(cause), None)
+                return error_response(cause.status, str(cause), None, cause.code)
+            if isinstance(cause, Overloaded):
+                return error_response(cause.status, str(cause), None, cause.code, headers=cause.headers())
             raise
 
     return guarded
@@ -104,6 +120,7 @@ def build_openai_app(models: Models) -> Starlette:
     cards = models.cards()
     embedding_models = {c.id for c in cards if c.kind == "embedding"}
     chat_models = {c.id for c in cards if c.kind == "chat"}
+    tool_models = {c.id for c in cards if c.kind == "chat" and c.tools}
 
     def check_model(model: str, served: set[str]) -> None:
         if model not in served:
@@ -112,6 +129,13 @@ def build_openai_app(models: Models) -> Starlette:
     async def list_models(_: Request) -> Response:
         return Response(ModelList(data=cards).model_dump_json(), media_type="application/json")
 
+    async def retrieve_model(request: Request) -> Response:
+        model_id = request.path_params["model_id"]
+        card = next((card for card in cards if card.id == model_id), None)
+        if card is None:
+            raise UnknownModel(model_id, [card.id for card in cards])
+        return Response(card.model_dump_json(), media_type="application/json")
+
     async def embeddings(request: Request) -> Response:
         parsed = await _parse(request, EmbeddingRequest)
         if isinstance(parsed, JSONResponse):
@@ -119,6 +143,12 @@ def build_openai_app(models: Models) -> Starlette:
         check_model(parsed.model, embedding_models)
         texts = parsed.input
         vectors = await models.embed(texts)
+        if parsed.dimensions is not None and parsed.dimensions != vectors.shape[1]:
+            raise InvalidRequest(
+                f"dimensions: {parsed.model} produces {vectors.shape[1]}-dimensional embeddings and cannot "
+                f"shorten them to {parsed.dimensions}",
+                field="dimensions",
+            )
         if parsed.encoding_format == "base64":
             encoded: list[list[float] | str] = [
                 base64.b64encode(row.astype("<f4").tobytes()).decode() for row in vectors
@@ -138,6 +168,10 @@ def build_openai_app(models: Models) -> Starlette:
         if isinstance(parsed, JSONResponse):
             return parsed
         check_model(parsed.model, chat_models)
+        if parsed.demands_tool_call() and parsed.model not in tool_models:
+            raise InvalidRequest(
+                f"tool_choice: {parsed.model} cannot call tools; use 'auto' or 'none'", field="tool_choice"
+            )
         if not parsed.stream:
             completion = await models.generate(parsed)
             return Response(completion.model_dump_json(), media_type="application/json")
@@ -147,24 +181,41 @@ def build_openai_app(models: Models) -> Starlette:
         first = await anext(chunks)
 
         async def events() -> AsyncIterator[str]:
-            yield f"data: {first.model_dump_json()}\n\n"
+            generated: list[str] = []
             try:
-                async for chunk in chunks:
+                chunk = first
+                while True:
+                    generated.extend(choice.delta.content or "" for choice in chunk.choices)
                     yield f"data: {chunk.model_dump_json()}\n\n"
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                if parsed.include_usage():
+                    yield f"data: {_usage_chunk(first, parsed, ''.join(generated)).model_dump_json()}\n\n"
             except Exception as error:  # the status line is gone: report in-band, as OpenAI does
                 cause = _cause(error)
                 message = cause.message if isinstance(cause, RequestError) else str(cause)
-                yield f"data: {json.dumps({'error': {'message': message, 'type': 'upstream_error'}})}\n\n"
+                in_band = {"error": {"message": message, "type": "server_error", "param": None,
+                                     "code": "stream_failed"}}
+                yield f"data: {json.dumps(in_band)}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     routes = [
         Route("/v1/models", _at_edge(list_models), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", _at_edge(retrieve_model), methods=["GET"]),
         Route("/v1/embeddings", _at_edge(embeddings), methods=["POST"]),
         Route("/v1/chat/completions", _at_edge(chat_completions), methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+def _usage_chunk(first: ChatCompletionChunk, request: ChatCompletionRequest, generated: str) -> ChatCompletionChunk:
+    """The last chunk `stream_options.include_usage` asks for: no choices, the usage of the whole answer."""
+    prompt = sum(whitespace_tokens(message.text) for message in request.messages)
+    completion = whitespace_tokens(generated)
+    usage = Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+    return ChatCompletionChunk(id=first.id, created=first.created, model=first.model, choices=[], usage=usage)
 
 
 RagText = Annotated[str, Field(min_length=1, max_length=32_000, description="The question or search text.")]
@@ -210,4 +261,6 @@ def build_inference_service(
             vectors: np.ndarray = await self.models.embed(texts)
             return vectors.tolist()  # type: ignore[no-any-return]
 
-    return Inference
+    service: bentoml.Service[Any] = Inference
+    service.add_asgi_middleware(OpenAIErrorShape)
+    return service

@@ -21,7 +21,10 @@ async def test_missing_key_is_401_saying_missing(client: httpx.AsyncClient) -> N
 async def test_wrong_key_is_401_saying_invalid(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/chat/completions", json=chat_body(), headers={"X-API-Key": "rk-nope"})
     assert response.status_code == 401
-    assert response.json()["error"] == {"type": "unauthorized", "message": "invalid API key", "reason": "invalid_key"}
+    assert response.json()["error"] == {
+        "message": "invalid API key", "type": "authentication_error", "param": None, "code": "unauthorized",
+        "reason": "invalid_key",
+    }
 
 
 async def test_key_without_scope_is_403_naming_the_scope(client: httpx.AsyncClient, bench: ModelBench) -> None:
@@ -45,7 +48,7 @@ async def test_valid_key_reaches_the_model_and_unknown_paths_are_404(client: htt
     assert ok.json()["choices"][0]["message"]["content"] == "answer from gen-v1 about the platform"
     assert ok.headers["x-rampart-model-version"] == "gen-v1"
     missing = await client.post("/v1/secret-admin", json={}, headers=auth("acme"))
-    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
 async def test_public_paths_need_no_key(client: httpx.AsyncClient) -> None:
@@ -55,13 +58,13 @@ async def test_public_paths_need_no_key(client: httpx.AsyncClient) -> None:
 async def test_unknown_model_is_404_naming_the_field(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/chat/completions", json=chat_body(model="gpt-9"), headers=auth("acme"))
     assert response.status_code == 404
-    assert response.json()["error"]["field"] == "model"
+    assert response.json()["error"]["param"] == "model"
 
 
 async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, bench: ModelBench) -> None:
     response = await client.post("/v1/chat/completions", content=b"x" * 30_000, headers=auth("acme"))
     assert response.status_code == 413
-    assert response.json()["error"]["field"] == "body"
+    assert response.json()["error"]["param"] == "body"
     assert bench.calls == []
 
 
@@ -74,19 +77,19 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, bench: Mode
         ({"model": "rampart-embed", "input": ["a"] * 9}, "input"),
     ],
 )
-async def test_request_limits_are_422_naming_the_field(
+async def test_request_limits_are_400_naming_the_field(
     client: httpx.AsyncClient, body: dict[str, object], field: str
 ) -> None:
     path = "/v1/embeddings" if "input" in body else "/v1/chat/completions"
     response = await client.post(path, json=body, headers=auth("acme"))
-    assert response.status_code == 422
-    assert response.json()["error"]["field"] == field
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == field
 
 
-async def test_invalid_json_is_422(client: httpx.AsyncClient) -> None:
+async def test_invalid_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/chat/completions", content=b"{not json", headers=auth("acme"))
-    assert response.status_code == 422
-    assert response.json()["error"]["field"] == "body"
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "body"
 
 
 async def test_rate_limit_is_429_with_retry_after(client: httpx.AsyncClient) -> None:

@@ -85,7 +85,7 @@ async def test_model_routes_never_5xx_and_errors_are_json(gateway: GatewayMiddle
             if response.status_code >= 400:
                 assert response.headers["content-type"].startswith("application/json"), response.text
                 assert isinstance(response.json()["error"]["message"], str)
-    assert len(statuses) == len(pending) and {401, 422} <= set(statuses)
+    assert len(statuses) == len(pending) and {400, 401} <= set(statuses)
 
 
 @given(st.lists(st.tuples(st.floats(0, 30), st.integers(1, 20)), min_size=1, max_size=60))

@@ -78,7 +78,7 @@ async def test_embeddings_without_fallback_get_a_json_503(gateway: GatewayMiddle
     async with http(gateway) as client:
         response = await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": "x"}, headers=auth("acme"))
     assert response.status_code == 503
-    assert response.json()["error"]["type"] == "backend_unavailable"
+    assert response.json()["error"]["code"] == "backend_unavailable"
 
 
 def _canary(config: dict[str, Any]) -> None:
@@ -127,7 +127,7 @@ async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddl
         assert response.status_code == 200 and bench.calls == ["gen-v1"]
         assert gateway.metrics.value("rampart_gateway_config_reloads_total", {"outcome": "error"}) == 1
         explicit = await client.post("/v1/gateway/reload", headers=auth("reviewer"))
-    assert explicit.status_code == 422
+    assert explicit.status_code == 400
     assert "routes.chat.versions.0.model_version: unknown model version 'no-such-backend'" in explicit.json()["error"]["message"]
 
 
@@ -155,7 +155,7 @@ async def test_regulated_tenant_without_on_prem_route_gets_503_never_cloud(gatew
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("bank"))
     assert response.status_code == 503
-    assert response.json()["error"]["type"] == "no_eligible_backend"
+    assert response.json()["error"]["code"] == "no_eligible_backend"
     assert bench.calls == []
 
 

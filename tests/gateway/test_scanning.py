@@ -39,8 +39,8 @@ async def test_injection_is_blocked_before_the_model(client: httpx.AsyncClient, 
     response = await client.post("/v1/chat/completions", json=chat_body(INJECTION), headers=auth("acme"))
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["type"] == "input_blocked" and error["scanner"] == "prompt_injection"
-    assert error["field"] == "messages.0.content"
+    assert error["code"] == "input_blocked" and error["scanner"] == "prompt_injection"
+    assert error["param"] == "messages.0.content"
     assert bench.calls == []
 
 
@@ -101,7 +101,7 @@ async def test_flagged_output_goes_to_review_and_approval_is_audited(
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert approved.json()["decided_by"] == "reviewer"
     again = await client.post(f"/v1/review/items/{review_id}/reject", headers=auth("reviewer"))
-    assert again.status_code == 422 and again.json()["error"]["current_status"] == "approved"
+    assert again.status_code == 400 and again.json()["error"]["current_status"] == "approved"
     assert (await client.get("/v1/review/items", headers=auth("reviewer"))).json()["items"] == []
     unknown = await client.post("/v1/review/items/nope/approve", headers=auth("reviewer"))
     assert unknown.status_code == 404
