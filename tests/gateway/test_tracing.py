@@ -368,6 +368,25 @@ async def test_tracing_off_or_sampled_out_records_nothing_and_passes_no_context(
         assert "traceparent" not in run.inner_headers[-1]
 
 
+@pytest.mark.anyio
+async def test_a_config_reload_turns_tracing_on_without_a_restart(
+    make_gateway: Callable[..., GatewayMiddleware], collector: Collector, tmp_path: Path,
+) -> None:
+    run = Traced(make_gateway(), collector, [])
+    assert not run.gateway.tracing.telemetry.enabled
+    path = tmp_path / "gateway-test.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["tracing"] = {"enabled": True, "endpoint": collector.endpoint}
+    path.write_text(yaml.safe_dump(config))
+    await run.gateway.reload()
+    try:
+        async with run.http() as client:
+            await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        assert "POST /v1/chat/completions" in {span.name for span in run.spans()}
+    finally:
+        run.gateway.tracing.shutdown()
+
+
 def test_tracing_config_is_checked_by_field(tmp_path: Path) -> None:
     raw = yaml.safe_load((ROOT / "services" / "config" / "gateway-local.yaml").read_text())
     raw["tracing"] = {"enabled": True, "endpoint": "otel-collector:4317"}
