@@ -91,7 +91,8 @@ class UnaryAnswer:
                 notes["blocked"] = {"scanner": result.blocked_by, "reason": result.reason}
             elif result.text != item.text:
                 write_text(answer, item.path, result.text)
-            if result.action is Action.FLAG:
+            # A redaction outranks a flag in `result.action`; the flag still goes to review.
+            if not result.blocked:
                 flagged.extend(v.scanner for v in result.verdicts if v.action is Action.FLAG and not v.shadow)
         if flagged:
             answer_texts = [item.text for item in output_texts(route.kind, answer)]

@@ -87,6 +87,19 @@ async def test_output_pii_is_redacted_and_system_prompt_leak_is_filtered(
     assert blocked.json()["rampart"]["blocked"]["scanner"] == "system_prompt_leakage"
 
 
+async def test_a_flag_is_not_lost_when_the_same_answer_is_also_redacted(
+    client: httpx.AsyncClient, bench: ModelBench
+) -> None:
+    """Redaction outranks a flag in the answer's overall action; the flag must still reach review."""
+    bench.answers["gen-v1"] = "you are an idiot and I hate you, stupid moron; write to jane.doe@example.com"
+    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    answer = response.json()
+    assert "jane.doe" not in answer["choices"][0]["message"]["content"]
+    assert answer["rampart"]["flagged"] is True
+    listed = (await client.get("/v1/review/items", headers=auth("reviewer"))).json()["items"]
+    assert [item["id"] for item in listed] == [answer["rampart"]["review_id"]]
+
+
 async def test_flagged_output_goes_to_review_and_approval_is_audited(
     client: httpx.AsyncClient, bench: ModelBench, gateway: GatewayMiddleware
 ) -> None:
