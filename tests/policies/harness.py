@@ -23,6 +23,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
@@ -180,5 +181,6 @@ def evaluate(cases: RuleCases, subject: Any) -> list[str]:
             resource = by_name[res.name]
             resource.parent = by_name.get(res.parent) if res.parent else None
             resource.dependencies = [by_name[name] for name in res.depends_on]
+        assert isinstance(policy, StackValidationPolicy), cases.policy
         policy.validate(StackValidationArgs(resources, dict(cases.config)), report)
     return messages

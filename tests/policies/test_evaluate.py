@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ PLAIN = {
 }
 
 
-def _write(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
+def _write(tmp_path: Path, rows: Sequence[object]) -> Path:
     path = tmp_path / "cases.jsonl"
     path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     return path

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,10 @@ def _with(graph: PlanGraph, *extra: PlannedResource) -> PlanGraph:
     return PlanGraph(graph.environment, [*graph.resources, *extra])
 
 
-def _resource(graph: PlanGraph, type_token: str, name: str, inputs: dict[str, object]) -> PlannedResource:
+def _resource(graph: PlanGraph, type_token: str, name: str, inputs: Mapping[str, Any]) -> PlannedResource:
     provider = next(r for r in graph.resources if r.type == "pulumi:providers:aws")
     urn = f"urn:pulumi:{graph.environment}::rampart::{type_token}::{name}"
-    return PlannedResource(urn, type_token, name, "", provider.urn, [], True, False, inputs, inputs)
+    return PlannedResource(urn, type_token, name, "", provider.urn, [], True, False, dict(inputs), dict(inputs))
 
 
 OPEN_SSH = {

@@ -156,7 +156,8 @@ def test_the_pack_serves_from_its_own_directory_with_only_its_requirements(stand
     try:
         assert process.stdout is not None
         port = process.stdout.readline().strip()
-        assert port.isdigit(), process.stderr.read() if process.poll() is not None else f"printed {port!r}"
+        exited = process.poll() is not None and process.stderr is not None
+        assert port.isdigit(), process.stderr.read() if exited and process.stderr else f"printed {port!r}"
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
             info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(empty_pb2.Empty())
