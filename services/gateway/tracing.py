@@ -132,7 +132,7 @@ class RecordingTrace(RequestTrace):
     @contextmanager
     def attempt(self, step: ChainStep, stream: bool, number: int) -> Iterator[None]:
         assert step.model_version is not None, "the review step calls no model"
-        operation = _OPERATIONS.get(self._exchange.require_route().kind, "chat")
+        operation = _OPERATIONS[self._exchange.require_route().kind]  # passthrough routes call no model
         attributes: dict[str, Any] = {
             GEN_AI_OPERATION_NAME: operation,
             GEN_AI_PROVIDER_NAME: PROVIDER,
