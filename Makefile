@@ -96,11 +96,28 @@ browser: ## install Debian's chromium + chromium-driver for the browser test (on
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	else echo "note: chromium + chromium-driver are not installed (needs root and apt-get): the browser test will skip"; fi
 
-test: $(VENV)/.installed-all browser ## install everything and run the whole test suite (CI runs this)
+# Static checks, configured in pyproject ([tool.ruff], [tool.mypy]): strict typing where the libraries allow.
+.PHONY: lint
+LINT_TYPED := components stacks services tools bench tests policies/policy_rules policies/platform_facts
+lint: $(VENV)/.installed-all ## ruff and mypy --strict over the code (make test runs it first)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(LINT_TYPED)
+
+test: $(VENV)/.installed-all browser lint lint-workflows ## static checks, workflow lint, then the whole test suite (CI runs this)
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 plan: $(VENV)/.installed-infra ## render stack ENV (default dev) offline under mocks and print the planned resources
 	$(PY) -m stacks.plan $(ENV)
+
+# The serving image every RayService runs (deploy/Containerfile; docs/serving-on-kubernetes.md, "The serving
+# image"), built here with podman: deploy/image.sh installs podman when it is missing, builds a Debian base
+# from Debian's packages when the pinned base cannot be pulled, and configures pip in the build as this
+# machine's pip is. tests/image runs it (make test).
+.PHONY: image
+IMAGE ?= localhost/rampart/serving:dev
+VARIANT ?= cpu
+image: ## build the serving image with podman [IMAGE=localhost/rampart/serving:dev] [VARIANT=cpu|cuda]
+	IMAGE=$(IMAGE) VARIANT=$(VARIANT) PYTHON=$(PYTHON) deploy/image.sh
 
 # Gateway audit log: verify the hash chain of every stream (edited, dropped or reordered records fail).
 .PHONY: audit-verify
@@ -118,7 +135,7 @@ verify: $(VENV)/.installed-infra ## after pulumi up: check stack ENV's live reso
 SPLIT ?= all
 eval-guardrails: $(VENV)/.installed-all ## scanner detection and false-positive rates: DATASET=path.jsonl [SCANNER=] [SPLIT=]
 	@test -n "$(DATASET)" || { echo "usage: make eval-guardrails DATASET=path.jsonl [SCANNER=name] [SPLIT=report]"; exit 2; }
-	$(PY) -m services.gateway.scanners.eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER))
+	$(PY) -m tools.scanner_eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER))
 
 # Local environment (services/local.py): Ray Serve + the services on 127.0.0.1, state in .rampart/.
 up: $(VENV)/.installed-all ## install what is needed and start the local environment on 127.0.0.1 [DASHBOARD=1]

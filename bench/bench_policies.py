@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.bench_policies [--repeats 5]     (or: make bench)
 
-Target (issues 5 and 16): render + full pack <= 3 s of CPU on the 2-core dev box. The baseline, measured in the same run,
+Target: render + full pack <= 3 s of CPU on the 2-core dev box. The baseline, measured in the same run,
 is rendering alone (what `make plan` costs anyway); the ratio says what the policies add on top. Phases:
 render (mocks), pack start (subprocess + imports + gRPC ready), configure, analyze (every resource plus the
 stack). Each repeat starts a fresh pack, as a CI job does. Besides wall time it reports CPU seconds of

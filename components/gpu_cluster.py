@@ -444,7 +444,8 @@ class GpuCluster(pulumi.ComponentResource):
         queue = aws.sqs.Queue(
             f"{name}-karpenter-interruptions",
             message_retention_seconds=300,  # an event older than the 2-minute spot warning is stale
-            sqs_managed_sse_enabled=True,  # EventBridge cannot write to a queue under a customer key without a key grant
+            # EventBridge cannot write to a queue under a customer key without a key grant.
+            sqs_managed_sse_enabled=True,
             opts=child,
         )
         aws.sqs.QueuePolicy(

@@ -29,9 +29,9 @@ import yaml
 from pydantic import Field, field_validator
 
 from components._kubernetes import helm_release, secured_namespace
-from platform_facts.kubernetes import platform_labels
 from components.gpu_cluster import irsa_trust_policy
 from components.settings import settings_dataclass
+from platform_facts.kubernetes import platform_labels
 
 __all__ = [
     "ALERTS_DIR",

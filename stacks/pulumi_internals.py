@@ -92,7 +92,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
         self._by_urn: dict[str, RecordedResource] = {}
         self._lock = threading.Lock()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
         record = None
         if request.type != "pulumi:pulumi:Stack":
@@ -111,7 +111,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
             with self._lock:
                 self.recorded.append(record)
                 self._by_urn[urn] = record
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # the SDK's mock monitor is unannotated
         if record is not None:
             registration = self.get_registered_resources()[urn]
             record.outputs = registration.state

@@ -79,7 +79,8 @@ def _error_code(error: ClientError) -> str:
 def _bucket_checks(s3: Any, bucket: str, key_arn: str, object_lock: bool) -> Iterator[Check]:
     try:
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        blocked = all(block.get(flag) for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+        flags = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        blocked = all(block.get(flag) for flag in flags)
         yield Check(bucket, "public-access-blocked", blocked, "" if blocked else f"flags: {block}")
     except ClientError as error:
         yield Check(bucket, "public-access-blocked", False, _error_code(error))
@@ -145,7 +146,9 @@ def _interruption_queue_checks(sqs: Any, events: Any, queue_url: str) -> Iterato
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stacks.verify", description=__doc__.splitlines()[0])
-    parser.add_argument("--outputs", type=argparse.FileType("r"), default=sys.stdin, help="stack outputs JSON (default stdin)")
+    parser.add_argument(
+        "--outputs", type=argparse.FileType("r"), default=sys.stdin, help="stack outputs JSON (default stdin)"
+    )
     parser.add_argument("--region", required=True, help="AWS region of the stack")
     parser.add_argument("--endpoint-url", help="AWS endpoint override (for testing)")
     options = parser.parse_args(argv)
@@ -157,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for check in checks:
         mark = "ok  " if check.passed else "FAIL"
-        print(f"{mark} {check.resource}: {check.name}{f' ({check.detail})' if check.detail and not check.passed else ''}")
+        detail = f" ({check.detail})" if check.detail and not check.passed else ""
+        print(f"{mark} {check.resource}: {check.name}{detail}")
     failed = sum(not check.passed for check in checks)
     print(f"\n{len(checks) - failed}/{len(checks)} checks passed")
     return 1 if failed else 0

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ENVIRONMENTS", "CONFIG_DIR", "ServeConfigError", "serve_config", "serve_config_path"]
+__all__ = ["CONFIG_DIR", "ENVIRONMENTS", "ServeConfigError", "serve_config", "serve_config_path"]
 
 ENVIRONMENTS: tuple[str, ...] = ("local", "dev", "staging", "prod")
 CONFIG_DIR = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ family, `code` the gateway's precise reason, `param` the field at fault (or null
     ├── InvalidRequestError            400     invalid_request_error   invalid_request
     ├── InputBlockedError              400     invalid_request_error   input_blocked
     ├── RateLimitedError               429     rate_limit_error        rate_limited        (+ Retry-After)
-    ├── NoEligibleBackendError         503     server_error            no_eligible_backend (regulated tenant, no on-prem)
+    ├── NoEligibleBackendError         503     server_error            no_eligible_backend (regulated, no on-prem)
     └── BackendUnavailableError        503     server_error            backend_unavailable (every model version failed)
 
     ConfigError                        (never HTTP: a bad config file fails loading or a reload)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 
@@ -113,7 +115,7 @@ async def test_token_quota_is_429_when_a_request_needs_more_than_is_left(client:
 
 
 async def test_limits_hold_across_replicas_sharing_one_ledger(
-    make_gateway, bench: ModelBench  # type: ignore[no-untyped-def]
+    make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench
 ) -> None:
     """Two gateway instances (two replicas) lease from one ledger: together they admit 3 per minute."""
     from services.gateway.quotas import ProcessLedger
