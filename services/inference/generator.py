@@ -2,22 +2,21 @@
 
 - `ExtractiveAnswerer`: answers only with retrieved passages, cites them, and says so plainly
   when nothing relevant is indexed. Deterministic; the local default.
-- `TransformersChat`: a local Hugging Face causal LM directory, generated with transformers.
+- `TransformersChat`: a local Hugging Face causal LM directory, generated with transformers,
+  concurrent requests continuously batched (services/inference/continuous_batching.py).
 - `UpstreamChat`: forwards to an OpenAI-compatible server (vLLM in production) over httpx.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.inference.errors import InvalidRequest, UpstreamUnavailable
 from services.inference.model_store import resolve_model_dir
@@ -33,6 +32,9 @@ from services.inference.schemas import (
     Usage,
 )
 from services.inference.settings import GeneratorSettings
+
+if TYPE_CHECKING:
+    from services.inference.continuous_batching import Generation
 
 __all__ = [
     "NOTHING_RELEVANT",
@@ -70,14 +72,16 @@ def whitespace_tokens(text: str) -> int:
 
 
 def _prompt_tokens(request: ChatCompletionRequest) -> int:
-    return sum(whitespace_tokens(m.content) for m in request.messages)
+    return sum(whitespace_tokens(m.text) for m in request.messages)
 
 
-async def _chunks(model: str, pieces: AsyncIterator[str], finish: Callable[[], str]) -> AsyncIterator[ChatCompletionChunk]:
+async def _chunks(
+    model: str, pieces: AsyncIterator[str], finish: Callable[[], str]
+) -> AsyncIterator[ChatCompletionChunk]:
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
     def chunk(delta: ChatDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
-        choice = ChatChunkChoice(delta=delta, finish_reason=finish_reason)  # type: ignore[arg-type]
+        choice = ChatChunkChoice(delta=delta, finish_reason=finish_reason)
         return ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[choice])
 
     yield chunk(ChatDelta(role="assistant", content=""))
@@ -127,96 +131,123 @@ class ExtractiveAnswerer:
 
 
 class TransformersChat:
-    """A causal LM loaded from a local (or downloaded and verified) Hugging Face directory."""
+    """A causal LM loaded from a local (or downloaded and verified) Hugging Face directory.
+
+    Concurrent requests share decode steps through a `ContinuousBatcher` (one background thread
+    owns the model); a full queue answers `Overloaded` (503 + Retry-After), and a stream whose
+    client goes away leaves the batch before the next step."""
 
     def __init__(self, settings: GeneratorSettings, model_dir: Path) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from services.inference.continuous_batching import ContinuousBatcher, TokenPicker
+
         self.settings = settings
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True).to(settings.device)
-        self.model.eval()
-        # One generation at a time per replica: transformers models are not re-entrant.
-        self._lock = threading.Lock()
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True)
+        # transformers wraps `Module.to` with functools.wraps, which mypy cannot bind to the instance.
+        model.to(settings.device).eval()  # type: ignore[arg-type]
+        eos = model.generation_config.eos_token_id
+        eos = self.tokenizer.eos_token_id if eos is None else eos
+        self.context_length: int | None = getattr(model.config, "max_position_embeddings", None)
+        self.batcher = ContinuousBatcher(
+            model,
+            picker=TokenPicker.from_generation_config(model.generation_config),
+            eos_token_ids=[] if eos is None else [eos] if isinstance(eos, int) else eos,
+            max_batch_size=settings.max_batch_size,
+            max_queue=settings.max_queue,
+            retry_after_s=settings.retry_after_s,
+        )
 
     @classmethod
     def from_settings(cls, settings: GeneratorSettings) -> TransformersChat:
         assert settings.source is not None  # GeneratorSettings requires it for this engine
         return cls(settings, resolve_model_dir(settings.source))
 
-    def _inputs(self, request: ChatCompletionRequest) -> Any:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    def prompt_ids(self, request: ChatCompletionRequest) -> list[int]:
+        """The conversation as token ids, in the model's chat template when it has one."""
+        messages = [{"role": m.role, "content": m.text} for m in request.messages]
         if getattr(self.tokenizer, "chat_template", None):
             prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:
             prompt = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
-        return self.tokenizer(prompt, return_tensors="pt").to(self.settings.device)
+        ids: list[int] = self.tokenizer(prompt)["input_ids"]
+        return ids
 
-    def _generate_kwargs(self, request: ChatCompletionRequest, inputs: Any) -> dict[str, Any]:
+    def _submit(self, request: ChatCompletionRequest) -> Generation:
+        """Queue the request, or raise `InvalidRequest` / `Overloaded` before any work starts."""
+        from services.inference.continuous_batching import Sampling
+
         limit = request.token_limit() or self.settings.max_new_tokens
         if limit > self.settings.max_new_tokens:
-            raise InvalidRequest(f"max_tokens: at most {self.settings.max_new_tokens} for this model", field="max_tokens")
-        sample = request.temperature > 0
-        kwargs: dict[str, Any] = {**inputs, "max_new_tokens": limit, "do_sample": sample}
-        if sample:
-            kwargs.update(temperature=request.temperature, top_p=request.top_p)
-        if self.tokenizer.pad_token_id is None:
-            kwargs["pad_token_id"] = self.tokenizer.eos_token_id
-        return kwargs
-
-    def check(self, request: ChatCompletionRequest) -> None:
-        """Raise `InvalidRequest` for limits this model cannot honour, before any work starts."""
-        limit = request.token_limit()
-        if limit is not None and limit > self.settings.max_new_tokens:
-            raise InvalidRequest(f"max_tokens: at most {self.settings.max_new_tokens} for this model", field="max_tokens")
+            ceiling = self.settings.max_new_tokens
+            raise InvalidRequest(f"max_tokens: at most {ceiling} for this model", field="max_tokens")
+        prompt = self.prompt_ids(request)
+        if self.context_length is not None and len(prompt) + limit > self.context_length:
+            raise InvalidRequest(
+                f"messages: {len(prompt)} prompt tokens plus max_tokens {limit} exceed this model's context of "
+                f"{self.context_length} tokens",
+                field="messages",
+            )
+        return self.batcher.submit(prompt, Sampling(limit, temperature=request.temperature, top_p=request.top_p))
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        self.check(request)
-        inputs = self._inputs(request)
-        kwargs = self._generate_kwargs(request, inputs)
-
-        def run() -> Any:
-            with self._lock:
-                return self.model.generate(**kwargs)
-
-        output = await asyncio.to_thread(run)
-        prompt_length = inputs["input_ids"].shape[1]
-        new_tokens = output[0][prompt_length:]
+        generation = self._submit(request)
+        new_tokens = [token async for token in generation.tokens()]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
-        finish = "length" if len(new_tokens) >= kwargs["max_new_tokens"] else "stop"
+        prompt, completion = len(generation.prompt_ids), len(new_tokens)
         return ChatCompletion(
             model=self.settings.model_name,
-            choices=[ChatChoice(message={"role": "assistant", "content": text}, finish_reason=finish)],  # type: ignore[arg-type]
-            usage=Usage(prompt_tokens=prompt_length, completion_tokens=len(new_tokens), total_tokens=prompt_length + len(new_tokens)),
+            choices=[
+                ChatChoice(message={"role": "assistant", "content": text}, finish_reason=generation.finish_reason)
+            ],
+            usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
         )
 
     async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        from transformers import TextIteratorStreamer
-
-        self.check(request)
-        inputs = self._inputs(request)
-        kwargs = self._generate_kwargs(request, inputs)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-        generated: list[int] = []
-
-        def run() -> None:
-            with self._lock:
-                output = self.model.generate(**kwargs, streamer=streamer)
-            generated.append(output.shape[1] - inputs["input_ids"].shape[1])
-
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
+        # Submitted before the first chunk: the HTTP edge awaits that chunk before answering 200,
+        # so a refused request still gets its own status (400, 503).
+        generation = self._submit(request)
+        text = _TextPieces(self.tokenizer)
 
         async def pieces() -> AsyncIterator[str]:
-            while (piece := await asyncio.to_thread(next, streamer, None)) is not None:
-                yield piece
+            async for token in generation.tokens():
+                yield text.push(token)
+            yield text.flush()
 
-        def finish() -> str:
-            worker.join()
-            return "length" if generated and generated[0] >= kwargs["max_new_tokens"] else "stop"
+        try:
+            async for chunk in _chunks(self.settings.model_name, pieces(), lambda: generation.finish_reason or "stop"):
+                yield chunk
+        finally:
+            # A consumer that stops early (client gone) frees the slot now, not when this is collected.
+            if generation.finish_reason is None:
+                self.batcher.cancel(generation)
 
-        async for chunk in _chunks(self.settings.model_name, pieces(), finish):
-            yield chunk
+
+class _TextPieces:
+    """A growing token list as text, piece by piece: never half a character, and the pieces join to
+    what decoding the whole list gives (tokenizers that fold a leading space into a word included),
+    at the cost of two decodes of a few tokens per token."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self._start = self._read = 0
+
+    def push(self, token: int) -> str:
+        self.ids.append(token)
+        return self._advance(final=False)
+
+    def flush(self) -> str:
+        return self._advance(final=True)
+
+    def _advance(self, *, final: bool) -> str:
+        before = self.tokenizer.decode(self.ids[self._start : self._read], skip_special_tokens=True)
+        after = self.tokenizer.decode(self.ids[self._start :], skip_special_tokens=True)
+        if len(after) <= len(before) or (after.endswith("\ufffd") and not final):
+            return ""
+        self._start, self._read = self._read, len(self.ids)
+        return str(after[len(before) :])
 
 
 class UpstreamChat:
@@ -235,7 +266,8 @@ class UpstreamChat:
                 raise ValueError(f"generator.upstream.api_key_env: ${self.upstream.api_key_env} is not set")
             headers["Authorization"] = f"Bearer {key}"
         timeout = httpx.Timeout(self.upstream.timeout_s, connect=self.upstream.connect_timeout_s)
-        self.client = httpx.AsyncClient(base_url=self.upstream.base_url.rstrip("/") + "/", timeout=timeout, headers=headers)
+        base_url = self.upstream.base_url.rstrip("/") + "/"
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
 
     def _payload(self, request: ChatCompletionRequest, stream: bool) -> dict[str, Any]:
         payload = request.model_dump(exclude_none=True, exclude={"model", "stream", "max_completion_tokens"})
@@ -293,7 +325,8 @@ class UpstreamChat:
         async def pieces() -> AsyncIterator[str]:
             nonlocal finish_reason
             try:
-                async with self.client.stream("POST", "chat/completions", json=self._payload(request, stream=True)) as response:
+                payload = self._payload(request, stream=True)
+                async with self.client.stream("POST", "chat/completions", json=payload) as response:
                     if 400 <= response.status_code < 500:
                         raise self._client_error(response.status_code, await response.aread())
                     if response.status_code >= 500:

@@ -132,6 +132,16 @@ class GeneratorSettings(_Settings):
     """torch device for the `transformers` engine."""
     max_new_tokens: int = Field(default=128, ge=1, le=8192)
     """Default and ceiling for `max_tokens` with the `transformers` engine."""
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    """`transformers` engine: requests decoded together in one step (continuous batching). Memory
+    grows with it (one KV cache row per request); throughput too, until the device is busy."""
+    max_queue: int = Field(default=32, ge=0)
+    """`transformers` engine: requests waiting for a batch slot. When every slot and queue place is
+    taken, a request is answered 503 with `Retry-After` instead of waiting without bound. The
+    Generator deployment's `max_ongoing_requests` should be at least `max_batch_size + max_queue`,
+    or Serve queues the excess before the engine can refuse it."""
+    retry_after_s: float = Field(default=1.0, gt=0)
+    """`transformers` engine: the `Retry-After` a refused request is given (rounded up to whole seconds)."""
     extractive: ExtractiveSettings = ExtractiveSettings()
     """Settings of the `extractive` engine."""
     upstream: UpstreamSettings | None = None
