@@ -9,30 +9,50 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel
+from typing import Any, TypedDict
 
 from services.gateway.audit import AuditLog, AuditUploader
 from services.gateway.config import AuditUploadConfig
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 
-__all__ = ["Accounting", "AuditRecord", "TokenCounts"]
+__all__ = ["Accounting", "AuditRecord", "ReviewFields", "TokenCounts", "VerdictFields", "audit_record"]
 
 log = logging.getLogger("rampart.gateway")
 
 
-class TokenCounts(BaseModel):
+class TokenCounts(TypedDict):
     prompt: int
     completion: int
 
 
-class AuditRecord(BaseModel):
-    """One request, as the audit log keeps it: no raw text (prompts as SHA-256, findings as kinds and counts)."""
+# Required and optional keys are split over a base class and a `total=False` subclass: with postponed
+# annotations, Python 3.11's TypedDict cannot see `Required` / `NotRequired` markers.
+class _VerdictKeys(TypedDict):
+    scanner: str
+    stage: str
 
+
+class VerdictFields(_VerdictKeys, total=False):
+    """Per scanner and text: what it decided (kinds and counts of findings, never text), or its error."""
+
+    action: str
+    shadow: bool
+    reason: str
+    findings: dict[str, int]
+    latency_ms: float
+    error: str
+
+
+class ReviewFields(TypedDict):
+    item_id: str
+    decision: str
+    request_id: str
+    """The reviewed request's id."""
+
+
+class _AuditKeys(TypedDict):
     time: str
     request_id: str
     tenant: str | None
@@ -44,9 +64,7 @@ class AuditRecord(BaseModel):
     model_version: str | None
     fallback: str | None
     degraded: str | None
-    verdicts: list[dict[str, Any]]
-    """Per scanner and text: scanner, stage, action, shadow, reason, findings (kind → count), latency_ms;
-    or scanner, stage, error when the scanner raised."""
+    verdicts: list[VerdictFields]
     redactions: dict[str, int]
     blocked_by: str | None
     prompt_sha256: str | None
@@ -55,41 +73,50 @@ class AuditRecord(BaseModel):
     cost_usd: float
     error: str | None
     review_id: str | None
-    quota: str | None = None
+
+
+class AuditRecord(_AuditKeys, total=False):
+    """One request, as the audit log keeps it: no raw text (prompts as SHA-256, findings as kinds and counts).
+
+    A TypedDict, not a validating model: it is built once per request on the hot path from fields the
+    typed stages set; the tests check every written record against it, key by key and type by type."""
+
+    quota: str
     """`fail_open` when the request was admitted without the quota ledger; absent otherwise."""
-    review: dict[str, str] | None = None
-    """On a reviewer's approve or reject: the item, the decision and the reviewed request's id."""
+    review: ReviewFields
+    """On a reviewer's decision: the item, the decision and the reviewed request's id."""
 
-    @classmethod
-    def of(cls, exchange: Exchange, latency_s: float) -> AuditRecord:
-        now = time.time()
-        return cls(
-            time=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
-            request_id=exchange.request_id,
-            tenant=exchange.tenant or None,
-            key_id=exchange.key.id if exchange.key else None,
-            method=exchange.method,
-            route=exchange.metrics_route or exchange.path,
-            status=exchange.status or 500,
-            model_version=exchange.model_version,
-            fallback=exchange.fallback,
-            degraded=exchange.degraded,
-            verdicts=[{k: v for k, v in asdict(verdict).items() if v is not None} for verdict in exchange.verdicts],
-            redactions=exchange.redactions,
-            blocked_by=exchange.blocked_by,
-            prompt_sha256=exchange.prompt_sha256,
-            latency_ms=round(latency_s * 1000, 3),
-            tokens=TokenCounts(prompt=exchange.usage.prompt_tokens, completion=exchange.usage.completion_tokens),
-            cost_usd=round(exchange.usage.cost_usd, 8),
-            error=exchange.error_type,
-            review_id=exchange.review_id,
-            quota=exchange.quota_note,
-            review=asdict(exchange.review_decision) if exchange.review_decision else None,
-        )
 
-    def fields(self) -> dict[str, Any]:
-        """The record as the log writes it; the optional parts only when present."""
-        return self.model_dump(exclude={name for name in ("quota", "review") if getattr(self, name) is None})
+def audit_record(exchange: Exchange, latency_s: float) -> AuditRecord:
+    """The record of a finished exchange."""
+    now = time.time()
+    record: AuditRecord = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+        "request_id": exchange.request_id,
+        "tenant": exchange.tenant or None,
+        "key_id": exchange.key.id if exchange.key else None,
+        "method": exchange.method,
+        "route": exchange.metrics_route or exchange.path,
+        "status": exchange.status or 500,
+        "model_version": exchange.model_version,
+        "fallback": exchange.fallback,
+        "degraded": exchange.degraded,
+        "verdicts": [verdict.audit_fields() for verdict in exchange.verdicts],
+        "redactions": exchange.redactions,
+        "blocked_by": exchange.blocked_by,
+        "prompt_sha256": exchange.prompt_sha256,
+        "latency_ms": round(latency_s * 1000, 3),
+        "tokens": {"prompt": exchange.usage.prompt_tokens, "completion": exchange.usage.completion_tokens},
+        "cost_usd": round(exchange.usage.cost_usd, 8),
+        "error": exchange.error_type,
+        "review_id": exchange.review_id,
+    }
+    if exchange.quota_note is not None:
+        record["quota"] = exchange.quota_note
+    if (decision := exchange.review_decision) is not None:
+        record["review"] = {"item_id": decision.item_id, "decision": decision.decision,
+                            "request_id": decision.request_id}
+    return record
 
 
 class Accounting:
@@ -110,7 +137,7 @@ class Accounting:
         route = exchange.metrics_route or "unrouted"
         self._metrics.requests.labels(route, exchange.tenant, str(exchange.status or 500)).inc()
         self._metrics.latency.labels(route).observe(latency)
-        self.audit.append(AuditRecord.of(exchange, latency).fields())
+        self.audit.append(audit_record(exchange, latency))
         upload = exchange.runtime.config.audit.upload
         if self._uploader is not None and upload is not None:
             lines = self.audit.take_unsealed(upload.batch_records, upload.flush_interval_s)

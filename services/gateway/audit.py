@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ class AuditLog:
     def count(self) -> int:
         return self._seq
 
-    def append(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def append(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
             record = {"seq": self._seq, "prev": self._head, "stream": self.stream, **fields}
             record["hash"] = record_hash(record)

@@ -19,6 +19,7 @@ from services.gateway.payloads import InputText
 from services.gateway.tracing import NO_TRACE, RequestTrace
 
 if TYPE_CHECKING:  # imported for annotations only: the runtime module imports the scanners
+    from services.gateway.accounting import VerdictFields
     from services.gateway.routing import RoutingDecision
     from services.gateway.runtime import RuntimeConfig
 
@@ -31,13 +32,21 @@ class VerdictRecord:
 
     scanner: str
     stage: str
-    action: str | None = None
-    shadow: bool | None = None
-    reason: str | None = None
-    findings: dict[str, int] | None = None
-    latency_ms: float | None = None
+    action: str = ""
+    shadow: bool = False
+    reason: str = ""
+    findings: dict[str, int] = field(default_factory=dict)
+    latency_ms: float = 0.0
     error: str | None = None
-    """Set (and the other fields empty) when the scanner raised."""
+    """Set when the scanner raised; the record then holds only scanner, stage and error."""
+
+    def audit_fields(self) -> VerdictFields:
+        """As the audit record writes it: only the fields that apply (built directly: this runs per
+        verdict per request, and `dataclasses.asdict` deep-copies)."""
+        if self.error is not None:
+            return {"scanner": self.scanner, "stage": self.stage, "error": self.error}
+        return {"scanner": self.scanner, "stage": self.stage, "action": self.action, "shadow": self.shadow,
+                "reason": self.reason, "findings": self.findings, "latency_ms": self.latency_ms}
 
 
 @dataclass(frozen=True)

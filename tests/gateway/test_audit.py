@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
 from services.gateway import GatewayMiddleware
+from services.gateway.accounting import AuditRecord
 from services.gateway.audit import AuditLog, verify_bucket, verify_path
 from tests.gateway.harness import ModelBench, auth, chat_body
 
@@ -113,6 +116,27 @@ async def test_one_record_per_request_whatever_the_outcome(gateway: GatewayMiddl
     text = gateway.audit.path.read_text()
     assert "jane@example.com" not in text and "bob@corp" not in text and "rk-test" not in text
     assert all(result.ok for result in verify_path([gateway.audit.path]))
+    # Every record is exactly an AuditRecord plus the chain's own fields: no key missing, none extra.
+    chain = {"seq", "prev", "stream", "hash"}
+    for record in records:
+        _assert_typed_dict(AuditRecord, {key: value for key, value in record.items() if key not in chain})
+
+
+def _assert_typed_dict(schema: Any, value: Any) -> None:
+    """`value` holds exactly the keys of the TypedDict `schema` (required ones present), each of its type."""
+    assert isinstance(value, dict), value
+    hints = typing.get_type_hints(schema)
+    assert set(value) <= set(hints), set(value) - set(hints)
+    assert schema.__required_keys__ <= set(value), schema.__required_keys__ - set(value)
+    for key, item in value.items():
+        hint = hints[key]
+        if typing.get_origin(hint) is list and typing.is_typeddict(typing.get_args(hint)[0]):
+            for element in item:
+                _assert_typed_dict(typing.get_args(hint)[0], element)
+        elif typing.is_typeddict(hint):
+            _assert_typed_dict(hint, item)
+        else:
+            TypeAdapter(hint).validate_python(item, strict=True)
 
 
 def _object_lock_bucket(endpoint: str) -> Any:
