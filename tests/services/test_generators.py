@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from openai import BadRequestError, OpenAI
 
@@ -47,6 +49,25 @@ def transformers_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="module")
+def one_slot_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The transformers engine with one batch slot and no queue: a second request is refused."""
+    from ray import serve
+
+    model_dir = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
+    args = copy.deepcopy(serve_app.args)
+    args["generator"] = {
+        "engine": "transformers",
+        "model_name": "tiny-gpt2",
+        "source": {"uri": str(model_dir), "sha256": directory_sha256(model_dir)},
+        "max_new_tokens": 200,
+        "max_batch_size": 1,
+        "max_queue": 0,
+    }
+    yield deploy_application(serve_app, "rampart-one-slot", "/one-slot", args)
+    serve.delete("rampart-one-slot")
+
+
+@pytest.fixture(scope="module")
 def upstream_app(serve_app: ServeApp) -> Iterator[str]:
     from ray import serve
 
@@ -80,6 +101,21 @@ def test_transformers_engine_streams_and_refuses_limits_above_its_ceiling(transf
     with pytest.raises(BadRequestError) as raised:
         client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=100)  # type: ignore[arg-type]
     assert "max_tokens" in str(raised.value)
+
+
+@pytest.mark.serve
+def test_a_full_generator_answers_503_with_retry_after_across_serve(one_slot_app: str) -> None:
+    # The refusal is raised in the Generator replica and crosses Ray to the Ingress's HTTP edge.
+    chat = f"{one_slot_app}/v1/chat/completions"
+    long_reply = {"model": "tiny-gpt2", "messages": QUESTION, "max_tokens": 200, "stream": True}
+    with httpx.stream("POST", chat, json=long_reply, timeout=120) as first:
+        assert first.status_code == 200  # its request holds the one slot for 200 decode steps
+        refused = httpx.post(chat, json={"model": "tiny-gpt2", "messages": QUESTION, "max_tokens": 5}, timeout=120)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "overloaded"
+        events = [json.loads(line.removeprefix("data: ")) for line in first.iter_lines() if line.startswith("data: {")]
+        assert events[-1]["choices"][0]["finish_reason"] == "length"  # the first request was not disturbed
 
 
 @pytest.mark.serve
