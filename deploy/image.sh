@@ -34,11 +34,21 @@ deploy/install-container-tools.sh
 export CONTAINERS_CONF="$PWD/deploy/containers.conf"
 mkdir -p "$CACHE_DIR"
 
-pinned_base=$(sed -n 's/^ARG BASE=//p' deploy/Containerfile)
-BASE=${BASE:-$pinned_base}
+# podman 4.3's tools refuse a reference with both a tag and a digest; the digest alone names the same image.
+without_tag() {
+    local name=${1%@*} digest=${1#*@}
+    if [[ $1 != *@* ]]; then
+        echo "$1"
+    elif [[ ${name##*/} == *:* ]]; then
+        echo "${name%:*}@$digest"
+    else
+        echo "$1"
+    fi
+}
+BASE=$(without_tag "${BASE:-$(sed -n 's/^ARG BASE=//p' deploy/Containerfile)}")
 if podman image exists "$BASE"; then
     echo "==> base $BASE (present)"
-elif skopeo inspect --raw "docker://$BASE" >/dev/null 2>&1 && podman pull --quiet "$BASE" >/dev/null; then
+elif podman pull --quiet "$BASE" >/dev/null 2>&1; then
     echo "==> base $BASE (pulled)"
 else
     echo "==> base $BASE cannot be pulled here: using $FALLBACK_BASE, Debian $DEBIAN_SUITE from Debian's packages"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make image` needs from the distribution's own packages, once: podman and buildah
-# (runc as their runtime, see deploy/containers.conf), skopeo to ask a registry for the pinned base,
-# debootstrap to build that base from Debian's packages when no registry serves it, and the
-# rootless helpers. Nothing happens when every tool is already there (GitHub's Ubuntu runners
+# (runc as their runtime, see deploy/containers.conf), skopeo to inspect and copy images, debootstrap
+# to build the base from Debian's packages when no registry serves the pinned one, and the rootless
+# helpers. Nothing happens when every tool is already there (GitHub's Ubuntu runners
 # ship podman, buildah and skopeo). Runs as root, or through passwordless sudo.
 set -euo pipefail
 
