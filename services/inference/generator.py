@@ -27,8 +27,11 @@ from services.inference.schemas import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChatDelta,
+    ChunkToolCall,
     Citation,
+    FunctionCall,
     Passage,
+    ToolCall,
     Usage,
 )
 from services.inference.settings import GeneratorSettings
@@ -76,8 +79,9 @@ def _prompt_tokens(request: ChatCompletionRequest) -> int:
 
 
 async def _chunks(
-    model: str, pieces: AsyncIterator[str], finish: Callable[[], str]
+    model: str, pieces: AsyncIterator[str | list[ChunkToolCall]], finish: Callable[[], str]
 ) -> AsyncIterator[ChatCompletionChunk]:
+    """OpenAI chunks from text pieces (and, from an upstream server, pieces of tool calls)."""
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
     def chunk(delta: ChatDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
@@ -86,7 +90,9 @@ async def _chunks(
 
     yield chunk(ChatDelta(role="assistant", content=""))
     async for piece in pieces:
-        if piece:
+        if isinstance(piece, list):
+            yield chunk(ChatDelta(tool_calls=piece))
+        elif piece:
             yield chunk(ChatDelta(content=piece))
     yield chunk(ChatDelta(), finish())
 
@@ -304,16 +310,19 @@ class UpstreamChat:
             raise UpstreamUnavailable(f"upstream answered {response.status_code}", timed_out=False)
         data = response.json()
         choice = data["choices"][0]
+        message = choice.get("message") or {}
+        tool_calls = [_tool_call(call) for call in message.get("tool_calls") or []]
         usage = data.get("usage") or {}
         prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        if tool_calls:
+            reply = {"role": "assistant", "content": message.get("content"), "tool_calls": tool_calls}
+            finish_reason = "tool_calls"
+        else:
+            reply = {"role": "assistant", "content": message.get("content") or ""}
+            finish_reason = "length" if choice.get("finish_reason") == "length" else "stop"
         return ChatCompletion(
             model=self.settings.model_name,
-            choices=[
-                ChatChoice(
-                    message={"role": "assistant", "content": choice["message"].get("content") or ""},
-                    finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-                )
-            ],
+            choices=[ChatChoice.model_validate({"message": reply, "finish_reason": finish_reason})],
             usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
         )
 
@@ -322,7 +331,7 @@ class UpstreamChat:
 
         finish_reason = "stop"
 
-        async def pieces() -> AsyncIterator[str]:
+        async def pieces() -> AsyncIterator[str | list[ChunkToolCall]]:
             nonlocal finish_reason
             try:
                 payload = self._payload(request, stream=True)
@@ -338,15 +347,34 @@ class UpstreamChat:
                         if data == "[DONE]":
                             return
                         for choice in json.loads(data).get("choices", []):
-                            if choice.get("finish_reason") == "length":
-                                finish_reason = "length"
-                            if content := (choice.get("delta") or {}).get("content"):
+                            if choice.get("finish_reason") in ("length", "tool_calls"):
+                                finish_reason = choice["finish_reason"]
+                            delta = choice.get("delta") or {}
+                            if content := delta.get("content"):
                                 yield content
+                            if calls := delta.get("tool_calls"):
+                                yield [_chunk_tool_call(call) for call in calls]
             except httpx.HTTPError as error:
                 raise self._failure(error) from error
 
         async for chunk in _chunks(self.settings.model_name, pieces(), lambda: finish_reason):
             yield chunk
+
+
+def _tool_call(call: dict[str, Any]) -> ToolCall:
+    """A tool call of an upstream answer, kept to OpenAI's fields."""
+    function = call.get("function") or {}
+    return ToolCall(id=str(call["id"]), function=FunctionCall(name=str(function.get("name", "")),
+                                                             arguments=str(function.get("arguments", ""))))
+
+
+def _chunk_tool_call(call: dict[str, Any]) -> ChunkToolCall:
+    """A streamed piece of an upstream tool call: the first has id and name, later ones add arguments."""
+    function = call.get("function") or {}
+    return ChunkToolCall(
+        index=int(call.get("index", 0)), id=call.get("id"), type=call.get("type"),
+        function={key: str(value) for key, value in function.items() if value is not None} or None,
+    )
 
 
 def make_chat_engine(settings: GeneratorSettings, retrieve: Retrieve) -> ChatEngine:
