@@ -104,7 +104,12 @@ lint: $(VENV)/.installed-all ## ruff and mypy --strict over the code (make test 
 	$(VENV)/bin/mypy $(LINT_TYPED)
 
 test: $(VENV)/.installed-all browser lint lint-workflows ## static checks, workflow lint, then the whole test suite (CI runs this)
-	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+	$(PY) -m pytest -m "not image"; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The serving image built with podman and run read-only as non-root (minutes cold, ~1 min warm): its own CI stage.
+.PHONY: test-image
+test-image: $(VENV)/.installed-all ## build the serving image and test it running (CI runs this after make test)
+	$(PY) -m pytest -m image tests/image
 
 plan: $(VENV)/.installed-infra ## render stack ENV (default dev) offline under mocks and print the planned resources
 	$(PY) -m stacks.plan $(ENV)

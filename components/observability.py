@@ -32,6 +32,7 @@ from components._kubernetes import helm_release, secured_namespace
 from components.gpu_cluster import irsa_trust_policy
 from components.settings import settings_dataclass
 from platform_facts.kubernetes import platform_labels
+from platform_facts.ports import OTLP_GRPC_PORT
 
 __all__ = [
     "ALERTS_DIR",
@@ -161,6 +162,9 @@ class ObservabilityArgs:
     """Namespace of the DCGM exporter (from the cluster's add-ons)."""
     cloud: CloudIntegration | None = None
     namespace: str = "monitoring"
+    trace_sources: tuple[str, ...] = ()
+    """Namespaces whose pods send OTLP to the collector (the inference platforms' gateways and
+    Generators); the monitoring namespace admits them on the collector's OTLP/gRPC port only."""
 
     def __post_init__(self) -> None:
         if self.cloud is not None and self.cloud.log_retention_days <= 0:
@@ -204,6 +208,24 @@ class Observability(pulumi.ComponentResource):
             opts=on_cluster,
         )
         in_namespace = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+        if args.trace_sources:
+            # The namespace denies ingress by default; spans may reach the collector, and nothing else may.
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-otlp-ingress",
+                metadata={"name": "otlp-from-serving", "namespace": args.namespace, "labels": labels},
+                spec={
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "opentelemetry-collector"}},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source}}}
+                            for source in args.trace_sources
+                        ],
+                        "ports": [{"protocol": "TCP", "port": OTLP_GRPC_PORT}],
+                    }],
+                },
+                opts=in_namespace,
+            )
 
         grafana: dict[str, Any] = {"enabled": False}
         log_groups: list[aws.cloudwatch.LogGroup] = []
@@ -318,7 +340,10 @@ class Observability(pulumi.ComponentResource):
                 "config": {
                     "receivers": {
                         "otlp": {
-                            "protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}
+                            "protocols": {
+                                "grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"},
+                                "http": {"endpoint": "0.0.0.0:4318"},
+                            }
                         }
                     },
                     "exporters": otel_exporters,

@@ -49,8 +49,10 @@ READY_TIMEOUT_S = 180
 
 
 def with_port(config: dict[str, Any], port: int) -> dict[str, Any]:
-    """`config` with Serve's HTTP proxy on 127.0.0.1:`port`."""
-    return {**config, "http_options": {**config["http_options"], "host": "127.0.0.1", "port": port}}
+    """`config` with Serve's HTTP proxy on `port`, on loopback unless `RAMPART_BIND_HOST` says otherwise
+    (the serving image sets 0.0.0.0: inside a container, loopback is unreachable from the host)."""
+    host = os.environ.get("RAMPART_BIND_HOST", "127.0.0.1")
+    return {**config, "http_options": {**config["http_options"], "host": host, "port": port}}
 
 
 # Serve's direct ingress: each application's Ingress replica serves HTTP itself (uvicorn in the

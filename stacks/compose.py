@@ -143,6 +143,11 @@ def build_platform(config: StackConfig) -> Platform:
                         data_class=_cluster_data_class(config, cluster_key),
                         gpu_namespace=addons.gpu_namespace,
                         cloud=cloud,
+                        trace_sources=tuple(
+                            _platform_namespace(platform.name)
+                            for platform in config.inference_platforms
+                            if platform.cluster == cluster_key
+                        ),
                     ),
                     provider=provider,
                     opts=uses_aws,
@@ -212,6 +217,11 @@ def _onprem_cluster(config: StackConfig, prefix: str) -> OnPremCluster:
     )
 
 
+def _platform_namespace(platform_name: str) -> str:
+    """The namespace an inference platform's RayService, gateway and Generator run in."""
+    return f"rampart-{platform_name}"
+
+
 def _inference_platform(
     config: StackConfig,
     prefix: str,
@@ -225,7 +235,7 @@ def _inference_platform(
             platform,
             environment=config.environment,
             serve_config=serve_config(platform.serve_config or config.environment),
-            namespace=f"rampart-{platform.name}",
+            namespace=_platform_namespace(platform.name),
             require_image_digest=config.require_image_digest,
             operator_namespace=addons.kuberay_namespace,
         ),

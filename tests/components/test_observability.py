@@ -184,3 +184,18 @@ def test_only_the_eso_webhook_port_is_open_to_the_api_server(rendered: Render) -
     assert [(p.inputs["metadata"]["namespace"], p.inputs["spec"]["ingress"]) for p in open_to_all] == [
         ("external-secrets", [{"ports": [{"protocol": "TCP", "port": 10250}]}])
     ]
+
+
+def test_spans_can_reach_the_collector_from_the_serving_namespaces_only(rendered: Render) -> None:
+    """The monitoring namespace denies ingress by default; the gateway configs send OTLP to the collector."""
+    graph = rendered("prod")
+    for observability in graph.of_type("rampart:index:Observability"):
+        policies = [p for p in under(graph, observability, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                    if p.inputs["metadata"]["name"] == "otlp-from-serving"]
+        assert len(policies) == 1, observability.urn
+        spec = policies[0].inputs["spec"]
+        assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "opentelemetry-collector"}
+        (rule,) = spec["ingress"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": 4317}], observability.urn
+        sources = [s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in rule["from"]]
+        assert sources and all(source.startswith("rampart-") for source in sources), sources

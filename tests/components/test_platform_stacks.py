@@ -62,7 +62,7 @@ def test_prod_is_hybrid_with_both_inference_platforms(rendered: Render) -> None:
             "kubernetes:policy/v1:PodDisruptionBudget": 2,
             "kubernetes:ray.io/v1:RayService": 1,
         }, platform.urn
-    assert len(graph.resources) == 176
+    assert len(graph.resources) == 178
 
 
 def test_staging_has_prods_shape_but_smaller(rendered: Render) -> None:

@@ -402,6 +402,8 @@ def test_on_ray_serve_the_generators_span_continues_the_gateways_trace(
     args = copy.deepcopy(serve_app.args)
     args["gateway"] = {"env": "local", "config_path": str(tmp_path / "gateway-traced.yaml"),
                        "state_dir": str(tmp_path / "state")}
+    # The collector is shared by this module: only spans exported from here on belong to this test.
+    earlier = {span.span_id for span in collector.spans()}
     base_url = deploy_application(serve_app, "traced", "/traced", args)
     try:
         model = args["generator"]["model_name"]
@@ -413,10 +415,16 @@ def test_on_ray_serve_the_generators_span_continues_the_gateways_trace(
             assert response.status_code == 200, response.text
 
         def generator_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
-            return [span for span in spans if span.service == "rampart-generator"]
+            return [span for span in spans if span.service == "rampart-generator" and span.span_id not in earlier]
 
         # The replicas' batch exporters send every few seconds.
-        spans = collector.wait_for(lambda spans: len(generator_spans(spans)) >= 2, timeout_s=60)
+        def both_sides_arrived(spans: list[ReceivedSpan]) -> bool:
+            # The Ingress and the Generator replicas export on their own schedules: wait for both.
+            attempt_ids = {span.span_id for span in spans if span.service == "rampart-gateway" and span.kind == "CLIENT"}
+            generated = generator_spans(spans)
+            return len(generated) >= 2 and all(span.parent_id in attempt_ids for span in generated)
+
+        spans = collector.wait_for(both_sides_arrived, timeout_s=60)
     finally:
         serve.delete("traced")
     attempts = {span.span_id: span for span in spans if span.service == "rampart-gateway" and span.kind == "CLIENT"}
