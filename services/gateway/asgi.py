@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import PayloadTooLargeError
 from services.telemetry import traceparent_headers
@@ -33,11 +35,6 @@ __all__ = [
     "receive_once",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # The client's credentials stay at the gateway; the body length is set for the rewritten body; the
 # trace context is the gateway's own (a client's must not decide what the serving layer records).

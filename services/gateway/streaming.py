@@ -52,11 +52,13 @@ class StreamedAnswer:
         try:
             with exchange.trace.stage("stream"):
                 await self._relay(exchange, opened, step, send, emitted)
+        except BaseException:
+            _count_usage(exchange, emitted, step)  # a relay cut short still accounts what the client received
+            raise
         finally:
             opened.done.set()
             if not opened.task.done():
                 opened.task.cancel()
-            _count_usage(exchange, emitted, step)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _relay(
@@ -121,9 +123,9 @@ class StreamedAnswer:
             notes = {"degraded": True, "fallback": exchange.fallback}
         exchange.trace.stream_finished(finish_reason or "stop", template.get("model"), emitted)
         await send_event(send, final_chunk(template, finish_reason or "stop", notes))
+        _count_usage(exchange, emitted, step)  # nothing more reaches the client after the final chunk
         options = exchange.payload.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage") is True:
-            _count_usage(exchange, emitted, step)
             usage = exchange.usage
             await send_event(send, usage_chunk(template, usage.prompt_tokens, usage.completion_tokens))
         await send_raw_event(send, "[DONE]")
