@@ -96,6 +96,16 @@ browser: ## install Debian's chromium + chromium-driver for the browser test (on
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	else echo "note: chromium + chromium-driver are not installed (needs root and apt-get): the browser test will skip"; fi
 
+# Debian's postgresql for the state store's tests (tests/state: a real server in a temporary directory):
+# installed once, as root with apt-get; anywhere else this says so and the Postgres half of those tests skips.
+.PHONY: postgres
+postgres: ## install Debian's postgresql for the state store's tests (once; root and apt-get)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> postgresql (Debian package) for the state store's tests"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
+	else echo "note: postgresql is not installed (needs root and apt-get): the state store's Postgres tests will skip"; fi
+
 # Static checks, configured in pyproject ([tool.ruff], [tool.mypy]): strict typing where the libraries allow.
 .PHONY: lint
 LINT_TYPED := components stacks services tools bench tests policies/policy_rules policies/platform_facts
@@ -103,7 +113,7 @@ lint: $(VENV)/.installed-all ## ruff and mypy --strict over the code (make test 
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(LINT_TYPED)
 
-test: $(VENV)/.installed-all browser lint lint-workflows ## static checks, workflow lint, then the whole test suite (CI runs this)
+test: $(VENV)/.installed-all browser postgres lint lint-workflows ## static checks, workflow lint, then the whole test suite (CI runs this)
 	$(PY) -m pytest -m "not image"; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # The serving image built with podman and run read-only as non-root (minutes cold, ~1 min warm): its own CI stage.
