@@ -3,7 +3,7 @@
     Ingress (BentoML service as ASGI app, safety gateway in front when configured)
       ├── Embedder   (@serve.batch)
       ├── Retriever  ──> Embedder
-      └── Generator  ──> Retriever
+      └── Generator  ──> Retriever   (one per served chat model: `Generator`, `Generator-<model>`)
 
 `build_app` is the application builder the Serve config's `import_path` names
 (`services.app:build_app`); Serve passes it the config's `args`. Deployment options in the
@@ -34,10 +34,10 @@ from services.inference.schemas import (
     ReindexResult,
 )
 from services.inference.service import build_inference_service
-from services.inference.settings import AppArgs, BatchingSettings
+from services.inference.settings import AppArgs, BatchingSettings, GeneratorSettings
 from services.telemetry import TracingConfig, trace_carrier
 
-__all__ = ["Ingress", "ServeModels", "bind_from_config", "build_app"]
+__all__ = ["Ingress", "ServeModels", "bind_from_config", "build_app", "generator_deployments"]
 
 
 class ServeModels:
@@ -48,13 +48,14 @@ class ServeModels:
         args: AppArgs,
         embedder: DeploymentHandle[Any] | BatchedEmbedder,
         retriever: DeploymentHandle[Any],
-        generator: DeploymentHandle[Any],
+        generators: dict[str, DeploymentHandle[Any]],
     ) -> None:
         self._cards = model_cards(args)
         # The Embedder deployment's handle, or the Ingress replica's own batched model.
         self._embed = embedder.embed if isinstance(embedder, BatchedEmbedder) else embedder.embed.remote
         self.retriever = retriever
-        self.generator = generator
+        self.generators = generators
+        """One Generator deployment per served chat model, by model name."""
 
     def cards(self) -> list[ModelCard]:
         return list(self._cards)
@@ -73,14 +74,14 @@ class ServeModels:
         return results[0]
 
     async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
-        completion: ChatCompletion = await self.generator.complete.remote(request, trace_carrier())
+        completion: ChatCompletion = await self.generators[request.model].complete.remote(request, trace_carrier())
         return completion
 
     async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         # A handle with `stream=True` answers with a generator; the handle's type cannot say which.
         stream = cast(
             DeploymentResponseGenerator[ChatCompletionChunk],
-            self.generator.options(stream=True).stream.remote(request, trace_carrier()),
+            self.generators[request.model].options(stream=True).stream.remote(request, trace_carrier()),
         )
         async for chunk in stream:
             yield chunk
@@ -96,11 +97,11 @@ class Ingress:
         args: AppArgs,
         embedder: DeploymentHandle[Any],
         retriever: DeploymentHandle[Any],
-        generator: DeploymentHandle[Any],
+        generators: dict[str, DeploymentHandle[Any]],
     ) -> None:
         self.args = args
         self.local_embedder = BatchedEmbedder(args.embedder) if args.embedder.in_ingress else None
-        self.models = ServeModels(args, self.local_embedder or embedder, retriever, generator)
+        self.models = ServeModels(args, self.local_embedder or embedder, retriever, generators)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Batching tunables of the in-ingress embedder (the Embedder's `BatchingSettings`)."""
@@ -123,9 +124,22 @@ def _bind(args: AppArgs, options: dict[str, dict[str, Any]]) -> Application:
 
     embedder = configured(Embedder).bind(args.embedder)
     retriever = configured(Retriever).bind(args.retriever, embedder)
-    generator = configured(Generator).bind(args.generator, retriever, _deployment_tracing(args))
-    application: Application = configured(Ingress).bind(args, embedder, retriever, generator)
+    tracing = _deployment_tracing(args)
+    generators = {
+        settings.model_name: configured(cast(Any, Generator).options(name=name)).bind(settings, retriever, tracing)
+        for name, settings in generator_deployments(args).items()
+    }
+    application: Application = configured(Ingress).bind(args, embedder, retriever, generators)
     return application
+
+
+def generator_deployments(args: AppArgs) -> dict[str, GeneratorSettings]:
+    """The Generator deployments by name: `Generator` for `generator`, `Generator-<model_name>` for
+    each of `additional_generators`."""
+    return {
+        "Generator": args.generator,
+        **{f"Generator-{settings.model_name}": settings for settings in args.additional_generators},
+    }
 
 
 def _deployment_tracing(args: AppArgs) -> TracingConfig:
@@ -164,7 +178,8 @@ def bind_from_config(application: dict[str, Any]) -> Application:
         if unknown:
             raise ValueError(f"applications.deployments[{index}]: unsupported option(s) {', '.join(sorted(unknown))}")
         options[deployment["name"]] = {k: v for k, v in deployment.items() if k != "name"}
-    known = {"Ingress", "Embedder", "Retriever", "Generator"}
+    args = AppArgs.model_validate(application["args"])
+    known = {"Ingress", "Embedder", "Retriever", *generator_deployments(args)}
     if unknown_names := set(options) - known:
         raise ValueError(f"applications.deployments: unknown deployment(s) {', '.join(sorted(unknown_names))}")
-    return _bind(AppArgs.model_validate(application["args"]), options)
+    return _bind(args, options)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.config.render import placeholders
 from services.gateway.errors import ConfigError
 from services.gateway.scanners import ScannersConfig
 from services.telemetry import TracingConfig
@@ -36,6 +37,7 @@ __all__ = [
     "config_path",
     "format_validation_error",
     "load_gateway_config",
+    "parse_gateway_config",
     "path_matches",
     "state_dir_for",
 ]
@@ -308,10 +310,25 @@ def load_gateway_config(env_or_path: str | Path) -> GatewayConfig:
         raise ConfigError(f"{path.name}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: must be a mapping at the top level")
+    return parse_gateway_config(raw, path.name)
+
+
+def parse_gateway_config(raw: dict[str, Any], source: str) -> GatewayConfig:
+    """Validate a parsed gateway config document; `source` names it in errors.
+
+    A cloud file still holding `${...}` placeholders is refused: only the copy the stack rendered
+    with its outputs (services/config/render.py) names real buckets and secrets.
+    """
+    if unfilled := sorted(placeholders(raw)):
+        names = ", ".join(f"${{{name}}}" for name in unfilled)
+        raise ConfigError(
+            f"{source}: {names} not filled in: the stack renders this file with its outputs before a gateway "
+            "loads it (services/config/render.py)"
+        )
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(path.name, error)) from None
+        raise ConfigError(format_validation_error(source, error)) from None
 
 
 def state_dir_for(env: str) -> Path:

@@ -65,7 +65,7 @@ def model_cards(args: AppArgs) -> list[ModelCard]:
     return [
         ModelCard(id=args.embedder.model_name, kind="embedding"),
         # Only an upstream OpenAI-compatible server (vLLM) can answer with tool calls.
-        ModelCard(id=args.generator.model_name, kind="chat", tools=args.generator.engine == "openai"),
+        *(ModelCard(id=chat.model_name, kind="chat", tools=chat.engine == "openai") for chat in args.generators),
     ]
 
 
@@ -85,8 +85,9 @@ class InProcessModels:
         return SentenceEmbedder.from_settings(self.args.embedder)
 
     @cached_property
-    def chat(self) -> ChatEngine:
-        return make_chat_engine(self.args.generator, self.retrieve)
+    def chat_engines(self) -> dict[str, ChatEngine]:
+        """One engine per served chat model, by the name clients pass as `model`."""
+        return {settings.model_name: make_chat_engine(settings, self.retrieve) for settings in self.args.generators}
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         return await asyncio.to_thread(self.embedder.encode, texts)
@@ -106,8 +107,8 @@ class InProcessModels:
         return self._index.search(vector, k)
 
     async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
-        return await self.chat.complete(request)
+        return await self.chat_engines[request.model].complete(request)
 
     async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self.chat.stream(request):
+        async for chunk in self.chat_engines[request.model].stream(request):
             yield chunk

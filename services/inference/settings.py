@@ -180,5 +180,21 @@ class AppArgs(_Settings):
     embedder: EmbedderSettings
     retriever: RetrieverSettings
     generator: GeneratorSettings
+    additional_generators: list[GeneratorSettings] = []
+    """Further chat models served side by side with `generator` (canary candidates, shadow copies),
+    each in a deployment of its own named `Generator-<model_name>` (the name its `deployments:`
+    entry uses). Requests reach one by its `model_name`."""
     gateway: GatewaySettings | None = None
     """The safety gateway in front of the models; `None` serves without it."""
+
+    @property
+    def generators(self) -> list[GeneratorSettings]:
+        """Every chat model served, `generator` first."""
+        return [self.generator, *self.additional_generators]
+
+    @model_validator(mode="after")
+    def _model_names_are_unique(self) -> AppArgs:
+        names = [self.embedder.model_name, *(generator.model_name for generator in self.generators)]
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"model_name: {', '.join(duplicates)} is served twice; every model needs its own name")
+        return self

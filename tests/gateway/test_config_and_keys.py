@@ -8,16 +8,24 @@ from pathlib import Path
 import boto3
 import pytest
 
-from services.gateway.config import KeySourceConfig, load_gateway_config
+from services.config import config_names
+from services.gateway.config import KeySourceConfig, load_gateway_config, parse_gateway_config
 from services.gateway.errors import AuthenticationError, ConfigError, ScopeError
 from services.gateway.keys import generate_api_key, hash_api_key, load_key_store, local_api_key
+from tests.fixtures.configs import rendered_config
 from tests.gateway.harness import base_config, write_gateway_config
 
 
-@pytest.mark.parametrize("env", ["local", "dev", "staging", "prod"])
-def test_committed_environment_configs_validate(env: str) -> None:
-    config = load_gateway_config(env)
-    assert config.environment == env
+@pytest.mark.parametrize("name", config_names("gateway"))
+def test_committed_configs_validate_once_rendered(name: str) -> None:
+    config = parse_gateway_config(rendered_config("gateway", name), f"gateway-{name}.yaml")
+    assert config.environment == name.removesuffix("-onprem")
+
+
+def test_a_cloud_config_refuses_to_load_with_its_placeholders_unfilled() -> None:
+    with pytest.raises(ConfigError, match=r"gateway-prod.yaml: \$\{audit_bucket\}, \$\{gateway_keys_secret_arn\}, "
+                       r"\$\{region\} not filled in"):
+        load_gateway_config("prod")
 
 
 def test_the_local_key_is_valid_only_against_the_local_key_file() -> None:
@@ -26,7 +34,9 @@ def test_the_local_key_is_valid_only_against_the_local_key_file() -> None:
     key = store.authenticate({"authorization": f"Bearer {local_api_key()}"})
     assert key.tenant == "local" and "chat" in key.scopes
     for env in ("dev", "staging", "prod"):
-        assert load_gateway_config(env).keys.source == "secrets_manager"
+        assert parse_gateway_config(rendered_config("gateway", env), env).keys.source == "secrets_manager"
+    for name in ("staging-onprem", "prod-onprem"):  # on-prem pods hold no AWS credentials
+        assert parse_gateway_config(rendered_config("gateway", name), name).keys.source == "file"
 
 
 @pytest.mark.parametrize(

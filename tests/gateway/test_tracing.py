@@ -23,12 +23,15 @@ import yaml
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 
 import services.telemetry as telemetry
+from services.config import config_names
 from services.gateway import ConfigError, GatewayMiddleware, load_gateway_config, local_api_key
 from services.gateway.asgi import ASGIApp, Receive, Scope, Send
+from services.gateway.config import parse_gateway_config
 from services.inference.deployments import Generator
 from services.inference.schemas import ChatCompletionRequest, Passage
 from services.inference.settings import GeneratorSettings
 from services.telemetry import TracingConfig
+from tests.fixtures.configs import rendered_config
 from tests.fixtures.serve import ServeApp, deploy_application
 from tests.gateway.harness import KEYS, ModelBench, auth, chat_body
 from tests.gateway.otlp_receiver import Collector, ReceivedSpan, running_collector
@@ -326,9 +329,9 @@ def test_the_tracing_example_in_the_docs_is_a_valid_block() -> None:
 
 
 def test_environments_trace_to_their_clusters_collector_and_never_capture_text() -> None:
-    configs = {env: load_gateway_config(env).tracing for env in ("local", "dev", "staging", "prod")}
-    assert configs["local"] == TracingConfig()
-    for env in ("dev", "staging", "prod"):
+    configs = {name: parse_gateway_config(rendered_config("gateway", name), name).tracing for name in config_names("gateway")}
+    assert configs.pop("local") == TracingConfig()
+    for env in configs:
         assert configs[env].enabled and not configs[env].capture_content, env
         assert configs[env].endpoint == "http://otel-collector.monitoring.svc.cluster.local:4317", env
 

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from ray.serve.schema import ServeDeploySchema
 
-from services.config import ENVIRONMENTS, ServeConfigError, serve_config
+from services.app import generator_deployments
+from services.config import ENVIRONMENTS, ServeConfigError, config_document, config_names, serve_config
+from services.config.render import placeholders
+from tests.fixtures.configs import STACK_VALUES, rendered_config
 from services.inference.settings import AppArgs
 
 
@@ -17,7 +20,7 @@ def _deployments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in config["applications"][0]["deployments"]}
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", config_names("serve"))
 def test_every_environment_is_a_valid_serve_config_with_valid_args(env: str) -> None:
     config = serve_config(env)
     ServeDeploySchema.model_validate(config)
@@ -43,7 +46,7 @@ def test_local_fits_two_cores_and_listens_on_loopback_only() -> None:
         assert deployment["ray_actor_options"]["num_gpus"] == 0
 
 
-@pytest.mark.parametrize("env", ["staging", "prod"])
+@pytest.mark.parametrize("env", ["staging", "prod", "staging-onprem", "prod-onprem"])
 def test_generation_runs_on_gpus_and_everything_autoscales_in_staging_and_prod(env: str) -> None:
     config = serve_config(env)
     deployments = _deployments(config)
@@ -55,15 +58,41 @@ def test_generation_runs_on_gpus_and_everything_autoscales_in_staging_and_prod(e
     assert deployments["Ingress"]["autoscaling_config"]["min_replicas"] >= 2
 
 
-def test_cluster_models_come_from_s3_with_pinned_checksums() -> None:
+def test_cloud_models_come_from_the_stacks_model_bucket_with_pinned_checksums() -> None:
+    local = AppArgs.model_validate(serve_config("local")["applications"][0]["args"])
     for env in ("dev", "staging", "prod"):
-        args = AppArgs.model_validate(serve_config(env)["applications"][0]["args"])
-        assert args.embedder.source.uri.startswith(f"s3://rampart-models-{env}/")
-        assert args.embedder.source.sha256 == AppArgs.model_validate(serve_config("local")["applications"][0]["args"]).embedder.source.sha256
+        args = AppArgs.model_validate(rendered_config("serve", env)["applications"][0]["args"])
+        assert args.embedder.source.uri.startswith(f"s3://{STACK_VALUES['model_bucket']}/"), env
+        assert args.embedder.source.sha256 == local.embedder.source.sha256
+        for chat in args.generators:
+            assert chat.source is None or chat.source.uri.startswith(f"s3://{STACK_VALUES['model_bucket']}/llm/"), env
 
 
-def test_unknown_environment_is_named_in_the_error() -> None:
-    with pytest.raises(ServeConfigError, match="env: unknown environment 'qa'"):
+def test_on_prem_models_come_from_the_mounted_model_volume_never_from_aws() -> None:
+    for name in ("staging-onprem", "prod-onprem"):
+        assert placeholders(config_document("serve", name)) == set(), name
+        args = AppArgs.model_validate(serve_config(name)["applications"][0]["args"])
+        sources = [args.embedder.source, *(chat.source for chat in args.generators if chat.source is not None)]
+        assert sources and all(source.uri.startswith("/var/lib/rampart-models/") for source in sources), name
+
+
+def test_every_generator_has_its_deployment_entry_and_names_are_unique() -> None:
+    for name in config_names("serve"):
+        application = serve_config(name)["applications"][0]
+        args = AppArgs.model_validate(rendered_config("serve", name)["applications"][0]["args"])
+        deployments = {deployment["name"] for deployment in application["deployments"]}
+        assert set(generator_deployments(args)) <= deployments | {"Generator"}, name
+
+
+def test_a_model_served_twice_is_refused_by_name() -> None:
+    args = serve_config("local")["applications"][0]["args"]
+    twice = {**args, "additional_generators": [args["generator"]]}
+    with pytest.raises(ValueError, match=f"model_name: {args['generator']['model_name']} is served twice"):
+        AppArgs.model_validate(twice)
+
+
+def test_unknown_config_is_named_in_the_error() -> None:
+    with pytest.raises(ServeConfigError, match="serve_config: unknown config 'qa'; expected one of dev, local, prod"):
         serve_config("qa")
 
 

@@ -57,7 +57,7 @@ def _serve(model_dir: Path, **settings: Any) -> Iterator[Served]:
 
     args = serve_config("local")["applications"][0]["args"]
     models = InProcessModels(AppArgs.model_validate({**args, "generator": _generator(model_dir, **settings)}))
-    engine = models.chat
+    engine = models.chat_engines[models.args.generator.model_name]
     assert isinstance(engine, TransformersChat)
     port = free_loopback_port()
     app = build_inference_service(lambda: models).to_asgi()
