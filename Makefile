@@ -185,3 +185,18 @@ policies/venv/.installed: policies/requirements.txt
 # `$(PY) -m pytest tests/hosts --hosts=ssh://<host>`.
 bootstrap: $(VENV)/.installed-infra ## render cloud-init for stack ENV's on-prem GPU hosts into .rampart/bootstrap/
 	$(PY) -m stacks.bootstrap $(ENV)
+
+# Data (services/data, docs/data.md): ingestion into the versioned passage index, and lineage.
+.PHONY: ingest index-versions index-rollback lineage
+INDEX_ARGS = $(if $(ENV),--env $(ENV)) $(if $(INDEX),--index $(INDEX))
+ingest: $(VENV)/.installed-all ## validate, chunk, embed SOURCE=<dir|s3://bucket/prefix> into a new index version [INDEX=name] [ENV=local]
+	@test -n "$(SOURCE)" || { echo "usage: make ingest SOURCE=<dir|s3://bucket/prefix> [INDEX=name]"; exit 2; }
+	$(PY) -m services.data $(INDEX_ARGS) ingest $(SOURCE)
+index-versions: $(VENV)/.installed-all ## list the index's versions and their ingestion runs [INDEX=name] [ENV=local]
+	$(PY) -m services.data $(INDEX_ARGS) versions
+index-rollback: $(VENV)/.installed-all ## serve an earlier index version again: VERSION=n [INDEX=name] [ENV=local]
+	@test -n "$(VERSION)" || { echo "usage: make index-rollback VERSION=n"; exit 2; }
+	$(PY) -m services.data $(INDEX_ARGS) rollback $(VERSION)
+lineage: $(VENV)/.installed-all ## answer -> passages -> documents -> ingestion run -> source: REQUEST=<request id> [ENV=local]
+	@test -n "$(REQUEST)" || { echo "usage: make lineage REQUEST=<request id>"; exit 2; }
+	$(PY) -m services.data $(INDEX_ARGS) lineage $(REQUEST)

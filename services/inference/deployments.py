@@ -23,7 +23,7 @@ from services.inference.embedder import SentenceEmbedder
 from services.inference.generator import make_chat_engine, whitespace_tokens
 from services.inference.metrics import batch_size_histogram, record_model_load
 from services.inference.model_queue import MergingModelQueue
-from services.inference.retriever import DocumentIndex
+from services.inference.retriever import DocumentIndex, PassageFilter
 from services.inference.schemas import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -140,27 +140,29 @@ class Embedder:
 class Retriever:
     """The document index; embeds queries and passages through the Embedder deployment."""
 
-    # Serve awaits an async constructor: the replica is ready only once the index is built.
+    # Serve awaits an async constructor: the replica is ready only once the index is open.
     async def __init__(self, settings: RetrieverSettings, embedder: DeploymentHandle[Any]) -> None:  # type: ignore[misc]
         self.settings = settings
         self.embedder = embedder
-        self.index, self.last_build = await DocumentIndex.build(settings.corpus, settings.chunk_chars, self._embed)
+        self.index, self.last_build = await DocumentIndex.open(settings, self._embed)
 
     async def _embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         vectors: npt.NDArray[np.float32] = await self.embedder.embed.remote(texts)
         return vectors
 
-    async def retrieve(self, query: str, k: int) -> list[Passage]:
-        """The `k` passages closest to `query`, best first."""
+    async def retrieve(self, query: str, k: int, passage_filter: PassageFilter | None = None) -> list[Passage]:
+        """The `k` passages closest to `query` that `passage_filter` admits, best first."""
         vector = (await self._embed([query]))[0]
-        return self.index.search(vector, k)
+        return await self.index.search(vector, k, passage_filter)
 
     async def reindex(self) -> ReindexResult:
-        """Rebuild from the corpus; the old index serves until the new one is ready."""
-        self.index, self.last_build = await DocumentIndex.build(
-            self.settings.corpus, self.settings.chunk_chars, self._embed
-        )
+        """Ingest the corpus into a new index version and serve it; the old version serves until then."""
+        self.last_build = await self.index.reindex()
         return self.last_build
+
+    async def rollback(self, version: int) -> ReindexResult:
+        """Serve an earlier index version again."""
+        return await self.index.rollback(version)
 
 
 @serve.deployment(name="Generator", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})

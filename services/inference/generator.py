@@ -112,7 +112,11 @@ class ExtractiveAnswerer:
             return NOTHING_RELEVANT, []
         body = "\n\n".join(f"{p.text} [{n}]" for n, p in enumerate(relevant, start=1))
         sources = "\n".join(f"[{n}] {p.source}" for n, p in enumerate(relevant, start=1))
-        citations = [Citation(index=n, source=p.source, score=p.score) for n, p in enumerate(relevant, start=1)]
+        citations = [
+            Citation(index=n, source=p.source, score=p.score, passage_id=p.id, content_sha256=p.content_sha256,
+                     index_version=p.index_version)
+            for n, p in enumerate(relevant, start=1)
+        ]
         return f"From the indexed documents:\n\n{body}\n\nSources:\n{sources}", citations
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:

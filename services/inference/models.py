@@ -92,19 +92,18 @@ class InProcessModels:
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         return await asyncio.to_thread(self.embedder.encode, texts)
 
-    async def reindex(self) -> ReindexResult:
-        settings = self.args.retriever
-        index, result = await DocumentIndex.build(settings.corpus, settings.chunk_chars, self.embed)
-        self._index = index
-        return result
-
-    async def retrieve(self, query: str, k: int) -> list[Passage]:
+    async def _opened_index(self) -> DocumentIndex:
         async with self._index_lock:
             if self._index is None:
-                await self.reindex()
-        assert self._index is not None
+                self._index, _ = await DocumentIndex.open(self.args.retriever, self.embed)
+        return self._index
+
+    async def reindex(self) -> ReindexResult:
+        return await (await self._opened_index()).reindex()
+
+    async def retrieve(self, query: str, k: int) -> list[Passage]:
         vector = (await self.embed([query]))[0]
-        return self._index.search(vector, k)
+        return await (await self._opened_index()).search(vector, k)
 
     async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
         return await self.chat_engines[request.model].complete(request)

@@ -1,119 +1,155 @@
-"""A small in-memory vector index over markdown/text documents (no Ray here).
+"""The served side of the versioned document index (services/data writes it; no Ray here).
 
-Documents are split at headings, then packed paragraph by paragraph into passages of about
-`chunk_chars`; each passage keeps its document path and heading so answers can cite it.
+`DocumentIndex` serves one version of the LanceDB passages table: the version pinned in config,
+or, unpinned, the store's serving pin, which `ingest` and `rollback` move and replicas pick up
+within `index.refresh_s`. A switch replaces one reference: a query already running finishes on
+the version it started with, so switching drops no request. `reindex` runs the ingestion pipeline
+over the configured corpus, writes a new version and serves it.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from services.data.chunking import Chunk, chunk_markdown
+from services.data.index_store import IndexSnapshot, IndexStore, PassageFilter
+from services.data.pipeline import Embed, ingest
+from services.data.settings import IngestSettings
+from services.data.sources import CombinedSource, DocumentSource, open_source
 from services.inference.schemas import Passage, ReindexResult
+from services.inference.settings import IndexSettings, RetrieverSettings
 
-__all__ = ["PROJECT_ROOT", "Chunk", "DocumentIndex", "chunk_markdown", "corpus_files"]
+__all__ = ["PROJECT_ROOT", "Chunk", "DocumentIndex", "PassageFilter", "chunk_markdown", "corpus_source", "index_store"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
-_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
 
-Embed = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
+logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """One passage of one document."""
-
-    source: str
-    text: str
-
-
-def chunk_markdown(text: str, document: str, chunk_chars: int) -> list[Chunk]:
-    """Split a document into passages that never cross a heading."""
-    sections: list[tuple[str, list[str]]] = [("", [])]
-    in_fence = False
-    for line in text.splitlines():
-        if line.lstrip().startswith("```"):
-            in_fence = not in_fence
-        heading = None if in_fence else _HEADING.match(line)
-        if heading:
-            sections.append((heading.group(2), [line]))
-        else:
-            sections[-1][1].append(line)
-    chunks: list[Chunk] = []
-    for title, lines in sections:
-        source = f"{document}#{title}" if title else document
-        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
-        current = ""
-        for paragraph in paragraphs:
-            if current and len(current) + len(paragraph) + 2 > chunk_chars:
-                chunks.append(Chunk(source, current))
-                current = ""
-            current = f"{current}\n\n{paragraph}" if current else paragraph
-        if current and not _HEADING.match(current):
-            chunks.append(Chunk(source, current))
-    return chunks
-
-
-def corpus_files(corpus: list[str], root: Path = PROJECT_ROOT) -> list[tuple[Path, str]]:
-    """Every indexable file of the corpus entries, with the name it is cited by."""
-    files: list[tuple[Path, str]] = []
+def corpus_source(corpus: list[str], root: Path = PROJECT_ROOT) -> DocumentSource:
+    """The corpus entries as one source: `s3://` prefixes as they are, paths against `root`."""
+    sources: list[DocumentSource] = []
     for entry in corpus:
+        if entry.startswith("s3://"):
+            sources.append(open_source(entry))
+            continue
         path = Path(entry) if Path(entry).is_absolute() else root / entry
-        if path.is_file():
-            files.append((path, path.name))
-        elif path.is_dir():
-            files.extend(
-                (file, file.relative_to(path).as_posix())
-                for file in sorted(path.rglob("*"))
-                if file.is_file() and file.suffix in _SUFFIXES
-            )
-        else:
-            raise FileNotFoundError(f"retriever.corpus: {entry!r} ({path}) does not exist")
-    return files
+        if not path.is_dir():
+            raise FileNotFoundError(f"retriever.corpus: {entry!r} ({path}) is not a directory")
+        sources.append(open_source(str(path)))
+    return sources[0] if len(sources) == 1 else CombinedSource(sources)
+
+
+def index_store(settings: IndexSettings) -> IndexStore:
+    """The store `settings` names; a relative `uri` lives under the local state dir."""
+    uri = settings.uri
+    if not uri.startswith("s3://") and not Path(uri).is_absolute():
+        from services.local import STATE_DIR
+
+        uri = str(STATE_DIR / uri)
+    return IndexStore(uri, settings.table)
 
 
 class DocumentIndex:
-    """Passages and their unit-length embeddings; `search` is one matrix-vector product."""
+    """One served version of the index, switched atomically."""
 
-    def __init__(self, chunks: list[Chunk], vectors: npt.NDArray[np.float32]) -> None:
-        if len(chunks) != len(vectors):
-            raise ValueError("chunks and vectors differ in length")
-        self.chunks = chunks
-        self.vectors = vectors
+    def __init__(self, settings: RetrieverSettings, store: IndexStore, snapshot: IndexSnapshot, embed: Embed) -> None:
+        self.settings = settings
+        self.store = store
+        self.snapshot = snapshot
+        self.embed = embed
+        self._refreshed = time.monotonic()
+        self._refreshing: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
 
     @classmethod
-    async def build(
-        cls, corpus: list[str], chunk_chars: int, embed: Embed, *, batch: int = 64
-    ) -> tuple[DocumentIndex, ReindexResult]:
-        """Read, chunk and embed the corpus."""
+    async def open(cls, settings: RetrieverSettings, embed: Embed) -> tuple[DocumentIndex, ReindexResult]:
+        """The configured version; with `bootstrap`, the corpus is ingested first when the index is empty."""
         started = time.perf_counter()
-        files = corpus_files(corpus)
-        chunks = [
-            chunk
-            for path, name in files
-            for chunk in chunk_markdown(path.read_text(encoding="utf-8", errors="replace"), name, chunk_chars)
-        ]
-        parts = [await embed([c.text for c in chunks[i : i + batch]]) for i in range(0, len(chunks), batch)]
-        vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
-        index = cls(chunks, vectors)
-        return index, ReindexResult(
-            documents=len(files), passages=len(chunks), seconds=round(time.perf_counter() - started, 3)
-        )
+        store = await asyncio.to_thread(index_store, settings.index)
+        if settings.bootstrap and not await asyncio.to_thread(store.versions):
+            logger.info("retriever: no index at %s yet, ingesting %s", store.uri, settings.corpus)
+            dimensions = int((await embed(["the embedding's dimensions"])).shape[1])
+            await ingest(corpus_source(settings.corpus), store, ingest_settings(settings), embed, dimensions,
+                         progress=logger.info)
+        version = settings.index.version or await asyncio.to_thread(store.serving_version)
+        snapshot = await asyncio.to_thread(store.open, version)
+        index = cls(settings, store, snapshot, embed)
+        return index, index._result(time.perf_counter() - started)
 
-    def search(self, query_vector: npt.NDArray[np.float32], k: int) -> list[Passage]:
-        """The `k` passages closest to `query_vector`, best first."""
-        if not self.chunks:
-            return []
-        scores = self.vectors @ query_vector
-        top = np.argsort(-scores)[:k]
-        return [
-            Passage(source=self.chunks[i].source, text=self.chunks[i].text, score=round(float(scores[i]), 4))
-            for i in top
-        ]
+    @property
+    def version(self) -> int:
+        return self.snapshot.version
+
+    def _result(self, seconds: float) -> ReindexResult:
+        run = self.store.run_for_version(self.version)
+        return ReindexResult(documents=len(run.documents), passages=self.snapshot.rows, seconds=round(seconds, 3),
+                             version=self.version, run_id=run.run_id)
+
+    async def search(self, query_vector: npt.NDArray[np.float32], k: int,
+                     passage_filter: PassageFilter | None = None) -> list[Passage]:
+        """The `k` passages closest to `query_vector` that `passage_filter` admits, best first."""
+        self._maybe_refresh()
+        snapshot = self.snapshot  # this query's version, whatever a switch does meanwhile
+        hits = await asyncio.to_thread(snapshot.search, query_vector, k, passage_filter)
+        return [Passage(source=h.source, text=h.text, score=h.score, id=h.chunk_id, content_sha256=h.content_sha256,
+                        index_version=snapshot.version) for h in hits]
+
+    def _maybe_refresh(self) -> None:
+        if self.settings.index.version is not None or self._refreshing is not None:
+            return
+        if time.monotonic() - self._refreshed < self.settings.index.refresh_s:
+            return
+        self._refreshed = time.monotonic()
+        self._refreshing = asyncio.get_running_loop().create_task(self._follow_pin())
+
+    async def _follow_pin(self) -> None:
+        try:
+            wanted = await asyncio.to_thread(self.store.serving_version)
+            if wanted != self.version:
+                await self.switch(wanted)
+        except Exception:  # a store hiccup must not break queries: keep serving the current version
+            logger.exception("retriever: could not read the serving pin of %s", self.store.uri)
+        finally:
+            self._refreshing = None
+
+    async def switch(self, version: int) -> None:
+        """Serve `version` from now on (opened before the switch, so no query waits)."""
+        snapshot = await asyncio.to_thread(self.store.open, version)
+        previous, self.snapshot = self.snapshot.version, snapshot
+        logger.info("retriever: serving %s version %d (was %d)", self.store.table_name, version, previous)
+
+    async def reindex(self) -> ReindexResult:
+        """Ingest the corpus into a new version and serve it (pinned replicas keep their version)."""
+        started = time.perf_counter()
+        async with self._writing:
+            pinned = self.settings.index.version is not None
+            result = await ingest(corpus_source(self.settings.corpus), self.store, ingest_settings(self.settings),
+                                  self.embed, self.snapshot.dimensions, progress=logger.info, serve=not pinned)
+            if not pinned:
+                await self.switch(result.version)
+        return self._result(time.perf_counter() - started)
+
+    async def rollback(self, version: int) -> ReindexResult:
+        """Serve an earlier version again, here and (through the serving pin) in every unpinned replica."""
+        started = time.perf_counter()
+        await asyncio.to_thread(self.store.serve, version, "rollback")
+        await self.switch(version)
+        return self._result(time.perf_counter() - started)
+
+    async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refreshing
+
+
+def ingest_settings(settings: RetrieverSettings) -> IngestSettings:
+    return IngestSettings(chunk_chars=settings.chunk_chars, secrets=settings.secrets, pii=settings.pii)

@@ -251,6 +251,12 @@ class Citation(_Response):
     """Document path and heading."""
     score: float
     """Cosine similarity to the question."""
+    passage_id: str | None = None
+    """The cited passage's id in the index (lineage)."""
+    content_sha256: str | None = None
+    """SHA-256 of the cited passage's text."""
+    index_version: int | None = None
+    """The index version the passage came from."""
 
 
 class ChunkToolCall(_Response):
@@ -366,6 +372,12 @@ class Passage(_Response):
     """The passage text."""
     score: float
     """Cosine similarity to the query, in [-1, 1]; higher is closer."""
+    id: str | None = None
+    """The passage's id in the index (lineage: `make lineage`)."""
+    content_sha256: str | None = None
+    """SHA-256 of `text` as indexed."""
+    index_version: int | None = None
+    """The index version the passage was served from."""
 
 
 class RagResult(_Response):
@@ -385,6 +397,10 @@ class ReindexResult(_Response):
     """Chunks in the new index."""
     seconds: float
     """Time the rebuild took."""
+    version: int | None = None
+    """The index version now served."""
+    run_id: str | None = None
+    """The ingestion run that wrote it (lineage)."""
 
 
 class ErrorBody(_Response):

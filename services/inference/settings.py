@@ -17,6 +17,7 @@ __all__ = [
     "ExtractiveSettings",
     "GatewaySettings",
     "GeneratorSettings",
+    "IndexSettings",
     "ModelSource",
     "RetrieverSettings",
     "UpstreamSettings",
@@ -84,14 +85,37 @@ class BatchingSettings(_Settings):
     """torch threads for corpus-sized batches (indexing); default: `torch_threads`."""
 
 
+class IndexSettings(_Settings):
+    """Where the versioned passage index lives (LanceDB, written by `make ingest`; docs/data.md)."""
+
+    uri: str = Field(min_length=1)
+    """A directory (relative: under the local state dir, `RAMPART_LOCAL_STATE_DIR`) or `s3://bucket/prefix`."""
+    table: str = Field(default="docs", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    """The passages table inside it."""
+    version: int | None = Field(default=None, ge=1)
+    """The table version to serve, pinned; null: follow the store's serving pin (set by `ingest`
+    and `rollback`), re-read every `refresh_s`."""
+    refresh_s: float = Field(default=5.0, gt=0)
+    """How often an unpinned replica checks the serving pin; a switch never drops a request."""
+
+
 class RetrieverSettings(_Settings):
     """The document index behind `/v1/rag/query` and the extractive answerer."""
 
     corpus: list[str] = Field(min_length=1)
-    """Directories or files of markdown/text to index; relative paths are resolved against the
-    project root."""
+    """What `/v1/rag/reindex` (and the first start, with `bootstrap`) ingests: directories, files or
+    `s3://` prefixes; relative paths are resolved against the project root."""
     chunk_chars: int = Field(default=800, ge=100, le=8000)
     """Target size of one passage in characters; chunks break at headings and paragraphs."""
+    index: IndexSettings
+    """The index served."""
+    bootstrap: bool = False
+    """Ingest `corpus` at start when the index holds no version yet (the local default); otherwise
+    a missing index is an error at start."""
+    secrets: Literal["quarantine", "redact"] = "quarantine"
+    """Ingestion by this retriever: a document carrying a credential is quarantined or redacted."""
+    pii: Literal["quarantine", "redact", "keep"] = "redact"
+    """Ingestion by this retriever: a document carrying personal data."""
 
 
 class ExtractiveSettings(_Settings):

@@ -1,0 +1,212 @@
+"""One ingestion run: source -> validation -> chunking -> batched embedding -> a new index version.
+
+Bad documents never stop a run: validation turns each into a `CleanDocument` or a `Quarantined`
+with a reason. The run ends with a quality report (quality.py) stored with the version it wrote.
+The same steps (`validate_documents`, `passage_rows`, `embed_rows`, `finish_run`) are what the Ray
+Data driver (ray_job.py) distributes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from services.data.chunking import chunk_markdown
+from services.data.errors import IndexMissing
+from services.data.index_store import IndexStore, RunRecord, passages_schema
+from services.data.quality import CorpusProfile, QualityReport, drift_between, profile_of
+from services.data.settings import IngestSettings
+from services.data.sources import DocumentSource, RawDocument
+from services.data.validation import CleanDocument, Quarantined, Validator
+
+__all__ = ["Embed", "IngestionResult", "Progress", "embed_rows", "finish_run", "ingest", "passage_rows",
+           "validate_documents"]
+
+Embed = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class IngestionResult:
+    version: int
+    report: QualityReport
+
+
+def validate_documents(
+    raws: Iterable[RawDocument], settings: IngestSettings, progress: Progress = _quiet
+) -> tuple[list[CleanDocument], list[Quarantined]]:
+    validator = Validator(settings)
+    clean: list[CleanDocument] = []
+    quarantined: list[Quarantined] = []
+    for seen, raw in enumerate(raws, start=1):
+        outcome = validator.validate(raw)
+        if isinstance(outcome, Quarantined):
+            quarantined.append(outcome)
+            progress(f"  quarantined {outcome.document_id}: {outcome.reason} ({outcome.detail})")
+        else:
+            clean.append(outcome)
+        if seen % 50 == 0:
+            progress(f"  validated {seen} documents ({len(quarantined)} quarantined)")
+    return clean, quarantined
+
+
+def chunk_id(document_id: str, ordinal: int, text: str) -> str:
+    """Stable for the same passage of the same document: lineage survives re-ingesting unchanged text."""
+    return hashlib.sha256(f"{document_id}\0{ordinal}\0{text}".encode()).hexdigest()[:32]
+
+
+def passage_rows(documents: list[CleanDocument], chunk_chars: int, run_id: str) -> list[dict[str, Any]]:
+    """Every passage of `documents` as an index row, without its vector yet."""
+    rows: list[dict[str, Any]] = []
+    for document in documents:
+        for ordinal, chunk in enumerate(chunk_markdown(document.text, document.document_id, chunk_chars)):
+            rows.append({
+                "chunk_id": chunk_id(document.document_id, ordinal, chunk.text),
+                "document_id": document.document_id,
+                "ordinal": ordinal,
+                "source": chunk.source,
+                "text": chunk.text,
+                "content_sha256": hashlib.sha256(chunk.text.encode()).hexdigest(),
+                "tenant": document.metadata.tenant or "",
+                "data_classes": list(document.data_classes),
+                "tags": list(document.metadata.tags),
+                "run_id": run_id,
+            })
+    return rows
+
+
+async def embed_rows(rows: list[dict[str, Any]], embed: Embed, batch: int, progress: Progress = _quiet) -> None:
+    """Adds `vector` to each row, `batch` passages per model call."""
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        vectors = await embed([row["text"] for row in part])
+        for row, vector in zip(part, vectors, strict=True):
+            row["vector"] = vector
+        done = start + len(part)
+        if done == len(rows) or (start // batch) % 10 == 0:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress(f"  embedded {done}/{len(rows)} passages ({rate:.0f}/s)")
+
+
+def _previous(store: IndexStore) -> tuple[int | None, dict[str, str], CorpusProfile | None]:
+    """The latest version, its documents' hashes and its profile (nothing before the first run)."""
+    try:
+        version = store.latest_version()
+    except IndexMissing:
+        return None, {}, None
+    run = store.run_for_version(version)
+    hashes = {d["document_id"]: d["sha256"] for d in run.documents}
+    return version, hashes, CorpusProfile.model_validate(run.report.get("profile", {}))
+
+
+def finish_run(
+    store: IndexStore,
+    *,
+    run_id: str,
+    source_uri: str,
+    started: str,
+    clean: list[CleanDocument],
+    quarantined: list[Quarantined],
+    rows: list[dict[str, Any]],
+    dimensions: int,
+    seconds: float,
+    embed_seconds: float,
+    serve: bool,
+) -> IngestionResult:
+    """Write the new version, its run record and report; point serving at it when `serve`."""
+    previous_version, previous_hashes, previous_profile = _previous(store)
+    schema = passages_schema(dimensions)
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
+    chunks_per_document: dict[str, int] = {}
+    for row in rows:
+        chunks_per_document[row["document_id"]] = chunks_per_document.get(row["document_id"], 0) + 1
+    documents = [
+        {"document_id": d.document_id, "location": d.location, "source_version": d.source_version,
+         "sha256": d.sha256, "chunks": chunks_per_document.get(d.document_id, 0)}
+        for d in clean
+    ]
+    profile = profile_of(
+        [{"format": d.format, "chars": len(d.text), "data_classes": d.data_classes,
+          "metadata_keys": sorted(d.metadata.model_dump(exclude_unset=True))} for d in clean],
+        len(rows),
+        {field.name: str(field.type) for field in schema},
+    )
+    current = {d.document_id: d.sha256 for d in clean}
+    redacted = [d for d in clean if d.redactions]
+    report = QualityReport(
+        run_id=run_id,
+        source=source_uri,
+        index=f"{store.uri}#{store.table_name}",
+        previous_version=previous_version,
+        seconds=round(seconds, 2),
+        embed_seconds=round(embed_seconds, 2),
+        passages_per_s=round(len(rows) / seconds, 1) if seconds else 0.0,
+        outcomes={"indexed": len(clean) - len(redacted), "indexed_redacted": len(redacted),
+                  "quarantined": len(quarantined)},
+        quarantined_by_reason={reason: sum(1 for q in quarantined if q.reason == reason)
+                               for reason in sorted({q.reason.value for q in quarantined})},
+        quarantine=[{"document_id": q.document_id, "location": q.location, "reason": q.reason.value,
+                     "detail": q.detail} for q in quarantined],
+        redactions={kind: sum(d.redactions.get(kind, 0) for d in clean)
+                    for kind in sorted({k for d in clean for k in d.redactions})},
+        changes={
+            "added": sorted(set(current) - set(previous_hashes)),
+            "removed": sorted(set(previous_hashes) - set(current)),
+            "changed": sorted(i for i in set(current) & set(previous_hashes) if current[i] != previous_hashes[i]),
+        },
+        unchanged=sum(1 for i in current if previous_hashes.get(i) == current[i]),
+        profile=profile,
+        drift=drift_between(previous_profile, profile),
+    )
+    record = RunRecord(run_id, 0, source_uri, started, _now(), documents, report.model_dump(mode="json"))
+    version = store.write_version(table, record)
+    report.version = version
+    if serve:
+        store.serve(version, f"ingest {run_id}")
+    return IngestionResult(version, report)
+
+
+async def ingest(
+    source: DocumentSource,
+    store: IndexStore,
+    settings: IngestSettings,
+    embed: Embed,
+    dimensions: int,
+    *,
+    progress: Progress = _quiet,
+    serve: bool = True,
+) -> IngestionResult:
+    """Run the whole pipeline over `source` into a new version of `store`."""
+    run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    started_at, started = _now(), time.perf_counter()
+    progress(f"ingest {source.uri} -> {store.uri}#{store.table_name} (run {run_id})")
+    clean, quarantined = validate_documents(source.documents(settings.max_bytes), settings, progress)
+    progress(f"  {len(clean)} documents valid, {len(quarantined)} quarantined; chunking")
+    rows = passage_rows(clean, settings.chunk_chars, run_id)
+    embed_started = time.perf_counter()
+    await embed_rows(rows, embed, settings.embed_batch, progress)
+    embed_seconds = time.perf_counter() - embed_started
+    result = finish_run(
+        store, run_id=run_id, source_uri=source.uri, started=started_at, clean=clean, quarantined=quarantined,
+        rows=rows, dimensions=dimensions, seconds=time.perf_counter() - started, embed_seconds=embed_seconds,
+        serve=serve,
+    )
+    progress(f"  wrote version {result.version} ({len(rows)} passages)")
+    return result
