@@ -44,7 +44,8 @@ def trace_lineage(record: dict[str, Any], store: IndexStore) -> str:
         intact = "hash ok" if row["content_sha256"] == passage["content_sha256"] else "HASH MISMATCH"
         lines.append(f"  [{n}] passage {passage['id']} ({row['source']}, #{row['ordinal']}, {intact})")
         document = documents.get(row["document_id"], {})
+        scope = f", tenant {row['tenant']} only" if row["tenant"] else ""
         lines.append(f"      document {row['document_id']}  sha256 {str(document.get('sha256', '?'))[:16]}...  "
-                     f"cleared for {', '.join(row['data_classes'])}{' tenant ' + row['tenant'] if row['tenant'] else ''}")
+                     f"cleared for {', '.join(row['data_classes'])}{scope}")
         lines.append(f"      source   {document.get('location', '?')}  ({document.get('source_version', '?')})")
     return "\n".join(lines)
