@@ -1,16 +1,19 @@
 """`InferencePlatform`: the Serve application on Kubernetes as a KubeRay `RayService`.
 
 The `serveConfigV2` is the same Ray Serve config file the local environment deploys
-(`services/config/serve-<env>.yaml`), passed in already parsed: one source of truth. Only the
-gateway is reachable from outside the namespace (Service + TLS Ingress, from the ingress
-controller's namespace); the Ray dashboard, GCS and client ports stay inside, behind a
-default-deny NetworkPolicy and Ray token authentication.
+(`services/config/serve-<name>.yaml`), and the gateway's config (`gateway-<name>.yaml`) becomes a
+ConfigMap the pods mount; both are rendered here with the stack's outputs (`config_values`: bucket
+names, secret ARN, region), so no name in them is copied by hand. Only the gateway is reachable from
+outside the namespace (Service + TLS Ingress, from the ingress controller's namespace, TLS again
+from the load balancer to the pod); the Ray dashboard, GCS and client ports stay inside, behind a
+default-deny NetworkPolicy and Ray token authentication. The pods keep a read-only root: every
+path the services write is a volume (`WRITABLE_PATHS`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -23,8 +26,14 @@ from components._kubernetes import secured_namespace
 from components.settings import DataClass, ResourceName, settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
 from platform_facts.ports import GATEWAY_PORT, INTERNAL_RAY_PORTS, METRICS_PORT, RAY_DASHBOARD_PORT
+from services.config.render import render
 
 __all__ = [
+    "API_KEYS_MOUNT",
+    "BACKEND_TLS_MOUNT",
+    "GATEWAY_CONFIG_MOUNT",
+    "MODEL_VOLUME_MOUNT",
+    "WRITABLE_PATHS",
     "InferencePlatform",
     "InferencePlatformArgs",
     "InferencePlatformSettings",
@@ -34,6 +43,18 @@ __all__ = [
 
 RAY_VERSION = "2.60.0"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+WRITABLE_PATHS = {"home": "/home/rampart", "cache": "/var/cache/rampart", "state": "/var/lib/rampart", "tmp": "/tmp"}
+"""The serving image's declared volumes (deploy/Containerfile `VOLUME`): everything its processes
+write — HOME, model and library caches, the gateway's audit log and review queue, Ray's temp dir."""
+GATEWAY_CONFIG_MOUNT = "/etc/rampart/gateway"
+"""Where the rendered gateway config (ConfigMap `gateway-config`, key `gateway.yaml`) is mounted."""
+API_KEYS_MOUNT = "/etc/rampart/keys"
+"""Where `api_keys_secret` is mounted: gateway configs with `keys: {source: file}` read `keys.yaml` here."""
+MODEL_VOLUME_MOUNT = "/var/lib/rampart-models"
+"""Where `model_volume` is mounted, read-only: on-prem serve configs name model directories under it."""
+BACKEND_TLS_MOUNT = "/etc/rampart/tls"
+"""Where `backend_tls_secret` is mounted: Serve's HTTP proxy answers HTTPS with its `tls.crt`/`tls.key`."""
 
 
 def _is_a_quantity(pattern: str) -> AfterValidator:
@@ -71,15 +92,25 @@ class InferencePlatformSettings:
 
     data_class: DataClass
     """Most sensitive data the platform handles (`rampart.dev/data-class` on every object)."""
-    image: Annotated[str, Field(min_length=1)]
-    """Serving image (Ray + services/); pinned by digest where the environment requires it."""
     hostname: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
     """DNS name of the gateway's Ingress (TLS)."""
     tls_secret: ResourceName = "gateway-tls"
-    """Kubernetes TLS secret for the Ingress (cert-manager or your PKI writes it)."""
-    ingress_class: str = "nginx"
-    ingress_namespace: str = "ingress-nginx"
-    """Namespace of the ingress controller, the only source allowed to reach the gateway."""
+    """Kubernetes TLS secret for the Ingress where the controller terminates TLS itself (ingress-nginx;
+    cert-manager or your PKI writes it). The AWS load balancer uses the cluster's ACM certificate."""
+    backend_tls_secret: ResourceName = "gateway-backend-tls"
+    """Kubernetes TLS secret (`tls.crt`, `tls.key`) for the hop from the ingress controller to the
+    pods: Serve's proxy answers HTTPS with it. cert-manager or your PKI writes it, for the name
+    `gateway.<namespace>.svc`."""
+    model_volume: ResourceName | None = None
+    """A PersistentVolumeClaim holding the models, mounted read-only at `/var/lib/rampart-models`
+    (on-prem: models never come from AWS). `None`: models come from the model bucket."""
+    state_volume: ResourceName | None = None
+    """A PersistentVolumeClaim (ReadWriteMany) for `/var/lib/rampart` — the audit log and review queue
+    outlive pods (on-prem, where no bucket takes sealed audit segments). `None`: an `emptyDir`."""
+    api_keys_secret: ResourceName | None = None
+    """A Kubernetes Secret holding `keys.yaml` (the tenants' API key hashes), mounted at
+    `/etc/rampart/keys` for gateway configs with `keys: {source: file}` (on-prem). The platform creates
+    it empty; operators write its content. `None`: keys come from Secrets Manager."""
     cpu_workers: WorkerGroup = WorkerGroup()
     gpu_workers: WorkerGroup = WorkerGroup(min_replicas=2, max_replicas=8, cpu="8", memory="48Gi", gpus=1)
 
@@ -91,11 +122,6 @@ class InferencePlatformSettings:
             raise ValueError("cpu_workers.gpus must be 0")
         return self
 
-    def check_image_pinned(self) -> None:
-        """Refuse an image given by tag alone: a tag may change under you, a digest cannot."""
-        if not _DIGEST.search(self.image):
-            raise ValueError(f"image: {self.image} must be pinned by digest (@sha256:<64 hex>)")
-
 
 @dataclass(frozen=True)
 class InferencePlatformArgs:
@@ -103,9 +129,23 @@ class InferencePlatformArgs:
 
     settings: InferencePlatformSettings
     environment: str
+    image: pulumi.Input[str]
+    """The serving image, `<repository>@sha256:<digest>` (the stack resolves the digest from the registry)."""
     serve_config: Mapping[str, Any]
-    """Parsed Ray Serve config (`services.config.serve_config(env)`), embedded as `serveConfigV2`."""
+    """Parsed Ray Serve config (`services.config.serve_config(name)`), rendered and embedded as `serveConfigV2`."""
     namespace: str
+    gateway_config: Mapping[str, Any] | None = None
+    """Parsed gateway config (`gateway-<name>.yaml`), rendered into the `gateway-config` ConfigMap the
+    serve config's `gateway.config_path` then names. Required when the serve config has a gateway."""
+    config_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Stack outputs the configs' `${name}` placeholders are filled with (services/config/render.py)."""
+    service_account: str = "ray"
+    """The Ray pods' service account; on EKS the one the serving role is bound to (Pod Identity)."""
+    ingress_class: str = "nginx"
+    ingress_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller, the only source allowed to reach the gateway."""
+    certificate_arn: pulumi.Input[str] | None = None
+    """ACM certificate of the AWS load balancer (`ingress_class: alb`); `None` for ingress-nginx."""
     require_image_digest: bool = True
     monitoring_namespace: str = "monitoring"
     operator_namespace: str = "kuberay-system"
@@ -116,12 +156,43 @@ class InferencePlatformArgs:
     """Size of the memory-backed `/dev/shm` (Ray's object store and PyTorch data loaders use it)."""
     env: Mapping[str, str] = field(default_factory=lambda: {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"})
     """Environment of every Ray node, head and workers alike."""
+    aws_region: str | None = None
+    """Cloud platforms: the region the pods' AWS SDK calls go to (`AWS_REGION`); `None` on-prem,
+    where the pods have no AWS endpoint and no credentials."""
 
     def __post_init__(self) -> None:
-        if self.require_image_digest:
-            self.settings.check_image_pinned()
+        if self.require_image_digest and isinstance(self.image, str) and not _DIGEST.search(self.image):
+            raise ValueError(f"image: {self.image} must be pinned by digest (@sha256:<64 hex>)")
         if not self.serve_config.get("applications"):
             raise ValueError("serve_config: has no applications")
+        if _gateway_settings(self.serve_config) is not None and self.gateway_config is None:
+            raise ValueError("gateway_config: required, the serve config runs the gateway")
+
+
+def _gateway_settings(serve_config: Mapping[str, Any]) -> dict[str, Any] | None:
+    gateway: dict[str, Any] | None = serve_config["applications"][0]["args"].get("gateway")
+    return gateway
+
+
+def rendered_serve_config(args: InferencePlatformArgs, values: Mapping[str, str]) -> dict[str, Any]:
+    """The Serve config as the cluster runs it (pure): placeholders filled, the gateway reading the
+    mounted ConfigMap, the proxy answering HTTPS with the mounted backend certificate."""
+    document: dict[str, Any] = render(args.serve_config, values, source="serve config")
+    document["http_options"] = {
+        **document["http_options"],
+        "ssl_certfile": f"{BACKEND_TLS_MOUNT}/tls.crt",
+        "ssl_keyfile": f"{BACKEND_TLS_MOUNT}/tls.key",
+    }
+    for application in document["applications"]:
+        if application["args"].get("gateway") is not None:
+            application["args"]["gateway"]["config_path"] = f"{GATEWAY_CONFIG_MOUNT}/gateway.yaml"
+    return document
+
+
+def _rendered(args: InferencePlatformArgs, document: Callable[[dict[str, str]], Any]) -> pulumi.Output[str]:
+    """`document(values)` as YAML, once the stack outputs in `args.config_values` are known."""
+    values = pulumi.Output.all(**args.config_values) if args.config_values else pulumi.Output.from_input({})
+    return values.apply(lambda known: yaml.safe_dump(document(known), sort_keys=False))
 
 
 _CONTAINER_SECURITY = {
@@ -143,31 +214,72 @@ def _pod_template(
     *,
     gpu: bool,
 ) -> dict[str, Any]:
+    mounts, volumes = _volumes(args)
     pod: dict[str, Any] = {
-        "serviceAccountName": "ray",
+        "serviceAccountName": args.service_account,
         "automountServiceAccountToken": False,
         "securityContext": {"runAsNonRoot": True, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [
             {
                 "name": container_name,
-                "image": args.settings.image,
+                "image": args.image,
                 "imagePullPolicy": "IfNotPresent",
-                "env": [{"name": key, "value": value} for key, value in sorted(args.env.items())],
+                "env": [{"name": key, "value": value} for key, value in sorted(_environment(args).items())],
                 "ports": ports,
                 "resources": {"requests": dict(resources), "limits": dict(resources)},
                 "securityContext": _CONTAINER_SECURITY,
-                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": mounts,
+                # Serve's proxy answers HTTPS only (TLS on every hop that leaves a pod); the probe says so.
+                "readinessProbe": {
+                    "exec": {"command": ["wget", "-T", "2", "-q", "-O-", "--no-check-certificate",
+                                         f"https://localhost:{GATEWAY_PORT}/-/healthz"]},
+                    "periodSeconds": 5,
+                    "failureThreshold": 3,
+                },
             }
         ],
-        "volumes": [
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": args.shm_size}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
-        ],
+        "volumes": volumes,
     }
     if gpu:
         pod["tolerations"] = [dict(GPU_TOLERATION)]
         pod["nodeSelector"] = {GPU_NODE_LABEL: "true"}
     return {"metadata": {"labels": dict(labels)}, "spec": pod}
+
+
+def _environment(args: InferencePlatformArgs) -> dict[str, str]:
+    region = {"AWS_REGION": args.aws_region, "AWS_DEFAULT_REGION": args.aws_region} if args.aws_region else {}
+    return {**args.env, **region}
+
+
+def _volumes(args: InferencePlatformArgs) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Mounts and volumes of every Ray pod: the image's writable paths, `/dev/shm`, the configs and secrets."""
+    settings = args.settings
+    state: dict[str, Any] = (
+        {"persistentVolumeClaim": {"claimName": settings.state_volume}}
+        if settings.state_volume
+        else {"emptyDir": {"sizeLimit": "10Gi"}}
+    )
+    sources: dict[str, tuple[str, dict[str, Any], bool]] = {
+        "home": (WRITABLE_PATHS["home"], {"emptyDir": {"sizeLimit": "1Gi"}}, False),
+        "cache": (WRITABLE_PATHS["cache"], {"emptyDir": {"sizeLimit": "50Gi"}}, False),
+        "state": (WRITABLE_PATHS["state"], state, False),
+        "tmp": (WRITABLE_PATHS["tmp"], {"emptyDir": {"sizeLimit": "20Gi"}}, False),
+        "dshm": ("/dev/shm", {"emptyDir": {"medium": "Memory", "sizeLimit": args.shm_size}}, False),
+        "backend-tls": (BACKEND_TLS_MOUNT, {"secret": {"secretName": settings.backend_tls_secret}}, True),
+    }
+    if args.gateway_config is not None:
+        sources["gateway-config"] = (GATEWAY_CONFIG_MOUNT, {"configMap": {"name": "gateway-config"}}, True)
+    if settings.api_keys_secret:
+        sources["api-keys"] = (API_KEYS_MOUNT, {"secret": {"secretName": settings.api_keys_secret}}, True)
+    if settings.model_volume:
+        model_claim = {"persistentVolumeClaim": {"claimName": settings.model_volume, "readOnly": True}}
+        sources["models"] = (MODEL_VOLUME_MOUNT, model_claim, True)
+    mounts = [
+        {"name": name, "mountPath": path, **({"readOnly": True} if read_only else {})}
+        for name, (path, _, read_only) in sources.items()
+    ]
+    volumes = [{"name": name, **source} for name, (_, source, _) in sources.items()]
+    return mounts, volumes
 
 
 def _worker_group(
@@ -203,7 +315,7 @@ def ray_service_spec(args: InferencePlatformArgs, labels: Mapping[str, str]) -> 
         {"name": "metrics", "containerPort": METRICS_PORT},
     ]
     return {
-        "serveConfigV2": yaml.safe_dump(dict(args.serve_config), sort_keys=False),
+        "serveConfigV2": _rendered(args, lambda values: rendered_serve_config(args, values)),
         "rayClusterConfig": {
             "rayVersion": RAY_VERSION,
             "enableInTreeAutoscaling": True,
@@ -221,6 +333,27 @@ def ray_service_spec(args: InferencePlatformArgs, labels: Mapping[str, str]) -> 
                 _worker_group("gpu", args.settings.gpu_workers, args, labels),
             ],
         },
+    }
+
+
+def ingress_annotations(args: InferencePlatformArgs) -> dict[str, pulumi.Input[str]]:
+    """TLS at the controller and again to the pod, for the controller the cluster runs."""
+    if args.ingress_class == "alb":
+        if args.certificate_arn is None:
+            raise ValueError("certificate_arn: required with ingress_class 'alb' (the load balancer's ACM certificate)")
+        return {
+            "alb.ingress.kubernetes.io/scheme": "internal",
+            "alb.ingress.kubernetes.io/target-type": "ip",
+            "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+            "alb.ingress.kubernetes.io/certificate-arn": args.certificate_arn,
+            "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "alb.ingress.kubernetes.io/backend-protocol": "HTTPS",
+            "alb.ingress.kubernetes.io/healthcheck-protocol": "HTTPS",
+            "alb.ingress.kubernetes.io/healthcheck-path": "/-/healthz",
+        }
+    return {
+        "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+        "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
     }
 
 
@@ -263,7 +396,7 @@ class InferencePlatform(pulumi.ComponentResource):
             f"{name}-allow-gateway",
             meta("allow-gateway-from-ingress"),
             serving,
-            args.settings.ingress_namespace,
+            args.ingress_namespace,
             GATEWAY_PORT,
             inside,
         )
@@ -284,15 +417,53 @@ class InferencePlatform(pulumi.ComponentResource):
             inside,
         )
         k8s.core.v1.ServiceAccount(
-            f"{name}-ray-sa", metadata=meta("ray"), automount_service_account_token=False, opts=inside
+            f"{name}-ray-sa", metadata=meta(args.service_account), automount_service_account_token=False, opts=inside
         )
+        configs: list[pulumi.Resource] = []
+        if args.gateway_config is not None:
+            gateway_config = args.gateway_config
+
+            def rendered_gateway_config(values: dict[str, str]) -> Any:
+                return render(gateway_config, values, source="gateway config")
+
+            configs.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-gateway-config",
+                    metadata=meta("gateway-config"),
+                    data={"gateway.yaml": _rendered(args, rendered_gateway_config)},
+                    opts=inside,
+                )
+            )
+        # Volumes whose data outlives the platform: kept when the stack is destroyed.
+        kept = pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(retain_on_delete=True))
+        for claim, size in ((args.settings.model_volume, "200Gi"), (args.settings.state_volume, "50Gi")):
+            if claim:
+                configs.append(
+                    k8s.core.v1.PersistentVolumeClaim(
+                        f"{name}-{claim}",
+                        metadata=meta(claim),
+                        spec={"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": size}}},
+                        opts=kept,
+                    )
+                )
+        if args.settings.api_keys_secret:
+            # Created empty so the pods can mount it; operators write the key hashes, Pulumi leaves them be.
+            operators_own_the_content = pulumi.ResourceOptions(ignore_changes=["data", "stringData"])
+            configs.append(
+                k8s.core.v1.Secret(
+                    f"{name}-api-keys",
+                    metadata=meta(args.settings.api_keys_secret),
+                    string_data={"keys.yaml": "keys: []\n"},
+                    opts=pulumi.ResourceOptions.merge(inside, operators_own_the_content),
+                )
+            )
         ray_service = k8s.apiextensions.CustomResource(
             f"{name}-rayservice",
             api_version="ray.io/v1",
             kind="RayService",
             metadata=meta(name),
             spec=ray_service_spec(args, labels),
-            opts=pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(depends_on=[operator])),
+            opts=pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(depends_on=[operator, *configs])),
         )
         gateway = k8s.core.v1.Service(
             f"{name}-gateway",
@@ -300,15 +471,15 @@ class InferencePlatform(pulumi.ComponentResource):
             spec={
                 "type": "ClusterIP",
                 "selector": serving,
-                "ports": [{"name": "http", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT, "protocol": "TCP"}],
+                "ports": [{"name": "https", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT, "protocol": "TCP"}],
             },
             opts=pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(depends_on=[ray_service])),
         )
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata={**meta("gateway"), "annotations": {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}},
+            metadata={**meta("gateway"), "annotations": ingress_annotations(args)},
             spec={
-                "ingressClassName": args.settings.ingress_class,
+                "ingressClassName": args.ingress_class,
                 "tls": [{"hosts": [args.settings.hostname], "secretName": args.settings.tls_secret}],
                 "rules": [
                     {

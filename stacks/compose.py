@@ -6,6 +6,7 @@ Environments differ only in their `StackConfig` (flags and override blocks in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -32,10 +33,12 @@ from components import (
     SecretsArgs,
 )
 from components._kubernetes import PlatformAddons
+from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.ebs_encryption import EbsEncryption, EbsEncryptionArgs
 from components.secrets import PLATFORM_SECRETS
+from components.serving_identity import SERVING_SERVICE_ACCOUNT, ServingIdentity, ServingIdentityArgs
 from platform_facts.tags import platform_tags
-from services.config import serve_config
+from services.config import config_document, serve_config
 from stacks.config import InferencePlatformConfig, StackConfig
 
 __all__ = ["Platform", "build_platform"]
@@ -54,6 +57,10 @@ class Platform:
     onprem_cluster: OnPremCluster | None = None
     observability: list[Observability] = field(default_factory=list)
     inference_platforms: list[InferencePlatform] = field(default_factory=list)
+    registry: ContainerRegistry | None = None
+    """The serving image's repository; `registry.image_reference(cluster)` is what a RayService runs."""
+    serving_identities: dict[str, ServingIdentity] = field(default_factory=dict)
+    """Per inference platform on EKS (by platform name): the pods' AWS identity. None on-prem."""
 
 
 def build_platform(config: StackConfig) -> Platform:
@@ -104,12 +111,14 @@ def build_platform(config: StackConfig) -> Platform:
     )
     # Root volumes that come from an AMI, with no block-device mapping, are encrypted too.
     EbsEncryption(f"{prefix}-ebs", EbsEncryptionArgs(), opts=uses_aws)
+    registry = _registry(config, prefix, secrets, uses_aws)
 
     gpu_cluster: GpuCluster | None = None
     onprem_cluster: OnPremCluster | None = None
     observability: list[Observability] = []
     inference_platforms: list[InferencePlatform] = []
     clusters: dict[str, tuple[k8s.Provider, PlatformAddons]] = {}
+    serving_identities: dict[str, ServingIdentity] = {}
     if config.eks.enabled:
         gpu_cluster = _gpu_cluster(config, prefix, network, secrets, uses_aws)
         clusters["eks"] = (gpu_cluster.provider, gpu_cluster.addons)
@@ -117,6 +126,16 @@ def build_platform(config: StackConfig) -> Platform:
         pulumi.export("eks_kubeconfig", gpu_cluster.kubeconfig)
         if gpu_cluster.interruption_queue_url is not None:
             pulumi.export("karpenter_interruption_queue_url", gpu_cluster.interruption_queue_url)
+        if gpu_cluster.addons.ingress.certificate_validation is not None:
+            pulumi.export("eks_ingress_certificate_validation", gpu_cluster.addons.ingress.certificate_validation)
+        # Only cloud pods get an AWS identity: on-prem pods hold no AWS credentials at all.
+        for platform_config in config.inference_platforms:
+            if platform_config.cluster == "eks":
+                identity = _serving_identity(
+                    config, prefix, platform_config, gpu_cluster, secrets, model_store, audit_store, uses_aws
+                )
+                serving_identities[platform_config.name] = identity
+                pulumi.export(f"serving_role_arn_{platform_config.name}", identity.role_arn)
     if config.onprem.enabled:
         onprem_cluster = _onprem_cluster(config, prefix)
         clusters["onprem"] = (onprem_cluster.provider, onprem_cluster.addons)
@@ -155,7 +174,16 @@ def build_platform(config: StackConfig) -> Platform:
             )
     for platform_config in config.inference_platforms:
         provider, addons = clusters[platform_config.cluster]
-        inference = _inference_platform(config, prefix, platform_config, provider, addons)
+        assert registry is not None  # StackConfig requires serving_image wherever platforms are listed
+        inference = _inference_platform(
+            config,
+            prefix,
+            platform_config,
+            provider,
+            addons,
+            registry.image_reference(platform_config.cluster),
+            config_values(config, secrets, model_store, audit_store),
+        )
         inference_platforms.append(inference)
         pulumi.export(f"gateway_url_{platform_config.name}", inference.gateway_url)
 
@@ -175,6 +203,52 @@ def build_platform(config: StackConfig) -> Platform:
         onprem_cluster,
         observability,
         inference_platforms,
+        registry,
+        serving_identities,
+    )
+
+
+def _registry(
+    config: StackConfig, prefix: str, secrets: Secrets, opts: pulumi.ResourceOptions
+) -> ContainerRegistry | None:
+    """The serving image's repository and publisher; its outputs are what the image workflow is configured with."""
+    if config.serving_image is None:
+        return None
+    registry = ContainerRegistry(
+        f"{prefix}-registry",
+        ContainerRegistryArgs(config.serving_image, repository_name=f"{prefix}/serving", kms_key_arn=secrets.key_arn),
+        opts=opts,
+    )
+    pulumi.export("serving_image_repository_url", registry.repository_url)
+    pulumi.export("serving_image_publisher_role_arn", registry.publisher_role_arn)
+    pulumi.export("serving_image_digest", registry.image_digest)
+    return registry
+
+
+def _serving_identity(
+    config: StackConfig,
+    prefix: str,
+    platform: InferencePlatformConfig,
+    cluster: GpuCluster,
+    secrets: Secrets,
+    model_store: ModelStore,
+    audit_store: AuditStore,
+    opts: pulumi.ResourceOptions,
+) -> ServingIdentity:
+    return ServingIdentity(
+        f"{prefix}-{platform.name}-identity",
+        ServingIdentityArgs(
+            region=config.region,
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster_arn,
+            namespace=_platform_namespace(platform.name),
+            model_bucket_arn=model_store.bucket_arn,
+            audit_bucket_arn=audit_store.bucket_arn,
+            gateway_keys_secret_arn=secrets.secret_arns["gateway-api-keys"],
+            kms_key_arn=secrets.key_arn,
+            pod_identity_agent=cluster.pod_identity_agent,
+        ),
+        opts=opts,
     )
 
 
@@ -200,6 +274,9 @@ def _gpu_cluster(
             kms_key_arn=secrets.key_arn,
             spot_allowed=config.spot_allowed,
             log_retention_days=config.log_retention_days,
+            ingress_hostnames=tuple(
+                platform.hostname for platform in config.inference_platforms if platform.cluster == "eks"
+            ),
         ),
         opts=opts,
     )
@@ -228,17 +305,44 @@ def _inference_platform(
     platform: InferencePlatformConfig,
     provider: k8s.Provider,
     addons: PlatformAddons,
+    image: pulumi.Input[str],
+    config_values: Mapping[str, pulumi.Input[str]],
 ) -> InferencePlatform:
+    """One platform's RayService, its configs rendered with `config_values` (cloud platforms only:
+    on-prem configs name no AWS resource, so an on-prem platform gets none)."""
+    serve = serve_config(platform.serve_config or config.environment)
+    gateway_args = serve["applications"][0]["args"].get("gateway")
+    gateway_name = platform.gateway_config or (gateway_args["env"] if gateway_args else None)
     return InferencePlatform(
         f"{prefix}-{platform.name}",
         InferencePlatformArgs(
             platform,
             environment=config.environment,
-            serve_config=serve_config(platform.serve_config or config.environment),
+            image=image,
+            serve_config=serve,
+            gateway_config=config_document("gateway", gateway_name) if gateway_name else None,
+            config_values=config_values if platform.cluster == "eks" else {},
+            aws_region=config.region if platform.cluster == "eks" else None,
             namespace=_platform_namespace(platform.name),
+            service_account=SERVING_SERVICE_ACCOUNT,
+            ingress_class=addons.ingress.class_name,
+            ingress_namespace=addons.ingress.namespace,
+            certificate_arn=addons.ingress.certificate_arn,
             require_image_digest=config.require_image_digest,
             operator_namespace=addons.kuberay_namespace,
         ),
         provider=provider,
         operator=addons.kuberay_operator,
     )
+
+
+def config_values(
+    config: StackConfig, secrets: Secrets, model_store: ModelStore, audit_store: AuditStore
+) -> dict[str, pulumi.Input[str]]:
+    """What a cloud config's `${name}` placeholders are filled with: the names this stack created."""
+    return {
+        "model_bucket": model_store.bucket_name,
+        "audit_bucket": audit_store.bucket_name,
+        "gateway_keys_secret_arn": secrets.secret_arns["gateway-api-keys"],
+        "region": config.region,
+    }

@@ -38,6 +38,7 @@ from components import (
     OnPremClusterSettings,
     SecretsSettings,
 )
+from components.container_registry import ServingImageSettings
 from components.settings import DataClass, Location, ResourceName, describe_errors, settings_dataclass
 
 __all__ = [
@@ -109,6 +110,19 @@ class InferencePlatformConfig(InferencePlatformSettings):
     cluster: Literal["eks", "onprem"]
     serve_config: str | None = None
     """Which `services/config/serve-<name>.yaml` to embed; defaults to the environment's name."""
+    gateway_config: str | None = None
+    """Which `services/config/gateway-<name>.yaml` the platform's gateway runs; defaults to the
+    name the serve config's `gateway.env` gives."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _image_moved(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "image" in raw:
+            raise ValueError(
+                "image: moved to rampart:serving_image (the tag the image workflow pushed; "
+                "the stack reads its digest from the registry)"
+            )
+        return raw
 
     @model_validator(mode="after")
     def _regulated_data_stays_on_premises(self) -> InferencePlatformConfig:
@@ -160,6 +174,8 @@ class StackConfig(BaseModel):
     """Kubeconfig of the on-prem cluster; set with `pulumi config set --secret rampart:onprem_kubeconfig`."""
     inference_platforms: tuple[InferencePlatformConfig, ...] = ()
     observability: ObservabilityConfig = ObservabilityConfig()
+    serving_image: ServingImageSettings | None = None
+    """The serving image's ECR repository, publisher and tag; required when any inference platform is listed."""
 
     @field_validator("eks")
     @classmethod
@@ -182,12 +198,24 @@ class StackConfig(BaseModel):
                 raise ValueError(
                     f"{index}.cluster: {platform.cluster} is not enabled (set rampart:{platform.cluster}.enabled)"
                 )
-            if info.data.get("require_image_digest"):
-                try:
-                    platform.check_image_pinned()
-                except ValueError as error:
-                    raise ValueError(f"{index}.{error}") from None
         return platforms
+
+    @model_validator(mode="after")
+    def _platforms_have_an_image(self) -> StackConfig:
+        if not self.inference_platforms:
+            return self
+        if self.serving_image is None:
+            raise ValueError(
+                "serving_image: required when inference_platforms are listed (the tag the image workflow pushed, "
+                "`sha-<commit>`, and the GitHub repository allowed to publish it)"
+            )
+        on_prem = [platform.name for platform in self.inference_platforms if platform.cluster == "onprem"]
+        if on_prem and self.serving_image.onprem_registry is None:
+            raise ValueError(
+                f"serving_image.onprem_registry: required because {', '.join(on_prem)} runs on the on-prem cluster, "
+                "which pulls the image from a mirror of ECR (it holds no AWS credentials)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _onprem_has_a_kubeconfig(self) -> StackConfig:

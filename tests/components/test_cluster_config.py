@@ -93,7 +93,7 @@ def _with(environment: str, key: str, path: list[str | int], value: Any) -> tupl
             "inference_platforms",
             [0, "image"],
             "repo/serving:1",
-            "rampart:inference_platforms: 0.image: repo/serving:1 must be pinned by digest",
+            "rampart:inference_platforms.0: image: moved to rampart:serving_image",
         ),
         ("prod", "inference_platforms", [1, "name"], "public", "rampart:inference_platforms: names must be unique"),
         (

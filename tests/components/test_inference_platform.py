@@ -1,21 +1,28 @@
-"""`InferencePlatform` under mocks (no Kubernetes here): the RayService, and only the gateway exposed."""
+"""`InferencePlatform` under mocks (no Kubernetes and no AWS here: the plan's names come from the
+mocks' outputs): the RayService, its configs rendered from the stack's outputs, only the gateway exposed."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from components.inference_platform import (
+    GATEWAY_CONFIG_MOUNT,
     GATEWAY_PORT,
     INTERNAL_RAY_PORTS,
+    WRITABLE_PATHS,
     InferencePlatformArgs,
     InferencePlatformSettings,
     WorkerGroup,
 )
-from services.config import serve_config
+from services.config import config_document, serve_config
+from services.config.render import render
 from stacks.plan import PlanGraph, PlannedResource
 from tests.stacks.helpers import under
 
@@ -40,13 +47,120 @@ def _pods(service: PlannedResource) -> Iterator[tuple[str, dict[str, Any]]]:
         yield group["groupName"], group["template"]["spec"]
 
 
+PLATFORM_FILES = {"dev": {"public": "dev"}, "staging": {"public": "staging", "regulated": "staging-onprem"},
+                  "prod": {"public": "prod", "regulated": "prod-onprem"}}
+
+
+def _platform_name(service: PlannedResource) -> str:
+    return service.name.split("-")[2]  # rampart-<env>-<platform>-rayservice
+
+
+def _embedded(service: PlannedResource) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(service.inputs["spec"]["serveConfigV2"])
+    return document
+
+
+def _gateway_config(graph: PlanGraph, service: PlannedResource) -> dict[str, Any]:
+    (config_map,) = [
+        c for c in graph.of_type("kubernetes:core/v1:ConfigMap") if c.name == service.name.replace("-rayservice", "-gateway-config")
+    ]
+    document: dict[str, Any] = yaml.safe_load(config_map.inputs["data"]["gateway.yaml"])
+    return document
+
+
+def _plan_values(graph: PlanGraph) -> dict[str, str]:
+    """The names this plan created, as the stack hands them to the configs."""
+    buckets = {r.name: r.outputs["bucket"] for r in graph.of_type("aws:s3/bucket:Bucket")}
+    (keys_secret,) = [r for r in graph.of_type("aws:secretsmanager/secret:Secret") if r.name.endswith("gateway-api-keys")]
+    return {
+        "model_bucket": next(v for k, v in buckets.items() if k.endswith("-models-bucket")),
+        "audit_bucket": next(v for k, v in buckets.items() if k.endswith("-audit-bucket")),
+        "gateway_keys_secret_arn": keys_secret.outputs["arn"],
+        "region": "us-east-1",
+    }
+
+
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
-def test_serve_config_is_the_services_file_verbatim(rendered: Render, environment: str) -> None:
-    for service in rendered(environment).of_type(RAY_SERVICE):
-        embedded = yaml.safe_load(service.inputs["spec"]["serveConfigV2"])
-        assert embedded == serve_config(environment), (
-            f"{service.urn} drifted from services/config/serve-{environment}.yaml"
-        )
+def test_each_platform_runs_its_files_rendered_with_this_plans_names(rendered: Render, environment: str) -> None:
+    graph = rendered(environment)
+    services = graph.of_type(RAY_SERVICE)
+    assert {_platform_name(s) for s in services} == set(PLATFORM_FILES[environment])
+    for service in services:
+        name = PLATFORM_FILES[environment][_platform_name(service)]
+        values = _plan_values(graph) if name == environment else {}  # on-prem configs get no AWS names
+        embedded = _embedded(service)
+        expected = render(serve_config(name), values, source=name)
+        for key in ("ssl_certfile", "ssl_keyfile"):  # TLS from the load balancer to the pod
+            assert embedded["http_options"].pop(key).startswith("/etc/rampart/tls/"), service.urn
+        assert embedded["applications"][0]["args"]["gateway"].pop("config_path") == f"{GATEWAY_CONFIG_MOUNT}/gateway.yaml"
+        assert embedded == expected, f"{service.urn} drifted from services/config/serve-{name}.yaml"
+        assert _gateway_config(graph, service) == render(config_document("gateway", name), values, source=name)
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_every_bucket_and_secret_a_config_names_is_a_resource_of_the_plan(rendered: Render, environment: str) -> None:
+    graph = rendered(environment)
+    buckets = {r.outputs["bucket"] for r in graph.of_type("aws:s3/bucket:Bucket")}
+    secrets = {r.outputs["arn"] for r in graph.of_type("aws:secretsmanager/secret:Secret")}
+    for service in graph.of_type(RAY_SERVICE):
+        text = service.inputs["spec"]["serveConfigV2"]
+        named_buckets = {uri.split("/")[2] for uri in re.findall(r"s3://[^\s'\"]+", text)}
+        gateway = _gateway_config(graph, service)
+        if gateway["keys"]["source"] == "secrets_manager":
+            assert gateway["keys"]["secret_id"] in secrets, service.urn
+        if (upload := gateway.get("audit", {}).get("upload")) is not None:
+            named_buckets.add(upload["bucket"])
+        assert named_buckets <= buckets, f"{service.urn} names buckets the plan does not create: {named_buckets - buckets}"
+        assert "${" not in text and "${" not in yaml.safe_dump(gateway), service.urn
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_every_model_a_route_targets_is_served_on_the_routes_cluster(rendered: Render, environment: str) -> None:
+    graph = rendered(environment)
+    for service in graph.of_type(RAY_SERVICE):
+        args = _embedded(service)["applications"][0]["args"]
+        chats = [args["generator"], *args.get("additional_generators", [])]
+        served = {args["embedder"]["model_name"], "retriever", *(chat["model_name"] for chat in chats)}
+        gateway = _gateway_config(graph, service)
+        versions = gateway["model_versions"]
+        for route_name, route in gateway["routes"].items():
+            targeted = [v["model_version"] for v in route.get("versions", [])]
+            targeted += [step for step in route.get("fallback", []) if step != "review"]
+            targeted += [route["shadow"]["model_version"]] if route.get("shadow") else []
+            for version in targeted:
+                assert versions[version]["model"] in served, (
+                    f"{service.urn}: route {route_name} targets {versions[version]['model']}, which this cluster does not serve"
+                )
+
+
+def test_on_prem_platforms_reach_no_aws_at_all(rendered: Render) -> None:
+    for environment in ("staging", "prod"):
+        graph = rendered(environment)
+        service = _ray_service(graph, "-regulated")
+        text = service.inputs["spec"]["serveConfigV2"] + yaml.safe_dump(_gateway_config(graph, service))
+        assert "s3://" not in text and "secrets_manager" not in text and "amazonaws" not in text, service.urn
+        assert _gateway_config(graph, service)["audit"]["upload"] is None
+        for where, pod in _pods(service):
+            for container in pod["containers"]:
+                assert not [e for e in container["env"] if e["name"].startswith("AWS_")], f"{service.urn} {where}"
+                assert "amazonaws.com" not in container["image"], f"{service.urn} {where} pulls from ECR"
+            mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+            assert mounts["/var/lib/rampart-models"]["readOnly"] and mounts["/etc/rampart/keys"]["readOnly"]
+        claims = {c.inputs["metadata"]["name"] for c in under(graph, _platform(graph, "-regulated"), "kubernetes:core/v1:PersistentVolumeClaim")}
+        assert claims == {"rampart-models", "rampart-state"}
+
+
+def test_every_path_the_services_write_is_a_volume_the_image_declares(rendered: Render) -> None:
+    containerfile = (Path(__file__).parents[2] / "deploy" / "Containerfile").read_text()
+    declared = json.loads(re.search(r"^VOLUME (\[.*\])$", containerfile, re.M).group(1))  # type: ignore[union-attr]
+    assert sorted(declared) == sorted(WRITABLE_PATHS.values())
+    for environment in ("dev", "staging", "prod"):
+        for service in rendered(environment).of_type(RAY_SERVICE):
+            for where, pod in _pods(service):
+                (container,) = pod["containers"]
+                mounted = {m["mountPath"] for m in container["volumeMounts"]}
+                assert set(WRITABLE_PATHS.values()) <= mounted, f"{service.urn} {where}"
+                assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 def test_head_runs_no_tasks_and_token_auth_is_on(rendered: Render) -> None:
@@ -84,6 +198,7 @@ def test_every_ray_pod_is_locked_down_sized_and_has_shared_memory(rendered: Rend
             assert pod["automountServiceAccountToken"] is False, f"{service.urn} {where}"
             for container in pod["containers"]:
                 assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"], f"{service.urn} {where}"
+                assert pod["serviceAccountName"] == "ray-serving", f"{service.urn} {where}"
                 security = container["securityContext"]
                 assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"], f"{service.urn} {where}"
                 assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
@@ -116,6 +231,13 @@ def test_only_the_gateway_port_is_reachable_through_services_and_ingresses(rende
         assert spec["tls"] and spec["tls"][0]["hosts"] == [spec["rules"][0]["host"]], f"{ingress.urn} lacks TLS"
         backends = [p["backend"]["service"] for rule in spec["rules"] for p in rule["http"]["paths"]]
         assert backends == [{"name": "gateway", "port": {"number": GATEWAY_PORT}}], ingress.urn
+        annotations = ingress.inputs["metadata"]["annotations"]
+        if spec["ingressClassName"] == "alb":  # EKS: internal load balancer, ACM certificate, HTTPS to the pod
+            assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal", ingress.urn
+            assert annotations["alb.ingress.kubernetes.io/certificate-arn"].startswith("arn:aws:acm:"), ingress.urn
+            assert annotations["alb.ingress.kubernetes.io/backend-protocol"] == "HTTPS", ingress.urn
+        else:
+            assert annotations["nginx.ingress.kubernetes.io/backend-protocol"] == "HTTPS", ingress.urn
 
 
 def test_network_policies_deny_by_default_and_open_only_named_ports(rendered: Render) -> None:
@@ -208,7 +330,6 @@ def test_ray_service_waits_for_the_operator_of_its_cluster(rendered: Render) -> 
 def _settings(**changes: Any) -> InferencePlatformSettings:
     base: dict[str, Any] = {
         "data_class": "confidential",
-        "image": "registry/serving:1@sha256:" + "a" * 64,
         "hostname": "api.example.com",
         "cpu_workers": WorkerGroup(1, 2, "2", "8Gi"),
         "gpu_workers": WorkerGroup(1, 2, "8", "48Gi", 1),
@@ -217,7 +338,13 @@ def _settings(**changes: Any) -> InferencePlatformSettings:
 
 
 def _args(settings: InferencePlatformSettings | None = None, **changes: Any) -> InferencePlatformArgs:
-    base: dict[str, Any] = {"environment": "prod", "serve_config": serve_config("prod"), "namespace": "rampart-public"}
+    base: dict[str, Any] = {
+        "environment": "prod",
+        "image": "registry/serving:1@sha256:" + "a" * 64,
+        "serve_config": serve_config("prod"),
+        "gateway_config": config_document("gateway", "prod"),
+        "namespace": "rampart-public",
+    }
     return InferencePlatformArgs(settings or _settings(), **{**base, **changes})
 
 
@@ -236,10 +363,11 @@ def _args(settings: InferencePlatformSettings | None = None, **changes: Any) -> 
         (lambda: WorkerGroup(1, 2, "two", "8Gi"), "WorkerGroup: cpu: 'two' is not a Kubernetes quantity (got 'two')"),
         (lambda: WorkerGroup(1, 2, "2", "8G"), "WorkerGroup: memory: '8G' is not a Kubernetes quantity (got '8G')"),
         (
-            lambda: _args(_settings(image="registry/serving:1")),
+            lambda: _args(image="registry/serving:1"),
             "image: registry/serving:1 must be pinned by digest (@sha256:<64 hex>)",
         ),
         (lambda: _args(serve_config={"applications": []}), "serve_config: has no applications"),
+        (lambda: _args(gateway_config=None), "gateway_config: required, the serve config runs the gateway"),
     ],
 )
 def test_bad_arguments_name_the_field(build: Callable[[], object], message: str) -> None:
@@ -249,5 +377,5 @@ def test_bad_arguments_name_the_field(build: Callable[[], object], message: str)
 
 
 def test_a_tag_is_accepted_where_digests_are_not_required() -> None:
-    args = _args(_settings(image="registry/serving:1"), require_image_digest=False)
-    assert args.settings.image == "registry/serving:1"
+    args = _args(image="registry/serving:1", require_image_digest=False)
+    assert args.image == "registry/serving:1"
