@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 from services.gateway.audit import AuditLog, AuditUploader
 from services.gateway.config import AuditUploadConfig
+from services.data.lineage import RetrievalFields
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 
@@ -85,6 +86,8 @@ class AuditRecord(_AuditKeys, total=False):
     """`fail_open` when the request was admitted without the quota ledger; absent otherwise."""
     review: ReviewFields
     """On a reviewer's decision: the item, the decision and the reviewed request's id."""
+    retrieval: RetrievalFields
+    """RAG and chat answers from the index: its version and the passages used (`make lineage REQUEST=<id>`)."""
 
 
 def audit_record(exchange: Exchange, latency_s: float) -> AuditRecord:
@@ -113,6 +116,8 @@ def audit_record(exchange: Exchange, latency_s: float) -> AuditRecord:
     }
     if exchange.quota_note is not None:
         record["quota"] = exchange.quota_note
+    if exchange.retrieval is not None:
+        record["retrieval"] = exchange.retrieval
     if (decision := exchange.review_decision) is not None:
         record["review"] = {"item_id": decision.item_id, "decision": decision.decision,
                             "request_id": decision.request_id}

@@ -19,6 +19,7 @@ from services.gateway.payloads import InputText
 from services.gateway.tracing import NO_TRACE, RequestTrace
 
 if TYPE_CHECKING:  # imported for annotations only: the runtime module imports the scanners
+    from services.data.lineage import RetrievalFields
     from services.gateway.accounting import VerdictFields
     from services.gateway.routing import RoutingDecision
     from services.gateway.runtime import RuntimeConfig
@@ -110,6 +111,8 @@ class Exchange:
     usage: Usage = field(default_factory=Usage)
     review_id: str | None = None
     review_decision: ReviewDecisionRecord | None = None
+    retrieval: RetrievalFields | None = None
+    """RAG and chat: the index version and the passages (ids, content hashes) the answer used (lineage)."""
 
     # the edge
     trace: RequestTrace = NO_TRACE

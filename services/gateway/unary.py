@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.data.lineage import retrieval_lineage
 from services.gateway.asgi import Send, json_or_none
 from services.gateway.drift import DriftTracker
 from services.gateway.edge import send_captured, send_json
@@ -51,6 +52,8 @@ class UnaryAnswer:
         if answer is None:
             await send_captured(send, captured)
             return
+        if route.kind in ("chat", "rag"):
+            exchange.retrieval = retrieval_lineage(answer)
         assert step.model_version is not None
         tokens = usage_tokens(answer)
         if tokens:
