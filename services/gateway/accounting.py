@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any, TypedDict
 
+from services.data.lineage import RetrievalFields
 from services.gateway.audit import AuditLog, AuditUploader
 from services.gateway.config import AuditUploadConfig
-from services.data.lineage import RetrievalFields
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 
