@@ -1,0 +1,109 @@
+"""The served index: two ingestions are two versions and rollback serves the first again; a
+regulated tenant never retrieves a passage not cleared for its class; the s3:// path (moto)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import pytest
+
+from services.data.index_store import IndexStore, PassageFilter
+from services.data.pipeline import Embed, ingest
+from services.data.settings import IngestSettings
+from services.data.sources import open_source
+from services.inference.retriever import DocumentIndex
+from services.inference.settings import RetrieverSettings
+from tests.data.conftest import GOOD
+
+QUESTION = "How does a canary release shift traffic to a new model version?"
+
+
+def test_two_ingestions_are_two_versions_and_rollback_serves_the_first(
+    write_corpus: Callable[[dict[str, str | bytes]], Path], embed: Embed, tmp_path: Path
+) -> None:
+    root = write_corpus({"quotas.md": GOOD["quotas.md"]})
+    settings = RetrieverSettings.model_validate(
+        {"corpus": [str(root)], "index": {"uri": str(tmp_path / "index")}, "bootstrap": True}
+    )
+
+    async def scenario() -> None:
+        index, first = await DocumentIndex.open(settings, embed)
+        vector = (await embed([QUESTION]))[0]
+        assert {p.source for p in await index.search(vector, 3)} == {"quotas.md#Quotas"}
+        (root / "canary.md").write_text(GOOD["canary.md"])
+        second = await index.reindex()
+        assert (first.version, second.version) == (1, 2) and second.documents == 2
+        best = (await index.search(vector, 1))[0]
+        assert best.source == "canary.md#Canary releases" and best.index_version == 2
+
+        # Another replica following the serving pin, opened after the second run.
+        follower, _ = await DocumentIndex.open(settings.model_copy(update={"index": settings.index.model_copy(
+            update={"refresh_s": 0.01})}), embed)
+        assert follower.version == 2
+        await index.rollback(1)
+        assert {p.source for p in await index.search(vector, 3)} == {"quotas.md#Quotas"}
+        await asyncio.sleep(0.05)
+        await follower.search(vector, 1)  # starts the pin check
+        for _ in range(100):
+            if follower.version == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert follower.version == 1
+        assert {p.index_version for p in await follower.search(vector, 3)} == {1}
+
+    asyncio.run(scenario())
+
+
+def test_a_regulated_tenant_only_retrieves_passages_cleared_for_it(
+    write_corpus: Callable[[dict[str, str | bytes]], Path], embed: Embed, tmp_path: Path
+) -> None:
+    root = write_corpus({
+        **GOOD,
+        "cleared.md": "---\ndata_classes: [standard, regulated]\n---\n# Quotas for regulated tenants\n\n"
+                      "Regulated tenants get the same per-minute request and token limits, served on premises.\n",
+        "acme-only.md": "---\ntenant: acme\ndata_classes: [regulated]\n---\n# Acme's quota exception\n\n"
+                        "Acme may burst to twice its tokens-per-minute limit during the quarter close.\n",
+    })
+    store = IndexStore(str(tmp_path / "index"))
+    result = asyncio.run(ingest(open_source(str(root)), store, IngestSettings(), embed, 384))
+    snapshot = store.open(result.version)
+    rows = snapshot._table.to_arrow().select(["chunk_id", "tenant", "data_classes"]).to_pylist()
+    cleared = {r["chunk_id"] for r in rows if "regulated" in r["data_classes"] and r["tenant"] in ("", "bank")}
+    questions = ["What are the quota limits?", "canary release traffic", "GPU node pools", "tokens per minute burst"]
+    for question in questions:
+        vector = asyncio.run(embed([question]))[0]
+        hits = snapshot.search(vector, 10, PassageFilter(tenant="bank", data_class="regulated"))
+        assert hits and {hit.chunk_id for hit in hits} <= cleared
+        unfiltered = snapshot.search(vector, 10)
+        assert len(unfiltered) == len(rows)  # without a filter every passage is a candidate
+    acme = snapshot.search(asyncio.run(embed(["quota exception"]))[0], 10, PassageFilter("acme", "regulated"))
+    assert {hit.document_id for hit in acme} == {"cleared.md", "acme-only.md"}
+
+
+def test_a_filter_value_that_is_not_a_name_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match="tenant: "):
+        PassageFilter(tenant="x' OR '1'='1").where()
+
+
+def test_s3_source_into_an_s3_index(aws_endpoint: str, embed: Embed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto stands in for S3 (the real one cannot be reached here); LanceDB writes through its S3 API."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="corpus")
+    s3.put_bucket_versioning(Bucket="corpus", VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(Bucket="indexes")
+    for name, text in GOOD.items():
+        s3.put_object(Bucket="corpus", Key=f"team/{name}", Body=text.encode())
+    s3.put_object(Bucket="corpus", Key="team/empty.md", Body=b"")
+    store = IndexStore("s3://indexes/rampart")
+    result = asyncio.run(ingest(open_source("s3://corpus/team", s3_client=s3), store, IngestSettings(), embed, 384))
+    assert result.report.quarantined_by_reason == {"empty": 1}
+    run = store.run_for_version(result.version)
+    locations = {d["document_id"]: (d["location"], d["source_version"]) for d in run.documents}
+    assert locations["canary.md"][0] == "s3://corpus/team/canary.md"
+    assert locations["canary.md"][1].startswith("version_id=")
+    hits = store.open().search(asyncio.run(embed([QUESTION]))[0], 1)
+    assert hits[0].document_id == "canary.md"
