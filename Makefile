@@ -142,6 +142,12 @@ audit-verify: $(VENV)/.installed-all ## check the hash chain of the local audit 
 
 .PHONY: verify
 # After `pulumi up -s $(ENV)`: check the live resources with boto3 (needs AWS credentials).
+# Tenants' API keys where a deployed gateway reads them (tools/api_keys.py): printed once, stored as hashes.
+.PHONY: api-key
+api-key: $(VENV)/.installed-all ## mint an API key for TENANT with SCOPES (e.g. chat,embeddings,models) into stack ENV's key secret
+	pulumi stack output -s $(ENV) --json | $(PY) -m tools.api_keys add --stack-outputs - \
+		--region "$$(pulumi config get aws:region -s $(ENV))" --tenant "$(TENANT)" --scopes "$(SCOPES)"
+
 verify: $(VENV)/.installed-infra ## after pulumi up: check stack ENV's live resources with boto3 (AWS credentials)
 	pulumi stack output -s $(ENV) --json | $(PY) -m stacks.verify --region "$$(pulumi config get aws:region -s $(ENV))"
 

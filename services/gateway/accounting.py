@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from services.data.lineage import RetrievalFields
 from services.gateway.audit import AuditLog, AuditUploader
@@ -18,7 +18,12 @@ from services.gateway.config import AuditUploadConfig
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 
-__all__ = ["Accounting", "AuditRecord", "ReviewFields", "TokenCounts", "VerdictFields", "audit_record"]
+if TYPE_CHECKING:  # feedback.py imports the state store, which accounting itself never touches
+    from services.gateway.feedback import ResponseRecorder
+
+__all__ = [
+    "Accounting", "AuditRecord", "FeedbackFields", "ReviewFields", "TokenCounts", "VerdictFields", "audit_record",
+]
 
 log = logging.getLogger("rampart.gateway")
 
@@ -51,6 +56,14 @@ class ReviewFields(TypedDict):
     decision: str
     request_id: str
     """The reviewed request's id."""
+
+
+class FeedbackFields(TypedDict):
+    feedback_id: str
+    response_id: str
+    """The rated response's request id (its audit record's id)."""
+    rating: int
+    model_version: str | None
 
 
 class _AuditKeys(TypedDict):
@@ -88,6 +101,8 @@ class AuditRecord(_AuditKeys, total=False):
     """On a reviewer's decision: the item, the decision and the reviewed request's id."""
     retrieval: RetrievalFields
     """RAG and chat answers from the index: its version and the passages used (`make lineage REQUEST=<id>`)."""
+    feedback: FeedbackFields
+    """On `POST /v1/feedback`: the feedback's id, the rated response and the rating."""
 
 
 def audit_record(exchange: Exchange, latency_s: float) -> AuditRecord:
@@ -121,6 +136,9 @@ def audit_record(exchange: Exchange, latency_s: float) -> AuditRecord:
     if (decision := exchange.review_decision) is not None:
         record["review"] = {"item_id": decision.item_id, "decision": decision.decision,
                             "request_id": decision.request_id}
+    if (feedback := exchange.feedback) is not None:
+        record["feedback"] = {"feedback_id": feedback.feedback_id, "response_id": feedback.response_id,
+                              "rating": feedback.rating, "model_version": feedback.model_version}
     return record
 
 
@@ -132,6 +150,8 @@ class Accounting:
         self._metrics = metrics
         self._uploader = AuditUploader(upload, s3_client) if upload else None
         self._uploads: set[asyncio.Task[None]] = set()
+        self.responses: ResponseRecorder | None = None
+        """Set by the gateway: records each answered request in the shared store (for feedback)."""
 
     def account(self, exchange: Exchange) -> None:
         """Metrics and the audit record of a finished request; a no-op the second time."""
@@ -143,6 +163,8 @@ class Accounting:
         self._metrics.requests.labels(route, exchange.tenant, str(exchange.status or 500)).inc()
         self._metrics.latency.labels(route).observe(latency)
         self.audit.append(audit_record(exchange, latency))
+        if self.responses is not None:
+            self.responses.record(exchange)
         upload = exchange.runtime.config.audit.upload
         if self._uploader is not None and upload is not None:
             lines = self.audit.take_unsealed(upload.batch_records, upload.flush_interval_s)

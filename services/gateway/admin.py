@@ -21,10 +21,12 @@ from services.gateway.asgi import Scope
 from services.gateway.config import path_matches
 from services.gateway.errors import ConfigError, GatewayError, InvalidRequestError
 from services.gateway.exchange import Exchange, ReviewDecisionRecord
+from services.gateway.feedback import FeedbackDesk, FeedbackReceipt, FeedbackRequest
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.pages import pages_router
 from services.gateway.review import Decision, ReviewDecision, ReviewEdit, ReviewItem, ReviewQueue, ReviewStatus
 from services.gateway.scanning import record_scan
+from services.state.reviews import DECISION_RATINGS
 
 __all__ = [
     "ADMIN_ROUTES",
@@ -46,6 +48,8 @@ ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/review/items/{item_id}/approve", "review:write"),
     ("POST", "/v1/review/items/{item_id}/reject", "review:write"),
     ("POST", "/v1/review/items/{item_id}/edit", "review:write"),
+    # Whoever may ask for answers may rate them; the tenant check is the feedback desk's (feedback.py).
+    ("POST", "/v1/feedback", "chat"),
     ("GET", "/v1/gateway/metrics", "admin"),
     ("POST", "/v1/gateway/reload", "admin"),
     ("GET", "/v1/gateway/openapi.json", "admin"),
@@ -127,6 +131,7 @@ def build_admin_app(
     review: Callable[[], ReviewQueue],
     metrics: GatewayMetrics,
     reload: Callable[[], Awaitable[ReloadResult]],
+    feedback: FeedbackDesk,
 ) -> FastAPI:
     app = FastAPI(
         title="Rampart gateway", version="1", docs_url=None, redoc_url=None,
@@ -163,7 +168,16 @@ def build_admin_app(
         note = body.note if body else ""
         item = review().decide(item_id, decision, exchange.require_key().id, note, edited_answer)
         exchange.review_decision = ReviewDecisionRecord(item_id, decision, item.request_id)
+        # The decision was stored as feedback on the reviewed answer (services/state/reviews.py).
+        stored = review().store.responses.feedback_for([item.request_id]).get(item.request_id, [])
+        version = next((row.model_version for row in stored if row.source == "review"), None) or "unknown"
+        metrics.feedback.labels(version, "review", str(DECISION_RATINGS[decision])).inc()
         return item
+
+    @app.post("/v1/feedback", response_model=FeedbackReceipt)
+    async def give_feedback(request: Request, body: FeedbackRequest) -> FeedbackReceipt:
+        """Rate one of your answers by its `X-Request-Id`: rating -1/0/+1, an optional correction, tags."""
+        return await feedback.give(_exchange_of(request), body)
 
     @app.post("/v1/review/items/{item_id}/approve", response_model=ReviewItem)
     async def approve(

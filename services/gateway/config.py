@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from services.config.render import placeholders
 from services.gateway.errors import ConfigError
+from services.gateway.promotion_config import PromotionConfig
 from services.gateway.scanners import ScannersConfig
+from services.gateway.state_config import StateConfig
 from services.telemetry import TracingConfig
 
 __all__ = [
@@ -239,6 +241,10 @@ class GatewayConfig(_Strict):
     drift: DriftConfig = DriftConfig()
     reload_check_s: float = Field(default=1.0, gt=0)
     """How often a replica looks at its config file's modification time (promote/rollback)."""
+    state: StateConfig = StateConfig()
+    """The store every replica shares (review queue, feedback, shadow comparisons, promotion state)."""
+    promotion: PromotionConfig = PromotionConfig()
+    """How the promotion controller moves a candidate version through its steps (promotion.py)."""
     tracing: TracingConfig = TracingConfig()
     """OpenTelemetry spans to the collector (`enabled`, `endpoint`, `capture_content`, `sample_ratio`):
     off by default; prompt and answer text only with `capture_content` (docs/observability.md, "Traces")."""

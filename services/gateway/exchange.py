@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported for annotations only: the runtime module imports t
     from services.gateway.routing import RoutingDecision
     from services.gateway.runtime import RuntimeConfig
 
-__all__ = ["Exchange", "ReviewDecisionRecord", "Usage", "VerdictRecord"]
+__all__ = ["Exchange", "FeedbackRecord", "ReviewDecisionRecord", "Usage", "VerdictRecord"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,16 @@ class ReviewDecisionRecord:
     item_id: str
     decision: str
     request_id: str
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """Feedback given on this (feedback) request, for its audit record."""
+
+    feedback_id: str
+    response_id: str
+    rating: int
+    model_version: str | None
 
 
 @dataclass
@@ -111,6 +121,10 @@ class Exchange:
     usage: Usage = field(default_factory=Usage)
     review_id: str | None = None
     review_decision: ReviewDecisionRecord | None = None
+    answer_texts: list[str] = field(default_factory=list)
+    """The unary answer's texts as the output scanners left them (kept with the response for feedback)."""
+    feedback: FeedbackRecord | None = None
+    """On `POST /v1/feedback`: the rating this request gave."""
     retrieval: RetrievalFields | None = None
     """RAG and chat: the index version and the passages (ids, content hashes) the answer used (lineage)."""
 

@@ -33,6 +33,10 @@ GATEWAY_METRICS: dict[str, str] = {
     "rampart_gateway_cost_usd_total": "Estimated model cost in USD, by tenant.",
     "rampart_gateway_shadow_total": "Shadow requests, by backend and outcome (agree, differ, error).",
     "rampart_gateway_review_queued_total": "Items put on the human review queue, by reason.",
+    "rampart_gateway_feedback_total": "Feedback ratings received, by model version, source (api, review) and "
+    "rating (-1, 0, 1); (good - bad) / all is the feedback score.",
+    "rampart_gateway_promotion_weight": "The candidate's share of a route's traffic in percent, by route, candidate.",
+    "rampart_gateway_promotion_decisions_total": "Promotion controller decisions, by route and action.",
     "rampart_gateway_config_reloads_total": "Config reloads, by outcome (ok, error).",
     "rampart_gateway_input_length_mean": "Moving mean of input length in characters.",
     "rampart_gateway_input_length_shift": "Relative shift of mean input length against the baseline.",
@@ -137,6 +141,18 @@ class GatewayMetrics:
             _help("rampart_gateway_review_queued_total"),
             ["reason"],
             registry=r,
+        )
+        self.feedback = self._mirrored(
+            Counter, "rampart_gateway_feedback", _help("rampart_gateway_feedback_total"),
+            ["model_version", "source", "rating"], registry=r,
+        )
+        self.promotion_weight = self._mirrored(
+            Gauge, "rampart_gateway_promotion_weight", _help("rampart_gateway_promotion_weight"),
+            ["route", "candidate"], registry=r,
+        )
+        self.promotion_decisions = self._mirrored(
+            Counter, "rampart_gateway_promotion_decisions", _help("rampart_gateway_promotion_decisions_total"),
+            ["route", "action"], registry=r,
         )
         self.config_reloads = self._mirrored(
             Counter,

@@ -12,11 +12,12 @@ becomes an `Exchange` (exchange.py) and goes through the stages in this order, e
     unary.py           the answer scanned and sent, or flagged to review   (review_handoff.py)
     streaming.py       the streamed answer, scanned chunk by chunk
     shadow.py          a copy to the shadow candidate, compared in the background
-    accounting.py      metrics and one typed audit record
+    accounting.py      metrics and one typed audit record; the response recorded for feedback (feedback.py)
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 import time
@@ -34,6 +35,7 @@ from services.gateway.config import CONFIG_DIR, GatewayConfig, config_path, stat
 from services.gateway.drift import DriftTracker, load_baseline
 from services.gateway.edge import answer_error, send_captured, tracking_send
 from services.gateway.exchange import Exchange
+from services.gateway.feedback import FeedbackDesk, ResponseRecorder
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
 from services.gateway.pages import is_page
@@ -48,6 +50,7 @@ from services.gateway.streaming import StreamedAnswer
 from services.gateway.tracing import GatewayTracing
 from services.gateway.unary import UnaryAnswer
 from services.inference.settings import GatewaySettings
+from services.state import StateStore
 
 __all__ = ["GatewayMiddleware", "GatewaySettings"]
 
@@ -81,18 +84,22 @@ class GatewayMiddleware:
             ledger = get_or_create_ray_ledger() if config.quotas.ledger == "ray_actor" else ProcessLedger()
         baseline = load_baseline(CONFIG_DIR / config.drift.baseline) if config.drift.baseline else None
         drift = DriftTracker(baseline, config.drift.window, config.drift.warmup)
-        self._review_path = state_dir / "review.sqlite"
-        self._review: ReviewQueue | None = None
+        # Review queue, responses and feedback, shadow comparisons, promotion: shared by every replica.
+        self.store = StateStore.open(config.state.url_for(state_dir))
+        self._review = ReviewQueue(self.store)
+        self.responses = ResponseRecorder(self.store)
 
         self.accounting = Accounting(state_dir, self.metrics, config.audit.upload, s3_client)
+        self.accounting.responses = self.responses
         self.admission = Admission(ledger, config.quotas, config.tenants, drift, self.metrics)
         self.input_scanning = InputScanning(self.metrics)
         self.chain = ModelChain(app, self.metrics, config)
-        self.shadow = ShadowCopies(state_dir / "shadow", self.audit.stream, self.chain, self.metrics)
+        self.shadow = ShadowCopies(self.store, self.chain, self.metrics)
         review = ReviewHandoff(self.review_queue, self.metrics)
         self.unary_answer = UnaryAnswer(self.chain, review, self.shadow, drift, self.metrics)
         self.streamed_answer = StreamedAnswer(self.chain, review, self.metrics)
-        self._admin = build_admin_app(self.review_queue, self.metrics, self.reload)
+        feedback = FeedbackDesk(self.store, self.responses, self.metrics)
+        self._admin = build_admin_app(self.review_queue, self.metrics, self.reload, feedback)
 
     # ----------------------------------------------------------------- the pipeline
 
@@ -162,9 +169,6 @@ class GatewayMiddleware:
         return self.runtime.current.config
 
     def review_queue(self) -> ReviewQueue:
-        # Opened on first use: SQLite connections are cheap but need not exist in every replica.
-        if self._review is None:
-            self._review = ReviewQueue(self._review_path)
         return self._review
 
     async def reload(self, force: bool = True) -> ReloadResult:
@@ -182,9 +186,15 @@ class GatewayMiddleware:
         self.admission.quotas.reconfigure(runtime.config.quotas, runtime.config.tenants)
 
     async def drain(self) -> None:
-        """Wait for shadow copies and audit uploads in flight (tests, shutdown)."""
+        """Wait for shadow copies, audit uploads and response records in flight (tests, shutdown)."""
         await self.shadow.drain()
         await self.accounting.drain()
+        await asyncio.to_thread(self.responses.flush)
+
+    def close(self) -> None:
+        """Write what is queued and let go of the store (shutdown, tests)."""
+        self.responses.close()
+        self.store.close()
 
     def flush_audit(self) -> str | None:
         """Upload every audit record not yet uploaded (shutdown, tests); returns the object key."""

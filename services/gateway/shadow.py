@@ -1,34 +1,37 @@
 """Shadow copies: a candidate model version answers the same request in the background.
 
 Its answer is scanned like any other and compared with what the client got; the comparison goes
-to the shadow log, never to the client. Shadow copies never compete with real traffic beyond
-`MAX_SHADOW_IN_FLIGHT` at once: extras are skipped and counted.
+to the shared state store (`shadow_comparisons`, read by the promotion gates), never to the client.
+Shadow copies never compete with real traffic beyond `MAX_SHADOW_IN_FLIGHT` at once: extras are
+skipped and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from services.gateway.asgi import BackendFailure, json_or_none
-from services.gateway.audit import AuditLog
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
 from services.gateway.payloads import output_texts
 from services.gateway.routing import ChainStep
+from services.state import ShadowComparisonRow, StateStore
 
 __all__ = ["MAX_SHADOW_IN_FLIGHT", "ShadowCopies", "similarity"]
 
 MAX_SHADOW_IN_FLIGHT = 8
 AGREEMENT_THRESHOLD = 0.5
 
+log = logging.getLogger("rampart.gateway")
+
 
 class ShadowCopies:
-    def __init__(self, log_dir: Path, stream: str, chain: ModelChain, metrics: GatewayMetrics) -> None:
-        self.log = AuditLog(log_dir, stream=stream)
+    def __init__(self, store: StateStore, chain: ModelChain, metrics: GatewayMetrics) -> None:
+        self.store = store
         self._chain = chain
         self._metrics = metrics
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -51,24 +54,27 @@ class ShadowCopies:
     async def _compare(self, exchange: Exchange, step: ChainStep, body: bytes, primary: list[str]) -> None:
         route = exchange.require_route()
         started = time.perf_counter()
-        record: dict[str, Any] = {
-            "request_id": exchange.request_id, "route": route.path,
-            "primary": exchange.model_version, "candidate": step.name,
-        }
+        row = ShadowComparisonRow(
+            created=time.time(), request_id=exchange.request_id, route=route.path,
+            primary_version=exchange.model_version, candidate=step.name, outcome="error", similarity=None,
+            status=None, error=None, latency_ms=0.0, answer=[],
+        )
         try:
             captured = await self._chain.attempt(step, exchange.scope, body)
             answer = json_or_none(captured.body)
             pipeline = exchange.runtime.pipeline_for(exchange.tenant)
             candidate = [pipeline.scan_output(item.text).text for item in output_texts(route.kind, answer)]
             agreement = similarity(" ".join(primary), " ".join(candidate))
-            outcome = "agree" if agreement >= AGREEMENT_THRESHOLD else "differ"
-            record.update(status=captured.status, answer=candidate, similarity=round(agreement, 4), outcome=outcome)
+            row.outcome = "agree" if agreement >= AGREEMENT_THRESHOLD else "differ"
+            row.status, row.answer, row.similarity = captured.status, candidate, round(agreement, 4)
         except BackendFailure as failure:
-            outcome = "error"
-            record.update(outcome=outcome, error=failure.cause)
-        record["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        self._metrics.shadow.labels(step.name, outcome).inc()
-        self.log.append(record)
+            row.error = failure.cause
+        row.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        self._metrics.shadow.labels(step.name, row.outcome).inc()
+        try:
+            await asyncio.to_thread(self.store.shadow.add, row)
+        except Exception:
+            log.exception("shadow comparison for request %s not recorded: the state store failed", row.request_id)
 
     async def drain(self) -> None:
         while self._in_flight:

@@ -66,6 +66,7 @@ class UnaryAnswer:
             notes = self._scan(exchange, answer)
         exchange.trace.answered(answer)
         self._shadow.start(exchange, answer)
+        exchange.answer_texts = [item.text for item in output_texts(route.kind, answer)]  # kept for feedback
         if not notes and output_texts(route.kind, answer) == before:
             # Nothing to add or redact: pass the model's bytes on (re-encoding 384 floats costs more
             # than everything else the gateway does to an embedding request).

@@ -60,18 +60,23 @@ class ResponseRow(Base):
     tenant: Mapped[str] = mapped_column(String(128), index=True)
     route: Mapped[str] = mapped_column(String(256))
     model_version: Mapped[str | None] = mapped_column(String(128), index=True)
+    """The version that answered (after any fallback)."""
+    routed_version: Mapped[str | None] = mapped_column(String(128), index=True)
+    """The version routing chose first: a candidate that failed over to another still counts against it."""
     status: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     flagged: Mapped[bool] = mapped_column(default=False)
-    """An output scanner blocked, redacted or flagged the answer."""
+    """An output scanner blocked or flagged the answer."""
     blocked: Mapped[bool] = mapped_column(default=False)
-    """An input scanner refused the request."""
+    """An output scanner blocked the answer (or part of it)."""
     prompt: Mapped[list[Any]]
     """The prompt texts as the input scanners left them."""
     answer: Mapped[list[Any]]
     """The answer texts as the output scanners left them."""
     passage_ids: Mapped[list[Any]]
-    """Retrieved passages (RAG answers), by source id."""
+    """The indexed passages the answer used (RAG passages, chat citations), by id."""
+    index_version: Mapped[int | None] = mapped_column(Integer)
+    """The index snapshot those passages came from."""
 
 
 class FeedbackRow(Base):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from services.gateway.admin import ADMIN_ROUTES
 from services.gateway.errors import InvalidRequestError
 from services.gateway.pages import PAGE_HEADERS, STATIC_DIR
 from services.gateway.review import ReviewQueue
+from services.state import StateStore
 from tests.gateway.harness import ModelBench, auth, chat_body
 
 pytestmark = pytest.mark.anyio
@@ -97,42 +97,16 @@ async def test_editing_needs_the_review_write_scope_and_an_existing_item(
     assert unknown.status_code == 404
 
 
-def test_a_queue_file_from_before_edits_gains_the_column_and_keeps_its_items(tmp_path: Path) -> None:
-    path = tmp_path / "review.sqlite"
-    old = sqlite3.connect(path)
-    old.execute(
-        "CREATE TABLE review_items ("
-        " id TEXT PRIMARY KEY, created REAL NOT NULL, tenant TEXT NOT NULL, route TEXT NOT NULL,"
-        " reason TEXT NOT NULL, request_id TEXT NOT NULL, content TEXT NOT NULL,"
-        " status TEXT NOT NULL, decided_by TEXT, decided_at REAL, note TEXT NOT NULL DEFAULT '')"
-    )
-    old.execute(
-        "INSERT INTO review_items VALUES ('old-1', 1.0, 'acme', '/v1/chat/completions', 'fallback', 'r1',"
-        " '{\"prompt\": [\"hi\"]}', 'pending', NULL, NULL, '')"
-    )
-    old.commit()
-    old.close()
-    queue, second_replica = ReviewQueue(path), ReviewQueue(path)
-    item = queue.get("old-1")
-    assert (item.status, item.content, item.edited_answer) == ("pending", {"prompt": ["hi"]}, None)
-    decided = second_replica.decide("old-1", "edited", "reviewer", "", "hello")
-    assert (decided.status, decided.edited_answer) == ("edited", "hello")
-    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(review_items)")]
-    assert columns[-1] == "edited_answer" and columns.count("edited_answer") == 1
-    queue.close()
-    second_replica.close()
-
-
 @pytest.mark.parametrize(("decision", "edited_answer"), [("edited", None), ("approved", "text")])
 def test_an_edited_answer_comes_with_the_edited_decision_only(
     tmp_path: Path, decision: Any, edited_answer: str | None
 ) -> None:
-    queue = ReviewQueue(tmp_path / "review.sqlite")
+    queue = ReviewQueue(StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}"))
     item_id = queue.enqueue("acme", "/v1/chat/completions", "fallback", "r1", {"prompt": ["hi"]})
     with pytest.raises(ValueError, match=r"^edited_answer: required with the 'edited' decision and only with it"):
         queue.decide(item_id, decision, "reviewer", "", edited_answer)
     assert queue.get(item_id).status == "pending"
-    queue.close()
+    queue.store.close()
 
 
 @pytest.mark.parametrize(

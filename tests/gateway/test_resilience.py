@@ -169,7 +169,7 @@ async def test_shadow_answers_are_recorded_and_compared_never_returned(
     await gateway.drain()
     assert "different" not in response.text
     assert "candidate" in bench.calls
-    records = [yaml.safe_load(line) for line in gateway.shadow.log.path.read_text().splitlines()]
-    assert records[0]["candidate"] == "candidate" and records[0]["outcome"] == "differ"
-    assert records[0]["answer"] == ["a completely different reply"]
+    records = gateway.store.shadow.recent()
+    assert records[0].candidate == "candidate" and records[0].outcome == "differ"
+    assert records[0].answer == ["a completely different reply"]
     assert gateway.metrics.value("rampart_gateway_shadow_total", {"backend": "candidate", "outcome": "differ"}) == 1

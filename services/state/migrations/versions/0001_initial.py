@@ -81,6 +81,7 @@ def upgrade() -> None:
         sa.Column("tenant", sa.String(length=128), nullable=False),
         sa.Column("route", sa.String(length=256), nullable=False),
         sa.Column("model_version", sa.String(length=128), nullable=True),
+        sa.Column("routed_version", sa.String(length=128), nullable=True),
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("latency_ms", sa.Float(), nullable=False),
         sa.Column("flagged", sa.Boolean(), nullable=False),
@@ -88,11 +89,13 @@ def upgrade() -> None:
         sa.Column("prompt", sa.JSON(), nullable=False),
         sa.Column("answer", sa.JSON(), nullable=False),
         sa.Column("passage_ids", sa.JSON(), nullable=False),
+        sa.Column("index_version", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("request_id"),
     )
     with op.batch_alter_table("responses", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_responses_created"), ["created"], unique=False)
         batch_op.create_index(batch_op.f("ix_responses_model_version"), ["model_version"], unique=False)
+        batch_op.create_index(batch_op.f("ix_responses_routed_version"), ["routed_version"], unique=False)
         batch_op.create_index(batch_op.f("ix_responses_tenant"), ["tenant"], unique=False)
 
     op.create_table(

@@ -1,0 +1,30 @@
+"""Where the shared state store is: the gateway config's `state:` block.
+
+Pydantic only (no SQLAlchemy): the infrastructure-only install validates gateway configs too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+__all__ = ["StateConfig"]
+
+
+class StateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    """SQLAlchemy URL every replica of the cluster shares: `postgresql+psycopg://user@host:5432/db` where
+    Rampart is deployed; `null` (the default, `make up`) is a SQLite file in the gateway's state directory."""
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return url
+
+    def url_for(self, state_dir: Path) -> str:
+        return self.url or f"sqlite:///{state_dir / 'state.sqlite'}"
