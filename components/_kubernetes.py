@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,6 +17,9 @@ from pydantic import Field
 
 from components.settings import settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
+
+if TYPE_CHECKING:
+    from components.ingress_controller import ClusterIngress
 
 __all__ = [
     "CHARTS",
@@ -55,6 +58,9 @@ CHARTS: Mapping[str, Chart] = {
         "https://open-telemetry.github.io/opentelemetry-helm-charts", "opentelemetry-collector", "0.140.0"
     ),
     "external-secrets": Chart("https://charts.external-secrets.io", "external-secrets", "1.1.0"),
+    "aws-load-balancer-controller": Chart("https://aws.github.io/eks-charts", "aws-load-balancer-controller", "1.13.0"),
+    "ingress-nginx": Chart("https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "4.13.0"),
+    "cluster-autoscaler": Chart("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.46.0"),
 }
 """Every chart the platform installs, in one place: upgrade a version here, on purpose."""
 
@@ -171,6 +177,8 @@ class PlatformAddons:
     gpu_software: k8s.helm.v3.Release
     kuberay_namespace: str
     kuberay_operator: k8s.helm.v3.Release
+    ingress: ClusterIngress
+    """The cluster's ingress controller: the class and certificate every platform `Ingress` uses."""
 
 
 def gpu_software_values(
@@ -233,9 +241,11 @@ def install_platform_addons(
     monitoring_namespace: str,
     parent: pulumi.Resource,
     provider: k8s.Provider,
+    ingress: ClusterIngress,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> PlatformAddons:
-    """GPU software (operator or device plugin + DCGM exporter) and the KubeRay operator.
+    """GPU software (operator or device plugin + DCGM exporter) and the KubeRay operator; `ingress`,
+    installed by the cluster component (it differs between EKS and on-prem), is handed on with them.
 
     The same add-ons go onto the EKS and the on-prem cluster, so a workload sees one platform.
     """
@@ -305,4 +315,4 @@ def install_platform_addons(
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[kuberay_ns])),
     )
-    return PlatformAddons(gpu_namespace, gpu_release, kuberay_namespace, kuberay)
+    return PlatformAddons(gpu_namespace, gpu_release, kuberay_namespace, kuberay, ingress)

@@ -20,7 +20,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._kubernetes import PlatformAddons, helm_release, install_platform_addons
+from components.gpu_autoscaler import cluster_autoscaler, discovery_tags, needs_autoscaler
 from components.gpu_cluster_settings import GpuClusterSettings, KarpenterPool, gpu_ami_type
+from components.ingress_controller import aws_load_balancer_controller
 from platform_facts.eks import CONTROL_PLANE_LOG_TYPES
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
 
@@ -117,6 +119,8 @@ class GpuClusterArgs:
     log_retention_days: int = 365
     monitoring_namespace: str = "monitoring"
     """Namespace whose Prometheus may scrape the add-ons."""
+    ingress_hostnames: Sequence[str] = ()
+    """Hostnames of the platforms on this cluster: the certificate requested when config names none."""
 
     def __post_init__(self) -> None:
         self.settings.check_spot_allowed(self.spot_allowed)
@@ -136,14 +140,17 @@ def _managed_policy(policy: str) -> str:
 
 
 class GpuCluster(pulumi.ComponentResource):
-    """EKS cluster with a system node group, GPU capacity, GPU software and the KubeRay operator.
+    """EKS cluster with a system node group, GPU capacity and its autoscaling owner (cluster-autoscaler
+    for managed groups that can grow, or Karpenter), GPU software, the KubeRay operator, the AWS Load
+    Balancer Controller and the EKS Pod Identity agent.
 
-    Outputs: `cluster_name`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
+    Outputs: `cluster_name`, `cluster_arn`, `kubeconfig` (secret), `oidc_provider_arn`, `oidc_issuer`,
     `node_role_arn`, `interruption_queue_url` (Karpenter only); and `provider` (a Kubernetes
-    provider for this cluster), `addons` for the components deployed onto it.
+    provider for this cluster), `addons` and `pod_identity_agent` for the components deployed onto it.
     """
 
     cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
@@ -153,7 +160,11 @@ class GpuCluster(pulumi.ComponentResource):
     provider: k8s.Provider
     """Kubernetes provider for this cluster, for the components deployed onto it."""
     addons: PlatformAddons
-    """GPU software and KubeRay operator installed on the cluster."""
+    """GPU software, KubeRay operator and ingress controller installed on the cluster."""
+    pod_identity_agent: aws.eks.Addon
+    """The `eks-pod-identity-agent` add-on: a Pod Identity association depends on it."""
+    autoscaler: k8s.helm.v3.Release | None
+    """cluster-autoscaler, when a managed GPU group may grow; None otherwise (fixed groups, or Karpenter)."""
 
     def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:GpuCluster", name, None, opts)
@@ -253,6 +264,7 @@ class GpuCluster(pulumi.ComponentResource):
             opts=child,
         )
         node_groups: list[pulumi.Resource] = [system_group]
+        autoscaled = needs_autoscaler(settings.managed_node_pools)
         for pool in settings.managed_node_pools:
             template = self._launch_template(f"{name}-{pool.name}-lt", disk_size_gb=pool.disk_size_gb)
             node_groups.append(
@@ -273,11 +285,24 @@ class GpuCluster(pulumi.ComponentResource):
                     labels={**labels, "rampart.dev/pool": pool.name, GPU_NODE_LABEL: "true"},
                     taints=[{"key": GPU_TAINT["key"], "value": GPU_TAINT["value"], "effect": "NO_SCHEDULE"}],
                     update_config={"max_unavailable": 1},
-                    opts=child,
+                    # EKS puts the same tags on the group's Auto Scaling group; here the plan shows them.
+                    tags=discovery_tags(name) if autoscaled else None,
+                    # cluster-autoscaler moves the desired size; an update must not reset it.
+                    opts=pulumi.ResourceOptions(
+                        parent=self, ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None
+                    ),
                 )
             )
 
+        self.pod_identity_agent = aws.eks.Addon(
+            f"{name}-pod-identity-agent",
+            cluster_name=cluster.name,
+            addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups),
+        )
         self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer = issuer
         self.node_role_arn = node_role.arn
@@ -301,6 +326,35 @@ class GpuCluster(pulumi.ComponentResource):
             queue = self._interruption_queue(name, child)
             self.interruption_queue_url = queue.url
             capacity = self._karpenter(name, args, karpenter, cluster, node_role, oidc, issuer, queue, on_cluster)
+        add_on_labels = platform_labels(
+            environment=args.environment, data_class=settings.data_class, component="addons"
+        )
+        self.autoscaler = None
+        if autoscaled:
+            self.autoscaler = cluster_autoscaler(
+                name,
+                cluster_name=name,
+                cluster_arn=cluster.arn,
+                region=args.region,
+                kubernetes_version=settings.kubernetes_version,
+                labels=add_on_labels,
+                pod_identity_agent=self.pod_identity_agent,
+                parent=self,
+                provider=self.provider,
+            )
+        ingress = aws_load_balancer_controller(
+            name,
+            settings.ingress,
+            cluster_name=cluster.name,
+            cluster_arn=cluster.arn,
+            vpc_id=cluster.vpc_config.vpc_id,
+            region=args.region,
+            hostnames=args.ingress_hostnames,
+            labels=add_on_labels,
+            pod_identity_agent=self.pod_identity_agent,
+            parent=self,
+            provider=self.provider,
+        )
         self.addons = install_platform_addons(
             name,
             settings,
@@ -308,11 +362,13 @@ class GpuCluster(pulumi.ComponentResource):
             monitoring_namespace=args.monitoring_namespace,
             parent=self,
             provider=self.provider,
+            ingress=ingress,
             depends_on=capacity,
         )
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
+                "cluster_arn": self.cluster_arn,
                 "kubeconfig": self.kubeconfig,
                 "oidc_provider_arn": self.oidc_provider_arn,
                 "oidc_issuer": self.oidc_issuer,

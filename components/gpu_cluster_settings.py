@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from components._kubernetes import GpuSharing, GpuSoftware
+from components.ingress_controller import AlbIngressSettings
 from components.settings import DataClass, KubernetesVersion, ResourceName, settings_dataclass
 
 __all__ = ["GpuClusterSettings", "GpuNodePool", "KarpenterPool", "SystemNodePool", "gpu_ami_type"]
@@ -124,6 +125,8 @@ class GpuClusterSettings:
     gpu_sharing: GpuSharing = GpuSharing()
     data_class: DataClass = "confidential"
     """Most sensitive data workloads on this cluster may handle; never `regulated` (on-prem only)."""
+    ingress: AlbIngressSettings = AlbIngressSettings()
+    """The AWS Load Balancer Controller's ingress class and certificate."""
 
     @field_validator("public_access_cidrs")
     @classmethod

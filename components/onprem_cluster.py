@@ -2,7 +2,8 @@
 
 Pulumi does not create this cluster: it reaches it through a kubeconfig held as a Pulumi secret,
 labels and taints the GPU nodes named in config, and installs the same add-ons as the cloud
-cluster (GPU software, KubeRay operator; monitoring comes from `Observability`). The hosts
+cluster (GPU software, KubeRay operator; monitoring comes from `Observability`) plus ingress-nginx.
+Nothing here holds or needs AWS credentials. The hosts
 themselves are prepared with the cloud-init this component renders (`bootstrap_cloud_init`).
 """
 
@@ -17,6 +18,7 @@ from pydantic import Field, field_validator
 
 from components._kubernetes import GpuSharing, GpuSoftware, PlatformAddons, install_platform_addons
 from components.bootstrap import BootstrapSpec, render_cloud_init
+from components.ingress_controller import NginxIngressSettings, ingress_nginx
 from components.settings import DataClass, settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
 
@@ -44,6 +46,8 @@ class OnPremClusterSettings:
     bootstrap: BootstrapSpec = BootstrapSpec()
     data_class: DataClass = "regulated"
     """Most sensitive data workloads on this cluster may handle."""
+    ingress: NginxIngressSettings = NginxIngressSettings()
+    """The ingress-nginx controller and the ingress class the platforms' `Ingress` objects name."""
 
     @field_validator("gpu_nodes")
     @classmethod
@@ -76,7 +80,7 @@ class OnPremClusterArgs:
 
 
 class OnPremCluster(pulumi.ComponentResource):
-    """GPU node labels and taints, GPU software and the KubeRay operator on an existing cluster.
+    """GPU node labels and taints, GPU software, the KubeRay operator and ingress-nginx on an existing cluster.
 
     Outputs: `bootstrap_cloud_init` (the host bootstrap document); `provider` and `addons` for
     the components deployed onto this cluster.
@@ -116,6 +120,16 @@ class OnPremCluster(pulumi.ComponentResource):
             )
             for node in settings.gpu_nodes
         ]
+        ingress = ingress_nginx(
+            name,
+            settings.ingress,
+            environment=args.environment,
+            data_class=settings.data_class,
+            monitoring_namespace=args.monitoring_namespace,
+            parent=self,
+            provider=self.provider,
+            depends_on=node_patches,
+        )
         self.addons = install_platform_addons(
             name,
             settings,
@@ -123,6 +137,7 @@ class OnPremCluster(pulumi.ComponentResource):
             monitoring_namespace=args.monitoring_namespace,
             parent=self,
             provider=self.provider,
+            ingress=ingress,
             depends_on=node_patches,
         )
         cloud_init = render_cloud_init(settings.bootstrap, environment=args.environment)

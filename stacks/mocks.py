@@ -11,6 +11,7 @@ this, so the stack is rendered under the SDK's mock runtime (`stacks/pulumi_inte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -86,7 +87,30 @@ COMPUTED_OUTPUTS: dict[str, ComputedOutputs] = {
         "endpoint": f"https://{name}.gr7.{region}.eks.amazonaws.com",
         "certificateAuthority": {"data": "LS0tLS1CRUdJTi1QTEFOLUNBLS0tLS0="},
         "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{name.upper()}"}]}],
-        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-cluster"},
+        "vpcConfig": {
+            **(inputs.get("vpcConfig") or {}),
+            "clusterSecurityGroupId": f"sg-{name}-cluster",
+            "vpcId": f"vpc-{name}",
+        },
+    },
+    "aws:ecr/repository:Repository": lambda name, inputs, region: {
+        "name": inputs.get("name") or name,
+        "registryId": ACCOUNT_ID,
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{inputs.get('name') or name}",
+        "arn": f"arn:aws:ecr:{region}:{ACCOUNT_ID}:repository/{inputs.get('name') or name}",
+    },
+    "aws:acm/certificate:Certificate": lambda name, inputs, region: {
+        "arn": f"arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{hashlib.sha256(name.encode()).hexdigest()[:36]}",
+        "domainValidationOptions": [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_validation.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_validation.{domain}.acm-validations.aws.",
+            }
+            for domain in [inputs.get("domainName"), *(inputs.get("subjectAlternativeNames") or [])]
+            if domain
+        ],
     },
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": lambda name, inputs, region: {
         "arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{str(inputs.get('url', name)).removeprefix('https://')}",
@@ -152,7 +176,26 @@ class PlanMocks(Mocks):
             "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
             "aws:index/getRegion:getRegion": {"name": self.region, "region": self.region, "id": self.region},
         }
+        if args.token == "aws:ecr/getImage:getImage":
+            return self._ecr_image(args.args)
         return results.get(args.token, {})
+
+    def _ecr_image(self, query: dict[str, Any]) -> dict[str, Any]:
+        """What ECR answers for an image looked up by tag: the workflow pushed it, so it has a digest
+        (derived from repository and tag here, so a render is repeatable)."""
+        repository, tag = query.get("repositoryName"), query.get("imageTag")
+        digest = "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+        return {
+            "id": f"{repository}@{digest}",
+            "imageDigest": digest,
+            "imageTag": tag,
+            "imageTags": [tag],
+            "registryId": ACCOUNT_ID,
+            "repositoryName": repository,
+            "imageUri": f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{repository}@{digest}",
+            "imagePushedAt": 1764806400,
+            "imageSizeInBytes": 1_100_000_000,
+        }
 
     def _default_tags(self, provider_reference: str | None) -> dict[str, str]:
         if not provider_reference or self.monitor is None:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from policy_rules.environments import environment_policy
+from policy_rules.kubernetes import DEFAULT_ALLOWED_REGISTRIES
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 
 __all__ = ["GATEWAY_CONFIG_DIR", "main", "policy_pack_config"]
@@ -37,6 +38,12 @@ def _stack_settings(environment: str) -> dict[str, dict[str, Any]]:
         config = None  # no such stack: the defaults (strictest) apply
     if config is not None:
         settings["gpu-spot-only-outside-prod"] = {"allowSpot": config.spot_allowed}
+        mirror = config.serving_image.onprem_registry if config.serving_image is not None else None
+        if mirror is not None:
+            # On-prem pods pull the serving image from the mirror the stack names (they cannot reach ECR).
+            settings["k8s-images-from-allowed-registries"] = {
+                "allowedRegistries": [*DEFAULT_ALLOWED_REGISTRIES, f"{mirror}/*"]
+            }
     gateway_file = GATEWAY_CONFIG_DIR / f"gateway-{environment}.yaml"
     if gateway_file.is_file():
         settings["gateway-auth-enabled"] = {"gatewayConfig": yaml.safe_load(gateway_file.read_text()) or {}}

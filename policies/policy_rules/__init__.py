@@ -10,6 +10,7 @@ __all__ = [
     "datastores",
     "environments",
     "gpu",
+    "gpu_capacity",
     "iam",
     "keys",
     "kubernetes",
@@ -19,6 +20,7 @@ __all__ = [
     "residency",
     "secrets",
     "serving",
+    "serving_identity",
     "storage",
     "workloads",
 ]

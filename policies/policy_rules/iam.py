@@ -1,7 +1,9 @@
-"""IAM policies: no administrator wildcards, no anonymous principals, IRSA roles bound to one service account."""
+"""IAM policies: no administrator wildcards, no anonymous principals, IRSA roles bound to one service account,
+GitHub workflow roles bound to one repository's branch or environment."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -11,6 +13,7 @@ from policy_rules.core import Report, Setting, dig, is_mapping, items, json_docu
 
 __all__ = ["POLICIES", "documents", "narrowing_keys", "statements"]
 
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 NARROWING_OPERATORS = frozenset(
     {"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike", "ipaddress"}
 )
@@ -120,21 +123,54 @@ def _wildcard_principal(args: ResourceValidationArgs, report: Report, settings: 
                 report(f"{args.name} must not allow a wildcard principal (*) without a narrowing condition.")
 
 
-def _irsa(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
+def _trusts_github(statement: Mapping[str, Any]) -> bool:
+    """Whether a web-identity statement trusts GitHub Actions' OIDC provider (judged by its own rule)."""
+    federated = strings(dig(statement, "Principal", "Federated"))
+    return any(arn.endswith(f":oidc-provider/{GITHUB_OIDC_HOST}") for arn in federated)
+
+
+def _web_identity_statements(args: ResourceValidationArgs) -> Iterator[Mapping[str, Any]]:
     if args.resource_type != "aws:iam/role:Role":
         return
     for document in documents(args.resource_type, args.props, {"aws:iam/role:Role": ("assumeRolePolicy",)}):
         for statement in statements(document):
-            if "sts:AssumeRoleWithWebIdentity" not in strings(statement.get("Action")):
-                continue
-            condition = statement.get("Condition")
-            equals = dig(condition, "StringEquals") or {}
-            subjects = [value for key in equals if str(key).endswith(":sub") for value in strings(equals[key])]
-            like = dig(condition, "StringLike") or {}
-            loose = [value for key in like if str(key).endswith(":sub") for value in strings(like[key])]
-            single = len(subjects) == 1 and not loose and subjects[0].startswith("system:serviceaccount:")
-            if not single or "*" in subjects[0]:
-                report(f"IRSA role {args.name} must trust exactly one service account (StringEquals on :sub).")
+            if "sts:AssumeRoleWithWebIdentity" in strings(statement.get("Action")):
+                yield statement
+
+
+def _irsa(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
+    for statement in _web_identity_statements(args):
+        if _trusts_github(statement):
+            continue
+        condition = statement.get("Condition")
+        equals = dig(condition, "StringEquals") or {}
+        subjects = [value for key in equals if str(key).endswith(":sub") for value in strings(equals[key])]
+        like = dig(condition, "StringLike") or {}
+        loose = [value for key in like if str(key).endswith(":sub") for value in strings(like[key])]
+        single = len(subjects) == 1 and not loose and subjects[0].startswith("system:serviceaccount:")
+        if not single or "*" in subjects[0]:
+            report(f"IRSA role {args.name} must trust exactly one service account (StringEquals on :sub).")
+
+
+def _github_trust(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
+    # A GitHub token's `sub` is `repo:<owner>/<name>:ref:<ref>` or `repo:<owner>/<name>:environment:<env>`;
+    # without an exact match any repository on GitHub (or any branch of this one) could assume the role.
+    for statement in _web_identity_statements(args):
+        if not _trusts_github(statement):
+            continue
+        equals = dig(statement.get("Condition"), "StringEquals") or {}
+        subjects = strings(equals.get(f"{GITHUB_OIDC_HOST}:sub"))
+        audiences = strings(equals.get(f"{GITHUB_OIDC_HOST}:aud"))
+        pinned = (
+            len(subjects) == 1
+            and re.fullmatch(r"repo:[^/*?:]+/[^*?:]+:(ref:refs/heads/[^*?]+|environment:[^*?]+)", subjects[0])
+            is not None
+        )
+        if not pinned or audiences != ["sts.amazonaws.com"]:
+            report(
+                f"GitHub workflow role {args.name} must trust one repository's branch or environment "
+                f"(StringEquals on {GITHUB_OIDC_HOST}:sub) with audience sts.amazonaws.com."
+            )
 
 
 def _pass_role(args: ResourceValidationArgs, report: Report, _: Mapping[str, Any]) -> None:
@@ -192,4 +228,9 @@ POLICIES = [
         _irsa,
     ),
     resource_policy("iam-pass-role-scoped", "iam:PassRole must name the roles it may pass.", _pass_role),
+    resource_policy(
+        "github-oidc-role-pinned",
+        "Roles GitHub Actions may assume must trust one repository's branch or environment.",
+        _github_trust,
+    ),
 ]

@@ -15,7 +15,16 @@ from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 from policy_rules.core import Report, Setting, dig, is_mapping, items, resource_policy, stack_policy, strings
 from policy_rules.workloads import Container, containers, is_kubernetes, kind_of, namespace_of, pod_templates
 
-__all__ = ["POLICIES", "image_reference_problem", "subject"]
+__all__ = ["DEFAULT_ALLOWED_REGISTRIES", "POLICIES", "image_reference_problem", "subject"]
+
+DEFAULT_ALLOWED_REGISTRIES = (
+    "*.dkr.ecr.*.amazonaws.com/*",
+    "public.ecr.aws/*",
+    "nvcr.io/nvidia/*",
+    "registry.k8s.io/*",
+)
+"""Registries images may come from anywhere: private ECR, ECR Public, NGC, Kubernetes' own. A stack adds
+its on-prem mirror (`tools/policy_config.py`)."""
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -284,7 +293,7 @@ POLICIES = [
         {
             "allowedRegistries": Setting(
                 "array",
-                ["*.dkr.ecr.*.amazonaws.com/*", "public.ecr.aws/*", "nvcr.io/nvidia/*", "registry.k8s.io/*"],
+                list(DEFAULT_ALLOWED_REGISTRIES),
                 "Image patterns (fnmatch) that may be pulled: private ECR, ECR Public, NGC, Kubernetes.",
             )
         },

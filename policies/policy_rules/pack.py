@@ -9,6 +9,7 @@ from policy_rules import (
     cost,
     datastores,
     gpu,
+    gpu_capacity,
     iam,
     keys,
     kubernetes,
@@ -17,6 +18,7 @@ from policy_rules import (
     residency,
     secrets,
     serving,
+    serving_identity,
     storage,
 )
 
@@ -34,7 +36,9 @@ DOMAINS = {
     "secrets": secrets,
     "kubernetes": kubernetes,
     "gpu": gpu,
+    "gpu_capacity": gpu_capacity,
     "serving": serving,
+    "serving_identity": serving_identity,
     "residency": residency,
     "cost": cost,
 }

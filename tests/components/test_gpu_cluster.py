@@ -105,7 +105,8 @@ def test_an_open_public_endpoint_is_refused_by_config() -> None:
 def test_oidc_provider_is_the_clusters_issuer(rendered: Render) -> None:
     graph = rendered("prod")
     (cluster,) = graph.of_type(EKS)
-    (oidc,) = graph.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    (eks,) = graph.of_type("rampart:index:GpuCluster")
+    (oidc,) = [r for r in graph.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") if r.parent == eks.urn]
     assert oidc.inputs["url"] == cluster.outputs["identities"][0]["oidcs"][0]["issuer"], oidc.urn
     assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"], oidc.urn
 
@@ -228,7 +229,7 @@ def test_gpu_operator_and_kuberay_are_installed_pinned(rendered: Render) -> None
     graph = rendered("prod")
     cluster = component(graph, "rampart:index:GpuCluster")
     releases = {r.inputs["chart"]: r for r in under(graph, cluster, "kubernetes:helm.sh/v3:Release")}
-    assert set(releases) == {"gpu-operator", "kuberay-operator"}
+    assert set(releases) == {"gpu-operator", "kuberay-operator", "aws-load-balancer-controller", "cluster-autoscaler"}
     operator = releases["gpu-operator"]
     assert operator.inputs["values"]["dcgmExporter"]["enabled"] is True, operator.urn
     assert operator.inputs["values"]["driver"]["enabled"] is False, "the NVIDIA AMI ships the driver"

@@ -174,7 +174,8 @@ def test_onprem_monitoring_has_no_grafana_and_ships_nothing_off_site(rendered: R
     assert "awscloudwatchlogs" not in releases["opentelemetry-collector"].inputs["values"]["config"]["exporters"]
 
 
-def test_only_the_eso_webhook_port_is_open_to_the_api_server(rendered: Render) -> None:
+def test_only_webhook_and_client_ports_are_open_to_every_source(rendered: Render) -> None:
+    """The ESO and ingress-nginx admission webhooks (called by the API server), and ingress-nginx's HTTPS port."""
     graph = rendered("prod")
     open_to_all = [
         p
@@ -182,7 +183,9 @@ def test_only_the_eso_webhook_port_is_open_to_the_api_server(rendered: Render) -
         if any("from" not in rule for rule in p.inputs["spec"].get("ingress", []))
     ]
     assert [(p.inputs["metadata"]["namespace"], p.inputs["spec"]["ingress"]) for p in open_to_all] == [
-        ("external-secrets", [{"ports": [{"protocol": "TCP", "port": 10250}]}])
+        ("ingress-nginx", [{"ports": [{"protocol": "TCP", "port": 8443}]}]),
+        ("ingress-nginx", [{"ports": [{"protocol": "TCP", "port": 443}]}]),
+        ("external-secrets", [{"ports": [{"protocol": "TCP", "port": 10250}]}]),
     ]
 
 

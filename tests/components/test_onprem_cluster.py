@@ -48,11 +48,14 @@ def test_the_same_addons_go_onto_the_onprem_cluster(rendered: Render) -> None:
         )
         for type_token in ("rampart:index:GpuCluster", "rampart:index:OnPremCluster")
     }
-    assert (
-        charts_on["rampart:index:OnPremCluster"]
-        == charts_on["rampart:index:GpuCluster"]
-        == ["gpu-operator", "kuberay-operator"]
-    )
+    # The same GPU software and operator; each cluster its own ingress controller (and EKS its autoscaler).
+    assert charts_on["rampart:index:OnPremCluster"] == ["gpu-operator", "ingress-nginx", "kuberay-operator"]
+    assert charts_on["rampart:index:GpuCluster"] == [
+        "aws-load-balancer-controller",
+        "cluster-autoscaler",
+        "gpu-operator",
+        "kuberay-operator",
+    ]
     (onprem_obs,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
     assert any(
         r.inputs["chart"] == "kube-prometheus-stack" for r in under(graph, onprem_obs, "kubernetes:helm.sh/v3:Release")

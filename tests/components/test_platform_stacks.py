@@ -30,39 +30,58 @@ def test_prod_is_hybrid_with_both_inference_platforms(rendered: Render) -> None:
     assert _names(graph, "rampart:index:InferencePlatform") == ["rampart-prod-public", "rampart-prod-regulated"]
     (eks,) = graph.of_type("rampart:index:GpuCluster")
     assert _counts(graph, eks) == {
+        "aws:acm/certificate:Certificate": 1,  # for the EKS platforms' hostnames: config names no certificate
         "aws:cloudwatch/logGroup:LogGroup": 1,
         "aws:ec2/launchTemplate:LaunchTemplate": 2,
+        "aws:eks/addon:Addon": 1,  # eks-pod-identity-agent
         "aws:eks/cluster:Cluster": 1,
         "aws:eks/nodeGroup:NodeGroup": 2,
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation": 2,  # load balancer controller, autoscaler
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider": 1,
-        "aws:iam/role:Role": 2,
+        "aws:iam/role:Role": 4,
         "aws:iam/rolePolicy:RolePolicy": 1,
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 5,
         "kubernetes:core/v1:Namespace": 2,
-        "kubernetes:helm.sh/v3:Release": 2,
+        "kubernetes:helm.sh/v3:Release": 4,  # GPU operator, KubeRay, load balancer controller, cluster-autoscaler
         "kubernetes:networking.k8s.io/v1:NetworkPolicy": 4,
         "pulumi:providers:kubernetes": 1,
     }
     (onprem,) = graph.of_type("rampart:index:OnPremCluster")
     assert _counts(graph, onprem) == {
-        "kubernetes:core/v1:Namespace": 2,
+        "kubernetes:core/v1:Namespace": 3,
         "kubernetes:core/v1:NodePatch": 2,
-        "kubernetes:helm.sh/v3:Release": 2,
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 4,
+        "kubernetes:helm.sh/v3:Release": 3,  # GPU operator, KubeRay, ingress-nginx
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 8,
         "pulumi:providers:kubernetes": 1,
     }
+    common = {
+        "kubernetes:core/v1:ConfigMap": 1,
+        "kubernetes:core/v1:Namespace": 1,
+        "kubernetes:core/v1:Service": 2,
+        "kubernetes:core/v1:ServiceAccount": 1,
+        "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": 1,
+        "kubernetes:networking.k8s.io/v1:Ingress": 1,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 5,
+        "kubernetes:policy/v1:PodDisruptionBudget": 2,
+        "kubernetes:ray.io/v1:RayService": 1,
+    }
+    on_prem_volumes = {"kubernetes:core/v1:PersistentVolumeClaim": 2, "kubernetes:core/v1:Secret": 1}
     for platform in graph.of_type("rampart:index:InferencePlatform"):
-        assert _counts(graph, platform) == {
-            "kubernetes:core/v1:Namespace": 1,
-            "kubernetes:core/v1:Service": 2,
-            "kubernetes:core/v1:ServiceAccount": 1,
-            "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": 1,
-            "kubernetes:networking.k8s.io/v1:Ingress": 1,
-            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 5,
-            "kubernetes:policy/v1:PodDisruptionBudget": 2,
-            "kubernetes:ray.io/v1:RayService": 1,
-        }, platform.urn
-    assert len(graph.resources) == 178
+        expected = {**common, **(on_prem_volumes if platform.name.endswith("-regulated") else {})}
+        assert _counts(graph, platform) == expected, platform.urn
+    (identity,) = graph.of_type("rampart:index:ServingIdentity")  # the cloud platform only
+    assert _counts(graph, identity) == {
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation": 1,
+        "aws:iam/role:Role": 1,
+    }
+    (registry,) = graph.of_type("rampart:index:ContainerRegistry")
+    assert _counts(graph, registry) == {
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy": 1,
+        "aws:ecr/repository:Repository": 1,
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider": 1,
+        "aws:iam/role:Role": 1,
+    }
+    assert len(graph.resources) == 205
 
 
 def test_staging_has_prods_shape_but_smaller(rendered: Render) -> None:
