@@ -1,6 +1,7 @@
 """Input scanning: every text of the request meets the tenant's input scanners before any model does.
 
-Tool results (third-party content) meet the third-party stage too. A blocking verdict refuses the
+Tool results (third-party content) meet the third-party stage too. When a semantic scanner
+embedded a text, drift monitoring observes that same vector (one embedding per text, not two). A blocking verdict refuses the
 request (400, naming the field); redactions are written back into the payload the model gets.
 `record_scan` is how every stage (input, output, stream) keeps its verdicts: as metrics and as
 kinds and counts on the exchange, never the text.
@@ -8,6 +9,7 @@ kinds and counts on the exchange, never the text.
 
 from __future__ import annotations
 
+from services.gateway.drift import DriftTracker
 from services.gateway.errors import InputBlockedError
 from services.gateway.exchange import Exchange, VerdictRecord
 from services.gateway.metrics import GatewayMetrics
@@ -18,14 +20,19 @@ __all__ = ["InputScanning", "record_scan"]
 
 
 class InputScanning:
-    def __init__(self, metrics: GatewayMetrics) -> None:
+    def __init__(self, metrics: GatewayMetrics, drift: DriftTracker | None = None) -> None:
         self._metrics = metrics
+        self._drift = drift
 
     def __call__(self, exchange: Exchange) -> None:
         pipeline = exchange.runtime.pipeline_for(exchange.tenant)
         for item in exchange.texts:
             result = pipeline.scan_input(item.text, third_party=item.third_party)
             record_scan(self._metrics, exchange, result)
+            if result.embedding is not None and self._drift is not None:
+                # The vector the semantic scanners computed: drift reuses it rather than embedding again.
+                self._drift.observe_embedding(result.embedding)
+                self._metrics.centroid_shift.set(self._drift.centroid_shift)
             if result.blocked:
                 exchange.blocked_by = result.blocked_by
                 raise InputBlockedError(

@@ -8,7 +8,8 @@ text with those spans replaced. The pipeline (`pipeline.py`) decides what actual
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
 
@@ -107,6 +108,8 @@ class PipelineResult:
     blocked_by: str | None = None
     errors: tuple[ScannerError, ...] = ()
     new_text: str = ""
+    embedding: Sequence[float] | None = field(default=None, compare=False, repr=False)
+    """The prompt embedding a semantic scanner computed for this text, if one did (drift monitoring reuses it)."""
 
     @property
     def blocked(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.gateway.scanners.base import Action
 
@@ -20,9 +20,10 @@ __all__ = [
     "THIRD_PARTY_SCANNERS",
     "ScannerSettings",
     "ScannersConfig",
+    "SemanticSettings",
 ]
 
-INPUT_SCANNERS = ("oversize", "invisible_unicode", "secrets", "pii", "prompt_injection")
+INPUT_SCANNERS = ("oversize", "invisible_unicode", "secrets", "pii", "prompt_injection", "harmful_request", "toxicity")
 THIRD_PARTY_SCANNERS = ("indirect_injection",)
 OUTPUT_SCANNERS = ("secrets", "pii", "toxicity", "system_prompt_leakage")
 
@@ -73,6 +74,18 @@ def _default_output() -> dict[str, ScannerSettings]:
     }
 
 
+class SemanticSettings(BaseModel):
+    """The embedding-based part of the scanners (models/MODEL_CARD.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    """`prompt_injection` also consults the attack head on the MiniLM embedding; `harmful_request` needs this."""
+    gate: bool = True
+    """Embed only texts the lexical pre-check (`prompt_risk`) finds risky; off: embed every text
+    (every input then feeds drift monitoring, at tens of milliseconds per text on one core)."""
+
+
 class ScannersConfig(BaseModel):
     """All scanner settings for one environment (or tenant)."""
 
@@ -84,6 +97,8 @@ class ScannersConfig(BaseModel):
     """The oversize scanner blocks input longer than this many characters."""
     system_prompt: str = ""
     """The system prompt whose verbatim leakage the output scanner looks for ("" disables it)."""
+    semantic: SemanticSettings = SemanticSettings()
+    """Semantic scoring on the shared prompt embedding."""
     input: dict[str, ScannerSettings] = Field(default_factory=_default_input)
     """Input scanners in the order they run."""
     third_party: dict[str, ScannerSettings] = Field(default_factory=_default_third_party)
@@ -95,6 +110,12 @@ class ScannersConfig(BaseModel):
     @classmethod
     def _known_input_scanners(cls, scanners: dict[str, ScannerSettings]) -> dict[str, ScannerSettings]:
         return _check_names("input", scanners, INPUT_SCANNERS)
+
+    @model_validator(mode="after")
+    def _semantic_scanners_need_embeddings(self) -> ScannersConfig:
+        if not self.semantic.enabled and "harmful_request" in self.input and self.input["harmful_request"].enabled:
+            raise ValueError("input.harmful_request: needs semantic.enabled (it scores the prompt embedding)")
+        return self
 
     @field_validator("third_party")
     @classmethod

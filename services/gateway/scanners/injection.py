@@ -1,4 +1,5 @@
-"""Prompt injection and jailbreak: a linear model over n-grams plus named attack patterns.
+"""Prompt injection and jailbreak: a linear model over n-grams plus named attack patterns,
+backed by the attack head on the prompt embedding (`semantic.py`) where the words are not decisive.
 
 The patterns (instruction overrides, prompt extraction, "unrestricted" personas, instructions
 aimed at the model's own response, code to be slipped into an answer, and the marks of an
@@ -17,6 +18,7 @@ from pathlib import Path
 from services.gateway.scanners.base import Finding, Stage, Verdict
 from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import verdict_from_findings
+from services.gateway.scanners.semantic import SemanticModels, TextContext
 from services.gateway.scanners.textmodel import LinearTextModel, features
 
 __all__ = [
@@ -256,15 +258,26 @@ UNADDRESSED_CEILING = 0.3
 
 
 class PromptInjectionScanner:
+    """The lexical model first; when it is not decisive and the gate is open, the attack head on
+    the shared embedding too. The score is the larger of the two."""
+
     name = "prompt_injection"
 
-    def __init__(self, stage: Stage, settings: ScannerSettings, model_path: Path = INJECTION_MODEL_PATH):
+    def __init__(
+        self,
+        stage: Stage,
+        settings: ScannerSettings,
+        model_path: Path = INJECTION_MODEL_PATH,
+        semantic: SemanticModels | None = None,
+        gated: bool = True,
+    ):
         self.stage: Stage = stage
         self.settings = settings
         self.model = LinearTextModel.load(model_path)
+        self.semantic = semantic
+        self.gated = gated
 
-    def score(self, text: str) -> float:
-        patterns = list(injection_patterns(text))
+    def lexical_score(self, text: str, patterns: list[str]) -> float:
         probability = self.model.probability(features(text, lambda _: patterns))
         if not DECISIVE_PATTERNS.isdisjoint(patterns):
             return max(probability, DECISIVE_SCORE)
@@ -272,8 +285,22 @@ class PromptInjectionScanner:
             return min(probability, UNADDRESSED_CEILING)
         return probability
 
-    def scan(self, text: str) -> Verdict:
+    def score_in(self, context: TextContext) -> float:
+        patterns = list(injection_patterns(context.text))
+        lexical = self.lexical_score(context.text, patterns)
+        if self.semantic is None or lexical >= max(self.settings.threshold, DECISIVE_SCORE):
+            return lexical  # clear on the words alone: no vector needed
+        if self.gated and not (self.semantic.gate_open(context) or not ADDRESSES_THE_MODEL.isdisjoint(patterns)):
+            return lexical
+        return max(lexical, self.semantic.head_score("attack", context))
+
+    def score(self, text: str) -> float:
+        return self.score_in(TextContext(text))
+
+    def scan_in(self, context: TextContext) -> Verdict:
         started = time.perf_counter()
-        score = self.score(text)
-        finding = Finding("prompt_injection", 0, len(text), round(score, 4))
-        return verdict_from_findings(self.name, self.settings, text, [finding], started)
+        finding = Finding("prompt_injection", 0, len(context.text), round(self.score_in(context), 4))
+        return verdict_from_findings(self.name, self.settings, context.text, [finding], started)
+
+    def scan(self, text: str) -> Verdict:
+        return self.scan_in(TextContext(text))

@@ -24,11 +24,13 @@ from services.gateway.scanners.base import (
 )
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.findings import redact
+from services.gateway.scanners.harmful import HarmfulRequestScanner
 from services.gateway.scanners.indirect import IndirectInjectionScanner
 from services.gateway.scanners.injection import PromptInjectionScanner
 from services.gateway.scanners.leakage import SystemPromptLeakageScanner
 from services.gateway.scanners.pii import PiiScanner
 from services.gateway.scanners.secrets import SecretsScanner
+from services.gateway.scanners.semantic import ContextScanner, TextContext, load_semantic_models
 from services.gateway.scanners.toxicity import ToxicityScanner
 from services.gateway.scanners.unicode import InvisibleUnicodeScanner, OversizeScanner
 
@@ -50,7 +52,15 @@ SCANNER_FACTORIES: dict[str, ScannerFactory] = {
     "invisible_unicode": lambda stage, settings, config: InvisibleUnicodeScanner(stage, settings),
     "secrets": lambda stage, settings, config: SecretsScanner(stage, settings),
     "pii": lambda stage, settings, config: PiiScanner(stage, settings),
-    "prompt_injection": lambda stage, settings, config: PromptInjectionScanner(stage, settings),
+    "prompt_injection": lambda stage, settings, config: PromptInjectionScanner(
+        stage,
+        settings,
+        semantic=load_semantic_models() if config.semantic.enabled else None,
+        gated=config.semantic.gate,
+    ),
+    "harmful_request": lambda stage, settings, config: HarmfulRequestScanner(
+        stage, settings, load_semantic_models(), gated=config.semantic.gate
+    ),
     "indirect_injection": lambda stage, settings, config: IndirectInjectionScanner(stage, settings),
     "toxicity": lambda stage, settings, config: ToxicityScanner(stage, settings),
     "system_prompt_leakage": lambda stage, settings, config: SystemPromptLeakageScanner(
@@ -133,31 +143,45 @@ class ScannerPipeline:
         verdicts: list[Verdict] = []
         errors: list[ScannerError] = []
         action = Action.ALLOW
+        # One context per text as the scanners see it: the semantic scanners share its embedding.
+        context = TextContext(text)
+        embedding: tuple[float, ...] | None = None
         for entry in scanners:
-            outcome = run_scanner(entry.scanner, entry.shadow, text)
+            if context.text != text:
+                context = TextContext(text)
+            outcome = run_scanner(entry.scanner, entry.shadow, text, context)
+            if context.embedding is not None:
+                embedding = tuple(context.embedding.tolist())
             if isinstance(outcome, ScannerError):
                 errors.append(outcome)
                 if self.config.on_error == "fail_closed":
                     verdicts.append(_failed_closed(entry.scanner.name))
-                    return PipelineResult(stage, Action.BLOCK, text, tuple(verdicts), entry.scanner.name, tuple(errors))
+                    return PipelineResult(
+                        stage, Action.BLOCK, text, tuple(verdicts), entry.scanner.name, tuple(errors), embedding=embedding
+                    )
                 continue
             verdicts.append(outcome)
             if outcome.shadow or outcome.action is Action.ALLOW:
                 continue
             if outcome.action is Action.BLOCK:
-                return PipelineResult(stage, Action.BLOCK, text, tuple(verdicts), outcome.scanner, tuple(errors))
+                return PipelineResult(
+                    stage, Action.BLOCK, text, tuple(verdicts), outcome.scanner, tuple(errors), embedding=embedding
+                )
             if outcome.action is Action.REDACT and outcome.redacted_text is not None:
                 text = outcome.redacted_text
             if outcome.action.severity > action.severity:
                 action = outcome.action
-        return PipelineResult(stage, action, text, tuple(verdicts), None, tuple(errors))
+        return PipelineResult(stage, action, text, tuple(verdicts), None, tuple(errors), embedding=embedding)
 
 
-def run_scanner(scanner: Scanner, shadow: bool, text: str) -> Verdict | ScannerError:
+def run_scanner(scanner: Scanner, shadow: bool, text: str, context: TextContext | None = None) -> Verdict | ScannerError:
     """One scanner's verdict (marked shadow when configured so), or the error it raised."""
     started = time.perf_counter()
     try:
-        verdict = scanner.scan(text)
+        if context is not None and isinstance(scanner, ContextScanner):
+            verdict = scanner.scan_in(context)
+        else:
+            verdict = scanner.scan(text)
     except Exception as error:
         return ScannerError(scanner.name, f"{type(error).__name__}: {error}")
     latency_ms = verdict.latency_ms if verdict.latency_ms > 0.0 else (time.perf_counter() - started) * 1000.0

@@ -1,0 +1,151 @@
+"""Semantic scoring: linear heads on the shared MiniLM embedding, opened by a lexical pre-check.
+
+Two heads read the same vector: `attack` (jailbreaks, prompt injection and prompt extraction
+against benign prompts) and `harmful` (plainly harmful requests against benign ones). Each is
+a logistic regression, Platt-calibrated on a held-out group split, with the tuned threshold
+folded into its bias so that a score of 0.5 is the tuned cut (as for the lexical models).
+
+Embedding a 1 KB text costs tens of milliseconds on one core; most prompts are plainly
+harmless. The `gate` (a hashed n-gram model trained on the same data for recall, not
+precision) decides which texts are worth a vector: below its cut the heads are not consulted.
+Everything here is loaded from `models/`, trained by `tools/semantic_train.py`, and checked
+against `models/MANIFEST.sha256` before use.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar, cast, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from services.gateway.scanners.base import Stage, Verdict
+from services.gateway.scanners.embedding import PromptEmbedder, Vector, default_model_dir, load_embedder
+from services.gateway.scanners.textmodel import LinearTextModel, features
+
+__all__ = [
+    "MODELS_DIR",
+    "SEMANTIC_MODEL_PATH",
+    "ArtifactChecksumError",
+    "ContextScanner",
+    "LinearHead",
+    "SemanticModels",
+    "TextContext",
+    "load_semantic_models",
+    "verify_artifact",
+]
+
+MODELS_DIR = Path(__file__).parent / "models"
+SEMANTIC_MODEL_PATH = MODELS_DIR / "semantic_heads.json"
+MANIFEST_PATH = MODELS_DIR / "MANIFEST.sha256"
+
+T = TypeVar("T")
+
+
+class ArtifactChecksumError(RuntimeError):
+    """A model file does not match the checksum the training run recorded for it."""
+
+
+def verify_artifact(path: Path, manifest: Path = MANIFEST_PATH) -> None:
+    """Refuse a model file whose sha256 differs from its line in the manifest."""
+    expected = {
+        name: digest for digest, name in (line.split(maxsplit=1) for line in manifest.read_text().splitlines() if line)
+    }
+    if path.name not in expected:
+        raise ArtifactChecksumError(f"{path.name}: not listed in {manifest.name}")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected[path.name]:
+        raise ArtifactChecksumError(f"{path.name}: sha256 {actual} does not match {manifest.name} ({expected[path.name]})")
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """sigmoid(weights · embedding + bias); 0.5 is the tuned threshold."""
+
+    weights: npt.NDArray[np.float32]
+    bias: float
+
+    def score(self, vector: Vector) -> float:
+        z = float(self.weights @ vector) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass(frozen=True)
+class SemanticModels:
+    heads: dict[str, LinearHead]
+    gate: LinearTextModel
+    embedder_sha256: str
+    version: str
+    model_dir: Path
+
+    def embedder(self) -> PromptEmbedder:
+        return load_embedder(self.model_dir, self.embedder_sha256)
+
+    def gate_open(self, context: TextContext) -> bool:
+        """Whether the lexical pre-check finds the text risky enough to be worth a vector."""
+        return context.shared("gate", lambda: self.gate.probability(features(context.text)) >= 0.5)
+
+    def embedding(self, context: TextContext) -> Vector:
+        return context.shared("embedding", lambda: self.embedder().embed(context.text))
+
+    def head_score(self, head: str, context: TextContext) -> float:
+        return self.heads[head].score(self.embedding(context))
+
+
+@functools.cache
+def load_semantic_models(path: Path = SEMANTIC_MODEL_PATH) -> SemanticModels:
+    """The heads and the gate, verified against the manifest (once per process)."""
+    verify_artifact(path)
+    document = json.loads(path.read_text())
+    gate_path = path.parent / document["gate"]["file"]
+    verify_artifact(gate_path)
+    heads = {
+        name: LinearHead(np.asarray(head["weights"], dtype=np.float32), float(head["bias"]))
+        for name, head in document["heads"].items()
+    }
+    return SemanticModels(
+        heads=heads,
+        gate=LinearTextModel.load(gate_path),
+        embedder_sha256=document["embedder"]["weights_sha256"],
+        version=document["version"],
+        model_dir=default_model_dir(),
+    )
+
+
+class TextContext:
+    """What every scanner of one text shares: costly values (the gate score, the embedding)
+    computed at most once, whichever scanner asks first. The pipeline hands the embedding on
+    to drift monitoring, so a request is embedded once for both."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._values: dict[str, object] = {}
+
+    def shared(self, key: str, compute: Callable[[], T]) -> T:
+        if key not in self._values:
+            self._values[key] = compute()
+        return cast(T, self._values[key])
+
+    @property
+    def embedding(self) -> Vector | None:
+        value = self._values.get("embedding")
+        return cast(Vector, value) if value is not None else None
+
+
+@runtime_checkable
+class ContextScanner(Protocol):
+    """A scanner that can share derived values with the others that look at the same text."""
+
+    name: str
+    stage: Stage
+
+    def scan(self, text: str) -> Verdict: ...
+
+    def scan_in(self, context: TextContext) -> Verdict: ...

