@@ -1,0 +1,157 @@
+"""Plan → cluster specs: what the RayService says each node runs, read without changing anything,
+and the `podman run` options and `ray start` command that follow from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stacks.plan import PlanGraph, PlannedResource
+from tools.rehearse.cluster import container_options, ray_start_command
+from tools.rehearse.spec import PlanSpecError, cloud_names, cluster_specs
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/rampart/serving@sha256:" + "ab" * 32
+
+
+def pod_template(cpu: str, gpus: int = 0) -> dict[str, Any]:
+    limits: dict[str, Any] = {"cpu": cpu, "memory": "8Gi"}
+    if gpus:
+        limits["nvidia.com/gpu"] = str(gpus)
+    return {
+        "spec": {
+            "serviceAccountName": "ray-serving",
+            "securityContext": {"runAsNonRoot": True, "fsGroup": 1000.0},
+            "containers": [
+                {
+                    "image": IMAGE,
+                    "env": [{"name": "RAY_SERVE_THROUGHPUT_OPTIMIZED", "value": "1"},
+                            {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}}],
+                    "resources": {"requests": limits, "limits": limits},
+                    "securityContext": {"runAsUser": 1000.0, "readOnlyRootFilesystem": True,
+                                        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                    "volumeMounts": [
+                        {"name": "dshm", "mountPath": "/dev/shm"},
+                        {"name": "state", "mountPath": "/var/lib/rampart"},
+                        {"name": "gateway-config", "mountPath": "/etc/rampart", "readOnly": True},
+                        {"name": "models", "mountPath": "/models"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
+                {"name": "state", "emptyDir": {}},
+                {"name": "gateway-config", "configMap": {"name": "gateway", "items": [
+                    {"key": "gateway.yaml", "path": "gateway.yaml"}]}},
+                {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
+            ],
+        }
+    }
+
+
+def ray_service(namespace: str, serve: dict[str, Any]) -> PlannedResource:
+    spec = {
+        "serveConfigV2": yaml.safe_dump(serve),
+        "rayClusterConfig": {
+            "authOptions": {"mode": "token"},
+            "headGroupSpec": {"rayStartParams": {"num-cpus": "0"}, "template": pod_template("2")},
+            "workerGroupSpecs": [
+                {"groupName": "cpu", "replicas": 3.0, "rayStartParams": {}, "template": pod_template("4")},
+                {"groupName": "gpu", "replicas": 2.0, "rayStartParams": {}, "template": pod_template("8", gpus=1)},
+            ],
+        },
+    }
+    return resource("kubernetes:ray.io/v1:RayService", f"{namespace}-rs", {"metadata": {"namespace": namespace}, "spec": spec})
+
+
+def resource(type_token: str, name: str, inputs: dict[str, Any], outputs: dict[str, Any] | None = None) -> PlannedResource:
+    return PlannedResource(urn=f"urn:{name}", type=type_token, name=name, parent="", provider="", dependencies=[],
+                           custom=True, protect=False, inputs=inputs, outputs=outputs or {})
+
+
+SERVE = {"applications": [{"name": "rampart", "args": {"gateway": {"env": "prod"}}, "deployments": []}]}
+
+
+def graph() -> PlanGraph:
+    return PlanGraph("prod", [
+        ray_service("rampart-public", SERVE),
+        ray_service("rampart-regulated", SERVE),
+        resource("kubernetes:core/v1:ConfigMap", "cm", {"metadata": {"name": "gateway", "namespace": "rampart-public"},
+                                                        "data": {"gateway.yaml": "environment: prod\n"}}),
+        resource("aws:s3/bucket:Bucket", "models", {}, {"bucket": "rampart-prod-models-bucket-0a1b2c3"}),
+        resource("aws:s3/bucket:Bucket", "audit", {"objectLockEnabled": True}, {"bucket": "rampart-prod-audit-x"}),
+        resource("aws:secretsmanager/secret:Secret", "rampart-prod-secrets-gateway-api-keys", {}),
+        resource("aws:kms/key:Key", "key", {}, {"arn": "arn:aws:kms:us-east-1:1:key/k"}),
+    ])
+
+
+PLATFORMS = [("public", "eks", "rampart-public"), ("regulated", "onprem", "rampart-regulated")]
+
+
+def test_one_cluster_spec_per_ray_service_with_its_platform_and_cluster() -> None:
+    specs = cluster_specs(graph(), PLATFORMS)
+    assert [(s.key, s.cluster, s.namespace) for s in specs] == [
+        ("prod-public", "eks", "rampart-public"), ("prod-regulated", "onprem", "rampart-regulated")
+    ]
+    public = specs[0]
+    assert public.serve_config == SERVE
+    assert public.auth_mode == "token"
+    assert public.config_maps == {"gateway": {"gateway.yaml": "environment: prod\n"}}
+    assert specs[1].config_maps == {}
+
+
+def test_pod_fields_are_read_as_planned() -> None:
+    public = cluster_specs(graph(), PLATFORMS)[0]
+    head = public.head
+    assert head.image == IMAGE
+    assert head.env == {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+    assert head.env_from_refs == ("RAY_AUTH_TOKEN",)
+    assert (head.run_as_user, head.fs_group, head.read_only_root) == (1000, 1000, True)
+    assert head.dropped_capabilities == ("ALL",) and not head.allow_privilege_escalation
+    assert head.ray_start_params == {"num-cpus": "0"}
+    assert [(w.name, w.replicas, w.pod.cpu, w.pod.gpus) for w in public.workers] == [("cpu", 3, "4", 0), ("gpu", 2, "8", 1)]
+    assert [(v.name, v.kind, v.source) for v in head.volumes] == [
+        ("dshm", "memory", ""), ("state", "empty_dir", ""), ("gateway-config", "config_map", "gateway"),
+        ("models", "persistent_claim", "models"),
+    ]
+
+
+def test_a_plan_without_ray_service_or_with_a_foreign_namespace_is_refused() -> None:
+    with pytest.raises(PlanSpecError, match="no RayService"):
+        cluster_specs(PlanGraph("dev", []), PLATFORMS)
+    with pytest.raises(PlanSpecError, match="'rampart-public' belongs to no inference platform"):
+        cluster_specs(graph(), [("regulated", "onprem", "rampart-regulated")])
+
+
+def test_cloud_names_are_the_plans_bucket_secret_and_key_names() -> None:
+    names = cloud_names(graph(), "us-east-1")
+    assert names.buckets == ("rampart-prod-audit-x", "rampart-prod-models-bucket-0a1b2c3")
+    assert names.object_lock_buckets == ("rampart-prod-audit-x",)
+    assert names.secrets == ("rampart-prod-secrets-gateway-api-keys",)
+    assert names.kms_keys == ("arn:aws:kms:us-east-1:1:key/k",)
+
+
+def test_container_options_keep_the_pods_security_context_and_volumes(tmp_path: Path) -> None:
+    pod = cluster_specs(graph(), PLATFORMS)[0].workers[1].pod
+    dirs = {name: tmp_path / name for name in ("state", "gateway-config", "models")}
+    options = container_options(pod, dirs, {"AWS_ENDPOINT_URL": "http://10.89.0.1:5000"}, publish=(8080,))
+    assert "--read-only" in options and "--image-volume=ignore" in options
+    assert "--user=1000:1000" in options and "--cap-drop=ALL" in options
+    assert "--security-opt=no-new-privileges" in options
+    assert f"--volume={tmp_path / 'state'}:/var/lib/rampart:rw,U" in options
+    assert f"--volume={tmp_path / 'gateway-config'}:/etc/rampart:ro" in options
+    assert not any("/dev/shm" in option for option in options)  # podman's own, sized by --shm-size
+    assert "--env=AWS_ENDPOINT_URL=http://10.89.0.1:5000" in options
+    assert "--env=RAY_SERVE_THROUGHPUT_OPTIMIZED=1" in options
+    assert "--publish=127.0.0.1::8080" in options
+
+
+def test_ray_start_mirrors_kuberay_without_gpus() -> None:
+    spec = cluster_specs(graph(), PLATFORMS)[0]
+    head = ray_start_command(spec.head, head_address=None)[-1]
+    assert head.startswith("ray start --head ") and "--num-cpus=0" in head and "--dashboard-host=0.0.0.0" in head
+    worker = ray_start_command(spec.workers[1].pod, head_address="rh-prod-public-head:6379")[-1]
+    assert "--address=rh-prod-public-head:6379" in worker
+    assert "--num-cpus=8" in worker and "--num-gpus=0" in worker and "--block" in worker

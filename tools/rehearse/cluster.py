@@ -1,0 +1,326 @@
+"""One Ray cluster of the plan, started as KubeRay would start it: a head container and one
+container per worker group, each with the pod's image, environment, volumes and security context,
+then the Serve config deployed through the head's dashboard REST API and watched until RUNNING.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tools.rehearse.podman import Podman, PublishedPorts
+from tools.rehearse.spec import ClusterSpec, PodSpec, Volume
+from tools.rehearse.substitutions import ray_cpus
+
+__all__ = ["ClusterError", "RunningCluster", "container_options", "ray_start_command", "start_cluster"]
+
+GCS_PORT = 6379
+DASHBOARD_PORT = 8265
+SERVE_PORT = 8000
+METRICS_PORT = 8080
+SHM_CAP = "1g"
+"""/dev/shm per container here (the pods' Memory emptyDir is sized for a GPU node)."""
+RAY_UP_TIMEOUT_S = 90
+DEPLOY_TIMEOUT_S = 420
+PROGRESS_EVERY_S = 10.0
+MAX_WORKER_STARTS = 3
+
+
+class ClusterError(RuntimeError):
+    """A cluster did not come up; the message names the cluster, what it waited for and the last status."""
+
+
+def _host_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def container_options(
+    pod: PodSpec,
+    volume_dirs: Mapping[str, Path],
+    extra_env: Mapping[str, str],
+    publish: Sequence[int] = (),
+) -> list[str]:
+    """`podman run` options for one Ray pod: its security context, environment and volumes as planned.
+
+    `volume_dirs` maps each non-memory volume's name to the host directory that backs it. Image
+    VOLUMEs are ignored, as Kubernetes ignores them: only what the pod spec mounts is writable.
+    """
+    options = ["--image-volume=ignore", "--read-only-tmpfs=false", f"--shm-size={SHM_CAP}"]
+    if pod.read_only_root:
+        options.append("--read-only")
+    if pod.run_as_user is not None:
+        group = pod.fs_group if pod.fs_group is not None else pod.run_as_user
+        options.append(f"--user={pod.run_as_user}:{group}")
+    options.extend(f"--cap-drop={capability}" for capability in pod.dropped_capabilities)
+    if not pod.allow_privilege_escalation:
+        options.append("--security-opt=no-new-privileges")
+    by_name = {volume.name: volume for volume in pod.volumes}
+    for mount in pod.mounts:
+        volume: Volume = by_name[mount.volume]
+        if volume.kind == "memory":
+            if mount.path != "/dev/shm":  # /dev/shm is podman's own, sized by --shm-size
+                options.append(f"--tmpfs={mount.path}:rw,nosuid,nodev,mode=1777")
+            continue
+        source = volume_dirs[volume.name] / mount.sub_path if mount.sub_path else volume_dirs[volume.name]
+        if mount.read_only or volume.kind in ("config_map", "secret"):
+            options.append(f"--volume={source}:{mount.path}:ro")
+        else:  # owned by the pod's user, as fsGroup makes a volume on Kubernetes
+            options.append(f"--volume={source}:{mount.path}:rw,U")
+    for key, value in sorted({**pod.env, **extra_env}.items()):
+        options.append(f"--env={key}={value}")
+    options.extend(f"--publish=127.0.0.1::{port}" for port in publish)
+    return options
+
+
+def ray_start_command(pod: PodSpec, *, head_address: str | None) -> list[str]:
+    """KubeRay's container command: `ray start` with the group's rayStartParams, blocking."""
+    params = dict(pod.ray_start_params)
+    params.setdefault("num-cpus", str(ray_cpus(pod.cpu)))
+    params["num-gpus"] = "0"  # the GPU substitution: no GPU here, whatever the pod requests
+    params["metrics-export-port"] = str(METRICS_PORT)
+    if head_address is None:
+        params.update({"port": str(GCS_PORT), "dashboard-host": "0.0.0.0"})
+        start = ["ray", "start", "--head"]
+    else:
+        start = ["ray", "start", f"--address={head_address}"]
+    flags = [f"--{key}={value}" for key, value in sorted(params.items())]
+    return ["bash", "-lc", shlex.join([*start, *flags, "--block", "--disable-usage-stats"])]
+
+
+@dataclass
+class RunningCluster:
+    spec: ClusterSpec
+    head: str
+    workers: list[str]
+    ports: PublishedPorts
+    serve_config: dict[str, Any]
+    auth_token: str | None
+    volume_dirs: dict[str, dict[str, Path]] = field(default_factory=dict)
+    """Container → volume name → host directory."""
+    ready_s: float = 0.0
+
+    @property
+    def gateway_url(self) -> str:
+        return self.ports.url(SERVE_PORT)
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.ports.url(DASHBOARD_PORT)
+
+    @property
+    def metrics_url(self) -> str:
+        return self.ports.url(METRICS_PORT)
+
+    def dashboard_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.auth_token}"} if self.auth_token else {}
+
+    def deploy(self) -> None:
+        """PUT the Serve config to the head, as the KubeRay operator does."""
+        response = httpx.put(
+            f"{self.dashboard_url}/api/serve/applications/",
+            json=self.serve_config,
+            headers=self.dashboard_headers(),
+            timeout=60,
+        )
+        if response.status_code != 200:
+            raise ClusterError(f"{self.spec.key}: deploying the Serve config answered {response.status_code}: "
+                               f"{response.text[:2000]}")
+
+    def applications(self) -> dict[str, Any]:
+        response = httpx.get(
+            f"{self.dashboard_url}/api/serve/applications/", headers=self.dashboard_headers(), timeout=10
+        )
+        response.raise_for_status()
+        applications: dict[str, Any] = response.json().get("applications") or {}
+        return applications
+
+    def wait_for_dashboard(self, podman: Podman) -> None:
+        deadline = time.monotonic() + RAY_UP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not podman.is_running(self.head):
+                raise ClusterError(f"{self.spec.key}: the head stopped:\n{podman.logs(self.head)}")
+            try:
+                self.applications()
+                return
+            except httpx.HTTPError:
+                time.sleep(1)
+        raise ClusterError(f"{self.spec.key}: the head's dashboard did not answer in {RAY_UP_TIMEOUT_S}s:\n"
+                           f"{podman.logs(self.head)}")
+
+    def wait_until_running(self, podman: Podman, timeout_s: float = DEPLOY_TIMEOUT_S) -> None:
+        """Until every application is RUNNING and the gateway answers /readyz; progress on the way."""
+        started = time.monotonic()
+        deadline = started + timeout_s
+        last_report = 0.0
+        summary = "no status yet"
+        replaced: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            if not podman.is_running(self.head):
+                raise ClusterError(f"{self.spec.key}: the head {self.head} stopped:\n{podman.logs(self.head)}")
+            for name in self.workers:
+                if not podman.is_running(name):
+                    # A worker that lost its head exits; KubeRay recreates the pod, here it starts again.
+                    replaced[name] = replaced.get(name, 0) + 1
+                    if replaced[name] > MAX_WORKER_STARTS:
+                        raise ClusterError(f"{self.spec.key}: worker {name} keeps stopping:\n{podman.logs(name)}")
+                    print(f"  [{self.spec.key}] worker {name} stopped: starting it again", flush=True)
+                    podman.start_again(name)
+            try:
+                applications = self.applications()
+            except httpx.HTTPError as error:
+                applications, summary = {}, f"dashboard: {error}"
+            expected = {app["name"] for app in self.serve_config["applications"]}
+            statuses = {name: app.get("status") for name, app in applications.items()}
+            if applications:
+                summary = "; ".join(
+                    f"{name} {app.get('status')} ("
+                    + ", ".join(f"{d}={s.get('status')}" for d, s in (app.get("deployments") or {}).items())
+                    + ")"
+                    for name, app in applications.items()
+                )
+            failed = [name for name, status in statuses.items() if status in ("DEPLOY_FAILED", "UNHEALTHY")]
+            if failed:
+                details = "\n".join(
+                    f"  {d}: {s.get('message', '')[-1500:]}"
+                    for name in failed
+                    for d, s in (applications[name].get("deployments") or {}).items()
+                    if s.get("status") != "HEALTHY"
+                )
+                raise ClusterError(f"{self.spec.key}: {', '.join(failed)} failed to deploy: "
+                                   f"{applications[failed[0]].get('message', '')[:500]}\n{details}")
+            if expected <= set(statuses) and all(statuses[name] == "RUNNING" for name in expected) and self._ready():
+                return
+            now = time.monotonic()
+            if now - last_report >= PROGRESS_EVERY_S:
+                print(f"  [{self.spec.key}] {now - started:5.0f}s  {summary}", flush=True)
+                last_report = now
+            time.sleep(2)
+        raise ClusterError(f"{self.spec.key}: not RUNNING after {timeout_s:.0f}s: {summary}")
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.gateway_url}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def _volume_dirs(pod: PodSpec, container_dir: Path, shared: Mapping[str, Path]) -> dict[str, Path]:
+    dirs: dict[str, Path] = {}
+    for volume in pod.volumes:
+        if volume.kind == "memory":
+            continue
+        if volume.name in shared:
+            dirs[volume.name] = shared[volume.name]
+        else:
+            dirs[volume.name] = _host_dir(container_dir / volume.name)
+    return dirs
+
+
+def _shared_volume_dirs(
+    spec: ClusterSpec, cluster_dir: Path, secret_files: Mapping[str, Mapping[str, str]]
+) -> dict[str, Path]:
+    """ConfigMaps, Secrets and claims: one host directory each, shared by every container of the cluster."""
+    shared: dict[str, Path] = {}
+    pods = [spec.head, *(group.pod for group in spec.workers)]
+    for volume in (volume for pod in pods for volume in pod.volumes):
+        if volume.name in shared or volume.kind in ("memory", "empty_dir"):
+            continue
+        if volume.kind == "config_map":
+            if volume.source not in spec.config_maps:
+                raise ClusterError(f"{spec.key}: volume {volume.name!r} mounts ConfigMap {volume.source!r}, "
+                                   "which the plan does not create in the namespace")
+            shared[volume.name] = _write_files(cluster_dir / "configmaps" / volume.source,
+                                               spec.config_maps[volume.source], volume.items)
+        elif volume.kind == "secret":
+            if volume.source not in spec.secrets:
+                raise ClusterError(f"{spec.key}: volume {volume.name!r} mounts Secret {volume.source!r}, "
+                                   "which the plan does not create in the namespace")
+            values = {**spec.secrets[volume.source], **secret_files.get(volume.source, {})}
+            hidden = [key for key, value in values.items() if value == "[secret]"]
+            if hidden:
+                raise ClusterError(f"{spec.key}: Secret {volume.source!r} keys {', '.join(hidden)} have no "
+                                   "rehearsal value")
+            shared[volume.name] = _write_files(cluster_dir / "secrets" / volume.source, values, volume.items)
+        else:  # a claim or host path: one directory every node shares, as ReadWriteMany storage would be
+            shared[volume.name] = _host_dir(cluster_dir / "claims" / (volume.source.strip("/").replace("/", "_")))
+    return shared
+
+
+def _write_files(directory: Path, data: Mapping[str, str], items: Sequence[tuple[str, str]]) -> Path:
+    _host_dir(directory)
+    paths = dict(items) if items else {key: key for key in data}
+    for key, relative in paths.items():
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(data[key])
+        target.chmod(0o644)
+    return directory
+
+
+def host_path_for(spec: ClusterSpec, shared: Mapping[str, Path], pod_path: str) -> Path:
+    """The host directory behind `pod_path` in the worker pods (a shared volume: a claim, ConfigMap or Secret)."""
+    pod = spec.workers[0].pod
+    by_name = {volume.name: volume for volume in pod.volumes}
+    best = None
+    for mount in pod.mounts:
+        if (pod_path == mount.path or pod_path.startswith(mount.path.rstrip("/") + "/")) and (
+            best is None or len(mount.path) > len(best.path)
+        ):
+            best = mount
+    if best is None or best.volume not in shared:
+        kind = by_name[best.volume].kind if best else "no volume"
+        raise ClusterError(f"{spec.key}: {pod_path} is on {kind} in the worker pods, not on storage the nodes share")
+    relative = pod_path[len(best.path):].lstrip("/")
+    return shared[best.volume] / relative
+
+
+def start_cluster(
+    spec: ClusterSpec,
+    podman: Podman,
+    *,
+    image: str,
+    serve_config: dict[str, Any],
+    extra_env: Mapping[str, str],
+    work_dir: Path,
+    secret_files: Mapping[str, Mapping[str, str]],
+) -> tuple[RunningCluster, Mapping[str, Path]]:
+    """Start the head and one container per worker group; the Serve config is deployed by the caller."""
+    cluster_dir = _host_dir(work_dir / spec.key)
+    shared = _shared_volume_dirs(spec, cluster_dir, secret_files)
+    env = dict(extra_env)
+    token = None
+    if spec.auth_mode == "token":
+        # KubeRay generates the token into a Secret and sets it on every node.
+        token = secrets.token_hex(32)
+        env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
+    head = f"rh-{spec.key}-head"
+    head_dirs = _volume_dirs(spec.head, cluster_dir / "head", shared)
+    podman.start(
+        head,
+        container_options(spec.head, head_dirs, env, publish=(SERVE_PORT, DASHBOARD_PORT, METRICS_PORT)),
+        image,
+        ray_start_command(spec.head, head_address=None),
+    )
+    dirs = {head: head_dirs}
+    workers = []
+    for group in spec.workers:
+        name = f"rh-{spec.key}-{group.name}-worker"
+        worker_dirs = _volume_dirs(group.pod, cluster_dir / name, shared)
+        podman.start(
+            name,
+            container_options(group.pod, worker_dirs, env, publish=(METRICS_PORT,)),
+            image,
+            ray_start_command(group.pod, head_address=f"{head}:{GCS_PORT}"),
+        )
+        workers.append(name)
+        dirs[name] = worker_dirs
+    cluster = RunningCluster(spec, head, workers, podman.published(head), serve_config, token, dirs)
+    return cluster, shared

@@ -1,0 +1,273 @@
+"""The smoke suite, with real clients against each cluster's gateway: openai (models, embeddings,
+chat, streaming), BentoML's client, curl; a RAG query; the canary split; a shadow comparison; a
+flagged answer in the review queue; metrics; audit segments in the bucket, verified by the
+project's own verify command.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from openai.types.chat import ChatCompletionMessageParam
+
+from services.gateway.config import GatewayConfig, RouteConfig
+from tools.rehearse.cloud import MotoCloud
+
+if TYPE_CHECKING:
+    from tools.rehearse.run import Deployed
+
+__all__ = ["canary_within_tolerance", "run_smoke", "verify_audit"]
+
+CANARY_REQUESTS = 60
+CANARY_SIGMAS = 4.0
+"""Binomial standard deviations the observed share may stray from the configured weight."""
+AUDIT_WAIT_S = 90.0
+# A passage of docs/safety.md the toxicity scanner flags when an extractive answer quotes it.
+FLAGGED_QUESTION = "Which profanity aimed at things does the toxicity scanner flag, like what a stupid bug?"
+CHAT_MAX_TOKENS = 8
+"""Tiny answers: the smoke suite checks that each path answers, not what a tiny model says."""
+
+
+def canary_within_tolerance(counts: Counter[str], weights: dict[str, float], sigmas: float = CANARY_SIGMAS) -> str:
+    """'' when every version's share of `counts` is within `sigmas` binomial deviations of its weight,
+    else a sentence naming the version, its share and the expected one."""
+    total = sum(counts.values())
+    weight_sum = sum(weights.values())
+    if total == 0:
+        return "no answers counted"
+    for version, weight in sorted(weights.items()):
+        expected = weight / weight_sum
+        deviation = math.sqrt(expected * (1 - expected) / total)
+        observed = counts.get(version, 0) / total
+        if abs(observed - expected) > sigmas * deviation + 1e-9:
+            return (f"{version}: {observed:.0%} of {total} answers, expected {expected:.0%} "
+                    f"± {sigmas * deviation:.0%}")
+    unexpected = set(counts) - set(weights)
+    if unexpected:
+        return f"answered by versions outside the route: {', '.join(sorted(unexpected))}"
+    return ""
+
+
+def _timed(latencies: list[float], call: Callable[[], Any]) -> Any:
+    began = time.perf_counter()
+    result = call()
+    latencies.append(time.perf_counter() - began)
+    return result
+
+
+def _route(config: GatewayConfig, kind: str) -> RouteConfig | None:
+    return next((route for route in config.routes.values() if route.kind == kind), None)
+
+
+def _tenant(deployed: Deployed, data_class: str = "standard") -> str:
+    assert deployed.gateway is not None
+    tenants = deployed.gateway.config.tenants
+    return next((name for name, tenant in tenants.items() if tenant.data_class == data_class), next(iter(tenants)))
+
+
+def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
+    """Every check of the smoke suite against one cluster; results go to its report."""
+    report, cluster = deployed.report, deployed.cluster
+    if deployed.gateway is None:
+        report.record("gateway configured", False, "the Serve config has no gateway: nothing to call")
+        return
+    config = deployed.gateway.config
+    tenant = _tenant(deployed)
+    key = deployed.keys[tenant].key
+    base = cluster.gateway_url
+    latencies = report.latencies_s
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=120)
+
+    def check(name: str, run: Callable[[], str]) -> None:
+        try:
+            problem = run()
+        except Exception as error:  # each check reports its own failure; the suite goes on
+            problem = f"{type(error).__name__}: {str(error)[:400]}"
+        report.record(name, not problem, problem)
+
+    def models() -> str:
+        listed = {model.id for model in _timed(latencies, lambda: client.models.list()).data}
+        wanted = {route.public_model for route in config.routes.values() if route.public_model}
+        missing = wanted - listed
+        return f"routes name models /v1/models does not list: {', '.join(sorted(missing))}" if missing else ""
+
+    check("openai: models list every routed model", models)
+
+    embeddings_route = _route(config, "embeddings")
+    if embeddings_route and embeddings_route.public_model:
+        model_name = embeddings_route.public_model
+
+        def embeddings() -> str:
+            answer = _timed(latencies, lambda: client.embeddings.create(model=model_name, input=["rehearsal"]))
+            size = len(answer.data[0].embedding)
+            return "" if size == 384 else f"embedding has {size} dimensions, expected 384"
+
+        check("openai: embeddings", embeddings)
+
+    chat_route = _route(config, "chat")
+    if chat_route and chat_route.public_model:
+        chat_model = chat_route.public_model
+        question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "How does Rampart serve models?"}]
+
+        def chat() -> str:
+            answer = _timed(latencies, lambda: client.chat.completions.create(
+                model=chat_model, messages=question, max_tokens=CHAT_MAX_TOKENS))
+            return "" if answer.choices[0].message.content else "empty answer"
+
+        def chat_stream() -> str:
+            def streamed() -> list[Any]:
+                return list(client.chat.completions.create(
+                    model=chat_model, messages=question, stream=True, max_tokens=CHAT_MAX_TOKENS))
+            chunks = _timed(latencies, streamed)
+            text = "".join((c.choices[0].delta.content or "") for c in chunks if c.choices)
+            return "" if text else f"{len(chunks)} chunks, no text"
+
+        check("openai: chat", chat)
+        check("openai: chat, streamed", chat_stream)
+        if len(chat_route.versions) > 1:
+            check("canary split within tolerance", lambda: _canary(base, key, chat_model, chat_route, latencies))
+        if chat_route.shadow is not None:
+            check("shadow comparison recorded", lambda: _shadow(base, key, chat_model, latencies))
+        check("flagged answer reaches the review queue", lambda: _flagged(base, key, chat_model, latencies))
+
+    def bentoml_client() -> str:
+        import bentoml
+
+        with bentoml.SyncHTTPClient(base, token=key, timeout=120) as bento:
+            vectors = _timed(latencies, lambda: bento.embed(texts=["rehearsal"]))
+        return "" if len(vectors) == 1 and len(vectors[0]) == 384 else f"unexpected answer {str(vectors)[:200]}"
+
+    if _route(config, "texts") is not None:
+        check("BentoML client: embed", bentoml_client)
+
+    def curl() -> str:
+        body = '{"model": "%s", "input": ["curl"]}' % (embeddings_route.public_model if embeddings_route else "")
+        done = _timed(latencies, lambda: subprocess.run(
+            ["curl", "--silent", "--show-error", "--max-time", "60", "--output", "/dev/null",
+             "--write-out", "%{http_code}", "-H", f"Authorization: Bearer {key}",
+             "-H", "Content-Type: application/json", "--data", body, f"{base}/v1/embeddings"],
+            capture_output=True, text=True, timeout=90, check=False))
+        return "" if done.stdout.strip() == "200" else f"HTTP {done.stdout.strip()} {done.stderr.strip()}"
+
+    if embeddings_route is not None:
+        check("curl: embeddings", curl)
+
+    def rag() -> str:
+        response = _timed(latencies, lambda: httpx.post(
+            f"{base}/v1/rag/query", json={"query": "How are quotas enforced?", "k": 2},
+            headers={"Authorization": f"Bearer {key}"}, timeout=60))
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {response.text[:300]}"
+        passages = response.json().get("passages") or []
+        return "" if passages else "no passages"
+
+    if _route(config, "rag") is not None:
+        check("RAG query", rag)
+
+    def metrics() -> str:
+        ray_metrics = httpx.get(f"{cluster.metrics_url}/metrics", timeout=30)
+        gateway_metrics = httpx.get(f"{base}/v1/gateway/metrics", headers={"Authorization": f"Bearer {key}"},
+                                    timeout=30)
+        problems = []
+        if ray_metrics.status_code != 200 or "ray_" not in ray_metrics.text:
+            problems.append(f"Ray metrics HTTP {ray_metrics.status_code}")
+        if gateway_metrics.status_code != 200 or "rampart_gateway_requests" not in gateway_metrics.text:
+            problems.append(f"gateway metrics HTTP {gateway_metrics.status_code}")
+        return "; ".join(problems)
+
+    check("metrics scrapeable (Ray node, gateway)", metrics)
+
+
+def _chat_call(base: str, key: str, model: str, content: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": CHAT_MAX_TOKENS},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=120,
+    )
+
+
+def _canary(base: str, key: str, model: str, route: RouteConfig, latencies: list[float]) -> str:
+    counts: Counter[str] = Counter()
+    for index in range(CANARY_REQUESTS):
+        began = time.perf_counter()
+        response = _chat_call(base, key, model, f"canary request {index}")
+        latencies.append(time.perf_counter() - began)
+        if response.status_code != 200:
+            return f"request {index}: HTTP {response.status_code}: {response.text[:200]}"
+        counts[response.headers.get("x-rampart-model-version", "(no header)")] += 1
+    weights = {version.model_version: float(version.weight) for version in route.versions}
+    problem = canary_within_tolerance(counts, weights)
+    return f"{problem} (counts {dict(counts)})" if problem else ""
+
+
+def _metric_total(text: str, name: str) -> float:
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", re.MULTILINE)
+    return sum(float(value) for value in pattern.findall(text))
+
+
+def _shadow(base: str, key: str, model: str, latencies: list[float]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{base}/v1/gateway/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=30).text
+        if _metric_total(text, "rampart_gateway_shadow_total") > 0:
+            return ""
+        _timed(latencies, lambda: _chat_call(base, key, model, "shadow me"))
+    return "no shadow comparison counted (rampart_gateway_shadow_total stays 0)"
+
+
+def _flagged(base: str, key: str, model: str, latencies: list[float]) -> str:
+    response = _timed(latencies, lambda: _chat_call(base, key, model, FLAGGED_QUESTION))
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    marks = response.json().get("rampart") or {}
+    if not marks.get("flagged"):
+        version = response.headers.get("x-rampart-model-version")
+        return f"the answer of {version} was not flagged: {response.json()['choices'][0]['message']['content'][:120]!r}"
+    listed = httpx.get(f"{base}/v1/review/items", headers={"Authorization": f"Bearer {key}"}, timeout=30).json()
+    ids = [item["id"] for item in listed.get("items") or []]
+    return "" if marks.get("review_id") in ids else f"review item {marks.get('review_id')} not listed ({ids})"
+
+
+def verify_audit(deployed: Deployed, cloud: MotoCloud | None) -> None:
+    """Audit segments in the Object Lock bucket, verified by `python -m services.gateway.audit verify`."""
+    report = deployed.report
+    config = deployed.gateway.config if deployed.gateway else None
+    upload = config.audit.upload if config else None
+    if upload is None:
+        report.record("audit segments in the bucket", False, "the gateway config uploads no audit segments")
+        return
+    if cloud is None:
+        report.record("audit segments in the bucket", False, f"audit.upload names bucket {upload.bucket} but this "
+                      "cluster has no AWS endpoint")
+        return
+    if upload.bucket not in cloud.names.object_lock_buckets:
+        report.record("audit segments in the bucket", False, f"audit.upload.bucket {upload.bucket!r} is not the "
+                      f"plan's Object Lock bucket ({', '.join(cloud.names.object_lock_buckets)})")
+        return
+    deadline = time.monotonic() + AUDIT_WAIT_S
+    while cloud.object_count(upload.bucket, upload.prefix) == 0 and time.monotonic() < deadline:
+        time.sleep(3)
+    count = cloud.object_count(upload.bucket, upload.prefix)
+    if count == 0:
+        report.record("audit segments in the bucket", False, f"none under s3://{upload.bucket}/{upload.prefix} "
+                      f"after {AUDIT_WAIT_S:.0f}s")
+        return
+    done = subprocess.run(
+        [sys.executable, "-m", "services.gateway.audit", "verify", f"s3://{upload.bucket}/{upload.prefix}"],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ},
+    )
+    output = (done.stdout + done.stderr).strip()
+    report.record("audit segments verify (services.gateway.audit verify s3://...)", done.returncode == 0,
+                  f"{count} segments; {output[-400:]}")
