@@ -42,8 +42,11 @@ SECRET_VALUES = (
     re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}"),  # Slack
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
 )
-# Names whose values are identifiers or references, not secrets.
-NOT_SECRET_NAME = re.compile(r"(?i)(_(arn|id|name|file|path|ref|url|secret_?name)$|^secret_?name$|token_?url)")
+# Names whose values are identifiers or references, not secrets; `tokens` (plural) counts or prices LLM
+# tokens (`tokens_per_minute`, `cost_per_1k_tokens`), never a credential.
+NOT_SECRET_NAME = re.compile(
+    r"(?i)(_(arn|id|name|file|path|ref|url|secret_?name)$|^secret_?name$|token_?url|tokens(_|$))"
+)
 # One `NAME=value` (.env, properties) or `name: value` (YAML) line of a config file held in one value.
 ASSIGNMENT = re.compile(r"""^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*[=:]\s*(.*?)\s*$""")
 

@@ -9,10 +9,10 @@ import pytest
 from pulumi_policy.proxy import UnknownValueError
 
 from policy_rules.pack import all_policies
-from tests.policies import cases_aws, cases_datastores, cases_k8s, cases_platform
+from tests.policies import cases_aws, cases_datastores, cases_identity, cases_k8s, cases_platform
 from tests.policies.harness import DELETE, UNKNOWN, Mutation, Res, RuleCases, evaluate, k8s_provider, mutate
 
-CASES = cases_aws.CASES + cases_k8s.CASES + cases_datastores.CASES + cases_platform.CASES
+CASES = cases_aws.CASES + cases_k8s.CASES + cases_datastores.CASES + cases_platform.CASES + cases_identity.CASES
 # Rules whose input is not a resource property get their own tests below.
 TESTED_SEPARATELY = {"pulumi-config-secrets-encrypted"}
 FAILING = [
@@ -213,3 +213,11 @@ def test_karpenter_node_classes(policy: str, path: str, value: object, expected:
     )
     assert evaluate(case, cases_aws.node_class()) == []
     assert evaluate(case, mutate(cases_aws.node_class(), path, value)) == expected
+
+
+def test_llm_token_counts_in_a_config_file_are_not_secrets() -> None:
+    """A gateway config's quotas and prices name tokens (plural); a credential's name says token."""
+    from policy_rules.secrets import embedded_secret_names
+
+    text = "tokens_per_minute: 1000000\ncost_per_1k_tokens: 0.0004\nmax_tokens: 512\napi_token: abc123\n"
+    assert list(embedded_secret_names(text)) == ["api_token"]
