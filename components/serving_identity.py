@@ -32,7 +32,7 @@ __all__ = [
 
 SERVING_SERVICE_ACCOUNT = "ray-serving"
 """The Kubernetes service account of every Ray pod (head and workers) of an inference platform."""
-SERVING_MODEL_PREFIXES = ("embedders/", "llm/")
+SERVING_MODEL_PREFIXES = ("embedders/", "llm/", "indexes/")
 """Key prefixes of the model bucket the serve configs load from (`s3://<bucket>/<prefix>...`)."""
 AUDIT_PREFIX = "audit/"
 """Key prefix the gateway uploads audit segments under (the gateway config's `audit.upload.prefix`)."""

@@ -133,6 +133,26 @@ def test_every_model_a_route_targets_is_served_on_the_routes_cluster(rendered: R
                 )
 
 
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_the_pods_identity_covers_every_s3_path_and_the_secret_their_configs_name(
+    rendered: Render, environment: str
+) -> None:
+    graph = rendered(environment)
+    service = _ray_service(graph, "-public")
+    (role,) = [r for r in graph.of_type("aws:iam/role:Role") if r.name.endswith("-public-identity-serving-role")]
+    statements = json.loads(role.inputs["inlinePolicies"][0]["policy"])["Statement"]
+    allowed = {statement["Action"]: statement["Resource"] for statement in statements if isinstance(statement["Action"], str)}
+    readable = [arn.removeprefix("arn:aws:s3:::").removesuffix("*") for arn in allowed["s3:GetObject"]]
+    for uri in re.findall(r"s3://[^\s'\"]+", service.inputs["spec"]["serveConfigV2"]):
+        path = uri.removeprefix("s3://").rstrip("/") + "/"
+        assert any(path.startswith(prefix) for prefix in readable), f"{service.urn}: {uri} is not readable by the pods"
+    gateway = _gateway_config(graph, service)
+    assert allowed["secretsmanager:GetSecretValue"] == gateway["keys"]["secret_id"]
+    upload = gateway["audit"]["upload"]
+    (audit_write,) = [s for s in statements if s["Action"] == ["s3:PutObject", "s3:PutObjectRetention"]]
+    assert audit_write["Resource"] == f"arn:aws:s3:::{upload['bucket']}/{upload.get('prefix', 'audit/')}*"
+
+
 def test_on_prem_platforms_reach_no_aws_at_all(rendered: Render) -> None:
     for environment in ("staging", "prod"):
         graph = rendered(environment)
