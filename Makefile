@@ -212,3 +212,10 @@ index-rollback: $(VENV)/.installed-all ## serve an earlier index version again: 
 lineage: $(VENV)/.installed-all ## answer -> passages -> documents -> ingestion run -> source: REQUEST=<request id> [ENV=local]
 	@test -n "$(REQUEST)" || { echo "usage: make lineage REQUEST=<request id>"; exit 2; }
 	$(PY) -m services.data $(INDEX_ARGS) lineage $(REQUEST)
+
+# Fork and own (tools/fork.py, docs/fork.md): the platform's name lives in policies/platform_facts/project.py;
+# this rewrites it and the data files that spell it, and prints what changed and the next steps.
+.PHONY: fork
+fork: $(VENV)/.installed-infra ## make a fork yours: NAME=<name> [DOMAIN=<label domain>] [REGION=<aws region>]
+	@test -n "$(NAME)" || { echo "usage: make fork NAME=<name> [DOMAIN=<label domain>] [REGION=<aws region>]"; exit 2; }
+	$(PY) -m tools.fork --name "$(NAME)" $(if $(DOMAIN),--domain "$(DOMAIN)") $(if $(REGION),--region "$(REGION)")
