@@ -158,11 +158,16 @@ verify: $(VENV)/.installed-infra ## after pulumi up: check stack ENV's live reso
 	pulumi stack output -s $(ENV) --json | $(PY) -m stacks.verify --region "$$(pulumi config get aws:region -s $(ENV))"
 
 # Safety scanners: detection and false-positive rates on labelled JSONL ({text, is_positive, ...}).
-.PHONY: eval-guardrails
+.PHONY: eval-guardrails train-scanners
 SPLIT ?= all
-eval-guardrails: $(VENV)/.installed-all ## scanner detection and false-positive rates: DATASET=path.jsonl [SCANNER=] [SPLIT=]
-	@test -n "$(DATASET)" || { echo "usage: make eval-guardrails DATASET=path.jsonl [SCANNER=name] [SPLIT=report]"; exit 2; }
-	$(PY) -m tools.scanner_eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER))
+TRAIN_DATA ?= $(or $(RAMPART_EVAL_DIR),../shared/eval)
+# Without DATASET: the gate, every check in eval/guardrail-thresholds.yaml on the evaluation sets (../shared/eval, or RAMPART_EVAL_DIR).
+eval-guardrails: $(VENV)/.installed-all ## guardrail gate on eval/guardrail-thresholds.yaml, non-zero below it [DATASET=path.jsonl: one file's rates] [SCANNER=] [SPLIT=]
+	$(if $(DATASET),$(PY) -m tools.scanner_eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER)),$(PY) -m tools.guardrail_gate --thresholds eval/guardrail-thresholds.yaml)
+
+train-scanners: $(VENV)/.installed-all ## refit every scanner model (lexical, semantic heads, gate) into services/gateway/scanners/models [TRAIN_DATA=dir]
+	$(PY) -m tools.scanner_train --eval-dir $(TRAIN_DATA)
+	$(PY) -m tools.semantic_train --data $(TRAIN_DATA)/train-safety
 
 # Local environment (services/local.py): Ray Serve + the services on 127.0.0.1, state in .rampart/.
 up: $(VENV)/.installed-all ## install what is needed and start the local environment on 127.0.0.1 [DASHBOARD=1]
