@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         "models": cards,
     }
     args.card.write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
-    write_manifest([SEMANTIC_MODEL_PATH, GATE_MODEL_PATH, args.card])
+    # The lexical models (tools.scanner_train, run first by `make train-scanners`) are listed too.
+    write_manifest([SEMANTIC_MODEL_PATH, GATE_MODEL_PATH, args.card, MODELS_DIR / "prompt_injection.json", MODELS_DIR / "toxicity.json"])
     return 0
 
 
