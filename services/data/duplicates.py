@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DuplicateFinder", "DuplicateOf", "normalized_sha256"]
+__all__ = ["DuplicateFinder", "DuplicateOf", "Fingerprint", "normalized_sha256"]
 
 _PRIME = (1 << 61) - 1
 _WORD = re.compile(r"\w+")
@@ -23,6 +23,14 @@ _WORD = re.compile(r"\w+")
 def normalized_sha256(text: str) -> str:
     """The hash two copies of a text share whatever their whitespace and case."""
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A text's exact hash and MinHash signature (None for texts too short to shingle)."""
+
+    exact: str
+    signature: npt.NDArray[np.uint64] | None
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,19 @@ class DuplicateFinder:
         signature: npt.NDArray[np.uint64] = permuted.min(axis=0)
         return signature
 
+    def fingerprint(self, text: str) -> Fingerprint:
+        """What `check_fingerprint` compares: computed anywhere (a Ray worker), compared in one place."""
+        return Fingerprint(normalized_sha256(text), self._signature(text))
+
     def check(self, document_id: str, text: str) -> DuplicateOf | None:
         """The earlier document `text` duplicates, or None (then it is remembered)."""
-        exact = normalized_sha256(text)
+        return self.check_fingerprint(document_id, self.fingerprint(text))
+
+    def check_fingerprint(self, document_id: str, fingerprint: Fingerprint) -> DuplicateOf | None:
+        """The earlier document with this fingerprint, or None (then it is remembered)."""
+        exact, signature = fingerprint.exact, fingerprint.signature
         if exact in self._exact:
             return DuplicateOf(self._exact[exact], exact=True, similarity=1.0)
-        signature = self._signature(text)
         if signature is not None:
             rows = self.permutations // self.bands
             keys = [(band, signature[band * rows : (band + 1) * rows].tobytes()) for band in range(self.bands)]

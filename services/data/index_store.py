@@ -242,21 +242,33 @@ class IndexStore:
         table.checkout(wanted)
         return IndexSnapshot(table, wanted)
 
-    def write_version(self, rows: pa.Table, run: RunRecord) -> int:
-        """Replace the passages with `rows` as a new table version and log the run; returns the version."""
+    def write_passages(self, data: pa.Table | pa.RecordBatchReader) -> int:
+        """Replace the passages with `data` (a table, or batches streamed from a cluster) as a new
+        table version; returns it. Not served, nor listed in `versions`, until `record_run`."""
         if self.exists():
             table = self._open(self.table_name)
-            table.add(rows, mode="overwrite")
+            table.add(data, mode="overwrite")
         else:
-            table = self.db.create_table(self.table_name, data=rows, schema=rows.schema)
+            table = self.db.create_table(self.table_name, data=data, schema=data.schema)
         if table.count_rows() >= ANN_MIN_ROWS:
+            dimensions = table.schema.field("vector").type.list_size
             table.create_index(metric="dot", vector_column_name="vector", index_type="IVF_PQ",
-                               num_sub_vectors=rows.schema.field("vector").type.list_size // 8)
-        version = int(table.version)
-        record = {**run.__dict__, "table_version": version, "documents": json.dumps(run.documents),
-                  "report": json.dumps(run.report)}
+                               num_sub_vectors=dimensions // 8)
+        return int(table.version)
+
+    def chunk_counts(self, version: int) -> dict[str, int]:
+        """Passages per document in `version`."""
+        table = self._passages()
+        table.checkout(version)
+        counts: dict[str, int] = {}
+        for document_id in table.to_arrow().column("document_id").to_pylist():
+            counts[document_id] = counts.get(document_id, 0) + 1
+        return counts
+
+    def record_run(self, run: RunRecord) -> None:
+        """Log the run that wrote `run.table_version`; from now on the version is listed."""
+        record = {**run.__dict__, "documents": json.dumps(run.documents), "report": json.dumps(run.report)}
         self._log("runs", _RUNS_SCHEMA).add(pa.Table.from_pylist([record], schema=_RUNS_SCHEMA))
-        return version
 
     def runs(self) -> list[RunRecord]:
         if f"{self.table_name}__runs" not in self._names():

@@ -124,29 +124,28 @@ def finish_run(
     started: str,
     clean: list[CleanDocument],
     quarantined: list[Quarantined],
-    rows: list[dict[str, Any]],
-    dimensions: int,
+    passages: pa.Table | pa.RecordBatchReader,
     seconds: float,
     embed_seconds: float,
     serve: bool,
 ) -> IngestionResult:
-    """Write the new version, its run record and report; point serving at it when `serve`."""
+    """Write `passages` as the new version with its run record and report; serve it when `serve`."""
     previous_version, previous_hashes, previous_profile = _previous(store)
-    schema = passages_schema(dimensions)
-    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
-    chunks_per_document: dict[str, int] = {}
-    for row in rows:
-        chunks_per_document[row["document_id"]] = chunks_per_document.get(row["document_id"], 0) + 1
+    written_at = time.perf_counter()
+    version = store.write_passages(passages)
+    seconds += time.perf_counter() - written_at
+    chunks_per_document = store.chunk_counts(version)
     documents = [
         {"document_id": d.document_id, "location": d.location, "source_version": d.source_version,
          "sha256": d.sha256, "chunks": chunks_per_document.get(d.document_id, 0)}
         for d in clean
     ]
+    total = sum(chunks_per_document.values())
     profile = profile_of(
         [{"format": d.format, "chars": len(d.text), "data_classes": d.data_classes,
           "metadata_keys": sorted(d.metadata.model_dump(exclude_unset=True))} for d in clean],
-        len(rows),
-        {field.name: str(field.type) for field in schema},
+        total,
+        {field.name: str(field.type) for field in passages.schema},
     )
     current = {d.document_id: d.sha256 for d in clean}
     redacted = [d for d in clean if d.redactions]
@@ -154,10 +153,11 @@ def finish_run(
         run_id=run_id,
         source=source_uri,
         index=f"{store.uri}#{store.table_name}",
+        version=version,
         previous_version=previous_version,
         seconds=round(seconds, 2),
         embed_seconds=round(embed_seconds, 2),
-        passages_per_s=round(len(rows) / seconds, 1) if seconds else 0.0,
+        passages_per_s=round(total / seconds, 1) if seconds else 0.0,
         outcomes={"indexed": len(clean) - len(redacted), "indexed_redacted": len(redacted),
                   "quarantined": len(quarantined)},
         quarantined_by_reason={reason: sum(1 for q in quarantined if q.reason == reason)
@@ -175,9 +175,7 @@ def finish_run(
         profile=profile,
         drift=drift_between(previous_profile, profile),
     )
-    record = RunRecord(run_id, 0, source_uri, started, _now(), documents, report.model_dump(mode="json"))
-    version = store.write_version(table, record)
-    report.version = version
+    store.record_run(RunRecord(run_id, version, source_uri, started, _now(), documents, report.model_dump(mode="json")))
     if serve:
         store.serve(version, f"ingest {run_id}")
     return IngestionResult(version, report)
@@ -203,10 +201,11 @@ async def ingest(
     embed_started = time.perf_counter()
     await embed_rows(rows, embed, settings.embed_batch, progress)
     embed_seconds = time.perf_counter() - embed_started
+    schema = passages_schema(dimensions)
     result = finish_run(
         store, run_id=run_id, source_uri=source.uri, started=started_at, clean=clean, quarantined=quarantined,
-        rows=rows, dimensions=dimensions, seconds=time.perf_counter() - started, embed_seconds=embed_seconds,
-        serve=serve,
+        passages=pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table(),
+        seconds=time.perf_counter() - started, embed_seconds=embed_seconds, serve=serve,
     )
     progress(f"  wrote version {result.version} ({len(rows)} passages)")
     return result

@@ -47,6 +47,10 @@ class DocumentSource(Protocol):
         """Every document under the source, sorted by id; bodies over `max_bytes` are not read."""
         ...
 
+    def read(self, document_id: str, max_bytes: int) -> RawDocument:
+        """One listed document (a Ray worker reads its share this way)."""
+        ...
+
 
 def _indexable(name: str) -> bool:
     return not name.endswith(METADATA_SIDECAR_SUFFIX) and not Path(name).name.startswith(".")
@@ -64,18 +68,23 @@ class DirectorySource:
     def documents(self, max_bytes: int) -> Iterator[RawDocument]:
         for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
             document_id = path.relative_to(self.root).as_posix()
-            if not _indexable(document_id):
-                continue
-            stat = path.stat()
-            sidecar = path.with_name(path.name + METADATA_SIDECAR_SUFFIX)
-            yield RawDocument(
-                document_id=document_id,
-                location=str(path),
-                source_version=f"mtime_ns={stat.st_mtime_ns},size={stat.st_size}",
-                size=stat.st_size,
-                data=path.read_bytes() if stat.st_size <= max_bytes else None,
-                sidecar=sidecar.read_bytes() if sidecar.is_file() else None,
-            )
+            if _indexable(document_id):
+                yield self.read(document_id, max_bytes)
+
+    def read(self, document_id: str, max_bytes: int) -> RawDocument:
+        path = (self.root / document_id).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            raise SourceError(f"SOURCE: {document_id!r} is not a file under {self.root}")
+        stat = path.stat()
+        sidecar = path.with_name(path.name + METADATA_SIDECAR_SUFFIX)
+        return RawDocument(
+            document_id=document_id,
+            location=str(path),
+            source_version=f"mtime_ns={stat.st_mtime_ns},size={stat.st_size}",
+            size=stat.st_size,
+            data=path.read_bytes() if stat.st_size <= max_bytes else None,
+            sidecar=sidecar.read_bytes() if sidecar.is_file() else None,
+        )
 
 
 class S3Source:
@@ -117,23 +126,39 @@ class S3Source:
         objects = self._objects()
         for key in sorted(objects):
             document_id = key[len(self.prefix) :]
-            if not document_id or not _indexable(document_id):
+            if document_id and _indexable(document_id):
+                yield self._document(key, objects, max_bytes)
+
+    def read(self, document_id: str, max_bytes: int) -> RawDocument:
+        key = self.prefix + document_id
+        objects: dict[str, dict[str, Any]] = {}
+        for name in (key, key + METADATA_SIDECAR_SUFFIX):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=name)
+            except Exception:  # botocore's ClientError: absent (a sidecar usually is)
                 continue
-            size = int(objects[key]["Size"])
-            sidecar_key = key + METADATA_SIDECAR_SUFFIX
-            sidecar = self._read(sidecar_key)[0] if sidecar_key in objects else None
-            if size > max_bytes:
-                data, version = None, f"etag={str(objects[key].get('ETag', '')).strip(chr(34))}"
-            else:
-                data, version = self._read(key)
-            yield RawDocument(
-                document_id=document_id,
-                location=f"s3://{self.bucket}/{key}",
-                source_version=version,
-                size=size,
-                data=data,
-                sidecar=sidecar,
-            )
+            objects[name] = {"Size": head["ContentLength"], "ETag": head.get("ETag", "")}
+        if key not in objects:
+            raise SourceError(f"SOURCE: s3://{self.bucket}/{key} no longer exists")
+        return self._document(key, objects, max_bytes)
+
+    def _document(self, key: str, objects: dict[str, dict[str, Any]], max_bytes: int) -> RawDocument:
+        document_id = key[len(self.prefix) :]
+        size = int(objects[key]["Size"])
+        sidecar_key = key + METADATA_SIDECAR_SUFFIX
+        sidecar = self._read(sidecar_key)[0] if sidecar_key in objects else None
+        if size > max_bytes:
+            data, version = None, f"etag={str(objects[key].get('ETag', '')).strip(chr(34))}"
+        else:
+            data, version = self._read(key)
+        return RawDocument(
+            document_id=document_id,
+            location=f"s3://{self.bucket}/{key}",
+            source_version=version,
+            size=size,
+            data=data,
+            sidecar=sidecar,
+        )
 
 
 def open_source(uri: str, *, s3_client: Any = None) -> DocumentSource:
@@ -155,3 +180,11 @@ class CombinedSource:
     def documents(self, max_bytes: int) -> Iterator[RawDocument]:
         for source in self.sources:
             yield from source.documents(max_bytes)
+
+    def read(self, document_id: str, max_bytes: int) -> RawDocument:
+        for source in self.sources:
+            try:
+                return source.read(document_id, max_bytes)
+            except SourceError:
+                continue
+        raise SourceError(f"SOURCE: no source in {self.uri} holds {document_id!r}")

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from services.data.duplicates import DuplicateFinder
+from services.data.duplicates import DuplicateFinder, Fingerprint
 from services.data.formats import UnsupportedFormat, document_format, html_to_text
 from services.data.metadata import DocumentMetadata, MetadataError, load_sidecar, split_front_matter
 from services.data.settings import IngestSettings
@@ -74,6 +74,27 @@ class Validator:
         self.pii = PiiScanner("input", redact)
 
     def validate(self, raw: RawDocument) -> CleanDocument | Quarantined:
+        """Every check, duplicates (against this validator's earlier documents) included."""
+        outcome = self.check_content(raw)
+        if isinstance(outcome, Quarantined):
+            return outcome
+        return self.check_duplicate(outcome, self.duplicates.fingerprint(outcome.text))
+
+    def check_duplicate(self, document: CleanDocument, fingerprint: Fingerprint) -> CleanDocument | Quarantined:
+        """The document, or its quarantine when it repeats one accepted before it."""
+        duplicate = self.duplicates.check_fingerprint(document.document_id, fingerprint)
+        if duplicate is None:
+            return document
+        reason, detail = (
+            (QuarantineReason.DUPLICATE, f"same text as {duplicate.document_id}")
+            if duplicate.exact
+            else (QuarantineReason.NEAR_DUPLICATE, f"{duplicate.similarity:.0%} similar to {duplicate.document_id}")
+        )
+        return Quarantined(document.document_id, document.location, document.source_version, reason, detail)
+
+    def check_content(self, raw: RawDocument) -> CleanDocument | Quarantined:
+        """Every check that looks at this document alone (a Ray worker runs these in parallel)."""
+
         def quarantine(reason: QuarantineReason, detail: str) -> Quarantined:
             return Quarantined(raw.document_id, raw.location, raw.source_version, reason, detail)
 
@@ -117,13 +138,6 @@ class Validator:
             text = verdict.redacted_text
             for finding in verdict.findings:
                 redactions[finding.kind] = redactions.get(finding.kind, 0) + 1
-        duplicate = self.duplicates.check(raw.document_id, text)
-        if duplicate is not None:
-            if duplicate.exact:
-                return quarantine(QuarantineReason.DUPLICATE, f"same text as {duplicate.document_id}")
-            return quarantine(
-                QuarantineReason.NEAR_DUPLICATE, f"{duplicate.similarity:.0%} similar to {duplicate.document_id}"
-            )
         return CleanDocument(
             document_id=raw.document_id,
             location=raw.location,
