@@ -7,7 +7,8 @@ becomes an `Exchange` (exchange.py) and goes through the stages in this order, e
     runtime.py         the config snapshot the request is served under (reloaded when the file changes)
     admission.py       API key, scope, request limits, model name, tenant rate limit and token quota, drift
     scanning.py        input scanners (tool results also meet the third-party stage); block or redact
-    routing.py         the model version: canary weights, on-prem only for regulated tenants, shadow pick
+    routing.py         the model version: canary weights (or the promotion controller's, promotion.py), on-prem
+                       only for regulated tenants, shadow pick
     model_chain.py     call the versions in order: timeouts, retries, circuit breakers, fallbacks
     unary.py           the answer scanned and sent, or flagged to review   (review_handoff.py)
     streaming.py       the streamed answer, scanned chunk by chunk
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import sys
 import time
 import uuid
@@ -39,6 +41,7 @@ from services.gateway.feedback import FeedbackDesk, ResponseRecorder
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
 from services.gateway.pages import is_page
+from services.gateway.promotion import PromotionController
 from services.gateway.quotas import LedgerClient, ProcessLedger, get_or_create_ray_ledger
 from services.gateway.review import ReviewQueue
 from services.gateway.review_handoff import ReviewHandoff
@@ -98,6 +101,11 @@ class GatewayMiddleware:
         review = ReviewHandoff(self.review_queue, self.metrics)
         self.unary_answer = UnaryAnswer(self.chain, review, self.shadow, drift, self.metrics)
         self.streamed_answer = StreamedAnswer(self.chain, review, self.metrics)
+        self.promotion = PromotionController(
+            self.store, self.metrics, self._promotion_audit, f"{socket.gethostname()}-{uuid.uuid4().hex[:12]}",
+            lambda: self.runtime.current.config,
+        )
+        self._promotion_audit_log: AuditLog | None = None
         feedback = FeedbackDesk(self.store, self.responses, self.metrics)
         self._admin = build_admin_app(self.review_queue, self.metrics, self.reload, feedback)
 
@@ -120,6 +128,7 @@ class GatewayMiddleware:
             await self._admin(scope, receive, send)
             return
         await self.runtime.reload_if_changed()
+        self.promotion.ensure_running()
         exchange = Exchange(
             request_id=uuid.uuid4().hex, method=scope["method"], path=path, started=time.perf_counter(),
             scope=scope, runtime=self.runtime.current,
@@ -149,7 +158,8 @@ class GatewayMiddleware:
                 self.input_scanning(exchange)
             route = exchange.require_route()
             regulated = exchange.runtime.config.tenants[exchange.tenant].data_class == "regulated"
-            exchange.routing = route_request(exchange.runtime.config, route, regulated, self._rng)
+            exchange.routing = route_request(exchange.runtime.config, route, regulated, self._rng,
+                                             self.promotion.weights_for(route.path))
             if route.kind == "chat" and exchange.payload.get("stream") is True:
                 await self.streamed_answer(exchange, send)
             else:
@@ -167,6 +177,12 @@ class GatewayMiddleware:
     def config(self) -> GatewayConfig:
         """The config in force for new requests."""
         return self.runtime.current.config
+
+    def _promotion_audit(self) -> AuditLog:
+        # The leader's decisions: a hash-chained stream of their own beside the request records.
+        if self._promotion_audit_log is None:
+            self._promotion_audit_log = AuditLog(self.audit.path.parent, stream=f"{self.audit.stream}-promotion")
+        return self._promotion_audit_log
 
     def review_queue(self) -> ReviewQueue:
         return self._review
@@ -187,6 +203,7 @@ class GatewayMiddleware:
 
     async def drain(self) -> None:
         """Wait for shadow copies, audit uploads and response records in flight (tests, shutdown)."""
+        await self.promotion.stop()
         await self.shadow.drain()
         await self.accounting.drain()
         await asyncio.to_thread(self.responses.flush)

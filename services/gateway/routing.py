@@ -1,6 +1,8 @@
 """Routing: which model version answers a request, what it falls back to, and whether a shadow copy goes out.
 
-The primary version is a weighted (canary) choice between the route's versions; the other
+The primary version is a weighted (canary) choice between the route's versions (or, while the
+promotion controller rolls a candidate out on the route, between stable and candidate at the weights
+it set: `weights`); the other
 versions of the route come next in the chain (same model family), then the route's fallbacks.
 Regulated tenants are only ever routed to on-prem model versions; when a route has none, the
 request is refused rather than sent to the cloud.
@@ -9,6 +11,7 @@ request is refused rather than sent to the cloud.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.gateway.config import GatewayConfig, ModelVersionConfig, RouteConfig
@@ -37,23 +40,32 @@ class RoutingDecision:
     """A candidate that gets a copy of this request; its answer is recorded, never returned."""
 
 
-def route_request(config: GatewayConfig, route: RouteConfig, regulated: bool, rng: random.Random) -> RoutingDecision:
-    """Raises NoEligibleBackendError (503) when a regulated tenant has no on-prem model version at all."""
+def route_request(
+    config: GatewayConfig, route: RouteConfig, regulated: bool, rng: random.Random,
+    weights: Mapping[str, float] | None = None,
+) -> RoutingDecision:
+    """Raises NoEligibleBackendError (503) when a regulated tenant has no on-prem model version at all.
+
+    `weights` (model version → weight) replaces the route's configured versions; versions at weight 0
+    are still in the chain, after the chosen one, as same-family fallbacks."""
 
     def eligible(name: str) -> bool:
         return not regulated or config.model_versions[name].location == "on_prem"
 
-    versions = [version for version in route.versions if eligible(version.model_version)]
+    if weights is None:
+        versions = [(v.model_version, v.weight) for v in route.versions if eligible(v.model_version)]
+        standby = []
+    else:
+        versions = [(name, weight) for name, weight in weights.items() if weight > 0 and eligible(name)]
+        standby = [name for name, weight in weights.items() if weight <= 0 and eligible(name)]
     if not versions:
         raise NoEligibleBackendError(
             f"no on-prem model version serves {route.path}; regulated data is never sent to the cloud",
             route=route.path,
         )
-    chosen = rng.choices(versions, weights=[version.weight for version in versions])[0].model_version
+    chosen = rng.choices([name for name, _ in versions], weights=[weight for _, weight in versions])[0]
     chain = [ChainStep(chosen, config.model_versions[chosen], primary=True)]
-    for name in [version.model_version for version in versions if version.model_version != chosen] + list(
-        route.fallback
-    ):
+    for name in [name for name, _ in versions if name != chosen] + standby + list(route.fallback):
         if name == REVIEW_STEP:
             chain.append(ChainStep(REVIEW_STEP, None, primary=False))
         elif eligible(name) and name not in {step.name for step in chain}:

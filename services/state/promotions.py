@@ -31,17 +31,24 @@ class PromotionRepository:
         with self._sessions() as session:
             return list(session.scalars(select(PromotionRow).order_by(PromotionRow.route)))
 
-    def start(self, route: str, stable: str, candidate: str, steps: Sequence[float]) -> PromotionRow:
-        """Begin (or restart) the rollout of `candidate` on `route` at the first step."""
+    def start(self, route: str, stable: str, candidate: str, steps: Sequence[float], reason: str,
+              measurements: dict[str, Any]) -> PromotionRow:
+        """Begin (or restart) the rollout of `candidate` on `route` at the first step; the `start` decision is
+        recorded in the same transaction."""
         now = time.time()
         row = PromotionRow(route=route, stable=stable, candidate=candidate, steps=list(steps), step_index=0,
-                           weight=float(steps[0]), state="running", step_started=now, updated=now, reason="started")
+                           weight=float(steps[0]), state="running", step_started=now, updated=now, reason=reason)
         with self._sessions.begin() as session:
             session.merge(row)
+            session.add(PromotionDecisionRow(created=now, route=route, candidate=candidate, action="start",
+                                             weight=float(steps[0]), reason=reason, measurements=measurements))
         return self.get(route)
 
     def move(self, route: str, *, state: str, weight: float, step_index: int, reason: str,
-             new_step: bool = False) -> PromotionRow:
+             new_step: bool = False, action: str | None = None,
+             measurements: dict[str, Any] | None = None) -> PromotionRow:
+        """Change the promotion's state; with `action`, the decision that did it is recorded in the same
+        transaction (whoever reads the new state also finds why)."""
         now = time.time()
         values: dict[str, Any] = {"state": state, "weight": weight, "step_index": step_index, "reason": reason,
                                   "updated": now}
@@ -51,6 +58,10 @@ class PromotionRepository:
             result = session.execute(update(PromotionRow).where(PromotionRow.route == route).values(**values))
             if result.rowcount == 0:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
                 raise ItemNotFound("promotion for route", route)
+            if action is not None:
+                candidate = session.get_one(PromotionRow, route).candidate
+                session.add(PromotionDecisionRow(created=now, route=route, candidate=candidate, action=action,
+                                                 weight=weight, reason=reason, measurements=measurements or {}))
         return self.get(route)
 
     def record_decision(self, route: str, candidate: str, action: str, weight: float, reason: str,

@@ -139,13 +139,14 @@ def test_shadow_agreement_rate(store: StateStore) -> None:
 
 
 def test_promotion_state_and_decisions(store: StateStore) -> None:
-    started = store.promotions.start("chat", "gen-v1", "gen-v2", [5, 25, 50, 100])
+    started = store.promotions.start("chat", "gen-v1", "gen-v2", [5, 25, 50, 100], "started", {"eval_score": 0.9})
     assert (started.state, started.weight, started.step_index) == ("running", 5.0, 0)
-    moved = store.promotions.move("chat", state="running", weight=25, step_index=1, reason="gates held", new_step=True)
+    moved = store.promotions.move("chat", state="running", weight=25, step_index=1, reason="gates held", new_step=True,
+                                  action="advance", measurements={"error_rate": 0.0})
     assert moved.weight == 25 and moved.step_started >= started.step_started
-    store.promotions.record_decision("chat", "gen-v2", "advance", 25, "gates held", {"error_rate": 0.0})
-    assert [(d.action, d.measurements) for d in store.promotions.decisions("chat")] == [
-        ("advance", {"error_rate": 0.0})]
+    store.promotions.record_decision("chat", "gen-v2", "hold", 25, "waiting", {})
+    assert [(d.action, d.weight, d.measurements) for d in store.promotions.decisions("chat")] == [
+        ("start", 5.0, {"eval_score": 0.9}), ("advance", 25.0, {"error_rate": 0.0}), ("hold", 25.0, {})]
     with pytest.raises(ItemNotFound):
         store.promotions.move("embeddings", state="paused", weight=0, step_index=0, reason="")
 
