@@ -20,6 +20,7 @@ import pulumi
 
 from components._pod_identity import PodIdentityRole
 from platform_facts.identity import SERVING_ROLE_TAG, SERVING_ROLE_TAG_VALUE
+from platform_facts.project import type_token
 
 __all__ = [
     "AUDIT_PREFIX",
@@ -142,7 +143,7 @@ class ServingIdentity(pulumi.ComponentResource):
     service_account: str
 
     def __init__(self, name: str, args: ServingIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:ServingIdentity", name, None, opts)
+        super().__init__(type_token("ServingIdentity"), name, None, opts)
         permissions = pulumi.Output.all(
             args.model_bucket_arn, args.audit_bucket_arn, args.gateway_keys_secret_arn, args.kms_key_arn
         ).apply(

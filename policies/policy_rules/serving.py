@@ -164,10 +164,12 @@ def gateway_auth_problems(config: Any, settings: Mapping[str, Any]) -> list[str]
     return problems
 
 
-def _gateway_configs(resources: list[PolicyResource], settings: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
-    """(where, parsed config, urn) for the gateway configs in the pack's config and in ConfigMaps."""
+def _gateway_configs(
+    resources: list[PolicyResource], settings: Mapping[str, Any]
+) -> Iterator[tuple[str, Any, str, PolicyResource | None]]:
+    """(where, parsed config, urn, ConfigMap) for the gateway configs in the pack's config and in ConfigMaps."""
     if settings["gatewayConfig"]:
-        yield "The gateway config", settings["gatewayConfig"], ""
+        yield "The gateway config", settings["gatewayConfig"], "", None
     for resource in resources:
         if resource.resource_type != "kubernetes:core/v1:ConfigMap":
             continue
@@ -176,14 +178,24 @@ def _gateway_configs(resources: list[PolicyResource], settings: Mapping[str, Any
         for key in data:
             if str(key).startswith("gateway") and str(key).endswith((".yaml", ".yml")):
                 try:
-                    yield f"ConfigMap {resource.name} ({key})", yaml.safe_load(str(data[key])), resource.urn
+                    yield f"ConfigMap {resource.name} ({key})", yaml.safe_load(str(data[key])), resource.urn, resource
                 except yaml.YAMLError:
-                    yield f"ConfigMap {resource.name} ({key})", None, resource.urn
+                    yield f"ConfigMap {resource.name} ({key})", None, resource.urn, resource
+
+
+def _on_prem(resource: PolicyResource | None, settings: Mapping[str, Any]) -> bool:
+    provider = resource.provider if resource is not None else None
+    name = f"{provider.name} {provider.urn}" if provider is not None else ""
+    return any(marker in name for marker in settings["onPremProviderMarkers"])
 
 
 def _gateway_auth(args: StackValidationArgs, report: Report, settings: Mapping[str, Any]) -> None:
-    for where, config, urn in _gateway_configs(args.resources, settings):
-        for problem in gateway_auth_problems(config, settings):
+    for where, config, urn, resource in _gateway_configs(args.resources, settings):
+        allowed = list(settings["allowedKeySources"])
+        # On-prem has no Secrets Manager (and no AWS credentials): keys come from a mounted Kubernetes Secret.
+        if _on_prem(resource, settings):
+            allowed += [source for source in settings["onPremKeySources"] if source not in allowed]
+        for problem in gateway_auth_problems(config, {**settings, "allowedKeySources": allowed}):
             report(f"{where} must {problem}.", urn or None)
 
 
@@ -234,6 +246,14 @@ POLICIES = [
                 "object", {}, "The environment's gateway config (services/config/gateway-<env>.yaml)."
             ),
             "allowedKeySources": Setting("array", ["secrets_manager"], "Where the gateway may load API keys from."),
+            "onPremKeySources": Setting(
+                "array",
+                ["file"],
+                "Further key sources for gateways on the on-prem cluster (a file mounted from a Kubernetes Secret).",
+            ),
+            "onPremProviderMarkers": Setting(
+                "array", ["onprem", "on-prem"], "Substrings of the on-prem cluster provider's name or URN."
+            ),
             "allowedPublicPaths": Setting("array", ["/healthz", "/readyz", "/livez"], "Paths served without a key."),
         },
     ),

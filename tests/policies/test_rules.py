@@ -221,3 +221,17 @@ def test_llm_token_counts_in_a_config_file_are_not_secrets() -> None:
 
     text = "tokens_per_minute: 1000000\ncost_per_1k_tokens: 0.0004\nmax_tokens: 512\napi_token: abc123\n"
     assert list(embedded_secret_names(text)) == ["api_token"]
+
+
+def test_gateway_keys_from_a_mounted_secret_pass_on_the_on_prem_cluster_only() -> None:
+    """On-prem has no Secrets Manager: a `file` key source is the mounted Kubernetes Secret there, and
+    still refused on the cloud cluster."""
+    case = _case("gateway-auth-enabled")
+    file_keys = mutate(case.happy(), "gateway-config/data", {"gateway.yaml": "keys: {source: file, path: k.yaml}\n"})
+    on_prem, cloud = mutate(file_keys, "gateway-config/data", file_keys[0].props["data"]), file_keys
+    on_prem[0].provider = k8s_provider("rampart-prod-onprem-k8s")
+    cloud[0].provider = k8s_provider("rampart-prod-eks-k8s")
+    assert evaluate(case, on_prem) == []
+    assert evaluate(case, cloud) == [
+        "ConfigMap gateway-config (gateway.yaml) must take API keys from one of secrets_manager (keys.source is file)."
+    ]
