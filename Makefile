@@ -106,6 +106,13 @@ postgres: ## install Debian's postgresql for the state store's tests (once; root
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
 	else echo "note: postgresql is not installed (needs root and apt-get): the state store's Postgres tests will skip"; fi
 
+# The promotion controller (services/gateway/promotion.py): see a rollout, start one, pause, resume, roll back.
+.PHONY: promote
+ACTION ?= status
+promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION=status|start|pause|resume|rollback [ROUTE= CANDIDATE= EVAL_SCORE=]
+	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
+		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE))
+
 # Static checks, configured in pyproject ([tool.ruff], [tool.mypy]): strict typing where the libraries allow.
 .PHONY: lint
 LINT_TYPED := components stacks services tools bench tests policies/policy_rules policies/platform_facts
@@ -224,3 +231,16 @@ lineage: $(VENV)/.installed-all ## answer -> passages -> documents -> ingestion 
 fork: $(VENV)/.installed-infra ## make a fork yours: NAME=<name> [DOMAIN=<label domain>] [REGION=<aws region>]
 	@test -n "$(NAME)" || { echo "usage: make fork NAME=<name> [DOMAIN=<label domain>] [REGION=<aws region>]"; exit 2; }
 	$(PY) -m tools.fork --name "$(NAME)" $(if $(DOMAIN),--domain "$(DOMAIN)") $(if $(REGION),--region "$(REGION)")
+
+# Rehearsal (docs/rehearsal.md): the plan of an environment run on this machine as its clusters would run it
+# (the serving image, a Ray head + worker containers per RayService, podman network of its own, the cloud
+# stood in by moto with the plan's names), then a smoke suite, a fault drill and a summary table.
+.PHONY: rehearse rehearse-all
+REHEARSE_IMAGE ?= localhost/rampart/serving:rehearsal
+rehearse: $(VENV)/.installed-all ## rehearse stack ENV in containers: plan, clusters, smoke suite, fault drill [ARGS=--no-drill]
+	$(MAKE) --no-print-directory image IMAGE=$(REHEARSE_IMAGE) VARIANT=cpu
+	$(PY) -m tools.rehearse $(ENV) --image $(REHEARSE_IMAGE) $(ARGS)
+
+rehearse-all: $(VENV)/.installed-all ## rehearse dev, staging and prod one after the other (CI runs this)
+	$(MAKE) --no-print-directory image IMAGE=$(REHEARSE_IMAGE) VARIANT=cpu
+	$(PY) -m tools.rehearse all --image $(REHEARSE_IMAGE) $(ARGS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import shlex
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import httpx
 from tools.rehearse.podman import Podman, PublishedPorts
 from tools.rehearse.spec import ClusterSpec, PodSpec, Volume
 from tools.rehearse.substitutions import ray_cpus
+from tools.rehearse.tls import TLS_KEYS, SelfSignedCertificate, self_signed_certificate
 
 __all__ = ["ClusterError", "RunningCluster", "container_options", "ray_start_command", "start_cluster"]
 
@@ -31,6 +33,8 @@ RAY_UP_TIMEOUT_S = 90
 DEPLOY_TIMEOUT_S = 420
 PROGRESS_EVERY_S = 10.0
 MAX_WORKER_STARTS = 3
+HIDDEN = "[secret]"
+"""How the plan shows a Secret's value it never holds."""
 
 
 class ClusterError(RuntimeError):
@@ -105,11 +109,19 @@ class RunningCluster:
     auth_token: str | None
     volume_dirs: dict[str, dict[str, Path]] = field(default_factory=dict)
     """Container → volume name → host directory."""
-    ready_s: float = 0.0
+    ca_file: Path | None = None
+    """The self-signed certificate the cluster's Serve proxy presents (None: plain HTTP)."""
+
+    @property
+    def verify(self) -> str | bool:
+        """What HTTP clients pass as `verify`: trust exactly the rehearsal's certificate."""
+        return str(self.ca_file) if self.ca_file else True
 
     @property
     def gateway_url(self) -> str:
-        return self.ports.url(SERVE_PORT)
+        http_options = self.serve_config.get("http_options") or self.spec.serve_config.get("http_options") or {}
+        url = self.ports.url(SERVE_PORT)
+        return url.replace("http://", "https://", 1) if http_options.get("ssl_certfile") else url
 
     @property
     def dashboard_url(self) -> str:
@@ -207,7 +219,7 @@ class RunningCluster:
 
     def _ready(self) -> bool:
         try:
-            return httpx.get(f"{self.gateway_url}/readyz", timeout=5).status_code == 200
+            return httpx.get(f"{self.gateway_url}/readyz", timeout=5, verify=self.verify).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -229,6 +241,7 @@ def _shared_volume_dirs(
 ) -> dict[str, Path]:
     """ConfigMaps, Secrets and claims: one host directory each, shared by every container of the cluster."""
     shared: dict[str, Path] = {}
+    certificate: SelfSignedCertificate | None = None
     pods = [spec.head, *(group.pod for group in spec.workers)]
     for volume in (volume for pod in pods for volume in pod.volumes):
         if volume.name in shared or volume.kind in ("memory", "empty_dir"):
@@ -244,13 +257,18 @@ def _shared_volume_dirs(
                 raise ClusterError(f"{spec.key}: volume {volume.name!r} mounts Secret {volume.source!r}, "
                                    "which the plan does not create in the namespace")
             values = {**spec.secrets[volume.source], **secret_files.get(volume.source, {})}
-            hidden = [key for key, value in values.items() if value == "[secret]"]
+            if any(values.get(key) == HIDDEN for key in TLS_KEYS):
+                certificate = certificate or self_signed_certificate([f"rh-{spec.key}-head"])
+                values.update({"tls.crt": certificate.certificate_pem, "tls.key": certificate.key_pem})
+            hidden = [key for key, value in values.items() if value == HIDDEN]
             if hidden:
                 raise ClusterError(f"{spec.key}: Secret {volume.source!r} keys {', '.join(hidden)} have no "
                                    "rehearsal value")
             shared[volume.name] = _write_files(cluster_dir / "secrets" / volume.source, values, volume.items)
         else:  # a claim or host path: one directory every node shares, as ReadWriteMany storage would be
             shared[volume.name] = _host_dir(cluster_dir / "claims" / (volume.source.strip("/").replace("/", "_")))
+    if certificate is not None:  # what the rehearsal's clients trust
+        (cluster_dir / "ca.pem").write_text(certificate.certificate_pem)
     return shared
 
 
@@ -293,6 +311,8 @@ def start_cluster(
     secret_files: Mapping[str, Mapping[str, str]],
 ) -> tuple[RunningCluster, Mapping[str, Path]]:
     """Start the head and one container per worker group; the Serve config is deployed by the caller."""
+    if (work_dir / spec.key).exists():  # a previous run's state, audit log and certificate
+        shutil.rmtree(work_dir / spec.key)
     cluster_dir = _host_dir(work_dir / spec.key)
     shared = _shared_volume_dirs(spec, cluster_dir, secret_files)
     env = dict(extra_env)
@@ -322,5 +342,9 @@ def start_cluster(
         )
         workers.append(name)
         dirs[name] = worker_dirs
-    cluster = RunningCluster(spec, head, workers, podman.published(head), serve_config, token, dirs)
+    ca_file = cluster_dir / "ca.pem"
+    cluster = RunningCluster(
+        spec, head, workers, podman.published(head), serve_config, token, dirs,
+        ca_file=ca_file if ca_file.exists() else None,
+    )
     return cluster, shared

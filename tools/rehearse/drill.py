@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -22,7 +21,7 @@ import httpx
 from services.gateway.quotas import LEDGER_ACTOR_NAME, LEDGER_NAMESPACE
 from tools.rehearse.cloud import MotoCloud
 from tools.rehearse.podman import Podman
-from tools.rehearse.smoke import CHAT_MAX_TOKENS, run_smoke, verify_audit
+from tools.rehearse.smoke import CHAT_MAX_TOKENS, audited_request_ids, run_smoke, verify_audit
 
 if TYPE_CHECKING:
     from tools.rehearse.run import Deployed
@@ -88,7 +87,8 @@ def _load(deployed: Deployed, key: str, during: Callable[[], None]) -> LoadOutco
         headers: dict[str, str] = {}
         gateway_ids: list[str] = []
         try:
-            response = httpx.post(f"{base}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+            response = httpx.post(f"{base}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60,
+                                  verify=deployed.cluster.verify)
             status, headers = response.status_code, dict(response.headers)
             # Serve's proxy adds an x-request-id of its own (a UUID); the gateway's is the bare hex one.
             gateway_ids = [value for value in response.headers.get_list("x-request-id") if "-" not in value]
@@ -141,30 +141,6 @@ def _victim(deployed: Deployed, podman: Podman) -> tuple[str, str]:
     return worker, "every worker hosts a gateway replica: in-flight requests on it can be lost"
 
 
-def _audited_request_ids(deployed: Deployed, cloud: MotoCloud | None) -> set[str]:
-    """Request ids in the audit log: local streams on every container's volumes, and uploaded segments."""
-    found: set[str] = set()
-    lines: list[str] = []
-    for volumes in deployed.cluster.volume_dirs.values():
-        for directory in volumes.values():
-            for path in Path(directory).rglob("audit/*.jsonl"):
-                lines.extend(path.read_text(errors="replace").splitlines())
-    upload = deployed.gateway.config.audit.upload if deployed.gateway else None
-    if cloud is not None and upload is not None and upload.bucket in cloud.names.buckets:
-        s3 = cloud.client("s3")
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=upload.bucket, Prefix=upload.prefix):
-            for item in page.get("Contents", []):
-                lines.extend(s3.get_object(Bucket=upload.bucket, Key=item["Key"])["Body"].read().decode().splitlines())
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and record.get("request_id"):
-            found.add(str(record["request_id"]))
-    return found
-
-
 def _kill_ledger(deployed: Deployed, podman: Podman) -> str:
     """Kill the ledger actor the way a crash would (Ray may restart it); returns what the command printed."""
     script = (
@@ -199,7 +175,7 @@ def run_drill(deployed: Deployed, podman: Podman, cloud: MotoCloud | None) -> No
         f"(statuses {dict(outcome.statuses)}){'; first lost: ' + outcome.lost[0] if outcome.lost else ''}",
     )
     time.sleep(5)  # let the surviving replicas flush what they hold
-    audited = _audited_request_ids(deployed, cloud)
+    audited = audited_request_ids(deployed, cloud)
     missing = outcome.request_ids - audited
     report.record(
         "audit count equals answered count",
@@ -216,7 +192,7 @@ def run_drill(deployed: Deployed, podman: Podman, cloud: MotoCloud | None) -> No
     last = ""
     while time.monotonic() < deadline:
         response = httpx.post(f"{base}{embeddings[0]}", json=embeddings[1],
-                              headers={"Authorization": f"Bearer {key}"}, timeout=30)
+                              headers={"Authorization": f"Bearer {key}"}, timeout=30, verify=cluster.verify)
         outcomes[str(response.status_code)] += 1
         last = response.text[:200]
         if response.status_code == 200 and outcomes["200"] >= 3:

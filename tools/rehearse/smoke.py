@@ -6,6 +6,7 @@ project's own verify command.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -14,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,7 +27,7 @@ from tools.rehearse.cloud import MotoCloud
 if TYPE_CHECKING:
     from tools.rehearse.run import Deployed
 
-__all__ = ["canary_within_tolerance", "run_smoke", "verify_audit"]
+__all__ = ["audited_request_ids", "canary_within_tolerance", "run_smoke", "verify_audit"]
 
 CANARY_REQUESTS = 60
 CANARY_SIGMAS = 4.0
@@ -87,7 +89,9 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
     latencies = report.latencies_s
     from openai import OpenAI
 
-    client = OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=120)
+    verify = cluster.verify
+    client = OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=120,
+                    http_client=httpx.Client(verify=verify, timeout=120))
 
     def check(name: str, run: Callable[[], str]) -> None:
         try:
@@ -136,14 +140,17 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
         check("openai: chat", chat)
         check("openai: chat, streamed", chat_stream)
         if len(chat_route.versions) > 1:
-            check("canary split within tolerance", lambda: _canary(base, key, chat_model, chat_route, latencies))
+            check("canary split within tolerance",
+                  lambda: _canary(base, key, verify, chat_model, chat_route, latencies))
         if chat_route.shadow is not None:
-            check("shadow comparison recorded", lambda: _shadow(base, key, chat_model, latencies))
-        check("flagged answer reaches the review queue", lambda: _flagged(base, key, chat_model, latencies))
+            check("shadow comparison recorded", lambda: _shadow(base, key, verify, chat_model, latencies))
+        check("flagged answer reaches the review queue", lambda: _flagged(base, key, verify, chat_model, latencies))
 
     def bentoml_client() -> str:
         import bentoml
 
+        if isinstance(verify, str):  # BentoML's client takes no `verify`; its httpx reads SSL_CERT_FILE
+            os.environ["SSL_CERT_FILE"] = verify
         with bentoml.SyncHTTPClient(base, token=key, timeout=120) as bento:
             vectors = _timed(latencies, lambda: bento.embed(texts=["rehearsal"]))
         return "" if len(vectors) == 1 and len(vectors[0]) == 384 else f"unexpected answer {str(vectors)[:200]}"
@@ -156,7 +163,8 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
         done = _timed(latencies, lambda: subprocess.run(
             ["curl", "--silent", "--show-error", "--max-time", "60", "--output", "/dev/null",
              "--write-out", "%{http_code}", "-H", f"Authorization: Bearer {key}",
-             "-H", "Content-Type: application/json", "--data", body, f"{base}/v1/embeddings"],
+             "-H", "Content-Type: application/json", "--data", body,
+             *(["--cacert", str(verify)] if isinstance(verify, str) else []), f"{base}/v1/embeddings"],
             capture_output=True, text=True, timeout=90, check=False))
         return "" if done.stdout.strip() == "200" else f"HTTP {done.stdout.strip()} {done.stderr.strip()}"
 
@@ -166,7 +174,7 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
     def rag() -> str:
         response = _timed(latencies, lambda: httpx.post(
             f"{base}/v1/rag/query", json={"query": "How are quotas enforced?", "k": 2},
-            headers={"Authorization": f"Bearer {key}"}, timeout=60))
+            headers={"Authorization": f"Bearer {key}"}, timeout=60, verify=verify))
         if response.status_code != 200:
             return f"HTTP {response.status_code}: {response.text[:300]}"
         passages = response.json().get("passages") or []
@@ -178,7 +186,7 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
     def metrics() -> str:
         ray_metrics = httpx.get(f"{cluster.metrics_url}/metrics", timeout=30)
         gateway_metrics = httpx.get(f"{base}/v1/gateway/metrics", headers={"Authorization": f"Bearer {key}"},
-                                    timeout=30)
+                                    timeout=30, verify=verify)
         problems = []
         if ray_metrics.status_code != 200 or "ray_" not in ray_metrics.text:
             problems.append(f"Ray metrics HTTP {ray_metrics.status_code}")
@@ -188,21 +196,52 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
 
     check("metrics scrapeable (Ray node, gateway)", metrics)
 
+    regulated = [name for name, t in config.tenants.items() if t.data_class == "regulated" and name in deployed.keys]
+    if regulated:
+        check(f"residency: regulated tenant {regulated[0]!r} on this {cluster.spec.cluster} gateway",
+              lambda: _residency(deployed, cloud, deployed.keys[regulated[0]].key, latencies))
 
-def _chat_call(base: str, key: str, model: str, content: str) -> httpx.Response:
+
+def _residency(deployed: Deployed, cloud: MotoCloud | None, key: str, latencies: list[float]) -> str:
+    """On-prem: the regulated tenant is served. Cloud: refused with a clear error, and the refusal audited."""
+    assert deployed.gateway is not None
+    route = _route(deployed.gateway.config, "embeddings")
+    if route is None or route.public_model is None:
+        return "no embeddings route to call"
+    cluster = deployed.cluster
+    response = _timed(latencies, lambda: httpx.post(
+        f"{cluster.gateway_url}{route.path}", json={"model": route.public_model, "input": ["residency"]},
+        headers={"Authorization": f"Bearer {key}"}, timeout=60, verify=cluster.verify))
+    if cluster.spec.cluster == "onprem":
+        return "" if response.status_code == 200 else f"HTTP {response.status_code}: {response.text[:300]}"
+    error = (response.json().get("error") or {}) if response.headers.get("content-type", "").startswith(
+        "application/json") else {}
+    if response.status_code == 200 or not error.get("message"):
+        return f"served or refused without a clear error: HTTP {response.status_code}: {response.text[:300]}"
+    request_ids = [value for value in response.headers.get_list("x-request-id") if "-" not in value]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if set(request_ids) & audited_request_ids(deployed, cloud):
+            return ""
+        time.sleep(1)
+    return f"refused (HTTP {response.status_code}: {error.get('message')}) but no audit record for {request_ids}"
+
+
+def _chat_call(base: str, key: str, verify: str | bool, model: str, content: str) -> httpx.Response:
     return httpx.post(
         f"{base}/v1/chat/completions",
         json={"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": CHAT_MAX_TOKENS},
         headers={"Authorization": f"Bearer {key}"},
         timeout=120,
+        verify=verify,
     )
 
 
-def _canary(base: str, key: str, model: str, route: RouteConfig, latencies: list[float]) -> str:
+def _canary(base: str, key: str, verify: str | bool, model: str, route: RouteConfig, latencies: list[float]) -> str:
     counts: Counter[str] = Counter()
     for index in range(CANARY_REQUESTS):
         began = time.perf_counter()
-        response = _chat_call(base, key, model, f"canary request {index}")
+        response = _chat_call(base, key, verify, model, f"canary request {index}")
         latencies.append(time.perf_counter() - began)
         if response.status_code != 200:
             return f"request {index}: HTTP {response.status_code}: {response.text[:200]}"
@@ -217,27 +256,53 @@ def _metric_total(text: str, name: str) -> float:
     return sum(float(value) for value in pattern.findall(text))
 
 
-def _shadow(base: str, key: str, model: str, latencies: list[float]) -> str:
+def _shadow(base: str, key: str, verify: str | bool, model: str, latencies: list[float]) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        text = httpx.get(f"{base}/v1/gateway/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=30).text
+        text = httpx.get(f"{base}/v1/gateway/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                         verify=verify).text
         if _metric_total(text, "rampart_gateway_shadow_total") > 0:
             return ""
-        _timed(latencies, lambda: _chat_call(base, key, model, "shadow me"))
+        _timed(latencies, lambda: _chat_call(base, key, verify, model, "shadow me"))
     return "no shadow comparison counted (rampart_gateway_shadow_total stays 0)"
 
 
-def _flagged(base: str, key: str, model: str, latencies: list[float]) -> str:
-    response = _timed(latencies, lambda: _chat_call(base, key, model, FLAGGED_QUESTION))
+def _flagged(base: str, key: str, verify: str | bool, model: str, latencies: list[float]) -> str:
+    response = _timed(latencies, lambda: _chat_call(base, key, verify, model, FLAGGED_QUESTION))
     if response.status_code != 200:
         return f"HTTP {response.status_code}: {response.text[:300]}"
     marks = response.json().get("rampart") or {}
     if not marks.get("flagged"):
         version = response.headers.get("x-rampart-model-version")
         return f"the answer of {version} was not flagged: {response.json()['choices'][0]['message']['content'][:120]!r}"
-    listed = httpx.get(f"{base}/v1/review/items", headers={"Authorization": f"Bearer {key}"}, timeout=30).json()
+    listed = httpx.get(f"{base}/v1/review/items", headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                       verify=verify).json()
     ids = [item["id"] for item in listed.get("items") or []]
     return "" if marks.get("review_id") in ids else f"review item {marks.get('review_id')} not listed ({ids})"
+
+
+def audited_request_ids(deployed: Deployed, cloud: MotoCloud | None) -> set[str]:
+    """Request ids in the audit log: local streams on every container's volumes, and uploaded segments."""
+    found: set[str] = set()
+    lines: list[str] = []
+    for volumes in deployed.cluster.volume_dirs.values():
+        for directory in volumes.values():
+            for path in Path(directory).rglob("audit/*.jsonl"):
+                lines.extend(path.read_text(errors="replace").splitlines())
+    upload = deployed.gateway.config.audit.upload if deployed.gateway else None
+    if cloud is not None and upload is not None and upload.bucket in cloud.names.buckets:
+        s3 = cloud.client("s3")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=upload.bucket, Prefix=upload.prefix):
+            for item in page.get("Contents", []):
+                lines.extend(s3.get_object(Bucket=upload.bucket, Key=item["Key"])["Body"].read().decode().splitlines())
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("request_id"):
+            found.add(str(record["request_id"]))
+    return found
 
 
 def verify_audit(deployed: Deployed, cloud: MotoCloud | None) -> None:
