@@ -113,6 +113,13 @@ promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION
 	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
 		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE))
 
+# The promotion controller (services/gateway/promotion.py): see a rollout, start one, pause, resume, roll back.
+.PHONY: promote
+ACTION ?= status
+promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION=status|start|pause|resume|rollback [ROUTE= CANDIDATE= EVAL_SCORE=]
+	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
+		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE))
+
 # Static checks, configured in pyproject ([tool.ruff], [tool.mypy]): strict typing where the libraries allow.
 .PHONY: lint
 LINT_TYPED := components stacks services tools bench tests policies/policy_rules policies/platform_facts
