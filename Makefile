@@ -218,7 +218,7 @@ bootstrap: $(VENV)/.installed-infra ## render cloud-init for stack ENV's on-prem
 	$(PY) -m stacks.bootstrap $(ENV)
 
 # Data (services/data, docs/data.md): ingestion into the versioned passage index, and lineage.
-.PHONY: ingest index-versions index-rollback lineage
+.PHONY: ingest index-versions index-rollback lineage eval-retrieval
 INDEX_ARGS = $(if $(ENV),--env $(ENV)) $(if $(INDEX),--index $(INDEX))
 ingest: $(VENV)/.installed-all ## validate, chunk, embed SOURCE=<dir|s3://bucket/prefix> into a new index version [INDEX=name] [ENV=local]
 	@test -n "$(SOURCE)" || { echo "usage: make ingest SOURCE=<dir|s3://bucket/prefix> [INDEX=name]"; exit 2; }
@@ -231,6 +231,8 @@ index-rollback: $(VENV)/.installed-all ## serve an earlier index version again: 
 lineage: $(VENV)/.installed-all ## answer -> passages -> documents -> ingestion run -> source: REQUEST=<request id> [ENV=local]
 	@test -n "$(REQUEST)" || { echo "usage: make lineage REQUEST=<request id>"; exit 2; }
 	$(PY) -m services.data $(INDEX_ARGS) lineage $(REQUEST)
+eval-retrieval: $(VENV)/.installed-all ## retrieval quality on eval/retrieval-docs.jsonl (recall@5, MRR), gated by eval/retrieval-thresholds.yaml
+	$(PY) -m tools.retrieval_eval $(if $(MISSES),--misses)
 
 # Fork and own (tools/fork.py, docs/fork.md): the platform's name lives in policies/platform_facts/project.py;
 # this rewrites it and the data files that spell it, and prints what changed and the next steps.
