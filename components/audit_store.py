@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from components._bucket import hardened_bucket
 from components.settings import settings_dataclass
+from platform_facts.project import type_token
 
 __all__ = ["AuditStore", "AuditStoreArgs", "AuditStoreSettings"]
 
@@ -53,7 +54,7 @@ class AuditStore(pulumi.ComponentResource):
     bucket_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: AuditStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:AuditStore", name, None, opts)
+        super().__init__(type_token("AuditStore"), name, None, opts)
         bucket = hardened_bucket(
             f"{name}-bucket",
             parent=self,

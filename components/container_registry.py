@@ -20,6 +20,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from components.settings import settings_dataclass
+from platform_facts.project import type_token
 
 __all__ = [
     "GITHUB_OIDC_AUDIENCE",
@@ -176,7 +177,7 @@ class ContainerRegistry(pulumi.ComponentResource):
     """`sha256:<hex>` behind `settings.tag`, as ECR reports it at `pulumi up`."""
 
     def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:ContainerRegistry", name, None, opts)
+        super().__init__(type_token("ContainerRegistry"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
         self._settings = settings

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from platform_facts.project import type_token
+
 __all__ = ["EbsEncryption", "EbsEncryptionArgs"]
 
 
@@ -37,7 +39,7 @@ class EbsEncryption(pulumi.ComponentResource):
     enabled: pulumi.Output[bool | None]
 
     def __init__(self, name: str, args: EbsEncryptionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:EbsEncryption", name, None, opts)
+        super().__init__(type_token("EbsEncryption"), name, None, opts)
         by_default = aws.ebs.EncryptionByDefault(
             f"{name}-by-default", enabled=True, opts=pulumi.ResourceOptions(parent=self)
         )

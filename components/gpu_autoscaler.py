@@ -22,6 +22,7 @@ from components._kubernetes import helm_release
 from components._pod_identity import PodIdentityRole
 from components.gpu_cluster_settings import GpuNodePool
 from platform_facts.eks import AUTOSCALER_ENABLED_TAG, autoscaler_owner_tag
+from platform_facts.project import label
 
 __all__ = [
     "CLUSTER_AUTOSCALER_SA",
@@ -128,7 +129,7 @@ def cluster_autoscaler(
                 "skip-nodes-with-local-storage": False,
                 "scale-down-unneeded-time": "10m",
             },
-            "nodeSelector": {"rampart.dev/pool": "system"},
+            "nodeSelector": {label("pool"): "system"},
             "resources": {"requests": {"cpu": "100m", "memory": "600Mi"}, "limits": {"cpu": "1", "memory": "600Mi"}},
             "containerSecurityContext": {
                 "allowPrivilegeEscalation": False,

@@ -25,6 +25,7 @@ from components.gpu_cluster_settings import GpuClusterSettings, KarpenterPool, g
 from components.ingress_controller import aws_load_balancer_controller
 from platform_facts.eks import CONTROL_PLANE_LOG_TYPES
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
+from platform_facts.project import label, type_token
 
 __all__ = [
     "INTERRUPTION_EVENTS",
@@ -167,7 +168,7 @@ class GpuCluster(pulumi.ComponentResource):
     """cluster-autoscaler, when a managed GPU group may grow; None otherwise (fixed groups, or Karpenter)."""
 
     def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:GpuCluster", name, None, opts)
+        super().__init__(type_token("GpuCluster"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
 
@@ -259,7 +260,7 @@ class GpuCluster(pulumi.ComponentResource):
                 "max_size": settings.system_pool.max_size,
             },
             launch_template={"id": system_template.id, "version": system_template.latest_version.apply(str)},
-            labels={**labels, "rampart.dev/pool": "system"},
+            labels={**labels, label("pool"): "system"},
             update_config={"max_unavailable": 1},
             opts=child,
         )
@@ -282,7 +283,7 @@ class GpuCluster(pulumi.ComponentResource):
                         "max_size": pool.max_size,
                     },
                     launch_template={"id": template.id, "version": template.latest_version.apply(str)},
-                    labels={**labels, "rampart.dev/pool": pool.name, GPU_NODE_LABEL: "true"},
+                    labels={**labels, label("pool"): pool.name, GPU_NODE_LABEL: "true"},
                     taints=[{"key": GPU_TAINT["key"], "value": GPU_TAINT["value"], "effect": "NO_SCHEDULE"}],
                     update_config={"max_unavailable": 1},
                     # EKS puts the same tags on the group's Auto Scaling group; here the plan shows them.
@@ -454,7 +455,7 @@ class GpuCluster(pulumi.ComponentResource):
                     "annotations": {"eks.amazonaws.com/role-arn": controller_role.arn},
                 },
                 "replicas": 2,
-                "nodeSelector": {"rampart.dev/pool": "system"},
+                "nodeSelector": {label("pool"): "system"},
                 "controller": {
                     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
                 },
@@ -552,7 +553,7 @@ def karpenter_node_pool_spec(pool: KarpenterPool, labels: Mapping[str, str]) -> 
     """The GPU `NodePool` spec: allowed families and capacity, the GPU taint, a hard ceiling."""
     return {
         "template": {
-            "metadata": {"labels": {**labels, GPU_NODE_LABEL: "true", "rampart.dev/pool": "karpenter-gpu"}},
+            "metadata": {"labels": {**labels, GPU_NODE_LABEL: "true", label("pool"): "karpenter-gpu"}},
             "spec": {
                 "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
                 "requirements": [

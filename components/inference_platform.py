@@ -26,6 +26,7 @@ from components._kubernetes import secured_namespace
 from components.settings import DataClass, ResourceName, settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
 from platform_facts.ports import GATEWAY_PORT, INTERNAL_RAY_PORTS, METRICS_PORT, RAY_DASHBOARD_PORT
+from platform_facts.project import PROJECT_NAME, label, type_token
 from services.config.render import render
 
 __all__ = [
@@ -44,16 +45,21 @@ __all__ = [
 RAY_VERSION = "2.60.0"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
-WRITABLE_PATHS = {"home": "/home/rampart", "cache": "/var/cache/rampart", "state": "/var/lib/rampart", "tmp": "/tmp"}
+WRITABLE_PATHS = {
+    "home": f"/home/{PROJECT_NAME}",
+    "cache": f"/var/cache/{PROJECT_NAME}",
+    "state": f"/var/lib/{PROJECT_NAME}",
+    "tmp": "/tmp",
+}
 """The serving image's declared volumes (deploy/Containerfile `VOLUME`): everything its processes
 write — HOME, model and library caches, the gateway's audit log and review queue, Ray's temp dir."""
-GATEWAY_CONFIG_MOUNT = "/etc/rampart/gateway"
+GATEWAY_CONFIG_MOUNT = f"/etc/{PROJECT_NAME}/gateway"
 """Where the rendered gateway config (ConfigMap `gateway-config`, key `gateway.yaml`) is mounted."""
-API_KEYS_MOUNT = "/etc/rampart/keys"
+API_KEYS_MOUNT = f"/etc/{PROJECT_NAME}/keys"
 """Where `api_keys_secret` is mounted: gateway configs with `keys: {source: file}` read `keys.yaml` here."""
-MODEL_VOLUME_MOUNT = "/var/lib/rampart-models"
+MODEL_VOLUME_MOUNT = f"/var/lib/{PROJECT_NAME}-models"
 """Where `model_volume` is mounted, read-only: on-prem serve configs name model directories under it."""
-BACKEND_TLS_MOUNT = "/etc/rampart/tls"
+BACKEND_TLS_MOUNT = f"/etc/{PROJECT_NAME}/tls"
 """Where `backend_tls_secret` is mounted: Serve's HTTP proxy answers HTTPS with its `tls.crt`/`tls.key`."""
 
 
@@ -375,7 +381,7 @@ class InferencePlatform(pulumi.ComponentResource):
         operator: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("rampart:index:InferencePlatform", name, None, opts)
+        super().__init__(type_token("InferencePlatform"), name, None, opts)
         labels = {
             **platform_labels(environment=args.environment, data_class=args.settings.data_class, component="inference"),
             "app.kubernetes.io/instance": name,
@@ -512,7 +518,7 @@ class InferencePlatform(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-metrics",
-            metadata=meta("ray-metrics", {"rampart.dev/metrics": "ray"}),
+            metadata=meta("ray-metrics", {label("metrics"): "ray"}),
             spec={
                 "clusterIP": "None",
                 "selector": instance,
@@ -526,7 +532,7 @@ class InferencePlatform(pulumi.ComponentResource):
             kind="ServiceMonitor",
             metadata=meta("ray"),
             spec={
-                "selector": {"matchLabels": {**instance, "rampart.dev/metrics": "ray"}},
+                "selector": {"matchLabels": {**instance, label("metrics"): "ray"}},
                 "endpoints": [{"port": "metrics", "interval": "15s"}],
             },
             opts=inside,

@@ -26,6 +26,7 @@ from components._kubernetes import helm_release, secured_namespace
 from components._pod_identity import PodIdentityRole
 from components.settings import settings_dataclass
 from platform_facts.kubernetes import platform_labels
+from platform_facts.project import label
 
 __all__ = [
     "AlbIngressSettings",
@@ -151,7 +152,7 @@ def aws_load_balancer_controller(
             "ingressClassParams": {"create": True, "name": settings.class_name, "spec": class_params},
             # Only Ingress objects get load balancers; a Service of type LoadBalancer does not silently become one.
             "enableServiceMutatorWebhook": False,
-            "nodeSelector": {"rampart.dev/pool": "system"},
+            "nodeSelector": {label("pool"): "system"},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
             "additionalLabels": labels,
         },

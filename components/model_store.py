@@ -10,6 +10,7 @@ from pydantic import Field
 
 from components._bucket import hardened_bucket
 from components.settings import settings_dataclass
+from platform_facts.project import type_token
 
 __all__ = ["ModelStore", "ModelStoreArgs", "ModelStoreSettings"]
 
@@ -40,7 +41,7 @@ class ModelStore(pulumi.ComponentResource):
     bucket_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:ModelStore", name, None, opts)
+        super().__init__(type_token("ModelStore"), name, None, opts)
         bucket = hardened_bucket(
             f"{name}-bucket",
             parent=self,

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from pydantic import Field, field_validator
 
 from components.settings import settings_dataclass
+from platform_facts.project import type_token
 
 __all__ = ["Network", "NetworkArgs", "NetworkSettings", "SubnetPlan", "plan_subnets"]
 
@@ -102,7 +103,7 @@ class Network(pulumi.ComponentResource):
     private_route_table_ids: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:Network", name, None, opts)
+        super().__init__(type_token("Network"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
         plan = plan_subnets(settings.cidr, settings.availability_zones)

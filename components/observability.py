@@ -31,8 +31,9 @@ from pydantic import Field, field_validator
 from components._kubernetes import helm_release, secured_namespace
 from components.gpu_cluster import irsa_trust_policy
 from components.settings import settings_dataclass
-from platform_facts.kubernetes import platform_labels
+from platform_facts.kubernetes import GPU_NODE_LABEL, platform_labels
 from platform_facts.ports import OTLP_GRPC_PORT
+from platform_facts.project import DISPLAY_NAME, LABEL_DOMAIN, METRIC_PREFIX, PROJECT_NAME, label, type_token
 
 __all__ = [
     "ALERTS_DIR",
@@ -90,9 +91,28 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+def identity_values() -> dict[str, str]:
+    """What dashboards and alert rules name through placeholders (`ray_${metric_prefix}_gateway_...`), so a
+    fork's dashboards query the metrics its services export (`platform_facts.project`)."""
+    return {
+        "project": PROJECT_NAME,
+        "display_name": DISPLAY_NAME,
+        "metric_prefix": METRIC_PREFIX,
+        # kube-state-metrics exports node label `<domain>/<key>` as `label_<domain, '_' for '.' and '-'>_<key>`.
+        "label_domain_metric": re.sub(r"[^A-Za-z0-9]", "_", LABEL_DOMAIN),
+    }
+
+
+def _with_identity(text: str) -> str:
+    # Plain replacement, not string.Template: Grafana's own `${datasource}` variables stay as they are.
+    for key, value in identity_values().items():
+        text = text.replace("${" + key + "}", value)
+    return text
+
+
 def dashboards() -> dict[str, dict[str, Any]]:
-    """Every dashboard file, parsed: file stem → Grafana dashboard model."""
-    return {path.stem: json.loads(path.read_text()) for path in sorted(DASHBOARDS_DIR.glob("*.json"))}
+    """Every dashboard file, parsed, the platform's identity filled in: file stem → Grafana dashboard model."""
+    return {path.stem: json.loads(_with_identity(path.read_text())) for path in sorted(DASHBOARDS_DIR.glob("*.json"))}
 
 
 def dashboard_queries(dashboard: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -116,7 +136,11 @@ def latency_slo_seconds(latency_slo_ms: int) -> float:
 def alert_rule_groups(*, latency_slo_ms: int, monthly_budget_usd: float) -> list[dict[str, Any]]:
     """The alert rule groups from `components/alerts/*.yaml`, thresholds filled in from config."""
     seconds = latency_slo_seconds(latency_slo_ms)
-    values = {"latency_slo_seconds": repr(seconds), "monthly_budget_usd": f"{monthly_budget_usd:g}"}
+    values = {
+        "latency_slo_seconds": repr(seconds),
+        "monthly_budget_usd": f"{monthly_budget_usd:g}",
+        **identity_values(),
+    }
     return [yaml.safe_load(Template(path.read_text()).substitute(values)) for path in sorted(ALERTS_DIR.glob("*.yaml"))]
 
 
@@ -197,7 +221,7 @@ class Observability(pulumi.ComponentResource):
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("rampart:index:Observability", name, None, opts)
+        super().__init__(type_token("Observability"), name, None, opts)
         labels = platform_labels(environment=args.environment, data_class=args.data_class, component="observability")
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         namespace = secured_namespace(
@@ -247,7 +271,7 @@ class Observability(pulumi.ComponentResource):
             log_groups = [
                 aws.cloudwatch.LogGroup(
                     f"{name}-{stream}-logs",
-                    name=pulumi.Output.concat("/rampart/", args.cloud.cluster_name, f"/{stream}"),
+                    name=pulumi.Output.concat(f"/{PROJECT_NAME}/", args.cloud.cluster_name, f"/{stream}"),
                     retention_in_days=args.cloud.log_retention_days,
                     kms_key_id=args.cloud.kms_key_arn,
                     opts=pulumi.ResourceOptions(parent=self),
@@ -300,7 +324,7 @@ class Observability(pulumi.ComponentResource):
                 },
                 "alertmanager": {"enabled": True},
                 # kube_node_labels carries only allow-listed labels; the cost dashboard counts GPU nodes.
-                "kube-state-metrics": {"metricLabelsAllowlist": ["nodes=[rampart.dev/gpu,rampart.dev/pool]"]},
+                "kube-state-metrics": {"metricLabelsAllowlist": [f"nodes=[{GPU_NODE_LABEL},{label('pool')}]"]},
                 # Its admission webhook only validates rule syntax, which the repository's tests
                 # already check; without it nothing outside the namespace needs to reach in.
                 "prometheusOperator": {"admissionWebhooks": {"enabled": False}},
@@ -362,7 +386,7 @@ class Observability(pulumi.ComponentResource):
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{stem}",
                 metadata={
-                    "name": f"rampart-dashboard-{stem}",
+                    "name": f"{PROJECT_NAME}-dashboard-{stem}",
                     "namespace": args.namespace,
                     "labels": {**labels, "grafana_dashboard": "1"},
                 },

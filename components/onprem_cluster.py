@@ -21,6 +21,7 @@ from components.bootstrap import BootstrapSpec, render_cloud_init
 from components.ingress_controller import NginxIngressSettings, ingress_nginx
 from components.settings import DataClass, settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TAINT, platform_labels
+from platform_facts.project import label, type_token
 
 __all__ = ["OnPremCluster", "OnPremClusterArgs", "OnPremClusterSettings", "OnPremGpuNode"]
 
@@ -91,7 +92,7 @@ class OnPremCluster(pulumi.ComponentResource):
     addons: PlatformAddons
 
     def __init__(self, name: str, args: OnPremClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:OnPremCluster", name, None, opts)
+        super().__init__(type_token("OnPremCluster"), name, None, opts)
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(args.kubeconfig),
@@ -110,8 +111,8 @@ class OnPremCluster(pulumi.ComponentResource):
                     "labels": {
                         **labels,
                         GPU_NODE_LABEL: "true",
-                        "rampart.dev/gpu-model": node.gpu_model,
-                        "rampart.dev/gpu-count": str(node.gpu_count),
+                        label("gpu-model"): node.gpu_model,
+                        label("gpu-count"): str(node.gpu_count),
                     },
                     "annotations": {"pulumi.com/patchForce": "true"},
                 },

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from pydantic import Field, field_validator
 
 from components.settings import settings_dataclass
+from platform_facts.project import type_token
 
 __all__ = ["PLATFORM_SECRETS", "Secrets", "SecretsArgs", "SecretsSettings", "check_secret_names", "key_policy"]
 
@@ -145,7 +146,7 @@ class Secrets(pulumi.ComponentResource):
     secret_arns: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:index:Secrets", name, None, opts)
+        super().__init__(type_token("Secrets"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         identity = aws.get_caller_identity_output(opts=invoke)

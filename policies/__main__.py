@@ -10,12 +10,13 @@ import os
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
+from platform_facts.project import DISPLAY_NAME, env_var
 from policy_rules.environments import environment_policy
 from policy_rules.pack import PACK_NAME, all_policies
 
 # Levels come from the environment's row in policy_rules/environments.py; the CLI's
 # --policy-pack-config (or the offline check's Configure call) carries the same table.
-environment = os.environ.get("RAMPART_ENVIRONMENT") or os.environ.get("PULUMI_STACK", "").rsplit("/", 1)[-1]
+environment = os.environ.get(env_var("ENVIRONMENT")) or os.environ.get("PULUMI_STACK", "").rsplit("/", 1)[-1]
 settings = environment_policy(environment)
 
 PolicyPack(
@@ -23,5 +24,5 @@ PolicyPack(
     policies=all_policies(),
     enforcement_level=EnforcementLevel(settings.level),
     initial_config={name: EnforcementLevel(level) for name, level in settings.overrides.items()},
-    description="Rampart: GPU- and LLM-aware guardrails for AWS, EKS, on-prem Kubernetes and model serving.",
+    description=f"{DISPLAY_NAME}: GPU- and LLM-aware guardrails for AWS, EKS, on-prem Kubernetes and model serving.",
 )

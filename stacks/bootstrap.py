@@ -13,18 +13,19 @@ import sys
 from pathlib import Path
 
 from components.bootstrap import render_cloud_init
+from platform_facts.project import STATE_DIR_NAME, config_key
 from stacks.config import STACKS_DIR, ConfigError, load_stack_config, read_stack_file
 
 __all__ = ["main"]
 
-BOOTSTRAP_DIR = Path(".rampart/bootstrap")
+BOOTSTRAP_DIR = Path(STATE_DIR_NAME) / "bootstrap"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bootstrap", description=__doc__.splitlines()[0])
     parser.add_argument("environment", help="stack name: stacks/Pulumi.<environment>.yaml")
     parser.add_argument(
-        "--output", type=Path, help="where to write (default .rampart/bootstrap/<env>-gpu-node.cloud-init.yaml)"
+        "--output", type=Path, help=f"where to write (default {BOOTSTRAP_DIR}/<env>-gpu-node.cloud-init.yaml)"
     )
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR)
     options = parser.parse_args(argv)
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not config.onprem.enabled:
         print(
-            f"error: rampart:onprem.enabled is false in {options.environment}: it has no on-prem GPU hosts",
+            f"error: {config_key('onprem.enabled')} is false in {options.environment}: it has no on-prem GPU hosts",
             file=sys.stderr,
         )
         return 2

@@ -37,6 +37,7 @@ from components.container_registry import ContainerRegistry, ContainerRegistryAr
 from components.ebs_encryption import EbsEncryption, EbsEncryptionArgs
 from components.secrets import PLATFORM_SECRETS
 from components.serving_identity import SERVING_SERVICE_ACCOUNT, ServingIdentity, ServingIdentityArgs
+from platform_facts.project import environment_prefix, platform_namespace
 from platform_facts.tags import platform_tags
 from services.config import config_document, serve_config
 from stacks.config import InferencePlatformConfig, StackConfig
@@ -65,7 +66,7 @@ class Platform:
 
 def build_platform(config: StackConfig) -> Platform:
     """Declare every resource of one environment and export its outputs."""
-    prefix = f"rampart-{config.environment}"
+    prefix = environment_prefix(config.environment)
     aws_provider = aws.Provider(
         f"{prefix}-aws",
         region=config.region,
@@ -296,7 +297,7 @@ def _onprem_cluster(config: StackConfig, prefix: str) -> OnPremCluster:
 
 def _platform_namespace(platform_name: str) -> str:
     """The namespace an inference platform's RayService, gateway and Generator run in."""
-    return f"rampart-{platform_name}"
+    return platform_namespace(platform_name)
 
 
 def _inference_platform(

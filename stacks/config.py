@@ -40,6 +40,7 @@ from components import (
 )
 from components.container_registry import ServingImageSettings
 from components.settings import DataClass, Location, ResourceName, describe_errors, settings_dataclass
+from platform_facts.project import CONFIG_NAMESPACE
 
 __all__ = [
     "NAMESPACE",
@@ -57,7 +58,7 @@ __all__ = [
     "secret_fields",
 ]
 
-NAMESPACE = "rampart"
+NAMESPACE = CONFIG_NAMESPACE
 STACKS_DIR = Path(__file__).resolve().parent
 SECRET_PLACEHOLDER = "[secret]"
 
@@ -119,7 +120,7 @@ class InferencePlatformConfig(InferencePlatformSettings):
     def _image_moved(cls, raw: Any) -> Any:
         if isinstance(raw, dict) and "image" in raw:
             raise ValueError(
-                "image: moved to rampart:serving_image (the tag the image workflow pushed; "
+                f"image: moved to {NAMESPACE}:serving_image (the tag the image workflow pushed; "
                 "the stack reads its digest from the registry)"
             )
         return raw
@@ -196,7 +197,7 @@ class StackConfig(BaseModel):
             cluster = info.data.get(platform.cluster)  # absent when its own block failed (reported there)
             if cluster is not None and not cluster.enabled:
                 raise ValueError(
-                    f"{index}.cluster: {platform.cluster} is not enabled (set rampart:{platform.cluster}.enabled)"
+                    f"{index}.cluster: {platform.cluster} is not enabled (set {NAMESPACE}:{platform.cluster}.enabled)"
                 )
         return platforms
 
@@ -221,8 +222,8 @@ class StackConfig(BaseModel):
     def _onprem_has_a_kubeconfig(self) -> StackConfig:
         if self.onprem.enabled and self.onprem_kubeconfig is None:
             raise ValueError(
-                "onprem.enabled needs rampart:onprem_kubeconfig (set it with "
-                "`pulumi config set --secret rampart:onprem_kubeconfig < kubeconfig.yaml`)"
+                f"onprem.enabled needs {NAMESPACE}:onprem_kubeconfig (set it with "
+                f"`pulumi config set --secret {NAMESPACE}:onprem_kubeconfig < kubeconfig.yaml`)"
             )
         return self
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from platform_facts.cost import BilledResource, CostEstimate, cost_inputs, estimate_monthly_cost, latest_price_table
+from platform_facts.project import PROJECT_NAME, STATE_DIR_NAME
 from stacks.config import STACKS_DIR, ConfigError, StackConfig, load_stack_config, read_stack_file
 from stacks.mocks import PlanMocks, plain
 from stacks.pulumi_internals import RecordedResource, RecordingMonitor, engine_config, run_under_mocks
@@ -34,8 +35,8 @@ __all__ = [
     "render_environment",
 ]
 
-PROJECT = "rampart"
-PLAN_DIR = Path(".rampart/plan")
+PROJECT = PROJECT_NAME
+PLAN_DIR = Path(STATE_DIR_NAME) / "plan"
 
 # Properties worth a glance in the tree, in the order they are shown.
 KEY_PROPERTIES = (
@@ -231,7 +232,7 @@ def format_cost(estimate: CostEstimate) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0])
     parser.add_argument("environment", help="stack name: stacks/Pulumi.<environment>.yaml")
-    parser.add_argument("--json", type=Path, help="where to write the graph (default .rampart/plan/<env>.json)")
+    parser.add_argument("--json", type=Path, help=f"where to write the graph (default {PLAN_DIR}/<env>.json)")
     parser.add_argument("--counts-only", action="store_true", help="print only the counts by type")
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="folder holding Pulumi.<env>.yaml")
     options = parser.parse_args(argv)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from platform_facts.project import tag
+
 __all__ = ["SERVING_ROLE_TAG", "SERVING_ROLE_TAG_VALUE"]
 
-SERVING_ROLE_TAG: Final = "rampart:workload"
+SERVING_ROLE_TAG: Final = tag("workload")
 SERVING_ROLE_TAG_VALUE: Final = "ray-serving"

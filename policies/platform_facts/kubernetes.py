@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from platform_facts.project import PROJECT_NAME, label
+
 __all__ = [
     "GPU_NODE_LABEL",
     "GPU_RESOURCE",
@@ -16,8 +18,8 @@ __all__ = [
 REQUIRED_LABELS: Final = (
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/managed-by",
-    "rampart.dev/environment",
-    "rampart.dev/data-class",
+    label("environment"),
+    label("data-class"),
 )
 """Labels every platform object must carry: what it belongs to, who manages it, environment, data class."""
 
@@ -26,15 +28,15 @@ GPU_RESOURCE: Final = "nvidia.com/gpu"
 GPU_TAINT: Final = {"key": GPU_RESOURCE, "value": "true", "effect": "NoSchedule"}
 """Every GPU node carries this taint, so only pods that ask for a GPU land there."""
 GPU_TOLERATION: Final = {"key": GPU_RESOURCE, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-GPU_NODE_LABEL: Final = "rampart.dev/gpu"
+GPU_NODE_LABEL: Final = label("gpu")
 
 
 def platform_labels(*, environment: str, data_class: str, component: str) -> dict[str, str]:
     """Labels every Kubernetes object of the platform carries (policies and cost reports read them)."""
     return {
-        "app.kubernetes.io/part-of": "rampart",
+        "app.kubernetes.io/part-of": PROJECT_NAME,
         "app.kubernetes.io/managed-by": "pulumi",
         "app.kubernetes.io/component": component,
-        "rampart.dev/environment": environment,
-        "rampart.dev/data-class": data_class,
+        label("environment"): environment,
+        label("data-class"): data_class,
     }

@@ -14,9 +14,11 @@ import functools
 from pathlib import Path
 from typing import Final
 
+from platform_facts.project import tag
+
 __all__ = ["REQUIRED_TAGS", "TAGGABLE_TYPES_FILE", "is_taggable", "platform_tags", "taggable_types"]
 
-REQUIRED_TAGS: Final = ("rampart:environment", "rampart:owner", "rampart:cost-center", "rampart:data-class")
+REQUIRED_TAGS: Final = (tag("environment"), tag("owner"), tag("cost-center"), tag("data-class"))
 TAGGABLE_TYPES_FILE: Final = Path(__file__).resolve().parent / "aws_taggable_types.txt"
 
 

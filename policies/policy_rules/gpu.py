@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
-from platform_facts.kubernetes import GPU_RESOURCE
+from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_RESOURCE
 from policy_rules.core import Report, Setting, dig, is_mapping, items, number, resource_policy, stack_policy, strings
 from policy_rules.workloads import Container, PodTemplate, containers, pod_templates
 
@@ -275,7 +275,7 @@ POLICIES = [
                     "karpenter.sh/nodepool",
                     "node.kubernetes.io/instance-type",
                     "eks.amazonaws.com/nodegroup",
-                    "rampart.dev/gpu",
+                    GPU_NODE_LABEL,
                 ],
                 "Node labels that identify GPU nodes.",
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
+from platform_facts import project
 from policy_rules import (
     compute,
     cost,
@@ -24,7 +25,7 @@ from policy_rules import (
 
 __all__ = ["DOMAINS", "PACK_NAME", "all_policies", "policies_by_domain"]
 
-PACK_NAME = "rampart"
+PACK_NAME = project.PACK_NAME
 DOMAINS = {
     "network": network,
     "storage": storage,

@@ -7,6 +7,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
 
+from platform_facts.project import PROJECT_NAME, label, tag
 from policy_rules.core import Report, Setting, merged_tags, resource_policy
 from policy_rules.workloads import is_kubernetes, kind_of, labels_of
 
@@ -53,7 +54,7 @@ POLICIES = [
         {
             "dataClassLabels": Setting(
                 "array",
-                ["rampart.dev/data-class", "rampart/data-class", "data-class"],
+                [label("data-class"), f"{PROJECT_NAME}/data-class", "data-class"],
                 "Labels that carry the data class.",
             ),
             "onPremProviderMarkers": Setting(
@@ -66,7 +67,7 @@ POLICIES = [
         "Buckets holding regulated data must be in an allowed region.",
         _regions,
         {
-            "dataClassTag": Setting("string", "rampart:data-class", "Tag that carries the data class."),
+            "dataClassTag": Setting("string", tag("data-class"), "Tag that carries the data class."),
             "allowedRegions": Setting(
                 "array", ["us-east-1", "us-east-2", "us-west-2"], "Regions regulated data may be stored in."
             ),

@@ -12,6 +12,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
+from platform_facts.project import type_token
 from policy_rules.core import (
     Report,
     Setting,
@@ -295,7 +296,7 @@ POLICIES = [
         _audit_object_lock,
         {
             "auditComponentTypes": Setting(
-                "array", ["rampart:index:AuditStore"], "Components whose buckets hold audit records."
+                "array", [type_token("AuditStore")], "Components whose buckets hold audit records."
             )
         },
     ),
