@@ -16,31 +16,36 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from platform_facts import project
+
 __all__ = ["GATEWAY_METRICS", "GatewayMetrics", "RayMetricBuffer"]
 
+GATEWAY = project.metric("gateway")
+"""First part of every gateway metric name (`rampart_gateway`: the platform's metric prefix, then `gateway`)."""
+
 GATEWAY_METRICS: dict[str, str] = {
-    "rampart_gateway_requests_total": "Requests answered, by route, tenant and status code.",
-    "rampart_gateway_request_latency_seconds": "Gateway request latency (histogram), by route.",
-    "rampart_gateway_scanner_verdicts_total": "Scanner verdicts, by scanner, stage, action and shadow.",
-    "rampart_gateway_scanner_latency_seconds": "Scanner latency (histogram), by scanner and stage.",
-    "rampart_gateway_scanner_errors_total": "Scanners that raised, by scanner and stage.",
-    "rampart_gateway_fallbacks_total": "Requests served by a fallback step, by route and step.",
-    "rampart_gateway_degraded_total": "Degraded responses, by route and reason.",
-    "rampart_gateway_backend_failures_total": "Backend attempts that failed, by backend and cause.",
-    "rampart_gateway_circuit_open": "1 while a backend's circuit breaker is open.",
-    "rampart_gateway_rate_limited_total": "Requests refused by rate limit or token quota, by tenant and kind.",
-    "rampart_gateway_tokens_total": "Model tokens used, by tenant.",
-    "rampart_gateway_cost_usd_total": "Estimated model cost in USD, by tenant.",
-    "rampart_gateway_shadow_total": "Shadow requests, by backend and outcome (agree, differ, error).",
-    "rampart_gateway_review_queued_total": "Items put on the human review queue, by reason.",
-    "rampart_gateway_feedback_total": "Feedback ratings received, by model version, source (api, review) and "
+    f"{GATEWAY}_requests_total": "Requests answered, by route, tenant and status code.",
+    f"{GATEWAY}_request_latency_seconds": "Gateway request latency (histogram), by route.",
+    f"{GATEWAY}_scanner_verdicts_total": "Scanner verdicts, by scanner, stage, action and shadow.",
+    f"{GATEWAY}_scanner_latency_seconds": "Scanner latency (histogram), by scanner and stage.",
+    f"{GATEWAY}_scanner_errors_total": "Scanners that raised, by scanner and stage.",
+    f"{GATEWAY}_fallbacks_total": "Requests served by a fallback step, by route and step.",
+    f"{GATEWAY}_degraded_total": "Degraded responses, by route and reason.",
+    f"{GATEWAY}_backend_failures_total": "Backend attempts that failed, by backend and cause.",
+    f"{GATEWAY}_circuit_open": "1 while a backend's circuit breaker is open.",
+    f"{GATEWAY}_rate_limited_total": "Requests refused by rate limit or token quota, by tenant and kind.",
+    f"{GATEWAY}_tokens_total": "Model tokens used, by tenant.",
+    f"{GATEWAY}_cost_usd_total": "Estimated model cost in USD, by tenant.",
+    f"{GATEWAY}_shadow_total": "Shadow requests, by backend and outcome (agree, differ, error).",
+    f"{GATEWAY}_review_queued_total": "Items put on the human review queue, by reason.",
+    f"{GATEWAY}_feedback_total": "Feedback ratings received, by model version, source (api, review) and "
     "rating (-1, 0, 1); (good - bad) / all is the feedback score.",
-    "rampart_gateway_promotion_weight": "The candidate's share of a route's traffic in percent, by route, candidate.",
-    "rampart_gateway_promotion_decisions_total": "Promotion controller decisions, by route and action.",
-    "rampart_gateway_config_reloads_total": "Config reloads, by outcome (ok, error).",
-    "rampart_gateway_input_length_mean": "Moving mean of input length in characters.",
-    "rampart_gateway_input_length_shift": "Relative shift of mean input length against the baseline.",
-    "rampart_gateway_embedding_centroid_shift": "Cosine distance of the input embedding centroid from the baseline.",
+    f"{GATEWAY}_promotion_weight": "The candidate's share of a route's traffic in percent, by route, candidate.",
+    f"{GATEWAY}_promotion_decisions_total": "Promotion controller decisions, by route and action.",
+    f"{GATEWAY}_config_reloads_total": "Config reloads, by outcome (ok, error).",
+    f"{GATEWAY}_input_length_mean": "Moving mean of input length in characters.",
+    f"{GATEWAY}_input_length_shift": "Relative shift of mean input length against the baseline.",
+    f"{GATEWAY}_embedding_centroid_shift": "Cosine distance of the input embedding centroid from the baseline.",
 }
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -60,117 +65,117 @@ class GatewayMetrics:
         # prometheus_client appends `_total` to counters itself: register them without it.
         self.requests = self._mirrored(
             Counter,
-            "rampart_gateway_requests",
-            _help("rampart_gateway_requests_total"),
+            f"{GATEWAY}_requests",
+            _help(f"{GATEWAY}_requests_total"),
             ["route", "tenant", "status"],
             registry=r,
         )
         self.latency = self._mirrored(
             Histogram,
-            "rampart_gateway_request_latency_seconds",
-            _help("rampart_gateway_request_latency_seconds"),
+            f"{GATEWAY}_request_latency_seconds",
+            _help(f"{GATEWAY}_request_latency_seconds"),
             ["route"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.verdicts = self._mirrored(
             Counter,
-            "rampart_gateway_scanner_verdicts",
-            _help("rampart_gateway_scanner_verdicts_total"),
+            f"{GATEWAY}_scanner_verdicts",
+            _help(f"{GATEWAY}_scanner_verdicts_total"),
             ["scanner", "stage", "action", "shadow"],
             registry=r,
         )
         self.scanner_latency = self._mirrored(
             Histogram,
-            "rampart_gateway_scanner_latency_seconds",
-            _help("rampart_gateway_scanner_latency_seconds"),
+            f"{GATEWAY}_scanner_latency_seconds",
+            _help(f"{GATEWAY}_scanner_latency_seconds"),
             ["scanner", "stage"],
             buckets=_SCANNER_BUCKETS,
             registry=r,
         )
         self.scanner_errors = self._mirrored(
             Counter,
-            "rampart_gateway_scanner_errors",
-            _help("rampart_gateway_scanner_errors_total"),
+            f"{GATEWAY}_scanner_errors",
+            _help(f"{GATEWAY}_scanner_errors_total"),
             ["scanner", "stage"],
             registry=r,
         )
         self.fallbacks = self._mirrored(
             Counter,
-            "rampart_gateway_fallbacks",
-            _help("rampart_gateway_fallbacks_total"),
+            f"{GATEWAY}_fallbacks",
+            _help(f"{GATEWAY}_fallbacks_total"),
             ["route", "step"],
             registry=r,
         )
         self.degraded = self._mirrored(
             Counter,
-            "rampart_gateway_degraded",
-            _help("rampart_gateway_degraded_total"),
+            f"{GATEWAY}_degraded",
+            _help(f"{GATEWAY}_degraded_total"),
             ["route", "reason"],
             registry=r,
         )
         self.backend_failures = self._mirrored(
             Counter,
-            "rampart_gateway_backend_failures",
-            _help("rampart_gateway_backend_failures_total"),
+            f"{GATEWAY}_backend_failures",
+            _help(f"{GATEWAY}_backend_failures_total"),
             ["backend", "cause"],
             registry=r,
         )
         self.circuit_open = self._mirrored(
-            Gauge, "rampart_gateway_circuit_open", _help("rampart_gateway_circuit_open"), ["backend"], registry=r
+            Gauge, f"{GATEWAY}_circuit_open", _help(f"{GATEWAY}_circuit_open"), ["backend"], registry=r
         )
         self.rate_limited = self._mirrored(
             Counter,
-            "rampart_gateway_rate_limited",
-            _help("rampart_gateway_rate_limited_total"),
+            f"{GATEWAY}_rate_limited",
+            _help(f"{GATEWAY}_rate_limited_total"),
             ["tenant", "kind"],
             registry=r,
         )
         self.tokens = self._mirrored(
-            Counter, "rampart_gateway_tokens", _help("rampart_gateway_tokens_total"), ["tenant"], registry=r
+            Counter, f"{GATEWAY}_tokens", _help(f"{GATEWAY}_tokens_total"), ["tenant"], registry=r
         )
         self.cost = self._mirrored(
-            Counter, "rampart_gateway_cost_usd", _help("rampart_gateway_cost_usd_total"), ["tenant"], registry=r
+            Counter, f"{GATEWAY}_cost_usd", _help(f"{GATEWAY}_cost_usd_total"), ["tenant"], registry=r
         )
         self.shadow = self._mirrored(
-            Counter, "rampart_gateway_shadow", _help("rampart_gateway_shadow_total"), ["backend", "outcome"], registry=r
+            Counter, f"{GATEWAY}_shadow", _help(f"{GATEWAY}_shadow_total"), ["backend", "outcome"], registry=r
         )
         self.review_queued = self._mirrored(
             Counter,
-            "rampart_gateway_review_queued",
-            _help("rampart_gateway_review_queued_total"),
+            f"{GATEWAY}_review_queued",
+            _help(f"{GATEWAY}_review_queued_total"),
             ["reason"],
             registry=r,
         )
         self.feedback = self._mirrored(
-            Counter, "rampart_gateway_feedback", _help("rampart_gateway_feedback_total"),
+            Counter, f"{GATEWAY}_feedback", _help(f"{GATEWAY}_feedback_total"),
             ["model_version", "source", "rating"], registry=r,
         )
         self.promotion_weight = self._mirrored(
-            Gauge, "rampart_gateway_promotion_weight", _help("rampart_gateway_promotion_weight"),
+            Gauge, f"{GATEWAY}_promotion_weight", _help(f"{GATEWAY}_promotion_weight"),
             ["route", "candidate"], registry=r,
         )
         self.promotion_decisions = self._mirrored(
-            Counter, "rampart_gateway_promotion_decisions", _help("rampart_gateway_promotion_decisions_total"),
+            Counter, f"{GATEWAY}_promotion_decisions", _help(f"{GATEWAY}_promotion_decisions_total"),
             ["route", "action"], registry=r,
         )
         self.config_reloads = self._mirrored(
             Counter,
-            "rampart_gateway_config_reloads",
-            _help("rampart_gateway_config_reloads_total"),
+            f"{GATEWAY}_config_reloads",
+            _help(f"{GATEWAY}_config_reloads_total"),
             ["outcome"],
             registry=r,
         )
         self.input_length_mean = self._mirrored(
-            Gauge, "rampart_gateway_input_length_mean", _help("rampart_gateway_input_length_mean"), registry=r
+            Gauge, f"{GATEWAY}_input_length_mean", _help(f"{GATEWAY}_input_length_mean"), registry=r
         )
         self.input_length_shift = self._mirrored(
-            Gauge, "rampart_gateway_input_length_shift", _help("rampart_gateway_input_length_shift"), registry=r
+            Gauge, f"{GATEWAY}_input_length_shift", _help(f"{GATEWAY}_input_length_shift"), registry=r
         )
         self.centroid_shift = self._mirrored(
             Gauge,
-            "rampart_gateway_embedding_centroid_shift",
-            _help("rampart_gateway_embedding_centroid_shift"),
+            f"{GATEWAY}_embedding_centroid_shift",
+            _help(f"{GATEWAY}_embedding_centroid_shift"),
             registry=r,
         )
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from ray.serve.metrics import Counter, Gauge, Histogram
 
+from platform_facts.project import metric
+
 __all__ = ["RequestMetricsMiddleware", "batch_size_histogram", "record_model_load"]
 
 _LATENCY_BOUNDARIES_MS = [
@@ -35,13 +37,13 @@ _BATCH_BOUNDARIES = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
 def batch_size_histogram() -> Histogram:
     """Sentences per embedding model call."""
     return Histogram(
-        "rampart_embedding_batch_size", description="Sentences per embedding model call.", boundaries=_BATCH_BOUNDARIES
+        metric("embedding_batch_size"), description="Sentences per embedding model call.", boundaries=_BATCH_BOUNDARIES
     )
 
 
 def record_model_load(model: str, seconds: float) -> None:
     """Record how long loading `model` took in this replica."""
-    gauge = Gauge("rampart_model_load_seconds", description="Seconds the last model load took.", tag_keys=("model",))
+    gauge = Gauge(metric("model_load_seconds"), description="Seconds the last model load took.", tag_keys=("model",))
     gauge.set(seconds, tags={"model": model})
 
 
@@ -52,9 +54,9 @@ class RequestMetricsMiddleware:
         self.app = app
         # Ray annotates `tag_keys` as a 1-tuple; any tuple of names is what it accepts at run time.
         tag_keys: Any = ("path", "status")
-        self.requests = Counter("rampart_requests", description="Public API requests.", tag_keys=tag_keys)
+        self.requests = Counter(metric("requests"), description="Public API requests.", tag_keys=tag_keys)
         self.latency = Histogram(
-            "rampart_request_latency_ms",
+            metric("request_latency_ms"),
             description="Public API latency in ms.",
             boundaries=_LATENCY_BOUNDARIES_MS,
             tag_keys=("path",),
