@@ -51,6 +51,7 @@ EVALUATED_SCANNERS = (
 
 # The PII scanner's kinds, by the entity type Presidio's test cases use for them.
 PRESIDIO_TYPES = {
+    "person": "PERSON",
     "email": "EMAIL_ADDRESS",
     "phone": "PHONE_NUMBER",
     "credit_card": "CREDIT_CARD",

@@ -1,9 +1,10 @@
-"""Personal data: emails, phone numbers, payment cards, IBANs, national IDs, IP addresses.
+"""Personal data: names, street addresses, emails, phone numbers, payment cards, IBANs, national IDs, IP addresses.
 
 Regexes only propose candidates; every number with a checksum is confirmed by python-stdnum
 (Luhn for cards, ISO 7064 for IBANs, each country's rule for national IDs) and phone numbers by
-Google's libphonenumber port, so look-alikes with a bad checksum are left alone. Street
-addresses are not detected: no pattern we could measure was reliable enough to redact on.
+Google's libphonenumber port (international formats: a number without "+" must be valid in one
+of `PHONE_REGIONS`), so look-alikes with a bad checksum are left alone. People's names come from
+spaCy's NER and street addresses from a street-type-anchored pattern (`names.py`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from stdnum.se import personnummer as se_personnummer
 from stdnum.tr import tckimlik as tr_national_id
 from stdnum.us import ssn as us_ssn
 
-from services.gateway.scanners.base import Finding
+from services.gateway.scanners.base import Finding, Stage
+from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import SpanScanner
+from services.gateway.scanners.names import person_names, street_addresses
 
 __all__ = ["PII_KINDS", "PiiScanner"]
 
@@ -36,7 +39,7 @@ __all__ = ["PII_KINDS", "PiiScanner"]
 PHONE_REGION = "US"
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
-_PHONE_CANDIDATE = re.compile(r"(?<![\d+])\+?\(?\d[\d\s().-]{5,18}\d(?!\d)")
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,18}\d(?!\d)")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
@@ -97,6 +100,8 @@ _NATIONAL_IDS: tuple[tuple[str, re.Pattern[str], _Validator], ...] = (
 _IT_FISCAL_CODE = re.compile(r"(?<!\w)[A-Za-z]{6}[\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{2}[A-Za-z][\dA-Za-z]{3}[A-Za-z](?!\w)")
 
 PII_KINDS = (
+    "person",
+    "street_address",
     "email",
     "phone",
     "credit_card",
@@ -108,7 +113,13 @@ PII_KINDS = (
 
 
 class PiiScanner(SpanScanner):
+    """`names=False` leaves people's names alone (no NER model is loaded)."""
+
     name = "pii"
+
+    def __init__(self, stage: Stage, settings: ScannerSettings, names: bool = True):
+        super().__init__(stage, settings)
+        self.names = names
 
     def find(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
@@ -120,8 +131,11 @@ class PiiScanner(SpanScanner):
             findings += _national_ids(text)
             findings += _phones(text)
             findings += _ip_addresses(text)
+            findings += street_addresses(text)
         elif ":" in text:
             findings += _ip_addresses(text)
+        if self.names:
+            findings += person_names(text)
         return findings
 
 
@@ -179,15 +193,31 @@ def _national_ids(text: str) -> Iterator[Finding]:
             yield Finding("it_fiscal_code", match.start(), match.end(), 0.9)
 
 
+# A number written without "+" is read as a national number of each of these regions in turn
+# (the most common callers of an English-language service first); it counts when one finds it valid.
+PHONE_REGIONS = ("GB", "IN", "DE", "FR", "AU", "CA", "ES", "IT", "NL", "BR", "MX", "PH", "TR", "ZA", "JP", "CN", "IE")
+
+
 def _phones(text: str) -> Iterator[Finding]:
     for match in _PHONE_CANDIDATE.finditer(text):
         candidate = match.group().rstrip(" .-(")
+        if _valid_phone(candidate):
+            yield Finding("phone", match.start(), match.start() + len(candidate), 0.8)
+
+
+def _valid_phone(candidate: str) -> bool:
+    # Other regions' national numbers start with a trunk "0" and are written in groups ("020 7946
+    # 0958"); a bare run of digits is far more often an account or order number valid somewhere.
+    national_elsewhere = candidate.startswith("0") and (" " in candidate or "(" in candidate) and "." not in candidate
+    regions = PHONE_REGIONS if national_elsewhere else (PHONE_REGION,)
+    for region in regions:
         try:
-            number = phonenumbers.parse(candidate, PHONE_REGION)
+            number = phonenumbers.parse(candidate.replace("(0)", ""), region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            yield Finding("phone", match.start(), match.start() + len(candidate), 0.8)
+            return True
+    return False
 
 
 def _ip_addresses(text: str) -> Iterator[Finding]:
