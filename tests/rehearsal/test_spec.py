@@ -82,7 +82,10 @@ def graph() -> PlanGraph:
                                                         "data": {"gateway.yaml": "environment: prod\n"}}),
         resource("aws:s3/bucket:Bucket", "models", {}, {"bucket": "rampart-prod-models-bucket-0a1b2c3"}),
         resource("aws:s3/bucket:Bucket", "audit", {"objectLockEnabled": True}, {"bucket": "rampart-prod-audit-x"}),
-        resource("aws:secretsmanager/secret:Secret", "rampart-prod-secrets-gateway-api-keys", {}),
+        resource("aws:secretsmanager/secret:Secret", "rampart-prod-secrets-gateway-api-keys", {},
+                 {"arn": "arn:aws:secretsmanager:us-east-1:1:secret/rampart-prod-secrets-gateway-api-keys"}),
+        resource("kubernetes:core/v1:Secret", "tls", {"metadata": {"name": "backend-tls", "namespace": "rampart-public"},
+                                                      "type": "kubernetes.io/tls", "stringData": "[secret]"}),
         resource("aws:kms/key:Key", "key", {}, {"arn": "arn:aws:kms:us-east-1:1:key/k"}),
     ])
 
@@ -99,6 +102,8 @@ def test_one_cluster_spec_per_ray_service_with_its_platform_and_cluster() -> Non
     assert public.serve_config == SERVE
     assert public.auth_mode == "token"
     assert public.config_maps == {"gateway": {"gateway.yaml": "environment: prod\n"}}
+    # A TLS Secret the plan hides whole still has its type's keys, each hidden.
+    assert public.secrets == {"backend-tls": {"tls.crt": "[secret]", "tls.key": "[secret]"}}
     assert specs[1].config_maps == {}
 
 
@@ -131,6 +136,10 @@ def test_cloud_names_are_the_plans_bucket_secret_and_key_names() -> None:
     assert names.object_lock_buckets == ("rampart-prod-audit-x",)
     assert names.secrets == ("rampart-prod-secrets-gateway-api-keys",)
     assert names.kms_keys == ("arn:aws:kms:us-east-1:1:key/k",)
+    assert names.secret_arns == (
+        ("rampart-prod-secrets-gateway-api-keys",
+         "arn:aws:secretsmanager:us-east-1:1:secret/rampart-prod-secrets-gateway-api-keys"),
+    )
 
 
 def test_container_options_keep_the_pods_security_context_and_volumes(tmp_path: Path) -> None:
@@ -155,3 +164,16 @@ def test_ray_start_mirrors_kuberay_without_gpus() -> None:
     worker = ray_start_command(spec.workers[1].pod, head_address="rh-prod-public-head:6379")[-1]
     assert "--address=rh-prod-public-head:6379" in worker
     assert "--num-cpus=8" in worker and "--num-gpus=0" in worker and "--block" in worker
+
+
+def test_the_self_signed_certificate_names_where_the_clients_call() -> None:
+    from cryptography import x509
+
+    from tools.rehearse.tls import self_signed_certificate
+
+    generated = self_signed_certificate(["rh-prod-public-head"])
+    certificate = x509.load_pem_x509_certificate(generated.certificate_pem.encode())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert set(names.get_values_for_type(x509.DNSName)) == {"localhost", "rh-prod-public-head"}
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert "PRIVATE KEY" in generated.key_pem

@@ -36,6 +36,8 @@ class MotoCloud:
     def __init__(self, host: str, port: int, names: CloudNames) -> None:
         self.names = names
         self.endpoint_url = f"http://{host}:{port}"
+        self.issued_arns: dict[str, str] = {}
+        """Secret name → the ARN moto issued for it."""
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call
 
@@ -65,7 +67,7 @@ class MotoCloud:
                 )
         secrets = self.client("secretsmanager")
         for name in self.names.secrets:
-            secrets.create_secret(Name=name)
+            self.issued_arns[name] = secrets.create_secret(Name=name)["ARN"]
         kms = self.client("kms")
         for arn in self.names.kms_keys:
             # moto chooses key ids itself: the planned ARN is kept in the description.
@@ -75,8 +77,14 @@ class MotoCloud:
         if bucket not in self.names.buckets:
             raise CloudError(f"{what} names bucket {bucket!r}; the plan creates {', '.join(self.names.buckets)}")
 
+    def arn_substitutions(self) -> dict[str, str]:
+        """Planned secret ARN → the ARN the stand-in issued for the same name (ARNs are the cloud's to compute)."""
+        return {arn: self.issued_arns[name] for name, arn in self.names.secret_arns if name in self.issued_arns}
+
     def require_secret(self, secret_id: str, what: str) -> str:
-        name = secret_id.rsplit(":secret:", 1)[-1] if secret_id.startswith("arn:") else secret_id
+        planned = dict((arn, name) for name, arn in self.names.secret_arns)
+        issued = {arn: name for name, arn in self.issued_arns.items()}
+        name = planned.get(secret_id) or issued.get(secret_id) or secret_id
         if name not in self.names.secrets:
             raise CloudError(f"{what} names secret {secret_id!r}; the plan creates {', '.join(self.names.secrets)}")
         return name

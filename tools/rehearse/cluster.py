@@ -207,7 +207,7 @@ class RunningCluster:
                     if s.get("status") != "HEALTHY"
                 )
                 raise ClusterError(f"{self.spec.key}: {', '.join(failed)} failed to deploy: "
-                                   f"{applications[failed[0]].get('message', '')[:500]}\n{details}")
+                                   f"{applications[failed[0]].get('message', '')[-1500:]}\n{details}")
             if expected <= set(statuses) and all(statuses[name] == "RUNNING" for name in expected) and self._ready():
                 return
             now = time.monotonic()
@@ -253,10 +253,14 @@ def _shared_volume_dirs(
             shared[volume.name] = _write_files(cluster_dir / "configmaps" / volume.source,
                                                spec.config_maps[volume.source], volume.items)
         elif volume.kind == "secret":
-            if volume.source not in spec.secrets:
+            planned = spec.secrets.get(volume.source)
+            if planned is None and _serves_tls_from(spec, volume.name):
+                # The backend TLS Secret is written by cert-manager or your PKI, not by the plan.
+                planned = dict.fromkeys(TLS_KEYS, HIDDEN)
+            if planned is None:
                 raise ClusterError(f"{spec.key}: volume {volume.name!r} mounts Secret {volume.source!r}, "
                                    "which the plan does not create in the namespace")
-            values = {**spec.secrets[volume.source], **secret_files.get(volume.source, {})}
+            values = {**planned, **secret_files.get(volume.source, {})}
             if any(values.get(key) == HIDDEN for key in TLS_KEYS):
                 certificate = certificate or self_signed_certificate([f"rh-{spec.key}-head"])
                 values.update({"tls.crt": certificate.certificate_pem, "tls.key": certificate.key_pem})
@@ -270,6 +274,16 @@ def _shared_volume_dirs(
     if certificate is not None:  # what the rehearsal's clients trust
         (cluster_dir / "ca.pem").write_text(certificate.certificate_pem)
     return shared
+
+
+def _serves_tls_from(spec: ClusterSpec, volume_name: str) -> bool:
+    """Whether the Serve config's certificate (`http_options.ssl_certfile`) is on this volume."""
+    certificate = str((spec.serve_config.get("http_options") or {}).get("ssl_certfile") or "")
+    return any(
+        mount.volume == volume_name and certificate.startswith(mount.path.rstrip("/") + "/")
+        for pod in (spec.head, *(group.pod for group in spec.workers))
+        for mount in pod.mounts
+    )
 
 
 def _write_files(directory: Path, data: Mapping[str, str], items: Sequence[tuple[str, str]]) -> Path:

@@ -9,7 +9,10 @@ written into the host directory that backs it.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,10 @@ from services.inference.model_store import directory_sha256
 from tools.rehearse.cloud import MotoCloud
 from tools.rehearse.substitutions import chat_models
 
-__all__ = ["ModelStagingError", "build_tiny_chat_model", "stage_models"]
+__all__ = ["ModelStagingError", "build_tiny_chat_model", "stage_index", "stage_models"]
+
+ROOT = Path(__file__).resolve().parents[2]
+INGEST_TIMEOUT_S = 300
 
 # Where a pod path lives on this machine (the host directory behind the volume mounted there).
 HostPath = Callable[[str], Path]
@@ -83,3 +89,48 @@ def stage_models(
         what = f"applications.{model.application}: chat model {model.model_name}"
         checksums[model.model_name] = _place(directory, model.uri, cloud, host_path, what)
     return checksums
+
+
+def stage_index(serve_config: Mapping[str, Any], cloud: MotoCloud | None, host_path: HostPath) -> list[str]:
+    """`make ingest` of the retriever's corpus into the index a non-bootstrapping retriever serves.
+
+    A cluster's index is written by `make ingest` before the platform serves (docs/data.md); the
+    rehearsal runs the same command with the same embedding model, into the planned location (the
+    stand-in bucket, or the host directory behind the on-prem volume). Returns what it ingested.
+    """
+    done = []
+    for application in serve_config.get("applications") or []:
+        retriever = (application.get("args") or {}).get("retriever") or {}
+        index = retriever.get("index") or {}
+        if retriever.get("bootstrap") or not index.get("uri"):
+            continue
+        uri = str(index["uri"])
+        what = f"applications.{application['name']}.args.retriever.index"
+        if uri.startswith("s3://"):
+            if cloud is None:
+                raise ModelStagingError(f"{what}: {uri} is on S3, but this cluster has no AWS endpoint")
+            cloud.require_bucket(uri.removeprefix("s3://").split("/", 1)[0], what)
+            target = uri
+        else:
+            target_dir = host_path(uri)
+            target_dir.mkdir(parents=True, exist_ok=True)
+            target = str(target_dir)
+        corpus = [str(ROOT / item) if not str(item).startswith(("/", "s3://")) else str(item)
+                  for item in retriever.get("corpus") or ["docs"]]
+        for source in corpus:
+            table = str(index.get("table", "docs"))
+            command = [sys.executable, "-m", "services.data", "--uri", target, "--index", table, "ingest", source]
+            ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=INGEST_TIMEOUT_S,
+                                 check=False)
+            if ran.returncode != 0:
+                raise ModelStagingError(f"{what}: make ingest into {uri} failed: {(ran.stdout + ran.stderr)[-1500:]}")
+        if not uri.startswith("s3://"):
+            _chown_tree(Path(target), 1000)
+        done.append(uri)
+    return done
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    """The pods' user owns what the ingest (run here as root) wrote onto its volume."""
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, uid, uid, follow_symlinks=False)

@@ -16,7 +16,7 @@ from stacks.plan import render_environment
 from tools.rehearse.access import GatewaySetup, TenantKey, gateway_setup, tenant_keys
 from tools.rehearse.cloud import MotoCloud
 from tools.rehearse.cluster import ClusterError, RunningCluster, host_path_for, start_cluster
-from tools.rehearse.models import stage_models
+from tools.rehearse.models import stage_index, stage_models
 from tools.rehearse.podman import Podman
 from tools.rehearse.spec import ClusterSpec, cloud_names, cluster_specs
 from tools.rehearse.substitutions import aws_environment, substitute_serve_config
@@ -112,15 +112,36 @@ def _start(
     return Deployed(cluster, setup, keys, report, shared)
 
 
+def _substitute_arns(deployed: Deployed, cloud: MotoCloud) -> None:
+    """In the mounted ConfigMaps: each secret ARN the plan computed → the one the stand-in issued."""
+    substitutions = cloud.arn_substitutions()
+    volumes = {volume.name: volume for volume in deployed.cluster.spec.workers[0].pod.volumes}
+    for name, directory in deployed.shared.items():
+        if name not in volumes or volumes[name].kind != "config_map":
+            continue
+        for path in (p for p in directory.rglob("*") if p.is_file()):
+            text = original = path.read_text()
+            for planned, issued in substitutions.items():
+                text = text.replace(planned, issued)
+            if text != original:
+                path.write_text(text)
+
+
 def _deploy(deployed: Deployed, podman: Podman, cloud: MotoCloud, options: RehearsalOptions) -> None:
     """Keys and models in place, the substituted Serve config PUT to the head."""
     spec = deployed.cluster.spec
+    _substitute_arns(deployed, cloud)
     _put_cloud_keys(deployed, cloud)
     checksums = stage_models(
         spec.serve_config,
         cloud if spec.cluster == CLOUD_CLUSTER else None,
         lambda path: host_path_for(spec, deployed.shared, path),
         options.work_dir / spec.environment,
+    )
+    stage_index(
+        spec.serve_config,
+        cloud if spec.cluster == CLOUD_CLUSTER else None,
+        lambda path: host_path_for(spec, deployed.shared, path),
     )
     deployed.cluster.serve_config = substitute_serve_config(spec.serve_config, checksums)
     deployed.cluster.wait_for_dashboard(podman)

@@ -35,6 +35,8 @@ SECRET = "kubernetes:core/v1:Secret"
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 AWS_SECRET = "aws:secretsmanager/secret:Secret"
 KMS_KEY = "aws:kms/key:Key"
+HIDDEN = "[secret]"
+"""How the plan shows a value it never holds (`stacks.mocks.plain`)."""
 
 VolumeKind = Literal["empty_dir", "memory", "config_map", "secret", "persistent_claim", "host_path"]
 
@@ -127,6 +129,8 @@ class CloudNames:
     object_lock_buckets: tuple[str, ...]
     secrets: tuple[str, ...]
     kms_keys: tuple[str, ...]
+    secret_arns: tuple[tuple[str, str], ...] = ()
+    """(name, ARN as the plan computes it) per secret: the cloud issues the real ARN, the stand-in its own."""
 
 
 def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
@@ -214,8 +218,13 @@ def _namespace_objects(graph: PlanGraph, type_token: str, namespace: str) -> dic
         metadata = resource.inputs.get("metadata") or {}
         if metadata.get("namespace") != namespace:
             continue
-        data = {str(k): str(v) for k, v in (resource.inputs.get("data") or {}).items()}
-        data.update({str(k): str(v) for k, v in (resource.inputs.get("stringData") or {}).items()})
+        data: dict[str, str] = {}
+        for field_name in ("data", "stringData"):
+            value = resource.inputs.get(field_name)
+            if isinstance(value, dict):
+                data.update({str(k): str(v) for k, v in value.items()})
+            elif value is not None and resource.inputs.get("type") == "kubernetes.io/tls":
+                data.update(dict.fromkeys(("tls.crt", "tls.key"), HIDDEN))  # a secret whole: its keys are the type's
         found[str(metadata.get("name", resource.name))] = data
     return found
 
@@ -308,4 +317,11 @@ def cloud_names(graph: PlanGraph, region: str) -> CloudNames:
         ),
         secrets=tuple(sorted(_output_name(secret, "name") for secret in graph.of_type(AWS_SECRET))),
         kms_keys=tuple(sorted(_output_name(key, "arn") for key in graph.of_type(KMS_KEY))),
+        secret_arns=tuple(
+            sorted(
+                (_output_name(secret, "name"), str(secret.outputs["arn"]))
+                for secret in graph.of_type(AWS_SECRET)
+                if secret.outputs.get("arn")
+            )
+        ),
     )

@@ -56,8 +56,10 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
     ),
     Substitution(
         "AWS (S3, Secrets Manager, KMS) reached through pod identity",
-        "a moto server on the rehearsal's own podman network, with the buckets, secrets and key the plan names; "
-        "the cloud cluster's containers get AWS_ENDPOINT_URL and static test credentials, the on-prem one none",
+        "a moto server on the rehearsal's own podman network, with the buckets, secrets and key the plan names "
+        "(secret ARNs in the mounted configs are the ones moto issued for those names: ARNs are the cloud's to "
+        "compute); the cloud cluster's containers get AWS_ENDPOINT_URL and static test credentials, the on-prem "
+        "one none",
         "there is no AWS account here; moto speaks the same wire protocol boto3 uses",
     ),
     Substitution(
@@ -168,6 +170,9 @@ def aws_environment(endpoint_url: str, region: str) -> dict[str, str]:
     """The cloud cluster's stand-in for pod identity: moto's endpoint and static test credentials."""
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
+        # The index store (LanceDB's object_store) reads its own names, and moto answers plain HTTP.
+        "AWS_ENDPOINT": endpoint_url,
+        "AWS_ALLOW_HTTP": "true",
         "AWS_ACCESS_KEY_ID": "rehearsal",
         "AWS_SECRET_ACCESS_KEY": "rehearsal",
         "AWS_REGION": region,
