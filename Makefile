@@ -120,6 +120,17 @@ promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION
 	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
 		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE))
 
+# The loop from production back to evaluation (docs/operations.md): export answered requests with their
+# feedback as JSONL, and the evaluation gates of eval/gates.yaml (non-zero exit below a threshold, report written).
+.PHONY: export-eval eval
+HOURS ?= 24
+export-eval: $(VENV)/.installed-all ## export the last HOURS (24) of answers + feedback as redacted JSONL [ENV=local] [OUT=path] [ARGS=--labelled-only]
+	$(PY) -m tools.export_eval --env $(or $(ENV),local) --hours $(HOURS) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+SUITE ?= all
+eval: $(VENV)/.installed-all ## evaluation gates of eval/gates.yaml: SUITE=all|rag-retrieval|safety-scanners|policy-fixtures|exported-sample
+	$(PY) -m tools.eval_suites $(SUITE) $(EVAL_ARGS)
+
 # Static checks, configured in pyproject ([tool.ruff], [tool.mypy]): strict typing where the libraries allow.
 .PHONY: lint
 LINT_TYPED := components stacks services tools bench tests policies/policy_rules policies/platform_facts
