@@ -59,7 +59,8 @@ def _gates(tmp_path: Path, rows: list[dict[str, Any]], **thresholds: Any) -> Pat
 
 
 def _row(request_id: str, rating: str | None, answer: str = "Run make up.") -> dict[str, Any]:
-    label = {"rating": rating, "source": "api", "tags": [], "correction": None, "ratings": 1} if rating else None
+    label: dict[str, Any] | None = (
+        {"rating": rating, "source": "api", "tags": [], "correction": None, "ratings": 1} if rating else None)
     return {"request_id": request_id, "prompt": ["How do I start it?"], "answer": [answer], "label": label}
 
 
