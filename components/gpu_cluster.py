@@ -2,10 +2,12 @@
 
 The API endpoint is private unless config names the CIDRs allowed to reach it; Kubernetes secrets
 are envelope-encrypted with the platform's KMS key; every control-plane log type goes to a
-KMS-encrypted log group; pods get AWS permissions only through IRSA (the cluster's OIDC provider).
+KMS-encrypted log group; pods get AWS permissions only through IRSA (the cluster's OIDC provider) or
+EKS Pod Identity (the `eks-pod-identity-agent` add-on and one association per service account).
 Nodes boot from launch templates that require IMDSv2 with a hop limit of 1, so pods cannot borrow
-the node's role. GPU capacity is either managed node groups or Karpenter, chosen in config; both
-taint GPU nodes with `nvidia.com/gpu=true:NoSchedule`.
+the node's role. GPU capacity is either managed node groups (resized by cluster-autoscaler when they can grow) or
+Karpenter, chosen in config; both taint GPU nodes with `nvidia.com/gpu=true:NoSchedule`. The AWS Load
+Balancer Controller gives the platforms' `Ingress` objects internal, TLS-terminating load balancers.
 """
 
 from __future__ import annotations
