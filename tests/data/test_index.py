@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import boto3
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from services.data.index_store import IndexStore, PassageFilter
@@ -74,7 +76,7 @@ def test_a_regulated_tenant_only_retrieves_passages_cleared_for_it(
     cleared = {r["chunk_id"] for r in rows if "regulated" in r["data_classes"] and r["tenant"] in ("", "bank")}
     questions = ["What are the quota limits?", "canary release traffic", "GPU node pools", "tokens per minute burst"]
     for question in questions:
-        vector = asyncio.run(embed([question]))[0]
+        vector: npt.NDArray[np.float32] = asyncio.run(embed([question]))[0]
         hits = snapshot.search(vector, 10, PassageFilter(tenant="bank", data_class="regulated"))
         assert hits and {hit.chunk_id for hit in hits} <= cleared
         unfiltered = snapshot.search(vector, 10)
