@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from platform_facts.project import DISPLAY_NAME, PROJECT_NAME, STATE_DIR_NAME, env_var
 from services.config import serve_config
 
 __all__ = [
@@ -41,17 +42,18 @@ __all__ = [
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-STATE_DIR = Path(os.environ.get("RAMPART_LOCAL_STATE_DIR", PROJECT_ROOT / ".rampart"))
+STATE_DIR = Path(os.environ.get(env_var("LOCAL_STATE_DIR"), PROJECT_ROOT / STATE_DIR_NAME))
 STATE_FILE = STATE_DIR / "serve.json"
 LOG_FILE = STATE_DIR / "serve.log"
 DEFAULT_PORT = 8000
-READY_TIMEOUT_S = 180
+READY_TIMEOUT_S = int(os.environ.get(env_var("READY_TIMEOUT_S"), "180"))
+"""How long `up` waits for the first answer (models load; docs/ is indexed at first start): longer on a busy machine."""
 
 
 def with_port(config: dict[str, Any], port: int) -> dict[str, Any]:
     """`config` with Serve's HTTP proxy on `port`, on loopback unless `RAMPART_BIND_HOST` says otherwise
     (the serving image sets 0.0.0.0: inside a container, loopback is unreachable from the host)."""
-    host = os.environ.get("RAMPART_BIND_HOST", "127.0.0.1")
+    host = os.environ.get(env_var("BIND_HOST"), "127.0.0.1")
     return {**config, "http_options": {**config["http_options"], "host": host, "port": port}}
 
 
@@ -192,15 +194,15 @@ def _examples(base_url: str, config: dict[str, Any], dashboard_url: str | None =
         key_line = f"API key:  {key}   (local-only dev key; the safety gateway checks it)"
         header, openai_key, bentoml_token = f" -H 'Authorization: Bearer {key}'", key, f', token="{key}"'
     return f"""
-Rampart is serving at {base_url}
+{DISPLAY_NAME} is serving at {base_url}
 {key_line}
 
 curl:
   curl -s {base_url}/v1/models{header}
   curl -s {base_url}/v1/embeddings{header} -H 'Content-Type: application/json' \\
-       -d '{{"model": "{embedder}", "input": ["Rampart serves models on Ray Serve"]}}'
+       -d '{{"model": "{embedder}", "input": ["{DISPLAY_NAME} serves models on Ray Serve"]}}'
   curl -s {base_url}/v1/chat/completions{header} -H 'Content-Type: application/json' \\
-       -d '{{"model": "{chat}", "messages": [{{"role": "user", "content": "How do I start Rampart locally?"}}]}}'
+       -d '{{"model": "{chat}", "messages": [{{"role": "user", "content": "How do I start {DISPLAY_NAME} locally?"}}]}}'
   curl -s {base_url}/v1/rag/query{header} -H 'Content-Type: application/json' -d '{{"query": "make up", "k": 3}}'
 
 openai client (.venv/bin/python):
@@ -239,7 +241,7 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
     proxy_port = free_loopback_port()
     config = with_port(serve_config(env), proxy_port)
     STATE_DIR.mkdir(exist_ok=True)
-    temp_dir = Path(tempfile.mkdtemp(prefix="rampart-ray-", dir="/tmp"))
+    temp_dir = Path(tempfile.mkdtemp(prefix=f"{PROJECT_NAME}-ray-", dir="/tmp"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -266,7 +268,7 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
     if base_url != f"http://127.0.0.1:{port}":
         print(
             f"warning: port {port} is taken, so the application answers through Serve's proxy at {proxy_url} "
-            f"(set RAMPART_PORT to a free port for the faster direct path)",
+            f"(set {env_var('PORT')} to a free port for the faster direct path)",
             flush=True,
         )
         base_url = proxy_url
@@ -291,7 +293,7 @@ def up(port: int, env: str, dashboard: bool = False) -> int:
     import httpx
 
     if state := _read_state():
-        print(f"Rampart is already running at {state['base_url']} (pid {state['pid']}); `make down` stops it.")
+        print(f"{DISPLAY_NAME} is already running at {state['base_url']} (pid {state['pid']}); `make down` stops it.")
         return 0
     config = with_port(serve_config(env), port)
     STATE_DIR.mkdir(exist_ok=True)
@@ -319,8 +321,13 @@ def up(port: int, env: str, dashboard: bool = False) -> int:
             print("\n".join(lines[-30:]))
             return 1
         if time.monotonic() - started > READY_TIMEOUT_S:
-            print(f"error: not ready after {READY_TIMEOUT_S}s; see {LOG_FILE}; stopping it")
-            down()
+            print(
+                f"error: not ready after {READY_TIMEOUT_S}s (set {env_var('READY_TIMEOUT_S')} to wait longer); "
+                f"see {LOG_FILE}; stopping it"
+            )
+            # No state file yet, so `down` knows no pids: stop the server's session (it and the Ray it started).
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
             return 1
         time.sleep(0.5)
     base_url = state["base_url"]
@@ -341,7 +348,7 @@ def down() -> int:
     try:
         state = json.loads(STATE_FILE.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        print("Rampart is not running (no .rampart/serve.json).")
+        print(f"{DISPLAY_NAME} is not running (no {STATE_FILE}).")
         return 0
     pid = int(state["pid"])
     if _alive(pid):
@@ -360,14 +367,16 @@ def down() -> int:
         except (psutil.NoSuchProcess, ProcessLookupError):
             pass
     STATE_FILE.unlink(missing_ok=True)
-    print(f"Rampart stopped (server pid {pid}).")
+    print(f"{DISPLAY_NAME} stopped (server pid {pid}).")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.local", description="Run Rampart's services locally.")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.local", description=f"Run {DISPLAY_NAME}'s services locally."
+    )
     parser.add_argument("command", choices=("up", "down", "status", "run"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RAMPART_PORT", DEFAULT_PORT)))
+    parser.add_argument("--port", type=int, default=int(os.environ.get(env_var("PORT"), DEFAULT_PORT)))
     parser.add_argument("--env", default="local", help="Serve config to use (services/config/serve-<env>.yaml)")
     parser.add_argument("--dashboard", action="store_true", help="start Ray's dashboard too, on 127.0.0.1 only")
     args = parser.parse_args(argv)

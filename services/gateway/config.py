@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from platform_facts.project import STATE_DIR_NAME, env_var
 from services.config.render import placeholders
 from services.gateway.errors import ConfigError
 from services.gateway.promotion_config import PromotionConfig
@@ -339,5 +340,5 @@ def parse_gateway_config(raw: dict[str, Any], source: str) -> GatewayConfig:
 
 def state_dir_for(env: str) -> Path:
     """Where the audit log and review queue live: `$RAMPART_STATE_DIR`, else `.rampart/<env>`."""
-    configured = os.environ.get("RAMPART_STATE_DIR")
-    return Path(configured) if configured else REPO_ROOT / ".rampart" / env
+    configured = os.environ.get(env_var("STATE_DIR"))
+    return Path(configured) if configured else REPO_ROOT / STATE_DIR_NAME / env

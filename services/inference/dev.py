@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from platform_facts.project import env_var
 from services.config import serve_config
 from services.inference.models import InProcessModels
 from services.inference.service import build_inference_service
@@ -19,7 +20,7 @@ __all__ = ["Inference"]
 
 
 def _models() -> InProcessModels:
-    args = serve_config(os.environ.get("RAMPART_ENV", "local"))["applications"][0]["args"]
+    args = serve_config(os.environ.get(env_var("ENV"), "local"))["applications"][0]["args"]
     return InProcessModels(AppArgs.model_validate(args))
 
 

@@ -20,12 +20,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME, env_var
 from services.inference.errors import ModelChecksumError, ModelSourceError
 from services.inference.settings import ModelSource
 
 __all__ = ["DEFAULT_CACHE_DIR", "directory_sha256", "resolve_model_dir", "upload_model_dir"]
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("RAMPART_MODEL_CACHE", Path.home() / ".cache" / "rampart" / "models"))
+DEFAULT_CACHE_DIR = Path(os.environ.get(env_var("MODEL_CACHE"), Path.home() / ".cache" / PROJECT_NAME / "models"))
 _CHUNK = 1 << 20
 
 

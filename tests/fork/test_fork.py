@@ -1,0 +1,143 @@
+"""A renamed fork still plans, passes its policies and serves: `make fork` on a copy of this tree, then the
+copy's own `make plan`, `make policy` and `make up`.
+
+Nothing is mocked beyond what `make plan` and `make policy` always mock (the cloud: Pulumi's engine runs
+offline under mocks, see stacks/plan.py); the app is the real local environment, Ray Serve on 127.0.0.1.
+Runtime here (2 cores): fork ≈3 s, plan + policy ≈25 s per environment, the app ≈60-90 s (marked `serve`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from platform_facts import project
+from tests.fixtures.ports import free_loopback_port
+from tests.fork.workspace import copy_worktree, make
+
+NAME = "acme"
+DOMAIN = "acme.example"
+ENVIRONMENTS = ("dev", "staging", "prod")
+UPSTREAM = re.compile(re.escape(project.PROJECT_NAME), re.IGNORECASE)
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def fork_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    workspace = copy_worktree(tmp_path_factory.mktemp("fork") / "repo")
+    _ok(make(workspace, ["fork", f"NAME={NAME}", f"DOMAIN={DOMAIN}"]))
+    yield workspace
+
+
+def test_the_fork_holds_the_new_identity_and_a_second_run_changes_nothing(fork_dir: Path) -> None:
+    module = (fork_dir / "policies/platform_facts/project.py").read_text()
+    assert f'PROJECT_NAME: Final = "{NAME}"' in module
+    assert f'LABEL_DOMAIN: Final = "{DOMAIN}"' in module
+    assert yaml.safe_load((fork_dir / "Pulumi.yaml").read_text())["name"] == NAME
+    before = {path: path.read_bytes() for path in fork_dir.rglob("*") if path.is_file() and ".venv" not in path.parts}
+    output = _ok(make(fork_dir, ["fork", f"NAME={NAME}", f"DOMAIN={DOMAIN}"]))
+    assert f"Nothing to change: this tree is already {NAME} ({DOMAIN})." in output
+    after = {path: path.read_bytes() for path in fork_dir.rglob("*") if path.is_file() and ".venv" not in path.parts}
+    assert after == before
+
+
+def test_make_fork_refuses_a_name_s3_would_refuse_naming_the_rule(fork_dir: Path) -> None:
+    result = make(fork_dir, ["fork", "NAME=Acme_Corp"])
+    assert result.returncode != 0
+    assert "NAME='Acme_Corp': may hold only lowercase letters, digits and '-'" in result.stderr
+    assert "S3 bucket names" in result.stderr
+
+
+def test_the_fork_spells_its_own_name_in_the_data_it_owns(fork_dir: Path) -> None:
+    for stack_file in sorted((fork_dir / "stacks").glob("Pulumi.*.yaml")):
+        keys = yaml.safe_load(stack_file.read_text())["config"]
+        assert all(key.startswith((f"{NAME}:", "aws:")) for key in keys), f"{stack_file.name}: {sorted(keys)}"
+    stray = [
+        f"{path.relative_to(fork_dir)}:{number}"
+        for pattern in ("stacks/Pulumi.*.yaml", "services/config/*.yaml", "Pulumi.yaml", ".gitignore")
+        for path in fork_dir.glob(pattern)
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if UPSTREAM.search(line)
+    ]
+    assert not stray
+
+
+def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(where, text) for every key and string value of a plan resource's inputs."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{path}.{key} (key)", str(key)
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, f"{path}[]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_fork_plans_and_passes_its_policies_with_no_upstream_name_left(fork_dir: Path, environment: str) -> None:
+    _ok(make(fork_dir, ["plan", f"ENV={environment}"]))
+    graph_file = f".{NAME}/plan/{environment}.json"
+    policy = _ok(make(fork_dir, ["policy", f"ENV={environment}", f"ARGS=--graph {graph_file}"]))
+    assert "No policy violations." in policy
+    graph = json.loads((fork_dir / graph_file).read_text())
+    assert graph["project"] == NAME
+    # Names, labels, tags, config: every string of every resource (the rendered serve and gateway configs too).
+    leftovers = [
+        f"{resource['urn']} {where}: {text[:120]}"
+        for resource in graph["resources"]
+        for where, text in [("urn", resource["urn"]), *_strings(resource["inputs"])]
+        if UPSTREAM.search(text)
+    ]
+    assert not leftovers, "\n".join(leftovers[:20])
+    labels = {
+        key
+        for resource in graph["resources"]
+        for key in ((resource["inputs"].get("metadata") or {}).get("labels") or {})
+    }
+    assert f"{DOMAIN}/environment" in labels
+    provider_tags = next(r for r in graph["resources"] if r["type"] == "pulumi:providers:aws")["inputs"]["defaultTags"]
+    tags = json.loads(provider_tags)["tags"] if isinstance(provider_tags, str) else provider_tags["tags"]
+    assert set(tags) == {f"{NAME}:environment", f"{NAME}:owner", f"{NAME}:cost-center", f"{NAME}:data-class"}
+
+
+@pytest.mark.serve
+def test_the_forked_app_serves_an_embedding_and_a_chat_answer_through_its_gateway(fork_dir: Path) -> None:
+    port = free_loopback_port()
+    # The first start indexes the fork's docs/: on a busy 2-core machine that takes minutes.
+    env = {f"{NAME.upper()}_PORT": str(port), f"{NAME.upper()}_READY_TIMEOUT_S": "480"}
+    try:
+        output = _ok(make(fork_dir, ["up"], env=env, timeout=540))
+        assert f"{NAME.capitalize()} is serving at" in output
+        state = json.loads((fork_dir / f".{NAME}" / "serve.json").read_text())
+        config = yaml.safe_load((fork_dir / "services/config/gateway-local.yaml").read_text())
+        chat_model = config["routes"]["chat"]["public_model"]
+        assert chat_model == f"{NAME}-extractive"
+        key = re.search(r"API key:\s+(\S+)", output)
+        assert key is not None, output
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        with httpx.Client(base_url=state["base_url"], headers=headers, timeout=120) as client:
+            embedding = client.post("/v1/embeddings", json={"model": "all-minilm-l6-v2", "input": ["a fork of ours"]})
+            assert embedding.status_code == 200, embedding.text
+            assert len(embedding.json()["data"][0]["embedding"]) == 384
+            question = {"role": "user", "content": "How do I start the local environment?"}
+            chat = client.post("/v1/chat/completions", json={"model": chat_model, "messages": [question]})
+            assert chat.status_code == 200, chat.text
+            answer = chat.json()
+            assert answer["model"] == chat_model
+            assert answer["choices"][0]["message"]["content"]
+    finally:
+        _ok(make(fork_dir, ["down"], env=env, timeout=120))
