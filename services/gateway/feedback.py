@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
-from typing import Annotated
+from collections import deque
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -22,15 +22,15 @@ from services.gateway.exchange import Exchange, FeedbackRecord
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.payloads import input_texts
 from services.gateway.scanning import record_scan
-from services.state import FeedbackRow, ItemNotFound, ResponseRow, StateStore
+from services.state import FeedbackRow, ItemNotFound, StateStore
 
 __all__ = ["FeedbackDesk", "FeedbackReceipt", "FeedbackRequest", "ResponseRecorder"]
 
 log = logging.getLogger("rampart.gateway")
 
 CORRECTION_MAX_CHARS = 32_000
-FLUSH_INTERVAL_S = 0.05
-MAX_BATCH = 200
+FLUSH_INTERVAL_S = 0.2
+MAX_BATCH = 500
 MAX_WAITING = 10_000
 """Beyond this many unwritten responses (the store is down), new ones are dropped and counted."""
 
@@ -61,12 +61,21 @@ class FeedbackReceipt(BaseModel):
 
 
 class ResponseRecorder:
-    """Turns finished exchanges into `responses` rows, written by one background thread in batches."""
+    """Turns finished exchanges into `responses` rows, written by one background thread in batches.
+
+    The request only appends to a deque: no lock, no thread woken per request (a woken writer would
+    contend for the GIL with the event loop on every answer). The writer wakes every `FLUSH_INTERVAL_S`,
+    or at once for `flush`, and writes what has gathered in one statement."""
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
-        self._waiting: queue.Queue[ResponseRow] = queue.Queue(MAX_WAITING)
+        self._waiting: deque[dict[str, Any]] = deque()
+        self._queued = 0
+        """Rows appended so far (by the event loop's thread only)."""
+        self._handled = 0
+        """Rows written or given up on so far (by the writer only)."""
         self.dropped = 0
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Condition()
         self._writer = threading.Thread(target=self._write_forever, name="response-recorder", daemon=True)
@@ -78,57 +87,56 @@ class ResponseRecorder:
         route, routing, retrieval = exchange.route, exchange.routing, exchange.retrieval
         if route is None or routing is None:
             return
-        row = ResponseRow(
-            request_id=exchange.request_id, created=time.time(), tenant=exchange.tenant, route=route.path,
-            model_version=exchange.model_version, routed_version=routing.chain[0].name if routing.chain else None,
-            status=exchange.status or 500, latency_ms=round((time.perf_counter() - exchange.started) * 1000, 3),
-            flagged=any(v.stage == "output" and not v.shadow and v.action in ("flag", "block")
-                        for v in exchange.verdicts),
-            blocked=exchange.blocked_by is not None,
-            # Read back from the payload, as the input scanners left it (the same as the review queue's).
-            prompt=[item.text for item in input_texts(route.kind, exchange.payload, exchange.runtime.config.limits)],
-            answer=list(exchange.answer_texts),
-            passage_ids=[passage["id"] for passage in retrieval["passages"]] if retrieval else [],
-            index_version=retrieval["index_version"] if retrieval else None,
-        )
-        try:
-            self._waiting.put_nowait(row)
-        except queue.Full:
+        if len(self._waiting) >= MAX_WAITING:
             self.dropped += 1
+            return
+        # A plain dict, not a `ResponseRow`: building an ORM object costs more than everything else here.
+        self._waiting.append({
+            "request_id": exchange.request_id, "created": time.time(), "tenant": exchange.tenant,
+            "route": route.path, "model_version": exchange.model_version,
+            "routed_version": routing.chain[0].name if routing.chain else None, "status": exchange.status or 500,
+            "latency_ms": round((time.perf_counter() - exchange.started) * 1000, 3),
+            "flagged": any(v.stage == "output" and not v.shadow and v.action in ("flag", "block")
+                           for v in exchange.verdicts),
+            "blocked": exchange.blocked_by is not None,
+            # Read back from the payload, as the input scanners left it (the same as the review queue's).
+            "prompt": [item.text for item in input_texts(route.kind, exchange.payload, exchange.runtime.config.limits)],
+            "answer": list(exchange.answer_texts),
+            "passage_ids": [passage["id"] for passage in retrieval["passages"]] if retrieval else [],
+            "index_version": retrieval["index_version"] if retrieval else None,
+        })
+        self._queued += 1
 
     def flush(self, timeout_s: float = 5.0) -> None:
-        """Wait until everything queued so far is written (feedback on a just-answered request, tests)."""
+        """Write everything queued so far, now, and wait for it (feedback on a just-answered request, tests)."""
+        target = self._queued
         deadline = time.monotonic() + timeout_s
+        self._wake.set()
         with self._idle:
-            while self._waiting.unfinished_tasks and time.monotonic() < deadline:
+            while self._handled < target and time.monotonic() < deadline:
                 self._idle.wait(0.01)
 
     def close(self) -> None:
-        self.flush()
         self._stop.set()
-        self._writer.join(timeout=5)
+        self._wake.set()
+        self._writer.join(timeout=10)
 
     def _write_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                batch = [self._waiting.get(timeout=FLUSH_INTERVAL_S)]
-            except queue.Empty:
-                continue
-            while len(batch) < MAX_BATCH:
+        while True:
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
+            while self._waiting:
+                batch = [self._waiting.popleft() for _ in range(min(MAX_BATCH, len(self._waiting)))]
                 try:
-                    batch.append(self._waiting.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._store.responses.add_many(batch)
-            except Exception:
-                log.exception("could not record %d responses in the state store; feedback on them will 404",
-                              len(batch))
-            finally:
-                for _ in batch:
-                    self._waiting.task_done()
+                    self._store.responses.add_many(batch)
+                except Exception:
+                    log.exception("could not record %d responses in the state store; feedback on them will 404",
+                                  len(batch))
                 with self._idle:
+                    self._handled += len(batch)
                     self._idle.notify_all()
+            if self._stop.is_set():
+                return
 
 
 class FeedbackDesk:
