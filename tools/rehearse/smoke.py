@@ -33,6 +33,8 @@ CANARY_REQUESTS = 60
 CANARY_SIGMAS = 4.0
 """Binomial standard deviations the observed share may stray from the configured weight."""
 AUDIT_WAIT_S = 90.0
+STATE_DIR = "/var/lib/rampart"
+"""The services' state directory in the image (RAMPART_STATE_DIR): the audit log is under it."""
 # A passage of docs/safety.md the toxicity scanner flags when an extractive answer quotes it.
 FLAGGED_QUESTION = "Which profanity aimed at things does the toxicity scanner flag, like what a stupid bug?"
 CHAT_MAX_TOKENS = 8
@@ -87,11 +89,11 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
     key = deployed.keys[tenant].key
     base = cluster.gateway_url
     latencies = report.latencies_s
-    from openai import OpenAI
+    from openai import DefaultHttpxClient, OpenAI
 
     verify = cluster.verify
     client = OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=120,
-                    http_client=httpx.Client(verify=verify, timeout=120))
+                    http_client=DefaultHttpxClient(verify=verify, timeout=120))
 
     def check(name: str, run: Callable[[], str]) -> None:
         try:
@@ -144,7 +146,6 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
                   lambda: _canary(base, key, verify, chat_model, chat_route, latencies))
         if chat_route.shadow is not None:
             check("shadow comparison recorded", lambda: _shadow(base, key, verify, chat_model, latencies))
-        check("flagged answer reaches the review queue", lambda: _flagged(base, key, verify, chat_model, latencies))
 
     def bentoml_client() -> str:
         import bentoml
@@ -195,6 +196,7 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
         return "; ".join(problems)
 
     check("metrics scrapeable (Ray node, gateway)", metrics)
+    check("flagged answer reaches the review queue", lambda: _flagged(base, key, verify, config, latencies))
 
     regulated = [name for name, t in config.tenants.items() if t.data_class == "regulated" and name in deployed.keys]
     if regulated:
@@ -267,14 +269,28 @@ def _shadow(base: str, key: str, verify: str | bool, model: str, latencies: list
     return "no shadow comparison counted (rampart_gateway_shadow_total stays 0)"
 
 
-def _flagged(base: str, key: str, verify: str | bool, model: str, latencies: list[float]) -> str:
-    response = _timed(latencies, lambda: _chat_call(base, key, verify, model, FLAGGED_QUESTION))
+def _flagged(base: str, key: str, verify: str | bool, config: GatewayConfig, latencies: list[float]) -> str:
+    """A quoted passage the toxicity scanner flags: the answer says so and the review queue lists it.
+
+    RAG answers are scanned like chat answers and quote the indexed documents verbatim, so the
+    same question flags on every cluster whatever model answers chat; without a RAG route, chat."""
+    rag, chat = _route(config, "rag"), _route(config, "chat")
+    if rag is not None:
+        body: dict[str, Any] = {"query": FLAGGED_QUESTION, "k": 4}
+        path = rag.path
+    elif chat is not None and chat.public_model:
+        body = {"model": chat.public_model, "max_tokens": CHAT_MAX_TOKENS,
+                "messages": [{"role": "user", "content": FLAGGED_QUESTION}]}
+        path = chat.path
+    else:
+        return "no RAG or chat route to ask"
+    response = _timed(latencies, lambda: httpx.post(
+        f"{base}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120, verify=verify))
     if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.text[:300]}"
+        return f"{path}: HTTP {response.status_code}: {response.text[:300]}"
     marks = response.json().get("rampart") or {}
     if not marks.get("flagged"):
-        version = response.headers.get("x-rampart-model-version")
-        return f"the answer of {version} was not flagged: {response.json()['choices'][0]['message']['content'][:120]!r}"
+        return f"{path}: the answer was not flagged: {response.text[:200]!r}"
     listed = httpx.get(f"{base}/v1/review/items", headers={"Authorization": f"Bearer {key}"}, timeout=30,
                        verify=verify).json()
     ids = [item["id"] for item in listed.get("items") or []]
@@ -305,34 +321,51 @@ def audited_request_ids(deployed: Deployed, cloud: MotoCloud | None) -> set[str]
     return found
 
 
+def _verify_command(target: str) -> tuple[bool, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.gateway.audit", "verify", target],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ},
+    )
+    return done.returncode == 0, (done.stdout + done.stderr).strip()[-400:]
+
+
 def verify_audit(deployed: Deployed, cloud: MotoCloud | None) -> None:
-    """Audit segments in the Object Lock bucket, verified by `python -m services.gateway.audit verify`."""
+    """The audit log verified by the project's own command (`python -m services.gateway.audit verify`):
+    uploaded segments in the Object Lock bucket, or, where the config uploads nothing (on-prem), the
+    log on the state volume."""
     report = deployed.report
     config = deployed.gateway.config if deployed.gateway else None
     upload = config.audit.upload if config else None
+    name = "audit log verifies (services.gateway.audit verify)"
     if upload is None:
-        report.record("audit segments in the bucket", False, "the gateway config uploads no audit segments")
+        state = deployed.shared.get(_state_volume(deployed) or "")
+        if state is None or not (state / "audit").is_dir():
+            report.record(name, False, "no audit upload configured and no audit log on a shared state volume")
+            return
+        ok, output = _verify_command(str(state / "audit"))
+        report.record(name, ok, f"state volume: {output}")
         return
     if cloud is None:
-        report.record("audit segments in the bucket", False, f"audit.upload names bucket {upload.bucket} but this "
-                      "cluster has no AWS endpoint")
+        report.record(name, False, f"audit.upload names bucket {upload.bucket} but this cluster has no AWS endpoint")
         return
     if upload.bucket not in cloud.names.object_lock_buckets:
-        report.record("audit segments in the bucket", False, f"audit.upload.bucket {upload.bucket!r} is not the "
-                      f"plan's Object Lock bucket ({', '.join(cloud.names.object_lock_buckets)})")
+        report.record(name, False, f"audit.upload.bucket {upload.bucket!r} is not the plan's Object Lock bucket "
+                      f"({', '.join(cloud.names.object_lock_buckets)})")
         return
     deadline = time.monotonic() + AUDIT_WAIT_S
     while cloud.object_count(upload.bucket, upload.prefix) == 0 and time.monotonic() < deadline:
         time.sleep(3)
     count = cloud.object_count(upload.bucket, upload.prefix)
     if count == 0:
-        report.record("audit segments in the bucket", False, f"none under s3://{upload.bucket}/{upload.prefix} "
-                      f"after {AUDIT_WAIT_S:.0f}s")
+        report.record(name, False, f"no segments under s3://{upload.bucket}/{upload.prefix} after {AUDIT_WAIT_S:.0f}s")
         return
-    done = subprocess.run(
-        [sys.executable, "-m", "services.gateway.audit", "verify", f"s3://{upload.bucket}/{upload.prefix}"],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ},
-    )
-    output = (done.stdout + done.stderr).strip()
-    report.record("audit segments verify (services.gateway.audit verify s3://...)", done.returncode == 0,
-                  f"{count} segments; {output[-400:]}")
+    ok, output = _verify_command(f"s3://{upload.bucket}/{upload.prefix}")
+    report.record(name, ok, f"{count} segments in the bucket; {output}")
+
+
+def _state_volume(deployed: Deployed) -> str | None:
+    """The volume the gateway's state dir (`/var/lib/rampart`, RAMPART_STATE_DIR) is on in the worker pods."""
+    for mount in deployed.cluster.spec.workers[0].pod.mounts:
+        if mount.path.rstrip("/") == STATE_DIR:
+            return mount.volume
+    return None
