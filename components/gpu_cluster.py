@@ -248,6 +248,10 @@ class GpuCluster(pulumi.ComponentResource):
 
         labels = platform_labels(environment=args.environment, data_class=settings.data_class, component="nodes")
         system_template = self._launch_template(f"{name}-system-lt", disk_size_gb=100)
+        autoscaled = needs_autoscaler(settings.managed_node_pools)
+        # cluster-autoscaler discovers every managed group EKS tagged, the system group included: where it
+        # runs, it owns the desired size of each group that can change size.
+        system_autoscaled = autoscaled and settings.system_pool.min_size < settings.system_pool.max_size
         system_group = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
@@ -264,10 +268,12 @@ class GpuCluster(pulumi.ComponentResource):
             launch_template={"id": system_template.id, "version": system_template.latest_version.apply(str)},
             labels={**labels, label("pool"): "system"},
             update_config={"max_unavailable": 1},
-            opts=child,
+            tags=discovery_tags(name) if system_autoscaled else None,
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["scalingConfig.desiredSize"] if system_autoscaled else None
+            ),
         )
         node_groups: list[pulumi.Resource] = [system_group]
-        autoscaled = needs_autoscaler(settings.managed_node_pools)
         for pool in settings.managed_node_pools:
             template = self._launch_template(f"{name}-{pool.name}-lt", disk_size_gb=pool.disk_size_gb)
             node_groups.append(

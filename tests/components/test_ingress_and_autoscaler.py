@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,37 @@ def test_fixed_size_gpu_groups_get_no_autoscaler() -> None:
     assert "cluster-autoscaler" not in {r.inputs["chart"] for r in graph.of_type(RELEASE)}
     (gpu,) = [g for g in graph.of_type(NODE_GROUP) if g.inputs["labels"].get("rampart.dev/gpu") == "true"]
     assert not gpu.inputs.get("tags")
+
+
+def test_a_pulumi_up_does_not_undo_the_autoscalers_scale_out() -> None:
+    """Groups cluster-autoscaler resizes (GPU and system alike: it discovers every managed group) ignore
+    changes to their desired size, so the next `pulumi up` does not shrink them back.
+    (`ignoreChanges` is an engine option, not an input: read it off the registrations the mock engine receives.)"""
+    from stacks.config import load_stack_config
+    from stacks.mocks import PlanMocks
+    from stacks.plan import PROJECT
+    from stacks.pulumi_internals import RecordingMonitor, engine_config, run_under_mocks
+
+    class IgnoreChangesMonitor(RecordingMonitor):
+        def __init__(self, mocks: PlanMocks) -> None:
+            super().__init__(mocks)
+            self.ignore_changes: dict[str, list[str]] = {}
+
+        def RegisterResource(self, request: Any) -> Any:
+            self.ignore_changes[request.name] = list(request.ignoreChanges)
+            return super().RegisterResource(request)
+
+    values, secret_keys = read_stack_file("prod")
+    mocks = PlanMocks(region="us-east-1")
+    monitor = IgnoreChangesMonitor(mocks)
+    mocks.monitor = monitor
+
+    def program() -> None:
+        from stacks.compose import build_platform
+
+        build_platform(load_stack_config(*engine_config()))
+
+    run_under_mocks(program, monitor, project=PROJECT, stack="prod", config=values, secret_keys=secret_keys)
+    assert monitor.ignore_changes["rampart-prod-eks-inference"] == ["scalingConfig.desiredSize"]
+    assert monitor.ignore_changes["rampart-prod-eks-system"] == ["scalingConfig.desiredSize"]
+    assert monitor.ignore_changes["rampart-prod-eks-eks"] == []
