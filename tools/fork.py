@@ -405,17 +405,17 @@ def _default_domain(old: Identity, name: str) -> str:
 
 def _next_steps(new: Identity) -> str:
     return f"""
-Next steps:
-  1. Commit the rewrite, then read docs/fork.md (what the fork owns, and pulling upstream changes later).
-  2. Per environment (dev, staging, prod): `pulumi stack init <org>/{new.name}/<env>` from the repository root
-     (the stack files are stacks/Pulumi.<env>.yaml), and set the secrets the stack files do not commit:
-       pulumi config set --secret {new.name}:model_hub_token <token> -s <env>        (when models are gated)
-       pulumi config set --secret {new.name}:onprem_kubeconfig < kubeconfig.yaml -s <env>   (on-prem platforms)
-  3. The serving image: create the registry first (docs/serving-on-kubernetes.md, "The serving image"), set the
-     repository variables the image workflow reads, run .github/workflows/image.yml, then
-       pulumi config set --path {new.name}:serving_image.tag sha-<commit> -s <env>
-  4. `make plan ENV=<env>` and `make policy ENV=<env>` offline, then `pulumi up -s <env>`; mint tenants' keys
-     with `make api-key ENV=<env> TENANT=<name> SCOPES=chat,embeddings`.
+Next steps (docs/fork.md):
+  1. `make plan ENV=dev` and `make policy ENV=dev` (offline), then commit the rewrite.
+  2. Per environment: `pulumi stack init <org>/{new.name}/<env>` and the secrets no file holds:
+       pulumi config set --secret {new.name}:model_hub_token <token> -s <env>               (gated models)
+       pulumi config set --secret {new.name}:onprem_kubeconfig < kubeconfig.yaml -s <env>   (on-prem clusters)
+       pulumi config set --path {new.name}:serving_image.github_repository <owner>/<repo> -s <env>
+  3. The serving image: a first `pulumi up` without {new.name}:serving_image.tag creates the registry; set the
+     variables .github/workflows/image.yml reads (SERVING_IMAGE_REPOSITORY_URL, SERVING_IMAGE_PUBLISHER_ROLE_ARN,
+     AWS_REGION) from the stack outputs, run the workflow, then
+       pulumi config set --path {new.name}:serving_image.tag sha-<commit> -s <env> && pulumi up -s <env>
+  4. Models and keys: `make upload-model ENV=<env>`, `make api-key ENV=<env> TENANT=<name> SCOPES=chat,embeddings`.
 """
 
 
