@@ -98,8 +98,12 @@ class PromotionController:
 
     def _decide(self, row: PromotionRow, config: GatewayConfig, now: float) -> None:
         settings = config.promotion
-        since = max(row.step_started, now - settings.window_s)
-        numbers = measure(self._store, config.routes[row.route].path, row.stable, row.candidate, since, now)
+        path = config.routes[row.route].path
+        numbers = measure(self._store, path, row.stable, row.candidate, max(row.step_started, now - settings.window_s),
+                          now)
+        if numbers.candidate.requests < settings.gates.min_requests and now - row.step_started > settings.window_s:
+            # A small share of little traffic: judge the whole step so far rather than wait forever.
+            numbers = measure(self._store, path, row.stable, row.candidate, row.step_started, now)
         verdict = judge(numbers, settings.gates)
         if verdict.outcome == "fail":
             state, index, weight, action = "rolled_back", row.step_index, 0.0, "rollback"
