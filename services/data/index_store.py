@@ -148,7 +148,7 @@ class IndexSnapshot:
         self.dimensions: int = table.schema.field("vector").type.list_size
 
     def search(self, vector: npt.NDArray[np.float32], k: int, passage_filter: PassageFilter | None = None,
-               *, refine_factor: int = 4, nprobes: int = 32) -> list[SearchHit]:
+               *, refine_factor: int = 10, nprobes: int = 40) -> list[SearchHit]:
         """The `k` passages closest to `vector` (unit length) that pass the filter, best first."""
         if self.rows == 0:
             return []
