@@ -20,6 +20,7 @@ from policy_rules import (
     secrets,
     serving,
     serving_identity,
+    state_store,
     storage,
 )
 
@@ -31,6 +32,7 @@ DOMAINS = {
     "storage": storage,
     "keys": keys,
     "datastores": datastores,
+    "state_store": state_store,
     "registry": registry,
     "compute": compute,
     "iam": iam,

@@ -9,10 +9,18 @@ import pytest
 from pulumi_policy.proxy import UnknownValueError
 
 from policy_rules.pack import all_policies
-from tests.policies import cases_aws, cases_datastores, cases_identity, cases_k8s, cases_platform
+from tests.policies import (
+    cases_aws,
+    cases_datastores,
+    cases_identity,
+    cases_k8s,
+    cases_platform,
+    cases_state_store,
+)
 from tests.policies.harness import DELETE, UNKNOWN, Mutation, Res, RuleCases, evaluate, k8s_provider, mutate
 
-CASES = cases_aws.CASES + cases_k8s.CASES + cases_datastores.CASES + cases_platform.CASES + cases_identity.CASES
+CASES = (cases_aws.CASES + cases_k8s.CASES + cases_datastores.CASES + cases_platform.CASES + cases_identity.CASES
+         + cases_state_store.CASES)
 # Rules whose input is not a resource property get their own tests below.
 TESTED_SEPARATELY = {"pulumi-config-secrets-encrypted"}
 FAILING = [
