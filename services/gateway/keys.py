@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.gateway.config import CONFIG_DIR, KeySourceConfig, Scope, format_validation_error
 from services.gateway.errors import AuthenticationError, ConfigError, ScopeError
+from services.gateway.scanners.key_checksum import api_key_checksum, api_key_checksum_ok
 
 __all__ = [
     "LOCAL_DEV_KEY",
@@ -28,6 +29,8 @@ __all__ = [
     "KeyRecord",
     "KeySet",
     "KeyStore",
+    "api_key_checksum",
+    "api_key_checksum_ok",
     "generate_api_key",
     "hash_api_key",
     "load_key_store",
@@ -47,8 +50,15 @@ def local_api_key() -> str:
 
 
 def generate_api_key() -> str:
-    """A new key to hand to a tenant; store only `hash_api_key(key)`."""
-    return "rk-" + secrets.token_urlsafe(32)
+    """A new key to hand to a tenant; store only `hash_api_key(key)`.
+
+    `rk-`, 43 random characters (32 bytes, urlsafe base64) and a 6-character checksum of them, so
+    a scanner can tell a leaked Rampart key from random text offline (`api_key_checksum_ok`).
+    Keys made before the checksum (`rk-` + 43 characters) still authenticate: the store only
+    compares hashes. To migrate, issue checksummed keys and retire the old ones as they rotate.
+    """
+    body = secrets.token_urlsafe(32)
+    return f"rk-{body}{api_key_checksum(body)}"
 
 
 def hash_api_key(key: str) -> str:

@@ -1,8 +1,9 @@
 """Input scanning: every text of the request meets the tenant's input scanners before any model does.
 
-Tool results (third-party content) meet the third-party stage too. When a semantic scanner
-embedded a text, drift monitoring observes that same vector (one embedding per text, not two). A blocking verdict refuses the
-request (400, naming the field); redactions are written back into the payload the model gets.
+Tool results (third-party content) meet the third-party stage too. When a semantic
+scanner embedded a text, drift monitoring observes that same vector (one embedding per text).
+A blocking verdict refuses the request (400, naming the field); redactions are written back
+into the payload the model gets.
 `record_scan` is how every stage (input, output, stream) keeps its verdicts: as metrics and as
 kinds and counts on the exchange, never the text.
 """

@@ -59,7 +59,8 @@ class PromptEmbedder:
             actual = weights_sha256(model_dir)
             if actual != expected_sha256:
                 raise EmbedderMismatchError(
-                    f"{model_dir}: model.safetensors sha256 {actual} is not the {expected_sha256} the heads were trained on"
+                    f"{model_dir}: model.safetensors sha256 {actual} is not the {expected_sha256}"
+                    " the heads were trained on"
                 )
         from sentence_transformers import SentenceTransformer
 
@@ -74,7 +75,7 @@ class PromptEmbedder:
             if cached is not None:
                 self._cache.move_to_end(text)
                 return cached
-        vector = self.embed_batch([text])[0]
+        vector: Vector = self.embed_batch([text])[0]
         with self._lock:
             self._cache[text] = vector
             if len(self._cache) > _CACHE_ENTRIES:
@@ -90,7 +91,7 @@ class PromptEmbedder:
                 self._cache.popitem(last=False)
 
     def embed_batch(self, texts: list[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
-        vectors = self._model.encode(
+        vectors: Any = self._model.encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vectors, dtype=np.float32)

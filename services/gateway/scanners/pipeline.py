@@ -156,8 +156,9 @@ class ScannerPipeline:
                 errors.append(outcome)
                 if self.config.on_error == "fail_closed":
                     verdicts.append(_failed_closed(entry.scanner.name))
+                    blocked_by = entry.scanner.name
                     return PipelineResult(
-                        stage, Action.BLOCK, text, tuple(verdicts), entry.scanner.name, tuple(errors), embedding=embedding
+                        stage, Action.BLOCK, text, tuple(verdicts), blocked_by, tuple(errors), embedding=embedding
                     )
                 continue
             verdicts.append(outcome)
@@ -174,7 +175,9 @@ class ScannerPipeline:
         return PipelineResult(stage, action, text, tuple(verdicts), None, tuple(errors), embedding=embedding)
 
 
-def run_scanner(scanner: Scanner, shadow: bool, text: str, context: TextContext | None = None) -> Verdict | ScannerError:
+def run_scanner(
+    scanner: Scanner, shadow: bool, text: str, context: TextContext | None = None
+) -> Verdict | ScannerError:
     """One scanner's verdict (marked shadow when configured so), or the error it raised."""
     started = time.perf_counter()
     try:

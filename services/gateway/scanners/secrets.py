@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from services.gateway.scanners.base import Finding
 from services.gateway.scanners.findings import SpanScanner
+from services.gateway.scanners.key_checksum import API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS, api_key_checksum_ok
 
 __all__ = ["SECRET_KINDS", "SecretsScanner", "is_placeholder", "shannon_entropy"]
 
@@ -124,7 +125,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     )
 )
 
-SECRET_KINDS = (*(kind for kind, _, _ in _RULES), "high_entropy_string")
+SECRET_KINDS = (*(kind for kind, _, _ in _RULES), "rampart_api_key", "high_entropy_string")
 
 # Literal text each provider format contains (case-sensitive): a rule whose hints are all absent
 # cannot match, and a substring test is much cheaper than running its pattern. Rules without
@@ -256,6 +257,8 @@ class SecretsScanner(SpanScanner):
 
     def find(self, text: str) -> list[Finding]:
         findings = list(self._rule_findings(text))
+        if "rk-" in text:
+            findings += _rampart_keys(text)
         covered = [(f.start, f.end) for f in findings]
         for finding in _high_entropy_findings(text):
             if not any(start < finding.end and finding.start < end for start, end in covered):
@@ -278,6 +281,21 @@ class SecretsScanner(SpanScanner):
                 if kind == "url_credentials" and secret.lower() in _PASSWORD_WORDS:
                     continue
                 yield Finding(kind, match.start(group), match.end(group), score)
+
+
+_RAMPART_KEY = re.compile(
+    rf"(?<![A-Za-z0-9_-])rk-[A-Za-z0-9_-]{{{API_KEY_BODY_CHARS}}}(?:[0-9A-Za-z]{{{API_KEY_CHECKSUM_CHARS}}})?(?![A-Za-z0-9_-])"
+)
+
+
+def _rampart_keys(text: str) -> Iterator[Finding]:
+    """Rampart's own keys: confirmed by their checksum (1.0); the older 43-character form, or a
+    checksum that does not hold, scores 0.8 (still over the default threshold: it is key-shaped)."""
+    for match in _RAMPART_KEY.finditer(text):
+        key = match.group()
+        if is_placeholder(key[3:]):
+            continue
+        yield Finding("rampart_api_key", match.start(), match.end(), 1.0 if api_key_checksum_ok(key) else 0.8)
 
 
 _GENERIC_KINDS = frozenset(

@@ -62,7 +62,9 @@ def verify_artifact(path: Path, manifest: Path = MANIFEST_PATH) -> None:
         raise ArtifactChecksumError(f"{path.name}: not listed in {manifest.name}")
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != expected[path.name]:
-        raise ArtifactChecksumError(f"{path.name}: sha256 {actual} does not match {manifest.name} ({expected[path.name]})")
+        raise ArtifactChecksumError(
+            f"{path.name}: sha256 {actual} does not match {manifest.name} ({expected[path.name]})"
+        )
 
 
 @dataclass(frozen=True)

@@ -31,20 +31,26 @@ def _client(gated: Gated) -> openai.OpenAI:
 
 
 def _last_record(gated: Gated) -> dict[str, object]:
-    lines = [line for path in sorted((gated.state_dir / "audit").glob("*.jsonl")) for line in path.read_text().splitlines()]
+    lines = [
+        line for path in sorted((gated.state_dir / "audit").glob("*.jsonl")) for line in path.read_text().splitlines()
+    ]
     record: dict[str, object] = json.loads(lines[-1])
     return record
 
 
 def test_a_role_play_jailbreak_is_blocked(gated: Gated) -> None:
     with pytest.raises(openai.BadRequestError) as blocked:
-        _client(gated).chat.completions.create(model=gated.chat_model, messages=[{"role": "user", "content": JAILBREAK}])
+        _client(gated).chat.completions.create(
+            model=gated.chat_model, messages=[{"role": "user", "content": JAILBREAK}]
+        )
     assert blocked.value.status_code == 400
     assert blocked.value.body["scanner"] == "prompt_injection"  # type: ignore[index]
 
 
 def test_a_harmful_request_is_flagged_as_the_local_config_says(gated: Gated) -> None:
-    answer = _client(gated).chat.completions.create(model=gated.chat_model, messages=[{"role": "user", "content": HARMFUL}])
+    answer = _client(gated).chat.completions.create(
+        model=gated.chat_model, messages=[{"role": "user", "content": HARMFUL}]
+    )
     assert answer.choices[0].message.content is not None
     verdicts = _last_record(gated)["verdicts"]
     assert isinstance(verdicts, list)

@@ -105,3 +105,15 @@ def test_malformed_provider_tokens_are_not_entropy_findings(text: str) -> None:
 def test_unprefixed_random_token_is_still_an_entropy_finding() -> None:
     verdict = secrets.scan("value 78Ad84a5B6e8A2fE5B_4085FB0ccaDDd29DB66Fd7FE9bA2C1cdCE8400CD")
     assert [f.kind for f in verdict.findings] == ["high_entropy_string"]
+
+
+def test_a_leaked_rampart_key_is_confirmed_by_its_checksum() -> None:
+    from services.gateway.keys import LOCAL_DEV_KEY, generate_api_key
+
+    key = generate_api_key()
+    secrets_scanner = scanner("secrets")
+    confirmed = secrets_scanner.scan(f"the key {key} was in the log").findings
+    assert [(f.kind, f.score) for f in confirmed] == [("rampart_api_key", 1.0)]
+    altered = key[:-1] + ("A" if key[-1] != "A" else "B")
+    assert [(f.kind, f.score) for f in secrets_scanner.scan(f"key {altered}").findings] == [("rampart_api_key", 0.8)]
+    assert secrets_scanner.scan(LOCAL_DEV_KEY).findings == ()

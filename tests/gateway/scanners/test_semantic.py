@@ -76,7 +76,9 @@ def test_one_embedding_per_text_is_shared_and_handed_to_drift() -> None:
 
 def test_harmful_request_needs_the_semantic_models() -> None:
     with pytest.raises(ValueError, match=r"input.harmful_request: needs semantic.enabled"):
-        ScannersConfig.model_validate({"semantic": {"enabled": False}, "input": {"harmful_request": {"action": "flag"}}})
+        ScannersConfig.model_validate(
+            {"semantic": {"enabled": False}, "input": {"harmful_request": {"action": "flag"}}}
+        )
 
 
 def test_a_tampered_artifact_is_refused(tmp_path: Path) -> None:
@@ -85,7 +87,7 @@ def test_a_tampered_artifact_is_refused(tmp_path: Path) -> None:
     shutil.copy(MODELS_DIR / "MANIFEST.sha256", tmp_path / "MANIFEST.sha256")
     verify_artifact(copy, tmp_path / "MANIFEST.sha256")
     copy.write_text(copy.read_text().replace('"version": "1"', '"version": "2"'))
-    with pytest.raises(ArtifactChecksumError, match="semantic_heads.json: sha256 .* does not match"):
+    with pytest.raises(ArtifactChecksumError, match=r"semantic_heads\.json: sha256 .* does not match"):
         verify_artifact(copy, tmp_path / "MANIFEST.sha256")
 
 
