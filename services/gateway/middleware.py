@@ -88,7 +88,7 @@ class GatewayMiddleware:
         baseline = load_baseline(CONFIG_DIR / config.drift.baseline) if config.drift.baseline else None
         drift = DriftTracker(baseline, config.drift.window, config.drift.warmup)
         # Review queue, responses and feedback, shadow comparisons, promotion: shared by every replica.
-        self.store = StateStore.open(config.state.url_for(state_dir))
+        self.store = StateStore.open(config.state.url_for(state_dir), config.state.aws_iam_region)
         self._review = ReviewQueue(self.store)
         self.responses = ResponseRecorder(self.store)
 

@@ -19,6 +19,10 @@ class StateConfig(BaseModel):
     """SQLAlchemy URL every replica of the cluster shares: `postgresql+psycopg://user@host:5432/db` where
     Rampart is deployed; `null` (the default, `make up`) is a SQLite file in the gateway's state directory."""
 
+    aws_iam_region: str | None = None
+    """Log in to RDS PostgreSQL with IAM authentication tokens of this region (the gateway's role needs
+    `rds-db:connect` on the database user); `null`: the URL's own credentials (on-prem, local)."""
+
     @field_validator("url")
     @classmethod
     def _known_database(cls, url: str | None) -> str | None:

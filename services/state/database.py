@@ -7,7 +7,7 @@ every replica of a deployed cluster shares. Both run the same migrations (`migra
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "migrate", "open_engine", "sqlite_url"]
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "iam_token_password", "migrate", "open_engine", "sqlite_url"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -26,8 +26,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL and a busy timeout so several processes can share one."""
+def open_engine(url: str, aws_iam_region: str | None = None) -> Engine:
+    """An engine for `url`; SQLite files get WAL and a busy timeout so several processes can share one.
+
+    With `aws_iam_region` (RDS IAM database authentication), each new Postgres connection logs in with a
+    fresh 15-minute IAM token as its password instead of a stored one."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -43,9 +46,27 @@ def open_engine(url: str) -> Engine:
 
         return engine
     if parsed.get_backend_name() == "postgresql":
-        # pre_ping: a replica outlives database failovers and idle-connection reaping.
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # pre_ping: a replica outlives database failovers and idle-connection reaping; recycle: before a
+        # connection's IAM token (15 minutes) would matter on a reconnect.
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=600)
+        if aws_iam_region is not None:
+            event.listen(engine, "do_connect", iam_token_password(aws_iam_region))
+        return engine
     raise ValueError(f"state.url: unsupported database {parsed.get_backend_name()!r} (use sqlite or postgresql)")
+
+
+def iam_token_password(region: str) -> Callable[..., None]:
+    """A `do_connect` hook that puts a fresh RDS IAM authentication token in the connection's password."""
+    import boto3
+
+    client = boto3.client("rds", region_name=region)
+
+    def use_token(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        params["password"] = client.generate_db_auth_token(
+            DBHostname=params["host"], Port=int(params.get("port") or 5432), DBUsername=params["user"])
+        params.setdefault("sslmode", "require")
+
+    return use_token
 
 
 def alembic_config() -> Config:

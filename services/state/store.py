@@ -33,8 +33,9 @@ class StateStore:
         self.promotions = PromotionRepository(sessions)
 
     @classmethod
-    def open(cls, url: str) -> StateStore:
-        engine = open_engine(url)
+    def open(cls, url: str, aws_iam_region: str | None = None) -> StateStore:
+        """`aws_iam_region`: log in to RDS PostgreSQL with IAM tokens (no stored password)."""
+        engine = open_engine(url, aws_iam_region)
         migrate(engine)
         return cls(engine)
 

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from services.state import ItemAlreadyDecided, ItemNotFound, ResponseRow, ShadowComparisonRow, StateStore
+from services.state.database import iam_token_password
 from services.state.models import Base
 
 
@@ -163,3 +164,16 @@ def test_one_leader_holds_the_lease_until_it_expires(store_url: str) -> None:
     assert replica_a.promotions.hold_lease("promotion", "a", ttl_s=0.3)
     replica_a.close()
     replica_b.close()
+
+
+def test_rds_iam_authentication_logs_in_with_a_fresh_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token is signed locally by boto3 (no AWS call); what matters is that it becomes the password."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    hook = iam_token_password("eu-west-1")
+    params: dict[str, object] = {"host": "state.abc.eu-west-1.rds.amazonaws.com", "port": 5432,
+                                 "user": "rampart_gateway", "dbname": "rampart"}
+    hook(None, None, (), params)
+    token = str(params["password"])
+    assert token.startswith("state.abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser=rampart_gateway")
+    assert "X-Amz-Signature=" in token and params["sslmode"] == "require"
