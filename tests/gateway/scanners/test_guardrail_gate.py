@@ -1,0 +1,48 @@
+"""The guardrail gate fails outside a bound and names it (a small labelled file of our own)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools.guardrail_gate import main
+
+ROWS = [
+    {"id": "a", "text": "mail me at jane.doe@example.com", "is_positive": True, "label": "pii"},
+    {"id": "b", "text": "nothing personal here", "is_positive": False, "label": "benign"},
+]
+
+
+def _thresholds(tmp_path: Path, min_recall: float) -> Path:
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "rows.jsonl").write_text("\n".join(json.dumps(row) for row in ROWS))
+    config = tmp_path / "gateway.yaml"
+    config.write_text("scanners: {input: {pii: {action: redact}}}\n")
+    thresholds = tmp_path / "thresholds.yaml"
+    thresholds.write_text(
+        f"eval_dir: {tmp_path / 'sets'}\nscanners_from: {config}\nchecks:\n"
+        f"  - {{name: pii-mini, file: rows.jsonl, scanner: pii, split: all, min_recall: {min_recall}, max_fpr: 0.0, min_rows: 2}}\n"
+    )
+    return thresholds
+
+
+def test_within_bounds_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAMPART_EVAL_DIR", raising=False)
+    assert main(["--thresholds", str(_thresholds(tmp_path, 1.0))]) == 0
+    assert "pii-mini" in capsys.readouterr().out
+
+
+def test_a_missed_bound_fails_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAMPART_EVAL_DIR", raising=False)
+    thresholds = _thresholds(tmp_path, 1.0)
+    (tmp_path / "sets" / "rows.jsonl").write_text(
+        json.dumps(ROWS[0] | {"text": "no address here"}) + "\n" + json.dumps(ROWS[1])
+    )
+    assert main(["--thresholds", str(thresholds)]) == 1
+    assert "FAIL: recall 0.000 < 1.0" in capsys.readouterr().out
