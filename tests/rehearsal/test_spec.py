@@ -177,3 +177,14 @@ def test_the_self_signed_certificate_names_where_the_clients_call() -> None:
     assert set(names.get_values_for_type(x509.DNSName)) == {"localhost", "rh-prod-public-head"}
     assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert "PRIVATE KEY" in generated.key_pem
+
+
+def test_a_model_path_resolves_to_the_shared_volume_behind_it(tmp_path: Path) -> None:
+    from tools.rehearse.cluster import ClusterError, host_path_for
+
+    spec = cluster_specs(graph(), PLATFORMS)[1]
+    shared = {"models": tmp_path / "claims" / "models", "gateway-config": tmp_path / "configmaps" / "gateway"}
+    assert host_path_for(spec, shared, "/models/llm/v1") == tmp_path / "claims" / "models" / "llm" / "v1"
+    # The state volume is an emptyDir: each node has its own, so nothing can be put there for all of them.
+    with pytest.raises(ClusterError, match="/var/lib/rampart/index is on empty_dir"):
+        host_path_for(spec, shared, "/var/lib/rampart/index")

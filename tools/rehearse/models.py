@@ -9,6 +9,7 @@ written into the host directory that backs it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,7 +25,10 @@ from tools.rehearse.substitutions import chat_models
 __all__ = ["ModelStagingError", "build_tiny_chat_model", "stage_index", "stage_models"]
 
 ROOT = Path(__file__).resolve().parents[2]
-INGEST_TIMEOUT_S = 300
+INGEST_TIMEOUT_S = 600
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+"""A document the rehearsal adds to the corpus: a quoted message the toxicity scanner must flag."""
+POD_USER = 1000
 
 # Where a pod path lives on this machine (the host directory behind the volume mounted there).
 HostPath = Callable[[str], Path]
@@ -91,41 +95,65 @@ def stage_models(
     return checksums
 
 
-def stage_index(serve_config: Mapping[str, Any], cloud: MotoCloud | None, host_path: HostPath) -> list[str]:
-    """`make ingest` of the retriever's corpus into the index a non-bootstrapping retriever serves.
+def _built_index(corpus: list[str], table: str, cache_dir: Path) -> Path:
+    """The corpus plus the rehearsal's fixture document, ingested once with `make ingest`'s command
+    into a local index (cached by content: every cluster and run gets a copy of the same files)."""
+    sources = [ROOT / item if not item.startswith("/") else Path(item) for item in corpus] + [FIXTURES]
+    digest = hashlib.sha256()
+    for source in sources:
+        for path in sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]:
+            digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    built = cache_dir / f"index-{table}-{digest.hexdigest()[:16]}"
+    if (built / ".complete").exists():
+        return built
+    staged = cache_dir / "corpus"
+    if staged.exists():
+        shutil.rmtree(staged)
+    for source in sources:
+        shutil.copytree(source, staged / source.name) if source.is_dir() else shutil.copy(source, staged)
+    if built.exists():
+        shutil.rmtree(built)
+    command = [sys.executable, "-m", "services.data", "--uri", str(built), "--index", table, "ingest", str(staged)]
+    ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=INGEST_TIMEOUT_S, check=False)
+    if ran.returncode != 0:
+        raise ModelStagingError(f"make ingest of {', '.join(corpus)} failed: {(ran.stdout + ran.stderr)[-1500:]}")
+    (built / ".complete").write_text("")
+    return built
 
-    A cluster's index is written by `make ingest` before the platform serves (docs/data.md); the
-    rehearsal runs the same command with the same embedding model, into the planned location (the
-    stand-in bucket, or the host directory behind the on-prem volume). Returns what it ingested.
-    """
+
+def stage_index(
+    serve_config: Mapping[str, Any], cloud: MotoCloud | None, host_path: HostPath, cache_dir: Path
+) -> list[str]:
+    """The passage index where each retriever serves it from, as `make ingest` writes it before a
+    platform serves (docs/data.md): the stand-in bucket, or the host directory behind the on-prem
+    volume. A retriever that would bootstrap finds it there and serves it as it is.
+    Returns the index locations written."""
     done = []
     for application in serve_config.get("applications") or []:
         retriever = (application.get("args") or {}).get("retriever") or {}
         index = retriever.get("index") or {}
-        if retriever.get("bootstrap") or not index.get("uri"):
+        if not index.get("uri"):
             continue
-        uri = str(index["uri"])
+        uri = str(index["uri"]).rstrip("/")
         what = f"applications.{application['name']}.args.retriever.index"
+        built = _built_index([str(item) for item in retriever.get("corpus") or ["docs"]],
+                             str(index.get("table", "docs")), cache_dir)
+        files = [path for path in built.rglob("*") if path.is_file() and path.name != ".complete"]
         if uri.startswith("s3://"):
             if cloud is None:
                 raise ModelStagingError(f"{what}: {uri} is on S3, but this cluster has no AWS endpoint")
-            cloud.require_bucket(uri.removeprefix("s3://").split("/", 1)[0], what)
-            target = uri
+            bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+            cloud.require_bucket(bucket, what)
+            s3 = cloud.client("s3")
+            for path in files:
+                key = f"{prefix}/{path.relative_to(built)}" if prefix else str(path.relative_to(built))
+                s3.upload_file(str(path), bucket, key)
         else:
-            target_dir = host_path(uri)
-            target_dir.mkdir(parents=True, exist_ok=True)
-            target = str(target_dir)
-        corpus = [str(ROOT / item) if not str(item).startswith(("/", "s3://")) else str(item)
-                  for item in retriever.get("corpus") or ["docs"]]
-        for source in corpus:
-            table = str(index.get("table", "docs"))
-            command = [sys.executable, "-m", "services.data", "--uri", target, "--index", table, "ingest", source]
-            ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=INGEST_TIMEOUT_S,
-                                 check=False)
-            if ran.returncode != 0:
-                raise ModelStagingError(f"{what}: make ingest into {uri} failed: {(ran.stdout + ran.stderr)[-1500:]}")
-        if not uri.startswith("s3://"):
-            _chown_tree(Path(target), 1000)
+            target = host_path(uri)
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(built, target, ignore=shutil.ignore_patterns(".complete"))
+            _chown_tree(target, POD_USER)
         done.append(uri)
     return done
 

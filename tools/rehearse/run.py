@@ -142,6 +142,7 @@ def _deploy(deployed: Deployed, podman: Podman, cloud: MotoCloud, options: Rehea
         spec.serve_config,
         cloud if spec.cluster == CLOUD_CLUSTER else None,
         lambda path: host_path_for(spec, deployed.shared, path),
+        options.work_dir,
     )
     deployed.cluster.serve_config = substitute_serve_config(spec.serve_config, checksums)
     deployed.cluster.wait_for_dashboard(podman)

@@ -35,8 +35,8 @@ CANARY_SIGMAS = 4.0
 AUDIT_WAIT_S = 90.0
 STATE_DIR = "/var/lib/rampart"
 """The services' state directory in the image (RAMPART_STATE_DIR): the audit log is under it."""
-# A passage of docs/safety.md the toxicity scanner flags when an extractive answer quotes it.
-FLAGGED_QUESTION = "Which profanity aimed at things does the toxicity scanner flag, like what a stupid bug?"
+# Asks for the rehearsal's fixture document (tools/rehearse/fixtures), which quotes abuse the toxicity scanner flags.
+FLAGGED_QUESTION = "What did the customer write in the escalated support ticket?"
 CHAT_MAX_TOKENS = 8
 """Tiny answers: the smoke suite checks that each path answers, not what a tiny model says."""
 
@@ -78,8 +78,9 @@ def _tenant(deployed: Deployed, data_class: str = "standard") -> str:
     return next((name for name, tenant in tenants.items() if tenant.data_class == data_class), next(iter(tenants)))
 
 
-def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
-    """Every check of the smoke suite against one cluster; results go to its report."""
+def run_smoke(deployed: Deployed, cloud: MotoCloud | None, *, canary: bool = True) -> None:
+    """Every check of the smoke suite against one cluster (`canary=False`: all but the canary's
+    60 requests); results go to its report."""
     report, cluster = deployed.report, deployed.cluster
     if deployed.gateway is None:
         report.record("gateway configured", False, "the Serve config has no gateway: nothing to call")
@@ -141,7 +142,7 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None) -> None:
 
         check("openai: chat", chat)
         check("openai: chat, streamed", chat_stream)
-        if len(chat_route.versions) > 1:
+        if canary and len(chat_route.versions) > 1:
             check("canary split within tolerance",
                   lambda: _canary(base, key, verify, chat_model, chat_route, latencies))
         if chat_route.shadow is not None:

@@ -86,8 +86,15 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "there is no Kubernetes here, and the plan never holds a secret's value",
     ),
     Substitution(
+        "the passage index `make ingest` writes before a platform serves",
+        "the same command run here once on the corpus plus one rehearsal document (a quoted abusive message the "
+        "toxicity scanner must flag, so the review queue gets a real flagged answer), copied to each planned "
+        "index location",
+        "no real document a platform serves is abusive, and ingesting once keeps the rehearsal in its budget",
+    ),
+    Substitution(
         "ingress controller, TLS and the gateway Service",
-        "each head's Serve port published on 127.0.0.1 only, plain HTTP",
+        "each head's Serve port published on 127.0.0.1 only; the backend TLS Secret a self-signed certificate",
         "no load balancer or certificate exists here; traffic never leaves this machine",
     ),
 )
