@@ -183,12 +183,15 @@ verify: $(VENV)/.installed-infra ## after pulumi up: check stack ENV's live reso
 	pulumi stack output -s $(ENV) --json | $(PY) -m stacks.verify --region "$$(pulumi config get aws:region -s $(ENV))"
 
 # Safety scanners: detection and false-positive rates on labelled JSONL ({text, is_positive, ...}).
-.PHONY: eval-guardrails train-scanners
+.PHONY: eval-guardrails train-scanners secrets-rules
 SPLIT ?= all
 TRAIN_DATA ?= $(or $(RAMPART_EVAL_DIR),../shared/eval)
 # Without DATASET: the gate, every check in eval/guardrail-thresholds.yaml on the evaluation sets (../shared/eval, or RAMPART_EVAL_DIR).
 eval-guardrails: $(VENV)/.installed-all ## guardrail gate on eval/guardrail-thresholds.yaml, non-zero below it [DATASET=path.jsonl: one file's rates] [SCANNER=] [SPLIT=]
 	$(if $(DATASET),$(PY) -m tools.scanner_eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER)),$(PY) -m tools.guardrail_gate --thresholds eval/guardrail-thresholds.yaml)
+
+secrets-rules: $(VENV)/.installed-all ## regenerate the secrets scanner's provider rules from the pinned whispers rule files (tools/secret_rules)
+	$(PY) -m tools.secrets_rules
 
 train-scanners: $(VENV)/.installed-all ## refit every scanner model (lexical, semantic heads, gate) into services/gateway/scanners/models [TRAIN_DATA=dir]
 	$(PY) -m tools.scanner_train --eval-dir $(TRAIN_DATA)

@@ -9,10 +9,12 @@ are full of key-shaped text that is not a secret.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 from services.gateway.scanners.base import Finding
 from services.gateway.scanners.findings import SpanScanner
@@ -125,7 +127,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     )
 )
 
-SECRET_KINDS = (*(kind for kind, _, _ in _RULES), "rampart_api_key", "high_entropy_string")
+SECRET_KINDS = (*(kind for kind, _, _ in _RULES), "rampart_api_key", "high_entropy_string")  # + generated kinds
 
 # Literal text each provider format contains (case-sensitive): a rule whose hints are all absent
 # cannot match, and a substring test is much cheaper than running its pattern. Rules without
@@ -259,6 +261,10 @@ class SecretsScanner(SpanScanner):
         findings = list(self._rule_findings(text))
         if "rk-" in text:
             findings += _rampart_keys(text)
+        covered_by_rules = [(f.start, f.end) for f in findings]
+        for finding in _generated_rule_findings(text):
+            if not any(start < finding.end and finding.start < end for start, end in covered_by_rules):
+                findings.append(finding)
         covered = [(f.start, f.end) for f in findings]
         for finding in _high_entropy_findings(text):
             if not any(start < finding.end and finding.start < end for start, end in covered):
@@ -296,6 +302,30 @@ def _rampart_keys(text: str) -> Iterator[Finding]:
         if is_placeholder(key[3:]):
             continue
         yield Finding("rampart_api_key", match.start(), match.end(), 1.0 if api_key_checksum_ok(key) else 0.8)
+
+
+# Provider rules generated from a maintained rule set (tools/secrets_rules.py, `make secrets-rules`).
+# They are prefix-anchored and loose about the rest, so a value must also look random and carry a
+# digit: "aiosqlite_connection_pool" starts like an `aio` key but is a name.
+PROVIDER_RULES_PATH = Path(__file__).parent / "rules" / "provider_rules.json"
+_GENERATED_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (rule["kind"], re.compile(rule["pattern"], re.IGNORECASE if rule["flags"] == "i" else 0))
+    for rule in json.loads(PROVIDER_RULES_PATH.read_text())["rules"]
+)
+_GENERATED_SCORE = 0.9
+
+
+def _generated_rule_findings(text: str) -> Iterator[Finding]:
+    for kind, pattern in _GENERATED_RULES:
+        for match in pattern.finditer(text):
+            secret = match.group(1)
+            if secret.lower().startswith(_PROVIDER_PREFIXES):
+                continue  # a format the hand-written rules know exactly: they are the judge
+            if is_placeholder(secret) or not any(c.isdigit() for c in secret) or not _looks_random(secret):
+                continue
+            if shannon_entropy(secret) < 3.0:
+                continue
+            yield Finding(kind, match.start(1), match.end(1), _GENERATED_SCORE)
 
 
 _GENERIC_KINDS = frozenset(

@@ -117,3 +117,22 @@ def test_a_leaked_rampart_key_is_confirmed_by_its_checksum() -> None:
     altered = key[:-1] + ("A" if key[-1] != "A" else "B")
     assert [(f.kind, f.score) for f in secrets_scanner.scan(f"key {altered}").findings] == [("rampart_api_key", 0.8)]
     assert secrets_scanner.scan(LOCAL_DEV_KEY).findings == ()
+
+
+def test_generated_provider_rules_find_formats_the_hand_rules_lack_and_skip_names() -> None:
+    """Rules from the pinned whispers copy (tools/secrets_rules.py): a Postman key is found; an
+    identifier that only starts like one (`aio...`) is not, nor a placeholder after a real prefix."""
+    secrets_scanner = scanner("secrets")
+    postman = "PMAK-60f1c9e2b7a84d03c5e6f718-1b9d2e7c4a6f8e0d3c5b7a9f1e2d4c6b8a"
+    assert [f.kind for f in secrets_scanner.scan(f"export POSTMAN={postman}").findings] == ["whispers_apikey_known"]
+    assert secrets_scanner.scan("import aiosqlite_connection_pool").findings == ()
+    assert secrets_scanner.scan("PMAK-xxxxxxxxxxxxxxxxxxxxxxxx-xxxxxxxx").findings == ()
+
+
+def test_the_generated_rules_file_is_what_the_generator_writes() -> None:
+    import json
+
+    from services.gateway.scanners.secrets import PROVIDER_RULES_PATH
+    from tools.secrets_rules import generate
+
+    assert json.loads(PROVIDER_RULES_PATH.read_text()) == json.loads(json.dumps(generate()))
