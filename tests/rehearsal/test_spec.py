@@ -161,9 +161,10 @@ def test_ray_start_mirrors_kuberay_without_gpus() -> None:
     spec = cluster_specs(graph(), PLATFORMS)[0]
     head = ray_start_command(spec.head, head_address=None)[-1]
     assert head.startswith("ray start --head ") and "--num-cpus=0" in head and "--dashboard-host=0.0.0.0" in head
-    worker = ray_start_command(spec.workers[1].pod, head_address="rh-prod-public-head:6379")[-1]
+    worker = ray_start_command(spec.workers[1].pod, head_address="rh-prod-public-head:6379", pods=2)[-1]
     assert "--address=rh-prod-public-head:6379" in worker
-    assert "--num-cpus=8" in worker and "--num-gpus=0" in worker and "--block" in worker
+    assert "--num-cpus=16" in worker and "--num-gpus=0" in worker and "--block" in worker
+    assert """'--resources={"rehearsal_gpu": 2}'""" in worker  # one shell word
 
 
 def test_the_self_signed_certificate_names_where_the_clients_call() -> None:

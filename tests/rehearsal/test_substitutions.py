@@ -70,7 +70,7 @@ def test_substitution_changes_checksums_devices_gpus_and_replica_floors_only() -
     assert args["generators"][1] == {"engine": "extractive", "model_name": "extractive"}
     assert args["embedder"] == planned["applications"][0]["args"]["embedder"]
     generator, ingress = changed["applications"][0]["deployments"]
-    assert generator["ray_actor_options"] == {"num_cpus": 4, "num_gpus": 0}
+    assert generator["ray_actor_options"] == {"num_cpus": 4, "num_gpus": 0, "resources": {"rehearsal_gpu": 1}}
     assert generator["autoscaling_config"] == {"min_replicas": 2, "initial_replicas": 2, "max_replicas": 8}
     assert ingress["num_replicas"] == 2
     # The planned config itself is untouched.
@@ -85,6 +85,7 @@ def test_a_chat_model_without_a_tiny_stand_in_is_refused_by_name() -> None:
 @pytest.mark.parametrize(("quantity", "cpus"), [("4", 4), ("500m", 1), ("2500m", 3), ("0.5", 1)])
 def test_ray_cpus_from_a_pod_cpu_limit(quantity: str, cpus: int) -> None:
     assert ray_cpus(quantity) == cpus
+    assert ray_cpus(quantity, pods=3) == 3 * cpus
 
 
 def test_aws_environment_points_boto3_at_the_stand_in() -> None:

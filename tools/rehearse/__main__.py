@@ -10,6 +10,7 @@ rehearsal itself could not run (bad argument, the plan unreadable).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import traceback
@@ -20,7 +21,13 @@ from tools.rehearse.substitutions import format_substitutions
 from tools.rehearse.summary import ClusterReport, failed_checks, format_table
 
 
+def _stop(signum: int, frame: object) -> None:
+    # SIGTERM (CI's timeout, `kill`) unwinds like Ctrl-C, so the containers and the network are removed.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.splitlines()[0])
     parser.add_argument("environment", help="dev, staging, prod or all")
     parser.add_argument(

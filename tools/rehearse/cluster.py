@@ -5,6 +5,7 @@ then the Serve config deployed through the head's dashboard REST API and watched
 
 from __future__ import annotations
 
+import json
 import secrets
 import shlex
 import shutil
@@ -18,7 +19,7 @@ import httpx
 
 from tools.rehearse.podman import Podman, PublishedPorts
 from tools.rehearse.spec import ClusterSpec, PodSpec, Volume
-from tools.rehearse.substitutions import ray_cpus
+from tools.rehearse.substitutions import GPU_STAND_IN, ray_cpus
 from tools.rehearse.tls import TLS_KEYS, SelfSignedCertificate, self_signed_certificate
 
 __all__ = ["ClusterError", "RunningCluster", "container_options", "ray_start_command", "start_cluster"]
@@ -84,11 +85,14 @@ def container_options(
     return options
 
 
-def ray_start_command(pod: PodSpec, *, head_address: str | None) -> list[str]:
-    """KubeRay's container command: `ray start` with the group's rayStartParams, blocking."""
+def ray_start_command(pod: PodSpec, *, head_address: str | None, pods: int = 1) -> list[str]:
+    """KubeRay's container command: `ray start` with the group's rayStartParams, blocking; this one
+    container stands in for `pods` pods of the group."""
     params = dict(pod.ray_start_params)
-    params.setdefault("num-cpus", str(ray_cpus(pod.cpu)))
+    params.setdefault("num-cpus", str(ray_cpus(pod.cpu, pods)))
     params["num-gpus"] = "0"  # the GPU substitution: no GPU here, whatever the pod requests
+    if pod.gpus:
+        params["resources"] = json.dumps({GPU_STAND_IN: pod.gpus * pods})
     params["metrics-export-port"] = str(METRICS_PORT)
     if head_address is None:
         params.update({"port": str(GCS_PORT), "dashboard-host": "0.0.0.0"})
@@ -352,7 +356,7 @@ def start_cluster(
             name,
             container_options(group.pod, worker_dirs, env, publish=(METRICS_PORT,)),
             image,
-            ray_start_command(group.pod, head_address=f"{head}:{GCS_PORT}"),
+            ray_start_command(group.pod, head_address=f"{head}:{GCS_PORT}", pods=group.max_replicas),
         )
         workers.append(name)
         dirs[name] = worker_dirs

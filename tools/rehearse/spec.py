@@ -92,6 +92,7 @@ class WorkerGroupSpec:
     name: str
     replicas: int
     pod: PodSpec
+    max_replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def _cluster_spec(
             WorkerGroupSpec(
                 name=str(_require(group, "groupName", group_where)),
                 replicas=int(float(group.get("replicas", group.get("minReplicas", 1)))),
+                max_replicas=int(float(group.get("maxReplicas", group.get("replicas", 1)))),
                 pod=_pod(
                     _require(group, "template", group_where),
                     group.get("rayStartParams") or {},

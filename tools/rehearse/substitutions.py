@@ -26,6 +26,8 @@ __all__ = [
 
 # Engines that load chat weights from the config's `source` (the ones a tiny model stands in for).
 CHAT_ENGINES = frozenset({"transformers"})
+GPU_STAND_IN = "rehearsal_gpu"
+"""The custom Ray resource a GPU worker container offers in place of its GPUs."""
 # Deployment options that set how many replicas start; each is capped here (2 keeps a planned
 # redundancy visible to the fault drill: one replica per node survives a node's loss).
 _REPLICA_FLOORS = ("min_replicas", "initial_replicas")
@@ -45,7 +47,8 @@ class Substitution:
 SUBSTITUTIONS: tuple[Substitution, ...] = (
     Substitution(
         "GPU worker pods (nvidia.com/gpu), `device: cuda`, `num_gpus` in the Serve config",
-        "the gpu worker group as a CPU container; `num_gpus: 0` and `device: cpu` in the deployed Serve config",
+        "the gpu worker group as a CPU container offering a `rehearsal_gpu` resource per planned GPU; in the "
+        "deployed Serve config `num_gpus` becomes that resource (same placement) and `device: cpu`",
         "this machine has no GPU",
     ),
     Substitution(
@@ -69,8 +72,9 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
     ),
     Substitution(
         "worker group replicas and each deployment's replica floor",
-        "one container per worker group (Ray's logical CPUs as the pod's CPU limit), each deployment starting "
-        "with at most 2 replicas (so a planned redundancy still shows in the fault drill)",
+        "one container per worker group standing in for the group at its largest (Ray's logical CPUs = the pod's "
+        "CPU limit × maxReplicas, as no autoscaler adds nodes here), each deployment starting with at most 2 "
+        "replicas (so a planned redundancy still shows in the fault drill)",
         "two CPU cores cannot start dozens of replicas within the time budget",
     ),
     Substitution(
@@ -155,6 +159,8 @@ def substitute_serve_config(serve_config: Mapping[str, Any], checksums: Mapping[
         for deployment in application.get("deployments") or []:
             actor = deployment.get("ray_actor_options")
             if isinstance(actor, dict) and actor.get("num_gpus"):
+                # Placement kept: only the gpu group's container offers this resource.
+                actor["resources"] = {**(actor.get("resources") or {}), GPU_STAND_IN: actor["num_gpus"]}
                 actor["num_gpus"] = 0
             autoscaling = deployment.get("autoscaling_config")
             if isinstance(autoscaling, dict):
@@ -166,11 +172,11 @@ def substitute_serve_config(serve_config: Mapping[str, Any], checksums: Mapping[
     return config
 
 
-def ray_cpus(quantity: str) -> int:
-    """Ray's logical CPUs for a pod's CPU limit, as KubeRay derives them (`500m` → 1, `4` → 4)."""
+def ray_cpus(quantity: str, pods: int = 1) -> int:
+    """Ray's logical CPUs for `pods` pods of this CPU limit, as KubeRay derives them (`500m` → 1, `4` → 4)."""
     if quantity.endswith("m"):
-        return max(1, -(-int(quantity[:-1]) // 1000))
-    return max(1, int(float(quantity)))
+        return max(1, -(-int(quantity[:-1]) // 1000)) * pods
+    return max(1, int(float(quantity))) * pods
 
 
 def aws_environment(endpoint_url: str, region: str) -> dict[str, str]:
