@@ -33,6 +33,8 @@ from opentelemetry.trace import INVALID_SPAN, NoOpTracer, Span, SpanKind, Status
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ConfigDict, Field
 
+from platform_facts.project import PROJECT_NAME
+
 __all__ = [
     "GEN_AI_INPUT_MESSAGES",
     "GEN_AI_OPERATION_NAME",
@@ -78,7 +80,7 @@ GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 """Opt-in content (`capture_content`): the answer, as JSON."""
 
-PROVIDER = "rampart"
+PROVIDER = PROJECT_NAME
 """`gen_ai.provider.name` of the platform's own serving layer."""
 
 TraceCarrier = dict[str, str]
@@ -129,12 +131,12 @@ class Telemetry:
         if not config.enabled:
             return
         root: Sampler = TraceIdRatioBased(config.sample_ratio) if starts_traces else ALWAYS_OFF
-        resource = {"service.name": service_name, "service.namespace": "rampart"}
+        resource = {"service.name": service_name, "service.namespace": PROJECT_NAME}
         if environment:
             resource["deployment.environment.name"] = environment
         self._provider = TracerProvider(sampler=ParentBased(root), resource=Resource.create(resource))
         self._provider.add_span_processor(BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=config.endpoint)))
-        self.tracer = self._provider.get_tracer("rampart")
+        self.tracer = self._provider.get_tracer(PROJECT_NAME)
 
     def continued_span(
         self, carrier: Mapping[str, str] | None, name: str, attributes: Mapping[str, Any]

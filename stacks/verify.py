@@ -22,6 +22,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from components.gpu_cluster import INTERRUPTION_EVENTS
+from platform_facts.project import DISPLAY_NAME
 
 __all__ = ["Check", "main", "verify"]
 
@@ -42,7 +43,7 @@ def verify(outputs: Mapping[str, Any], session: boto3.session.Session, endpoint_
     """Check every property the stack promises; an AWS error becomes a failed check, not a crash."""
     missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
     if missing:
-        raise ValueError(f"stack outputs lack {', '.join(missing)} (is this a Rampart stack?)")
+        raise ValueError(f"stack outputs lack {', '.join(missing)} (is this a {DISPLAY_NAME} stack?)")
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint_url)

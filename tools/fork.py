@@ -55,6 +55,7 @@ FORK_DATA_GLOBS: tuple[str, ...] = (
     ".gitignore",
     "stacks/Pulumi.*.yaml",
     "services/config/*.yaml",
+    "services/gateway/static/*",
     "policies/PulumiPolicy.yaml",
     "deploy/Containerfile",
     "deploy/*.sh",

@@ -18,11 +18,13 @@ from typing import Annotated
 from pydantic import AfterValidator, field_validator
 
 from components.settings import KubernetesVersion, settings_dataclass
+from platform_facts.project import DISPLAY_NAME, PROJECT_NAME
 
 __all__ = ["BOOTSTRAP_MARKER", "BootstrapSpec", "render_cloud_init"]
 
 TEMPLATE = Path(__file__).resolve().parent / "gpu-node.cloud-init.yaml.tmpl"
-BOOTSTRAP_MARKER = "/etc/rampart/bootstrap.json"
+BOOTSTRAP_MARKER = f"/etc/{PROJECT_NAME}/bootstrap.json"
+ENCRYPTION_CHECK = f"/usr/local/sbin/{PROJECT_NAME}-check-disk-encryption"
 """Where a bootstrapped host records what it was bootstrapped to."""
 
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
@@ -82,9 +84,13 @@ def render_cloud_init(spec: BootstrapSpec, *, environment: str) -> str:
         "ntp_servers": list(spec.ntp_servers),
         "require_disk_encryption": spec.require_disk_encryption,
     }
-    check = "/usr/local/sbin/rampart-check-disk-encryption"
+    check = ENCRYPTION_CHECK
     return Template(TEMPLATE.read_text()).substitute(
         environment=environment,
+        project=PROJECT_NAME,
+        display_name=DISPLAY_NAME,
+        bootstrap_marker=BOOTSTRAP_MARKER,
+        check_script=ENCRYPTION_CHECK,
         driver_branch=spec.nvidia_driver_branch,
         toolkit_version=spec.container_toolkit_version,
         kubernetes_version=spec.kubernetes_version,

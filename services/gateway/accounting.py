@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from platform_facts.project import PROJECT_NAME
 from services.data.lineage import RetrievalFields
 from services.gateway.audit import AuditLog, AuditUploader
 from services.gateway.config import AuditUploadConfig
@@ -25,7 +26,7 @@ __all__ = [
     "Accounting", "AuditRecord", "FeedbackFields", "ReviewFields", "TokenCounts", "VerdictFields", "audit_record",
 ]
 
-log = logging.getLogger("rampart.gateway")
+log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
 
 class TokenCounts(TypedDict):

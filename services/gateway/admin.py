@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from platform_facts.project import DISPLAY_NAME, PROJECT_NAME
 from services.gateway.asgi import Scope
 from services.gateway.config import path_matches
 from services.gateway.errors import ConfigError, GatewayError, InvalidRequestError
@@ -54,7 +55,7 @@ ADMIN_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/gateway/reload", "admin"),
     ("GET", "/v1/gateway/openapi.json", "admin"),
 )
-_EXCHANGE_KEY = "rampart.exchange"
+_EXCHANGE_KEY = f"{PROJECT_NAME}.exchange"
 
 
 def admin_scope_for(method: str, path: str) -> str | None:
@@ -134,7 +135,7 @@ def build_admin_app(
     feedback: FeedbackDesk,
 ) -> FastAPI:
     app = FastAPI(
-        title="Rampart gateway", version="1", docs_url=None, redoc_url=None,
+        title=f"{DISPLAY_NAME} gateway", version="1", docs_url=None, redoc_url=None,
         openapi_url="/v1/gateway/openapi.json", responses=_ERRORS,
     )
 
@@ -227,5 +228,5 @@ def build_admin_app(
                 scope = admin_scope_for(method, route.path)
                 if scope is None:  # admission would answer 404: the route could never be reached
                     raise RuntimeError(f"ADMIN_ROUTES has no scope for {method} {route.path}")
-                route.openapi_extra = {"x-rampart-scope": scope}
+                route.openapi_extra = {f"x-{PROJECT_NAME}-scope": scope}
     return app

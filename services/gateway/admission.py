@@ -12,6 +12,7 @@ import enum
 import hashlib
 import logging
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.admin import admin_route_name, admin_scope_for
 from services.gateway.config import QuotaConfig, TenantConfig
 from services.gateway.drift import DriftTracker
@@ -23,7 +24,7 @@ from services.gateway.quotas import LedgerClient, TenantQuotas
 
 __all__ = ["Admission", "Admitted"]
 
-log = logging.getLogger("rampart.gateway")
+log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
 
 class Admitted(enum.Enum):

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.asgi import Captured, Message, Send
 from services.gateway.errors import GatewayError, RateLimitedError
 from services.gateway.exchange import Exchange
@@ -21,7 +22,7 @@ from services.gateway.metrics import GatewayMetrics
 
 __all__ = ["answer_error", "send_captured", "send_event", "send_json", "send_raw_event", "tracking_send"]
 
-log = logging.getLogger("rampart.gateway")
+log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
 
 def tracking_send(send: Send, exchange: Exchange, account: Callable[[Exchange], None]) -> Send:
@@ -32,9 +33,9 @@ def tracking_send(send: Send, exchange: Exchange, account: Callable[[Exchange], 
             headers = list(message.get("headers", []))
             headers.append((b"x-request-id", exchange.request_id.encode()))
             if exchange.degraded:
-                headers.append((b"x-rampart-degraded", exchange.degraded.encode()))
+                headers.append((f"x-{PROJECT_NAME}-degraded".encode(), exchange.degraded.encode()))
             if exchange.model_version:
-                headers.append((b"x-rampart-model-version", exchange.model_version.encode()))
+                headers.append((f"x-{PROJECT_NAME}-model-version".encode(), exchange.model_version.encode()))
             message = {**message, "headers": headers}
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             # The record is written before the client can see the end of the answer.

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.errors import InvalidRequestError, NotFoundError
 from services.gateway.exchange import Exchange, FeedbackRecord
 from services.gateway.metrics import GatewayMetrics
@@ -26,7 +27,7 @@ from services.state import FeedbackRow, ItemNotFound, StateStore
 
 __all__ = ["FeedbackDesk", "FeedbackReceipt", "FeedbackRequest", "ResponseRecorder"]
 
-log = logging.getLogger("rampart.gateway")
+log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
 CORRECTION_MAX_CHARS = 32_000
 FLUSH_INTERVAL_S = 0.2

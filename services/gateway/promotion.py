@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.audit import AuditLog
 from services.gateway.config import GatewayConfig
 from services.gateway.metrics import GatewayMetrics
@@ -27,7 +28,7 @@ from services.state import PromotionRow, StateStore
 
 __all__ = ["LEASE", "PromotionController", "audit_decision", "pause", "resume", "rollback", "start", "weights_of"]
 
-log = logging.getLogger("rampart.gateway")
+log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
 LEASE = "promotion"
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.config import QuotaConfig, TenantConfig
 from services.gateway.errors import QuotaServiceError, RateLimitedError
 
@@ -38,8 +39,8 @@ __all__ = [
     "get_or_create_ray_ledger",
 ]
 
-LEDGER_ACTOR_NAME = "rampart-quota-ledger"
-LEDGER_NAMESPACE = "rampart"
+LEDGER_ACTOR_NAME = f"{PROJECT_NAME}-quota-ledger"
+LEDGER_NAMESPACE = PROJECT_NAME
 
 Kind = Literal["requests", "tokens"]
 

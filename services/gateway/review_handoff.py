@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.asgi import Send
 from services.gateway.edge import send_event, send_json, send_raw_event
 from services.gateway.exchange import Exchange
@@ -52,7 +53,7 @@ class ReviewHandoff:
             "model": exchange.require_route().public_model or "", "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": message}, "finish_reason": "stop"}
             ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "rampart": notes,
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, PROJECT_NAME: notes,
         }
         if not stream:
             await send_json(send, 202, completion)

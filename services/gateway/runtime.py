@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.errors import ConfigError
 from services.gateway.keys import KeyStore, load_key_store
@@ -24,7 +25,7 @@ from services.gateway.scanners.pipeline import ScannerPipeline
 
 __all__ = ["ConfigReloader", "RuntimeConfig"]
 
-log = logging.getLogger("rampart.gateway")
+log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.asgi import BackendFailure, json_or_none
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
@@ -26,7 +27,7 @@ __all__ = ["MAX_SHADOW_IN_FLIGHT", "ShadowCopies", "similarity"]
 MAX_SHADOW_IN_FLIGHT = 8
 AGREEMENT_THRESHOLD = 0.5
 
-log = logging.getLogger("rampart.gateway")
+log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
 
 class ShadowCopies:

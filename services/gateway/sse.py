@@ -7,6 +7,7 @@ import codecs
 from collections.abc import AsyncIterator
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.asgi import Message
 
 __all__ = ["chunk_delta", "content_chunk", "final_chunk", "sse_data", "sse_events", "usage_chunk"]
@@ -53,7 +54,7 @@ def final_chunk(template: dict[str, Any], finish_reason: str, notes: dict[str, A
     chunk = {**template, "object": "chat.completion.chunk"}
     chunk["choices"] = [{"index": 0, "delta": {}, "finish_reason": finish_reason}]
     if notes:
-        chunk["rampart"] = notes
+        chunk[PROJECT_NAME] = notes
     return chunk
 
 

@@ -32,6 +32,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from platform_facts.project import METRIC_PREFIX, PROJECT_NAME
 from services.gateway.asgi import BackendFailure
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.errors import GatewayError
@@ -65,7 +66,10 @@ if TYPE_CHECKING:
 
 __all__ = ["NO_TRACE", "GatewayTracing", "RecordingTrace", "RequestTrace", "deployment_tracing"]
 
-SERVICE_NAME = "rampart-gateway"
+ATTRIBUTE_PREFIX = METRIC_PREFIX
+"""Span attributes of the gateway's own facts are `<prefix>.<fact>` (`rampart.tenant`)."""
+
+SERVICE_NAME = f"{PROJECT_NAME}-gateway"
 
 # A route's kind as a GenAI operation (`gen_ai.operation.name`); passthrough routes have none.
 _OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "texts": "embeddings", "rag": "retrieval"}
@@ -137,10 +141,10 @@ class RecordingTrace(RequestTrace):
             GEN_AI_OPERATION_NAME: operation,
             GEN_AI_PROVIDER_NAME: PROVIDER,
             GEN_AI_REQUEST_MODEL: step.model_version.model,
-            "rampart.model_version": step.name,
-            "rampart.model_location": step.model_version.location,
-            "rampart.attempt": number,
-            "rampart.fallback": not step.primary,
+            f"{ATTRIBUTE_PREFIX}.model_version": step.name,
+            f"{ATTRIBUTE_PREFIX}.model_location": step.model_version.location,
+            f"{ATTRIBUTE_PREFIX}.attempt": number,
+            f"{ATTRIBUTE_PREFIX}.fallback": not step.primary,
         }
         if operation == "chat":
             attributes.update(_chat_request_attributes(self._exchange.payload, stream, self._capture))
@@ -209,14 +213,14 @@ class RecordingTrace(RequestTrace):
         facts: dict[str, Any] = {
             "http.route": exchange.metrics_route or None,
             "http.response.status_code": status,
-            "rampart.tenant": exchange.tenant or None,
-            "rampart.model_version": exchange.model_version,
-            "rampart.fallback": exchange.fallback,
-            "rampart.degraded": exchange.degraded,
-            "rampart.blocked_by": exchange.blocked_by,
-            "rampart.review_id": exchange.review_id,
-            "rampart.error_type": exchange.error_type,
-            "rampart.quota": exchange.quota_note,
+            f"{ATTRIBUTE_PREFIX}.tenant": exchange.tenant or None,
+            f"{ATTRIBUTE_PREFIX}.model_version": exchange.model_version,
+            f"{ATTRIBUTE_PREFIX}.fallback": exchange.fallback,
+            f"{ATTRIBUTE_PREFIX}.degraded": exchange.degraded,
+            f"{ATTRIBUTE_PREFIX}.blocked_by": exchange.blocked_by,
+            f"{ATTRIBUTE_PREFIX}.review_id": exchange.review_id,
+            f"{ATTRIBUTE_PREFIX}.error_type": exchange.error_type,
+            f"{ATTRIBUTE_PREFIX}.quota": exchange.quota_note,
         }
         route = exchange.route
         if route is not None and route.kind in _OPERATIONS:
@@ -250,7 +254,7 @@ class GatewayTracing:
             return
         old, self._telemetry = self._telemetry, _telemetry_for(config)
         # Flushing the old exporter can take its export timeout: not on the event loop.
-        threading.Thread(target=old.shutdown, name="rampart-tracing-shutdown", daemon=True).start()
+        threading.Thread(target=old.shutdown, name=f"{PROJECT_NAME}-tracing-shutdown", daemon=True).start()
 
     def start(self, exchange: Exchange) -> RequestTrace:
         """The request's server span (a new trace), or `NO_TRACE` when tracing is off or it is not sampled."""
@@ -260,7 +264,7 @@ class GatewayTracing:
         span = telemetry.tracer.start_span(
             exchange.method, context=otel_context.Context(), kind=SpanKind.SERVER,
             attributes={"http.request.method": exchange.method, "url.path": exchange.path,
-                        "rampart.request_id": exchange.request_id},
+                        f"{ATTRIBUTE_PREFIX}.request_id": exchange.request_id},
             links=_client_link(exchange), record_exception=False, set_status_on_exception=False,
         )
         if not span.is_recording():

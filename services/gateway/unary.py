@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from platform_facts.project import PROJECT_NAME
 from services.data.lineage import retrieval_lineage
 from services.gateway.asgi import Send, json_or_none
 from services.gateway.drift import DriftTracker
@@ -73,7 +74,7 @@ class UnaryAnswer:
             await send_captured(send, captured)
             return
         if notes:
-            answer["rampart"] = notes
+            answer[PROJECT_NAME] = notes
         await send_json(send, captured.status, answer)
 
     def _scan(self, exchange: Exchange, answer: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from opentelemetry.trace import Span
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from platform_facts.project import PROJECT_NAME
 from services.inference.embedder import SentenceEmbedder
 from services.inference.generator import make_chat_engine, whitespace_tokens
 from services.inference.metrics import batch_size_histogram, record_model_load
@@ -173,7 +174,7 @@ class Generator:
         self, settings: GeneratorSettings, retriever: DeploymentHandle[Any], tracing: TracingConfig | None = None
     ) -> None:
         started = time.perf_counter()
-        self.telemetry = Telemetry(tracing or TracingConfig(), "rampart-generator", starts_traces=False)
+        self.telemetry = Telemetry(tracing or TracingConfig(), f"{PROJECT_NAME}-generator", starts_traces=False)
 
         async def retrieve(query: str, k: int) -> list[Passage]:
             passages: list[Passage] = await retriever.retrieve.remote(query, k)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from platform_facts.project import PROJECT_NAME
+
 __all__ = [
     "AssistantMessage",
     "ChatChoice",
@@ -338,7 +340,7 @@ class ModelCard(_Response):
     id: str
     object: Literal["model"] = "model"
     created: int = 0
-    owned_by: str = "rampart"
+    owned_by: str = PROJECT_NAME
     kind: Literal["embedding", "chat"]
     """What the model serves: `/v1/embeddings` or `/v1/chat/completions`."""
     tools: bool = False

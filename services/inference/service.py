@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from platform_facts.project import PROJECT_NAME
 from services.inference.error_shape import OpenAIErrorShape
 from services.inference.errors import InvalidRequest, Overloaded, RequestError, UnknownModel, UpstreamUnavailable
 from services.inference.generator import whitespace_tokens
@@ -48,7 +49,7 @@ from services.telemetry import continued_trace
 
 __all__ = ["SERVICE_NAME", "build_inference_service", "build_openai_app", "error_response"]
 
-SERVICE_NAME = "rampart-inference"
+SERVICE_NAME = f"{PROJECT_NAME}-inference"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 

@@ -24,31 +24,12 @@ PENDING: dict[str, str] = {
     # PENDING: the tests assert upstream names literally (`rampart-dev-vpc`); a fork's own test suite needs them
     # to read platform_facts.project as the code now does.
     "tests/*": "pending: test expectations",
-    # PENDING: the gateway's public API surface (x-<name>-* headers, the `<name>` notes field in answers,
-    # `owned_by`), its logger and span attribute names, the quota ledger's actor namespace.
-    "services/gateway/accounting.py": "pending: logger name",
-    "services/gateway/admin.py": "pending: x-<name>-scope, exchange logger, page title",
-    "services/gateway/admission.py": "pending: logger name",
-    "services/gateway/edge.py": "pending: logger name, x-<name>-* response headers",
-    "services/gateway/feedback.py": "pending: logger name",
-    "services/gateway/promotion.py": "pending: logger name",
-    "services/gateway/quotas.py": "pending: ledger actor name and namespace",
-    "services/gateway/review_handoff.py": "pending: notes field of the answer",
-    "services/gateway/runtime.py": "pending: logger name",
-    "services/gateway/shadow.py": "pending: logger name",
-    "services/gateway/sse.py": "pending: notes field of stream chunks",
-    "services/gateway/unary.py": "pending: notes field of the answer",
-    "services/gateway/tracing.py": "pending: span attribute names, service name",
-    "services/gateway/static/*": "pending: x-<name>-scope in the reference page, page titles",
-    "services/telemetry.py": "pending: tracer provider and service namespace",
-    "services/inference/deployments.py": "pending: generator thread name",
+    # PENDING: a sentence the embedder traces with (its text is data, not a name; reworded when next touched).
     "services/inference/embedder.py": "pending: trace note",
-    "services/inference/schemas.py": "pending: owned_by of /v1/models",
-    "services/inference/service.py": "pending: service name",
-    # PENDING: on-prem host bootstrap paths (cloud-init template and its marker path must change together).
-    "components/bootstrap/__init__.py": "pending: /etc/<name>/bootstrap.json, check script path",
-    "components/bootstrap/gpu-node.cloud-init.yaml.tmpl": "pending: same paths as components/bootstrap",
-    "stacks/verify.py": "pending: error message",
+    # PENDING: new, not committed yet by their author when this list was last shrunk: database and user names.
+    "components/postgres.py": "pending: database, IAM user and admin user names",
+    "components/postgres_onprem.py": "pending: database and user names",
+    "services/gateway/scanners/secrets.py": "pending: the finding kind of the platform's own API keys",
     # PENDING: tools and benchmarks (labels, temp-dir prefixes, image tags, markers).
     "tools/eval_suites.py": "pending: report marker",
     "tools/guardrail_gate.py": "pending: <PREFIX>_EVAL_DIR, cache dir",
@@ -61,7 +42,7 @@ PENDING: dict[str, str] = {
 }
 """Code not converted yet: each entry says what is left. The list only shrinks."""
 
-TEXT_CODE_GLOBS = ("Makefile", "*.tmpl", "services/gateway/static/*")
+TEXT_CODE_GLOBS = ("Makefile", "*.tmpl")
 
 
 def _matches(path: str, patterns: dict[str, str]) -> bool:
@@ -80,8 +61,7 @@ def _strays() -> list[Stray]:
         if path.endswith(".py"):
             found += python_strays(REPO_ROOT / path, path, project.PROJECT_NAME)
         elif any(fnmatch.fnmatch(path, pattern) for pattern in TEXT_CODE_GLOBS):
-            comment = ("//", "<!--") if path.endswith((".js", ".html")) else ("#",)
-            found += text_strays(REPO_ROOT / path, path, project.PROJECT_NAME, comment)
+            found += text_strays(REPO_ROOT / path, path, project.PROJECT_NAME)
     return found
 
 
