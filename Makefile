@@ -5,6 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 ENV ?= dev
+# The platform's name as Pulumi.yaml spells it (make fork keeps it equal to policies/platform_facts/project.py's),
+# and the prefix of the environment variables the platform reads (acme-ai: ACME_AI_).
+PROJECT := $(shell sed -n 's/^name: *//p' Pulumi.yaml)
+ENV_PREFIX := $(shell echo '$(PROJECT)' | tr 'a-z-' 'A-Z_')_
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 .DEFAULT_GOAL := help
@@ -154,14 +158,14 @@ plan: $(VENV)/.installed-infra ## render stack ENV (default dev) offline under m
 # from Debian's packages when the pinned base cannot be pulled, and configures pip in the build as this
 # machine's pip is. tests/image runs it (make test).
 .PHONY: image
-IMAGE ?= localhost/rampart/serving:dev
+IMAGE ?= localhost/$(PROJECT)/serving:dev
 VARIANT ?= cpu
-image: ## build the serving image with podman [IMAGE=localhost/rampart/serving:dev] [VARIANT=cpu|cuda]
+image: ## build the serving image with podman [IMAGE=localhost/<project>/serving:dev] [VARIANT=cpu|cuda]
 	IMAGE=$(IMAGE) VARIANT=$(VARIANT) PYTHON=$(PYTHON) deploy/image.sh
 
 # Gateway audit log: verify the hash chain of every stream (edited, dropped or reordered records fail).
 .PHONY: audit-verify
-AUDIT_DIR ?= $(or $(RAMPART_STATE_DIR),.rampart/local)/audit
+AUDIT_DIR ?= $(or $($(ENV_PREFIX)STATE_DIR),.$(PROJECT)/local)/audit
 audit-verify: $(VENV)/.installed-all ## check the hash chain of the local audit log (AUDIT_DIR)
 	$(PY) -m services.gateway.audit verify $(AUDIT_DIR)
 
@@ -259,7 +263,7 @@ fork: $(VENV)/.installed-infra ## make a fork yours: NAME=<name> [DOMAIN=<label 
 # (the serving image, a Ray head + worker containers per RayService, podman network of its own, the cloud
 # stood in by moto with the plan's names), then a smoke suite, a fault drill and a summary table.
 .PHONY: rehearse rehearse-all
-REHEARSE_IMAGE ?= localhost/rampart/serving:rehearsal
+REHEARSE_IMAGE ?= localhost/$(PROJECT)/serving:rehearsal
 rehearse: $(VENV)/.installed-all ## rehearse stack ENV in containers: plan, clusters, smoke suite, fault drill [ARGS=--no-drill]
 	$(MAKE) --no-print-directory image IMAGE=$(REHEARSE_IMAGE) VARIANT=cpu
 	$(PY) -m tools.rehearse $(ENV) --image $(REHEARSE_IMAGE) $(ARGS)

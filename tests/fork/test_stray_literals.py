@@ -38,7 +38,7 @@ PENDING: dict[str, str] = {
     "tools/rehearse/*": "pending: image tag, state dir, headers, metric names",
     "bench/*": "pending: labels and temp-dir prefixes in benchmark output",
     "deploy/pip_build_config.py": "pending: build-time scratch path",
-    "Makefile": "pending: image tag, audit dir, state-dir variable",
+    "Makefile": "pending: messages naming the platform, the evaluation-set variable",
 }
 """Code not converted yet: each entry says what is left. The list only shrinks."""
 
@@ -89,3 +89,9 @@ def test_the_scanner_finds_a_name_in_a_value_but_not_in_prose(tmp_path: Path) ->
         f'label = f"{project.PROJECT_NAME}.io/{{key}}"\n'
     )
     assert [stray.line for stray in python_strays(source, "example.py", project.PROJECT_NAME)] == [3, 4]
+
+
+def test_pulumi_yaml_names_the_project_the_identity_names() -> None:
+    """The Makefile and the Pulumi CLI read the name from Pulumi.yaml; code reads it from the identity module."""
+    pulumi_yaml = (REPO_ROOT / "Pulumi.yaml").read_text()
+    assert f"name: {project.PROJECT_NAME}\n" in pulumi_yaml
