@@ -27,8 +27,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
 from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, PromptEmbedder, default_model_dir, weights_sha256
 from services.gateway.scanners.semantic import MANIFEST_PATH, MODELS_DIR, SEMANTIC_MODEL_PATH
@@ -161,6 +159,8 @@ def fit_head(
     name: str, spec: HeadSpec, rows: Sequence[TrainRow], vectors: npt.NDArray[np.float32], splits: Sequence[Split]
 ) -> tuple[dict[str, object], dict[str, object]]:
     """(the head as stored, its card entry): LR on train, Platt + threshold on validation."""
+    from sklearn.linear_model import LogisticRegression  # training only: the gate and the runtime never need it
+
     used = np.array([row.label in spec.positives or row.label == "benign" for row in rows])
     positive = np.array([row.label in spec.positives for row in rows])
     split = np.array(splits)
@@ -203,6 +203,9 @@ def fit_head(
 
 def fit_gate(rows: Sequence[TrainRow], splits: Sequence[Split]) -> tuple[LinearTextModel, dict[str, object]]:
     """Hashed n-gram logistic regression (any risky label vs benign), cut for recall on validation."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
     vectors = [features(row.text) for row in rows]
     matrix = sparse.lil_matrix((len(rows), BUCKETS), dtype=np.float64)
     for index, vector in enumerate(vectors):
