@@ -193,10 +193,11 @@ def test_the_reference_page_lists_the_gateway_api_with_its_scopes(live: LiveGate
     wait_for_message(browser, "404: no route GET /docs.json")  # the bench serves no inference schema
     assert "OpenAI-compatible routes" in browser.find_element(By.ID, "spec-note").text  # not in BentoML's schema
     browser.find_element(By.CSS_SELECTOR, "#spec option[value=gateway]").click()
-    wait_for_message(browser, "The gateway's API: 7 operations.")
+    wait_for_message(browser, "The gateway's API: 8 operations.")
     assert not browser.find_element(By.ID, "spec-note").is_displayed()
     contents = [link.text for link in browser.find_elements(By.CSS_SELECTOR, "#toc a")]
     assert "POST /v1/review/items/{item_id}/edit" in contents and "GET /v1/gateway/metrics" in contents
+    assert "POST /v1/feedback" in contents
     edit = next(
         section for section in browser.find_elements(By.CSS_SELECTOR, "section.operation")
         if section.find_element(By.TAG_NAME, "h3").text == "POST /v1/review/items/{item_id}/edit"
