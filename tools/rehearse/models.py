@@ -70,6 +70,7 @@ def _place(source_dir: Path, uri: str, cloud: MotoCloud | None, host_path: HostP
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source_dir, target)
+    _chown_tree(target, POD_USER)  # written here as root; the pods read it as their user
     return directory_sha256(target)
 
 
