@@ -2,7 +2,7 @@
 passages and model, and how people judged it (feedback, review decisions).
 
     python -m tools.export_eval --env local [--hours 24 | --since 2026-12-01T00:00:00Z [--until ...]]
-                                [--labelled-only] [--out eval/exports/local-<time>.jsonl]
+                                [--labelled-only] [--out .rampart/eval/exports/local-<time>.jsonl]
 
 Texts in the store were redacted by the gateway's scanners when they were answered; they meet the
 environment's secrets and PII scanners again here (as redactors), so a scanner improved since then, or a
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", help="the window's start, ISO 8601 (instead of --hours)")
     parser.add_argument("--until", help="the window's end, ISO 8601 (default: now)")
     parser.add_argument("--labelled-only", action="store_true", help="only responses with feedback or a review")
-    parser.add_argument("--out", type=Path, help="the JSONL file (default: eval/exports/<env>-<time>.jsonl)")
+    parser.add_argument("--out", type=Path, help="the JSONL file (default: .rampart/eval/exports/<env>-<time>.jsonl)")
     options = parser.parse_args(argv)
     until = _timestamp(options.until) if options.until else time.time()
     since = _timestamp(options.since) if options.since else until - options.hours * 3600
@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = load_gateway_config(options.config or options.env)
     store = StateStore.open(config.state.url_for(options.state_dir or state_dir_for(options.env)))
-    out = options.out or Path("eval/exports") / f"{options.env}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl"
+    # Under .rampart/ (git-ignored): exported answers are production data, never committed by accident.
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = options.out or Path(".rampart/eval/exports") / f"{options.env}-{stamp}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     count = labelled = 0
     with out.open("w", encoding="utf-8") as file:
