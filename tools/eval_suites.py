@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.config import format_validation_error, load_gateway_config
 
 __all__ = ["ExportedSet", "Gates", "SuiteResult", "check_exported", "main"]
@@ -118,7 +119,8 @@ def run_command(name: str, command: tuple[str, ...]) -> SuiteResult:
 
 
 def report_markdown(results: list[SuiteResult]) -> str:
-    lines = ["<!-- rampart-eval -->", "## Evaluation gates", "", "| suite | result | seconds |", "|---|---|---|"]
+    lines = [f"<!-- {PROJECT_NAME}-eval -->", "## Evaluation gates", ""]
+    lines += ["| suite | result | seconds |", "|---|---|---|"]
     for result in results:
         verdict = "skipped (no evaluation data)" if result.skipped else ("pass" if result.passed else "**FAIL**")
         lines.append(f"| {result.suite} | {verdict} | {result.seconds} |")

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from platform_facts.project import STATE_DIR_NAME
 from services.gateway.config import GatewayConfig, load_gateway_config, state_dir_for
 from services.gateway.scanners import Action, ScannersConfig
 from services.gateway.scanners.config import ScannerSettings
@@ -29,6 +30,9 @@ from services.state import FeedbackRow, ResponseRow, StateStore
 __all__ = ["export_rows", "label_of", "main", "redactor"]
 
 REDACTORS = ("secrets", "pii")
+
+EXPORTS_DIR = Path(STATE_DIR_NAME) / "eval" / "exports"
+"""Git-ignored: exported answers are production data, never committed by accident."""
 
 
 def redactor(config: GatewayConfig) -> ScannerPipeline:
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", help="the window's start, ISO 8601 (instead of --hours)")
     parser.add_argument("--until", help="the window's end, ISO 8601 (default: now)")
     parser.add_argument("--labelled-only", action="store_true", help="only responses with feedback or a review")
-    parser.add_argument("--out", type=Path, help="the JSONL file (default: .rampart/eval/exports/<env>-<time>.jsonl)")
+    parser.add_argument("--out", type=Path, help=f"the JSONL file (default: {EXPORTS_DIR}/<env>-<time>.jsonl)")
     options = parser.parse_args(argv)
     until = _timestamp(options.until) if options.until else time.time()
     since = _timestamp(options.since) if options.since else until - options.hours * 3600
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     store = StateStore.open(config.state.url_for(options.state_dir or state_dir_for(options.env)))
     # Under .rampart/ (git-ignored): exported answers are production data, never committed by accident.
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    out = options.out or Path(".rampart/eval/exports") / f"{options.env}-{stamp}.jsonl"
+    out = options.out or EXPORTS_DIR / f"{options.env}-{stamp}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     count = labelled = 0
     with out.open("w", encoding="utf-8") as file:

@@ -25,6 +25,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from platform_facts.project import STATE_DIR_NAME, env_var
 from services.gateway.scanners.base import Action, Stage
 from services.gateway.scanners.config import ScannersConfig
 from services.gateway.scanners.embedding import default_model_dir, weights_sha256
@@ -36,8 +37,8 @@ from tools.semantic_train import cached_embeddings, group_of, split_of_group
 
 __all__ = ["Check", "Outcome", "Thresholds", "main", "run_check"]
 
-EVAL_DIR_VARIABLE = "RAMPART_EVAL_DIR"
-CACHE_DIR = Path(".rampart/cache")
+EVAL_DIR_VARIABLE = env_var("EVAL_DIR")
+CACHE_DIR = Path(STATE_DIR_NAME) / "cache"
 
 
 class Check(BaseModel):

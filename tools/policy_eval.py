@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from platform_facts.project import env_var
 from stacks.plan import PlanGraph, PlannedResource
 from tools.confusion import ConfusionMatrix
 from tools.policy_cases import Case, load_cases
@@ -33,7 +34,7 @@ from tools.policy_check import REPO_ROOT, Analyzer, PolicyCheckError
 __all__ = ["Evaluation", "FixtureSet", "Thresholds", "load_thresholds", "main", "run_cases"]
 
 DEFAULT_THRESHOLDS = REPO_ROOT / "eval" / "policy-thresholds.yaml"
-EVAL_DIR_VARIABLE = "RAMPART_EVAL_DIR"
+EVAL_DIR_VARIABLE = env_var("EVAL_DIR")
 
 
 def _graph(case: Case) -> PlanGraph:

@@ -31,9 +31,6 @@ PENDING: dict[str, str] = {
     "components/postgres_onprem.py": "pending: database and user names",
     "services/gateway/scanners/secrets.py": "pending: the finding kind of the platform's own API keys",
     # PENDING: tools and benchmarks (labels, temp-dir prefixes, image tags, markers).
-    "tools/eval_suites.py": "pending: report marker",
-    "tools/guardrail_gate.py": "pending: <PREFIX>_EVAL_DIR, cache dir",
-    "tools/policy_eval.py": "pending: <PREFIX>_EVAL_DIR",
     "tools/semantic_train.py": "pending: cache dir",
     "tools/rehearse/*": "pending: image tag, state dir, headers, metric names",
     "bench/*": "pending: labels and temp-dir prefixes in benchmark output",
