@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 # Inputs the trace is recorded on and checked against: padded batches of different shapes (a
 # trace taken on an unpadded batch would drop the attention mask), plus a lone sentence.
-_TRACE_EXAMPLE = ["Rampart traces the model once", "on a padded batch, so masks are recorded in the graph"]
+_TRACE_EXAMPLE = ["The embedder traces the model once", "on a padded batch, so masks are recorded in the graph"]
 _TRACE_PROBES = (
     ["a lone sentence"],
     ["three sentences of", "quite different lengths, so the batch is padded to the longest of them", "ok"],

@@ -24,8 +24,6 @@ PENDING: dict[str, str] = {
     # PENDING: the tests assert upstream names literally (`rampart-dev-vpc`); a fork's own test suite needs them
     # to read platform_facts.project as the code now does.
     "tests/*": "pending: test expectations",
-    # PENDING: a sentence the embedder traces with (its text is data, not a name; reworded when next touched).
-    "services/inference/embedder.py": "pending: trace note",
     # PENDING: new, not committed yet by their author when this list was last shrunk: database and user names.
     "components/postgres.py": "pending: database, IAM user and admin user names",
     "components/postgres_onprem.py": "pending: database and user names",
@@ -34,7 +32,7 @@ PENDING: dict[str, str] = {
     "tools/semantic_train.py": "pending: cache dir",
     "tools/rehearse/*": "pending: image tag, state dir, headers, metric names",
     "bench/*": "pending: labels and temp-dir prefixes in benchmark output",
-    "deploy/pip_build_config.py": "pending: build-time scratch path",
+    "deploy/pip_build_config.py": "pending: build-time scratch path (a rename needs a make test-image run)",
     "Makefile": "pending: messages naming the platform, the evaluation-set variable",
 }
 """Code not converted yet: each entry says what is left. The list only shrinks."""
