@@ -32,6 +32,7 @@ __all__ = [
     "github_publisher_trust_policy",
     "lifecycle_policy",
     "publisher_permissions",
+    "pushed_tag",
 ]
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -55,9 +56,14 @@ _PUSH_AND_PULL = (
 class ServingImageSettings:
     """`rampart:serving_image`: which image the inference platforms run and who may publish it."""
 
-    tag: Annotated[str, Field(pattern=IMAGE_TAG_PATTERN)]
+    tag: Annotated[str, Field(pattern=IMAGE_TAG_PATTERN)] | None = None
     """The image's immutable tag, `sha-<40-hex commit>` as the image workflow pushed it; the digest
-    behind it is read from ECR at `pulumi up`."""
+    behind it is read from ECR at `pulumi up`. Unset in a new account, before the workflow has pushed
+    an image: the stack then declares everything but the inference platforms (the repository the
+    workflow pushes to among it) and says what to do next."""
+    variant: Literal["cpu", "cuda"] = "cpu"
+    """Which build the platforms run: `cpu`, or `cuda` (PyPI's CUDA torch) where a chat model runs on
+    GPUs. The workflow pushes both; the `cuda` one is tagged `<tag>-cuda`."""
     github_repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
     """`owner/name` of the GitHub repository whose image workflow may push."""
     github_branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]+$")] = "main"
@@ -173,7 +179,8 @@ class ContainerRegistry(pulumi.ComponentResource):
 
     repository_url: pulumi.Output[str]
     publisher_role_arn: pulumi.Output[str]
-    image_digest: pulumi.Output[str]
+    image_digest: pulumi.Output[str] | None
+    """`None` while `serving_image.tag` is unset (no image pushed yet)."""
     """`sha256:<hex>` behind `settings.tag`, as ECR reports it at `pulumi up`."""
 
     def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -213,14 +220,18 @@ class ContainerRegistry(pulumi.ComponentResource):
             inline_policies=[{"name": f"{name}-publish", "policy": repository.arn.apply(publisher_permissions)}],
             opts=child,
         )
-        image = aws.ecr.get_image_output(
-            repository_name=repository.name,
-            image_tag=settings.tag,
-            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[repository]),
-        )
         self.repository_url = repository.repository_url
         self.publisher_role_arn = publisher.arn
-        self.image_digest = image.image_digest.apply(_checked_digest)
+        self.image_tag = pushed_tag(settings)
+        """The tag the platforms run (`None` until the first image is pushed)."""
+        self.image_digest = None
+        if self.image_tag is not None:
+            image = aws.ecr.get_image_output(
+                repository_name=repository.name,
+                image_tag=self.image_tag,
+                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[repository]),
+            )
+            self.image_digest = image.image_digest.apply(_checked_digest)
         self.register_outputs(
             {
                 "repository_url": self.repository_url,
@@ -231,12 +242,21 @@ class ContainerRegistry(pulumi.ComponentResource):
 
     def image_reference(self, cluster: Literal["eks", "onprem"]) -> pulumi.Output[str]:
         """The serving image by digest, from where `cluster` pulls it: ECR, or the on-prem mirror."""
+        if self.image_digest is None:
+            raise ValueError("serving_image.tag: unset, so there is no image to run yet (push one first)")
         if cluster == "eks":
             return pulumi.Output.concat(self.repository_url, "@", self.image_digest)
         mirror = self._settings.onprem_registry
         if mirror is None:
             raise ValueError("onprem_registry: required for a platform on the on-prem cluster (it cannot reach ECR)")
         return pulumi.Output.concat(mirror, "/", self._repository_name, "@", self.image_digest)
+
+
+def pushed_tag(settings: ServingImageSettings) -> str | None:
+    """The tag the image workflow pushed for `settings.variant` (`<tag>` or `<tag>-cuda`)."""
+    if settings.tag is None:
+        return None
+    return settings.tag if settings.variant == "cpu" else f"{settings.tag}-cuda"
 
 
 def _checked_digest(digest: str | None) -> str:

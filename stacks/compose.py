@@ -37,7 +37,7 @@ from components.container_registry import ContainerRegistry, ContainerRegistryAr
 from components.ebs_encryption import EbsEncryption, EbsEncryptionArgs
 from components.secrets import PLATFORM_SECRETS
 from components.serving_identity import SERVING_SERVICE_ACCOUNT, ServingIdentity, ServingIdentityArgs
-from platform_facts.project import environment_prefix, platform_namespace
+from platform_facts.project import config_key, environment_prefix, platform_namespace
 from platform_facts.tags import platform_tags
 from services.config import config_document, serve_config
 from stacks.config import InferencePlatformConfig, StackConfig
@@ -173,7 +173,15 @@ def build_platform(config: StackConfig) -> Platform:
                     opts=uses_aws,
                 )
             )
-    for platform_config in config.inference_platforms:
+    platforms = config.inference_platforms
+    if platforms and registry is not None and registry.image_digest is None:
+        # A new account: the repository exists only after this `pulumi up`, the image only after the workflow ran.
+        pulumi.log.warn(
+            "serving_image.tag is unset: the inference platforms wait for the first image. Run the image workflow, "
+            f"then `pulumi config set --path {config_key('serving_image')}.tag sha-<commit>` and `pulumi up` again."
+        )
+        platforms = ()
+    for platform_config in platforms:
         provider, addons = clusters[platform_config.cluster]
         assert registry is not None  # StackConfig requires serving_image wherever platforms are listed
         inference = _inference_platform(
@@ -222,7 +230,8 @@ def _registry(
     )
     pulumi.export("serving_image_repository_url", registry.repository_url)
     pulumi.export("serving_image_publisher_role_arn", registry.publisher_role_arn)
-    pulumi.export("serving_image_digest", registry.image_digest)
+    if registry.image_digest is not None:
+        pulumi.export("serving_image_digest", registry.image_digest)
     return registry
 
 

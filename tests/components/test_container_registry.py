@@ -20,6 +20,7 @@ from components.container_registry import (
     github_publisher_trust_policy,
     lifecycle_policy,
     publisher_permissions,
+    pushed_tag,
 )
 from components.settings import SettingsError
 from stacks.config import STACKS_DIR, ConfigError, load_stack_config, read_stack_file
@@ -105,7 +106,8 @@ def test_every_rayservice_runs_the_digest_ecr_holds_for_the_configured_tag(rende
     config = load_stack_config(*read_stack_file(environment))
     assert config.serving_image is not None
     (repository,) = graph.of_type(REPOSITORY)
-    digest = _expected_digest(repository.outputs["name"], config.serving_image.tag)
+    assert config.serving_image.tag is not None
+    digest = _expected_digest(repository.outputs["name"], pushed_tag(config.serving_image))
     by_cluster = {platform.name: platform.cluster for platform in config.inference_platforms}
     for ray_service in graph.of_type("kubernetes:ray.io/v1:RayService"):
         platform = ray_service.name.removeprefix(f"rampart-{environment}-").removesuffix("-rayservice")
@@ -114,6 +116,32 @@ def test_every_rayservice_runs_the_digest_ecr_holds_for_the_configured_tag(rende
         else:  # on-prem: the same digest, from the mirror (no AWS credentials there)
             expected = f"{config.serving_image.onprem_registry}/rampart-{environment}/serving@{digest}"
         assert _ray_images(ray_service) == {expected}, ray_service.urn
+
+
+def test_gpu_environments_run_the_cuda_build_of_the_same_commit() -> None:
+    variants = {env: load_stack_config(*read_stack_file(env)).serving_image for env in ENVIRONMENTS}
+    assert {env: image.variant for env, image in variants.items() if image} == {
+        "dev": "cpu", "staging": "cuda", "prod": "cuda"
+    }
+    prod = variants["prod"]
+    assert prod is not None and pushed_tag(prod) == f"{prod.tag}-cuda"
+
+
+def test_before_the_first_image_the_stack_builds_everything_but_the_platforms() -> None:
+    """A new account: no tag yet, so no digest to read; the registry and publisher role still come."""
+    from stacks.plan import render
+
+    values, secret_keys = read_stack_file("prod")
+    image = json.loads(values["rampart:serving_image"])
+    del image["tag"]
+    values["rampart:serving_image"] = json.dumps(image)
+    graph = render(values, secret_keys, stack="prod")
+    assert graph.of_type("kubernetes:ray.io/v1:RayService") == []
+    assert graph.of_type("rampart:index:InferencePlatform") == []
+    registry = component(graph, "rampart:index:ContainerRegistry")
+    assert len(under(graph, registry, REPOSITORY)) == 1
+    assert len(under(graph, registry, "aws:iam/role:Role")) == 1
+    assert graph.of_type("rampart:index:GpuCluster") and graph.of_type("rampart:index:OnPremCluster")
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -171,5 +199,12 @@ def test_workflow_pushes_the_tag_the_config_names() -> None:
     """The image workflow's tag (`sha-$GITHUB_SHA`) is exactly what `serving_image.tag` accepts."""
     workflow = (Path(__file__).resolve().parents[2] / ".github" / "workflows" / "image.yml").read_text()
     pushed = re.findall(r"docker://\$REPOSITORY:(\S+?)\"", workflow)
-    assert pushed == ["sha-$GITHUB_SHA"]
-    assert re.fullmatch(IMAGE_TAG_PATTERN, pushed[0].replace("$GITHUB_SHA", "0123456789abcdef" * 2 + "01234567"))
+    assert pushed == ["sha-$GITHUB_SHA$TAG_SUFFIX"]
+    # The suffix per variant is the one the stack asks ECR for (pushed_tag).
+    assert "TAG_SUFFIX: ${{ matrix.variant == 'cuda' && '-cuda' || '' }}" in workflow
+    assert "variant: [cpu, cuda]" in workflow
+    commit = "0123456789abcdef" * 2 + "01234567"
+    assert re.fullmatch(IMAGE_TAG_PATTERN, pushed[0].replace("$GITHUB_SHA", commit).replace("$TAG_SUFFIX", ""))
+    for variant, suffix in (("cpu", ""), ("cuda", "-cuda")):
+        settings = ServingImageSettings(tag=f"sha-{commit}", github_repository="o/r", variant=variant)
+        assert pushed_tag(settings) == f"sha-{commit}{suffix}"
