@@ -95,7 +95,7 @@ class GatewayMiddleware:
         self.accounting = Accounting(state_dir, self.metrics, config.audit.upload, s3_client)
         self.accounting.responses = self.responses
         self.admission = Admission(ledger, config.quotas, config.tenants, drift, self.metrics)
-        self.input_scanning = InputScanning(self.metrics)
+        self.input_scanning = InputScanning(self.metrics, drift)
         self.chain = ModelChain(app, self.metrics, config)
         self.shadow = ShadowCopies(self.store, self.chain, self.metrics)
         review = ReviewHandoff(self.review_queue, self.metrics)
