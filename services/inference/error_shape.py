@@ -10,10 +10,33 @@ Every other response passes through untouched and unbuffered.
 from __future__ import annotations
 
 import json
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["OpenAIErrorShape"]
+__all__ = ["ErrorBody", "ErrorResponse", "OpenAIErrorShape"]
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str
+    type: Literal["invalid_request_error", "server_error"]
+    param: str | None
+    """The request field at fault, when there is one."""
+    code: str
+    """The precise reason: `invalid_request`, `model_not_found`, `upstream_unavailable`, `upstream_timeout`."""
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx the OpenAI routes return."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorBody
 
 
 

@@ -27,8 +27,6 @@ __all__ = [
     "EmbeddingData",
     "EmbeddingRequest",
     "EmbeddingResponse",
-    "ErrorBody",
-    "ErrorResponse",
     "ModelCard",
     "ModelList",
     "Passage",
@@ -403,20 +401,3 @@ class ReindexResult(_Response):
     """The index version now served."""
     run_id: str | None = None
     """The ingestion run that wrote it (lineage)."""
-
-
-class ErrorBody(_Response):
-    """OpenAI's error object."""
-
-    message: str
-    type: Literal["invalid_request_error", "server_error"]
-    param: str | None
-    """The request field at fault, when there is one."""
-    code: str
-    """The precise reason: `invalid_request`, `model_not_found`, `upstream_unavailable`, `upstream_timeout`."""
-
-
-class ErrorResponse(_Response):
-    """Every 4xx/5xx the OpenAI routes return."""
-
-    error: ErrorBody

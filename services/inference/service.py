@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from platform_facts.project import PROJECT_NAME
-from services.inference.error_shape import OpenAIErrorShape
+from services.inference.error_shape import ErrorBody, ErrorResponse, OpenAIErrorShape
 from services.inference.errors import InvalidRequest, Overloaded, RequestError, UnknownModel, UpstreamUnavailable
 from services.inference.generator import whitespace_tokens
 from services.inference.models import Models
@@ -38,8 +38,6 @@ from services.inference.schemas import (
     EmbeddingData,
     EmbeddingRequest,
     EmbeddingResponse,
-    ErrorBody,
-    ErrorResponse,
     ModelList,
     RagResult,
     ReindexResult,
