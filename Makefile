@@ -70,6 +70,11 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile -
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL) --pip-args "--retries 1") $(if $(UPGRADE),--upgrade)
 PYPROJECT_LOCK := --build-deps-for editable pyproject.toml
+# The CUDA image's locks resolve torch from PyPI alone (its CUDA build and nvidia-* wheels): no CPU index and no
+# find-links, whose `+cpu` wheel would satisfy `torch==2.13.0` (a local version label matches a plain ==).
+PIP_COMPILE_CUDA := PIP_FIND_LINKS= PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" \
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links $(if $(UPGRADE),--upgrade)
 
 $(LOCK_VENV)/bin/pip-compile:
 	$(call require_python,$(PYTHON))
@@ -77,14 +82,20 @@ $(LOCK_VENV)/bin/pip-compile:
 	$(LOCK_VENV)/bin/pip install --disable-pip-version-check $(LOCK_TOOLS)
 
 lock: $(LOCK_VENV)/bin/pip-compile ## rewrite requirements/*.lock from pyproject.toml (UPGRADE=1: newest allowed pins)
-	@echo "==> [1/4] requirements/torch-cpu.lock"
+	@echo "==> [1/6] requirements/torch-cpu.lock"
 	$(PIP_COMPILE) -o requirements/torch-cpu.lock requirements/torch-cpu.in
-	@echo "==> [2/4] requirements/all.lock (every extra)"
+	@echo "==> [2/6] requirements/all.lock (every extra)"
 	$(PIP_COMPILE) --all-extras -c requirements/torch-cpu.lock -o requirements/all.lock $(PYPROJECT_LOCK)
-	@echo "==> [3/4] requirements/serve.lock"
+	@echo "==> [3/6] requirements/serve.lock"
 	$(PIP_COMPILE) --extra serve -c requirements/all.lock -o requirements/serve.lock $(PYPROJECT_LOCK)
-	@echo "==> [4/4] requirements/infra.lock"
+	@echo "==> [4/6] requirements/infra.lock"
 	$(PIP_COMPILE) -c requirements/all.lock -o requirements/infra.lock $(PYPROJECT_LOCK)
+	@echo "==> [5/6] requirements/torch-cuda.lock (the CUDA image's torch, from PyPI)"
+	$(PIP_COMPILE_CUDA) -o requirements/torch-cuda.lock requirements/torch-cuda.in
+	@echo "==> [6/6] requirements/serve-cuda.lock (serve.lock's pins around the CUDA torch)"
+	sed '/^torch==/,/^    # via/d' requirements/serve.lock > $(LOCK_VENV)/serve-without-torch.txt
+	$(PIP_COMPILE_CUDA) --extra serve -c requirements/torch-cuda.lock -c $(LOCK_VENV)/serve-without-torch.txt \
+		-o requirements/serve-cuda.lock $(PYPROJECT_LOCK)
 
 # zizmor's offline audits (pinned actions, permissions, credentials, injection); any finding fails.
 lint-workflows: $(VENV)/.installed-all ## lint .github/workflows with zizmor's offline audits; any finding fails
@@ -117,13 +128,6 @@ promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION
 	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
 		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE))
 
-# The promotion controller (services/gateway/promotion.py): see a rollout, start one, pause, resume, roll back.
-.PHONY: promote
-ACTION ?= status
-promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION=status|start|pause|resume|rollback [ROUTE= CANDIDATE= EVAL_SCORE=]
-	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
-		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE))
-
 # The loop from production back to evaluation (docs/operations.md): export answered requests with their
 # feedback as JSONL, and the evaluation gates of eval/gates.yaml (non-zero exit below a threshold, report written).
 .PHONY: export-eval eval
@@ -142,12 +146,13 @@ lint: $(VENV)/.installed-all ## ruff and mypy --strict over the code (make test 
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(LINT_TYPED)
 
-test: $(VENV)/.installed-all browser postgres lint lint-workflows ## static checks, workflow lint, then the whole test suite (CI runs this)
+test: $(VENV)/.installed-all browser postgres lint lint-workflows ## static checks, workflow lint, the whole test suite, then the serving image built and run (CI runs this)
 	$(PY) -m pytest -m "not image"; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+	$(MAKE) --no-print-directory test-image
 
-# The serving image built with podman and run read-only as non-root (minutes cold, ~1 min warm): its own CI stage.
+# The serving image built with podman and run read-only as non-root (minutes cold, seconds warm); the last part of make test.
 .PHONY: test-image
-test-image: $(VENV)/.installed-all ## build the serving image and test it running (CI runs this after make test)
+test-image: $(VENV)/.installed-all ## build the serving image and test it running (only that part of make test)
 	$(PY) -m pytest -m image tests/image
 
 plan: $(VENV)/.installed-infra ## render stack ENV (default dev) offline under mocks and print the planned resources
