@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from components.settings import settings_dataclass
-from platform_facts.project import type_token
+from platform_facts.project import METRIC_PREFIX, type_token
 
 __all__ = ["StateDatabase", "StateDatabaseArgs", "StateDatabaseSettings", "state_url"]
 
@@ -39,8 +39,8 @@ class StateDatabaseSettings:
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
     deletion_protection: bool = True
     """Refuse deletion, and keep a final snapshot when it is deleted anyway (prod); off in dev."""
-    database: str = "rampart"
-    iam_user: str = "rampart_gateway"
+    database: str = METRIC_PREFIX
+    iam_user: str = f"{METRIC_PREFIX}_gateway"
     """The database role the gateway logs in as with an IAM token (`rds_iam` granted by the schema bootstrap)."""
 
 
@@ -101,7 +101,7 @@ class StateDatabase(pulumi.ComponentResource):
             engine="postgres", engine_version=settings.engine_version, instance_class=settings.instance_class,
             allocated_storage=settings.allocated_storage_gb, max_allocated_storage=settings.max_allocated_storage_gb,
             storage_type="gp3", storage_encrypted=True, kms_key_id=args.kms_key_arn,
-            db_name=settings.database, username="rampart_admin",
+            db_name=settings.database, username=f"{METRIC_PREFIX}_admin",
             manage_master_user_password=True, master_user_secret_kms_key_id=args.kms_key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name, vpc_security_group_ids=[group.id], publicly_accessible=False,

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
 from components.settings import settings_dataclass
-from platform_facts.project import type_token
+from platform_facts.project import METRIC_PREFIX, type_token
 
 __all__ = ["OnPremStateDatabase", "OnPremStateDatabaseArgs", "OnPremStateDatabaseSettings"]
 
@@ -30,8 +30,8 @@ class OnPremStateDatabaseSettings:
     """CloudNativePG instances: one primary, the rest streaming replicas it fails over to."""
     storage_class: str = "local-path"
     storage_gb: Annotated[int, Field(ge=1)] = 20
-    database: str = "rampart"
-    owner: str = "rampart_gateway"
+    database: str = METRIC_PREFIX
+    owner: str = f"{METRIC_PREFIX}_gateway"
 
     @model_validator(mode="after")
     def _url_is_postgres(self) -> OnPremStateDatabaseSettings:

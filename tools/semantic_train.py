@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from platform_facts.project import STATE_DIR_NAME
 from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, PromptEmbedder, default_model_dir, weights_sha256
 from services.gateway.scanners.semantic import MANIFEST_PATH, MODELS_DIR, SEMANTIC_MODEL_PATH
 from services.gateway.scanners.textmodel import BUCKETS, LinearTextModel, features
@@ -252,7 +253,7 @@ def write_manifest(paths: Sequence[Path], manifest: Path = MANIFEST_PATH) -> Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the train-safety folder")
-    parser.add_argument("--cache", type=Path, default=Path(".rampart/cache"), help="where row embeddings are cached")
+    parser.add_argument("--cache", type=Path, default=Path(STATE_DIR_NAME) / "cache", help="row embeddings cache")
     parser.add_argument("--card", type=Path, default=MODELS_DIR / "semantic_card.json")
     args = parser.parse_args(argv)
     if not args.data.is_dir():

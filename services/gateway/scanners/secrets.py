@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from platform_facts.project import METRIC_PREFIX
 from services.gateway.scanners.base import Finding
 from services.gateway.scanners.findings import SpanScanner
 from services.gateway.scanners.key_checksum import API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS, api_key_checksum_ok
@@ -127,7 +128,9 @@ _RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     )
 )
 
-SECRET_KINDS = (*(kind for kind, _, _ in _RULES), "rampart_api_key", "high_entropy_string")  # + generated kinds
+API_KEY_KIND = f"{METRIC_PREFIX}_api_key"
+"""The platform's own `rk-` keys (`<metric prefix>_api_key`, so a fork's findings carry its name)."""
+SECRET_KINDS = (*(kind for kind, _, _ in _RULES), API_KEY_KIND, "high_entropy_string")  # + generated kinds
 
 # Literal text each provider format contains (case-sensitive): a rule whose hints are all absent
 # cannot match, and a substring test is much cheaper than running its pattern. Rules without
@@ -301,7 +304,7 @@ def _rampart_keys(text: str) -> Iterator[Finding]:
         key = match.group()
         if is_placeholder(key[3:]):
             continue
-        yield Finding("rampart_api_key", match.start(), match.end(), 1.0 if api_key_checksum_ok(key) else 0.8)
+        yield Finding(API_KEY_KIND, match.start(), match.end(), 1.0 if api_key_checksum_ok(key) else 0.8)
 
 
 # Provider rules generated from a maintained rule set (tools/secrets_rules.py, `make secrets-rules`).

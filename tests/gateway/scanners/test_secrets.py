@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.scanners import Action
-from services.gateway.scanners.secrets import is_placeholder
+from services.gateway.scanners.secrets import API_KEY_KIND, is_placeholder
 from tests.gateway.scanners.helpers import AWS_KEY, GITHUB_TOKEN, scanner
 
 secrets = scanner("secrets")
@@ -113,9 +113,9 @@ def test_a_leaked_rampart_key_is_confirmed_by_its_checksum() -> None:
     key = generate_api_key()
     secrets_scanner = scanner("secrets")
     confirmed = secrets_scanner.scan(f"the key {key} was in the log").findings
-    assert [(f.kind, f.score) for f in confirmed] == [("rampart_api_key", 1.0)]
+    assert [(f.kind, f.score) for f in confirmed] == [(API_KEY_KIND, 1.0)]
     altered = key[:-1] + ("A" if key[-1] != "A" else "B")
-    assert [(f.kind, f.score) for f in secrets_scanner.scan(f"key {altered}").findings] == [("rampart_api_key", 0.8)]
+    assert [(f.kind, f.score) for f in secrets_scanner.scan(f"key {altered}").findings] == [(API_KEY_KIND, 0.8)]
     assert secrets_scanner.scan(LOCAL_DEV_KEY).findings == ()
 
 
