@@ -67,8 +67,12 @@ LOCK_CONTENTS = {
 LOCK_FILES = sorted(path.name for path in LOCKS.glob("*.lock"))
 
 
+CUDA_LOCKS = ("serve-cuda.lock", "torch-cuda.lock")
+"""The CUDA image's locks (deploy/Containerfile VARIANT=cuda): PyPI's torch, never installed here."""
+
+
 def test_every_lock_is_known_and_every_extra_is_locked() -> None:
-    assert sorted([*LOCK_CONTENTS, "torch-cpu.lock"]) == LOCK_FILES
+    assert sorted([*LOCK_CONTENTS, "torch-cpu.lock", *CUDA_LOCKS]) == LOCK_FILES
     assert set(EXTRAS) == {"serve", "test", "bench"}, "a new extra needs its place in LOCK_CONTENTS"
 
 
@@ -108,10 +112,19 @@ def test_a_package_has_one_pin_and_one_set_of_hashes_across_the_locks() -> None:
     disagreements = []
     for lock in LOCK_FILES:
         for name, pin in read_lock(lock).items():
+            if lock in CUDA_LOCKS and name == "torch":
+                continue  # the one deliberate difference: the CUDA build (the next test)
             first = seen.setdefault(name, (lock, pin))
             if first[1] != pin:
                 disagreements.append(f"{name}: {first[0]} has {first[1].version}, {lock} has {pin.version}")
     assert disagreements == []
+
+
+def test_the_cuda_image_gets_the_same_torch_release_as_the_cpu_build() -> None:
+    cpu = read_lock("torch-cpu.lock")["torch"].version
+    for lock in CUDA_LOCKS:
+        cuda = read_lock(lock)["torch"].version
+        assert cuda.public == cpu.public and cuda.local is None, lock
 
 
 def test_torch_is_the_cpu_build_everywhere_it_is_locked() -> None:

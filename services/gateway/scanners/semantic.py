@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,10 @@ SEMANTIC_MODEL_PATH = MODELS_DIR / "semantic_heads.json"
 MANIFEST_PATH = MODELS_DIR / "MANIFEST.sha256"
 
 T = TypeVar("T")
+
+MIN_WORDS_FOR_A_HEAD = 3
+"""Shorter texts are left to the lexical model: an embedding of one or two words says nothing about intent."""
+_WORD = re.compile(r"\w+")
 
 
 class ArtifactChecksumError(RuntimeError):
@@ -98,6 +103,10 @@ class SemanticModels:
         return context.shared("embedding", lambda: self.embedder().embed(context.text))
 
     def head_score(self, head: str, context: TextContext) -> float:
+        """The head's probability; 0 for a text of fewer than `MIN_WORDS_FOR_A_HEAD` words, whose
+        embedding carries too little meaning to judge (a one-word input scored as an attack)."""
+        if len(_WORD.findall(context.text)) < MIN_WORDS_FOR_A_HEAD:
+            return 0.0
         return self.heads[head].score(self.embedding(context))
 
 
