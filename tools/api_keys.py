@@ -24,7 +24,7 @@ import yaml
 
 from services.gateway.config import Scope
 from services.gateway.errors import ConfigError
-from services.gateway.keys import KeyRecord, KeySet, generate_api_key, hash_api_key, parse_key_set
+from services.gateway.keys import KeyRecord, KeySet, generate_api_key, hash_api_key, parse_key_set, write_key_file
 
 __all__ = ["KeySetLocation", "add_key", "main", "revoke_key"]
 
@@ -57,10 +57,10 @@ class KeySetLocation:
         return parse_key_set(str(self), raw) if raw else KeySet(keys=())
 
     def write(self, key_set: KeySet) -> None:
-        document = {"keys": [record.model_dump(mode="json") for record in key_set.keys]}
         if self.path is not None:
-            self.path.write_text(yaml.safe_dump(document, sort_keys=False))
+            write_key_file(self.path, key_set.keys)
         else:
+            document = {"keys": [record.model_dump(mode="json") for record in key_set.keys]}
             self.client.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(document))
 
 
