@@ -39,6 +39,7 @@ __all__ = [
     "InferencePlatformArgs",
     "InferencePlatformSettings",
     "WorkerGroup",
+    "gateway_args",
     "ray_service_spec",
 ]
 
@@ -171,11 +172,12 @@ class InferencePlatformArgs:
             raise ValueError(f"image: {self.image} must be pinned by digest (@sha256:<64 hex>)")
         if not self.serve_config.get("applications"):
             raise ValueError("serve_config: has no applications")
-        if _gateway_settings(self.serve_config) is not None and self.gateway_config is None:
+        if gateway_args(self.serve_config) is not None and self.gateway_config is None:
             raise ValueError("gateway_config: required, the serve config runs the gateway")
 
 
-def _gateway_settings(serve_config: Mapping[str, Any]) -> dict[str, Any] | None:
+def gateway_args(serve_config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The serve config's `gateway:` app args (`None`: the application runs without the gateway)."""
     gateway: dict[str, Any] | None = serve_config["applications"][0]["args"].get("gateway")
     return gateway
 

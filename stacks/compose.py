@@ -35,6 +35,7 @@ from components import (
 from components._kubernetes import PlatformAddons
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.ebs_encryption import EbsEncryption, EbsEncryptionArgs
+from components.inference_platform import gateway_args
 from components.secrets import PLATFORM_SECRETS
 from components.serving_identity import SERVING_SERVICE_ACCOUNT, ServingIdentity, ServingIdentityArgs
 from platform_facts.project import config_key, environment_prefix, platform_namespace
@@ -321,8 +322,8 @@ def _inference_platform(
     """One platform's RayService, its configs rendered with `config_values` (cloud platforms only:
     on-prem configs name no AWS resource, so an on-prem platform gets none)."""
     serve = serve_config(platform.serve_config or config.environment)
-    gateway_args = serve["applications"][0]["args"].get("gateway")
-    gateway_name = platform.gateway_config or (gateway_args["env"] if gateway_args else None)
+    gateway = gateway_args(serve)
+    gateway_name = platform.gateway_config or (gateway["env"] if gateway else None)
     return InferencePlatform(
         f"{prefix}-{platform.name}",
         InferencePlatformArgs(
