@@ -23,6 +23,7 @@ from components.container_registry import (
     pushed_tag,
 )
 from components.settings import SettingsError
+from platform_facts import project
 from stacks.config import STACKS_DIR, ConfigError, load_stack_config, read_stack_file
 from stacks.plan import PlanGraph, PlannedResource
 from tests.stacks.helpers import component, under
@@ -46,10 +47,10 @@ def _expected_digest(repository: str, tag: str) -> str:
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_repository_is_immutable_scanned_and_under_the_platform_key(rendered: Render, environment: str) -> None:
     graph = rendered(environment)
-    registry = component(graph, "rampart:index:ContainerRegistry")
+    registry = component(graph, project.type_token("ContainerRegistry"))
     (repository,) = under(graph, registry, REPOSITORY)
     (key,) = graph.of_type("aws:kms/key:Key")
-    assert repository.inputs["name"] == f"rampart-{environment}/serving"
+    assert repository.inputs["name"] == f"{project.environment_prefix(environment)}/serving"
     assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
     assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key.outputs["arn"]}]
@@ -68,13 +69,13 @@ def test_lifecycle_expires_untagged_manifests_and_old_commit_images() -> None:
 
 def test_publisher_trusts_one_branch_and_may_push_only_to_its_repository(rendered: Render) -> None:
     graph = rendered("prod")
-    registry = component(graph, "rampart:index:ContainerRegistry")
+    registry = component(graph, project.type_token("ContainerRegistry"))
     (role,) = under(graph, registry, "aws:iam/role:Role")
     (provider,) = under(graph, registry, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     (repository,) = under(graph, registry, REPOSITORY)
     assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
     assert role.inputs["assumeRolePolicy"] == github_publisher_trust_policy(
-        provider.outputs["arn"], "example-org/rampart", "main"
+        provider.outputs["arn"], f"example-org/{project.PROJECT_NAME}", "main"
     )
     (inline,) = role.inputs["inlinePolicies"]
     assert inline["policy"] == publisher_permissions(repository.outputs["arn"])
@@ -88,13 +89,13 @@ def test_publisher_trusts_one_branch_and_may_push_only_to_its_repository(rendere
 
 def test_an_existing_github_provider_is_reused_not_created(rendered: Render) -> None:
     values, secret_keys = read_stack_file("dev")
-    image = json.loads(values["rampart:serving_image"])
+    image = json.loads(values[project.config_key("serving_image")])
     existing = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
-    values["rampart:serving_image"] = json.dumps({**image, "github_oidc_provider_arn": existing})
+    values[project.config_key("serving_image")] = json.dumps({**image, "github_oidc_provider_arn": existing})
     from stacks.plan import render
 
     graph = render(values, secret_keys, stack="dev")
-    registry = component(graph, "rampart:index:ContainerRegistry")
+    registry = component(graph, project.type_token("ContainerRegistry"))
     assert under(graph, registry, "aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
     (role,) = under(graph, registry, "aws:iam/role:Role")
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Federated": existing}
@@ -110,11 +111,11 @@ def test_every_rayservice_runs_the_digest_ecr_holds_for_the_configured_tag(rende
     digest = _expected_digest(repository.outputs["name"], pushed_tag(config.serving_image))
     by_cluster = {platform.name: platform.cluster for platform in config.inference_platforms}
     for ray_service in graph.of_type("kubernetes:ray.io/v1:RayService"):
-        platform = ray_service.name.removeprefix(f"rampart-{environment}-").removesuffix("-rayservice")
+        platform = ray_service.name.removeprefix(f"{project.environment_prefix(environment)}-").removesuffix("-rayservice")
         if by_cluster[platform] == "eks":
             expected = f"{repository.outputs['repositoryUrl']}@{digest}"
         else:  # on-prem: the same digest, from the mirror (no AWS credentials there)
-            expected = f"{config.serving_image.onprem_registry}/rampart-{environment}/serving@{digest}"
+            expected = f"{config.serving_image.onprem_registry}/{project.environment_prefix(environment)}/serving@{digest}"
         assert _ray_images(ray_service) == {expected}, ray_service.urn
 
 
@@ -132,16 +133,16 @@ def test_before_the_first_image_the_stack_builds_everything_but_the_platforms() 
     from stacks.plan import render
 
     values, secret_keys = read_stack_file("prod")
-    image = json.loads(values["rampart:serving_image"])
+    image = json.loads(values[project.config_key("serving_image")])
     del image["tag"]
-    values["rampart:serving_image"] = json.dumps(image)
+    values[project.config_key("serving_image")] = json.dumps(image)
     graph = render(values, secret_keys, stack="prod")
     assert graph.of_type("kubernetes:ray.io/v1:RayService") == []
-    assert graph.of_type("rampart:index:InferencePlatform") == []
-    registry = component(graph, "rampart:index:ContainerRegistry")
+    assert graph.of_type(project.type_token("InferencePlatform")) == []
+    registry = component(graph, project.type_token("ContainerRegistry"))
     assert len(under(graph, registry, REPOSITORY)) == 1
     assert len(under(graph, registry, "aws:iam/role:Role")) == 1
-    assert graph.of_type("rampart:index:GpuCluster") and graph.of_type("rampart:index:OnPremCluster")
+    assert graph.of_type(project.type_token("GpuCluster")) and graph.of_type(project.type_token("OnPremCluster"))
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -157,11 +158,11 @@ def test_committed_stack_files_name_a_tag_and_no_digest(environment: str) -> Non
     [
         (
             lambda image: {**image, "tag": "latest"},
-            r"rampart:serving_image.tag: String should match pattern .* \(got 'latest'\)",
+            rf"{project.CONFIG_NAMESPACE}:serving_image.tag: String should match pattern .* \(got 'latest'\)",
         ),
         (
             lambda image: {k: v for k, v in image.items() if k != "github_repository"},
-            r"rampart:serving_image.github_repository: required",
+            rf"{project.CONFIG_NAMESPACE}:serving_image.github_repository: required",
         ),
         (
             lambda image: {k: v for k, v in image.items() if k != "onprem_registry"},
@@ -172,11 +173,11 @@ def test_committed_stack_files_name_a_tag_and_no_digest(environment: str) -> Non
 )
 def test_bad_image_config_names_the_key(change: Callable[[dict[str, object]], object], message: str) -> None:
     values, secret_keys = read_stack_file("prod")
-    changed = change(json.loads(values["rampart:serving_image"]))
+    changed = change(json.loads(values[project.config_key("serving_image")]))
     if changed is None:
-        del values["rampart:serving_image"]
+        del values[project.config_key("serving_image")]
     else:
-        values["rampart:serving_image"] = json.dumps(changed)
+        values[project.config_key("serving_image")] = json.dumps(changed)
     with pytest.raises(ConfigError, match=message):
         load_stack_config(values, secret_keys)
 
@@ -185,8 +186,8 @@ def test_settings_and_args_built_in_code_name_the_field() -> None:
     with pytest.raises(SettingsError, match=r"ServingImageSettings: tag: String should match pattern"):
         ServingImageSettings(tag="v1", github_repository="o/r")
     settings = ServingImageSettings(tag="sha-" + "a" * 40, github_repository="o/r")
-    with pytest.raises(ValueError, match=r"repository_name: 'Rampart/Serving' must be a lower-case"):
-        ContainerRegistryArgs(settings, repository_name="Rampart/Serving", kms_key_arn="arn:aws:kms:x")
+    with pytest.raises(ValueError, match=rf"repository_name: '{project.DISPLAY_NAME}/Serving' must be a lower-case"):
+        ContainerRegistryArgs(settings, repository_name=f"{project.DISPLAY_NAME}/Serving", kms_key_arn="arn:aws:kms:x")
 
 
 def test_a_tag_ecr_does_not_hold_as_an_image_fails_naming_the_digest() -> None:

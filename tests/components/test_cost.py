@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_facts import project
 from platform_facts.cost import (
     PRICES_DIR,
     CostInputs,
@@ -19,6 +20,8 @@ from platform_facts.cost import (
 )
 from stacks.config import load_stack_config, read_stack_file
 from stacks.plan import PlanGraph, environment_cost, main
+
+PROD = project.environment_prefix("prod")
 
 Render = Callable[[str], PlanGraph]
 PRICES = PriceTable(
@@ -102,7 +105,7 @@ def test_environment_costs_follow_what_each_stack_declares(rendered: Render) -> 
     }
     assert costs["dev"].total_usd < costs["staging"].total_usd < costs["prod"].total_usd
     prod = {line.item: line for line in costs["prod"].lines}
-    gpu = prod["node pool rampart-prod-eks-inference: g6e.2xlarge (on_demand)"]
+    gpu = prod[f"node pool {PROD}-eks-inference: g6e.2xlarge (on_demand)"]
     assert gpu.quantity == 3 and gpu.monthly_usd == pytest.approx(3 * 2.24208 * 730, abs=0.01)
     assert prod["NAT gateway"].quantity == 3 and prod["interface endpoint × zone"].quantity == 6 * 3
     assert prod["on-prem cluster (amortised)"].monthly_usd == 42000

@@ -16,10 +16,14 @@ import pytest
 from components.gpu_cluster import GpuClusterArgs, irsa_trust_policy
 from components.gpu_cluster_settings import GpuClusterSettings, GpuNodePool, KarpenterPool, gpu_ami_type
 from components.settings import SettingsError
+from platform_facts import project
 from platform_facts.eks import CONTROL_PLANE_LOG_TYPES
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 from stacks.plan import PlanGraph, render
 from tests.stacks.helpers import component, under
+
+PROD = project.environment_prefix("prod")
+STAGING = project.environment_prefix("staging")
 
 Render = Callable[[str], PlanGraph]
 EKS = "aws:eks/cluster:Cluster"
@@ -89,7 +93,7 @@ def test_control_plane_logs_are_kept_and_encrypted(rendered: Render) -> None:
 
 def test_public_endpoint_only_with_an_explicit_allow_list() -> None:
     values, secret_keys = read_stack_file("dev")
-    values["rampart:eks"] = json.dumps({**json.loads(values["rampart:eks"]), "public_access_cidrs": ["203.0.113.0/24"]})
+    values[project.config_key("eks")] = json.dumps({**json.loads(values[project.config_key("eks")]), "public_access_cidrs": ["203.0.113.0/24"]})
     (cluster,) = render(values, secret_keys, stack="dev").of_type(EKS)
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is True, cluster.urn
     assert cluster.inputs["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"], cluster.urn
@@ -97,15 +101,15 @@ def test_public_endpoint_only_with_an_explicit_allow_list() -> None:
 
 def test_an_open_public_endpoint_is_refused_by_config() -> None:
     values, secret_keys = read_stack_file("dev")
-    values["rampart:eks"] = json.dumps({**json.loads(values["rampart:eks"]), "public_access_cidrs": ["0.0.0.0/0"]})
-    with pytest.raises(ConfigError, match=r"rampart:eks.public_access_cidrs: 0.0.0.0/0 would open the API endpoint"):
+    values[project.config_key("eks")] = json.dumps({**json.loads(values[project.config_key("eks")]), "public_access_cidrs": ["0.0.0.0/0"]})
+    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:eks.public_access_cidrs: 0.0.0.0/0 would open the API endpoint"):
         load_stack_config(values, secret_keys)
 
 
 def test_oidc_provider_is_the_clusters_issuer(rendered: Render) -> None:
     graph = rendered("prod")
     (cluster,) = graph.of_type(EKS)
-    (eks,) = graph.of_type("rampart:index:GpuCluster")
+    (eks,) = graph.of_type(project.type_token("GpuCluster"))
     (oidc,) = [r for r in graph.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") if r.parent == eks.urn]
     assert oidc.inputs["url"] == cluster.outputs["identities"][0]["oidcs"][0]["issuer"], oidc.urn
     assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"], oidc.urn
@@ -126,7 +130,7 @@ def test_node_groups_run_in_private_subnets_from_their_launch_templates(rendered
     private_subnets = {s.id for s in graph.of_type("aws:ec2/subnet:Subnet") if "private" in s.name}
     templates = {t.id for t in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
     groups = graph.of_type(NODE_GROUP)
-    assert sorted(g.name for g in groups) == ["rampart-prod-eks-inference", "rampart-prod-eks-system"]
+    assert sorted(g.name for g in groups) == [f"{PROD}-eks-inference", f"{PROD}-eks-system"]
     for group in groups:
         assert set(group.inputs["subnetIds"]) == private_subnets, group.urn
         assert group.inputs["launchTemplate"]["id"] in templates, group.urn
@@ -138,7 +142,7 @@ def test_prod_gpu_pool_is_on_demand_nvidia_and_tainted(rendered: Render) -> None
     assert gpu.inputs["capacityType"] == "ON_DEMAND", gpu.urn
     assert gpu.inputs["instanceTypes"] == ["g6e.2xlarge"], gpu.urn
     assert gpu.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}], gpu.urn
-    assert gpu.inputs["labels"]["rampart.dev/gpu"] == "true", gpu.urn
+    assert gpu.inputs["labels"][project.label("gpu")] == "true", gpu.urn
     assert gpu.inputs["scalingConfig"] == {"minSize": 3, "desiredSize": 3, "maxSize": 12}, gpu.urn
 
 
@@ -149,14 +153,14 @@ def test_dev_gpu_pool_is_small_and_spot(rendered: Render) -> None:
 
 def test_spot_where_config_does_not_allow_it_fails_naming_the_key() -> None:
     values, secret_keys = read_stack_file("dev")
-    values["rampart:spot_allowed"] = "false"
-    with pytest.raises(ConfigError, match=r"rampart:eks: gpu_node_pools.0.capacity_type: spot is not allowed"):
+    values[project.config_key("spot_allowed")] = "false"
+    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:eks: gpu_node_pools.0.capacity_type: spot is not allowed"):
         load_stack_config(values, secret_keys)
 
 
 def test_karpenter_pool_is_bounded_tainted_and_imdsv2(rendered: Render) -> None:
     graph = rendered("staging")
-    assert [g.name for g in graph.of_type(NODE_GROUP)] == ["rampart-staging-eks-system"]
+    assert [g.name for g in graph.of_type(NODE_GROUP)] == [f"{STAGING}-eks-system"]
     (pool,) = graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
     spec = pool.inputs["spec"]
     requirements = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
@@ -218,7 +222,7 @@ def test_managed_node_groups_need_no_interruption_queue(rendered: Render) -> Non
 
 def test_kubernetes_provider_gets_the_kubeconfig_as_a_secret(rendered: Render) -> None:
     graph = rendered("prod")
-    cluster = component(graph, "rampart:index:GpuCluster")
+    cluster = component(graph, project.type_token("GpuCluster"))
     (provider,) = under(graph, cluster, "pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == "[secret]", provider.urn
     releases = under(graph, cluster, "kubernetes:helm.sh/v3:Release")
@@ -227,7 +231,7 @@ def test_kubernetes_provider_gets_the_kubeconfig_as_a_secret(rendered: Render) -
 
 def test_gpu_operator_and_kuberay_are_installed_pinned(rendered: Render) -> None:
     graph = rendered("prod")
-    cluster = component(graph, "rampart:index:GpuCluster")
+    cluster = component(graph, project.type_token("GpuCluster"))
     releases = {r.inputs["chart"]: r for r in under(graph, cluster, "kubernetes:helm.sh/v3:Release")}
     assert set(releases) == {"gpu-operator", "kuberay-operator", "aws-load-balancer-controller", "cluster-autoscaler"}
     operator = releases["gpu-operator"]

@@ -21,6 +21,7 @@ from components.inference_platform import (
     InferencePlatformSettings,
     WorkerGroup,
 )
+from platform_facts import project
 from services.config import config_document, serve_config
 from services.config.render import render
 from stacks.plan import PlanGraph, PlannedResource
@@ -31,7 +32,7 @@ RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
 
 
 def _platform(graph: PlanGraph, suffix: str) -> PlannedResource:
-    (platform,) = [p for p in graph.of_type("rampart:index:InferencePlatform") if p.name.endswith(suffix)]
+    (platform,) = [p for p in graph.of_type(project.type_token("InferencePlatform")) if p.name.endswith(suffix)]
     return platform
 
 
@@ -91,7 +92,7 @@ def test_each_platform_runs_its_files_rendered_with_this_plans_names(rendered: R
         embedded = _embedded(service)
         expected = render(serve_config(name), values, source=name)
         for key in ("ssl_certfile", "ssl_keyfile"):  # TLS from the load balancer to the pod
-            assert embedded["http_options"].pop(key).startswith("/etc/rampart/tls/"), service.urn
+            assert embedded["http_options"].pop(key).startswith(f"/etc/{project.PROJECT_NAME}/tls/"), service.urn
         assert embedded["applications"][0]["args"]["gateway"].pop("config_path") == f"{GATEWAY_CONFIG_MOUNT}/gateway.yaml"
         assert embedded == expected, f"{service.urn} drifted from services/config/serve-{name}.yaml"
         assert _gateway_config(graph, service) == render(config_document("gateway", name), values, source=name)
@@ -165,9 +166,9 @@ def test_on_prem_platforms_reach_no_aws_at_all(rendered: Render) -> None:
                 assert not [e for e in container["env"] if e["name"].startswith("AWS_")], f"{service.urn} {where}"
                 assert "amazonaws.com" not in container["image"], f"{service.urn} {where} pulls from ECR"
             mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
-            assert mounts["/var/lib/rampart-models"]["readOnly"] and mounts["/etc/rampart/keys"]["readOnly"]
+            assert mounts[f"/var/lib/{project.PROJECT_NAME}-models"]["readOnly"] and mounts[f"/etc/{project.PROJECT_NAME}/keys"]["readOnly"]
         claims = {c.inputs["metadata"]["name"] for c in under(graph, _platform(graph, "-regulated"), "kubernetes:core/v1:PersistentVolumeClaim")}
-        assert claims == {"rampart-models", "rampart-state"}
+        assert claims == {f"{project.PROJECT_NAME}-models", f"{project.PROJECT_NAME}-state"}
 
 
 def test_every_path_the_services_write_is_a_volume_the_image_declares(rendered: Render) -> None:
@@ -203,7 +204,7 @@ def test_gpu_workers_request_exactly_their_gpus_on_gpu_nodes(rendered: Render) -
         == "1"
     )
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in gpu["tolerations"]
-    assert gpu["nodeSelector"] == {"rampart.dev/gpu": "true"}, service.urn
+    assert gpu["nodeSelector"] == {project.label("gpu"): "true"}, service.urn
     assert (groups["gpu"]["minReplicas"], groups["gpu"]["maxReplicas"]) == (3, 12), service.urn
     cpu = groups["cpu"]["template"]["spec"]
     assert "nvidia.com/gpu" not in cpu["containers"][0]["resources"]["limits"] and "tolerations" not in cpu
@@ -245,7 +246,7 @@ def test_only_the_gateway_port_is_reachable_through_services_and_ingresses(rende
         ports = {p["port"] for p in service.inputs["spec"]["ports"]}
         assert not ports & set(INTERNAL_RAY_PORTS.values()), f"{service.urn} exposes a Ray control port"
     ingresses = graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")
-    assert len(ingresses) == len(graph.of_type("rampart:index:InferencePlatform"))
+    assert len(ingresses) == len(graph.of_type(project.type_token("InferencePlatform")))
     for ingress in ingresses:
         spec = ingress.inputs["spec"]
         assert spec["tls"] and spec["tls"][0]["hosts"] == [spec["rules"][0]["host"]], f"{ingress.urn} lacks TLS"
@@ -308,8 +309,8 @@ def test_every_kubernetes_object_carries_the_platform_labels(rendered: Render, e
     assert len(objects) > 20
     for resource in objects:
         labels = resource.inputs["metadata"]["labels"]
-        assert labels["rampart.dev/environment"] == environment, resource.urn
-        assert labels["rampart.dev/data-class"] in {"internal", "confidential", "regulated"}, resource.urn
+        assert labels[project.label("environment")] == environment, resource.urn
+        assert labels[project.label("data-class")] in {"internal", "confidential", "regulated"}, resource.urn
 
 
 def test_pod_disruption_budgets_and_service_monitor(rendered: Render) -> None:
@@ -335,8 +336,8 @@ def test_pod_disruption_budgets_and_service_monitor(rendered: Render) -> None:
 def test_ray_service_waits_for_the_operator_of_its_cluster(rendered: Render) -> None:
     graph = rendered("prod")
     for suffix, cluster_type in (
-        ("-public", "rampart:index:GpuCluster"),
-        ("-regulated", "rampart:index:OnPremCluster"),
+        ("-public", project.type_token("GpuCluster")),
+        ("-regulated", project.type_token("OnPremCluster")),
     ):
         service = _ray_service(graph, suffix)
         (cluster,) = graph.of_type(cluster_type)
@@ -363,7 +364,7 @@ def _args(settings: InferencePlatformSettings | None = None, **changes: Any) -> 
         "image": "registry/serving:1@sha256:" + "a" * 64,
         "serve_config": serve_config("prod"),
         "gateway_config": config_document("gateway", "prod"),
-        "namespace": "rampart-public",
+        "namespace": project.platform_namespace("public"),
     }
     return InferencePlatformArgs(settings or _settings(), **{**base, **changes})
 

@@ -13,9 +13,12 @@ from components._pod_identity import pod_identity_trust_policy
 from components.gpu_autoscaler import autoscaler_permissions, needs_autoscaler
 from components.gpu_cluster_settings import GpuNodePool
 from components.ingress_controller import load_balancer_controller_permissions
+from platform_facts import project
 from stacks.config import read_stack_file
 from stacks.plan import PlanGraph, PlannedResource, render
 from tests.stacks.helpers import component, under
+
+PROD = project.environment_prefix("prod")
 
 Render = Callable[[str], PlanGraph]
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -71,7 +74,7 @@ def test_eks_runs_the_load_balancer_controller_internal_with_a_certificate(rende
 
 
 def test_a_configured_certificate_is_used_and_none_is_requested() -> None:
-    graph = _render_with("dev", "rampart:eks", lambda eks: {**eks, "ingress": {"certificate_arn": CERTIFICATE_ARN}})
+    graph = _render_with("dev", project.config_key("eks"), lambda eks: {**eks, "ingress": {"certificate_arn": CERTIFICATE_ARN}})
     assert graph.of_type("aws:acm/certificate:Certificate") == []
     spec = _release(graph, "aws-load-balancer-controller").inputs["values"]["ingressClassParams"]["spec"]
     assert spec["certificateArn"] == [CERTIFICATE_ARN]
@@ -81,15 +84,15 @@ def test_a_certificate_that_is_not_an_acm_arn_is_refused_naming_the_key() -> Non
     from stacks.config import ConfigError, load_stack_config
 
     values, secret_keys = read_stack_file("dev")
-    values["rampart:eks"] = json.dumps({**json.loads(values["rampart:eks"]), "ingress": {"certificate_arn": "cert-1"}})
-    with pytest.raises(ConfigError, match=r"rampart:eks.ingress.certificate_arn: String should match pattern"):
+    values[project.config_key("eks")] = json.dumps({**json.loads(values[project.config_key("eks")]), "ingress": {"certificate_arn": "cert-1"}})
+    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:eks.ingress.certificate_arn: String should match pattern"):
         load_stack_config(values, secret_keys)
 
 
 @pytest.mark.parametrize("environment", ["staging", "prod"])
 def test_on_prem_runs_ingress_nginx_https_only(rendered: Render, environment: str) -> None:
     graph = rendered(environment)
-    onprem = component(graph, "rampart:index:OnPremCluster")
+    onprem = component(graph, project.type_token("OnPremCluster"))
     (nginx,) = [r for r in under(graph, onprem, RELEASE) if r.inputs["chart"] == "ingress-nginx"]
     controller = nginx.inputs["values"]["controller"]
     assert controller["ingressClassResource"] == {"name": "nginx", "enabled": True, "default": False}
@@ -101,7 +104,7 @@ def test_on_prem_runs_ingress_nginx_https_only(rendered: Render, environment: st
 
 
 def test_the_on_prem_ingress_class_comes_from_config() -> None:
-    graph = _render_with("prod", "rampart:onprem", lambda onprem: {**onprem, "ingress": {"class_name": "corp-nginx"}})
+    graph = _render_with("prod", project.config_key("onprem"), lambda onprem: {**onprem, "ingress": {"class_name": "corp-nginx"}})
     values = _release(graph, "ingress-nginx").inputs["values"]["controller"]
     assert values["ingressClass"] == "corp-nginx"
     (regulated,) = [i for i in graph.of_type("kubernetes:networking.k8s.io/v1:Ingress") if "regulated" in i.name]
@@ -129,7 +132,7 @@ def test_managed_gpu_groups_that_can_grow_have_cluster_autoscaler(rendered: Rend
     values = autoscaler.inputs["values"]
     assert values["autoDiscovery"] == {"clusterName": name} and values["awsRegion"] == "us-east-1"
     assert values["image"] == {"tag": f"v{cluster.inputs['version']}.0"}
-    gpu_groups = [g for g in graph.of_type(NODE_GROUP) if g.inputs["labels"].get("rampart.dev/gpu") == "true"]
+    gpu_groups = [g for g in graph.of_type(NODE_GROUP) if g.inputs["labels"].get(project.label("gpu")) == "true"]
     assert gpu_groups
     for group in gpu_groups:
         assert group.inputs["tags"] == {
@@ -161,9 +164,9 @@ def test_fixed_size_gpu_groups_get_no_autoscaler() -> None:
         pool = {"name": "gpu", "instance_type": "g6.xlarge", "min_size": 1, "desired_size": 1, "max_size": 1}
         return {**eks, "gpu_node_pools": [pool]}
 
-    graph = _render_with("dev", "rampart:eks", fixed)
+    graph = _render_with("dev", project.config_key("eks"), fixed)
     assert "cluster-autoscaler" not in {r.inputs["chart"] for r in graph.of_type(RELEASE)}
-    (gpu,) = [g for g in graph.of_type(NODE_GROUP) if g.inputs["labels"].get("rampart.dev/gpu") == "true"]
+    (gpu,) = [g for g in graph.of_type(NODE_GROUP) if g.inputs["labels"].get(project.label("gpu")) == "true"]
     assert not gpu.inputs.get("tags")
 
 
@@ -196,6 +199,6 @@ def test_a_pulumi_up_does_not_undo_the_autoscalers_scale_out() -> None:
         build_platform(load_stack_config(*engine_config()))
 
     run_under_mocks(program, monitor, project=PROJECT, stack="prod", config=values, secret_keys=secret_keys)
-    assert monitor.ignore_changes["rampart-prod-eks-inference"] == ["scalingConfig.desiredSize"]
-    assert monitor.ignore_changes["rampart-prod-eks-system"] == ["scalingConfig.desiredSize"]
-    assert monitor.ignore_changes["rampart-prod-eks-eks"] == []
+    assert monitor.ignore_changes[f"{PROD}-eks-inference"] == ["scalingConfig.desiredSize"]
+    assert monitor.ignore_changes[f"{PROD}-eks-system"] == ["scalingConfig.desiredSize"]
+    assert monitor.ignore_changes[f"{PROD}-eks-eks"] == []

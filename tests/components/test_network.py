@@ -13,6 +13,7 @@ import pytest
 
 from components.network import NetworkSettings, plan_subnets
 from components.settings import SettingsError
+from platform_facts import project
 from stacks.plan import PlanGraph
 from tests.stacks.helpers import component, under
 
@@ -63,7 +64,7 @@ def test_settings_validate_in_the_constructor(changes: dict[str, object], messag
 @pytest.mark.parametrize(("environment", "nat_count"), [("prod", 3), ("staging", 3), ("dev", 1)])
 def test_every_private_subnet_routes_through_a_nat(rendered: Render, environment: str, nat_count: int) -> None:
     graph = rendered(environment)
-    network = component(graph, "rampart:index:Network")
+    network = component(graph, project.type_token("Network"))
     nats = under(graph, network, "aws:ec2/natGateway:NatGateway")
     assert len(nats) == nat_count
     nat_ids = {nat.id for nat in nats}
@@ -95,7 +96,7 @@ def test_subnets_span_distinct_zones_and_never_map_public_ips(rendered: Render) 
 
 def test_endpoints_keep_aws_traffic_private(rendered: Render) -> None:
     graph = rendered("prod")
-    network = component(graph, "rampart:index:Network")
+    network = component(graph, project.type_token("Network"))
     endpoints = under(graph, network, "aws:ec2/vpcEndpoint:VpcEndpoint")
     private_ids = sorted(s.id for s in under(graph, network, "aws:ec2/subnet:Subnet") if "-private-" in s.name)
     private_tables = sorted(t.id for t in under(graph, network, "aws:ec2/routeTable:RouteTable") if "-private-" in t.name)

@@ -21,6 +21,7 @@ from components.observability import (
     metric_names,
 )
 from components.settings import SettingsError
+from platform_facts import project
 from services.metrics_catalog import EXPORTED_METRICS
 from stacks.plan import PlanGraph
 from tests.stacks.helpers import under
@@ -37,10 +38,10 @@ def _exported(name: str) -> bool:
 @pytest.mark.parametrize(
     ("expr", "names"),
     [
-        ("sum by (route) (rate(rampart_gateway_requests_total[5m]))", {"rampart_gateway_requests_total"}),
+        (f"sum by (route) (rate({project.METRIC_PREFIX}_gateway_requests_total[5m]))", {project.metric("gateway_requests_total")}),
         ('histogram_quantile(0.99, sum by (le) (rate(x_bucket{le="1.0", a=~"b|c"}[5m])))', {"x_bucket"}),
         ("a / on(node) group_left b > 0.5 and c offset 5m", {"a", "b", "c"}),
-        ("abs(max(rampart_gateway_input_length_shift)) > 0.5", {"rampart_gateway_input_length_shift"}),
+        (f"abs(max({project.METRIC_PREFIX}_gateway_input_length_shift)) > 0.5", {project.metric("gateway_input_length_shift")}),
         ("count(up == 0)", {"up"}),
     ],
 )
@@ -89,9 +90,9 @@ def test_every_alert_has_a_severity_a_summary_and_exported_metrics() -> None:
 
 def test_alert_thresholds_come_from_config() -> None:
     groups = {g["name"]: g for g in alert_rule_groups(latency_slo_ms=250, monthly_budget_usd=1234.5)}
-    slo = next(r for r in groups["rampart-slo"]["rules"] if r["alert"] == "GatewayLatencySloFastBurn")
+    slo = next(r for r in groups[f"{project.PROJECT_NAME}-slo"]["rules"] if r["alert"] == "GatewayLatencySloFastBurn")
     assert 'le="0.25"' in slo["expr"] and "$" not in slo["expr"]
-    budget = next(r for r in groups["rampart-budget"]["rules"] if r["alert"] == "ModelSpendOverBudget")
+    budget = next(r for r in groups[f"{project.PROJECT_NAME}-budget"]["rules"] if r["alert"] == "ModelSpendOverBudget")
     assert budget["expr"].strip().endswith("> 1234.5")
 
 
@@ -101,7 +102,7 @@ def test_an_slo_that_is_not_a_histogram_bucket_is_refused() -> None:
 
 
 def _cloud_observability(graph: PlanGraph):  # type: ignore[no-untyped-def]
-    (observability,) = [o for o in graph.of_type("rampart:index:Observability") if "-eks-" in o.name]
+    (observability,) = [o for o in graph.of_type(project.type_token("Observability")) if "-eks-" in o.name]
     return observability
 
 
@@ -116,10 +117,10 @@ def test_dashboards_and_rules_are_provisioned_as_objects(rendered: Render) -> No
         assert json.loads(content)["panels"], config_map.urn
     rules = under(graph, observability, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
     assert sorted(r.inputs["metadata"]["name"] for r in rules) == [
-        "rampart-budget",
-        "rampart-drift",
-        "rampart-gpu",
-        "rampart-slo",
+        f"{project.PROJECT_NAME}-budget",
+        f"{project.PROJECT_NAME}-drift",
+        f"{project.PROJECT_NAME}-gpu",
+        f"{project.PROJECT_NAME}-slo",
     ]
     (monitor,) = under(graph, observability, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
     assert monitor.inputs["spec"]["namespaceSelector"]["matchNames"] == ["gpu-system"], monitor.urn
@@ -168,7 +169,7 @@ def test_log_groups_have_retention_and_kms(rendered: Render) -> None:
 
 def test_onprem_monitoring_has_no_grafana_and_ships_nothing_off_site(rendered: Render) -> None:
     graph = rendered("prod")
-    (onprem,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
+    (onprem,) = [o for o in graph.of_type(project.type_token("Observability")) if "-onprem-" in o.name]
     releases = {r.inputs["chart"]: r for r in under(graph, onprem, "kubernetes:helm.sh/v3:Release")}
     assert releases["kube-prometheus-stack"].inputs["values"]["grafana"] == {"enabled": False}
     assert "awscloudwatchlogs" not in releases["opentelemetry-collector"].inputs["values"]["config"]["exporters"]
@@ -192,7 +193,7 @@ def test_only_webhook_and_client_ports_are_open_to_every_source(rendered: Render
 def test_spans_can_reach_the_collector_from_the_serving_namespaces_only(rendered: Render) -> None:
     """The monitoring namespace denies ingress by default; the gateway configs send OTLP to the collector."""
     graph = rendered("prod")
-    for observability in graph.of_type("rampart:index:Observability"):
+    for observability in graph.of_type(project.type_token("Observability")):
         policies = [p for p in under(graph, observability, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
                     if p.inputs["metadata"]["name"] == "otlp-from-serving"]
         assert len(policies) == 1, observability.urn
@@ -201,4 +202,4 @@ def test_spans_can_reach_the_collector_from_the_serving_namespaces_only(rendered
         (rule,) = spec["ingress"]
         assert rule["ports"] == [{"protocol": "TCP", "port": 4317}], observability.urn
         sources = [s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in rule["from"]]
-        assert sources and all(source.startswith("rampart-") for source in sources), sources
+        assert sources and all(source.startswith(f"{project.PROJECT_NAME}-") for source in sources), sources

@@ -12,6 +12,7 @@ import yaml
 from components.bootstrap import BOOTSTRAP_MARKER, BootstrapSpec, render_cloud_init
 from components.onprem_cluster import OnPremClusterArgs, OnPremClusterSettings, OnPremGpuNode
 from components.settings import SettingsError
+from platform_facts import project
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 from stacks.plan import PlanGraph
 from tests.stacks.helpers import component, under
@@ -22,7 +23,7 @@ SPEC = BootstrapSpec("570", "1.17.8", "1.33", ("ntp1.corp.example", "ntp2.corp.e
 
 def test_cluster_is_reached_through_a_secret_kubeconfig(rendered: Render) -> None:
     graph = rendered("prod")
-    onprem = component(graph, "rampart:index:OnPremCluster")
+    onprem = component(graph, project.type_token("OnPremCluster"))
     (provider,) = under(graph, onprem, "pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == "[secret]", provider.urn
     assert "REPLACE" not in graph.to_json(), "the kubeconfig ciphertext must never appear in the plan"
@@ -30,13 +31,13 @@ def test_cluster_is_reached_through_a_secret_kubeconfig(rendered: Render) -> Non
 
 def test_gpu_nodes_are_labelled_and_tainted_from_config(rendered: Render) -> None:
     graph = rendered("prod")
-    onprem = component(graph, "rampart:index:OnPremCluster")
+    onprem = component(graph, project.type_token("OnPremCluster"))
     patches = under(graph, onprem, "kubernetes:core/v1:NodePatch")
     assert sorted(p.inputs["metadata"]["name"] for p in patches) == ["gpu-node-1", "gpu-node-2"]
     for patch in patches:
         labels = patch.inputs["metadata"]["labels"]
-        assert labels["rampart.dev/gpu"] == "true" and labels["rampart.dev/gpu-model"] == "H100-SXM5-80GB", patch.urn
-        assert labels["rampart.dev/data-class"] == "regulated", patch.urn
+        assert labels[project.label("gpu")] == "true" and labels[project.label("gpu-model")] == "H100-SXM5-80GB", patch.urn
+        assert labels[project.label("data-class")] == "regulated", patch.urn
         assert patch.inputs["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
 
 
@@ -46,17 +47,17 @@ def test_the_same_addons_go_onto_the_onprem_cluster(rendered: Render) -> None:
         type_token: sorted(
             r.inputs["chart"] for r in under(graph, component(graph, type_token), "kubernetes:helm.sh/v3:Release")
         )
-        for type_token in ("rampart:index:GpuCluster", "rampart:index:OnPremCluster")
+        for type_token in (project.type_token("GpuCluster"), project.type_token("OnPremCluster"))
     }
     # The same GPU software and operator; each cluster its own ingress controller (and EKS its autoscaler).
-    assert charts_on["rampart:index:OnPremCluster"] == ["gpu-operator", "ingress-nginx", "kuberay-operator"]
-    assert charts_on["rampart:index:GpuCluster"] == [
+    assert charts_on[project.type_token("OnPremCluster")] == ["gpu-operator", "ingress-nginx", "kuberay-operator"]
+    assert charts_on[project.type_token("GpuCluster")] == [
         "aws-load-balancer-controller",
         "cluster-autoscaler",
         "gpu-operator",
         "kuberay-operator",
     ]
-    (onprem_obs,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
+    (onprem_obs,) = [o for o in graph.of_type(project.type_token("Observability")) if "-onprem-" in o.name]
     assert any(
         r.inputs["chart"] == "kube-prometheus-stack" for r in under(graph, onprem_obs, "kubernetes:helm.sh/v3:Release")
     )
@@ -64,9 +65,9 @@ def test_the_same_addons_go_onto_the_onprem_cluster(rendered: Render) -> None:
 
 def test_no_aws_resource_depends_on_the_onprem_cluster(rendered: Render) -> None:
     graph = rendered("prod")
-    onprem = component(graph, "rampart:index:OnPremCluster")
+    onprem = component(graph, project.type_token("OnPremCluster"))
     assert not [r.urn for r in graph.descendants(onprem.urn) if r.type.startswith("aws:")]
-    (onprem_obs,) = [o for o in graph.of_type("rampart:index:Observability") if "-onprem-" in o.name]
+    (onprem_obs,) = [o for o in graph.of_type(project.type_token("Observability")) if "-onprem-" in o.name]
     assert not [r.urn for r in graph.descendants(onprem_obs.urn) if r.type.startswith("aws:")], (
         "regulated logs stay on site"
     )
@@ -85,20 +86,20 @@ def test_cloud_init_installs_and_checks_what_config_says() -> None:
         "ntp_servers": ["ntp1.corp.example", "ntp2.corp.example"],
         "require_disk_encryption": True,
     }
-    assert files["/etc/chrony/sources.d/rampart.sources"].split("\n")[:2] == [
+    assert files[f"/etc/chrony/sources.d/{project.PROJECT_NAME}.sources"].split("\n")[:2] == [
         "server ntp1.corp.example iburst",
         "server ntp2.corp.example iburst",
     ]
     commands = [" ".join(c) if isinstance(c, list) else c for c in document["runcmd"]]
     assert any("nvidia-container-toolkit=1.17.8-1" in c for c in commands)
     assert any("pkgs.k8s.io/core:/stable:/v1.33/deb" in c for c in commands)
-    assert any(c.endswith("rampart-check-disk-encryption") for c in commands), "a failed check must stop the bootstrap"
+    assert any(c.endswith(f"{project.PROJECT_NAME}-check-disk-encryption") for c in commands), "a failed check must stop the bootstrap"
 
 
 def test_disk_encryption_check_is_advisory_only_when_config_says_so() -> None:
     relaxed = BootstrapSpec("570", "1.17.8", "1.33", ("pool.ntp.org",), False)
     commands = [" ".join(c) for c in yaml.safe_load(render_cloud_init(relaxed, environment="dev"))["runcmd"]]
-    assert any(c.endswith("rampart-check-disk-encryption || true") for c in commands)
+    assert any(c.endswith(f"{project.PROJECT_NAME}-check-disk-encryption || true") for c in commands)
 
 
 @pytest.mark.parametrize(
@@ -156,21 +157,21 @@ def test_bad_arguments_name_the_field(build: Callable[[], object], message: str)
 
 def _prod_with_platforms(platforms: list[dict[str, object]]) -> tuple[dict[str, str], frozenset[str]]:
     values, secret_keys = read_stack_file("prod")
-    values["rampart:inference_platforms"] = json.dumps(platforms)
+    values[project.config_key("inference_platforms")] = json.dumps(platforms)
     return values, secret_keys
 
 
 def _prod_platforms() -> list[dict[str, object]]:
     values, _ = read_stack_file("prod")
-    return json.loads(values["rampart:inference_platforms"])
+    return json.loads(values[project.config_key("inference_platforms")])
 
 
 def test_regulated_platform_runs_only_on_premises(rendered: Render) -> None:
     graph = rendered("prod")
-    onprem = component(graph, "rampart:index:OnPremCluster")
+    onprem = component(graph, project.type_token("OnPremCluster"))
     (provider,) = under(graph, onprem, "pulumi:providers:kubernetes")
     for service in graph.of_type("kubernetes:ray.io/v1:RayService"):
-        data_class = service.inputs["metadata"]["labels"]["rampart.dev/data-class"]
+        data_class = service.inputs["metadata"]["labels"][project.label("data-class")]
         if data_class == "regulated":
             assert service.provider == provider.urn, f"{service.urn} handles regulated data off-premises"
 
@@ -181,38 +182,38 @@ def test_a_regulated_workload_on_eks_fails_at_config_validation() -> None:
     with pytest.raises(ConfigError) as failure:
         load_stack_config(*_prod_with_platforms(platforms))
     assert (
-        "rampart:inference_platforms.1: data residency: 'regulated' handles regulated data and may only run on "
+        f"{project.CONFIG_NAMESPACE}:inference_platforms.1: data residency: 'regulated' handles regulated data and may only run on "
         "the on-prem cluster (cluster: onprem), not eks" in str(failure.value)
     )
 
 
 def test_a_platform_on_a_disabled_cluster_fails_naming_the_key() -> None:
     values, secret_keys = read_stack_file("dev")
-    platforms = json.loads(values["rampart:inference_platforms"])
+    platforms = json.loads(values[project.config_key("inference_platforms")])
     platforms[0]["cluster"] = "onprem"
-    values["rampart:inference_platforms"] = json.dumps(platforms)
-    with pytest.raises(ConfigError, match=r"rampart:inference_platforms: 0.cluster: onprem is not enabled"):
+    values[project.config_key("inference_platforms")] = json.dumps(platforms)
+    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:inference_platforms: 0.cluster: onprem is not enabled"):
         load_stack_config(values, secret_keys)
 
 
 def test_the_eks_cluster_cannot_be_declared_regulated() -> None:
     values, secret_keys = read_stack_file("prod")
-    values["rampart:eks"] = json.dumps({**json.loads(values["rampart:eks"]), "data_class": "regulated"})
-    with pytest.raises(ConfigError, match=r"rampart:eks.data_class: regulated data may only be handled on the on-prem"):
+    values[project.config_key("eks")] = json.dumps({**json.loads(values[project.config_key("eks")]), "data_class": "regulated"})
+    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:eks.data_class: regulated data may only be handled on the on-prem"):
         load_stack_config(values, secret_keys)
 
 
 def test_onprem_without_a_kubeconfig_fails_naming_the_key() -> None:
     values, secret_keys = read_stack_file("prod")
-    del values["rampart:onprem_kubeconfig"]
-    with pytest.raises(ConfigError, match=r"onprem.enabled needs rampart:onprem_kubeconfig"):
-        load_stack_config(values, secret_keys - {"rampart:onprem_kubeconfig"})
+    del values[project.config_key("onprem_kubeconfig")]
+    with pytest.raises(ConfigError, match=rf"onprem.enabled needs {project.CONFIG_NAMESPACE}:onprem_kubeconfig"):
+        load_stack_config(values, secret_keys - {project.config_key("onprem_kubeconfig")})
 
 
 def test_a_plain_text_kubeconfig_is_refused() -> None:
     values, secret_keys = read_stack_file("prod")
-    with pytest.raises(ConfigError, match=r"rampart:onprem_kubeconfig: must be a secret"):
-        load_stack_config(values, secret_keys - {"rampart:onprem_kubeconfig"})
+    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:onprem_kubeconfig: must be a secret"):
+        load_stack_config(values, secret_keys - {project.config_key("onprem_kubeconfig")})
 
 
 def test_make_bootstrap_writes_the_document_for_the_environment(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -225,4 +226,4 @@ def test_make_bootstrap_writes_the_document_for_the_environment(tmp_path, capsys
     assert json.loads(files[BOOTSTRAP_MARKER])["environment"] == "prod"
     assert "gpu-node-1, gpu-node-2" in capsys.readouterr().out
     assert main(["dev", "--output", str(tmp_path / "dev.yaml")]) == 2
-    assert "rampart:onprem.enabled is false in dev" in capsys.readouterr().err
+    assert f"{project.CONFIG_NAMESPACE}:onprem.enabled is false in dev" in capsys.readouterr().err

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from platform_facts import project
 from stacks.plan import PlanGraph, PlannedResource
+
+DEV = project.environment_prefix("dev")
+PROD = project.environment_prefix("prod")
 
 Render = Callable[[str], PlanGraph]
 
@@ -24,11 +28,11 @@ def _names(graph: PlanGraph, type_token: str) -> list[str]:
 
 def test_prod_is_hybrid_with_both_inference_platforms(rendered: Render) -> None:
     graph = rendered("prod")
-    assert _names(graph, "rampart:index:GpuCluster") == ["rampart-prod-eks"]
-    assert _names(graph, "rampart:index:OnPremCluster") == ["rampart-prod-onprem"]
-    assert _names(graph, "rampart:index:Observability") == ["rampart-prod-eks-obs", "rampart-prod-onprem-obs"]
-    assert _names(graph, "rampart:index:InferencePlatform") == ["rampart-prod-public", "rampart-prod-regulated"]
-    (eks,) = graph.of_type("rampart:index:GpuCluster")
+    assert _names(graph, project.type_token("GpuCluster")) == [f"{PROD}-eks"]
+    assert _names(graph, project.type_token("OnPremCluster")) == [f"{PROD}-onprem"]
+    assert _names(graph, project.type_token("Observability")) == [f"{PROD}-eks-obs", f"{PROD}-onprem-obs"]
+    assert _names(graph, project.type_token("InferencePlatform")) == [f"{PROD}-public", f"{PROD}-regulated"]
+    (eks,) = graph.of_type(project.type_token("GpuCluster"))
     assert _counts(graph, eks) == {
         "aws:acm/certificate:Certificate": 1,  # for the EKS platforms' hostnames: config names no certificate
         "aws:cloudwatch/logGroup:LogGroup": 1,
@@ -46,7 +50,7 @@ def test_prod_is_hybrid_with_both_inference_platforms(rendered: Render) -> None:
         "kubernetes:networking.k8s.io/v1:NetworkPolicy": 4,
         "pulumi:providers:kubernetes": 1,
     }
-    (onprem,) = graph.of_type("rampart:index:OnPremCluster")
+    (onprem,) = graph.of_type(project.type_token("OnPremCluster"))
     assert _counts(graph, onprem) == {
         "kubernetes:core/v1:Namespace": 3,
         "kubernetes:core/v1:NodePatch": 2,
@@ -66,15 +70,15 @@ def test_prod_is_hybrid_with_both_inference_platforms(rendered: Render) -> None:
         "kubernetes:ray.io/v1:RayService": 1,
     }
     on_prem_volumes = {"kubernetes:core/v1:PersistentVolumeClaim": 2, "kubernetes:core/v1:Secret": 1}
-    for platform in graph.of_type("rampart:index:InferencePlatform"):
+    for platform in graph.of_type(project.type_token("InferencePlatform")):
         expected = {**common, **(on_prem_volumes if platform.name.endswith("-regulated") else {})}
         assert _counts(graph, platform) == expected, platform.urn
-    (identity,) = graph.of_type("rampart:index:ServingIdentity")  # the cloud platform only
+    (identity,) = graph.of_type(project.type_token("ServingIdentity"))  # the cloud platform only
     assert _counts(graph, identity) == {
         "aws:eks/podIdentityAssociation:PodIdentityAssociation": 1,
         "aws:iam/role:Role": 1,
     }
-    (registry,) = graph.of_type("rampart:index:ContainerRegistry")
+    (registry,) = graph.of_type(project.type_token("ContainerRegistry"))
     assert _counts(graph, registry) == {
         "aws:ecr/lifecyclePolicy:LifecyclePolicy": 1,
         "aws:ecr/repository:Repository": 1,
@@ -86,7 +90,7 @@ def test_prod_is_hybrid_with_both_inference_platforms(rendered: Render) -> None:
 
 def test_staging_has_prods_shape_but_smaller(rendered: Render) -> None:
     staging, prod = rendered("staging"), rendered("prod")
-    for type_token in ("rampart:index:GpuCluster", "rampart:index:OnPremCluster", "rampart:index:InferencePlatform"):
+    for type_token in (project.type_token("GpuCluster"), project.type_token("OnPremCluster"), project.type_token("InferencePlatform")):
         assert len(staging.of_type(type_token)) == len(prod.of_type(type_token)), type_token
     assert len(staging.of_type("kubernetes:core/v1:NodePatch")) < len(prod.of_type("kubernetes:core/v1:NodePatch"))
     (karpenter,) = staging.of_type("kubernetes:karpenter.sh/v1:NodePool")
@@ -95,9 +99,9 @@ def test_staging_has_prods_shape_but_smaller(rendered: Render) -> None:
 
 def test_dev_is_eks_only_with_one_platform(rendered: Render) -> None:
     graph = rendered("dev")
-    assert graph.of_type("rampart:index:OnPremCluster") == []
-    assert _names(graph, "rampart:index:InferencePlatform") == ["rampart-dev-public"]
-    assert _names(graph, "rampart:index:Observability") == ["rampart-dev-eks-obs"]
+    assert graph.of_type(project.type_token("OnPremCluster")) == []
+    assert _names(graph, project.type_token("InferencePlatform")) == [f"{DEV}-public"]
+    assert _names(graph, project.type_token("Observability")) == [f"{DEV}-eks-obs"]
 
 
 def test_kubernetes_resources_use_the_provider_of_their_cluster(rendered: Render) -> None:

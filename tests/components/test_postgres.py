@@ -14,11 +14,15 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from components.postgres import StateDatabase, StateDatabaseArgs, StateDatabaseSettings, state_url
 from components.postgres_onprem import OnPremStateDatabase, OnPremStateDatabaseArgs, OnPremStateDatabaseSettings
 from components.settings import SettingsError
+from platform_facts import project
 from policy_rules.pack import policies_by_domain
 from stacks.config import StackConfig, read_stack_file
 from stacks.plan import PlanGraph, render
 from tests.policies.harness import policy_resource_options
 
+# The database and the user the gateway connects as: Postgres names allow no `-`, so they use the metric prefix.
+DATABASE = project.METRIC_PREFIX
+GATEWAY_USER = f"{DATABASE}_gateway"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
@@ -90,15 +94,15 @@ def test_bad_args_and_settings_name_the_field() -> None:
 
 
 def test_the_url_the_gateway_config_gets() -> None:
-    assert state_url("db.internal", 5432, "rampart", "rampart_gateway") == (
-        "postgresql+psycopg://rampart_gateway@db.internal:5432/rampart?sslmode=require")
+    assert state_url("db.internal", 5432, DATABASE, GATEWAY_USER) == (
+        f"postgresql+psycopg://{GATEWAY_USER}@db.internal:5432/{DATABASE}?sslmode=require")
 
 
 def _render_onprem(settings: OnPremStateDatabaseSettings) -> PlanGraph:
     values, secrets = read_stack_file("dev")
 
     def program(_: StackConfig) -> None:
-        OnPremStateDatabase("state", OnPremStateDatabaseArgs(namespace="rampart-serving", settings=settings))
+        OnPremStateDatabase("state", OnPremStateDatabaseArgs(namespace=f"{project.PROJECT_NAME}-serving", settings=settings))
 
     return render(values, secrets, program=program)
 
@@ -108,12 +112,12 @@ def test_on_prem_runs_a_cloudnativepg_cluster_with_synchronous_replicas() -> Non
     spec = cluster.inputs["spec"]
     assert spec["instances"] == 3 and spec["enableSuperuserAccess"] is False
     assert (spec["minSyncReplicas"], spec["maxSyncReplicas"]) == (1, 1)
-    assert spec["bootstrap"]["initdb"] == {"database": "rampart", "owner": "rampart_gateway"}
-    assert cluster.inputs["metadata"]["namespace"] == "rampart-serving" and cluster.protect
+    assert spec["bootstrap"]["initdb"] == {"database": DATABASE, "owner": GATEWAY_USER}
+    assert cluster.inputs["metadata"]["namespace"] == f"{project.PROJECT_NAME}-serving" and cluster.protect
 
 
 def test_on_prem_with_an_existing_server_creates_nothing() -> None:
-    graph = _render_onprem(OnPremStateDatabaseSettings(existing_url="postgresql+psycopg://gw@pg.site:5432/rampart"))
+    graph = _render_onprem(OnPremStateDatabaseSettings(existing_url=f"postgresql+psycopg://gw@pg.site:5432/{DATABASE}"))
     assert graph.of_type("kubernetes:postgresql.cnpg.io/v1:Cluster") == []
 
 

@@ -11,8 +11,11 @@ from collections.abc import Callable
 import pytest
 
 from components.secrets import SecretsArgs, SecretsSettings, key_policy
+from platform_facts import project
 from stacks.config import read_stack_file
 from stacks.plan import PlanGraph, render
+
+PROD = project.environment_prefix("prod")
 
 Render = Callable[[str], PlanGraph]
 
@@ -39,9 +42,9 @@ def test_platform_secrets_are_encrypted_with_the_platform_key(rendered: Render) 
     (key,) = graph.of_type("aws:kms/key:Key")
     secrets = graph.of_type("aws:secretsmanager/secret:Secret")
     assert sorted(s.name for s in secrets) == [
-        "rampart-prod-secrets-gateway-api-keys",
-        "rampart-prod-secrets-grafana-admin",  # Grafana's admin password, read through External Secrets
-        "rampart-prod-secrets-model-hub-token",
+        f"{PROD}-secrets-gateway-api-keys",
+        f"{PROD}-secrets-grafana-admin",  # Grafana's admin password, read through External Secrets
+        f"{PROD}-secrets-model-hub-token",
     ]
     for secret in secrets:
         assert secret.inputs["kmsKeyId"] == key.outputs["arn"], secret.urn
@@ -49,8 +52,8 @@ def test_platform_secrets_are_encrypted_with_the_platform_key(rendered: Render) 
 
 def test_a_secret_value_from_config_stays_secret_in_the_plan() -> None:
     values, secret_keys = read_stack_file("prod")
-    values["rampart:model_hub_token"] = "hf_do_not_leak_123"
-    graph = render(values, secret_keys | {"rampart:model_hub_token"}, stack="prod")
+    values[project.config_key("model_hub_token")] = "hf_do_not_leak_123"
+    graph = render(values, secret_keys | {project.config_key("model_hub_token")}, stack="prod")
     (version,) = graph.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     assert version.inputs["secretString"] == "[secret]"
     assert "hf_do_not_leak_123" not in graph.to_json()

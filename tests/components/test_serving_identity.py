@@ -15,6 +15,7 @@ from components.serving_identity import (
     ServingIdentityArgs,
     serving_permissions,
 )
+from platform_facts import project
 from policy_rules.serving_identity import wildcard_resource
 from stacks.config import load_stack_config, read_stack_file
 from stacks.plan import PlanGraph, PlannedResource
@@ -94,8 +95,8 @@ def test_each_cloud_platform_role_names_the_plans_own_resources(rendered: Render
     graph = rendered(environment)
     config = load_stack_config(*read_stack_file(environment))
     cloud = [platform.name for platform in config.inference_platforms if platform.cluster == "eks"]
-    identities = graph.of_type("rampart:index:ServingIdentity")
-    assert sorted(i.name for i in identities) == sorted(f"rampart-{environment}-{name}-identity" for name in cloud)
+    identities = graph.of_type(project.type_token("ServingIdentity"))
+    assert sorted(i.name for i in identities) == sorted(f"{project.environment_prefix(environment)}-{name}-identity" for name in cloud)
     model_bucket = _one(graph, "aws:s3/bucket:Bucket", "-models")
     audit_bucket = _one(graph, "aws:s3/bucket:Bucket", "-audit")
     secret = _one(graph, "aws:secretsmanager/secret:Secret", "gateway-api-keys")
@@ -106,8 +107,8 @@ def test_each_cloud_platform_role_names_the_plans_own_resources(rendered: Render
     for identity, platform in zip(identities, cloud, strict=True):
         (role,) = under(graph, identity, "aws:iam/role:Role")
         (association,) = under(graph, identity, ASSOCIATION)
-        namespace = f"rampart-{platform}"
-        assert role.inputs["tags"] == {"rampart:workload": "ray-serving"}
+        namespace = project.platform_namespace(platform)
+        assert role.inputs["tags"] == {project.tag("workload"): "ray-serving"}
         assert role.inputs["assumeRolePolicy"] == pod_identity_trust_policy(
             cluster.outputs["arn"], namespace, SERVING_SERVICE_ACCOUNT
         )
@@ -133,10 +134,10 @@ def test_each_cloud_platform_role_names_the_plans_own_resources(rendered: Render
 @pytest.mark.parametrize("environment", ["staging", "prod"])
 def test_on_prem_pods_get_no_aws_identity(rendered: Render, environment: str) -> None:
     graph = rendered(environment)
-    (onprem,) = graph.of_type("rampart:index:OnPremCluster")
+    (onprem,) = graph.of_type(project.type_token("OnPremCluster"))
     assert under(graph, onprem, ASSOCIATION) == [] and under(graph, onprem, "aws:iam/role:Role") == []
     namespaces = {r.inputs["namespace"] for r in graph.of_type(ASSOCIATION)}
-    assert "rampart-regulated" not in namespaces
+    assert project.platform_namespace("regulated") not in namespaces
     roles = [r for r in graph.of_type("aws:iam/role:Role") if "regulated" in r.name]
     assert roles == []
 
@@ -144,7 +145,7 @@ def test_on_prem_pods_get_no_aws_identity(rendered: Render, environment: str) ->
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_the_serving_role_names_no_wildcard(rendered: Render, environment: str) -> None:
     for role in rendered(environment).of_type("aws:iam/role:Role"):
-        if (role.inputs.get("tags") or {}).get("rampart:workload") != "ray-serving":
+        if (role.inputs.get("tags") or {}).get(project.tag("workload")) != "ray-serving":
             continue
         for statement in json.loads(role.inputs["inlinePolicies"][0]["policy"])["Statement"]:
             actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
@@ -184,7 +185,7 @@ def test_bad_prefixes_are_refused_naming_the_field(field: str, value: object, me
         "region": "us-east-1",
         "cluster_name": "c",
         "cluster_arn": "arn:aws:eks:us-east-1:1:cluster/c",
-        "namespace": "rampart-public",
+        "namespace": project.platform_namespace("public"),
         "model_bucket_arn": "arn:aws:s3:::m",
         "audit_bucket_arn": "arn:aws:s3:::a",
         "gateway_keys_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:k",

@@ -13,10 +13,11 @@ import pytest
 from components.audit_store import AuditStoreSettings
 from components.model_store import ModelStoreSettings
 from components.settings import SettingsError
+from platform_facts import project
 from stacks.plan import PlanGraph, PlannedResource
 
 Render = Callable[[str], PlanGraph]
-STORES = ("rampart:index:ModelStore", "rampart:index:AuditStore")
+STORES = (project.type_token("ModelStore"), project.type_token("AuditStore"))
 
 
 def _bucket_part(graph: PlanGraph, bucket: PlannedResource, type_token: str) -> PlannedResource:
@@ -67,7 +68,7 @@ def test_audit_bucket_is_locked_in_compliance_mode_for_the_configured_retention(
 def test_model_bucket_protection_follows_config(rendered: Render) -> None:
     def model_bucket(environment: str) -> PlannedResource:
         graph = rendered(environment)
-        (store,) = graph.of_type("rampart:index:ModelStore")
+        (store,) = graph.of_type(project.type_token("ModelStore"))
         (bucket,) = [r for r in graph.descendants(store.urn) if r.type == "aws:s3/bucket:Bucket"]
         return bucket
 
