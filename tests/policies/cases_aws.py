@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from platform_facts import project
 from tests.policies.harness import DELETE, Mutation, Res, RuleCases, aws_provider
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 TAGS = {
-    "rampart:environment": "prod",
-    "rampart:owner": "platform-team",
-    "rampart:cost-center": "cc-ai",
-    "rampart:data-class": "regulated",
+    project.tag("environment"): "prod",
+    project.tag("owner"): "platform-team",
+    project.tag("cost-center"): "cc-ai",
+    project.tag("data-class"): "regulated",
 }
 
 
@@ -126,7 +127,7 @@ def irsa_role() -> dict[str, Any]:
 def bucket_stack() -> list[Res]:
     policy = json.loads(bucket_policy()["policy"])
     return [
-        Res("rampart:index:AuditStore", "audit", {}),
+        Res(project.type_token("AuditStore"), "audit", {}),
         Res("aws:s3/bucket:Bucket", "audit-bucket", {"bucket": "audit-1", "objectLockEnabled": True}, parent="audit"),
         Res(
             "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
@@ -633,7 +634,7 @@ CASES = [
     RuleCases(
         "regulated-buckets-allowed-regions",
         "aws:s3/bucket:Bucket",
-        lambda: {"bucket": "audit", "tags": {"rampart:data-class": "regulated"}, "region": "us-east-1"},
+        lambda: {"bucket": "audit", "tags": {project.tag("data-class"): "regulated"}, "region": "us-east-1"},
         (
             Mutation.one(
                 "region",
@@ -649,7 +650,7 @@ CASES = [
         "aws-required-tags",
         "aws:s3/bucket:Bucket",
         lambda: {"bucket": "models", "tags": {"purpose": "models"}},
-        (Mutation.one("tags", {"rampart:owner": ""}, "subject must carry the tags rampart:owner."),),
+        (Mutation.one("tags", {project.tag("owner"): ""}, f"subject must carry the tags {project.TAG_PREFIX}:owner."),),
         Mutation("tags", DELETE, ()),  # the provider's default tags still apply
         "tags",
         provider=lambda: aws_provider(TAGS),

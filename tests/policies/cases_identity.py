@@ -8,6 +8,7 @@ from typing import Any
 
 from components.container_registry import github_publisher_trust_policy
 from components.serving_identity import serving_permissions
+from platform_facts import project
 from tests.policies import cases_aws
 from tests.policies.harness import DELETE, Mutation, Res, RuleCases
 
@@ -29,7 +30,7 @@ def serving_role() -> dict[str, Any]:
     return {
         "assumeRolePolicy": json.dumps({"Version": "2012-10-17", "Statement": []}),
         "inlinePolicies": [{"name": "serving", "policy": policy}],
-        "tags": {"rampart:workload": "ray-serving"},
+        "tags": {project.tag("workload"): "ray-serving"},
     }
 
 
@@ -40,11 +41,11 @@ def _with_statement(statement: dict[str, Any]) -> str:
 
 
 def publisher_role() -> dict[str, Any]:
-    return {"assumeRolePolicy": github_publisher_trust_policy(GITHUB_PROVIDER, "example-org/rampart", "main")}
+    return {"assumeRolePolicy": github_publisher_trust_policy(GITHUB_PROVIDER, f"example-org/{project.PROJECT_NAME}", "main")}
 
 
 def _github_trust(subject: str, audience: str = "sts.amazonaws.com") -> str:
-    document = json.loads(github_publisher_trust_policy(GITHUB_PROVIDER, "example-org/rampart", "main"))
+    document = json.loads(github_publisher_trust_policy(GITHUB_PROVIDER, f"example-org/{project.PROJECT_NAME}", "main"))
     document["Statement"][0]["Condition"]["StringEquals"] = {
         "token.actions.githubusercontent.com:sub": subject,
         "token.actions.githubusercontent.com:aud": audience,
@@ -100,7 +101,7 @@ CASES = [
                 "Serving role subject must not use NotAction or NotResource (each matches everything else).",
             ),
             # The same wildcards on a role without the serving tag are other rules' business.
-            Mutation("tags", {"rampart:workload": "batch"}, ()),
+            Mutation("tags", {project.tag("workload"): "batch"}, ()),
         ),
         Mutation("tags", DELETE, ()),
         "inlinePolicies.0.policy",
@@ -118,11 +119,11 @@ CASES = [
             ),
             Mutation.one(
                 "assumeRolePolicy",
-                _github_trust("repo:example-org/rampart:ref:refs/heads/main", audience="api://anything"),
+                _github_trust(f"repo:example-org/{project.PROJECT_NAME}:ref:refs/heads/main", audience="api://anything"),
                 "GitHub workflow role subject must trust one repository's branch or environment "
                 "(StringEquals on token.actions.githubusercontent.com:sub) with audience sts.amazonaws.com.",
             ),
-            Mutation("assumeRolePolicy", _github_trust("repo:example-org/rampart:environment:prod"), ()),
+            Mutation("assumeRolePolicy", _github_trust(f"repo:example-org/{project.PROJECT_NAME}:environment:prod"), ()),
         ),
         Mutation("assumeRolePolicy", DELETE, ()),
         "assumeRolePolicy",

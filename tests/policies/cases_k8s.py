@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from platform_facts import project
 from tests.policies.harness import DELETE, Mutation, Res, RuleCases, k8s_provider
+
+PROD = project.environment_prefix("prod")
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 DIGEST = "sha256:" + "a" * 64
 LABELS = {
-    "app.kubernetes.io/part-of": "rampart",
+    "app.kubernetes.io/part-of": project.PROJECT_NAME,
     "app.kubernetes.io/managed-by": "pulumi",
-    "rampart.dev/environment": "prod",
-    "rampart.dev/data-class": "internal",
+    project.label("environment"): "prod",
+    project.label("data-class"): "internal",
 }
 
 
@@ -25,7 +28,7 @@ def container(name: str = "server", gpus: int = 0) -> dict[str, Any]:
         resources["limits"]["nvidia.com/gpu"] = gpus
     return {
         "name": name,
-        "image": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/rampart/{name}@{DIGEST}",
+        "image": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{project.PROJECT_NAME}/{name}@{DIGEST}",
         "ports": [{"containerPort": 8000}],
         "env": [
             {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "model-hub", "key": "token"}}},
@@ -716,14 +719,14 @@ CASES = [
         (
             Mutation.one(
                 "metadata.labels",
-                {**LABELS, "rampart.dev/data-class": "regulated"},
+                {**LABELS, project.label("data-class"): "regulated"},
                 "Deployment subject is labelled data-class regulated, so it must be deployed with the on-prem "
-                "cluster's provider, not rampart-prod-eks-k8s.",
+                f"cluster's provider, not {PROD}-eks-k8s.",
             ),
         ),
         Mutation("metadata.labels", DELETE, ()),
         "metadata.labels",
-        provider=lambda: k8s_provider("rampart-prod-eks-k8s"),
+        provider=lambda: k8s_provider(f"{PROD}-eks-k8s"),
     ),
     RuleCases(
         "k8s-required-labels",
@@ -732,8 +735,8 @@ CASES = [
         (
             Mutation.one(
                 "metadata.labels",
-                {**LABELS, "rampart.dev/environment": ""},
-                "ConfigMap subject must carry the labels rampart.dev/environment.",
+                {**LABELS, project.label("environment"): ""},
+                f"ConfigMap subject must carry the labels {project.LABEL_DOMAIN}/environment.",
             ),
         ),
         Mutation(
@@ -741,7 +744,7 @@ CASES = [
             DELETE,
             (
                 "ConfigMap subject must carry the labels app.kubernetes.io/part-of, app.kubernetes.io/managed-by, "
-                "rampart.dev/environment, rampart.dev/data-class.",
+                f"{project.LABEL_DOMAIN}/environment, {project.LABEL_DOMAIN}/data-class.",
             ),
         ),
         "metadata.labels",

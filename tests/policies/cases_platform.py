@@ -7,8 +7,11 @@ import base64
 import json
 from typing import Any
 
+from platform_facts import project
 from tests.policies import cases_aws, cases_k8s
 from tests.policies.harness import DELETE, Mutation, RuleCases
+
+PROD = project.environment_prefix("prod")
 
 CLUSTER = "aws:eks/cluster:Cluster"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -278,7 +281,7 @@ CASES = [
                 "Load balancer subject must be internal (internal = true); only the gateway's ingress load balancer "
                 "may face the internet.",
             ),
-            Mutation("name", "rampart-prod-gateway-ingress", ()),
+            Mutation("name", f"{PROD}-gateway-ingress", ()),
         ),
         Mutation(
             "internal",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from platform_facts import project
 from tests.policies.cases_datastores import rds_instance
 from tests.policies.harness import DELETE, Mutation, RuleCases
 
@@ -27,7 +28,7 @@ def parameter_group() -> dict[str, Any]:
 
 
 def cnpg_cluster() -> dict[str, Any]:
-    return {"metadata": {"name": "state", "namespace": "rampart-serving"},
+    return {"metadata": {"name": "state", "namespace": f"{project.PROJECT_NAME}-serving"},
             "spec": {"instances": 3, "enableSuperuserAccess": False,
                      "storage": {"storageClass": "local-path", "size": "20Gi"}}}
 

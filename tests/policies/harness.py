@@ -27,6 +27,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
+from platform_facts import project
 from policy_rules.pack import all_policies
 
 __all__ = [
@@ -64,13 +65,13 @@ def aws_provider(
 
     props = {"region": region, "defaultTags": json.dumps({"tags": dict(tags or {})})}
     return PolicyProviderResource(
-        "pulumi:providers:aws", props, f"urn:pulumi:test::rampart::pulumi:providers:aws::{name}", name
+        "pulumi:providers:aws", props, f"urn:pulumi:test::{project.PROJECT_NAME}::pulumi:providers:aws::{name}", name
     )
 
 
 def k8s_provider(name: str) -> PolicyProviderResource:
     return PolicyProviderResource(
-        "pulumi:providers:kubernetes", {}, f"urn:pulumi:test::rampart::pulumi:providers:kubernetes::{name}", name
+        "pulumi:providers:kubernetes", {}, f"urn:pulumi:test::{project.PROJECT_NAME}::pulumi:providers:kubernetes::{name}", name
     )
 
 
@@ -153,7 +154,7 @@ def evaluate(cases: RuleCases, subject: Any) -> list[str]:
         args = ResourceValidationArgs(
             cases.resource_type,
             unknown_checking_proxy(subject),
-            f"urn:pulumi:test::rampart::{cases.resource_type}::{cases.name}",
+            f"urn:pulumi:test::{project.PROJECT_NAME}::{cases.resource_type}::{cases.name}",
             cases.name,
             policy_resource_options(),
             cases.provider(),
@@ -167,7 +168,7 @@ def evaluate(cases: RuleCases, subject: Any) -> list[str]:
             resource = PolicyResource(
                 res.type,
                 unknown_checking_proxy(res.props),
-                f"urn:pulumi:test::rampart::{res.type}::{res.name}",
+                f"urn:pulumi:test::{project.PROJECT_NAME}::{res.type}::{res.name}",
                 res.name,
                 policy_resource_options(),
                 res.provider,

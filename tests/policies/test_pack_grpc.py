@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from platform_facts import project
 from policy_rules.environments import ENVIRONMENTS
 from policy_rules.pack import all_policies
 from stacks.plan import PlanGraph, PlannedResource
@@ -31,7 +32,7 @@ def _with(graph: PlanGraph, *extra: PlannedResource) -> PlanGraph:
 
 def _resource(graph: PlanGraph, type_token: str, name: str, inputs: Mapping[str, Any]) -> PlannedResource:
     provider = next(r for r in graph.resources if r.type == "pulumi:providers:aws")
-    urn = f"urn:pulumi:{graph.environment}::rampart::{type_token}::{name}"
+    urn = f"urn:pulumi:{graph.environment}::{project.PROJECT_NAME}::{type_token}::{name}"
     return PlannedResource(urn, type_token, name, "", provider.urn, [], True, False, dict(inputs), dict(inputs))
 
 
@@ -39,12 +40,12 @@ OPEN_SSH = {
     "description": "bastion",
     "ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}],
 }
-UNTAGGED_TAGS_OVERRIDE = {"tags": {"rampart:owner": ""}}
+UNTAGGED_TAGS_OVERRIDE = {"tags": {project.tag("owner"): ""}}
 
 
 def test_analyzer_info_lists_every_policy(analyzer: GetAnalyzer) -> None:
     pack = analyzer("prod")
-    assert pack.info is not None and pack.info.name == "rampart"
+    assert pack.info is not None and pack.info.name == project.PROJECT_NAME
     assert sorted(pack.policy_levels()) == sorted(policy.name for policy in all_policies())
 
 
@@ -77,7 +78,7 @@ def test_bad_prod_stack_gets_mandatory_violations(analyzer: GetAnalyzer, rendere
         "bastion must not allow ingress from 0.0.0.0/0 to administration port 22.",
     ) in found
     # The provider's default tags reach the policy, so only the tag the bucket blanks is missing.
-    assert ("aws-required-tags", "mandatory", "scratch", "scratch must carry the tags rampart:owner.") in found
+    assert ("aws-required-tags", "mandatory", "scratch", f"scratch must carry the tags {project.TAG_PREFIX}:owner.") in found
     assert (
         "s3-public-access-blocked",
         "mandatory",

@@ -19,6 +19,7 @@ import yaml
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
+from platform_facts import project
 from policy_rules.pack import PACK_NAME, all_policies
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -108,7 +109,7 @@ def wheelhouse() -> Path:
     does not make the test flaky.
     """
     requirements = (PACK_DIR / "requirements.txt").read_bytes()
-    path = PACK_DIR.parent / ".rampart" / "pack-wheelhouse" / hashlib.sha256(requirements).hexdigest()[:16]
+    path = PACK_DIR.parent / project.STATE_DIR_NAME / "pack-wheelhouse" / hashlib.sha256(requirements).hexdigest()[:16]
     if not (path / "complete").is_file():
         download = subprocess.run(
             [*PIP_DOWNLOAD, "-d", str(path), "-r", str(PACK_DIR / "requirements.txt")],

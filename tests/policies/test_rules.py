@@ -8,6 +8,7 @@ import json
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
+from platform_facts import project
 from policy_rules.pack import all_policies
 from tests.policies import (
     cases_aws,
@@ -18,6 +19,8 @@ from tests.policies import (
     cases_state_store,
 )
 from tests.policies.harness import DELETE, UNKNOWN, Mutation, Res, RuleCases, evaluate, k8s_provider, mutate
+
+PROD = project.environment_prefix("prod")
 
 CASES = (cases_aws.CASES + cases_k8s.CASES + cases_datastores.CASES + cases_platform.CASES + cases_identity.CASES
          + cases_state_store.CASES)
@@ -72,7 +75,7 @@ def test_settings_override_defaults() -> None:
 
 def test_regulated_workload_on_the_on_prem_provider_passes() -> None:
     case = _case("regulated-workloads-on-prem")
-    on_prem = RuleCases(**{**case.__dict__, "provider": lambda: k8s_provider("rampart-prod-onprem-k8s")})
+    on_prem = RuleCases(**{**case.__dict__, "provider": lambda: k8s_provider(f"{PROD}-onprem-k8s")})
     regulated = mutate(case.happy(), case.failing[0].path, case.failing[0].value)
     assert evaluate(on_prem, regulated) == []
 
@@ -119,27 +122,27 @@ def test_ray_worker_groups_are_checked_like_deployments() -> None:
     ("config", "secret_keys", "expected"),
     [
         (
-            {"rampart:region_name": "us-east-1", "rampart:model_hub_token": "hf_" + "x" * 34},
-            ["rampart:model_hub_token"],
+            {project.config_key("region_name"): "us-east-1", project.config_key("model_hub_token"): "hf_" + "x" * 34},
+            [project.config_key("model_hub_token")],
             [],
         ),
         (
-            {"rampart:model_hub_token": "hf_" + "x" * 34},
+            {project.config_key("model_hub_token"): "hf_" + "x" * 34},
             [],
             [
-                "Stack config rampart:model_hub_token must be set as a secret (pulumi config set --secret "
-                "rampart:model_hub_token); model_hub_token looks like a secret."
+                f"Stack config {project.CONFIG_NAMESPACE}:model_hub_token must be set as a secret (pulumi config set --secret "
+                f"{project.CONFIG_NAMESPACE}:model_hub_token); model_hub_token looks like a secret."
             ],
         ),
         (
-            {"rampart:onprem": json.dumps({"kubeconfig_path": "/k", "api_token": "abc"})},
+            {project.config_key("onprem"): json.dumps({"kubeconfig_path": "/k", "api_token": "abc"})},
             [],
             [
-                "Stack config rampart:onprem must be set as a secret (pulumi config set --secret rampart:onprem); "
+                f"Stack config {project.CONFIG_NAMESPACE}:onprem must be set as a secret (pulumi config set --secret {project.CONFIG_NAMESPACE}:onprem); "
                 "onprem.api_token looks like a secret."
             ],
         ),
-        ({"rampart:secrets": json.dumps({"recovery_window_days": 7})}, [], []),
+        ({project.config_key("secrets"): json.dumps({"recovery_window_days": 7})}, [], []),
         ({}, [], []),  # unset: no config at all
     ],
 )
@@ -237,8 +240,8 @@ def test_gateway_keys_from_a_mounted_secret_pass_on_the_on_prem_cluster_only() -
     case = _case("gateway-auth-enabled")
     file_keys = mutate(case.happy(), "gateway-config/data", {"gateway.yaml": "keys: {source: file, path: k.yaml}\n"})
     on_prem, cloud = mutate(file_keys, "gateway-config/data", file_keys[0].props["data"]), file_keys
-    on_prem[0].provider = k8s_provider("rampart-prod-onprem-k8s")
-    cloud[0].provider = k8s_provider("rampart-prod-eks-k8s")
+    on_prem[0].provider = k8s_provider(f"{PROD}-onprem-k8s")
+    cloud[0].provider = k8s_provider(f"{PROD}-eks-k8s")
     assert evaluate(case, on_prem) == []
     assert evaluate(case, cloud) == [
         "ConfigMap gateway-config (gateway.yaml) must take API keys from one of secrets_manager (keys.source is file)."

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
+from platform_facts import project
 from stacks.plan import PlanGraph, PlannedResource
 from tools.rehearse.cluster import container_options, ray_start_command
 from tools.rehearse.spec import PlanSpecError, cloud_names, cluster_specs
 
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/rampart/serving@sha256:" + "ab" * 32
+PROD = project.environment_prefix("prod")
+
+IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{project.PROJECT_NAME}/serving@sha256:" + "ab" * 32
 
 
 def pod_template(cpu: str, gpus: int = 0) -> dict[str, Any]:
@@ -34,8 +37,8 @@ def pod_template(cpu: str, gpus: int = 0) -> dict[str, Any]:
                                         "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
                     "volumeMounts": [
                         {"name": "dshm", "mountPath": "/dev/shm"},
-                        {"name": "state", "mountPath": "/var/lib/rampart"},
-                        {"name": "gateway-config", "mountPath": "/etc/rampart", "readOnly": True},
+                        {"name": "state", "mountPath": f"/var/lib/{project.PROJECT_NAME}"},
+                        {"name": "gateway-config", "mountPath": f"/etc/{project.PROJECT_NAME}", "readOnly": True},
                         {"name": "models", "mountPath": "/models"},
                     ],
                 }
@@ -71,32 +74,32 @@ def resource(type_token: str, name: str, inputs: dict[str, Any], outputs: dict[s
                            custom=True, protect=False, inputs=inputs, outputs=outputs or {})
 
 
-SERVE = {"applications": [{"name": "rampart", "args": {"gateway": {"env": "prod"}}, "deployments": []}]}
+SERVE = {"applications": [{"name": project.PROJECT_NAME, "args": {"gateway": {"env": "prod"}}, "deployments": []}]}
 
 
 def graph() -> PlanGraph:
     return PlanGraph("prod", [
-        ray_service("rampart-public", SERVE),
-        ray_service("rampart-regulated", SERVE),
-        resource("kubernetes:core/v1:ConfigMap", "cm", {"metadata": {"name": "gateway", "namespace": "rampart-public"},
+        ray_service(project.platform_namespace("public"), SERVE),
+        ray_service(project.platform_namespace("regulated"), SERVE),
+        resource("kubernetes:core/v1:ConfigMap", "cm", {"metadata": {"name": "gateway", "namespace": project.platform_namespace("public")},
                                                         "data": {"gateway.yaml": "environment: prod\n"}}),
-        resource("aws:s3/bucket:Bucket", "models", {}, {"bucket": "rampart-prod-models-bucket-0a1b2c3"}),
-        resource("aws:s3/bucket:Bucket", "audit", {"objectLockEnabled": True}, {"bucket": "rampart-prod-audit-x"}),
-        resource("aws:secretsmanager/secret:Secret", "rampart-prod-secrets-gateway-api-keys", {},
-                 {"arn": "arn:aws:secretsmanager:us-east-1:1:secret/rampart-prod-secrets-gateway-api-keys"}),
-        resource("kubernetes:core/v1:Secret", "tls", {"metadata": {"name": "backend-tls", "namespace": "rampart-public"},
+        resource("aws:s3/bucket:Bucket", "models", {}, {"bucket": f"{PROD}-models-bucket-0a1b2c3"}),
+        resource("aws:s3/bucket:Bucket", "audit", {"objectLockEnabled": True}, {"bucket": f"{PROD}-audit-x"}),
+        resource("aws:secretsmanager/secret:Secret", f"{PROD}-secrets-gateway-api-keys", {},
+                 {"arn": f"arn:aws:secretsmanager:us-east-1:1:secret/{PROD}-secrets-gateway-api-keys"}),
+        resource("kubernetes:core/v1:Secret", "tls", {"metadata": {"name": "backend-tls", "namespace": project.platform_namespace("public")},
                                                       "type": "kubernetes.io/tls", "stringData": "[secret]"}),
         resource("aws:kms/key:Key", "key", {}, {"arn": "arn:aws:kms:us-east-1:1:key/k"}),
     ])
 
 
-PLATFORMS = [("public", "eks", "rampart-public"), ("regulated", "onprem", "rampart-regulated")]
+PLATFORMS = [("public", "eks", project.platform_namespace("public")), ("regulated", "onprem", project.platform_namespace("regulated"))]
 
 
 def test_one_cluster_spec_per_ray_service_with_its_platform_and_cluster() -> None:
     specs = cluster_specs(graph(), PLATFORMS)
     assert [(s.key, s.cluster, s.namespace) for s in specs] == [
-        ("prod-public", "eks", "rampart-public"), ("prod-regulated", "onprem", "rampart-regulated")
+        ("prod-public", "eks", project.platform_namespace("public")), ("prod-regulated", "onprem", project.platform_namespace("regulated"))
     ]
     public = specs[0]
     assert public.serve_config == SERVE
@@ -126,19 +129,19 @@ def test_pod_fields_are_read_as_planned() -> None:
 def test_a_plan_without_ray_service_or_with_a_foreign_namespace_is_refused() -> None:
     with pytest.raises(PlanSpecError, match="no RayService"):
         cluster_specs(PlanGraph("dev", []), PLATFORMS)
-    with pytest.raises(PlanSpecError, match="'rampart-public' belongs to no inference platform"):
-        cluster_specs(graph(), [("regulated", "onprem", "rampart-regulated")])
+    with pytest.raises(PlanSpecError, match=f"'{project.platform_namespace('public')}' belongs to no inference platform"):
+        cluster_specs(graph(), [("regulated", "onprem", project.platform_namespace("regulated"))])
 
 
 def test_cloud_names_are_the_plans_bucket_secret_and_key_names() -> None:
     names = cloud_names(graph(), "us-east-1")
-    assert names.buckets == ("rampart-prod-audit-x", "rampart-prod-models-bucket-0a1b2c3")
-    assert names.object_lock_buckets == ("rampart-prod-audit-x",)
-    assert names.secrets == ("rampart-prod-secrets-gateway-api-keys",)
+    assert names.buckets == (f"{PROD}-audit-x", f"{PROD}-models-bucket-0a1b2c3")
+    assert names.object_lock_buckets == (f"{PROD}-audit-x",)
+    assert names.secrets == (f"{PROD}-secrets-gateway-api-keys",)
     assert names.kms_keys == ("arn:aws:kms:us-east-1:1:key/k",)
     assert names.secret_arns == (
-        ("rampart-prod-secrets-gateway-api-keys",
-         "arn:aws:secretsmanager:us-east-1:1:secret/rampart-prod-secrets-gateway-api-keys"),
+        (f"{PROD}-secrets-gateway-api-keys",
+         f"arn:aws:secretsmanager:us-east-1:1:secret/{PROD}-secrets-gateway-api-keys"),
     )
 
 
@@ -149,8 +152,8 @@ def test_container_options_keep_the_pods_security_context_and_volumes(tmp_path: 
     assert "--read-only" in options and "--image-volume=ignore" in options
     assert "--user=1000:1000" in options and "--cap-drop=ALL" in options
     assert "--security-opt=no-new-privileges" in options
-    assert f"--volume={tmp_path / 'state'}:/var/lib/rampart:rw,U" in options
-    assert f"--volume={tmp_path / 'gateway-config'}:/etc/rampart:ro" in options
+    assert f"--volume={tmp_path / 'state'}:/var/lib/{project.PROJECT_NAME}:rw,U" in options
+    assert f"--volume={tmp_path / 'gateway-config'}:/etc/{project.PROJECT_NAME}:ro" in options
     assert not any("/dev/shm" in option for option in options)  # podman's own, sized by --shm-size
     assert "--env=AWS_ENDPOINT_URL=http://10.89.0.1:5000" in options
     assert "--env=RAY_SERVE_THROUGHPUT_OPTIMIZED=1" in options
@@ -187,5 +190,5 @@ def test_a_model_path_resolves_to_the_shared_volume_behind_it(tmp_path: Path) ->
     shared = {"models": tmp_path / "claims" / "models", "gateway-config": tmp_path / "configmaps" / "gateway"}
     assert host_path_for(spec, shared, "/models/llm/v1") == tmp_path / "claims" / "models" / "llm" / "v1"
     # The state volume is an emptyDir: each node has its own, so nothing can be put there for all of them.
-    with pytest.raises(ClusterError, match="/var/lib/rampart/index is on empty_dir"):
-        host_path_for(spec, shared, "/var/lib/rampart/index")
+    with pytest.raises(ClusterError, match=f"/var/lib/{project.PROJECT_NAME}/index is on empty_dir"):
+        host_path_for(spec, shared, f"/var/lib/{project.PROJECT_NAME}/index")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from platform_facts import project
 from tools.rehearse.smoke import canary_within_tolerance
 from tools.rehearse.substitutions import (
     SUBSTITUTIONS,
@@ -25,7 +26,7 @@ def serve_config() -> dict[str, Any]:
         "proxy_location": "EveryNode",
         "applications": [
             {
-                "name": "rampart",
+                "name": project.PROJECT_NAME,
                 "args": {
                     "embedder": {"model_name": "minilm", "source": {"uri": "s3://models/e", "sha256": "b" * 64}},
                     "generator": {"engine": "transformers", "model_name": "chat-v1", "device": "cuda",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from platform_facts import project
 from tools.rehearse.drill import classify
 from tools.rehearse.summary import ClusterReport, failed_checks, format_table, percentile
 
@@ -30,6 +31,6 @@ def test_table_has_one_row_per_cluster_and_the_failures_are_named() -> None:
 
 def test_drill_classifies_marked_degraded_answers_as_accounted() -> None:
     assert classify(200, {}) == "answered"
-    assert classify(503, {"x-rampart-degraded": "fallback"}) == "degraded"
+    assert classify(503, {f"x-{project.PROJECT_NAME}-degraded": "fallback"}) == "degraded"
     assert classify(500, {}) == "lost"
     assert classify(None, {"error": "ConnectError"}) == "lost"

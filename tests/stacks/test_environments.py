@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_facts import project
 from platform_facts.tags import REQUIRED_TAGS, is_taggable
 from stacks.config import load_stack_config, read_stack_file
 from stacks.plan import PlanGraph
@@ -25,10 +26,10 @@ def test_every_taggable_aws_resource_carries_the_platform_tags(rendered: Render,
     graph = rendered(environment)
     config = load_stack_config(*read_stack_file(environment))
     expected = {
-        "rampart:environment": config.environment,
-        "rampart:owner": config.tags.owner,
-        "rampart:cost-center": config.tags.cost_center,
-        "rampart:data-class": config.tags.data_class,
+        project.tag("environment"): config.environment,
+        project.tag("owner"): config.tags.owner,
+        project.tag("cost-center"): config.tags.cost_center,
+        project.tag("data-class"): config.tags.data_class,
     }
     taggable = [r for r in graph.resources if is_taggable(r.type)]
     assert len(taggable) > 20
@@ -49,7 +50,7 @@ def test_tags_are_set_once_on_the_provider_not_by_hand(rendered: Render) -> None
 
 def test_prod_foundation_counts(rendered: Render) -> None:
     graph = rendered("prod")
-    network = component(graph, "rampart:index:Network")
+    network = component(graph, project.type_token("Network"))
     counts: dict[str, int] = {}
     for resource in graph.descendants(network.urn):
         counts[resource.type] = counts.get(resource.type, 0) + 1
@@ -69,7 +70,7 @@ def test_prod_foundation_counts(rendered: Render) -> None:
         "aws:iam/rolePolicy:RolePolicy": 1,
         "aws:ec2/flowLog:FlowLog": 1,
     }
-    for type_token in ("rampart:index:Secrets", "rampart:index:ModelStore", "rampart:index:AuditStore"):
+    for type_token in (project.type_token("Secrets"), project.type_token("ModelStore"), project.type_token("AuditStore")):
         component(graph, type_token)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from platform_facts import project
 from stacks import pulumi_internals
 from stacks.mocks import plain
 from stacks.pulumi_internals import (
@@ -108,7 +109,7 @@ def _render(stack: str) -> RecordingMonitor:
     def program() -> None:
         _Thing("thing")
 
-    run_under_mocks(program, monitor, project="rampart", stack=stack, config={}, secret_keys=frozenset())
+    run_under_mocks(program, monitor, project=project.PROJECT_NAME, stack=stack, config={}, secret_keys=frozenset())
     return monitor
 
 
@@ -118,11 +119,11 @@ def test_the_recording_monitor_sees_each_registration_as_the_engine_would() -> N
     names = ("thing", "thing-provider", "thing-first", "thing-second")
     assert set(recorded) == set(names), touchpoint
     thing, provider, first, second = (recorded[name] for name in names)
-    assert thing.urn == "urn:pulumi:internals::rampart::pulumi:pulumi:Stack$test:index:Thing::thing", touchpoint
-    assert thing.parent == "urn:pulumi:internals::rampart::pulumi:pulumi:Stack::rampart-internals", touchpoint
+    assert thing.urn == f"urn:pulumi:internals::{project.PROJECT_NAME}::pulumi:pulumi:Stack$test:index:Thing::thing", touchpoint
+    assert thing.parent == f"urn:pulumi:internals::{project.PROJECT_NAME}::pulumi:pulumi:Stack::{project.PROJECT_NAME}-internals", touchpoint
     assert not thing.custom and second.custom, touchpoint
     # The mock monitor qualifies a type with its parent's own type only (the engine uses the whole chain).
-    assert second.urn == "urn:pulumi:internals::rampart::test:index:Thing$test:index:Widget::thing-second", touchpoint
+    assert second.urn == f"urn:pulumi:internals::{project.PROJECT_NAME}::test:index:Thing$test:index:Widget::thing-second", touchpoint
     assert second.parent == thing.urn and second.protect and not first.protect, touchpoint
     assert second.provider == f"{provider.urn}::{provider.id}" and second.provider_urn == provider.urn, touchpoint
     assert second.dependencies == [first.urn], touchpoint
@@ -144,7 +145,7 @@ def test_the_wire_format_markers_are_what_the_sdk_sends() -> None:
 def test_every_render_starts_from_a_fresh_root_stack() -> None:
     _render("first")
     (thing,) = [r for r in _render("second").recorded if r.name == "thing"]
-    assert thing.parent == "urn:pulumi:second::rampart::pulumi:pulumi:Stack::rampart-second", _recheck(
+    assert thing.parent == f"urn:pulumi:second::{project.PROJECT_NAME}::pulumi:pulumi:Stack::{project.PROJECT_NAME}-second", _recheck(
         "root resource reset: pulumi.runtime.settings.set_root_resource, set_mocks creating the Stack"
     )
 
@@ -153,23 +154,23 @@ def test_config_reaches_the_program_as_the_engine_hands_it_over(monkeypatch: pyt
     touchpoint = _recheck("engine config: pulumi.runtime.config CONFIG, set_all_config, *_env, is_config_secret")
     seen: list[tuple[dict[str, str], frozenset[str]]] = []
     monitor = RecordingMonitor(_EchoMocks())
-    values = {"rampart:environment": "dev", "rampart:model_hub_token": "[secret]"}
+    values = {project.config_key("environment"): "dev", project.config_key("model_hub_token"): "[secret]"}
     run_under_mocks(
         lambda: seen.append(engine_config()),
         monitor,
-        project="rampart",
+        project=project.PROJECT_NAME,
         stack="config",
         config=values,
-        secret_keys=frozenset({"rampart:model_hub_token"}),
+        secret_keys=frozenset({project.config_key("model_hub_token")}),
     )
-    assert seen == [(values, frozenset({"rampart:model_hub_token"}))], touchpoint
+    assert seen == [(values, frozenset({project.config_key("model_hub_token")}))], touchpoint
     # Under `pulumi up` the language host passes config through the environment instead.
     set_engine_config({}, frozenset())
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"aws:region": "eu-west-1", "rampart:onprem_kubeconfig": "x"}))
-    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["rampart:onprem_kubeconfig"]))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"aws:region": "eu-west-1", project.config_key("onprem_kubeconfig"): "x"}))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps([project.config_key("onprem_kubeconfig")]))
     assert engine_config() == (
-        {"aws:region": "eu-west-1", "rampart:onprem_kubeconfig": "x"},
-        frozenset({"rampart:onprem_kubeconfig"}),
+        {"aws:region": "eu-west-1", project.config_key("onprem_kubeconfig"): "x"},
+        frozenset({project.config_key("onprem_kubeconfig")}),
     ), touchpoint
 
 
@@ -203,7 +204,7 @@ def test_the_analyzer_protocol_has_what_the_policy_check_sends_and_reads() -> No
     config.properties.update({"allowSpot": False})
     configure.policyConfig["gpu-spot-only-outside-prod"].CopyFrom(config)
     assert configure.policyConfig["gpu-spot-only-outside-prod"].enforcementLevel == analyzer_pb2.MANDATORY, touchpoint
-    analyzer_pb2.AnalyzerStackConfigureRequest(stack="dev", project="rampart", dry_run=True)
+    analyzer_pb2.AnalyzerStackConfigureRequest(stack="dev", project=project.PROJECT_NAME, dry_run=True)
     advisory = analyzer_pb2.ADVISORY
     diagnostic = analyzer_pb2.AnalyzeDiagnostic(policyName="x", enforcementLevel=advisory, urn="u", message="m")
     assert (diagnostic.policyName, diagnostic.urn, diagnostic.message) == ("x", "u", "m"), touchpoint

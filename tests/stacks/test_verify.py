@@ -18,7 +18,10 @@ import pytest
 
 from components._bucket import tls_only_policy
 from components.gpu_cluster import INTERRUPTION_EVENTS
+from platform_facts import project
 from stacks.verify import verify
+
+TEST = project.environment_prefix("test")
 
 REGION = "us-east-1"
 
@@ -30,7 +33,7 @@ def _deploy(endpoint: str) -> dict[str, Any]:
     key_arn = kms.create_key(Description="platform")["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=key_arn)
     s3 = session.client("s3", endpoint_url=endpoint)
-    buckets = {"model_bucket": "rampart-test-models", "audit_bucket": "rampart-test-audit"}
+    buckets = {"model_bucket": f"{TEST}-models", "audit_bucket": f"{TEST}-audit"}
     for output, bucket in buckets.items():
         s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=output == "audit_bucket")
         s3.put_public_access_block(
@@ -72,7 +75,7 @@ def _deploy(endpoint: str) -> dict[str, Any]:
     )
     sqs = session.client("sqs", endpoint_url=endpoint)
     queue_url = sqs.create_queue(
-        QueueName="rampart-test-karpenter-interruptions",
+        QueueName=f"{TEST}-karpenter-interruptions",
         Attributes={"MessageRetentionPeriod": "300", "SqsManagedSseEnabled": "true"},
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from platform_facts import project
 from services.local import free_loopback_port
 
 __all__ = ["PostgresUnavailable", "pg_bin_dir", "postgres_server"]
@@ -43,20 +44,20 @@ def postgres_server() -> Iterator[str]:
     if as_root and shutil.which("runuser") is None:
         raise PostgresUnavailable("running as root and runuser is missing: PostgreSQL will not run as root")
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    workdir = Path(tempfile.mkdtemp(prefix="rampart-pg-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{project.PROJECT_NAME}-pg-"))
     data = workdir / "data"
     if as_root:
         shutil.chown(workdir, user="postgres")
     port = free_loopback_port()
-    subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "rampart", "--auth=trust",
+    subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", project.PROJECT_NAME, "--auth=trust",
                     "--encoding=UTF8", "--no-sync"], check=True, capture_output=True)
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c fsync=off"
     subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "log"),
                     "-w", "-t", "60", "start"], check=True, capture_output=True)
     try:
-        subprocess.run([*prefix, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "rampart",
-                        "rampart"], check=True, capture_output=True)
-        yield f"postgresql+psycopg://rampart@127.0.0.1:{port}/rampart"
+        subprocess.run([*prefix, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", project.PROJECT_NAME,
+                        project.PROJECT_NAME], check=True, capture_output=True)
+        yield f"postgresql+psycopg://{project.PROJECT_NAME}@127.0.0.1:{port}/{project.PROJECT_NAME}"
     finally:
         subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                        check=False, capture_output=True)

@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from platform_facts import project
 from services.state import ItemAlreadyDecided, ItemNotFound, ResponseRow, ShadowComparisonRow, StateStore
 from services.state.database import iam_token_password
 from services.state.models import Base
@@ -18,7 +19,7 @@ def _response(request_id: str, tenant: str = "acme", version: str = "gen-v1", **
     values: dict[str, object] = {
         "request_id": request_id, "created": time.time(), "tenant": tenant, "route": "/v1/chat/completions",
         "model_version": version, "status": 200, "latency_ms": 12.5, "flagged": False, "blocked": False,
-        "prompt": ["what is rampart?"], "answer": ["a platform"], "passage_ids": [],
+        "prompt": [f"what is {project.PROJECT_NAME}?"], "answer": ["a platform"], "passage_ids": [],
     }
     values.update(fields)
     return ResponseRow(**values)
@@ -171,9 +172,10 @@ def test_rds_iam_authentication_logs_in_with_a_fresh_token(monkeypatch: pytest.M
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     hook = iam_token_password("eu-west-1")
+    user = f"{project.METRIC_PREFIX}_gateway"
     params: dict[str, object] = {"host": "state.abc.eu-west-1.rds.amazonaws.com", "port": 5432,
-                                 "user": "rampart_gateway", "dbname": "rampart"}
+                                 "user": user, "dbname": project.METRIC_PREFIX}
     hook(None, None, (), params)
     token = str(params["password"])
-    assert token.startswith("state.abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser=rampart_gateway")
+    assert token.startswith(f"state.abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser={user}")
     assert "X-Amz-Signature=" in token and params["sslmode"] == "require"
