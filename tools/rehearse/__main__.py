@@ -16,6 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
+from platform_facts.project import PROJECT_NAME, STATE_DIR_NAME
 from tools.rehearse.run import RehearsalOptions, environments, rehearse_environment
 from tools.rehearse.substitutions import format_substitutions
 from tools.rehearse.summary import ClusterReport, failed_checks, format_table
@@ -31,9 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.splitlines()[0])
     parser.add_argument("environment", help="dev, staging, prod or all")
     parser.add_argument(
-        "--image", default="localhost/rampart/serving:rehearsal", help="the serving image built here (make image)"
+        "--image", default=f"localhost/{PROJECT_NAME}/serving:rehearsal",
+        help="the serving image built here (make image)",
     )
-    parser.add_argument("--work-dir", type=Path, default=Path(".rampart/rehearsal"), help="host side of the volumes")
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path(STATE_DIR_NAME) / "rehearsal", help="host side of the volumes"
+    )
     parser.add_argument("--no-drill", action="store_true", help="skip the fault drill")
     options = parser.parse_args(argv)
     try:

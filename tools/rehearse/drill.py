@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway.quotas import LEDGER_ACTOR_NAME, LEDGER_NAMESPACE
 from tools.rehearse.cloud import MotoCloud
 from tools.rehearse.podman import Podman
@@ -51,7 +52,7 @@ def classify(status: int | None, headers: dict[str, str]) -> str:
     """`answered`, `degraded` (marked by the gateway) or `lost`."""
     if status is None:
         return "lost"
-    if "x-rampart-degraded" in headers:
+    if f"x-{PROJECT_NAME}-degraded" in headers:
         return "degraded"
     return "answered" if status == 200 else "lost"
 

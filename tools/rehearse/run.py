@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from platform_facts.project import PROJECT_NAME, platform_namespace
 from services.config import ENVIRONMENTS
 from stacks.config import load_stack_config, read_stack_file
 from stacks.plan import render_environment
@@ -157,11 +158,11 @@ def rehearse_environment(environment: str, options: RehearsalOptions, reports: l
     started = time.monotonic()
     config = load_stack_config(*read_stack_file(environment))
     graph = render_environment(environment)
-    specs = cluster_specs(graph, [(p.name, p.cluster, f"rampart-{p.name}") for p in config.inference_platforms])
+    specs = cluster_specs(graph, [(p.name, p.cluster, platform_namespace(p.name)) for p in config.inference_platforms])
     names = cloud_names(graph, config.region)
     print(f"==> {environment}: plan rendered ({len(graph.resources)} resources), clusters: "
           + ", ".join(f"{s.platform} on {s.cluster}" for s in specs), flush=True)
-    podman = Podman(network=f"rampart-rehearse-{environment}")
+    podman = Podman(network=f"{PROJECT_NAME}-rehearse-{environment}")
     try:
         # moto listens on the bridge's address, which exists once a container is on the network:
         # the containers start first, moto before anything is deployed.

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from openai.types.chat import ChatCompletionMessageParam
 
+from platform_facts.project import DISPLAY_NAME, PROJECT_NAME, metric
 from services.gateway.config import GatewayConfig, RouteConfig
 from tools.rehearse.cloud import MotoCloud
 
@@ -33,7 +34,8 @@ CANARY_REQUESTS = 60
 CANARY_SIGMAS = 4.0
 """Binomial standard deviations the observed share may stray from the configured weight."""
 AUDIT_WAIT_S = 90.0
-STATE_DIR = "/var/lib/rampart"
+SHADOW_TOTAL = metric("gateway_shadow_total")
+STATE_DIR = f"/var/lib/{PROJECT_NAME}"
 """The services' state directory in the image (RAMPART_STATE_DIR): the audit log is under it."""
 # Asks for the rehearsal's fixture document (tools/rehearse/fixtures), which quotes abuse the toxicity scanner flags.
 FLAGGED_QUESTION = "What did the customer write in the escalated support ticket?"
@@ -125,7 +127,9 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None, *, canary: bool = Tru
     chat_route = _route(config, "chat")
     if chat_route and chat_route.public_model:
         chat_model = chat_route.public_model
-        question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "How does Rampart serve models?"}]
+        question: list[ChatCompletionMessageParam] = [
+            {"role": "user", "content": f"How does {DISPLAY_NAME} serve models?"}
+        ]
 
         def chat() -> str:
             answer = _timed(latencies, lambda: client.chat.completions.create(
@@ -192,7 +196,7 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None, *, canary: bool = Tru
         problems = []
         if ray_metrics.status_code != 200 or "ray_" not in ray_metrics.text:
             problems.append(f"Ray metrics HTTP {ray_metrics.status_code}")
-        if gateway_metrics.status_code != 200 or "rampart_gateway_requests" not in gateway_metrics.text:
+        if gateway_metrics.status_code != 200 or metric("gateway_requests") not in gateway_metrics.text:
             problems.append(f"gateway metrics HTTP {gateway_metrics.status_code}")
         return "; ".join(problems)
 
@@ -248,7 +252,7 @@ def _canary(base: str, key: str, verify: str | bool, model: str, route: RouteCon
         latencies.append(time.perf_counter() - began)
         if response.status_code != 200:
             return f"request {index}: HTTP {response.status_code}: {response.text[:200]}"
-        counts[response.headers.get("x-rampart-model-version", "(no header)")] += 1
+        counts[response.headers.get(f"x-{PROJECT_NAME}-model-version", "(no header)")] += 1
     weights = {version.model_version: float(version.weight) for version in route.versions}
     problem = canary_within_tolerance(counts, weights)
     return f"{problem} (counts {dict(counts)})" if problem else ""
@@ -264,10 +268,10 @@ def _shadow(base: str, key: str, verify: str | bool, model: str, latencies: list
     while time.monotonic() < deadline:
         text = httpx.get(f"{base}/v1/gateway/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=30,
                          verify=verify).text
-        if _metric_total(text, "rampart_gateway_shadow_total") > 0:
+        if _metric_total(text, SHADOW_TOTAL) > 0:
             return ""
         _timed(latencies, lambda: _chat_call(base, key, verify, model, "shadow me"))
-    return "no shadow comparison counted (rampart_gateway_shadow_total stays 0)"
+    return f"no shadow comparison counted ({SHADOW_TOTAL} stays 0)"
 
 
 def _flagged(base: str, key: str, verify: str | bool, config: GatewayConfig, latencies: list[float]) -> str:
@@ -289,7 +293,7 @@ def _flagged(base: str, key: str, verify: str | bool, config: GatewayConfig, lat
         f"{base}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120, verify=verify))
     if response.status_code != 200:
         return f"{path}: HTTP {response.status_code}: {response.text[:300]}"
-    marks = response.json().get("rampart") or {}
+    marks = response.json().get(PROJECT_NAME) or {}
     if not marks.get("flagged"):
         return f"{path}: the answer was not flagged: {response.text[:200]!r}"
     listed = httpx.get(f"{base}/v1/review/items", headers={"Authorization": f"Bearer {key}"}, timeout=30,

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from platform_facts.project import PROJECT_NAME
+
 __all__ = ["SelfSignedCertificate", "self_signed_certificate"]
 
 TLS_KEYS = ("tls.crt", "tls.key")
@@ -29,7 +31,7 @@ class SelfSignedCertificate:
 
 def self_signed_certificate(dns_names: Sequence[str], valid_days: int = 2) -> SelfSignedCertificate:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rampart rehearsal")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{PROJECT_NAME} rehearsal")])
     now = dt.datetime.now(dt.UTC)
     alternative_names: list[x509.GeneralName] = [x509.DNSName(dns) for dns in ("localhost", *dns_names)]
     alternative_names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
