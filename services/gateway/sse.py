@@ -50,9 +50,13 @@ def content_chunk(template: dict[str, Any], text: str) -> dict[str, Any]:
     return chunk
 
 
-def final_chunk(template: dict[str, Any], finish_reason: str, notes: dict[str, Any] | None) -> dict[str, Any]:
+def final_chunk(template: dict[str, Any], finish_reason: str, notes: dict[str, Any] | None,
+                citations: list[Any] | None = None) -> dict[str, Any]:
+    """The gateway's last choice chunk; `citations` are the model's, passed on as its finish chunk had them."""
     chunk = {**template, "object": "chat.completion.chunk"}
     chunk["choices"] = [{"index": 0, "delta": {}, "finish_reason": finish_reason}]
+    if citations:
+        chunk["citations"] = citations
     if notes:
         chunk[PROJECT_NAME] = notes
     return chunk

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.data.lineage import retrieval_lineage
 from services.gateway.asgi import OpenStream, Send, json_or_none, open_stream
 from services.gateway.edge import send_event, send_raw_event
 from services.gateway.exchange import Exchange
@@ -53,7 +54,7 @@ class StreamedAnswer:
             with exchange.trace.stage("stream"):
                 await self._relay(exchange, opened, step, send, emitted)
         except BaseException:
-            _count_usage(exchange, emitted, step)  # a relay cut short still accounts what the client received
+            _account_received(exchange, emitted, step)  # a relay cut short still accounts what the client received
             raise
         finally:
             opened.done.set()
@@ -68,6 +69,7 @@ class StreamedAnswer:
         timeout_s = step.model_version.timeout_s
         scanner = exchange.runtime.pipeline_for(exchange.tenant).output_stream()
         template: dict[str, Any] = {}
+        citations: list[Any] = []
         finish_reason: str | None = None
         blocked: PipelineResult | None = None
         interrupted: str | None = None
@@ -84,6 +86,8 @@ class StreamedAnswer:
                 if not chunk.get("choices") and "usage" in chunk:
                     continue  # the model's usage chunk: the gateway sends its own, counting what it let through
                 template = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
+                if isinstance(chunk.get("citations"), list):
+                    citations = chunk["citations"]  # on the model's finish chunk (extractive answers)
                 text, finish = chunk_delta(chunk)
                 finish_reason = finish or finish_reason
                 if text:
@@ -122,8 +126,11 @@ class StreamedAnswer:
         elif exchange.degraded:
             notes = {"degraded": True, "fallback": exchange.fallback}
         exchange.trace.stream_finished(finish_reason or "stop", template.get("model"), emitted)
-        await send_event(send, final_chunk(template, finish_reason or "stop", notes))
-        _count_usage(exchange, emitted, step)  # nothing more reaches the client after the final chunk
+        if citations and blocked is None:
+            exchange.retrieval = retrieval_lineage({"citations": citations})
+        await send_event(send, final_chunk(template, finish_reason or "stop", notes,
+                                           citations if blocked is None else []))
+        _account_received(exchange, emitted, step)  # nothing more reaches the client after the final chunk
         options = exchange.payload.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage") is True:
             usage = exchange.usage
@@ -137,9 +144,11 @@ class StreamedAnswer:
             await send_event(send, content_chunk(template, result.new_text))
 
 
-def _count_usage(exchange: Exchange, emitted: list[str], step: ChainStep) -> None:
-    """Usage of a stream is what the client received (after any cut), never what the model says it sent."""
+def _account_received(exchange: Exchange, emitted: list[str], step: ChainStep) -> None:
+    """Usage of a stream, and the answer kept for feedback and evaluation exports, are what the client
+    received (after any cut), never what the model says it sent."""
     assert step.model_version is not None
+    exchange.answer_texts = ["".join(emitted)]
     route, config = exchange.require_route(), exchange.runtime.config
     exchange.usage.completion_tokens = count_tokens("".join(emitted))
     exchange.usage.prompt_tokens = count_tokens(

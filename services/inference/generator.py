@@ -79,9 +79,11 @@ def _prompt_tokens(request: ChatCompletionRequest) -> int:
 
 
 async def _chunks(
-    model: str, pieces: AsyncIterator[str | list[ChunkToolCall]], finish: Callable[[], str]
+    model: str, pieces: AsyncIterator[str | list[ChunkToolCall]], finish: Callable[[], str],
+    citations: list[Citation] | None = None,
 ) -> AsyncIterator[ChatCompletionChunk]:
-    """OpenAI chunks from text pieces (and, from an upstream server, pieces of tool calls)."""
+    """OpenAI chunks from text pieces (and, from an upstream server, pieces of tool calls); the finish
+    chunk carries the `citations`, as a whole answer's body does."""
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
     def chunk(delta: ChatDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
@@ -94,7 +96,7 @@ async def _chunks(
             yield chunk(ChatDelta(tool_calls=piece))
         elif piece:
             yield chunk(ChatDelta(content=piece))
-    yield chunk(ChatDelta(), finish())
+    yield chunk(ChatDelta(), finish()).model_copy(update={"citations": citations or []})
 
 
 class ExtractiveAnswerer:
@@ -130,13 +132,13 @@ class ExtractiveAnswerer:
         )
 
     async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        text, _ = await self.answer(request.question())
+        text, citations = await self.answer(request.question())
 
         async def words() -> AsyncIterator[str]:
             for word in re.findall(r"\S+\s*|\s+", text):
                 yield word
 
-        async for chunk in _chunks(self.settings.model_name, words(), lambda: "stop"):
+        async for chunk in _chunks(self.settings.model_name, words(), lambda: "stop", citations):
             yield chunk
 
 

@@ -328,6 +328,8 @@ class ChatCompletionChunk(_Response):
     created: int
     model: str
     choices: list[ChatChunkChoice]
+    citations: list[Citation] = Field(default=[], exclude_if=lambda citations: not citations)
+    """On the finish chunk: the passages the answer is grounded in (extractive engine); left out elsewhere."""
     """Empty on the usage chunk (`stream_options.include_usage`)."""
     usage: Usage | None = Field(default=None, exclude_if=lambda value: value is None)
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware, local_api_key
 from services.gateway.audit import verify_path
+from services.gateway.config import load_gateway_config
 from services.gateway.quotas import get_or_create_ray_ledger
+from services.state import ItemNotFound, StateStore
 from tests.fixtures.serve import Gated, ServeApp
 from tests.gateway.harness import ModelBench, auth, chat_body
 
@@ -123,7 +127,7 @@ def test_killing_a_model_replica_under_load_is_retried_or_degraded(gated: Gated)
             # A 5xx is only acceptable when the gateway accounted for it: JSON saying why.
             assert response.json()["error"]["code"] == "backend_unavailable", response.text
         elif response.status_code == 202:
-            assert response.json()["rampart"]["fallback"] == "review"
+            assert response.json()[project.PROJECT_NAME]["fallback"] == "review"
         else:
             assert response.status_code == 200, response.text
     assert statuses.count(200) > 0
@@ -217,11 +221,45 @@ def test_gateway_metrics_reach_rays_exporter_summed(serve_app: ServeApp) -> None
     deadline = time.monotonic() + 60
     while True:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        tokens = _exported(text, "ray_rampart_gateway_tokens_total", tenant)
-        circuit = _exported(text, "ray_rampart_gateway_circuit_open", backend)
+        tokens = _exported(text, f"ray_{project.METRIC_PREFIX}_gateway_tokens_total", tenant)
+        circuit = _exported(text, f"ray_{project.METRIC_PREFIX}_gateway_circuit_open", backend)
         if (tokens == 500.0 and circuit is not None) or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert tokens == 500.0, f"exported tokens: {tokens}"
     assert circuit == 0.0, f"exported circuit_open: {circuit} (the last value set is 0)"
-    assert metrics.value("rampart_gateway_tokens_total", {"tenant": name}) == 500.0
+    assert metrics.value(project.metric("gateway_tokens_total"), {"tenant": name}) == 500.0
+
+
+def test_a_streamed_answer_is_kept_with_its_text_and_lineage(gated: Gated) -> None:
+    """What the client received in chunks is what feedback, evaluation exports and lineage see."""
+    question = "How are per-tenant quotas enforced across replicas?"
+    with httpx.stream("POST", f"{gated.base_url}/v1/chat/completions", timeout=60,
+                      headers={"Authorization": f"Bearer {local_api_key()}"},
+                      json={"model": gated.chat_model, "stream": True,
+                            "messages": [{"role": "user", "content": question}]}) as response:
+        assert response.status_code == 200
+        request_ids = response.headers.get_list("x-request-id")
+        chunks = [json.loads(line[len("data: "):]) for line in response.iter_lines()
+                  if line.startswith("data: ") and line != "data: [DONE]"]
+    text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if chunk["choices"])
+    [citations] = [chunk["citations"] for chunk in chunks if "citations" in chunk]
+    assert text.strip() and citations
+    records = [record for record in gated.audit_records() if record.get("request_id") in request_ids]
+    assert len(records) == 1
+    assert records[0]["retrieval"]["passages"] == [
+        {"id": c["passage_id"], "content_sha256": c["content_sha256"]} for c in citations]
+    config = load_gateway_config("local")
+    store = StateStore.open(config.state.url_for(gated.state_dir))
+    try:
+        deadline = time.monotonic() + 10  # the gateway writes answers in the background, every fraction of a second
+        while True:
+            try:
+                row = store.responses.get(records[0]["request_id"])
+                break
+            except ItemNotFound:
+                assert time.monotonic() < deadline, "the streamed answer was never stored"
+                time.sleep(0.1)
+        assert row.answer == [text]
+    finally:
+        store.close()
