@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from bench.bench_gateway import call, gateway_config, model_app
+from platform_facts import project
 from services.gateway import GatewayMiddleware, GatewaySettings
 from services.gateway.promotion import PromotionController, start
 from services.gateway.quotas import ProcessLedger
@@ -98,7 +99,7 @@ def decision_time(gateway: GatewayMiddleware, rate: float) -> None:
 
 
 async def main(seconds: float, rate: float, rounds: int) -> None:
-    directory = Path(tempfile.mkdtemp(prefix="rampart-bench-feedback-"))
+    directory = Path(tempfile.mkdtemp(prefix=f"{project.PROJECT_NAME}-bench-feedback-"))
     config = gateway_config(directory, False)
     text = config.read_text().replace("  embed:\n", "  chat-v2:\n    location: on_prem\n    model: chat\n  embed:\n")
     config.write_text(text)

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware, GatewaySettings, hash_api_key
 from services.gateway.quotas import ProcessLedger
 
@@ -160,7 +161,7 @@ async def measure(app: Any, path: str, body: bytes, requests: int) -> dict[str, 
 
 
 async def main(requests: int) -> None:
-    directory = Path(tempfile.mkdtemp(prefix="rampart-bench-gateway-"))
+    directory = Path(tempfile.mkdtemp(prefix=f"{project.PROJECT_NAME}-bench-gateway-"))
     app = model_app()
     paths = {
         "baseline": app,

@@ -34,8 +34,11 @@ import aiohttp
 import httpx
 from fastapi import FastAPI, Request  # module level: FastAPI resolves endpoint annotations from module globals
 
+from platform_facts import project
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "all-minilm-l6-v2"
+PLATFORM = project.DISPLAY_NAME
 
 
 @dataclass
@@ -76,7 +79,7 @@ async def _load(url: str, concurrency: int, seconds: float, body: dict[str, Any]
             while time.perf_counter() < deadline:
                 i += 1
                 started = time.perf_counter()
-                payload = {**body, "input": f"request {w}-{i}: Rampart serves embeddings on Ray Serve"}
+                payload = {**body, "input": f"request {w}-{i}: {PLATFORM} serves embeddings on Ray Serve"}
                 try:
                     async with session.post(url, json=payload) as response:
                         await response.read()
@@ -162,7 +165,7 @@ def raw_model(seconds: float, trace: bool) -> tuple[float, float]:
     model = SentenceEmbedder.from_settings(args.embedder.model_copy(update={"trace": trace}))
     rates = []
     for batch in (1, 64):
-        texts = [f"sentence {i}: Rampart serves embeddings on Ray Serve" for i in range(batch)]
+        texts = [f"sentence {i}: {PLATFORM} serves embeddings on Ray Serve" for i in range(batch)]
         model.encode(texts)
         count, deadline = 0, time.perf_counter() + seconds
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -181,7 +184,7 @@ def raw_model(seconds: float, trace: bool) -> tuple[float, float]:
 
 
 def bentoml_serve(seconds: float, port: int) -> list[Result]:
-    env = {**os.environ, "RAMPART_ENV": "local", "HF_HUB_OFFLINE": "1", "BENTOML_DO_NOT_TRACK": "true"}
+    env = {**os.environ, project.env_var("ENV"): "local", "HF_HUB_OFFLINE": "1", "BENTOML_DO_NOT_TRACK": "true"}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -290,7 +293,7 @@ def main() -> int:
     traced_unbatched, traced_batched = raw_model(options.seconds, trace=True)
     bento = bentoml_serve(options.seconds, free_loopback_port())
 
-    ray_dir = Path(tempfile.mkdtemp(prefix="rampart-bench-ray-", dir="/tmp"))
+    ray_dir = Path(tempfile.mkdtemp(prefix=f"{project.PROJECT_NAME}-bench-ray-", dir="/tmp"))
     config = with_port(serve_config("local"), free_loopback_port())
     config["applications"][0]["args"]["gateway"] = {"env": "local", "state_dir": str(ray_dir / "gateway")}
     first_direct_port = free_loopback_port()
@@ -303,23 +306,23 @@ def main() -> int:
     try:
         started = time.perf_counter()
         base = deploy(config)
-        print(f"# Rampart application ready in {time.perf_counter() - started:.1f} s after Ray started", flush=True)
+        print(f"# {PLATFORM} application ready in {time.perf_counter() - started:.1f} s after Ray started", flush=True)
         direct = direct_ingress_url(first_direct_port) or base
-        rampart = measured("Rampart guarded (serve-local.yaml)", f"{direct}/v1/embeddings")
-        proxied = measured("Rampart guarded, via Serve's proxy", f"{base}/v1/embeddings")
-        serve.delete("rampart")
+        rampart = measured(f"{PLATFORM} guarded (serve-local.yaml)", f"{direct}/v1/embeddings")
+        proxied = measured(f"{PLATFORM} guarded, via Serve's proxy", f"{base}/v1/embeddings")
+        serve.delete(project.PROJECT_NAME)
 
         # Each variant is a copy of serve-local.yaml that undoes one optimisation; deployed alone,
         # measured on its Ingress replica's own port, deleted before the next one.
         variants: dict[str, tuple[str, Callable[[dict[str, Any]], Any], bool]] = {
-            "eager": ("Rampart guarded, eager model", lambda a: a["args"]["embedder"].update(trace=False), True),
+            "eager": (f"{PLATFORM} guarded, eager model", lambda a: a["args"]["embedder"].update(trace=False), True),
             "unmerged": (
-                "Rampart guarded, batches not merged",
+                f"{PLATFORM} guarded, batches not merged",
                 lambda a: _ingress_user_config(a).update(max_merged_batch_size=0),
                 True,
             ),
             "before": (
-                "Rampart guarded, as before (64, eager)",
+                f"{PLATFORM} guarded, as before (64, eager)",
                 lambda a: (
                     a["args"]["embedder"].update(trace=False),
                     _ingress_user_config(a).update(max_batch_size=64, max_merged_batch_size=0),
@@ -327,18 +330,18 @@ def main() -> int:
                 True,
             ),
             "short-wait": (
-                "Rampart guarded, 5 ms batching window",
+                f"{PLATFORM} guarded, 5 ms batching window",
                 lambda a: _ingress_user_config(a).update(batch_wait_timeout_s=0.005),
                 True,
             ),
-            "ungated": ("Rampart, gateway off", lambda a: a["args"].update(gateway=None), False),
+            "ungated": (f"{PLATFORM}, gateway off", lambda a: a["args"].update(gateway=None), False),
             "via-embedder": (
-                "Rampart, embedding via Embedder hop",
+                f"{PLATFORM}, embedding via Embedder hop",
                 lambda a: a["args"].update(gateway=None, embedder={**a["args"]["embedder"], "in_ingress": False}),
                 False,
             ),
             "unbatched": (
-                "Rampart, batching off",
+                f"{PLATFORM}, batching off",
                 lambda a: (
                     a["args"].update(gateway=None),
                     _ingress_user_config(a).update(max_batch_size=1, max_merged_batch_size=0),
@@ -346,7 +349,7 @@ def main() -> int:
                 False,
             ),
             # serve-local.yaml once more, last: how much the order of measurement moves the figures.
-            "again": ("Rampart guarded, again (last)", lambda a: None, True),
+            "again": (f"{PLATFORM} guarded, again (last)", lambda a: None, True),
         }
         results: dict[str, list[Result]] = {}
         for name, (label, edit, gated) in variants.items():
@@ -370,7 +373,7 @@ def main() -> int:
     print(f"raw model, batch 64: traced / eager                  {_ratio(traced_batched, batched)}")
     print(f"raw model, unbatched: traced / eager                 {_ratio(traced_unbatched, unbatched)}")
     comparisons = [  # (what, numerator, denominator): req/s ratio, and how much less CPU the numerator uses
-        ("Rampart / plain bentoml serve", rampart, bento),
+        (f"{PLATFORM} / plain bentoml serve", rampart, bento),
         ("direct ingress / via Serve's proxy", rampart, proxied),
         ("traced / eager model (guarded)", rampart, results["eager"]),
         ("merged / unmerged batches (guarded)", rampart, results["unmerged"]),
@@ -383,9 +386,9 @@ def main() -> int:
     ]
     for i, r in enumerate(rampart):
         print(
-            f"c={r.concurrency}: Rampart / naive composition (c=16)             {_ratio(r.rps, naive.rps)}; "
+            f"c={r.concurrency}: {PLATFORM} / naive composition (c=16)             {_ratio(r.rps, naive.rps)}; "
             f"CPU per request {_ratio(naive.cpu_ms, r.cpu_ms)} less"
-            f"   (errors: Rampart {r.errors}, bentoml serve {bento[i].errors})"
+            f"   (errors: {PLATFORM} {r.errors}, bentoml serve {bento[i].errors})"
         )
         for what, numerator, denominator in comparisons:
             n, d = numerator[i], denominator[i]
