@@ -22,6 +22,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
+from services.data.index_store import PassageFilter
 from services.inference.deployments import BatchedEmbedder, Embedder, Generator, Retriever
 from services.inference.metrics import RequestMetricsMiddleware
 from services.inference.models import model_cards
@@ -64,8 +65,8 @@ class ServeModels:
         vectors: npt.NDArray[np.float32] = await self._embed(texts)
         return vectors
 
-    async def retrieve(self, query: str, k: int) -> list[Passage]:
-        passages: list[Passage] = await self.retriever.retrieve.remote(query, k)
+    async def retrieve(self, query: str, k: int, passage_filter: PassageFilter | None = None) -> list[Passage]:
+        passages: list[Passage] = await self.retriever.retrieve.remote(query, k, passage_filter)
         return passages
 
     async def reindex(self) -> ReindexResult:
@@ -73,15 +74,20 @@ class ServeModels:
         results: list[ReindexResult] = await self.retriever.broadcast("reindex").results_async()
         return results[0]
 
-    async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
-        completion: ChatCompletion = await self.generators[request.model].complete.remote(request, trace_carrier())
+    async def generate(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> ChatCompletion:
+        generator = self.generators[request.model]
+        completion: ChatCompletion = await generator.complete.remote(request, trace_carrier(), passage_filter)
         return completion
 
-    async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+    async def generate_stream(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> AsyncIterator[ChatCompletionChunk]:
         # A handle with `stream=True` answers with a generator; the handle's type cannot say which.
         stream = cast(
             DeploymentResponseGenerator[ChatCompletionChunk],
-            self.generators[request.model].options(stream=True).stream.remote(request, trace_carrier()),
+            self.generators[request.model].options(stream=True).stream.remote(request, trace_carrier(), passage_filter),
         )
         async for chunk in stream:
             yield chunk

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import PayloadTooLargeError
+from services.inference.caller import CALLER_HEADERS, Caller
 from services.telemetry import traceparent_headers
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Scope",
     "Send",
     "call_app",
+    "caller_scope",
     "inner_scope",
     "json_or_none",
     "open_stream",
@@ -37,8 +39,12 @@ __all__ = [
 
 
 # The client's credentials stay at the gateway; the body length is set for the rewritten body; the
-# trace context is the gateway's own (a client's must not decide what the serving layer records).
-_STRIPPED_HEADERS = {b"authorization", b"x-api-key", b"content-length", b"traceparent", b"tracestate"}
+# trace context is the gateway's own (a client's must not decide what the serving layer records);
+# the caller's tenant and data class are the gateway's to state (`caller_scope`), never the client's.
+_STRIPPED_HEADERS = {b"authorization", b"x-api-key", b"content-length", b"traceparent", b"tracestate",
+                     *(name.encode() for name in CALLER_HEADERS)}
+# Where `caller_scope` records the authenticated caller: a scope key, which no client can send.
+_CALLER_SCOPE_KEY = "gateway.caller"
 
 
 class BackendFailure(Exception):
@@ -139,9 +145,18 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) ->
     return b"".join(chunks)
 
 
+def caller_scope(scope: Scope, caller: Caller) -> Scope:
+    """`scope` with the authenticated caller recorded: every call to the wrapped app made with it
+    carries the caller's tenant and data class (the retriever filters passages by them)."""
+    return {**scope, _CALLER_SCOPE_KEY: caller}
+
+
 def inner_scope(scope: Scope, body: bytes) -> Scope:
     headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _STRIPPED_HEADERS]
     headers.append((b"content-length", str(len(body)).encode()))
+    caller: Caller | None = scope.get(_CALLER_SCOPE_KEY)
+    if caller is not None:
+        headers += caller.headers()
     headers += traceparent_headers()  # the model attempt's span, when one is recording
     return {**scope, "headers": headers}
 

@@ -10,7 +10,7 @@ request lives anywhere else, and every stage reads the config snapshot the reque
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from services.gateway.asgi import Scope
 from services.gateway.config import RouteConfig
@@ -139,6 +139,11 @@ class Exchange:
     @property
     def tenant(self) -> str:
         return self.key.tenant if self.key else ""
+
+    @property
+    def data_class(self) -> Literal["standard", "regulated"]:
+        """The authenticated tenant's data class (what it may be served and may retrieve)."""
+        return self.runtime.config.tenants[self.require_key().tenant].data_class
 
     def require_key(self) -> ApiKey:
         if self.key is None:  # a stage ran before admission: a bug, not a client error

@@ -31,7 +31,7 @@ from typing import Any
 from services.gateway.accounting import Accounting
 from services.gateway.admin import ReloadResult, build_admin_app, with_exchange
 from services.gateway.admission import Admission, Admitted
-from services.gateway.asgi import ASGIApp, Receive, Scope, Send, call_app, read_body
+from services.gateway.asgi import ASGIApp, Receive, Scope, Send, call_app, caller_scope, read_body
 from services.gateway.audit import AuditLog
 from services.gateway.config import CONFIG_DIR, GatewayConfig, config_path, state_dir_for
 from services.gateway.drift import DriftTracker, load_baseline
@@ -52,6 +52,7 @@ from services.gateway.shadow import ShadowCopies
 from services.gateway.streaming import StreamedAnswer
 from services.gateway.tracing import GatewayTracing
 from services.gateway.unary import UnaryAnswer
+from services.inference.caller import Caller
 from services.inference.settings import GatewaySettings
 from services.state import StateStore
 
@@ -147,6 +148,8 @@ class GatewayMiddleware:
         if admitted is Admitted.ADMIN:
             await self._admin(with_exchange(exchange.scope, exchange), receive, send)
             return
+        # From here every call to the serving layer says who is asking (its retriever filters by it).
+        exchange.scope = caller_scope(exchange.scope, Caller(tenant=exchange.tenant, data_class=exchange.data_class))
         body = await read_body(receive, headers, exchange.runtime.config.limits.max_body_bytes)
         if admitted is Admitted.PASSTHROUGH:
             await send_captured(send, await call_app(self.app, exchange.scope, body, PASSTHROUGH_TIMEOUT_S))
@@ -157,7 +160,7 @@ class GatewayMiddleware:
             with exchange.trace.stage("input_scan"):
                 self.input_scanning(exchange)
             route = exchange.require_route()
-            regulated = exchange.runtime.config.tenants[exchange.tenant].data_class == "regulated"
+            regulated = exchange.data_class == "regulated"
             exchange.routing = route_request(exchange.runtime.config, route, regulated, self._rng,
                                              self.promotion.weights_for(route.path))
             if route.kind == "chat" and exchange.payload.get("stream") is True:

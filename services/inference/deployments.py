@@ -176,18 +176,22 @@ class Generator:
         started = time.perf_counter()
         self.telemetry = Telemetry(tracing or TracingConfig(), f"{PROJECT_NAME}-generator", starts_traces=False)
 
-        async def retrieve(query: str, k: int) -> list[Passage]:
-            passages: list[Passage] = await retriever.retrieve.remote(query, k)
+        async def retrieve(query: str, k: int, passage_filter: PassageFilter | None) -> list[Passage]:
+            passages: list[Passage] = await retriever.retrieve.remote(query, k, passage_filter)
             return passages
 
         self.engine = make_chat_engine(settings, retrieve)
         record_model_load(settings.model_name, time.perf_counter() - started)
 
-    async def complete(self, request: ChatCompletionRequest, trace: TraceCarrier | None = None) -> ChatCompletion:
+    async def complete(
+        self, request: ChatCompletionRequest, trace: TraceCarrier | None = None,
+        passage_filter: PassageFilter | None = None,
+    ) -> ChatCompletion:
+        """The whole answer; `passage_filter` is the caller's (services/inference/caller.py)."""
         if not self.telemetry.enabled:
-            return await self.engine.complete(request)
+            return await self.engine.complete(request, passage_filter)
         with self._span(request, trace) as span:
-            completion = await self.engine.complete(request)
+            completion = await self.engine.complete(request, passage_filter)
             reasons = [choice.finish_reason for choice in completion.choices]
             span.set_attributes({
                 GEN_AI_RESPONSE_MODEL: completion.model,
@@ -202,15 +206,16 @@ class Generator:
             return completion
 
     async def stream(
-        self, request: ChatCompletionRequest, trace: TraceCarrier | None = None
+        self, request: ChatCompletionRequest, trace: TraceCarrier | None = None,
+        passage_filter: PassageFilter | None = None,
     ) -> AsyncIterator[ChatCompletionChunk]:
         if not self.telemetry.enabled:
-            async for chunk in self.engine.stream(request):
+            async for chunk in self.engine.stream(request, passage_filter):
                 yield chunk
             return
         with self._span(request, trace) as span:
             record = _StreamRecord()
-            async for chunk in self.engine.stream(request):
+            async for chunk in self.engine.stream(request, passage_filter):
                 record.see(chunk)
                 yield chunk
             span.set_attributes(record.attributes(self.telemetry.capture_content))

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from services.data.index_store import PassageFilter
 from services.inference.errors import InvalidRequest, UpstreamUnavailable
 from services.inference.model_store import resolve_model_dir
 from services.inference.schemas import (
@@ -50,7 +51,8 @@ __all__ = [
     "whitespace_tokens",
 ]
 
-Retrieve = Callable[[str, int], Awaitable[list[Passage]]]
+Retrieve = Callable[[str, int, PassageFilter | None], Awaitable[list[Passage]]]
+"""(query, k, passage_filter): the `k` passages closest to the query that the filter admits."""
 
 NOTHING_RELEVANT = (
     "I found nothing relevant to this question in the indexed documents, so I cannot answer it from them."
@@ -60,11 +62,16 @@ NOTHING_RELEVANT = (
 class ChatEngine(Protocol):
     """What the Generator deployment (and `bentoml serve`) calls."""
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        """The whole answer at once."""
+    async def complete(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> ChatCompletion:
+        """The whole answer at once. `passage_filter`: the caller's (services/inference/caller.py);
+        an engine that grounds its answer in retrieved passages uses only those it admits."""
         ...
 
-    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+    def stream(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> AsyncIterator[ChatCompletionChunk]:
         """The answer as ordered chunks: a role chunk, content chunks, then a finish chunk."""
         ...
 
@@ -106,9 +113,9 @@ class ExtractiveAnswerer:
         self.settings = settings
         self.retrieve = retrieve
 
-    async def answer(self, question: str) -> tuple[str, list[Citation]]:
-        """The answer text and the passages it cites."""
-        passages = await self.retrieve(question, self.settings.extractive.passages)
+    async def answer(self, question: str, passage_filter: PassageFilter | None = None) -> tuple[str, list[Citation]]:
+        """The answer text and the passages it cites (only passages `passage_filter` admits)."""
+        passages = await self.retrieve(question, self.settings.extractive.passages, passage_filter)
         relevant = [p for p in passages if p.score >= self.settings.extractive.min_score]
         if not relevant:
             return NOTHING_RELEVANT, []
@@ -121,8 +128,10 @@ class ExtractiveAnswerer:
         ]
         return f"From the indexed documents:\n\n{body}\n\nSources:\n{sources}", citations
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        text, citations = await self.answer(request.question())
+    async def complete(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> ChatCompletion:
+        text, citations = await self.answer(request.question(), passage_filter)
         prompt, completion = _prompt_tokens(request), whitespace_tokens(text)
         return ChatCompletion(
             model=self.settings.model_name,
@@ -131,8 +140,10 @@ class ExtractiveAnswerer:
             citations=citations,
         )
 
-    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        text, citations = await self.answer(request.question())
+    async def stream(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        text, citations = await self.answer(request.question(), passage_filter)
 
         async def words() -> AsyncIterator[str]:
             for word in re.findall(r"\S+\s*|\s+", text):
@@ -203,7 +214,9 @@ class TransformersChat:
             )
         return self.batcher.submit(prompt, Sampling(limit, temperature=request.temperature, top_p=request.top_p))
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+    async def complete(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None  # retrieves nothing
+    ) -> ChatCompletion:
         generation = self._submit(request)
         new_tokens = [token async for token in generation.tokens()]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
@@ -216,7 +229,9 @@ class TransformersChat:
             usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
         )
 
-    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+    async def stream(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None  # retrieves nothing
+    ) -> AsyncIterator[ChatCompletionChunk]:
         # Submitted before the first chunk: the HTTP edge awaits that chunk before answering 200,
         # so a refused request still gets its own status (400, 503).
         generation = self._submit(request)
@@ -303,7 +318,9 @@ class UpstreamChat:
             message, field = body.decode(errors="replace")[:500], None
         return InvalidRequest(f"{field or 'request'}: upstream rejected the request ({status}): {message}", field=field)
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+    async def complete(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None  # retrieves nothing
+    ) -> ChatCompletion:
         import httpx
 
         try:
@@ -332,7 +349,9 @@ class UpstreamChat:
             usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
         )
 
-    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+    async def stream(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None  # retrieves nothing
+    ) -> AsyncIterator[ChatCompletionChunk]:
         import httpx
 
         finish_reason = "stop"

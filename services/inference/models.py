@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from services.data.index_store import PassageFilter
 from services.inference.embedder import SentenceEmbedder
 from services.inference.generator import ChatEngine, make_chat_engine
 from services.inference.retriever import DocumentIndex
@@ -43,20 +44,25 @@ class Models(Protocol):
         """Unit-length embeddings, one row per text, in order."""
         ...
 
-    async def retrieve(self, query: str, k: int) -> list[Passage]:
-        """The `k` indexed passages closest to `query`, best first."""
+    async def retrieve(self, query: str, k: int, passage_filter: PassageFilter | None = None) -> list[Passage]:
+        """The `k` indexed passages closest to `query` that `passage_filter` admits (the caller's:
+        services/inference/caller.py), best first."""
         ...
 
     async def reindex(self) -> ReindexResult:
         """Rebuild the document index from the configured corpus, without a restart."""
         ...
 
-    async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
-        """A whole chat completion."""
+    async def generate(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> ChatCompletion:
+        """A whole chat completion, grounded only in passages `passage_filter` admits."""
         ...
 
-    def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        """A chat completion as ordered chunks."""
+    def generate_stream(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """A chat completion as ordered chunks, grounded only in passages `passage_filter` admits."""
         ...
 
 
@@ -101,13 +107,17 @@ class InProcessModels:
     async def reindex(self) -> ReindexResult:
         return await (await self._opened_index()).reindex()
 
-    async def retrieve(self, query: str, k: int) -> list[Passage]:
+    async def retrieve(self, query: str, k: int, passage_filter: PassageFilter | None = None) -> list[Passage]:
         vector = (await self.embed([query]))[0]
-        return await (await self._opened_index()).search(vector, k)
+        return await (await self._opened_index()).search(vector, k, passage_filter)
 
-    async def generate(self, request: ChatCompletionRequest) -> ChatCompletion:
-        return await self.chat_engines[request.model].complete(request)
+    async def generate(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> ChatCompletion:
+        return await self.chat_engines[request.model].complete(request, passage_filter)
 
-    async def generate_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self.chat_engines[request.model].stream(request):
+    async def generate_stream(
+        self, request: ChatCompletionRequest, passage_filter: PassageFilter | None = None
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        async for chunk in self.chat_engines[request.model].stream(request, passage_filter):
             yield chunk

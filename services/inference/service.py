@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from platform_facts.project import PROJECT_NAME
+from services.inference.caller import passage_filter_for
 from services.inference.error_shape import ErrorBody, ErrorResponse, OpenAIErrorShape
 from services.inference.errors import InvalidRequest, Overloaded, RequestError, UnknownModel, UpstreamUnavailable
 from services.inference.generator import whitespace_tokens
@@ -166,15 +167,19 @@ def build_openai_app(models: Models) -> Starlette:
         parsed = await _parse(request, ChatCompletionRequest)
         if isinstance(parsed, JSONResponse):
             return parsed
+        try:
+            passage_filter = passage_filter_for(request.headers)
+        except ValidationError as error:
+            return _validation_error(error)
         check_model(parsed.model, chat_models)
         if parsed.demands_tool_call() and parsed.model not in tool_models:
             raise InvalidRequest(
                 f"tool_choice: {parsed.model} cannot call tools; use 'auto' or 'none'", field="tool_choice"
             )
         if not parsed.stream:
-            completion = await models.generate(parsed)
+            completion = await models.generate(parsed, passage_filter)
             return Response(completion.model_dump_json(), media_type="application/json")
-        chunks = models.generate_stream(parsed).__aiter__()
+        chunks = models.generate_stream(parsed, passage_filter).__aiter__()
         # Pull the first chunk before answering 200, so a bad request or a dead upstream
         # still gets a proper status instead of a broken stream.
         first = await anext(chunks)
@@ -245,9 +250,12 @@ def build_inference_service(
             self.models = models
 
         @bentoml.api(route="/v1/rag/query")
-        async def rag_query(self, query: RagText, k: RagK = 4) -> RagResult:
-            """Ranked passages from the indexed documents, each with its source and score."""
-            return RagResult(query=query, passages=await self.models.retrieve(query, k))
+        async def rag_query(self, query: RagText, ctx: bentoml.Context, k: RagK = 4) -> RagResult:
+            """Ranked passages from the indexed documents, each with its source and score; through the
+            gateway, only passages for the caller's tenant cleared for its data class."""
+            # A bad caller header raises pydantic's ValidationError: BentoML answers 400 naming it.
+            passage_filter = passage_filter_for(ctx.request.headers)
+            return RagResult(query=query, passages=await self.models.retrieve(query, k, passage_filter))
 
         @bentoml.api(route="/v1/rag/reindex")
         async def rag_reindex(self) -> ReindexResult:

@@ -347,12 +347,12 @@ def test_attribute_names_are_the_semantic_conventions_ones() -> None:
 
 
 class _Retriever:
-    """Stands in for the Retriever's DeploymentHandle: `retrieve.remote(query, k)`."""
+    """Stands in for the Retriever's DeploymentHandle: `retrieve.remote(query, k, passage_filter)`."""
 
     def __init__(self) -> None:
         self.retrieve = self
 
-    async def remote(self, query: str, k: int) -> list[Passage]:
+    async def remote(self, query: str, k: int, passage_filter: object = None) -> list[Passage]:
         return [Passage(source="serving.md#Config", text="The serve config is the single source of truth.", score=0.9)]
 
 
