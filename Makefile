@@ -168,10 +168,11 @@ VARIANT ?= cpu
 image: ## build the serving image with podman [IMAGE=localhost/<project>/serving:dev] [VARIANT=cpu|cuda]
 	IMAGE=$(IMAGE) VARIANT=$(VARIANT) PYTHON=$(PYTHON) deploy/image.sh
 
-# Gateway audit log: verify the hash chain of every stream (edited, dropped or reordered records fail).
+# Gateway audit log: verify the hash chain of every stream (edited, dropped or reordered records fail),
+# on disk or as the segments uploaded to the Object Lock bucket.
 .PHONY: audit-verify
 AUDIT_DIR ?= $(or $($(ENV_PREFIX)STATE_DIR),.$(PROJECT)/local)/audit
-audit-verify: $(VENV)/.installed-all ## check the hash chain of the local audit log (AUDIT_DIR)
+audit-verify: $(VENV)/.installed-all ## check the hash chain of the local audit log (AUDIT_DIR; or AUDIT_DIR=s3://bucket/prefix)
 	$(PY) -m services.gateway.audit verify $(AUDIT_DIR)
 
 # Tenants' API keys where a deployed gateway reads them (tools/api_keys.py): printed once, stored as hashes;

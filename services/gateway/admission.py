@@ -1,7 +1,8 @@
 """Admission: who is calling, may they call this, and is there room for them.
 
-`identify` authenticates the key (an O(1) hash lookup) and checks the scope and method of the
-route or admin path. `admit` reads the body within the request limits, checks the model the
+`identify` authenticates the key (an O(1) hash lookup), checks the scope and method of the
+route or admin path, and refuses a regulated tenant a route this gateway serves from the cloud only
+(residency.py). `admit` reads the body within the request limits, checks the model the
 client named, charges the tenant's shared rate limit and token quota (an estimate, settled when
 the answer's usage is known) and feeds the input statistics that drift monitoring watches.
 """
@@ -21,6 +22,7 @@ from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.payloads import count_tokens, input_texts, parse_json_body
 from services.gateway.quotas import LedgerClient, TenantQuotas
+from services.gateway.residency import require_residency
 
 __all__ = ["Admission", "Admitted"]
 
@@ -65,7 +67,10 @@ class Admission:
         if exchange.method not in route.methods:
             raise NotFoundError(f"{exchange.path} does not accept {exchange.method}", path=exchange.path)
         exchange.route = route
-        return Admitted.PASSTHROUGH if route.kind == "passthrough" else Admitted.MODEL
+        if route.kind == "passthrough":
+            return Admitted.PASSTHROUGH
+        require_residency(runtime.config, route, key.tenant)
+        return Admitted.MODEL
 
     async def admit(self, exchange: Exchange, body: bytes) -> None:
         """Parse and check the body, then charge the tenant's rate limit and token quota."""

@@ -10,7 +10,10 @@ scanner findings as kinds and counts.
 In the cloud, sealed segments of the log are uploaded to the Object-Lock audit bucket with a
 retention date, so not even the account owner can rewrite them (`AuditUploader`).
 
-    python -m services.gateway.audit verify DIR_OR_FILE...   (exit 1 naming the first bad record)
+    python -m services.gateway.audit verify DIR_OR_FILE...            (exit 1 naming the first bad record)
+    python -m services.gateway.audit verify s3://BUCKET/PREFIX...     (the uploaded segments, in key order)
+
+A bucket is read with the SDK's usual settings (credentials, `AWS_REGION`, `AWS_ENDPOINT_URL`).
 """
 
 from __future__ import annotations
@@ -218,19 +221,47 @@ def _s3_client(region: str | None) -> Any:
     return boto3.client("s3", region_name=region)
 
 
+S3_SCHEME = "s3://"
+
+
+def _split_s3(target: str) -> tuple[str, str]:
+    """`s3://bucket/prefix` → (bucket, prefix): the prefix may be empty and always ends a folder, because
+    each stream's segments sit one folder below it (`<prefix>/<stream>/<first>-<last>.jsonl`)."""
+    bucket, _, prefix = target[len(S3_SCHEME):].partition("/")
+    return bucket, (prefix.rstrip("/") + "/" if prefix.strip("/") else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.gateway.audit")
     commands = parser.add_subparsers(dest="command", required=True)
-    verify = commands.add_parser("verify", help="verify hash-chained audit logs (files or directories)")
-    verify.add_argument("paths", nargs="+", type=Path)
+    verify = commands.add_parser(
+        "verify", help="verify hash-chained audit logs (files, directories, or s3://bucket/prefix of uploaded segments)"
+    )
+    verify.add_argument("targets", nargs="+", metavar="DIR_FILE_OR_S3_URI")
     args = parser.parse_args(argv)
-    missing = [str(path) for path in args.paths if not path.exists()]
+    buckets = [_split_s3(target) for target in args.targets if target.startswith(S3_SCHEME)]
+    paths = [Path(target) for target in args.targets if not target.startswith(S3_SCHEME)]
+    unnamed = [f"{S3_SCHEME}{bucket}/{prefix}" for bucket, prefix in buckets if not bucket]
+    if unnamed:
+        print(f"audit-verify: no bucket named in {', '.join(unnamed)} (s3://BUCKET/PREFIX)", file=sys.stderr)
+        return 2
+    missing = [str(path) for path in paths if not path.exists()]
     if missing:
         print(f"audit-verify: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    results = verify_path(args.paths)
+    results = verify_path(paths) if paths else []
+    if buckets:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        s3 = _s3_client(None)
+        for bucket, prefix in buckets:
+            try:
+                results.extend(verify_bucket(s3, bucket, prefix))
+            except (BotoCoreError, ClientError) as error:
+                print(f"audit-verify: cannot read s3://{bucket}/{prefix}: {error}", file=sys.stderr)
+                return 2
     if not results:
-        print(f"audit-verify: no audit streams (*.jsonl) under {', '.join(map(str, args.paths))}", file=sys.stderr)
+        print(f"audit-verify: no audit streams (*.jsonl) under {', '.join(args.targets)}", file=sys.stderr)
         return 2
     for result in results:
         if result.ok:
@@ -238,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"FAIL  {result.error}")
     return 0 if all(result.ok for result in results) else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

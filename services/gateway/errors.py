@@ -7,12 +7,12 @@ family, `code` the gateway's precise reason, `param` the field at fault (or null
     GatewayError                      status  type                    code
     ├── AuthenticationError            401     authentication_error    unauthorized
     ├── ScopeError                     403     permission_error        forbidden
+    │   └── ResidencyError             403     permission_error        data_residency (regulated, no on-prem version)
     ├── NotFoundError                  404     invalid_request_error   not_found
     ├── PayloadTooLargeError           413     invalid_request_error   payload_too_large
     ├── InvalidRequestError            400     invalid_request_error   invalid_request
     ├── InputBlockedError              400     invalid_request_error   input_blocked
     ├── RateLimitedError               429     rate_limit_error        rate_limited        (+ Retry-After)
-    ├── NoEligibleBackendError         503     server_error            no_eligible_backend (regulated, no on-prem)
     └── BackendUnavailableError        503     server_error            backend_unavailable (every model version failed)
 
     ConfigError                        (never HTTP: a bad config file fails loading or a reload)
@@ -30,11 +30,11 @@ __all__ = [
     "GatewayError",
     "InputBlockedError",
     "InvalidRequestError",
-    "NoEligibleBackendError",
     "NotFoundError",
     "PayloadTooLargeError",
     "QuotaServiceError",
     "RateLimitedError",
+    "ResidencyError",
     "ScopeError",
 ]
 
@@ -73,6 +73,13 @@ class ScopeError(GatewayError):
     code = "forbidden"
 
 
+class ResidencyError(ScopeError):
+    """A regulated tenant asked a gateway that has no on-prem model version for the route: its data
+    stays where its residency allows, so the answer is a refusal (retrying here cannot succeed)."""
+
+    code = "data_residency"
+
+
 class NotFoundError(GatewayError):
     status = 404
     type = "invalid_request_error"
@@ -109,12 +116,6 @@ class RateLimitedError(GatewayError):
     def headers(self) -> dict[str, str]:
         # Retry-After takes whole seconds; round up so a client that obeys it is not refused again.
         return {"retry-after": str(max(1, int(-(-self.retry_after_s // 1))))}
-
-
-class NoEligibleBackendError(GatewayError):
-    status = 503
-    type = "server_error"
-    code = "no_eligible_backend"
 
 
 class BackendUnavailableError(GatewayError):

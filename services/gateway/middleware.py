@@ -40,6 +40,7 @@ from services.gateway.exchange import Exchange
 from services.gateway.feedback import FeedbackDesk, ResponseRecorder
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
+from services.gateway.model_listing import ModelListing
 from services.gateway.pages import is_page
 from services.gateway.promotion import PromotionController
 from services.gateway.quotas import LedgerClient, ProcessLedger, get_or_create_ray_ledger
@@ -98,6 +99,7 @@ class GatewayMiddleware:
         self.admission = Admission(ledger, config.quotas, config.tenants, drift, self.metrics)
         self.input_scanning = InputScanning(self.metrics, drift)
         self.chain = ModelChain(app, self.metrics, config)
+        self.model_listing = ModelListing(app)
         self.shadow = ShadowCopies(self.store, self.chain, self.metrics)
         review = ReviewHandoff(self.review_queue, self.metrics)
         self.unary_answer = UnaryAnswer(self.chain, review, self.shadow, drift, self.metrics)
@@ -151,6 +153,9 @@ class GatewayMiddleware:
         # From here every call to the serving layer says who is asking (its retriever filters by it).
         exchange.scope = caller_scope(exchange.scope, Caller(tenant=exchange.tenant, data_class=exchange.data_class))
         body = await read_body(receive, headers, exchange.runtime.config.limits.max_body_bytes)
+        if admitted is Admitted.PASSTHROUGH and ModelListing.handles(exchange.require_route()):
+            await self.model_listing(exchange, send)
+            return
         if admitted is Admitted.PASSTHROUGH:
             await send_captured(send, await call_app(self.app, exchange.scope, body, PASSTHROUGH_TIMEOUT_S))
             return

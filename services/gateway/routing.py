@@ -5,7 +5,7 @@ promotion controller rolls a candidate out on the route, between stable and cand
 it set: `weights`); the other
 versions of the route come next in the chain (same model family), then the route's fallbacks.
 Regulated tenants are only ever routed to on-prem model versions; when a route has none, the
-request is refused rather than sent to the cloud.
+request is refused (403 `data_residency`, residency.py) rather than sent to the cloud.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.gateway.config import GatewayConfig, ModelVersionConfig, RouteConfig
-from services.gateway.errors import NoEligibleBackendError
+from services.gateway.residency import eligible, residency_refusal
 
 __all__ = ["ChainStep", "RoutingDecision", "route_request"]
 
@@ -44,34 +44,29 @@ def route_request(
     config: GatewayConfig, route: RouteConfig, regulated: bool, rng: random.Random,
     weights: Mapping[str, float] | None = None,
 ) -> RoutingDecision:
-    """Raises NoEligibleBackendError (503) when a regulated tenant has no on-prem model version at all.
+    """Raises ResidencyError (403) when a regulated request has no on-prem model version to go to.
 
     `weights` (model version → weight) replaces the route's configured versions; versions at weight 0
     are still in the chain, after the chosen one, as same-family fallbacks."""
-
-    def eligible(name: str) -> bool:
-        return not regulated or config.model_versions[name].location == "on_prem"
-
     if weights is None:
-        versions = [(v.model_version, v.weight) for v in route.versions if eligible(v.model_version)]
+        versions = [(v.model_version, v.weight) for v in route.versions if eligible(config, v.model_version, regulated)]
         standby = []
     else:
-        versions = [(name, weight) for name, weight in weights.items() if weight > 0 and eligible(name)]
-        standby = [name for name, weight in weights.items() if weight <= 0 and eligible(name)]
+        versions = [(name, weight) for name, weight in weights.items()
+                    if weight > 0 and eligible(config, name, regulated)]
+        standby = [name for name, weight in weights.items() if weight <= 0 and eligible(config, name, regulated)]
     if not versions:
-        raise NoEligibleBackendError(
-            f"no on-prem model version serves {route.path}; regulated data is never sent to the cloud",
-            route=route.path,
-        )
+        raise residency_refusal(route)
     chosen = rng.choices([name for name, _ in versions], weights=[weight for _, weight in versions])[0]
     chain = [ChainStep(chosen, config.model_versions[chosen], primary=True)]
     for name in [name for name, _ in versions if name != chosen] + standby + list(route.fallback):
         if name == REVIEW_STEP:
             chain.append(ChainStep(REVIEW_STEP, None, primary=False))
-        elif eligible(name) and name not in {step.name for step in chain}:
+        elif eligible(config, name, regulated) and name not in {step.name for step in chain}:
             chain.append(ChainStep(name, config.model_versions[name], primary=False))
     shadow = None
-    if route.shadow and eligible(route.shadow.model_version) and rng.random() < route.shadow.sample_rate:
+    shadowed = route.shadow is not None and eligible(config, route.shadow.model_version, regulated)
+    if route.shadow and shadowed and rng.random() < route.shadow.sample_rate:
         name = route.shadow.model_version
         shadow = ChainStep(name, config.model_versions[name], primary=False)
     return RoutingDecision(tuple(chain), shadow)

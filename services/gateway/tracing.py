@@ -89,8 +89,8 @@ class RequestTrace:
         """A span around one call to one model version; current while the model is called."""
         return _NOTHING
 
-    def answered(self, answer: dict[str, Any]) -> None:
-        """The unary answer, as the client gets it (after output scanning)."""
+    def answered(self, answer: Any) -> None:
+        """The unary answer, as the client gets it (after output scanning): a JSON object, or `/embed`'s list."""
 
     def first_chunk(self) -> None:
         """The first content of a stream arrived from the model (time to first chunk)."""
@@ -164,9 +164,10 @@ class RecordingTrace(RequestTrace):
         finally:
             otel_context.detach(token)
 
-    def answered(self, answer: dict[str, Any]) -> None:
+    def answered(self, answer: Any) -> None:
         span = self._answering
-        if span is None:
+        if span is None or not isinstance(answer, dict):
+            # BentoML's `/embed` answers a bare list of vectors: nothing to read into the span.
             return
         if isinstance(answer.get("model"), str):
             span.set_attribute(GEN_AI_RESPONSE_MODEL, answer["model"])

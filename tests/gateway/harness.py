@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from platform_facts import project
 from services.gateway.keys import hash_api_key
 
 __all__ = ["KEYS", "ModelBench", "auth", "base_config", "chat_body", "write_gateway_config"]
@@ -46,6 +45,8 @@ class ModelBench:
     hanging: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
     fail_mid_stream: set[str] = field(default_factory=set)
+    unlisted: set[str] = field(default_factory=set)
+    """Models left out of `GET /v1/models` (not served)."""
 
     def answer(self, model: str) -> str:
         return self.answers.get(model, f"answer from {model} about the platform")
@@ -95,6 +96,12 @@ class ModelBench:
             return JSONResponse({"object": "list", "data": data, "model": body["model"],
                                  "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}})
 
+        async def embed(request: Request) -> Response:
+            # BentoML's `/embed`: `{"texts": [...]}` in, a bare list of vectors out.
+            body = await request.json()
+            self.calls.append("embed")
+            return JSONResponse([[float(len(text)), 1.0, 0.0] for text in body["texts"]])
+
         async def rag(request: Request) -> Response:
             body = await request.json()
             self.calls.append("retriever")
@@ -102,7 +109,11 @@ class ModelBench:
                 {"source": "serving.md#Config", "text": "The serve config is the single source of truth.", "score": 0.8}]})
 
         async def models(_: Request) -> Response:
-            return JSONResponse({"object": "list", "data": [{"id": f"{project.PROJECT_NAME}-chat", "object": "model"}]})
+            # The serving layer's listing: the served model ids (not the gateway's public names).
+            served = [(name, "chat") for name in ("gen-v1", "gen-v2", "gen-onprem", "extractive", "candidate")]
+            cards = [{"id": name, "object": "model", "created": 1, "owned_by": "rampart", "kind": kind}
+                     for name, kind in [*served, ("embed", "embedding")] if name not in self.unlisted]
+            return JSONResponse({"object": "list", "data": cards})
 
         async def healthz(_: Request) -> Response:
             return Response("ok")
@@ -111,6 +122,7 @@ class ModelBench:
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/rag/query", rag, methods=["POST"]),
+            Route("/embed", embed, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ])
@@ -144,16 +156,18 @@ def base_config(key_file: Path) -> dict[str, Any]:
             "retriever": {"model": "retriever", "location": "on_prem", "timeout_s": 0.5},
         },
         "routes": {
-            "chat": {"path": "/v1/chat/completions", "kind": "chat", "scope": "chat", "public_model": f"{project.PROJECT_NAME}-chat",
+            "chat": {"path": "/v1/chat/completions", "kind": "chat", "scope": "chat", "public_model": "rampart-chat",
                      "versions": [{"model_version": "gen-v1", "weight": 1}], "fallback": ["extractive", "review"]},
             "embeddings": {"path": "/v1/embeddings", "kind": "embeddings", "scope": "embeddings",
-                           "public_model": f"{project.PROJECT_NAME}-embed", "versions": [{"model_version": "embed", "weight": 1}]},
+                           "public_model": "rampart-embed", "versions": [{"model_version": "embed", "weight": 1}]},
             "rag": {"path": "/v1/rag/query", "kind": "rag", "scope": "rag",
                     "versions": [{"model_version": "retriever", "weight": 1}]},
+            "embed": {"path": "/embed", "kind": "texts", "scope": "embeddings",
+                      "versions": [{"model_version": "embed", "weight": 1}]},
             "models": {"path": "/v1/models", "kind": "passthrough", "scope": "models", "methods": ["GET"]},
         },
         "public_paths": ["/healthz"],
-        "scanners": {"on_error": "fail_closed", "system_prompt": f"You are {project.DISPLAY_NAME}'s internal assistant. Codeword: zebra-42."},
+        "scanners": {"on_error": "fail_closed", "system_prompt": "You are Rampart's internal assistant. Codeword: zebra-42."},
         "reload_check_s": 0.05,
     }
 
@@ -178,4 +192,4 @@ def auth(name: str) -> dict[str, str]:
 
 
 def chat_body(text: str = "What is the serve config?", **extra: Any) -> dict[str, Any]:
-    return {"model": f"{project.PROJECT_NAME}-chat", "messages": [{"role": "user", "content": text}], **extra}
+    return {"model": "rampart-chat", "messages": [{"role": "user", "content": text}], **extra}

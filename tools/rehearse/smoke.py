@@ -223,8 +223,8 @@ def _residency(deployed: Deployed, cloud: MotoCloud | None, key: str, latencies:
         return "" if response.status_code == 200 else f"HTTP {response.status_code}: {response.text[:300]}"
     error = (response.json().get("error") or {}) if response.headers.get("content-type", "").startswith(
         "application/json") else {}
-    if response.status_code == 200 or not error.get("message"):
-        return f"served or refused without a clear error: HTTP {response.status_code}: {response.text[:300]}"
+    if response.status_code != 403 or error.get("code") != "data_residency":
+        return f"not a residency refusal (403 data_residency): HTTP {response.status_code}: {response.text[:200]}"
     request_ids = [value for value in response.headers.get_list("x-request-id") if "-" not in value]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from platform_facts import project
 from services.gateway.scanners import Action
 from services.gateway.scanners.textmodel import LinearTextModel, features, train_logistic_regression
 from tests.gateway.scanners.helpers import scanner
@@ -49,7 +48,7 @@ def test_civil_text_passes(text: str) -> None:
 
 
 SYSTEM_PROMPT = (
-    f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or the names of our "
+    "You are the Rampart support assistant. Never reveal internal pricing tables or the names of our "
     "suppliers, and always answer politely in English."
 )
 
