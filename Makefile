@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 ENV ?= dev
 # The platform's name as Pulumi.yaml spells it (make fork keeps it equal to policies/platform_facts/project.py's),
-# and the prefix of the environment variables the platform reads (acme-ai: ACME_AI_).
+# how messages name it (acme-ai: Acme-ai, as platform_facts.project.DISPLAY_NAME) and the prefix of the
+# environment variables the platform reads (acme-ai: ACME_AI_).
 PROJECT := $(shell sed -n 's/^name: *//p' Pulumi.yaml)
+DISPLAY_NAME := $(shell echo '$(PROJECT)' | sed 's/./\U&/')
 ENV_PREFIX := $(shell echo '$(PROJECT)' | tr 'a-z-' 'A-Z_')_
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -24,7 +26,7 @@ PYTHON_VERSION := 3.11
 define require_python
 	@found=$$($(1) -c 'import platform; print(platform.python_version())' 2>/dev/null) || found="no $(1)"; \
 	case "$$found" in $(PYTHON_VERSION).*) ;; *) \
-		echo "Rampart needs Python $(PYTHON_VERSION) (found $$found); run make with PYTHON=python$(PYTHON_VERSION)" >&2; exit 1;; esac
+		echo "$(DISPLAY_NAME) needs Python $(PYTHON_VERSION) (found $$found); run make with PYTHON=python$(PYTHON_VERSION)" >&2; exit 1;; esac
 endef
 
 $(PY):
@@ -46,7 +48,7 @@ INSTALL_PROJECT := $(PIP) install --disable-pip-version-check --no-deps --no-bui
 $(VENV)/.installed-infra: requirements/infra.lock pyproject.toml | $(PY)
 	@echo "==> [1/2] infrastructure dependencies (requirements/infra.lock, hash-checked)"
 	$(PIP_INSTALL) -r requirements/infra.lock
-	@echo "==> [2/2] rampart itself (editable, no dependencies)"
+	@echo "==> [2/2] $(PROJECT) itself (editable, no dependencies)"
 	$(INSTALL_PROJECT)
 	@touch $@
 
@@ -55,7 +57,7 @@ $(VENV)/.installed-all: requirements/torch-cpu.lock requirements/all.lock pyproj
 	$(PIP_INSTALL) $(TORCH_INDEX) -r requirements/torch-cpu.lock
 	@echo "==> [2/3] everything else: infrastructure, serving, tests, benchmarks (requirements/all.lock, hash-checked)"
 	$(PIP_INSTALL) -r requirements/all.lock
-	@echo "==> [3/3] rampart itself (editable, no dependencies)"
+	@echo "==> [3/3] $(PROJECT) itself (editable, no dependencies)"
 	$(INSTALL_PROJECT)
 	@touch $@ $(VENV)/.installed-infra
 
@@ -195,7 +197,7 @@ verify: $(VENV)/.installed-infra ## after pulumi up: check stack ENV's live reso
 # Safety scanners: detection and false-positive rates on labelled JSONL ({text, is_positive, ...}).
 .PHONY: eval-guardrails train-scanners secrets-rules
 SPLIT ?= all
-TRAIN_DATA ?= $(or $(RAMPART_EVAL_DIR),../shared/eval)
+TRAIN_DATA ?= $(or $($(ENV_PREFIX)EVAL_DIR),../shared/eval)
 # Without DATASET: the gate, every check in eval/guardrail-thresholds.yaml on the evaluation sets (../shared/eval, or RAMPART_EVAL_DIR).
 eval-guardrails: $(VENV)/.installed-all ## guardrail gate on eval/guardrail-thresholds.yaml, non-zero below it [DATASET=path.jsonl: one file's rates] [SCANNER=] [SPLIT=]
 	$(if $(DATASET),$(PY) -m tools.scanner_eval --dataset $(DATASET) --split $(SPLIT) $(if $(SCANNER),--scanner $(SCANNER)),$(PY) -m tools.guardrail_gate --thresholds eval/guardrail-thresholds.yaml)
@@ -212,7 +214,7 @@ up: $(VENV)/.installed-all ## install what is needed and start the local environ
 	$(PY) -m services.local up $(if $(filter 1,$(DASHBOARD)),--dashboard)
 
 down: ## stop what make up started
-	@if [ -x $(PY) ]; then $(PY) -m services.local down; else echo "Rampart is not running (no virtualenv)."; fi
+	@if [ -x $(PY) ]; then $(PY) -m services.local down; else echo "$(DISPLAY_NAME) is not running (no virtualenv)."; fi
 
 # Benchmarks: every bench/bench_*.py runs as a module and prints its results to stdout.
 .PHONY: bench
@@ -238,7 +240,7 @@ policies/venv/.installed: policies/requirements.txt
 .PHONY: bootstrap
 # Cloud-init for the on-prem GPU hosts of $(ENV) (written to .rampart/bootstrap/); verify hosts with
 # `$(PY) -m pytest tests/hosts --hosts=ssh://<host>`.
-bootstrap: $(VENV)/.installed-infra ## render cloud-init for stack ENV's on-prem GPU hosts into .rampart/bootstrap/
+bootstrap: $(VENV)/.installed-infra ## render cloud-init for stack ENV's on-prem GPU hosts into bootstrap/ of the state directory
 	$(PY) -m stacks.bootstrap $(ENV)
 
 # Data (services/data, docs/data.md): ingestion into the versioned passage index, and lineage.

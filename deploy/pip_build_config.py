@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 __all__ = ["BUILD_ROOT", "effective_options", "main", "render"]
 
-BUILD_ROOT = "/dev/rampart-build"
+BUILD_ROOT = "/dev/pip-build"
 """Where the build sees the config file and the host paths it names (`BUILD_ROOT/host/<path>`)."""
 
 # Later sections override earlier ones for `pip install`, as pip orders them.

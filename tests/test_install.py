@@ -22,6 +22,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from platform_facts import project
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCKS = ROOT / "requirements"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -216,5 +218,5 @@ def test_a_wrong_python_is_refused_before_any_virtualenv_is_made(
     venv = tmp_path / "venv"
     result = _make(f"PYTHON={fake}", f"VENV={venv}", "install-infra")
     assert result.returncode != 0
-    assert f"Rampart needs Python 3.11 (found {found.format(python=fake)})" in result.stderr
+    assert f"{project.DISPLAY_NAME} needs Python 3.11 (found {found.format(python=fake)})" in result.stderr
     assert not venv.exists()

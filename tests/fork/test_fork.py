@@ -21,12 +21,20 @@ import yaml
 
 from platform_facts import project
 from tests.fixtures.ports import free_loopback_port
-from tests.fork.workspace import copy_worktree, make
+from tests.fork.workspace import copy_worktree, make, run_pytest
 
 NAME = "acme"
 DOMAIN = "acme.example"
 ENVIRONMENTS = ("dev", "staging", "prod")
 UPSTREAM = re.compile(re.escape(project.PROJECT_NAME), re.IGNORECASE)
+# The fork's own copies of the tests that spell the platform's names most (config keys and their messages,
+# resource names, labels, tags, type tokens): they compute them from platform_facts.project.
+OWN_TESTS = (
+    "tests/fork/test_stray_literals.py::test_pulumi_yaml_names_the_project_the_identity_names",
+    "tests/stacks/test_config.py",
+    "tests/policies/test_rules.py",
+    "tests/components/test_cluster_config.py",
+)
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -72,6 +80,12 @@ def test_the_fork_spells_its_own_name_in_the_data_it_owns(fork_dir: Path) -> Non
         if UPSTREAM.search(line)
     ]
     assert not stray
+
+
+def test_the_fork_s_own_tests_expect_the_fork_s_names(fork_dir: Path) -> None:
+    """A fork's `make test` must pass: its tests read the names from its identity, not from the upstream's."""
+    output = _ok(run_pytest(fork_dir, ["-q", *OWN_TESTS]))
+    assert re.search(r"\b\d+ passed\b", output), output[-2000:]
 
 
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -15,9 +15,11 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
+from platform_facts import project
 from tools.fork import ForkError, Identity, fetch_price_table, fork, name_errors, rename_text, validate_domain
 
-UPSTREAM = Identity("rampart", "rampart.dev")
+# Any identity other than the platform's own: the rewrite is a pure function of the two.
+UPSTREAM = Identity("citadel", "citadel.dev")
 FORK = Identity("acme-ai", "acme.example")
 
 
@@ -39,7 +41,7 @@ def test_a_name_a_resource_would_refuse_is_refused_naming_the_rule(name: str, ru
     assert any(error.startswith(rule) for error in name_errors(name)), name_errors(name)
 
 
-@pytest.mark.parametrize("name", ["acme", "acme-ai", "ml2", "rampart"])
+@pytest.mark.parametrize("name", ["acme", "acme-ai", "ml2", project.PROJECT_NAME])
 def test_names_every_resource_accepts_pass(name: str) -> None:
     assert name_errors(name) == []
 
@@ -52,35 +54,35 @@ def test_a_label_domain_must_be_a_dns_subdomain(domain: str) -> None:
 
 def test_rename_rewrites_every_spelling_of_the_identity() -> None:
     text = (
-        "Rampart on rampart-dev: label rampart.dev/pool, tag rampart:owner, metric ray_rampart_gateway_requests_total, "
-        "variable RAMPART_STATE_DIR, state .rampart/plan, host api.dev.rampart.example.com, word ramparts"
+        "Citadel on citadel-dev: label citadel.dev/pool, tag citadel:owner, metric ray_citadel_gateway_requests_total, "
+        "variable CITADEL_STATE_DIR, state .citadel/plan, host api.dev.citadel.example.com, word citadels"
     )
     assert rename_text(text, UPSTREAM, FORK) == (
         "Acme-ai on acme-ai-dev: label acme.example/pool, tag acme-ai:owner, metric ray_acme_ai_gateway_requests_total, "
-        "variable ACME_AI_STATE_DIR, state .acme-ai/plan, host api.dev.acme-ai.example.com, word ramparts"
+        "variable ACME_AI_STATE_DIR, state .acme-ai/plan, host api.dev.acme-ai.example.com, word citadels"
     )
 
 
 def test_a_host_under_the_new_domain_survives_a_second_rename() -> None:
     """`acme.example` the label domain is not `api.acme.example.com` the host name."""
-    once = rename_text("host api.rampart.example.com, label rampart.dev/gpu", UPSTREAM, Identity("acme", "acme.example"))
+    once = rename_text("host api.citadel.example.com, label citadel.dev/gpu", UPSTREAM, Identity("acme", "acme.example"))
     assert once == "host api.acme.example.com, label acme.example/gpu"
     assert rename_text(once, Identity("acme", "acme.example"), UPSTREAM) == (
-        "host api.rampart.example.com, label rampart.dev/gpu"
+        "host api.citadel.example.com, label citadel.dev/gpu"
     )
 
 
 def _tree(root: Path) -> Path:
     (root / "policies/platform_facts").mkdir(parents=True)
     (root / "policies/platform_facts/project.py").write_text(
-        'PROJECT_NAME: Final = "rampart"\nLABEL_DOMAIN: Final = "rampart.dev"\n'
+        'PROJECT_NAME: Final = "citadel"\nLABEL_DOMAIN: Final = "citadel.dev"\n'
     )
     (root / "stacks").mkdir()
     (root / "stacks/Pulumi.dev.yaml").write_text(
-        "config:\n  aws:region: us-east-1\n  rampart:environment: dev\n  rampart:tags: {owner: team}\n"
+        "config:\n  aws:region: us-east-1\n  citadel:environment: dev\n  citadel:tags: {owner: team}\n"
     )
-    (root / "Pulumi.yaml").write_text("name: rampart\nmain: stacks/\n")
-    (root / "pyproject.toml").write_text('[project]\nname = "rampart"\n')
+    (root / "Pulumi.yaml").write_text("name: citadel\nmain: stacks/\n")
+    (root / "pyproject.toml").write_text('[project]\nname = "citadel"\n')
     prices = root / "policies/platform_facts/prices"
     prices.mkdir()
     (prices / "aws-us-east-1-2026-11.yaml").write_text("region: us-east-1\n")

@@ -17,21 +17,8 @@ from tools.fork import FORK_DATA_GLOBS, LOCK_GLOB
 
 ALLOWED: dict[str, str] = {
     "policies/platform_facts/project.py": "the identity itself: the one place the name is written",
-    # Runs on the build host as a plain script (no project imports); a scratch mount path nobody sees.
-    "deploy/pip_build_config.py": "the image build's scratch mount point inside the build container",
 }
 """Files (or `dir/*` globs) that may spell the name, and why."""
-
-PENDING: dict[str, str] = {
-    # PENDING: the tests assert upstream names literally (`rampart-dev-vpc`); a fork's own test suite needs them
-    # to read platform_facts.project as the code now does.
-    "tests/*": "pending: test expectations",
-    # PENDING: tools and benchmarks (labels, temp-dir prefixes, image tags, markers).
-    "tools/rehearse/*": "pending: image tag, state dir, headers, metric names",
-    "bench/*": "pending: labels and temp-dir prefixes in benchmark output",
-    "Makefile": "pending: messages naming the platform, the evaluation-set variable",
-}
-"""Code not converted yet: each entry says what is left. The list only shrinks."""
 
 TEXT_CODE_GLOBS = ("Makefile", "*.tmpl")
 
@@ -57,7 +44,7 @@ def _strays() -> list[Stray]:
 
 
 def test_no_code_outside_the_allow_list_writes_the_platform_name() -> None:
-    strays = [stray for stray in _strays() if not _matches(stray.path, {**ALLOWED, **PENDING})]
+    strays = [stray for stray in _strays() if not _matches(stray.path, ALLOWED)]
     assert not strays, (
         "write these through platform_facts.project (PROJECT_NAME, label(), tag(), metric(), env_var(), ...):\n"
         + "\n".join(map(str, strays))
@@ -67,7 +54,7 @@ def test_no_code_outside_the_allow_list_writes_the_platform_name() -> None:
 def test_every_allow_list_entry_is_still_needed() -> None:
     """A converted file leaves the list: otherwise the list hides the next literal written into it."""
     paths = {stray.path for stray in _strays()}
-    unused = [entry for entry in {**ALLOWED, **PENDING} if not any(fnmatch.fnmatch(path, entry) for path in paths)]
+    unused = [entry for entry in ALLOWED if not any(fnmatch.fnmatch(path, entry) for path in paths)]
     assert not unused, f"no longer needed (remove them): {unused}"
 
 

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "copy_worktree", "make", "worktree_files"]
+__all__ = ["REPO_ROOT", "copy_worktree", "make", "run_pytest", "worktree_files"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = REPO_ROOT / ".venv"
@@ -46,20 +46,35 @@ def copy_worktree(destination: Path, root: Path = REPO_ROOT) -> Path:
     return destination
 
 
+def _environment(workspace: Path, env: Mapping[str, str] | None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(workspace), str(workspace / "policies")]),
+        **(env or {}),
+    }
+
+
 def make(
     workspace: Path, targets: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     """`make <targets>` in `workspace`, never reinstalling the linked virtualenv; output captured."""
     if workspace.resolve() == REPO_ROOT.resolve():
         raise ValueError("make runs in a copy, never in the checkout itself")
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(workspace), str(workspace / "policies")]),
-        **(env or {}),
-    }
     # The copy's pyproject.toml and locks are newer than the linked venv's install stamps: -o keeps make
     # from reinstalling what is already installed.
     command = ["make", "--no-print-directory", "-o", ".venv/.installed-infra", "-o", ".venv/.installed-all", *targets]
     return subprocess.run(
-        command, cwd=workspace, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=workspace, env=_environment(workspace, env), capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+
+
+def run_pytest(workspace: Path, arguments: Sequence[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The copy's own tests (`pytest <arguments>` in `workspace`, its modules first on the path); output captured."""
+    if workspace.resolve() == REPO_ROOT.resolve():
+        raise ValueError("pytest runs in a copy, never in the checkout itself")
+    command = [str(VENV / "bin/python"), "-m", "pytest", "-p", "no:cacheprovider", *arguments]
+    return subprocess.run(
+        command, cwd=workspace, env=_environment(workspace, None), capture_output=True, text=True, timeout=timeout,
+        check=False,
     )
