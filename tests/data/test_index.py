@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from platform_facts import project
 from services.data.index_store import IndexStore, PassageFilter
 from services.data.pipeline import Embed, ingest
 from services.data.settings import IngestSettings
@@ -100,7 +101,7 @@ def test_s3_source_into_an_s3_index(aws_endpoint: str, embed: Embed, monkeypatch
     for name, text in GOOD.items():
         s3.put_object(Bucket="corpus", Key=f"team/{name}", Body=text.encode())
     s3.put_object(Bucket="corpus", Key="team/empty.md", Body=b"")
-    store = IndexStore("s3://indexes/rampart")
+    store = IndexStore(f"s3://indexes/{project.PROJECT_NAME}")
     result = asyncio.run(ingest(open_source("s3://corpus/team", s3_client=s3), store, IngestSettings(), embed, 384))
     assert result.report.quarantined_by_reason == {"empty": 1}
     run = store.run_for_version(result.version)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_facts import project
 from services.data.index_store import IndexStore
 from services.data.pipeline import Embed, ingest
 from services.data.ray_job import ingest_on_ray
@@ -28,7 +29,7 @@ def local_ray() -> Iterator[None]:
         yield
         return
     # Short path: Ray's unix sockets live under it and socket paths are limited to 107 bytes.
-    temp_dir = tempfile.mkdtemp(prefix="rampart-ray-data-", dir="/tmp")
+    temp_dir = tempfile.mkdtemp(prefix=f"{project.PROJECT_NAME}-ray-data-", dir="/tmp")
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir)
     try:
         yield

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from platform_facts import project
 from services.gateway.keys import hash_api_key
 
 __all__ = ["KEYS", "ModelBench", "auth", "base_config", "chat_body", "write_gateway_config"]
@@ -111,7 +112,7 @@ class ModelBench:
         async def models(_: Request) -> Response:
             # The serving layer's listing: the served model ids (not the gateway's public names).
             served = [(name, "chat") for name in ("gen-v1", "gen-v2", "gen-onprem", "extractive", "candidate")]
-            cards = [{"id": name, "object": "model", "created": 1, "owned_by": "rampart", "kind": kind}
+            cards = [{"id": name, "object": "model", "created": 1, "owned_by": project.PROJECT_NAME, "kind": kind}
                      for name, kind in [*served, ("embed", "embedding")] if name not in self.unlisted]
             return JSONResponse({"object": "list", "data": cards})
 
@@ -156,10 +157,10 @@ def base_config(key_file: Path) -> dict[str, Any]:
             "retriever": {"model": "retriever", "location": "on_prem", "timeout_s": 0.5},
         },
         "routes": {
-            "chat": {"path": "/v1/chat/completions", "kind": "chat", "scope": "chat", "public_model": "rampart-chat",
+            "chat": {"path": "/v1/chat/completions", "kind": "chat", "scope": "chat", "public_model": f"{project.PROJECT_NAME}-chat",
                      "versions": [{"model_version": "gen-v1", "weight": 1}], "fallback": ["extractive", "review"]},
             "embeddings": {"path": "/v1/embeddings", "kind": "embeddings", "scope": "embeddings",
-                           "public_model": "rampart-embed", "versions": [{"model_version": "embed", "weight": 1}]},
+                           "public_model": f"{project.PROJECT_NAME}-embed", "versions": [{"model_version": "embed", "weight": 1}]},
             "rag": {"path": "/v1/rag/query", "kind": "rag", "scope": "rag",
                     "versions": [{"model_version": "retriever", "weight": 1}]},
             "embed": {"path": "/embed", "kind": "texts", "scope": "embeddings",
@@ -167,7 +168,7 @@ def base_config(key_file: Path) -> dict[str, Any]:
             "models": {"path": "/v1/models", "kind": "passthrough", "scope": "models", "methods": ["GET"]},
         },
         "public_paths": ["/healthz"],
-        "scanners": {"on_error": "fail_closed", "system_prompt": "You are Rampart's internal assistant. Codeword: zebra-42."},
+        "scanners": {"on_error": "fail_closed", "system_prompt": f"You are {project.DISPLAY_NAME}'s internal assistant. Codeword: zebra-42."},
         "reload_check_s": 0.05,
     }
 
@@ -192,4 +193,4 @@ def auth(name: str) -> dict[str, str]:
 
 
 def chat_body(text: str = "What is the serve config?", **extra: Any) -> dict[str, Any]:
-    return {"model": "rampart-chat", "messages": [{"role": "user", "content": text}], **extra}
+    return {"model": f"{project.PROJECT_NAME}-chat", "messages": [{"role": "user", "content": text}], **extra}

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from tests.gateway.harness import ModelBench, auth, chat_body
 
@@ -30,7 +31,7 @@ async def test_wrong_key_is_401_saying_invalid(client: httpx.AsyncClient) -> Non
 
 
 async def test_key_without_scope_is_403_naming_the_scope(client: httpx.AsyncClient, bench: ModelBench) -> None:
-    body = {"model": "rampart-embed", "input": "hello"}
+    body = {"model": f"{project.PROJECT_NAME}-embed", "input": "hello"}
     response = await client.post("/v1/embeddings", json=body, headers=auth("acme_chat_only"))
     assert response.status_code == 403
     error = response.json()["error"]
@@ -48,7 +49,7 @@ async def test_valid_key_reaches_the_model_and_unknown_paths_are_404(client: htt
     ok = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
     assert ok.status_code == 200
     assert ok.json()["choices"][0]["message"]["content"] == "answer from gen-v1 about the platform"
-    assert ok.headers["x-rampart-model-version"] == "gen-v1"
+    assert ok.headers[f"x-{project.PROJECT_NAME}-model-version"] == "gen-v1"
     missing = await client.post("/v1/secret-admin", json={}, headers=auth("acme"))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
@@ -73,10 +74,10 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, bench: Mode
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"model": "rampart-chat", "messages": [{"role": "user", "content": "hi"}] * 5}, "messages"),
+        ({"model": f"{project.PROJECT_NAME}-chat", "messages": [{"role": "user", "content": "hi"}] * 5}, "messages"),
         (chat_body("word " * 500), "messages.0.content"),
-        ({"model": "rampart-chat", "messages": "not a list"}, "messages"),
-        ({"model": "rampart-embed", "input": ["a"] * 9}, "input"),
+        ({"model": f"{project.PROJECT_NAME}-chat", "messages": "not a list"}, "messages"),
+        ({"model": f"{project.PROJECT_NAME}-embed", "input": ["a"] * 9}, "input"),
     ],
 )
 async def test_request_limits_are_400_naming_the_field(

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from services.gateway.admin import ADMIN_ROUTES
 from services.gateway.errors import InvalidRequestError
@@ -26,7 +27,7 @@ TOXIC = "you are an idiot and I hate you, stupid moron"
 async def queue_flagged(client: httpx.AsyncClient, bench: ModelBench) -> str:
     bench.answers["gen-v1"] = TOXIC
     response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
-    review_id: str = response.json()["rampart"]["review_id"]
+    review_id: str = response.json()[project.PROJECT_NAME]["review_id"]
     return review_id
 
 
@@ -64,7 +65,7 @@ async def test_an_edit_the_output_scanners_block_is_refused_and_the_item_stays_p
     client: httpx.AsyncClient, bench: ModelBench
 ) -> None:
     item_id = await queue_flagged(client, bench)
-    leak = "Sure. You are Rampart's internal assistant. Codeword: zebra-42."
+    leak = f"Sure. You are {project.DISPLAY_NAME}'s internal assistant. Codeword: zebra-42."
     refused = await client.post(f"/v1/review/items/{item_id}/edit", json={"answer": leak}, headers=auth("reviewer"))
     assert refused.status_code == InvalidRequestError.status
     error = refused.json()["error"]
@@ -155,7 +156,7 @@ def test_the_pages_build_no_markup_from_strings_and_load_no_inline_script() -> N
 async def test_the_gateway_schema_names_each_operations_scope(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/v1/gateway/openapi.json", headers=auth("reviewer"))).json()
     scopes = {
-        (method.upper(), path, operation["x-rampart-scope"])
+        (method.upper(), path, operation[f"x-{project.PROJECT_NAME}-scope"])
         for path, operations in schema["paths"].items()
         for method, operation in operations.items()
     }

@@ -15,10 +15,13 @@ import boto3
 import pytest
 import yaml
 
+from platform_facts import project
 from services.gateway.config import KeySourceConfig
 from services.gateway.errors import AuthenticationError
 from services.gateway.keys import load_key_store
 from tools.api_keys import main
+
+DEV = project.environment_prefix("dev")
 
 TENANTS = ["internal", "regulated-bank"]
 
@@ -35,7 +38,7 @@ def test_a_key_added_to_the_stacks_secret_authenticates_at_the_gateway(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
     client = boto3.client("secretsmanager", region_name="us-east-1")
-    arn = client.create_secret(Name="rampart-dev-secrets-gateway-api-keys")["ARN"]  # as the stack creates it: no value
+    arn = client.create_secret(Name=f"{DEV}-secrets-gateway-api-keys")["ARN"]  # as the stack creates it: no value
     # What `make api-key` pipes in: `pulumi stack output --json`.
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"secret_arns": {"gateway-api-keys": arn}})))
 

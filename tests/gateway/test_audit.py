@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from services.gateway.accounting import AuditRecord
 from services.gateway.audit import AuditLog, verify_bucket, verify_path
@@ -104,7 +105,7 @@ async def test_one_record_per_request_whatever_the_outcome(gateway: GatewayMiddl
         statuses = [
             (await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("acme"))).status_code,
             (await client.post("/v1/chat/completions", json=chat_body())).status_code,
-            (await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": "x"}, headers=auth("acme_chat_only"))).status_code,
+            (await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x"}, headers=auth("acme_chat_only"))).status_code,
             (await client.post("/v1/chat/completions", content=b"{", headers=auth("acme"))).status_code,
             (await client.get("/v1/models", headers=auth("acme"))).status_code,
         ]
@@ -142,7 +143,7 @@ def _assert_typed_dict(schema: Any, value: Any) -> None:
 
 def _object_lock_bucket(endpoint: str) -> Any:
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    s3.create_bucket(Bucket="rampart-audit", ObjectLockEnabledForBucket=True)
+    s3.create_bucket(Bucket=f"{project.PROJECT_NAME}-audit", ObjectLockEnabledForBucket=True)
     return s3
 
 
@@ -154,7 +155,7 @@ async def test_segments_upload_to_the_object_lock_bucket(
     s3 = _object_lock_bucket(aws_endpoint)
 
     def upload(config: dict[str, Any]) -> None:
-        config["audit"] = {"upload": {"bucket": "rampart-audit", "prefix": "audit/", "retention_days": 30,
+        config["audit"] = {"upload": {"bucket": f"{project.PROJECT_NAME}-audit", "prefix": "audit/", "retention_days": 30,
                                       "batch_records": 3}}
 
     gateway = make_gateway(upload, s3_client=s3)
@@ -163,17 +164,17 @@ async def test_segments_upload_to_the_object_lock_bucket(
             await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
     await gateway.drain()
     assert gateway.flush_audit() is not None
-    keys = [item["Key"] for item in s3.list_objects_v2(Bucket="rampart-audit")["Contents"]]
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=f"{project.PROJECT_NAME}-audit")["Contents"]]
     assert keys == [f"audit/{gateway.audit.stream}/000000000000-000000000002.jsonl",
                     f"audit/{gateway.audit.stream}/000000000003-000000000003.jsonl"]
-    head = s3.head_object(Bucket="rampart-audit", Key=keys[0])
+    head = s3.head_object(Bucket=f"{project.PROJECT_NAME}-audit", Key=keys[0])
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert head["Metadata"]["records"] == "3"
-    [result] = verify_bucket(s3, "rampart-audit", "audit/")
+    [result] = verify_bucket(s3, f"{project.PROJECT_NAME}-audit", "audit/")
     assert result.ok and result.records == 4
     with pytest.raises(s3.exceptions.ClientError):
-        versions = s3.list_object_versions(Bucket="rampart-audit", Prefix=keys[0])["Versions"]
-        s3.delete_object(Bucket="rampart-audit", Key=keys[0], VersionId=versions[0]["VersionId"])
+        versions = s3.list_object_versions(Bucket=f"{project.PROJECT_NAME}-audit", Prefix=keys[0])["Versions"]
+        s3.delete_object(Bucket=f"{project.PROJECT_NAME}-audit", Key=keys[0], VersionId=versions[0]["VersionId"])
 
 
 def test_segments_are_sealed_by_count_or_by_age(tmp_path: Path) -> None:
@@ -184,7 +185,6 @@ def test_segments_are_sealed_by_count_or_by_age(tmp_path: Path) -> None:
     assert len(log.take_unsealed(at_least=3, max_age_s=0.0)) == 2  # a quiet replica still uploads
     assert log.take_unsealed(at_least=1) == []
     log.close()
-
 
 
 def _upload_log(s3: Any, bucket: str, log_path: Path, stream: str) -> list[str]:
@@ -204,7 +204,7 @@ def test_verify_reads_uploaded_segments_from_an_s3_uri(
     from services.gateway.audit import main
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
-    bucket = "rampart-audit"
+    bucket = f"{project.PROJECT_NAME}-audit"
     s3 = _object_lock_bucket(aws_endpoint)
     keys = _upload_log(s3, bucket, _log(tmp_path), "s1")
 
@@ -227,7 +227,7 @@ def test_verify_reads_uploaded_segments_from_an_s3_uri(
 
 def test_make_audit_verify_takes_a_bucket(aws_endpoint: str, tmp_path: Path) -> None:
     """moto server stands in for S3 (the cloud cannot exist here)."""
-    bucket = "rampart-audit"
+    bucket = f"{project.PROJECT_NAME}-audit"
     _upload_log(_object_lock_bucket(aws_endpoint), bucket, _log(tmp_path), "s1")
     done = subprocess.run(
         ["make", "-s", "-o", ".venv/.installed-all", "audit-verify", f"AUDIT_DIR=s3://{bucket}/audit/",

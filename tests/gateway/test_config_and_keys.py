@@ -8,6 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from platform_facts import project
 from services.config import config_names
 from services.gateway.config import KeySourceConfig, load_gateway_config, parse_gateway_config
 from services.gateway.errors import AuthenticationError, ConfigError, ScopeError
@@ -89,8 +90,8 @@ def _key_set(tenant: str, key: str, scopes: list[str]) -> str:
 def test_keys_from_secrets_manager(aws_endpoint: str) -> None:
     """moto server stands in for AWS Secrets Manager (the cloud cannot exist here)."""
     client = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
-    client.create_secret(Name="rampart/prod/gateway-keys", SecretString=_key_set("acme", "rk-from-sm", ["chat"]))
-    source = KeySourceConfig(source="secrets_manager", secret_id="rampart/prod/gateway-keys")
+    client.create_secret(Name=f"{project.PROJECT_NAME}/prod/gateway-keys", SecretString=_key_set("acme", "rk-from-sm", ["chat"]))
+    source = KeySourceConfig(source="secrets_manager", secret_id=f"{project.PROJECT_NAME}/prod/gateway-keys")
     store = load_key_store(source, ["acme"], secrets_client=client)
     assert store.authenticate({"authorization": "Bearer rk-from-sm"}).scopes == frozenset({"chat"})
     with pytest.raises(ConfigError, match=r"keys\.0\.tenant: unknown tenant 'acme'"):

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from tests.gateway.harness import ModelBench, auth, chat_body
 
@@ -44,7 +45,7 @@ async def test_a_client_rates_its_answer_by_request_id(client: httpx.AsyncClient
     assert feedback_record["feedback"] == {"feedback_id": receipt["id"], "response_id": response_id, "rating": -1,
                                            "model_version": "gen-v1"}
     assert feedback_record["route"] == "/v1/feedback" and feedback_record["status"] == 200
-    assert gateway.metrics.value("rampart_gateway_feedback_total",
+    assert gateway.metrics.value(project.metric("gateway_feedback_total"),
                                  {"model_version": "gen-v1", "source": "api", "rating": "-1"}) == 1
 
 
@@ -109,7 +110,7 @@ async def test_a_review_decision_is_feedback_on_the_reviewed_answer(
 ) -> None:
     bench.answers["gen-v1"] = "you are an idiot and I hate you, stupid moron"
     response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
-    review_id = response.json()["rampart"]["review_id"]
+    review_id = response.json()[project.PROJECT_NAME]["review_id"]
     await gateway.drain()
     rejected = await client.post(f"/v1/review/items/{review_id}/reject", headers=auth("reviewer"))
     assert rejected.status_code == 200
@@ -117,7 +118,7 @@ async def test_a_review_decision_is_feedback_on_the_reviewed_answer(
     [stored] = gateway.store.responses.feedback_for([response_id])[response_id]
     assert (stored.source, stored.rating, stored.model_version, stored.tags) == (
         "review", -1, "gen-v1", ["review:rejected"])
-    assert gateway.metrics.value("rampart_gateway_feedback_total",
+    assert gateway.metrics.value(project.metric("gateway_feedback_total"),
                                  {"model_version": "gen-v1", "source": "review", "rating": "-1"}) == 1
     assert gateway.store.responses.get(response_id).flagged is True
 
@@ -134,7 +135,7 @@ async def test_replicas_share_answers_feedback_and_the_review_queue_across_a_res
         bench.failing.clear()
         response_id = await _answered(client)
     assert queued.status_code == 202
-    review_id = queued.json()["rampart"]["review_id"]
+    review_id = queued.json()[project.PROJECT_NAME]["review_id"]
     replica_a.close()  # replica A goes away; a new one starts on the same store
     replica_c = make_gateway()
     async with http(replica_b) as client:

@@ -19,6 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from services.gateway.audit import AuditLog, verify_lines
 from services.gateway.quotas import QuotaLedger
@@ -49,7 +50,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 chat_like = st.fixed_dictionaries(
-    {"model": st.sampled_from(["rampart-chat", "rampart-embed", "x"]) | st.text(max_size=8)},
+    {"model": st.sampled_from([f"{project.PROJECT_NAME}-chat", f"{project.PROJECT_NAME}-embed", "x"]) | st.text(max_size=8)},
     optional={
         "messages": st.lists(
             st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant"]) | st.text(max_size=5)},
@@ -121,13 +122,14 @@ def test_any_single_field_change_in_the_audit_log_is_detected(
 
 # One hand-made case per class of malformed input that once slipped past the generators above
 # (each answered 500 before): depth, encoding, size and types. Each must be a JSON 4xx naming the body.
-_DEEP = b'{"model": "rampart-chat", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+_CHAT = f'"model": "{project.PROJECT_NAME}-chat"'.encode()
+_DEEP = b"{" + _CHAT + b', "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 MALFORMED_BODIES = {
     "nested 100,000 levels deep": _DEEP,
-    "a lone surrogate in a string": b'{"model": "rampart-chat", "messages": [{"role": "user", "content": "hi \\ud800"}]}',
-    "a lone low surrogate in a key": b'{"model": "rampart-chat", "\\udc00": 1, "messages": []}',
-    "invalid UTF-8 bytes": b'{"model": "rampart-chat", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
-    "larger than the body limit": b'{"model": "rampart-chat", "pad": "' + b"x" * 30_000 + b'"}',
+    "a lone surrogate in a string": b"{" + _CHAT + b', "messages": [{"role": "user", "content": "hi \\ud800"}]}',
+    "a lone low surrogate in a key": b"{" + _CHAT + b', "\\udc00": 1, "messages": []}',
+    "invalid UTF-8 bytes": b"{" + _CHAT + b', "messages": [{"role": "user", "content": "\xff\xfe"}]}',
+    "larger than the body limit": b"{" + _CHAT + b', "pad": "' + b"x" * 30_000 + b'"}',
     "a number where an object belongs": b"12345678901234567890",
     "an array at the top level": b"[1, 2, 3]",
 }

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from platform_facts import project
 from services.gateway import GATEWAY_METRICS, GatewayMiddleware
 from services.gateway.drift import Baseline, DriftTracker, load_baseline, write_baseline
 from services.metrics_catalog import EXPORTED_METRICS
@@ -30,13 +31,13 @@ async def test_metrics_endpoint_exposes_requests_tokens_cost_and_verdicts(gatewa
         forbidden = await client.get("/v1/gateway/metrics", headers=auth("acme"))
         exposition = (await client.get("/v1/gateway/metrics", headers=auth("reviewer"))).text
     assert forbidden.status_code == 403
-    assert 'rampart_gateway_requests_total{route="/v1/chat/completions",status="200",tenant="acme"} 3.0' in exposition
-    assert 'rampart_gateway_requests_total{route="/v1/chat/completions",status="401",tenant=""} 1.0' in exposition
-    tokens = gateway.metrics.value("rampart_gateway_tokens_total", {"tenant": "acme"})
+    assert f'{project.METRIC_PREFIX}_gateway_requests_total{{route="/v1/chat/completions",status="200",tenant="acme"}} 3.0' in exposition
+    assert f'{project.METRIC_PREFIX}_gateway_requests_total{{route="/v1/chat/completions",status="401",tenant=""}} 1.0' in exposition
+    tokens = gateway.metrics.value(project.metric("gateway_tokens_total"), {"tenant": "acme"})
     assert tokens == 3 * (4 + 6)  # prompt "tell me about serving" + answer "answer from gen-v1 about the platform"
-    assert gateway.metrics.value("rampart_gateway_cost_usd_total", {"tenant": "acme"}) == pytest.approx(tokens / 1000 * 2.0)
-    assert gateway.metrics.value("rampart_gateway_request_latency_seconds_count", {"route": "/v1/chat/completions"}) == 4
-    assert gateway.metrics.value("rampart_gateway_scanner_verdicts_total",
+    assert gateway.metrics.value(project.metric("gateway_cost_usd_total"), {"tenant": "acme"}) == pytest.approx(tokens / 1000 * 2.0)
+    assert gateway.metrics.value(project.metric("gateway_request_latency_seconds_count"), {"route": "/v1/chat/completions"}) == 4
+    assert gateway.metrics.value(project.metric("gateway_scanner_verdicts_total"),
                                  {"scanner": "prompt_injection", "stage": "input", "action": "allow", "shadow": "false"}) == 3
 
 
@@ -60,16 +61,16 @@ async def test_drift_gauges_move_when_inputs_shift(make_gateway: Callable[..., G
     gateway = make_gateway(_baseline(tmp_path))
     async with http(gateway) as client:
         for _ in range(5):
-            await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": "x" * 20}, headers=auth("acme"))
-        steady_length = gateway.metrics.value("rampart_gateway_input_length_shift")
-        steady_centroid = gateway.metrics.value("rampart_gateway_embedding_centroid_shift")
+            await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x" * 20}, headers=auth("acme"))
+        steady_length = gateway.metrics.value(project.metric("gateway_input_length_shift"))
+        steady_centroid = gateway.metrics.value(project.metric("gateway_embedding_centroid_shift"))
         for _ in range(20):
-            await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": "y" * 600}, headers=auth("acme"))
+            await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "y" * 600}, headers=auth("acme"))
     assert steady_length < 0.05 and steady_centroid < 0.01
-    assert gateway.metrics.value("rampart_gateway_input_length_shift") > 10
-    assert gateway.metrics.value("rampart_gateway_input_length_mean") > 300
+    assert gateway.metrics.value(project.metric("gateway_input_length_shift")) > 10
+    assert gateway.metrics.value(project.metric("gateway_input_length_mean")) > 300
     # The bench embeds a text as [len, 1, 0]: long inputs turn the centroid towards the first axis.
-    assert gateway.metrics.value("rampart_gateway_embedding_centroid_shift") > steady_centroid
+    assert gateway.metrics.value(project.metric("gateway_embedding_centroid_shift")) > steady_centroid
 
 
 def test_drift_baseline_from_warmup_and_file_round_trip(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from services.gateway.config import load_gateway_config
 from services.gateway.promotion import PromotionController, pause, resume, rollback, start
@@ -149,7 +150,7 @@ async def test_a_good_candidate_is_promoted_step_by_step_to_100(
     assert decisions[-1].measurements["candidate"]["requests"] >= 5
     # Every replica routes by the new weights from its next request on.
     after = await _drive(gateway, lambda: False, 0.3)
-    assert {response.headers["x-rampart-model-version"] for response in after} == {"gen-v2"}
+    assert {response.headers[f"x-{project.PROJECT_NAME}-model-version"] for response in after} == {"gen-v2"}
     await gateway.drain()
     audited = [line for path in gateway.audit.path.parent.glob("*-promotion.jsonl")
                for line in path.read_text().splitlines()]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from tests.gateway.harness import ModelBench, auth, chat_body
 
@@ -30,12 +31,12 @@ async def test_failed_backend_is_retried_then_falls_back_visibly(gateway: Gatewa
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "answer from extractive about the platform"
-    assert response.json()["rampart"] == {"degraded": True, "fallback": "extractive"}
-    assert response.headers["x-rampart-degraded"] == "fallback=extractive"
+    assert response.json()[project.PROJECT_NAME] == {"degraded": True, "fallback": "extractive"}
+    assert response.headers[f"x-{project.PROJECT_NAME}-degraded"] == "fallback=extractive"
     assert bench.calls == ["gen-v1", "gen-v1", "extractive"]  # one retry, then the fallback
-    assert gateway.metrics.value("rampart_gateway_fallbacks_total",
+    assert gateway.metrics.value(project.metric("gateway_fallbacks_total"),
                                  {"route": "/v1/chat/completions", "step": "extractive"}) == 1
-    assert gateway.metrics.value("rampart_gateway_degraded_total",
+    assert gateway.metrics.value(project.metric("gateway_degraded_total"),
                                  {"route": "/v1/chat/completions", "reason": "fallback"}) == 1
 
 
@@ -44,9 +45,9 @@ async def test_timeout_counts_as_failure(gateway: GatewayMiddleware, bench: Mode
     started = time.perf_counter()
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
-    assert response.json()["rampart"]["fallback"] == "extractive"
+    assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
     assert time.perf_counter() - started < 3  # two 0.5 s timeouts, not an hour
-    assert gateway.metrics.value("rampart_gateway_backend_failures_total", {"backend": "gen-v1", "cause": "timeout"}) == 2
+    assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 2
 
 
 async def test_circuit_opens_and_skips_the_dead_backend(gateway: GatewayMiddleware, bench: ModelBench) -> None:
@@ -56,9 +57,9 @@ async def test_circuit_opens_and_skips_the_dead_backend(gateway: GatewayMiddlewa
             await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
         calls_before = bench.calls.count("gen-v1")
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
-    assert response.json()["rampart"]["fallback"] == "extractive"
+    assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
     assert bench.calls.count("gen-v1") == calls_before  # open circuit: not even tried
-    assert gateway.metrics.value("rampart_gateway_circuit_open", {"backend": "gen-v1"}) == 1
+    assert gateway.metrics.value(project.metric("gateway_circuit_open"), {"backend": "gen-v1"}) == 1
 
 
 async def test_every_backend_down_queues_for_human_review(gateway: GatewayMiddleware, bench: ModelBench) -> None:
@@ -66,9 +67,9 @@ async def test_every_backend_down_queues_for_human_review(gateway: GatewayMiddle
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
         assert response.status_code == 202
-        notes = response.json()["rampart"]
+        notes = response.json()[project.PROJECT_NAME]
         assert notes["degraded"] is True and notes["fallback"] == "review"
-        assert response.headers["x-rampart-degraded"] == "fallback=review"
+        assert response.headers[f"x-{project.PROJECT_NAME}-degraded"] == "fallback=review"
         items = (await client.get("/v1/review/items", headers=auth("reviewer"))).json()["items"]
     assert [item["id"] for item in items] == [notes["review_id"]]
     assert items[0]["reason"] == "fallback" and items[0]["content"]["prompt"] == ["What is the serve config?"]
@@ -77,7 +78,7 @@ async def test_every_backend_down_queues_for_human_review(gateway: GatewayMiddle
 async def test_embeddings_without_fallback_get_a_json_503(gateway: GatewayMiddleware, bench: ModelBench) -> None:
     bench.failing.add("embed")
     async with http(gateway) as client:
-        response = await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": "x"}, headers=auth("acme"))
+        response = await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x"}, headers=auth("acme"))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "backend_unavailable"
 
@@ -126,7 +127,7 @@ async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddl
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
         assert response.status_code == 200 and bench.calls == ["gen-v1"]
-        assert gateway.metrics.value("rampart_gateway_config_reloads_total", {"outcome": "error"}) == 1
+        assert gateway.metrics.value(project.metric("gateway_config_reloads_total"), {"outcome": "error"}) == 1
         explicit = await client.post("/v1/gateway/reload", headers=auth("reviewer"))
     assert explicit.status_code == 400
     assert "routes.chat.versions.0.model_version: unknown model version 'no-such-backend'" in explicit.json()["error"]["message"]
@@ -180,4 +181,4 @@ async def test_shadow_answers_are_recorded_and_compared_never_returned(
     records = gateway.store.shadow.recent()
     assert records[0].candidate == "candidate" and records[0].outcome == "differ"
     assert records[0].answer == ["a completely different reply"]
-    assert gateway.metrics.value("rampart_gateway_shadow_total", {"backend": "candidate", "outcome": "differ"}) == 1
+    assert gateway.metrics.value(project.metric("gateway_shadow_total"), {"backend": "candidate", "outcome": "differ"}) == 1

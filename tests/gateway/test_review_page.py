@@ -28,6 +28,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from platform_facts import project
 from services.gateway import GatewayMiddleware
 from services.gateway.errors import InvalidRequestError
 from tests.fixtures.ports import free_loopback_port
@@ -61,7 +62,7 @@ class LiveGateway:
         self.bench.answers["gen-v1"] = answer
         response = httpx.post(f"{self.base_url}/v1/chat/completions", json=chat_body(prompt), headers=auth("acme"))
         assert response.status_code == 200, response.text
-        return response.json()["rampart"]["review_id"], response.headers["x-request-id"]
+        return response.json()[project.PROJECT_NAME]["review_id"], response.headers["x-request-id"]
 
     def item(self, item_id: str) -> dict[str, Any]:
         item: dict[str, Any] = httpx.get(f"{self.base_url}/v1/review/items/{item_id}", headers=auth("reviewer")).json()
@@ -172,7 +173,7 @@ def test_a_reviewer_approves_one_answer_and_edits_another_in_the_browser(
     assert browser.find_element(By.ID, "empty").is_displayed()
 
     # The key stayed in this tab's sessionStorage and never became a cookie.
-    assert browser.execute_script("return sessionStorage.getItem('rampart.apiKey')") == KEYS["reviewer"]
+    assert browser.execute_script(f"return sessionStorage.getItem('{project.PROJECT_NAME}.apiKey')") == KEYS["reviewer"]
     assert browser.get_cookies() == []
     assert console_errors(browser) == []
 

@@ -23,6 +23,7 @@ import yaml
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 
 import services.telemetry as telemetry
+from platform_facts import project
 from services.config import config_names
 from services.gateway import ConfigError, GatewayMiddleware, load_gateway_config, local_api_key
 from services.gateway.asgi import ASGIApp, Receive, Scope, Send
@@ -37,6 +38,13 @@ from tests.gateway.harness import KEYS, ModelBench, auth, chat_body
 from tests.gateway.otlp_receiver import Collector, ReceivedSpan, running_collector
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _attribute(name: str) -> str:
+    """The platform's own span attribute, `<metric prefix>.<name>` as the gateway sets it."""
+    return f"{project.METRIC_PREFIX}.{name}"
+
+
 PROMPT = "What does the zanzibar ledger say about quarterly capacity?"
 
 
@@ -125,24 +133,24 @@ async def test_a_chat_request_is_one_trace_a_span_per_stage_and_the_model_call_c
     admission, input_scan = _one(spans, "gateway.admission"), _one(spans, "gateway.input_scan")
     model, output_scan = _one(spans, "chat gen-v1"), _one(spans, "gateway.output_scan")
     assert len(spans) == 5 and {span.trace_id for span in spans} == {server.trace_id}
-    assert server.parent_id == "" and server.kind == "SERVER" and server.service == "rampart-gateway"
+    assert server.parent_id == "" and server.kind == "SERVER" and server.service == f"{project.PROJECT_NAME}-gateway"
     assert {admission.parent_id, input_scan.parent_id, model.parent_id, output_scan.parent_id} == {server.span_id}
     assert admission.end_ns <= input_scan.start_ns <= input_scan.end_ns <= model.start_ns
     assert model.end_ns <= output_scan.start_ns <= output_scan.end_ns <= server.end_ns
     answer_words = len(bench.answer("gen-v1").split())
     assert model.kind == "CLIENT" and model.attributes == {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "rampart", "gen_ai.request.model": "gen-v1",
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": project.PROJECT_NAME, "gen_ai.request.model": "gen-v1",
         "gen_ai.request.stream": False, "gen_ai.request.max_tokens": 64, "gen_ai.response.model": "gen-v1",
         "gen_ai.response.id": "chatcmpl-1", "gen_ai.response.finish_reasons": ["stop"],
         "gen_ai.usage.input_tokens": len(PROMPT.split()), "gen_ai.usage.output_tokens": answer_words,
-        "rampart.model_version": "gen-v1", "rampart.model_location": "cloud", "rampart.attempt": 1,
-        "rampart.fallback": False,
+        _attribute("model_version"): "gen-v1", _attribute("model_location"): "cloud", _attribute("attempt"): 1,
+        _attribute("fallback"): False,
     }
     assert server.attributes == {
         "http.request.method": "POST", "url.path": "/v1/chat/completions", "http.route": "/v1/chat/completions",
-        "http.response.status_code": 200, "rampart.request_id": response.headers["x-request-id"],
-        "rampart.tenant": "acme", "rampart.model_version": "gen-v1", "gen_ai.operation.name": "chat",
-        "gen_ai.request.model": "rampart-chat", "gen_ai.usage.input_tokens": len(PROMPT.split()),
+        "http.response.status_code": 200, _attribute("request_id"): response.headers["x-request-id"],
+        _attribute("tenant"): "acme", _attribute("model_version"): "gen-v1", "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": f"{project.PROJECT_NAME}-chat", "gen_ai.usage.input_tokens": len(PROMPT.split()),
         "gen_ai.usage.output_tokens": answer_words,
     }
     # The model got the gateway's context: its own trace, the model call's span as the parent.
@@ -158,17 +166,17 @@ async def test_each_attempt_of_the_model_chain_is_a_span_and_the_fallback_is_mar
     run = traced()
     async with run.http() as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
-    assert response.json()["rampart"]["fallback"] == "extractive"
+    assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
     spans = run.spans()
     failed = sorted((span for span in spans if span.name == "chat gen-v1"), key=lambda span: span.start_ns)
-    assert [(s.attributes["rampart.attempt"], s.attributes["error.type"], s.error) for s in failed] == [
+    assert [(s.attributes[_attribute("attempt")], s.attributes["error.type"], s.error) for s in failed] == [
         (1, "http_500", True), (2, "http_500", True)]
     fallback = _one(spans, "chat extractive")
-    assert not fallback.error and fallback.attributes["rampart.fallback"] is True
-    assert fallback.attributes["rampart.model_version"] == "extractive" and fallback.start_ns >= failed[1].end_ns
+    assert not fallback.error and fallback.attributes[_attribute("fallback")] is True
+    assert fallback.attributes[_attribute("model_version")] == "extractive" and fallback.start_ns >= failed[1].end_ns
     server = _one(spans, "POST /v1/chat/completions")
-    assert server.attributes["rampart.fallback"] == "extractive"
-    assert server.attributes["rampart.degraded"] == "fallback=extractive"
+    assert server.attributes[_attribute("fallback")] == "extractive"
+    assert server.attributes[_attribute("degraded")] == "fallback=extractive"
     assert not server.error  # the client got its answer; the failed attempts carry the errors
 
 
@@ -199,7 +207,7 @@ async def test_a_streamed_answer_records_time_to_first_chunk_and_the_tokens_the_
 async def test_an_embeddings_request_is_an_embeddings_operation(traced: Callable[..., Traced]) -> None:
     run = traced()
     async with run.http() as client:
-        response = await client.post("/v1/embeddings", json={"model": "rampart-embed", "input": ["one two", "three"]},
+        response = await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": ["one two", "three"]},
                                      headers=auth("acme"))
     assert response.status_code == 200
     spans = run.spans()
@@ -211,7 +219,7 @@ async def test_an_embeddings_request_is_an_embeddings_operation(traced: Callable
     assert "gen_ai.request.stream" not in model.attributes
     server = _one(spans, "POST /v1/embeddings")
     assert server.attributes["gen_ai.operation.name"] == "embeddings"
-    assert server.attributes["gen_ai.request.model"] == "rampart-embed"
+    assert server.attributes["gen_ai.request.model"] == f"{project.PROJECT_NAME}-embed"
 
 
 @pytest.mark.anyio
@@ -238,7 +246,7 @@ async def test_a_blocked_prompt_names_the_scanner_and_reaches_no_model(traced: C
         "POST /v1/chat/completions", "gateway.admission", "gateway.input_scan"]
     scan, server = _one(spans, "gateway.input_scan"), _one(spans, "POST /v1/chat/completions")
     assert scan.error and scan.attributes["error.type"] == "invalid_request_error"
-    assert server.attributes["rampart.blocked_by"] == "prompt_injection"
+    assert server.attributes[_attribute("blocked_by")] == "prompt_injection"
     assert server.attributes["http.response.status_code"] == 400 and not server.error
     assert attack not in _all_text(spans) and not run.inner_headers
 
@@ -370,12 +378,12 @@ class _Retriever:
 
 def test_the_generator_continues_the_trace_it_is_handed(collector: Collector) -> None:
     tracing = TracingConfig(enabled=True, endpoint=collector.endpoint)
-    settings = GeneratorSettings(engine="extractive", model_name="rampart-extractive")
+    settings = GeneratorSettings(engine="extractive", model_name=f"{project.PROJECT_NAME}-extractive")
     deployment: Any = Generator  # a serve Deployment at run time; mypy reads the decorated class
     generator: Generator = deployment.func_or_class(settings, _Retriever(), tracing)  # the class, outside Ray
     parent_trace, parent_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     carrier = {"traceparent": f"00-{parent_trace}-{parent_span}-01"}
-    request = {"model": "rampart-extractive", "messages": [{"role": "user", "content": PROMPT}]}
+    request = {"model": f"{project.PROJECT_NAME}-extractive", "messages": [{"role": "user", "content": PROMPT}]}
 
     async def calls() -> None:
         completion = await generator.complete(ChatCompletionRequest.model_validate(request), carrier)
@@ -386,14 +394,14 @@ def test_the_generator_continues_the_trace_it_is_handed(collector: Collector) ->
 
     asyncio.run(calls())
     assert generator.telemetry.force_flush()
-    spans = [span for span in collector.spans() if span.service == "rampart-generator"]
+    spans = [span for span in collector.spans() if span.service == f"{project.PROJECT_NAME}-generator"]
     generator.telemetry.shutdown()
-    assert [span.name for span in spans] == ["chat rampart-extractive", "chat rampart-extractive"]
+    assert [span.name for span in spans] == [f"chat {project.PROJECT_NAME}-extractive", f"chat {project.PROJECT_NAME}-extractive"]
     unary, stream = spans
     for span in spans:
         assert (span.trace_id, span.parent_id, span.kind) == (parent_trace, parent_span, "SERVER")
         assert span.attributes["gen_ai.operation.name"] == "chat"
-        assert span.attributes["gen_ai.response.model"] == "rampart-extractive"
+        assert span.attributes["gen_ai.response.model"] == f"{project.PROJECT_NAME}-extractive"
         assert span.attributes["gen_ai.response.finish_reasons"] == ["stop"]
         assert span.attributes["gen_ai.usage.output_tokens"] > 0
         assert PROMPT not in _all_text([span])
@@ -430,19 +438,19 @@ def test_on_ray_serve_the_generators_span_continues_the_gateways_trace(
             assert response.status_code == 200, response.text
 
         def generator_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
-            return [span for span in spans if span.service == "rampart-generator" and span.span_id not in earlier]
+            return [span for span in spans if span.service == f"{project.PROJECT_NAME}-generator" and span.span_id not in earlier]
 
         # The replicas' batch exporters send every few seconds.
         def both_sides_arrived(spans: list[ReceivedSpan]) -> bool:
             # The Ingress and the Generator replicas export on their own schedules: wait for both.
-            attempt_ids = {span.span_id for span in spans if span.service == "rampart-gateway" and span.kind == "CLIENT"}
+            attempt_ids = {span.span_id for span in spans if span.service == f"{project.PROJECT_NAME}-gateway" and span.kind == "CLIENT"}
             generated = generator_spans(spans)
             return len(generated) >= 2 and all(span.parent_id in attempt_ids for span in generated)
 
         spans = collector.wait_for(both_sides_arrived, timeout_s=60)
     finally:
         serve.delete("traced")
-    attempts = {span.span_id: span for span in spans if span.service == "rampart-gateway" and span.kind == "CLIENT"}
+    attempts = {span.span_id: span for span in spans if span.service == f"{project.PROJECT_NAME}-gateway" and span.kind == "CLIENT"}
     streamed = []
     for generated in generator_spans(spans):
         attempt = attempts[generated.parent_id]  # the gateway's model call is the Generator's parent

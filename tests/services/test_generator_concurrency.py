@@ -20,6 +20,7 @@ import httpx
 import pytest
 import torch
 
+from platform_facts import project
 from services.config import serve_config
 from services.inference.continuous_batching import Sampling, TokenPicker, _nucleus
 from services.inference.errors import Overloaded
@@ -143,7 +144,7 @@ async def _peak(value: Callable[[], int], done: asyncio.Event) -> int:
 # Prompts of different lengths (left padding) whose greedy replies differ from each other.
 QUESTIONS = [
     "hello",
-    "Rampart serves embeddings",
+    f"{project.DISPLAY_NAME} serves embeddings",
     "The gateway checks every request before a model sees it.",
     "how can I help?",
     "question 3: how do I stop the local environment?",

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from openai import BadRequestError, OpenAI
 
+from platform_facts import project
 from services.inference.errors import UpstreamUnavailable
 from services.inference.generator import UpstreamChat
 from services.inference.model_store import directory_sha256
@@ -44,8 +45,8 @@ def transformers_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFacto
         "source": {"uri": str(model_dir), "sha256": directory_sha256(model_dir)},
         "max_new_tokens": 16,
     }
-    yield deploy_application(serve_app, "rampart-transformers", "/hf", args)
-    serve.delete("rampart-transformers")
+    yield deploy_application(serve_app, f"{project.PROJECT_NAME}-transformers", "/hf", args)
+    serve.delete(f"{project.PROJECT_NAME}-transformers")
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +64,8 @@ def one_slot_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) 
         "max_batch_size": 1,
         "max_queue": 0,
     }
-    yield deploy_application(serve_app, "rampart-one-slot", "/one-slot", args)
-    serve.delete("rampart-one-slot")
+    yield deploy_application(serve_app, f"{project.PROJECT_NAME}-one-slot", "/one-slot", args)
+    serve.delete(f"{project.PROJECT_NAME}-one-slot")
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +78,8 @@ def upstream_app(serve_app: ServeApp) -> Iterator[str]:
         "model_name": "via-upstream",
         "upstream": {"base_url": f"{serve_app.base_url}/v1", "model": serve_app.args["generator"]["model_name"], "timeout_s": 30},
     }
-    yield deploy_application(serve_app, "rampart-upstream", "/upstream", args)
-    serve.delete("rampart-upstream")
+    yield deploy_application(serve_app, f"{project.PROJECT_NAME}-upstream", "/upstream", args)
+    serve.delete(f"{project.PROJECT_NAME}-upstream")
 
 
 @pytest.mark.serve

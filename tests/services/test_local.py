@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_facts import project
 from tests.fixtures.ports import free_loopback_port
 
 pytestmark = pytest.mark.serve
@@ -35,13 +36,13 @@ def _python_snippet(output: str, heading: str) -> str:
 
 def test_make_up_serves_the_examples_it_prints_and_make_down_stops_it(tmp_path: Path) -> None:
     port = free_loopback_port()
-    env = {**os.environ, "RAMPART_LOCAL_STATE_DIR": str(tmp_path / "state"), "RAMPART_STATE_DIR": str(tmp_path / "gateway"),
+    env = {**os.environ, project.env_var("LOCAL_STATE_DIR"): str(tmp_path / "state"), project.env_var("STATE_DIR"): str(tmp_path / "gateway"),
            "HF_HUB_OFFLINE": "1"}
     up = _local("up", env, port)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         base_url = f"http://127.0.0.1:{port}"
-        assert f"Rampart is serving at {base_url}" in up.stdout
+        assert f"{project.DISPLAY_NAME} is serving at {base_url}" in up.stdout
         assert "the safety gateway checks it" in up.stdout  # serve-local.yaml puts the gateway in front
         assert re.search(r"deploying the Serve application", up.stdout)  # progress was shown
         seconds = float(re.search(r"first successful response after ([\d.]+)s", up.stdout).group(1))  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from platform_facts import project
 from services.inference.errors import ModelChecksumError, ModelSourceError
 from services.inference.generator import TransformersChat
 from services.inference.model_store import directory_sha256, resolve_model_dir, upload_model_dir
@@ -26,8 +27,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def bucket(aws_endpoint: str) -> str:
-    boto3.client("s3", endpoint_url=aws_endpoint).create_bucket(Bucket="rampart-models-test")
-    return "rampart-models-test"
+    boto3.client("s3", endpoint_url=aws_endpoint).create_bucket(Bucket=f"{project.PROJECT_NAME}-models-test")
+    return f"{project.PROJECT_NAME}-models-test"
 
 
 def test_checksum_covers_content_and_names(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
+from platform_facts import project
 from services.inference.generator import NOTHING_RELEVANT
 from tests.fixtures.serve import ServeApp
 
@@ -111,9 +112,9 @@ def test_streaming_yields_ordered_chunks_that_add_up_to_the_answer(http: httpx.C
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("/v1/chat/completions", {"model": "rampart-extractive"}, "messages"),
-        ("/v1/chat/completions", {"model": "rampart-extractive", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}, "temperature"),
-        ("/v1/chat/completions", {"model": "rampart-extractive", "messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
+        ("/v1/chat/completions", {"model": f"{project.PROJECT_NAME}-extractive"}, "messages"),
+        ("/v1/chat/completions", {"model": f"{project.PROJECT_NAME}-extractive", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}, "temperature"),
+        ("/v1/chat/completions", {"model": f"{project.PROJECT_NAME}-extractive", "messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
         ("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": []}, "input"),
         ("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": ["ok", ""]}, "input.1"),
         ("/v1/embeddings", {"input": "no model"}, "model"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from platform_facts import project
+
 __all__ = ["build_tiny_causal_lm"]
 
 _TRAINING_TEXT = [
-    "Rampart serves embeddings, retrieval and chat completions on Ray Serve.",
+    f"{project.DISPLAY_NAME} serves embeddings, retrieval and chat completions on Ray Serve.",
     "The gateway checks every request before a model sees it.",
     "user: hello\nassistant: hi there, how can I help?",
 ]

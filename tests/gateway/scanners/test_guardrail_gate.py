@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_facts import project
 from tools.guardrail_gate import main
 
 ROWS = [
@@ -31,7 +32,7 @@ def _thresholds(tmp_path: Path, min_recall: float) -> Path:
 def test_within_bounds_passes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("RAMPART_EVAL_DIR", raising=False)
+    monkeypatch.delenv(project.env_var("EVAL_DIR"), raising=False)
     assert main(["--thresholds", str(_thresholds(tmp_path, 1.0))]) == 0
     assert "pii-mini" in capsys.readouterr().out
 
@@ -39,7 +40,7 @@ def test_within_bounds_passes(
 def test_a_missed_bound_fails_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("RAMPART_EVAL_DIR", raising=False)
+    monkeypatch.delenv(project.env_var("EVAL_DIR"), raising=False)
     thresholds = _thresholds(tmp_path, 1.0)
     (tmp_path / "sets" / "rows.jsonl").write_text(
         json.dumps(ROWS[0] | {"text": "no address here"}) + "\n" + json.dumps(ROWS[1])

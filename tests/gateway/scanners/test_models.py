@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_facts import project
 from services.gateway.scanners import Action
 from services.gateway.scanners.textmodel import LinearTextModel, features, train_logistic_regression
 from tests.gateway.scanners.helpers import scanner
@@ -48,7 +49,7 @@ def test_civil_text_passes(text: str) -> None:
 
 
 SYSTEM_PROMPT = (
-    "You are the Rampart support assistant. Never reveal internal pricing tables or the names of our "
+    f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or the names of our "
     "suppliers, and always answer politely in English."
 )
 

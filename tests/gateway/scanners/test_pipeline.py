@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from platform_facts import project
 from services.gateway.scanners import (
     SCANNER_FACTORIES,
     Action,
@@ -12,7 +13,7 @@ from services.gateway.scanners import (
 from services.gateway.scanners.base import Stage
 from tests.gateway.scanners.helpers import AWS_KEY
 
-SYSTEM_PROMPT = "You are the Rampart support assistant. Never reveal internal pricing tables or supplier names."
+SYSTEM_PROMPT = f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or supplier names."
 
 
 def pipeline(**config: object) -> ScannerPipeline:

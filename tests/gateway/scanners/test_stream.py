@@ -4,11 +4,12 @@ import itertools
 
 import pytest
 
+from platform_facts import project
 from services.gateway.scanners import Action, PipelineResult, ScannerPipeline, ScannersConfig
 from services.gateway.scanners.pipeline import STREAM_HOLDBACK_CHARS, STREAM_MIN_RELEASE_CHARS
 from tests.gateway.scanners.helpers import AWS_KEY, GITHUB_TOKEN
 
-SYSTEM_PROMPT = "You are the Rampart support assistant. Never reveal internal pricing tables or supplier names."
+SYSTEM_PROMPT = f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or supplier names."
 
 
 def stream(text: str, cuts: list[int], **config: object) -> tuple[str, PipelineResult]:
