@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,16 @@ class Deployed:
     report: ClusterReport
     shared: Mapping[str, Path]
     """Host directories of the volumes every node of the cluster shares (claims, ConfigMaps, Secrets)."""
+
+
+@contextmanager
+def _phase(key: str, what: str) -> Iterator[None]:
+    """Print how long one step took: the rehearsal's time budget is spent in these steps."""
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        print(f"  [{key}] {what}: {time.monotonic() - began:.0f}s", flush=True)
 
 
 def _free_port() -> int:
@@ -133,20 +144,23 @@ def _deploy(deployed: Deployed, podman: Podman, cloud: MotoCloud, options: Rehea
     spec = deployed.cluster.spec
     _substitute_arns(deployed, cloud)
     _put_cloud_keys(deployed, cloud)
-    checksums = stage_models(
-        spec.serve_config,
-        cloud if spec.cluster == CLOUD_CLUSTER else None,
-        lambda path: host_path_for(spec, deployed.shared, path),
-        options.work_dir / spec.environment,
-    )
-    stage_index(
-        spec.serve_config,
-        cloud if spec.cluster == CLOUD_CLUSTER else None,
-        lambda path: host_path_for(spec, deployed.shared, path),
-        options.work_dir,
-    )
+    with _phase(spec.key, "tiny models built and staged"):
+        checksums = stage_models(
+            spec.serve_config,
+            cloud if spec.cluster == CLOUD_CLUSTER else None,
+            lambda path: host_path_for(spec, deployed.shared, path),
+            options.work_dir / spec.environment,
+        )
+    with _phase(spec.key, "passage index ingested and staged"):
+        stage_index(
+            spec.serve_config,
+            cloud if spec.cluster == CLOUD_CLUSTER else None,
+            lambda path: host_path_for(spec, deployed.shared, path),
+            options.work_dir,
+        )
     deployed.cluster.serve_config = substitute_serve_config(spec.serve_config, checksums)
-    deployed.cluster.wait_for_dashboard(podman)
+    with _phase(spec.key, "Ray dashboard up"):
+        deployed.cluster.wait_for_dashboard(podman)
     deployed.cluster.deploy()
 
 
@@ -171,7 +185,8 @@ def rehearse_environment(environment: str, options: RehearsalOptions, reports: l
         for spec in specs:
             report = ClusterReport(environment, spec.platform)
             reports.append(report)
-            deployed.append(_start(spec, podman, cloud, options, report))
+            with _phase(spec.key, "containers started"):
+                deployed.append(_start(spec, podman, cloud, options, report))
         with cloud:
             coming_up = []
             for item in deployed:
@@ -191,15 +206,18 @@ def rehearse_environment(environment: str, options: RehearsalOptions, reports: l
                 item.report.record(COMES_UP, True, f"{item.report.ready_s:.0f}s; gateway {item.cluster.gateway_url}")
                 serving.append(item)
             for item in serving:
-                run_smoke(item, cloud)
+                with _phase(item.cluster.spec.key, "smoke suite"):
+                    run_smoke(item, cloud)
             for item in serving:
                 if options.drill:
-                    run_drill(item, podman, cloud)  # ends with the audit check, after the load
+                    with _phase(item.cluster.spec.key, "fault drill"):
+                        run_drill(item, podman, cloud)  # ends with the audit check, after the load
                 else:
                     verify_audit(item, cloud)
     finally:
-        for problem in podman.clean_up():
-            print(f"clean-up: {problem}", flush=True)
+        with _phase(environment, "containers and network removed"):
+            for problem in podman.clean_up():
+                print(f"clean-up: {problem}", flush=True)
 
 
 def environments(argument: str) -> Sequence[str]:
