@@ -126,9 +126,10 @@ postgres: ## install Debian's postgresql for the state store's tests (once; root
 # The promotion controller (services/gateway/promotion.py): see a rollout, start one, pause, resume, roll back.
 .PHONY: promote
 ACTION ?= status
-promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION=status|start|pause|resume|rollback [ROUTE= CANDIDATE= EVAL_SCORE=]
+promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION=status|start|pause|resume|rollback [ROUTE= CANDIDATE= EVAL_REPORT=|EVAL_SCORE=]
 	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
-		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE))
+		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE)) \
+		$(if $(EVAL_REPORT),--eval-report $(EVAL_REPORT))
 
 # The loop from production back to evaluation (docs/operations.md): export answered requests with their
 # feedback as JSONL, and the evaluation gates of eval/gates.yaml (non-zero exit below a threshold, report written).
@@ -138,8 +139,8 @@ export-eval: $(VENV)/.installed-all ## export the last HOURS (24) of answers + f
 	$(PY) -m tools.export_eval --env $(or $(ENV),local) --hours $(HOURS) $(if $(OUT),--out $(OUT)) $(ARGS)
 
 SUITE ?= all
-eval: $(VENV)/.installed-all ## evaluation gates of eval/gates.yaml: SUITE=all|rag-retrieval|safety-scanners|policy-fixtures|exported-sample
-	$(PY) -m tools.eval_suites $(SUITE) $(EVAL_ARGS)
+eval: $(VENV)/.installed-all ## evaluation gates of eval/gates.yaml: SUITE=all|rag-retrieval|groundedness|safety-scanners|policy-fixtures|exported-sample [CANDIDATE=]
+	$(PY) -m tools.eval_suites $(SUITE) $(if $(CANDIDATE),--candidate $(CANDIDATE)) $(EVAL_ARGS)
 
 # Static checks, configured in pyproject ([tool.ruff], [tool.mypy]): strict typing where the libraries allow.
 .PHONY: lint

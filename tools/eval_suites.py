@@ -1,10 +1,15 @@
 """Evaluation gates: run the suites eval/gates.yaml names, write a report, exit non-zero below a threshold.
 
     python -m tools.eval_suites SUITE|all [--gates eval/gates.yaml] [--report-dir DIR] [--skip-needs-data]
+                                          [--candidate MODEL_VERSION]
 
 A suite is either a command (one of the project's gate tools, which exits non-zero below its own
 thresholds file) or an `exported` set from `make export-eval`, checked here: enough rows and labelled rows,
 a bad-answer rate under the bound, and no personal data or secret the gateway's redactors still find.
+
+The JSON report (`<report_dir>/<suite>.json`) carries a `score`: the share of the suites run that passed.
+Run for a model version about to be rolled out (`--candidate`), it is what `make promote ... EVAL_REPORT=`
+starts the rollout with (the promotion's `min_eval_score` gate).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from platform_facts.project import PROJECT_NAME
 from services.gateway.config import format_validation_error, load_gateway_config
 
-__all__ = ["ExportedSet", "Gates", "SuiteResult", "check_exported", "main"]
+__all__ = ["EvalReport", "ExportedSet", "Gates", "SuiteResult", "check_exported", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,6 +74,25 @@ class SuiteResult(BaseModel):
     summary: str
     """The lines that say why: the gate tool's output, or the exported set's numbers."""
     numbers: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalReport(BaseModel):
+    """What `make eval` writes as JSON, and what a promotion reads its evaluation score from."""
+
+    suite: str
+    """The suite asked for (`all` or one name)."""
+    candidate: str | None = None
+    """The model version the run was for, when one was named."""
+    created: float
+    score: float = Field(ge=0, le=1)
+    """Passed suites over the suites run (skipped ones do not count); 0 when none ran."""
+    results: list[SuiteResult]
+
+    @classmethod
+    def of(cls, suite: str, candidate: str | None, results: list[SuiteResult]) -> EvalReport:
+        run = [result for result in results if not result.skipped]
+        score = sum(result.passed for result in run) / len(run) if run else 0.0
+        return cls(suite=suite, candidate=candidate, created=time.time(), score=round(score, 4), results=results)
 
 
 def load_gates(path: Path) -> Gates:
@@ -118,9 +142,12 @@ def run_command(name: str, command: tuple[str, ...]) -> SuiteResult:
                        summary="\n".join(output[-40:]), numbers={"exit_status": finished.returncode})
 
 
-def report_markdown(results: list[SuiteResult]) -> str:
+def report_markdown(report: EvalReport) -> str:
     lines = [f"<!-- {PROJECT_NAME}-eval -->", "## Evaluation gates", ""]
+    if report.candidate:
+        lines += [f"Candidate `{report.candidate}`: score {report.score:g}", ""]
     lines += ["| suite | result | seconds |", "|---|---|---|"]
+    results = report.results
     for result in results:
         verdict = "skipped (no evaluation data)" if result.skipped else ("pass" if result.passed else "**FAIL**")
         lines.append(f"| {result.suite} | {verdict} | {result.seconds} |")
@@ -137,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-dir", type=Path, help="where the report goes (default: the gates file's)")
     parser.add_argument("--skip-needs-data", action="store_true",
                         help="skip suites that need evaluation sets from outside the repository (CI without them)")
+    parser.add_argument("--candidate", help="the model version this run evaluates (recorded in the report for "
+                                            "`make promote ... EVAL_REPORT=`)")
     options = parser.parse_args(argv)
     gates = load_gates(options.gates)
     names = list(gates.suites) if options.suite == "all" else [options.suite]
@@ -156,11 +185,14 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_command(name, suite.command))
         print(f"{name}: {'skipped' if results[-1].skipped else 'pass' if results[-1].passed else 'FAIL'}"
               f" ({results[-1].seconds}s)", flush=True)
+        if not results[-1].passed:
+            print(results[-1].summary, file=sys.stderr, flush=True)  # why, in the log as well as the report
     report_dir = options.report_dir or (ROOT / gates.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     stem = "all" if options.suite == "all" else options.suite
-    (report_dir / f"{stem}.md").write_text(report_markdown(results))
-    (report_dir / f"{stem}.json").write_text(json.dumps([result.model_dump() for result in results], indent=2))
+    report = EvalReport.of(options.suite, options.candidate, results)
+    (report_dir / f"{stem}.md").write_text(report_markdown(report))
+    (report_dir / f"{stem}.json").write_text(report.model_dump_json(indent=2))
     print(f"report: {report_dir / f'{stem}.md'}")
     return 0 if all(result.passed for result in results) else 1
 

@@ -17,6 +17,8 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +26,13 @@ import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.data.index_store import IndexStore
+from services.data.index_store import IndexSnapshot, IndexStore
 from services.data.pipeline import ingest
 from services.data.settings import IngestSettings
 from services.data.sources import open_source
+from services.inference.embedder import SentenceEmbedder
 
-__all__ = ["RetrievalThresholds", "evaluate", "main"]
+__all__ = ["LabelledQuery", "RetrievalThresholds", "evaluate", "evaluation_index", "load_labelled", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,17 +65,15 @@ def evaluate(queries: list[LabelledQuery], ranked: list[list[str]], k: int) -> d
             "mrr": round(reciprocal / len(queries), 4)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.retrieval_eval", description=__doc__)
-    parser.add_argument("--thresholds", default=str(ROOT / "eval" / "retrieval-thresholds.yaml"))
-    parser.add_argument("--misses", action="store_true", help="print the queries not found in the top k")
-    args = parser.parse_args(argv)
-    thresholds = RetrievalThresholds.model_validate(yaml.safe_load(Path(args.thresholds).read_text()))
-    lines = (ROOT / thresholds.queries).read_text().splitlines()
-    queries = [LabelledQuery.model_validate(json.loads(line)) for line in lines if line.strip()]
+def load_labelled(path: Path) -> list[LabelledQuery]:
+    return [LabelledQuery.model_validate(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
+
+@contextmanager
+def evaluation_index(corpus: Path) -> Iterator[tuple[IndexSnapshot, SentenceEmbedder]]:
+    """`corpus` ingested by the real pipeline, with the local retriever's model and settings, into a
+    temporary index: its snapshot and the embedder that queries it (as the retriever does)."""
     from services.config import serve_config
-    from services.inference.embedder import SentenceEmbedder
     from services.inference.settings import EmbedderSettings, RetrieverSettings
 
     app_args = serve_config("local")["applications"][0]["args"]
@@ -85,8 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as temp:
         store = IndexStore(temp)
         settings = IngestSettings(chunk_chars=retriever.chunk_chars, secrets=retriever.secrets, pii=retriever.pii)
-        asyncio.run(ingest(open_source(str(ROOT / thresholds.corpus)), store, settings, embed, embedder.dimensions))
-        snapshot = store.open()
+        asyncio.run(ingest(open_source(str(corpus)), store, settings, embed, embedder.dimensions))
+        yield store.open(), embedder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.retrieval_eval", description=__doc__)
+    parser.add_argument("--thresholds", default=str(ROOT / "eval" / "retrieval-thresholds.yaml"))
+    parser.add_argument("--misses", action="store_true", help="print the queries not found in the top k")
+    args = parser.parse_args(argv)
+    thresholds = RetrievalThresholds.model_validate(yaml.safe_load(Path(args.thresholds).read_text()))
+    queries = load_labelled(ROOT / thresholds.queries)
+
+    with evaluation_index(ROOT / thresholds.corpus) as (snapshot, embedder):
         vectors = embedder.encode([q.query for q in queries])
         ranked = [[hit.source for hit in snapshot.search(vector, 10)] for vector in vectors]
     result = evaluate(queries, ranked, thresholds.k)

@@ -69,8 +69,9 @@ def test_an_exported_set_passes_its_gate_and_the_report_says_so(tmp_path: Path) 
                    min_rows=4, min_labelled=3, max_bad_rate=0.5)
     assert eval_main(["exported", "--gates", str(gates)]) == 0
     report = json.loads((tmp_path / "reports" / "exported.json").read_text())
-    assert report[0]["passed"] is True
-    assert report[0]["numbers"] == {"rows": 4, "labelled": 3, "bad_rate": 0.3333, "good_rate": 0.6667, "leaks": 0}
+    assert report["score"] == 1.0 and report["candidate"] is None
+    assert report["results"][0]["passed"] is True
+    assert report["results"][0]["numbers"] == {"rows": 4, "labelled": 3, "bad_rate": 0.3333, "good_rate": 0.6667, "leaks": 0}
     assert "| exported | pass |" in (tmp_path / "reports" / "exported.md").read_text()
 
 
@@ -88,7 +89,8 @@ def test_an_exported_set_below_its_gate_fails(tmp_path: Path, rows: list[dict[st
     gates = _gates(tmp_path, rows, **thresholds)
     assert eval_main(["exported", "--gates", str(gates)]) == 1
     report = json.loads((tmp_path / "reports" / "exported.json").read_text())
-    assert report[0]["passed"] is False and report[0]["summary"] == reason
+    assert report["score"] == 0.0
+    assert report["results"][0]["passed"] is False and report["results"][0]["summary"] == reason
 
 
 def test_an_unknown_suite_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

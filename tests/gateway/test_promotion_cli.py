@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.gateway.harness import write_gateway_config
+from tools.eval_suites import EvalReport, SuiteResult
 from tools.promote import main
 
 
@@ -36,3 +38,35 @@ def test_refusals_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err == "error: candidate: unknown model version 'nope'\n"
     assert main(["resume", *common, "--route", "chat"]) == 2
     assert capsys.readouterr().err == "error: no promotion for route 'chat'\n"
+
+
+def _report(tmp_path: Path, candidate: str | None, passed: list[bool]) -> Path:
+    results = [SuiteResult(suite=f"suite-{n}", passed=ok, seconds=1.0, summary="") for n, ok in enumerate(passed)]
+    path = tmp_path / "all.json"
+    path.write_text(EvalReport.of("all", candidate, results).model_dump_json())
+    return path
+
+
+def test_a_rollout_starts_with_the_score_of_the_candidates_eval_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate (`min_eval_score: 0.8` here) reads the report `make eval CANDIDATE=gen-v2` wrote."""
+    raw = yaml.safe_load(write_gateway_config(tmp_path).read_text())
+    raw["promotion"] = {"gates": {"min_eval_score": 0.8}}
+    config = tmp_path / "gated.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    common = ["--config", str(config), "--state-dir", str(tmp_path / "state"), "--route", "chat",
+              "--candidate", "gen-v2"]
+
+    assert main(["start", *common, "--eval-report", str(_report(tmp_path, "gen-v2", [True, True, False]))]) == 2
+    assert capsys.readouterr().err == "error: eval_score: the candidate's evaluation score 0.6667 is under the gate 0.8\n"
+    assert main(["start", *common, "--eval-report", str(_report(tmp_path, "gen-v1", [True]))]) == 2
+    assert capsys.readouterr().err.startswith(f"error: eval_report: {tmp_path / 'all.json'} evaluated gen-v1, not gen-v2")
+    assert main(["start", *common, "--eval-report", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: eval_report: no such file")
+    (tmp_path / "junk.json").write_text("[]")
+    assert main(["start", *common, "--eval-report", str(tmp_path / "junk.json")]) == 2
+    assert "is not a report of make eval" in capsys.readouterr().err
+
+    assert main(["start", *common, "--eval-report", str(_report(tmp_path, "gen-v2", [True, True]))]) == 0
+    assert "running at 5%" in capsys.readouterr().out
