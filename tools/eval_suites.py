@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,12 +26,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from platform_facts.project import PROJECT_NAME
+from platform_facts.project import PROJECT_NAME, env_var
 from services.gateway.config import format_validation_error, load_gateway_config
 
-__all__ = ["EvalReport", "ExportedSet", "Gates", "SuiteResult", "check_exported", "main"]
+__all__ = ["CANDIDATE_VARIABLE", "EvalReport", "ExportedSet", "Gates", "SuiteResult", "check_exported", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
+CANDIDATE_VARIABLE = env_var("EVAL_CANDIDATE")
+"""Set for a suite's command when the run is for a candidate: suites that judge a model judge that one."""
 
 
 class _Strict(BaseModel):
@@ -133,10 +136,11 @@ def check_exported(name: str, spec: ExportedSet) -> SuiteResult:
                        summary=summary, numbers=numbers)
 
 
-def run_command(name: str, command: tuple[str, ...]) -> SuiteResult:
+def run_command(name: str, command: tuple[str, ...], candidate: str | None = None) -> SuiteResult:
     started = time.monotonic()
+    environment = {**os.environ, **({CANDIDATE_VARIABLE: candidate} if candidate else {})}
     finished = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True,
-                              check=False)
+                              check=False, env=environment)
     output = (finished.stdout + finished.stderr).strip().splitlines()
     return SuiteResult(suite=name, passed=finished.returncode == 0, seconds=round(time.monotonic() - started, 2),
                        summary="\n".join(output[-40:]), numbers={"exit_status": finished.returncode})
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(check_exported(name, suite.exported))
         else:
             assert suite.command is not None
-            results.append(run_command(name, suite.command))
+            results.append(run_command(name, suite.command, options.candidate))
         print(f"{name}: {'skipped' if results[-1].skipped else 'pass' if results[-1].passed else 'FAIL'}"
               f" ({results[-1].seconds}s)", flush=True)
         if not results[-1].passed:

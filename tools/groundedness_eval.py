@@ -2,11 +2,13 @@
 answers the question, and declines what the documents do not cover.
 
     .venv/bin/python -m tools.groundedness_eval [--thresholds eval/groundedness-thresholds.yaml] [--misses]
-    make eval SUITE=groundedness
+                                                [--candidate MODEL_VERSION]
+    make eval SUITE=groundedness [CANDIDATE=extractive-v2]
 
 The corpus is ingested into a temporary index exactly as the retrieval gate does (`tools.retrieval_eval`),
-and the extractive engine the local serve config configures answers every question over it, as the
-Generator deployment runs it. Two question sets:
+and an extractive engine of the local serve config answers every question over it, as its Generator
+deployment runs it: the stable one (`generator`), or with `--candidate` (which `make eval CANDIDATE=` passes
+on) the one serving that model version of the local gateway config. Two question sets:
 - answerable: the retrieval gate's labelled queries (each names the doc sections that answer it);
 - unanswerable: questions the docs do not cover at all (`eval/groundedness-unanswerable.jsonl`, written
   for this gate, never used to set the engine's `min_score`).
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -37,9 +40,11 @@ from services.data.index_store import IndexSnapshot, PassageFilter
 from services.inference.embedder import SentenceEmbedder
 from services.inference.generator import NOTHING_RELEVANT, ExtractiveAnswerer
 from services.inference.schemas import Citation, Passage
+from services.inference.settings import AppArgs, GeneratorSettings
+from tools.eval_suites import CANDIDATE_VARIABLE
 from tools.retrieval_eval import LabelledQuery, evaluation_index, load_labelled
 
-__all__ = ["GroundednessThresholds", "Judged", "grounded_sentences", "judge", "main"]
+__all__ = ["GroundednessThresholds", "Judged", "generator_settings", "grounded_sentences", "judge", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,11 +107,31 @@ def judge(answer: str, citations: list[Citation], texts: dict[str, str]) -> Judg
     return Judged(sentences, grounded, answered=True, cited_sources=tuple(c.source for c in citations))
 
 
-def _answer_all(snapshot: IndexSnapshot, embedder: SentenceEmbedder, questions: list[str]) -> list[Judged]:
+def generator_settings(candidate: str | None) -> GeneratorSettings:
+    """The local serve config's generator, or the one serving `candidate` (a model version of the local
+    gateway config); ValueError naming the field when there is none, or it is no extractive engine."""
     from services.config import serve_config
-    from services.inference.settings import GeneratorSettings
+    from services.gateway.config import load_gateway_config
 
-    settings = GeneratorSettings.model_validate(serve_config("local")["applications"][0]["args"]["generator"])
+    args = AppArgs.model_validate(serve_config("local")["applications"][0]["args"])
+    if candidate is None:
+        chosen = args.generator
+    else:
+        versions = load_gateway_config("local").model_versions
+        if candidate not in versions:
+            raise ValueError(f"candidate: unknown model version {candidate!r} (known: {', '.join(sorted(versions))})")
+        served = {generator.model_name: generator for generator in args.generators}
+        if versions[candidate].model not in served:
+            raise ValueError(f"candidate: {candidate!r} is served by no generator of the local serve config")
+        chosen = served[versions[candidate].model]
+    if chosen.engine != "extractive":
+        raise ValueError(f"candidate: {chosen.model_name} runs the {chosen.engine} engine; this suite judges "
+                         "extractive answers")
+    return chosen
+
+
+def _answer_all(snapshot: IndexSnapshot, embedder: SentenceEmbedder, questions: list[str],
+                settings: GeneratorSettings) -> list[Judged]:
     retrieved: dict[str, str] = {}
 
     async def retrieve(query: str, k: int, passage_filter: PassageFilter | None = None) -> list[Passage]:
@@ -136,25 +161,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.groundedness_eval", description=__doc__)
     parser.add_argument("--thresholds", default=str(ROOT / "eval" / "groundedness-thresholds.yaml"))
     parser.add_argument("--misses", action="store_true", help="print the questions each rate counts against")
+    parser.add_argument("--candidate", default=os.environ.get(CANDIDATE_VARIABLE) or None,
+                        help=f"judge the generator serving this model version (default: ${CANDIDATE_VARIABLE})")
     args = parser.parse_args(argv)
+    try:
+        settings = generator_settings(args.candidate)
+    except ValueError as error:
+        parser.error(str(error))
     thresholds = GroundednessThresholds.model_validate(yaml.safe_load(Path(args.thresholds).read_text()))
     answerable: list[LabelledQuery] = load_labelled(ROOT / thresholds.answerable)
     unanswerable = [_Question.model_validate(json.loads(line)).query
                     for line in (ROOT / thresholds.unanswerable).read_text().splitlines() if line.strip()]
 
     with evaluation_index(ROOT / thresholds.corpus) as (snapshot, embedder):
-        judged = _answer_all(snapshot, embedder, [q.query for q in answerable] + unanswerable)
+        judged = _answer_all(snapshot, embedder, [q.query for q in answerable] + unanswerable, settings)
     on_answerable, on_unanswerable = judged[: len(answerable)], judged[len(answerable):]
     answered = [j for j in on_answerable if j.answered]
     supported = [q for q, j in zip(answerable, on_answerable, strict=True) if set(j.cited_sources) & set(q.relevant)]
-    result = {
-        "answerable": len(answerable), "unanswerable": len(unanswerable),
+    rates = {
         "grounded": _rate(sum(j.grounded for j in judged), sum(j.sentences for j in judged)),
         "supported": _rate(len(supported), len(answerable)),
         "answered": _rate(len(answered), len(answerable)),
         "declined": _rate(sum(not j.answered for j in on_unanswerable), len(unanswerable)),
     }
-    print(json.dumps(result))
+    print(json.dumps({"model": settings.model_name, "answerable": len(answerable),
+                      "unanswerable": len(unanswerable), **rates}))
     if args.misses:
         for q, j in zip(answerable, on_answerable, strict=True):
             if not set(j.cited_sources) & set(q.relevant):
@@ -162,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         for question, j in zip(unanswerable, on_unanswerable, strict=True):
             if j.answered:
                 print(f"answered off-topic: {question!r} from {list(j.cited_sources)}")
-    failures = [f"{name} {result[name]} < {minimum}" for name, minimum in (
+    failures = [f"{name} {rates[name]} < {minimum}" for name, minimum in (
         ("grounded", thresholds.min_grounded), ("supported", thresholds.min_supported),
         ("answered", thresholds.min_answered), ("declined", thresholds.min_declined),
-    ) if result[name] < minimum]
+    ) if rates[name] < minimum]
     if len(answerable) < thresholds.min_answerable:
         failures.append(f"answerable {len(answerable)} < min_answerable {thresholds.min_answerable}")
     if len(unanswerable) < thresholds.min_unanswerable:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from platform_facts.project import PROJECT_NAME
 from services.data.index_store import PassageFilter
 from services.inference.generator import NOTHING_RELEVANT, ExtractiveAnswerer
 from services.inference.schemas import Citation, Passage
 from services.inference.settings import GeneratorSettings
-from tools.groundedness_eval import grounded_sentences, judge
+from tools.groundedness_eval import generator_settings, grounded_sentences, judge
 
 PASSAGES = {
     "p1": "The gateway checks every request. It redacts secrets before a model sees them.",
@@ -45,3 +48,14 @@ def test_the_extractive_answerers_answers_are_grounded_and_a_decline_is_not_an_a
     wrong = judge(text, [Citation(index=1, source="doc.md#p2", score=0.9, passage_id="p2"),
                          Citation(index=2, source="doc.md#p1", score=0.8, passage_id="p1")], PASSAGES)
     assert wrong.grounded == 0
+
+
+def test_a_candidate_is_judged_by_the_generator_that_serves_it() -> None:
+    """`make eval CANDIDATE=extractive-v2` judges the local candidate's own settings, not the stable one's."""
+    assert generator_settings(None).model_name == f"{PROJECT_NAME}-extractive"
+    candidate = generator_settings("extractive-v2")
+    assert candidate.model_name == f"{PROJECT_NAME}-extractive-v2" and candidate.extractive.passages == 2
+    with pytest.raises(ValueError, match=r"^candidate: unknown model version 'nope'"):
+        generator_settings("nope")
+    with pytest.raises(ValueError, match=r"^candidate: 'minilm' is served by no generator"):
+        generator_settings("minilm")
