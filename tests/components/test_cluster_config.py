@@ -10,6 +10,9 @@ import pytest
 from platform_facts import project
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 
+# Stack config keys and the loader's messages are `<namespace>:<key>`.
+NAMESPACE = project.CONFIG_NAMESPACE
+
 
 def _with(environment: str, key: str, path: list[str | int], value: Any) -> tuple[dict[str, str], frozenset[str]]:
     values, secret_keys = read_stack_file(environment)
@@ -25,48 +28,48 @@ def _with(environment: str, key: str, path: list[str | int], value: Any) -> tupl
 @pytest.mark.parametrize(
     ("environment", "key", "path", "value", "message"),
     [
-        ("prod", "eks", ["kubernetes_version"], "1.3", f"{project.CONFIG_NAMESPACE}:eks.kubernetes_version: String should match pattern"),
+        ("prod", "eks", ["kubernetes_version"], "1.3", f"{NAMESPACE}:eks.kubernetes_version: String should match pattern"),
         (
             "prod",
             "eks",
             ["gpu_capacity"],
             "fargate",
-            f"{project.CONFIG_NAMESPACE}:eks.gpu_capacity: Input should be 'managed' or 'karpenter'",
+            f"{NAMESPACE}:eks.gpu_capacity: Input should be 'managed' or 'karpenter'",
         ),
         (
             "prod",
             "eks",
             ["gpu_node_pools", 0, "desired_size"],
             20,
-            f"{project.CONFIG_NAMESPACE}:eks.gpu_node_pools.0: min_size <= desired_size <= max_size must hold (got 3, 20, 12)",
+            f"{NAMESPACE}:eks.gpu_node_pools.0: min_size <= desired_size <= max_size must hold (got 3, 20, 12)",
         ),
         (
             "prod",
             "eks",
             ["karpenter", "ami_alias"],
             "al2023@latest",
-            f"{project.CONFIG_NAMESPACE}:eks.karpenter.ami_alias: String should match",
+            f"{NAMESPACE}:eks.karpenter.ami_alias: String should match",
         ),
         (
             "prod",
             "eks",
             ["karpenter", "gpu_limit"],
             0,
-            f"{project.CONFIG_NAMESPACE}:eks.karpenter.gpu_limit: Input should be greater than or equal to 1",
+            f"{NAMESPACE}:eks.karpenter.gpu_limit: Input should be greater than or equal to 1",
         ),
         (
             "prod",
             "eks",
             ["gpu_sharing", "mode"],
             "mps",
-            f"{project.CONFIG_NAMESPACE}:eks.gpu_sharing.mode: Input should be 'none', 'time_slicing' or 'mig'",
+            f"{NAMESPACE}:eks.gpu_sharing.mode: Input should be 'none', 'time_slicing' or 'mig'",
         ),
         (
             "prod",
             "onprem",
             ["gpu_nodes"],
             [],
-            f"{project.CONFIG_NAMESPACE}:onprem: gpu_nodes must list at least one host when the on-prem cluster is enabled",
+            f"{NAMESPACE}:onprem: gpu_nodes must list at least one host when the on-prem cluster is enabled",
         ),
         (
             "prod",
@@ -80,23 +83,23 @@ def _with(environment: str, key: str, path: list[str | int], value: Any) -> tupl
             "observability",
             ["latency_slo_ms"],
             0,
-            f"{project.CONFIG_NAMESPACE}:observability.latency_slo_ms: Input should be greater than 0",
+            f"{NAMESPACE}:observability.latency_slo_ms: Input should be greater than 0",
         ),
         (
             "prod",
             "inference_platforms",
             [1, "gpu_workers", "gpus"],
             0,
-            f"{project.CONFIG_NAMESPACE}:inference_platforms.1: gpu_workers.gpus must be at least 1",
+            f"{NAMESPACE}:inference_platforms.1: gpu_workers.gpus must be at least 1",
         ),
         (
             "prod",
             "inference_platforms",
             [0, "image"],
             "repo/serving:1",
-            f"{project.CONFIG_NAMESPACE}:inference_platforms.0: image: moved to {project.CONFIG_NAMESPACE}:serving_image",
+            f"{NAMESPACE}:inference_platforms.0: image: moved to {NAMESPACE}:serving_image",
         ),
-        ("prod", "inference_platforms", [1, "name"], "public", f"{project.CONFIG_NAMESPACE}:inference_platforms: names must be unique"),
+        ("prod", "inference_platforms", [1, "name"], "public", f"{NAMESPACE}:inference_platforms: names must be unique"),
         (
             "dev",
             "inference_platforms",
@@ -115,7 +118,7 @@ def test_bad_values_name_their_key(environment: str, key: str, path: list[str | 
 
 def test_karpenter_spot_needs_spot_allowed() -> None:
     values, secret_keys = _with("staging", "eks", ["karpenter", "capacity_types"], ["spot"])
-    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:eks: karpenter.capacity_types: spot is not allowed"):
+    with pytest.raises(ConfigError, match=rf"{NAMESPACE}:eks: karpenter.capacity_types: spot is not allowed"):
         load_stack_config(values, secret_keys)
 
 

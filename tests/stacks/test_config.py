@@ -13,6 +13,9 @@ from platform_facts import project
 from stacks.config import ConfigError, load_stack_config, read_stack_file
 from stacks.plan import render
 
+# Stack config keys and the loader's messages are `<namespace>:<key>`.
+NAMESPACE = project.CONFIG_NAMESPACE
+
 BASE = {
     "aws:region": "eu-west-1",
     project.config_key("environment"): "test",
@@ -68,31 +71,31 @@ def _with(key: str, value: object) -> dict[str, str]:
 
 
 BAD_VALUES = [
-    ("network.cidr", "8.8.0.0/16", f"{project.CONFIG_NAMESPACE}:network.cidr: 8.8.0.0/16 is not a private (RFC 1918) range"),
-    ("network.cidr", "10.0.0.0/24", f"{project.CONFIG_NAMESPACE}:network.cidr: 10.0.0.0/24 must have a prefix between /16 and /22"),
-    ("network.cidr", "10.0.0.1/16", f"{project.CONFIG_NAMESPACE}:network.cidr: '10.0.0.1/16' is not an IPv4 network"),
-    ("network.availability_zones", 1, f"{project.CONFIG_NAMESPACE}:network.availability_zones: Input should be greater than or equal to 2"),
-    ("network.availability_zones", 7, f"{project.CONFIG_NAMESPACE}:network.availability_zones: Input should be less than or equal to 6"),
-    ("network.nat", "none", f"{project.CONFIG_NAMESPACE}:network.nat: Input should be 'single' or 'per_az'"),
-    ("network.flow_log_retention_days", 0, f"{project.CONFIG_NAMESPACE}:network.flow_log_retention_days: Input should be greater than 0"),
-    ("secrets.service_credentials", ["Bad_Name"], f"{project.CONFIG_NAMESPACE}:secrets.service_credentials: 'Bad_Name' must be lower-case"),
-    ("secrets.service_credentials", ["a", "a"], f"{project.CONFIG_NAMESPACE}:secrets.service_credentials: names must be unique"),
-    ("secrets.key_deletion_window_days", 3, f"{project.CONFIG_NAMESPACE}:secrets.key_deletion_window_days: Input should be greater than or equal to 7"),
-    ("secrets.recovery_window_days", 31, f"{project.CONFIG_NAMESPACE}:secrets.recovery_window_days: Input should be less than or equal to 30"),
-    ("model_storage.noncurrent_version_days", 0, f"{project.CONFIG_NAMESPACE}:model_storage.noncurrent_version_days: Input should be greater than 0"),
-    ("audit_storage.retention_days", -1, f"{project.CONFIG_NAMESPACE}:audit_storage.retention_days: Input should be greater than 0"),
+    ("network.cidr", "8.8.0.0/16", f"{NAMESPACE}:network.cidr: 8.8.0.0/16 is not a private (RFC 1918) range"),
+    ("network.cidr", "10.0.0.0/24", f"{NAMESPACE}:network.cidr: 10.0.0.0/24 must have a prefix between /16 and /22"),
+    ("network.cidr", "10.0.0.1/16", f"{NAMESPACE}:network.cidr: '10.0.0.1/16' is not an IPv4 network"),
+    ("network.availability_zones", 1, f"{NAMESPACE}:network.availability_zones: Input should be greater than or equal to 2"),
+    ("network.availability_zones", 7, f"{NAMESPACE}:network.availability_zones: Input should be less than or equal to 6"),
+    ("network.nat", "none", f"{NAMESPACE}:network.nat: Input should be 'single' or 'per_az'"),
+    ("network.flow_log_retention_days", 0, f"{NAMESPACE}:network.flow_log_retention_days: Input should be greater than 0"),
+    ("secrets.service_credentials", ["Bad_Name"], f"{NAMESPACE}:secrets.service_credentials: 'Bad_Name' must be lower-case"),
+    ("secrets.service_credentials", ["a", "a"], f"{NAMESPACE}:secrets.service_credentials: names must be unique"),
+    ("secrets.key_deletion_window_days", 3, f"{NAMESPACE}:secrets.key_deletion_window_days: Input should be greater than or equal to 7"),
+    ("secrets.recovery_window_days", 31, f"{NAMESPACE}:secrets.recovery_window_days: Input should be less than or equal to 30"),
+    ("model_storage.noncurrent_version_days", 0, f"{NAMESPACE}:model_storage.noncurrent_version_days: Input should be greater than 0"),
+    ("audit_storage.retention_days", -1, f"{NAMESPACE}:audit_storage.retention_days: Input should be greater than 0"),
     (
         "audit_storage.archive_after_days",
         5000,
-        f"{project.CONFIG_NAMESPACE}:audit_storage.archive_after_days: must be shorter than retention_days (2555) (got 5000)",
+        f"{NAMESPACE}:audit_storage.archive_after_days: must be shorter than retention_days (2555) (got 5000)",
     ),
-    ("tags.data_class", "secret", f"{project.CONFIG_NAMESPACE}:tags.data_class: Input should be 'public', 'internal', 'confidential' or 'regulated'"),
-    ("tags.owner", "", f"{project.CONFIG_NAMESPACE}:tags.owner: String should have at least 1 character"),
-    ("environment", "Prod!", f"{project.CONFIG_NAMESPACE}:environment: String should match pattern"),
-    ("log_retention_days", "forever", f"{project.CONFIG_NAMESPACE}:log_retention_days: Input should be a valid integer"),
-    ("deletion_protection", "maybe", f"{project.CONFIG_NAMESPACE}:deletion_protection: Input should be a valid boolean"),
-    ("network.cidrr", "10.0.0.0/16", f"{project.CONFIG_NAMESPACE}:network.cidrr: unknown key"),
-    ("nat", "single", f"{project.CONFIG_NAMESPACE}:nat: unknown key"),
+    ("tags.data_class", "secret", f"{NAMESPACE}:tags.data_class: Input should be 'public', 'internal', 'confidential' or 'regulated'"),
+    ("tags.owner", "", f"{NAMESPACE}:tags.owner: String should have at least 1 character"),
+    ("environment", "Prod!", f"{NAMESPACE}:environment: String should match pattern"),
+    ("log_retention_days", "forever", f"{NAMESPACE}:log_retention_days: Input should be a valid integer"),
+    ("deletion_protection", "maybe", f"{NAMESPACE}:deletion_protection: Input should be a valid boolean"),
+    ("network.cidrr", "10.0.0.0/16", f"{NAMESPACE}:network.cidrr: unknown key"),
+    ("nat", "single", f"{NAMESPACE}:nat: unknown key"),
 ]
 
 
@@ -111,12 +114,12 @@ def test_region_errors_name_the_aws_key() -> None:
 def test_missing_required_keys_are_named() -> None:
     with pytest.raises(ConfigError) as raised:
         load_stack_config({"aws:region": "us-east-1"})
-    assert f"{project.CONFIG_NAMESPACE}:environment: required but not set" in str(raised.value)
-    assert f"{project.CONFIG_NAMESPACE}:tags: required but not set" in str(raised.value)
+    assert f"{NAMESPACE}:environment: required but not set" in str(raised.value)
+    assert f"{NAMESPACE}:tags: required but not set" in str(raised.value)
 
 
 def test_a_secret_field_in_plain_text_is_refused() -> None:
-    with pytest.raises(ConfigError, match=rf"{project.CONFIG_NAMESPACE}:model_hub_token: must be a secret"):
+    with pytest.raises(ConfigError, match=rf"{NAMESPACE}:model_hub_token: must be a secret"):
         load_stack_config({**BASE, project.config_key("model_hub_token"): "hf_plaintext"})
     config = load_stack_config({**BASE, project.config_key("model_hub_token"): "hf_x"}, frozenset({project.config_key("model_hub_token")}))
     assert config.model_hub_token is not None and "hf_x" not in repr(config)
@@ -131,8 +134,8 @@ def test_bad_config_fails_before_any_resource_is_declared() -> None:
 
 def test_plan_cli_prints_the_key_and_reason_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.broken.yaml").write_text(
-        f"config:\n  aws:region: us-east-1\n  {project.CONFIG_NAMESPACE}:environment: broken\n"
-        f"  {project.CONFIG_NAMESPACE}:tags: {{owner: a, cost_center: b}}\n  {project.CONFIG_NAMESPACE}:network: {{nat: triple}}\n"
+        f"config:\n  aws:region: us-east-1\n  {NAMESPACE}:environment: broken\n"
+        f"  {NAMESPACE}:tags: {{owner: a, cost_center: b}}\n  {NAMESPACE}:network: {{nat: triple}}\n"
     )
     result = subprocess.run(
         [sys.executable, "-m", "stacks.plan", "broken", "--stacks-dir", str(tmp_path)],
@@ -141,7 +144,7 @@ def test_plan_cli_prints_the_key_and_reason_without_a_traceback(tmp_path: Path) 
         check=False,
     )
     assert result.returncode == 2
-    assert f"{project.CONFIG_NAMESPACE}:network.nat: Input should be 'single' or 'per_az'" in result.stderr
+    assert f"{NAMESPACE}:network.nat: Input should be 'single' or 'per_az'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
