@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 ENV ?= dev
+# Commands on a running environment (promote, export-eval, ingest, lineage, ...) act on `local`, what make up
+# runs, unless ENV is given; stack commands (plan, policy, ...) default to dev.
+RUN_ENV := $(if $(filter file,$(origin ENV)),local,$(ENV))
 # The platform's name as Pulumi.yaml spells it (make fork keeps it equal to policies/platform_facts/project.py's),
 # how messages name it (acme-ai: Acme-ai, as platform_facts.project.DISPLAY_NAME) and the prefix of the
 # environment variables the platform reads (acme-ai: ACME_AI_).
@@ -127,7 +130,7 @@ postgres: ## install Debian's postgresql for the state store's tests (once; root
 .PHONY: promote
 ACTION ?= status
 promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION=status|start|pause|resume|rollback [ROUTE= CANDIDATE= EVAL_REPORT=|EVAL_SCORE=]
-	$(PY) -m tools.promote $(ACTION) --env $(or $(ENV),local) $(if $(ROUTE),--route $(ROUTE)) \
+	$(PY) -m tools.promote $(ACTION) --env $(RUN_ENV) $(if $(ROUTE),--route $(ROUTE)) \
 		$(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(EVAL_SCORE),--eval-score $(EVAL_SCORE)) \
 		$(if $(EVAL_REPORT),--eval-report $(EVAL_REPORT))
 
@@ -136,7 +139,7 @@ promote: $(VENV)/.installed-all ## promotion state and control: ENV=local ACTION
 .PHONY: export-eval eval
 HOURS ?= 24
 export-eval: $(VENV)/.installed-all ## export the last HOURS (24) of answers + feedback as redacted JSONL [ENV=local] [OUT=path] [ARGS=--labelled-only]
-	$(PY) -m tools.export_eval --env $(or $(ENV),local) --hours $(HOURS) $(if $(OUT),--out $(OUT)) $(ARGS)
+	$(PY) -m tools.export_eval --env $(RUN_ENV) --hours $(HOURS) $(if $(OUT),--out $(OUT)) $(ARGS)
 
 SUITE ?= all
 eval: $(VENV)/.installed-all ## evaluation gates of eval/gates.yaml: SUITE=all|rag-retrieval|groundedness|safety-scanners|policy-fixtures|exported-sample [CANDIDATE=]
@@ -246,7 +249,7 @@ bootstrap: $(VENV)/.installed-infra ## render cloud-init for stack ENV's on-prem
 
 # Data (services/data, docs/data.md): ingestion into the versioned passage index, and lineage.
 .PHONY: ingest index-versions index-rollback lineage eval-retrieval
-INDEX_ARGS = $(if $(ENV),--env $(ENV)) $(if $(INDEX),--index $(INDEX))
+INDEX_ARGS = --env $(RUN_ENV) $(if $(INDEX),--index $(INDEX))
 ingest: $(VENV)/.installed-all ## validate, chunk, embed SOURCE=<dir|s3://bucket/prefix> into a new index version [INDEX=name] [ENV=local]
 	@test -n "$(SOURCE)" || { echo "usage: make ingest SOURCE=<dir|s3://bucket/prefix> [INDEX=name]"; exit 2; }
 	$(PY) -m services.data $(INDEX_ARGS) ingest $(SOURCE)

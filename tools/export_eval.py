@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     if since >= until:
         print("error: --since must be before --until", file=sys.stderr)
         return 2
-    config = load_gateway_config(options.config or options.env)
+    try:
+        config = load_gateway_config(options.config or options.env)
+    except ValueError as error:  # ConfigError: the message names the file and the field
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     store = StateStore.open(config.state.url_for(options.state_dir or state_dir_for(options.env)))
     # Under .rampart/ (git-ignored): exported answers are production data, never committed by accident.
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

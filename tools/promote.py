@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--eval-score", type=float, help="start: the candidate's evaluation-suite score (0-1)")
     parser.add_argument("--decisions", type=int, default=10, help="status: how many recent decisions to show")
     options = parser.parse_args(argv)
-    config = load_gateway_config(options.config or options.env)
+    try:
+        config = load_gateway_config(options.config or options.env)
+    except ValueError as error:  # ConfigError: the message names the file and the field
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     state_dir = options.state_dir or state_dir_for(options.env)
     store = StateStore.open(config.state.url_for(state_dir))
     audit = AuditLog(state_dir / "audit", stream="promotion-operator")

@@ -36,8 +36,10 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 
 def test_models_lists_the_embedding_and_chat_models(openai_client: OpenAI, serve_app: ServeApp) -> None:
+    """Every model served: the embedder, the chat model and the chat versions served beside it."""
     embedder, chat = _names(serve_app)
-    assert {m.id for m in openai_client.models.list()} == {embedder, chat}
+    beside = {generator["model_name"] for generator in serve_app.args.get("additional_generators", [])}
+    assert beside and {m.id for m in openai_client.models.list()} == {embedder, chat, *beside}
 
 
 def test_similar_sentences_embed_closer_than_unrelated_ones(openai_client: OpenAI, serve_app: ServeApp) -> None:
