@@ -93,6 +93,8 @@ def _load(deployed: Deployed, key: str, during: Callable[[], None]) -> LoadOutco
             status, headers = response.status_code, dict(response.headers)
             # Serve's proxy adds an x-request-id of its own (a UUID); the gateway's is the bare hex one.
             gateway_ids = [value for value in response.headers.get_list("x-request-id") if "-" not in value]
+            if status >= 400:  # what a failed answer said, and whether the gateway or only Serve's proxy sent it
+                headers["error"] = f"{'gateway' if gateway_ids else 'proxy'}: {response.text[:120]}"
         except httpx.HTTPError as error:
             headers = {"error": f"{type(error).__name__}: {error}"}
         kind = classify(status, headers)
