@@ -76,13 +76,13 @@ async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # A client that claims another tenant's identity and a wider clearance than its own.
-FORGED = {TENANT_HEADER: "acme", DATA_CLASS_HEADER: "standard"}
+FORGED = {TENANT_HEADER: "northwind", DATA_CLASS_HEADER: "standard"}
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("key", "expected"), [
     ("bank", {"tenant": "bank", "data_class": "regulated"}),
-    ("acme", {"tenant": "acme", "data_class": "standard"}),
+    ("northwind", {"tenant": "northwind", "data_class": "standard"}),
 ])
 async def test_the_serving_layer_sees_the_authenticated_caller_never_the_clients_claim(
     gateway: httpx.AsyncClient, key: str, expected: dict[str, str]

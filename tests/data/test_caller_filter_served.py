@@ -28,7 +28,7 @@ from tests.fixtures.serve import ServeApp, deploy_application
 pytestmark = pytest.mark.serve
 
 # Test-only keys (the config holds their hashes).
-KEYS = {"bank": "rk-test-bank-regulated-retrieval", "acme": "rk-test-acme-standard-retrieval"}
+KEYS = {"bank": "rk-test-bank-regulated-retrieval", "northwind": "rk-test-northwind-standard-retrieval"}
 
 # One subject (tenant quotas), four clearances.
 CORPUS = {
@@ -39,11 +39,11 @@ CORPUS = {
                            "served on premises.\n",
     "bank-only.md": "---\ntenant: bank\ndata_classes: [regulated]\n---\n# Bank's quota limits\n\n"
                     "The bank tenant's tokens-per-minute quota limit doubles during the quarter close.\n",
-    "acme-only.md": "---\ntenant: acme\n---\n# Acme's quota limits\n\n"
-                    "The acme tenant's requests-per-minute quota limit is raised for its launch week.\n",
+    "northwind-only.md": "---\ntenant: northwind\n---\n# Northwind's quota limits\n\n"
+                    "The northwind tenant's requests-per-minute quota limit is raised for its launch week.\n",
 }
 CLEARED = {"bank": {"everyone-cleared.md", "bank-only.md"},
-           "acme": {"everyone-standard.md", "everyone-cleared.md", "acme-only.md"}}
+           "northwind": {"everyone-standard.md", "everyone-cleared.md", "northwind-only.md"}}
 QUESTIONS = ["What are the quota limits of a tenant?", "tokens-per-minute quota limit", "requests per minute"]
 
 
@@ -70,7 +70,7 @@ def tenanted(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -> I
     config: dict[str, Any] = copy.deepcopy(config_document("gateway", "local"))
     config["keys"]["path"] = str(keys_path)
     limits = {"requests_per_minute": 60_000, "tokens_per_minute": 6_000_000}
-    config["tenants"] = {"bank": {"data_class": "regulated", **limits}, "acme": {"data_class": "standard", **limits}}
+    config["tenants"] = {"bank": {"data_class": "regulated", **limits}, "northwind": {"data_class": "standard", **limits}}
     config["quotas"]["ledger"] = "process"  # the session's other gated apps hold the shared ledger's tenants
     config["model_versions"]["extractive"]["model"] = serve_app.args["generator"]["model_name"]
     config_path = directory / "gateway.yaml"
@@ -107,20 +107,20 @@ def _documents(app: Tenanted, tenant: str, question: str, extra_headers: dict[st
 
 @pytest.mark.parametrize("route", ["rag", "chat"])
 def test_each_tenant_retrieves_only_documents_cleared_for_it(tenanted: Tenanted, route: str) -> None:
-    seen: dict[str, set[str]] = {"bank": set(), "acme": set()}
+    seen: dict[str, set[str]] = {"bank": set(), "northwind": set()}
     for question in QUESTIONS:
         for tenant in seen:
             documents = _documents(tenanted, tenant, question, route=route)
             assert documents and documents <= CLEARED[tenant], (tenant, question, documents)
             seen[tenant] |= documents
     # The filter removed something the question matches: the other tenant is served it.
-    assert "bank-only.md" in seen["bank"] and "everyone-standard.md" in seen["acme"]
+    assert "bank-only.md" in seen["bank"] and "everyone-standard.md" in seen["northwind"]
 
 
 @pytest.mark.parametrize("forged", [
-    {TENANT_HEADER: "acme", DATA_CLASS_HEADER: "standard"},
+    {TENANT_HEADER: "northwind", DATA_CLASS_HEADER: "standard"},
     {DATA_CLASS_HEADER: "standard"},
-    {TENANT_HEADER.upper(): "acme", DATA_CLASS_HEADER.title(): "standard"},
+    {TENANT_HEADER.upper(): "northwind", DATA_CLASS_HEADER.title(): "standard"},
 ])
 def test_a_clients_own_caller_headers_cannot_widen_a_regulated_tenants_clearance(
     tenanted: Tenanted, forged: dict[str, str]

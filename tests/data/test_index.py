@@ -67,8 +67,8 @@ def test_a_regulated_tenant_only_retrieves_passages_cleared_for_it(
         **GOOD,
         "cleared.md": "---\ndata_classes: [standard, regulated]\n---\n# Quotas for regulated tenants\n\n"
                       "Regulated tenants get the same per-minute request and token limits, served on premises.\n",
-        "acme-only.md": "---\ntenant: acme\ndata_classes: [regulated]\n---\n# Acme's quota exception\n\n"
-                        "Acme may burst to twice its tokens-per-minute limit during the quarter close.\n",
+        "northwind-only.md": "---\ntenant: northwind\ndata_classes: [regulated]\n---\n# Northwind's quota exception\n\n"
+                        "Northwind may burst to twice its tokens-per-minute limit during the quarter close.\n",
     })
     store = IndexStore(str(tmp_path / "index"))
     result = asyncio.run(ingest(open_source(str(root)), store, IngestSettings(), embed, 384))
@@ -82,8 +82,8 @@ def test_a_regulated_tenant_only_retrieves_passages_cleared_for_it(
         assert hits and {hit.chunk_id for hit in hits} <= cleared
         unfiltered = snapshot.search(vector, 10)
         assert len(unfiltered) == len(rows)  # without a filter every passage is a candidate
-    acme = snapshot.search(asyncio.run(embed(["quota exception"]))[0], 10, PassageFilter("acme", "regulated"))
-    assert {hit.document_id for hit in acme} == {"cleared.md", "acme-only.md"}
+    northwind = snapshot.search(asyncio.run(embed(["quota exception"]))[0], 10, PassageFilter("northwind", "regulated"))
+    assert {hit.document_id for hit in northwind} == {"cleared.md", "northwind-only.md"}
 
 
 def test_a_filter_value_that_is_not_a_name_is_refused_naming_the_field() -> None:

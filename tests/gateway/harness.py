@@ -29,8 +29,8 @@ __all__ = ["KEYS", "ModelBench", "auth", "base_config", "chat_body", "write_gate
 
 # Test-only keys (plaintext lives only here; the config gets their hashes).
 KEYS = {
-    "acme": "rk-test-acme-full",
-    "acme_chat_only": "rk-test-acme-chat-only",
+    "northwind": "rk-test-northwind-full",
+    "northwind_chat_only": "rk-test-northwind-chat-only",
     "bank": "rk-test-bank-regulated",
     "tiny": "rk-test-tiny-limits",
     "reviewer": "rk-test-reviewer",
@@ -139,7 +139,7 @@ def base_config(key_file: Path) -> dict[str, Any]:
         "environment": "test",
         "keys": {"source": "file", "path": str(key_file)},
         "tenants": {
-            "acme": {"requests_per_minute": 100_000, "tokens_per_minute": 10_000_000},
+            "northwind": {"requests_per_minute": 100_000, "tokens_per_minute": 10_000_000},
             "bank": {"data_class": "regulated", "requests_per_minute": 100_000, "tokens_per_minute": 10_000_000},
             "tiny": {"requests_per_minute": 3, "tokens_per_minute": 1_000},
             "ops": {"requests_per_minute": 100_000, "tokens_per_minute": 10_000_000},
@@ -177,8 +177,8 @@ def write_gateway_config(directory: Path, config: dict[str, Any] | None = None) 
     """Write the key file and gateway config into `directory`; returns the config path."""
     key_file = directory / "keys.yaml"
     key_file.write_text(yaml.safe_dump({"keys": [
-        _key("acme", "acme", ["chat", "embeddings", "rag", "models"]),
-        _key("acme_chat_only", "acme", ["chat"]),
+        _key("northwind", "northwind", ["chat", "embeddings", "rag", "models"]),
+        _key("northwind_chat_only", "northwind", ["chat"]),
         _key("bank", "bank", ["chat", "embeddings", "rag", "models"]),
         _key("tiny", "tiny", ["chat", "embeddings"]),
         _key("reviewer", "ops", ["review:read", "review:write", "admin"]),

@@ -32,25 +32,25 @@ async def test_wrong_key_is_401_saying_invalid(client: httpx.AsyncClient) -> Non
 
 async def test_key_without_scope_is_403_naming_the_scope(client: httpx.AsyncClient, bench: ModelBench) -> None:
     body = {"model": f"{project.PROJECT_NAME}-embed", "input": "hello"}
-    response = await client.post("/v1/embeddings", json=body, headers=auth("acme_chat_only"))
+    response = await client.post("/v1/embeddings", json=body, headers=auth("northwind_chat_only"))
     assert response.status_code == 403
     error = response.json()["error"]
-    assert error["required_scope"] == "embeddings" and error["key_id"] == "acme_chat_only"
+    assert error["required_scope"] == "embeddings" and error["key_id"] == "northwind_chat_only"
     assert bench.calls == []
 
 
 async def test_review_endpoints_need_review_scopes(client: httpx.AsyncClient) -> None:
-    response = await client.get("/v1/review/items", headers=auth("acme"))
+    response = await client.get("/v1/review/items", headers=auth("northwind"))
     assert response.status_code == 403
     assert response.json()["error"]["required_scope"] == "review:read"
 
 
 async def test_valid_key_reaches_the_model_and_unknown_paths_are_404(client: httpx.AsyncClient) -> None:
-    ok = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    ok = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     assert ok.status_code == 200
     assert ok.json()["choices"][0]["message"]["content"] == "answer from gen-v1 about the platform"
     assert ok.headers[f"x-{project.PROJECT_NAME}-model-version"] == "gen-v1"
-    missing = await client.post("/v1/secret-admin", json={}, headers=auth("acme"))
+    missing = await client.post("/v1/secret-admin", json={}, headers=auth("northwind"))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
@@ -59,13 +59,13 @@ async def test_public_paths_need_no_key(client: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_model_is_404_naming_the_field(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/chat/completions", json=chat_body(model="gpt-9"), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(model="gpt-9"), headers=auth("northwind"))
     assert response.status_code == 404
     assert response.json()["error"]["param"] == "model"
 
 
 async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, bench: ModelBench) -> None:
-    response = await client.post("/v1/chat/completions", content=b"x" * 30_000, headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", content=b"x" * 30_000, headers=auth("northwind"))
     assert response.status_code == 413
     assert response.json()["error"]["param"] == "body"
     assert bench.calls == []
@@ -84,13 +84,13 @@ async def test_request_limits_are_400_naming_the_field(
     client: httpx.AsyncClient, body: dict[str, object], field: str
 ) -> None:
     path = "/v1/embeddings" if "input" in body else "/v1/chat/completions"
-    response = await client.post(path, json=body, headers=auth("acme"))
+    response = await client.post(path, json=body, headers=auth("northwind"))
     assert response.status_code == 400
     assert response.json()["error"]["param"] == field
 
 
 async def test_invalid_json_is_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/chat/completions", content=b"{not json", headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", content=b"{not json", headers=auth("northwind"))
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "body"
 
@@ -146,6 +146,6 @@ async def test_replicas_lease_quota_in_batches_not_per_request(make_gateway, ben
     gateway = make_gateway(lease_eight, ledger=ledger)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as http:
         for _ in range(16):
-            response = await http.post("/v1/chat/completions", json=chat_body("same size"), headers=auth("acme"))
+            response = await http.post("/v1/chat/completions", json=chat_body("same size"), headers=auth("northwind"))
             assert response.status_code == 200
     assert ledger.calls <= 5

@@ -26,7 +26,7 @@ TOXIC = "you are an idiot and I hate you, stupid moron"
 
 async def queue_flagged(client: httpx.AsyncClient, bench: ModelBench) -> str:
     bench.answers["gen-v1"] = TOXIC
-    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     review_id: str = response.json()[project.PROJECT_NAME]["review_id"]
     return review_id
 
@@ -92,7 +92,7 @@ async def test_editing_needs_the_review_write_scope_and_an_existing_item(
     client: httpx.AsyncClient, bench: ModelBench
 ) -> None:
     item_id = await queue_flagged(client, bench)
-    forbidden = await client.post(f"/v1/review/items/{item_id}/edit", json={"answer": "ok"}, headers=auth("acme"))
+    forbidden = await client.post(f"/v1/review/items/{item_id}/edit", json={"answer": "ok"}, headers=auth("northwind"))
     assert forbidden.status_code == 403
     unknown = await client.post("/v1/review/items/nope/edit", json={"answer": "ok"}, headers=auth("reviewer"))
     assert unknown.status_code == 404
@@ -103,7 +103,7 @@ def test_an_edited_answer_comes_with_the_edited_decision_only(
     tmp_path: Path, decision: Any, edited_answer: str | None
 ) -> None:
     queue = ReviewQueue(StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}"))
-    item_id = queue.enqueue("acme", "/v1/chat/completions", "fallback", "r1", {"prompt": ["hi"]})
+    item_id = queue.enqueue("northwind", "/v1/chat/completions", "fallback", "r1", {"prompt": ["hi"]})
     with pytest.raises(ValueError, match=r"^edited_answer: required with the 'edited' decision and only with it"):
         queue.decide(item_id, decision, "reviewer", "", edited_answer)
     assert queue.get(item_id).status == "pending"

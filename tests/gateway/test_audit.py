@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _log(tmp_path: Path, count: int = 5) -> Path:
     log = AuditLog(tmp_path / "audit", stream="s1")
     for index in range(count):
-        log.append({"request_id": f"r{index}", "tenant": "acme", "status": 200})
+        log.append({"request_id": f"r{index}", "tenant": "northwind", "status": 200})
     log.close()
     return log.path
 
@@ -103,16 +103,16 @@ async def test_one_record_per_request_whatever_the_outcome(gateway: GatewayMiddl
     bench.answers["gen-v1"] = "answer with bob@corp.example.org"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
         statuses = [
-            (await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("acme"))).status_code,
+            (await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("northwind"))).status_code,
             (await client.post("/v1/chat/completions", json=chat_body())).status_code,
-            (await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x"}, headers=auth("acme_chat_only"))).status_code,
-            (await client.post("/v1/chat/completions", content=b"{", headers=auth("acme"))).status_code,
-            (await client.get("/v1/models", headers=auth("acme"))).status_code,
+            (await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x"}, headers=auth("northwind_chat_only"))).status_code,
+            (await client.post("/v1/chat/completions", content=b"{", headers=auth("northwind"))).status_code,
+            (await client.get("/v1/models", headers=auth("northwind"))).status_code,
         ]
     records = [json.loads(line) for line in gateway.audit.path.read_text().splitlines()]
     assert [r["status"] for r in records] == statuses == [200, 401, 403, 400, 200]
     first = records[0]
-    assert first["tenant"] == "acme" and first["model_version"] == "gen-v1" and first["route"] == "/v1/chat/completions"
+    assert first["tenant"] == "northwind" and first["model_version"] == "gen-v1" and first["route"] == "/v1/chat/completions"
     assert first["tokens"]["completion"] == 3 and first["cost_usd"] > 0
     assert first["redactions"] == {"email": 2} and len(first["prompt_sha256"]) == 64
     text = gateway.audit.path.read_text()
@@ -161,7 +161,7 @@ async def test_segments_upload_to_the_object_lock_bucket(
     gateway = make_gateway(upload, s3_client=s3)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
         for _ in range(4):
-            await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+            await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     await gateway.drain()
     assert gateway.flush_audit() is not None
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=f"{project.PROJECT_NAME}-audit")["Contents"]]

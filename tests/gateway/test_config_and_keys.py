@@ -45,8 +45,8 @@ def test_the_local_key_is_valid_only_against_the_local_key_file() -> None:
     [
         (lambda c: c["routes"]["chat"]["versions"][0].update(model_version="nope"),
          "routes.chat.versions.0.model_version: unknown model version 'nope'"),
-        (lambda c: c["tenants"]["acme"].update(requests_per_minute=0),
-         "tenants.acme.requests_per_minute: Input should be greater than 0"),
+        (lambda c: c["tenants"]["northwind"].update(requests_per_minute=0),
+         "tenants.northwind.requests_per_minute: Input should be greater than 0"),
         (lambda c: c["model_versions"]["gen-v1"].update(location="moon"),
          "model_versions.gen-v1.location: Input should be 'on_prem' or 'cloud'"),
         (lambda c: c["routes"]["embeddings"].update(fallback=["review"]),
@@ -76,7 +76,7 @@ def test_key_checks(tmp_path: Path) -> None:
         store.authenticate({})
     with pytest.raises(AuthenticationError, match="invalid API key"):
         store.authenticate({"authorization": "Basic abc"})
-    key = store.authenticate({"x-api-key": "rk-test-acme-chat-only"})
+    key = store.authenticate({"x-api-key": "rk-test-northwind-chat-only"})
     with pytest.raises(ScopeError, match="lacks scope 'rag'"):
         key.require_scope("rag", "POST /v1/rag/query")
     fresh = generate_api_key()
@@ -90,14 +90,14 @@ def _key_set(tenant: str, key: str, scopes: list[str]) -> str:
 def test_keys_from_secrets_manager(aws_endpoint: str) -> None:
     """moto server stands in for AWS Secrets Manager (the cloud cannot exist here)."""
     client = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
-    client.create_secret(Name=f"{project.PROJECT_NAME}/prod/gateway-keys", SecretString=_key_set("acme", "rk-from-sm", ["chat"]))
+    client.create_secret(Name=f"{project.PROJECT_NAME}/prod/gateway-keys", SecretString=_key_set("northwind", "rk-from-sm", ["chat"]))
     source = KeySourceConfig(source="secrets_manager", secret_id=f"{project.PROJECT_NAME}/prod/gateway-keys")
-    store = load_key_store(source, ["acme"], secrets_client=client)
+    store = load_key_store(source, ["northwind"], secrets_client=client)
     assert store.authenticate({"authorization": "Bearer rk-from-sm"}).scopes == frozenset({"chat"})
-    with pytest.raises(ConfigError, match=r"keys\.0\.tenant: unknown tenant 'acme'"):
+    with pytest.raises(ConfigError, match=r"keys\.0\.tenant: unknown tenant 'northwind'"):
         load_key_store(source, ["other"], secrets_client=client)
     client.create_secret(Name="broken", SecretString="{not json")
     with pytest.raises(ConfigError, match="not a JSON key set"):
-        load_key_store(KeySourceConfig(source="secrets_manager", secret_id="broken"), ["acme"], secrets_client=client)
+        load_key_store(KeySourceConfig(source="secrets_manager", secret_id="broken"), ["northwind"], secrets_client=client)
     with pytest.raises(ConfigError, match="cannot read secret 'missing'"):
-        load_key_store(KeySourceConfig(source="secrets_manager", secret_id="missing"), ["acme"], secrets_client=client)
+        load_key_store(KeySourceConfig(source="secrets_manager", secret_id="missing"), ["northwind"], secrets_client=client)

@@ -21,7 +21,7 @@ def http(gateway: GatewayMiddleware) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway")
 
 
-async def _answered(client: httpx.AsyncClient, key: str = "acme") -> str:
+async def _answered(client: httpx.AsyncClient, key: str = "northwind") -> str:
     response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth(key))
     assert response.status_code == 200
     return response.headers["x-request-id"]
@@ -29,7 +29,7 @@ async def _answered(client: httpx.AsyncClient, key: str = "acme") -> str:
 
 async def test_a_client_rates_its_answer_by_request_id(client: httpx.AsyncClient, gateway: GatewayMiddleware) -> None:
     response_id = await _answered(client)
-    given = await client.post("/v1/feedback", headers=auth("acme"), json={
+    given = await client.post("/v1/feedback", headers=auth("northwind"), json={
         "response_id": response_id, "rating": -1, "correction": "The serve config lives in services/config.",
         "tags": ["wrong_source"]})
     assert given.status_code == 200, given.text
@@ -37,7 +37,7 @@ async def test_a_client_rates_its_answer_by_request_id(client: httpx.AsyncClient
     assert (receipt["response_id"], receipt["model_version"], receipt["rating"]) == (response_id, "gen-v1", -1)
     [stored] = gateway.store.responses.feedback_for([response_id])[response_id]
     assert (stored.tenant, stored.rating, stored.tags, stored.source, stored.key_id) == (
-        "acme", -1, ["wrong_source"], "api", "acme")
+        "northwind", -1, ["wrong_source"], "api", "northwind")
     assert stored.correction == "The serve config lives in services/config."
     records = [json.loads(line) for line in gateway.audit.path.read_text().splitlines()]
     answer_record, feedback_record = records
@@ -54,11 +54,11 @@ async def test_the_stored_answer_is_the_scanned_one_and_a_correction_is_redacted
 ) -> None:
     bench.answers["gen-v1"] = "Write to bob@corp.example.org for access."
     response_id = await _answered(client)
-    given = await client.post("/v1/feedback", headers=auth("acme"), json={
+    given = await client.post("/v1/feedback", headers=auth("northwind"), json={
         "response_id": response_id, "rating": 0, "correction": "Ask jane.doe@example.com instead."})
     assert given.status_code == 200
     row = gateway.store.responses.get(response_id)
-    assert (row.tenant, row.model_version, row.routed_version, row.status) == ("acme", "gen-v1", "gen-v1", 200)
+    assert (row.tenant, row.model_version, row.routed_version, row.status) == ("northwind", "gen-v1", "gen-v1", 200)
     assert row.answer == ["Write to [EMAIL] for access."] and row.prompt == ["What is the serve config?"]
     [stored] = gateway.store.responses.feedback_for([response_id])[response_id]
     assert stored.correction == "Ask [EMAIL] instead."
@@ -66,8 +66,8 @@ async def test_the_stored_answer_is_the_scanned_one_and_a_correction_is_redacted
 
 async def test_a_tenant_cannot_rate_another_tenants_answer(client: httpx.AsyncClient) -> None:
     theirs = await _answered(client, "tiny")
-    refused = await client.post("/v1/feedback", headers=auth("acme"), json={"response_id": theirs, "rating": 1})
-    unknown = await client.post("/v1/feedback", headers=auth("acme"), json={"response_id": "f" * 32, "rating": 1})
+    refused = await client.post("/v1/feedback", headers=auth("northwind"), json={"response_id": theirs, "rating": 1})
+    unknown = await client.post("/v1/feedback", headers=auth("northwind"), json={"response_id": "f" * 32, "rating": 1})
     assert refused.status_code == unknown.status_code == 404
     # Indistinguishable from an id that does not exist: nothing about the other tenant leaks.
     assert refused.json()["error"]["message"] == f"response_id: no response {theirs!r} for this API key's tenant"
@@ -90,7 +90,7 @@ async def test_a_tenant_cannot_rate_another_tenants_answer(client: httpx.AsyncCl
 )
 async def test_bad_feedback_is_a_400_naming_the_field(client: httpx.AsyncClient, body: dict[str, Any],
                                                       field: str) -> None:
-    response = await client.post("/v1/feedback", headers=auth("acme"), json=body)
+    response = await client.post("/v1/feedback", headers=auth("northwind"), json=body)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == field and error["type"] == "invalid_request_error"
@@ -109,7 +109,7 @@ async def test_a_review_decision_is_feedback_on_the_reviewed_answer(
     client: httpx.AsyncClient, bench: ModelBench, gateway: GatewayMiddleware
 ) -> None:
     bench.answers["gen-v1"] = "you are an idiot and I hate you, stupid moron"
-    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     review_id = response.json()[project.PROJECT_NAME]["review_id"]
     await gateway.drain()
     rejected = await client.post(f"/v1/review/items/{review_id}/reject", headers=auth("reviewer"))
@@ -131,7 +131,7 @@ async def test_replicas_share_answers_feedback_and_the_review_queue_across_a_res
     replica_a, replica_b = make_gateway(), make_gateway()
     bench.failing.update({"gen-v1", "extractive"})  # nothing answers: the request goes to review
     async with http(replica_a) as client:
-        queued = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        queued = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
         bench.failing.clear()
         response_id = await _answered(client)
     assert queued.status_code == 202
@@ -139,7 +139,7 @@ async def test_replicas_share_answers_feedback_and_the_review_queue_across_a_res
     replica_a.close()  # replica A goes away; a new one starts on the same store
     replica_c = make_gateway()
     async with http(replica_b) as client:
-        rated = await client.post("/v1/feedback", headers=auth("acme"), json={"response_id": response_id,
+        rated = await client.post("/v1/feedback", headers=auth("northwind"), json={"response_id": response_id,
                                                                               "rating": 1})
         listed = (await client.get("/v1/review/items", headers=auth("reviewer"))).json()["items"]
     assert rated.status_code == 200 and [item["id"] for item in listed] == [review_id]

@@ -23,9 +23,9 @@ async def test_answers_with_their_feedback_become_a_redacted_evaluation_set(
     client: httpx.AsyncClient, gateway: GatewayMiddleware, bench: ModelBench, tmp_path: Path
 ) -> None:
     bench.answers["gen-v1"] = "Write to bob@corp.example.org for access."
-    rated = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
-    unrated = await client.post("/v1/chat/completions", json=chat_body("And the audit log?"), headers=auth("acme"))
-    given = await client.post("/v1/feedback", headers=auth("acme"), json={
+    rated = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
+    unrated = await client.post("/v1/chat/completions", json=chat_body("And the audit log?"), headers=auth("northwind"))
+    given = await client.post("/v1/feedback", headers=auth("northwind"), json={
         "response_id": rated.headers["x-request-id"], "rating": -1, "tags": ["wrong_contact"]})
     assert given.status_code == 200
     await gateway.drain()

@@ -109,7 +109,7 @@ def test_any_single_field_change_in_the_audit_log_is_detected(
 ) -> None:
     log = AuditLog(Path(tmp_path_factory.mktemp("audit")), stream="s")
     for n in range(6):
-        log.append({"tenant": "acme", "status": 200, "route": f"/r{n}"})
+        log.append({"tenant": "northwind", "status": 200, "route": f"/r{n}"})
     log.close()
     lines = log.path.read_text().splitlines()
     record = json.loads(lines[index])
@@ -140,7 +140,7 @@ MALFORMED_BODIES = {
 async def test_malformed_bodies_get_a_json_4xx_naming_the_body(gateway: GatewayMiddleware, body: bytes) -> None:
     transport = httpx.ASGITransport(app=gateway)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        response = await client.post("/v1/chat/completions", content=body, headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", content=body, headers=auth("northwind"))
     assert 400 <= response.status_code < 500, response.text
     error = response.json()["error"]
     assert error["message"].startswith("body") or error.get("field") == "body", error

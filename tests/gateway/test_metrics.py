@@ -26,16 +26,16 @@ def http(gateway: GatewayMiddleware) -> httpx.AsyncClient:
 async def test_metrics_endpoint_exposes_requests_tokens_cost_and_verdicts(gateway: GatewayMiddleware) -> None:
     async with http(gateway) as client:
         for _ in range(3):
-            await client.post("/v1/chat/completions", json=chat_body("tell me about serving"), headers=auth("acme"))
+            await client.post("/v1/chat/completions", json=chat_body("tell me about serving"), headers=auth("northwind"))
         await client.post("/v1/chat/completions", json=chat_body())  # 401
-        forbidden = await client.get("/v1/gateway/metrics", headers=auth("acme"))
+        forbidden = await client.get("/v1/gateway/metrics", headers=auth("northwind"))
         exposition = (await client.get("/v1/gateway/metrics", headers=auth("reviewer"))).text
     assert forbidden.status_code == 403
-    assert f'{project.METRIC_PREFIX}_gateway_requests_total{{route="/v1/chat/completions",status="200",tenant="acme"}} 3.0' in exposition
+    assert f'{project.METRIC_PREFIX}_gateway_requests_total{{route="/v1/chat/completions",status="200",tenant="northwind"}} 3.0' in exposition
     assert f'{project.METRIC_PREFIX}_gateway_requests_total{{route="/v1/chat/completions",status="401",tenant=""}} 1.0' in exposition
-    tokens = gateway.metrics.value(project.metric("gateway_tokens_total"), {"tenant": "acme"})
+    tokens = gateway.metrics.value(project.metric("gateway_tokens_total"), {"tenant": "northwind"})
     assert tokens == 3 * (4 + 6)  # prompt "tell me about serving" + answer "answer from gen-v1 about the platform"
-    assert gateway.metrics.value(project.metric("gateway_cost_usd_total"), {"tenant": "acme"}) == pytest.approx(tokens / 1000 * 2.0)
+    assert gateway.metrics.value(project.metric("gateway_cost_usd_total"), {"tenant": "northwind"}) == pytest.approx(tokens / 1000 * 2.0)
     assert gateway.metrics.value(project.metric("gateway_request_latency_seconds_count"), {"route": "/v1/chat/completions"}) == 4
     assert gateway.metrics.value(project.metric("gateway_scanner_verdicts_total"),
                                  {"scanner": "prompt_injection", "stage": "input", "action": "allow", "shadow": "false"}) == 3
@@ -61,11 +61,11 @@ async def test_drift_gauges_move_when_inputs_shift(make_gateway: Callable[..., G
     gateway = make_gateway(_baseline(tmp_path))
     async with http(gateway) as client:
         for _ in range(5):
-            await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x" * 20}, headers=auth("acme"))
+            await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x" * 20}, headers=auth("northwind"))
         steady_length = gateway.metrics.value(project.metric("gateway_input_length_shift"))
         steady_centroid = gateway.metrics.value(project.metric("gateway_embedding_centroid_shift"))
         for _ in range(20):
-            await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "y" * 600}, headers=auth("acme"))
+            await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "y" * 600}, headers=auth("northwind"))
     assert steady_length < 0.05 and steady_centroid < 0.01
     assert gateway.metrics.value(project.metric("gateway_input_length_shift")) > 10
     assert gateway.metrics.value(project.metric("gateway_input_length_mean")) > 300

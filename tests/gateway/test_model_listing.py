@@ -30,9 +30,9 @@ async def test_the_listing_names_public_models_with_the_served_cards_details(
     make_gateway: Callable[..., GatewayMiddleware],
 ) -> None:
     async with _http(make_gateway(_with_model_route)) as client:
-        listing = await client.get("/v1/models", headers=auth("acme"))
-        chat = await client.get(f"/v1/models/{CHAT}", headers=auth("acme"))
-        served_id = await client.get("/v1/models/gen-v1", headers=auth("acme"))
+        listing = await client.get("/v1/models", headers=auth("northwind"))
+        chat = await client.get(f"/v1/models/{CHAT}", headers=auth("northwind"))
+        served_id = await client.get("/v1/models/gen-v1", headers=auth("northwind"))
     assert listing.status_code == 200
     assert listing.json() == {"object": "list", "data": [
         {"id": CHAT, "object": "model", "created": 1, "owned_by": project.PROJECT_NAME, "kind": "chat"},
@@ -50,7 +50,7 @@ async def test_a_public_model_nothing_serves_is_not_listed(
 ) -> None:
     bench.unlisted.add("gen-v1")
     async with _http(make_gateway()) as client:
-        listing = await client.get("/v1/models", headers=auth("acme"))
+        listing = await client.get("/v1/models", headers=auth("northwind"))
     assert [card["id"] for card in listing.json()["data"]] == [EMBED]
 
 

@@ -131,7 +131,7 @@ async def _drive(gateway: GatewayMiddleware, until: Callable[[], bool], limit_s:
     deadline = time.monotonic() + limit_s
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as client:
         while not until() and time.monotonic() < deadline:
-            responses.append(await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme")))
+            responses.append(await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind")))
             await asyncio.sleep(0.005)
     return responses
 

@@ -28,7 +28,7 @@ def http(gateway: GatewayMiddleware) -> httpx.AsyncClient:
 async def test_failed_backend_is_retried_then_falls_back_visibly(gateway: GatewayMiddleware, bench: ModelBench) -> None:
     bench.failing.add("gen-v1")
     async with http(gateway) as client:
-        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "answer from extractive about the platform"
     assert response.json()[project.PROJECT_NAME] == {"degraded": True, "fallback": "extractive"}
@@ -44,7 +44,7 @@ async def test_timeout_counts_as_failure(gateway: GatewayMiddleware, bench: Mode
     bench.hanging.add("gen-v1")
     started = time.perf_counter()
     async with http(gateway) as client:
-        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
     assert time.perf_counter() - started < 3  # two 0.5 s timeouts, not an hour
     assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 2
@@ -54,9 +54,9 @@ async def test_circuit_opens_and_skips_the_dead_backend(gateway: GatewayMiddlewa
     bench.failing.add("gen-v1")
     async with http(gateway) as client:
         for _ in range(3):
-            await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+            await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
         calls_before = bench.calls.count("gen-v1")
-        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
     assert bench.calls.count("gen-v1") == calls_before  # open circuit: not even tried
     assert gateway.metrics.value(project.metric("gateway_circuit_open"), {"backend": "gen-v1"}) == 1
@@ -65,7 +65,7 @@ async def test_circuit_opens_and_skips_the_dead_backend(gateway: GatewayMiddlewa
 async def test_every_backend_down_queues_for_human_review(gateway: GatewayMiddleware, bench: ModelBench) -> None:
     bench.failing.update({"gen-v1", "extractive"})
     async with http(gateway) as client:
-        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
         assert response.status_code == 202
         notes = response.json()[project.PROJECT_NAME]
         assert notes["degraded"] is True and notes["fallback"] == "review"
@@ -78,7 +78,7 @@ async def test_every_backend_down_queues_for_human_review(gateway: GatewayMiddle
 async def test_embeddings_without_fallback_get_a_json_503(gateway: GatewayMiddleware, bench: ModelBench) -> None:
     bench.failing.add("embed")
     async with http(gateway) as client:
-        response = await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x"}, headers=auth("acme"))
+        response = await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x"}, headers=auth("northwind"))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "backend_unavailable"
 
@@ -91,7 +91,7 @@ async def test_canary_splits_traffic_by_weight(make_gateway: Callable[..., Gatew
     gateway = make_gateway(_canary, rng=random.Random(7))
     async with http(gateway) as client:
         for _ in range(200):
-            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
+            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("northwind"))
     share = bench.calls.count("gen-v2") / len(bench.calls)
     assert 0.12 < share < 0.28
 
@@ -107,7 +107,7 @@ async def test_promote_and_rollback_by_config_reload(make_gateway: Callable[...,
         assert reloaded.json()["versions"]["chat"] == {"gen-v2": 1.0}
         bench.calls.clear()
         for _ in range(10):
-            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
+            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("northwind"))
         assert set(bench.calls) == {"gen-v2"}
         # Roll back by editing the file only: the replica notices the change on its own.
         config["routes"]["chat"]["versions"] = [{"model_version": "gen-v1", "weight": 1}]
@@ -115,7 +115,7 @@ async def test_promote_and_rollback_by_config_reload(make_gateway: Callable[...,
         await asyncio.sleep(0.1)
         bench.calls.clear()
         for _ in range(5):
-            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("acme"))
+            await client.post("/v1/chat/completions", json=chat_body("hi"), headers=auth("northwind"))
         assert set(bench.calls) == {"gen-v1"}
 
 
@@ -125,7 +125,7 @@ async def test_a_broken_config_reload_keeps_the_old_config(gateway: GatewayMiddl
     gateway.runtime.path.write_text(yaml.safe_dump(config))
     await asyncio.sleep(0.1)
     async with http(gateway) as client:
-        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
         assert response.status_code == 200 and bench.calls == ["gen-v1"]
         assert gateway.metrics.value(project.metric("gateway_config_reloads_total"), {"outcome": "error"}) == 1
         explicit = await client.post("/v1/gateway/reload", headers=auth("reviewer"))
@@ -174,7 +174,7 @@ async def test_shadow_answers_are_recorded_and_compared_never_returned(
     gateway = make_gateway(_hybrid, rng=random.Random(3))
     bench.answers["candidate"] = "a completely different reply"
     async with http(gateway) as client:
-        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     await gateway.drain()
     assert "different" not in response.text
     assert "candidate" in bench.calls

@@ -60,7 +60,7 @@ class LiveGateway:
     def queue_flagged(self, prompt: str, answer: str) -> tuple[str, str]:
         """A chat request whose answer the output scanners flag; returns (review id, request id)."""
         self.bench.answers["gen-v1"] = answer
-        response = httpx.post(f"{self.base_url}/v1/chat/completions", json=chat_body(prompt), headers=auth("acme"))
+        response = httpx.post(f"{self.base_url}/v1/chat/completions", json=chat_body(prompt), headers=auth("northwind"))
         assert response.status_code == 200, response.text
         return response.json()[project.PROJECT_NAME]["review_id"], response.headers["x-request-id"]
 
@@ -147,7 +147,7 @@ def test_a_reviewer_approves_one_answer_and_edits_another_in_the_browser(
     rows = browser.find_elements(By.CSS_SELECTOR, "#items tbody tr")
     assert [row.get_attribute("data-item-id") for row in rows] == [first, second]
     cells = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
-    assert cells[1:] == ["flagged_output", "/v1/chat/completions", "acme", "toxicity", "pending", "Open"]
+    assert cells[1:] == ["flagged_output", "/v1/chat/completions", "northwind", "toxicity", "pending", "Open"]
 
     open_item(browser, first)
     assert sections(browser) == {

@@ -37,7 +37,7 @@ def streamed_text(chunks: list[Any]) -> str:
 
 
 async def test_injection_is_blocked_before_the_model(client: httpx.AsyncClient, bench: ModelBench) -> None:
-    response = await client.post("/v1/chat/completions", json=chat_body(INJECTION), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(INJECTION), headers=auth("northwind"))
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "input_blocked" and error["scanner"] == "prompt_injection"
@@ -54,7 +54,7 @@ async def test_a_request_planted_in_a_tool_result_is_cut_out_before_the_model(
         {"role": "assistant", "content": "Fetching it."},
         {"role": "tool", "tool_call_id": "call-1", "content": email},
     ]
-    response = await client.post("/v1/chat/completions", json=body, headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=body, headers=auth("northwind"))
     assert response.status_code == 200, response.text
     # What the model received (the bench echoes every message's content): the user's own request is
     # theirs to make and passes; the one planted in the email is cut, the rest of the email kept.
@@ -67,7 +67,7 @@ async def test_a_request_planted_in_a_tool_result_is_cut_out_before_the_model(
 
 async def test_pii_is_redacted_before_the_model_sees_it(client: httpx.AsyncClient, gateway: GatewayMiddleware) -> None:
     response = await client.post(
-        "/v1/chat/completions", json=chat_body("Email jane.doe@example.com the config"), headers=auth("acme")
+        "/v1/chat/completions", json=chat_body("Email jane.doe@example.com the config"), headers=auth("northwind")
     )
     assert response.json()["echo"] == "Email [EMAIL] the config"
     record = json.loads(gateway.audit.path.read_text().splitlines()[-1])
@@ -79,10 +79,10 @@ async def test_output_pii_is_redacted_and_system_prompt_leak_is_filtered(
     client: httpx.AsyncClient, bench: ModelBench
 ) -> None:
     bench.answers["gen-v1"] = "Write to bob@corp.example.org for access."
-    redacted = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    redacted = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     assert redacted.json()["choices"][0]["message"]["content"] == "Write to [EMAIL] for access."
     bench.answers["gen-v1"] = LEAK
-    blocked = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    blocked = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     choice = blocked.json()["choices"][0]
     assert choice["message"]["content"] == "" and choice["finish_reason"] == "content_filter"
     assert blocked.json()[project.PROJECT_NAME]["blocked"]["scanner"] == "system_prompt_leakage"
@@ -93,7 +93,7 @@ async def test_a_flag_is_not_lost_when_the_same_answer_is_also_redacted(
 ) -> None:
     """Redaction outranks a flag in the answer's overall action; the flag must still reach review."""
     bench.answers["gen-v1"] = "you are an idiot and I hate you, stupid moron; write to jane.doe@example.com"
-    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     answer = response.json()
     assert "jane.doe" not in answer["choices"][0]["message"]["content"]
     assert answer[project.PROJECT_NAME]["flagged"] is True
@@ -105,7 +105,7 @@ async def test_flagged_output_goes_to_review_and_approval_is_audited(
     client: httpx.AsyncClient, bench: ModelBench, gateway: GatewayMiddleware
 ) -> None:
     bench.answers["gen-v1"] = "you are an idiot and I hate you, stupid moron"
-    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     review_id = response.json()[project.PROJECT_NAME]["review_id"]
     assert response.json()[project.PROJECT_NAME]["flagged"] is True
     listed = (await client.get("/v1/review/items", headers=auth("reviewer"))).json()["items"]
@@ -126,7 +126,7 @@ async def test_flagged_output_goes_to_review_and_approval_is_audited(
 
 async def test_stream_passes_clean_text_in_order_and_ends_with_done(client: httpx.AsyncClient, bench: ModelBench) -> None:
     bench.answers["gen-v1"] = "the serve config is the single source of truth for every environment"
-    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("northwind"))
     chunks = events(response)
     assert chunks[-1] == "[DONE]"
     assert streamed_text(chunks) == bench.answers["gen-v1"]
@@ -135,7 +135,7 @@ async def test_stream_passes_clean_text_in_order_and_ends_with_done(client: http
 
 async def test_stream_is_cut_with_a_final_event_when_blocked(client: httpx.AsyncClient, bench: ModelBench) -> None:
     bench.answers["gen-v1"] = LEAK
-    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("northwind"))
     chunks = events(response)
     assert "zebra-42" not in response.text
     final = chunks[-2]
@@ -146,7 +146,7 @@ async def test_stream_is_cut_with_a_final_event_when_blocked(client: httpx.Async
 
 async def test_stream_redacts_a_secret_split_across_chunks(client: httpx.AsyncClient, bench: ModelBench) -> None:
     bench.answers["gen-v1"] = "please write to bob@corp.example.org today"
-    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("northwind"))
     assert streamed_text(events(response)) == "please write to [EMAIL] today"
 
 
@@ -154,7 +154,7 @@ async def test_stream_failing_mid_way_ends_degraded(client: httpx.AsyncClient, b
                                                     gateway: GatewayMiddleware) -> None:
     bench.fail_mid_stream.add("gen-v1")
     bench.answers["gen-v1"] = "one two three four five six"
-    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("northwind"))
     chunks = events(response)
     assert streamed_text(chunks) == "one two three"
     assert chunks[-2][project.PROJECT_NAME]["degraded"] is True and chunks[-2]["choices"][0]["finish_reason"] == "error"
@@ -164,7 +164,7 @@ async def test_stream_failing_mid_way_ends_degraded(client: httpx.AsyncClient, b
 
 async def test_stream_falls_back_before_the_first_byte(client: httpx.AsyncClient, bench: ModelBench) -> None:
     bench.failing.add("gen-v1")
-    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("acme"))
+    response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("northwind"))
     chunks = events(response)
     assert response.headers[f"x-{project.PROJECT_NAME}-degraded"] == "fallback=extractive"
     assert streamed_text(chunks) == "answer from extractive about the platform"
@@ -193,7 +193,7 @@ async def test_scanner_errors_fail_closed_or_open_per_environment(
     monkeypatch.setitem(scanner_pipeline.SCANNER_FACTORIES, "pii", lambda stage, settings, config: _Broken())
     gateway = make_gateway(_scanner_errors(mode))
     async with http(gateway) as client:
-        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
     assert response.status_code == status
     record = json.loads(gateway.audit.path.read_text().splitlines()[-1])
     assert {"scanner": "pii", "stage": "input", "error": "RuntimeError: model file missing"} in record["verdicts"]
@@ -207,7 +207,7 @@ def _shadow_injection(config: dict[str, Any]) -> None:
 async def test_shadow_scanner_records_but_never_blocks(make_gateway: Callable[..., GatewayMiddleware]) -> None:
     gateway = make_gateway(_shadow_injection)
     async with http(gateway) as client:
-        response = await client.post("/v1/chat/completions", json=chat_body(INJECTION), headers=auth("acme"))
+        response = await client.post("/v1/chat/completions", json=chat_body(INJECTION), headers=auth("northwind"))
     assert response.status_code == 200
     record = json.loads(gateway.audit.path.read_text().splitlines()[-1])
     assert record["verdicts"][0]["scanner"] == "prompt_injection"
@@ -216,14 +216,14 @@ async def test_shadow_scanner_records_but_never_blocks(make_gateway: Callable[..
                                  {"scanner": "prompt_injection", "stage": "input", "action": "block", "shadow": "true"}) == 1
 
 
-def _acme_blocks_pii(config: dict[str, Any]) -> None:
-    config["tenants"]["acme"]["scanners"] = {"input": {"pii": {"action": "block"}}}
+def _northwind_blocks_pii(config: dict[str, Any]) -> None:
+    config["tenants"]["northwind"]["scanners"] = {"input": {"pii": {"action": "block"}}}
 
 
 async def test_a_tenant_can_override_the_environments_scanners(make_gateway: Callable[..., GatewayMiddleware]) -> None:
-    gateway = make_gateway(_acme_blocks_pii)
+    gateway = make_gateway(_northwind_blocks_pii)
     async with http(gateway) as client:
-        strict = await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("acme"))
+        strict = await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("northwind"))
         default = await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("tiny"))
     assert strict.status_code == 400 and strict.json()["error"]["scanner"] == "pii"
     assert default.status_code == 200 and default.json()["echo"] == "mail [EMAIL]"

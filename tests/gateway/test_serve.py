@@ -156,6 +156,19 @@ async def test_rate_limits_hold_across_replicas_through_the_ray_actor(tmp_path: 
     assert statuses.count(200) == 3 and statuses.count(429) == 5
 
 
+def test_the_ledger_actor_lives_on_the_head_node(serve_app: ServeApp) -> None:
+    """Losing a worker must not take the quota ledger with it: Ray places it on the head node."""
+    import ray
+    from ray.util.state import list_actors
+
+    from services.gateway.quotas import HEAD_NODE_RESOURCE, LEDGER_ACTOR_NAME
+
+    get_or_create_ray_ledger()
+    [actor] = list_actors(filters=[("name", "=", LEDGER_ACTOR_NAME), ("state", "=", "ALIVE")])
+    heads = [node["NodeID"] for node in ray.nodes() if HEAD_NODE_RESOURCE in node.get("Resources", {})]
+    assert actor.node_id in heads
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -15,7 +15,7 @@ from services.state.database import iam_token_password
 from services.state.models import Base
 
 
-def _response(request_id: str, tenant: str = "acme", version: str = "gen-v1", **fields: object) -> ResponseRow:
+def _response(request_id: str, tenant: str = "northwind", version: str = "gen-v1", **fields: object) -> ResponseRow:
     values: dict[str, object] = {
         "request_id": request_id, "created": time.time(), "tenant": tenant, "route": "/v1/chat/completions",
         "model_version": version, "status": 200, "latency_ms": 12.5, "flagged": False, "blocked": False,
@@ -33,7 +33,7 @@ def test_migrations_build_exactly_the_models_schema(store: StateStore) -> None:
 
 def test_opening_again_is_a_no_op_and_keeps_rows(store_url: str) -> None:
     first = StateStore.open(store_url)
-    item = first.reviews.enqueue("acme", "/v1/chat/completions", "fallback", "req-1", {"prompt": ["hi"]})
+    item = first.reviews.enqueue("northwind", "/v1/chat/completions", "fallback", "req-1", {"prompt": ["hi"]})
     first.close()
     again = StateStore.open(store_url)
     assert again.reviews.get(item).request_id == "req-1"
@@ -42,7 +42,7 @@ def test_opening_again_is_a_no_op_and_keeps_rows(store_url: str) -> None:
 
 def test_review_items_are_shared_by_replicas_and_survive_a_restart(store_url: str) -> None:
     replica_a, replica_b = StateStore.open(store_url), StateStore.open(store_url)
-    queued = [replica_a.reviews.enqueue("acme", "/v1/chat/completions", "flagged_output", f"req-{n}",
+    queued = [replica_a.reviews.enqueue("northwind", "/v1/chat/completions", "flagged_output", f"req-{n}",
                                         {"prompt": [f"question {n}"], "answer": ["..."]}) for n in range(5)]
     assert [item.id for item in replica_b.reviews.list("pending", 100)] == queued
     replica_a.close()  # replica A restarts: nothing it queued is lost
@@ -57,7 +57,7 @@ def test_review_items_are_shared_by_replicas_and_survive_a_restart(store_url: st
 
 def test_an_item_is_decided_once_even_when_reviewers_race(store_url: str) -> None:
     stores = [StateStore.open(store_url) for _ in range(4)]
-    item = stores[0].reviews.enqueue("acme", "/v1/chat/completions", "fallback", "req-race", {"prompt": ["x"]})
+    item = stores[0].reviews.enqueue("northwind", "/v1/chat/completions", "fallback", "req-race", {"prompt": ["x"]})
     outcomes: list[str] = []
 
     def decide(store: StateStore, decision: str) -> None:
@@ -82,7 +82,7 @@ def test_an_item_is_decided_once_even_when_reviewers_race(store_url: str) -> Non
 def test_deciding_an_unknown_or_decided_item_is_refused(store: StateStore) -> None:
     with pytest.raises(ItemNotFound, match="no review item 'nope'"):
         store.reviews.decide("nope", "approved", "key", "", None)
-    item = store.reviews.enqueue("acme", "/v1/chat/completions", "fallback", "req-1", {"prompt": ["x"]})
+    item = store.reviews.enqueue("northwind", "/v1/chat/completions", "fallback", "req-1", {"prompt": ["x"]})
     store.reviews.decide(item, "rejected", "key", "", None)
     with pytest.raises(ItemAlreadyDecided, match="is already rejected"):
         store.reviews.decide(item, "approved", "key", "", None)
@@ -92,8 +92,8 @@ def test_deciding_an_unknown_or_decided_item_is_refused(store: StateStore) -> No
 
 def test_review_decisions_are_feedback_on_the_reviewed_response(store: StateStore) -> None:
     store.responses.add_many([_response("req-a", version="gen-v2"), _response("req-b", version="gen-v2")])
-    approved = store.reviews.enqueue("acme", "/v1/chat/completions", "flagged_output", "req-a", {})
-    edited = store.reviews.enqueue("acme", "/v1/chat/completions", "flagged_output", "req-b", {})
+    approved = store.reviews.enqueue("northwind", "/v1/chat/completions", "flagged_output", "req-a", {})
+    edited = store.reviews.enqueue("northwind", "/v1/chat/completions", "flagged_output", "req-b", {})
     store.reviews.decide(approved, "approved", "key-r", "", None)
     store.reviews.decide(edited, "edited", "key-r", "", "the corrected answer")
     feedback = store.responses.feedback_for(["req-a", "req-b"])
@@ -103,13 +103,13 @@ def test_review_decisions_are_feedback_on_the_reviewed_response(store: StateStor
 
 
 def test_feedback_is_scoped_to_the_tenant_that_was_answered(store: StateStore) -> None:
-    store.responses.add_many([_response("req-acme", tenant="acme"), _response("req-bank", tenant="bank")])
-    row = store.responses.add_feedback("req-acme", "acme", 1, None, ["helpful"], "key-acme")
+    store.responses.add_many([_response("req-northwind", tenant="northwind"), _response("req-bank", tenant="bank")])
+    row = store.responses.add_feedback("req-northwind", "northwind", 1, None, ["helpful"], "key-northwind")
     assert (row.model_version, row.tags, row.source) == ("gen-v1", ["helpful"], "api")
     with pytest.raises(ItemNotFound, match="no response 'req-bank'"):
-        store.responses.add_feedback("req-bank", "acme", -1, None, [], "key-acme")
+        store.responses.add_feedback("req-bank", "northwind", -1, None, [], "key-northwind")
     with pytest.raises(ItemNotFound, match="no response 'req-unknown'"):
-        store.responses.add_feedback("req-unknown", "acme", -1, None, [], "key-acme")
+        store.responses.add_feedback("req-unknown", "northwind", -1, None, [], "key-northwind")
 
 
 def test_a_retried_batch_of_responses_is_written_once(store: StateStore) -> None:
@@ -123,7 +123,7 @@ def test_a_retried_batch_of_responses_is_written_once(store: StateStore) -> None
 def test_feedback_scores_per_model_version(store: StateStore) -> None:
     store.responses.add_many([_response(f"req-{n}", version="gen-v1" if n < 3 else "gen-v2") for n in range(5)])
     for n, rating in enumerate([1, 1, -1, -1, -1]):
-        store.responses.add_feedback(f"req-{n}", "acme", rating, None, [], "key")
+        store.responses.add_feedback(f"req-{n}", "northwind", rating, None, [], "key")
     scores = {score.model_version: (score.count, round(score.mean_rating, 3))
               for score in store.responses.feedback_scores(since=0)}
     assert scores == {"gen-v1": (3, 0.333), "gen-v2": (2, -1.0)}
