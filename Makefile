@@ -153,7 +153,7 @@ lint: $(VENV)/.installed-all ## ruff and mypy --strict over the code (make test 
 	$(VENV)/bin/mypy $(LINT_TYPED)
 
 test: $(VENV)/.installed-all browser postgres lint lint-workflows ## static checks, workflow lint, the whole test suite, then the serving image built and run (CI runs this)
-	$(PY) -m pytest -m "not image"; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+	$(PY) -m pytest -m "not image" --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 	$(MAKE) --no-print-directory test-image
 
 # The serving image built with podman and run read-only as non-root (minutes cold, seconds warm); the last part of make test.

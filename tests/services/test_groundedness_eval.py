@@ -54,7 +54,7 @@ def test_a_candidate_is_judged_by_the_generator_that_serves_it() -> None:
     """`make eval CANDIDATE=extractive-v2` judges the local candidate's own settings, not the stable one's."""
     assert generator_settings(None).model_name == f"{PROJECT_NAME}-extractive"
     candidate = generator_settings("extractive-v2")
-    assert candidate.model_name == f"{PROJECT_NAME}-extractive-v2" and candidate.extractive.passages == 2
+    assert candidate.model_name == f"{PROJECT_NAME}-extractive-v2" and candidate.extractive.passages == 4
     with pytest.raises(ValueError, match=r"^candidate: unknown model version 'nope'"):
         generator_settings("nope")
     with pytest.raises(ValueError, match=r"^candidate: 'minilm' is served by no generator"):
