@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.bench_ingest [--corpus docs] [--rounds 2]     (or: make bench)
 
 Target (docs/data.md): the whole pipeline (read, validate with the gateway's scanners, detect
-duplicates, chunk, embed in batches of 64, write a LanceDB version and its run record) moves
+duplicates, chunk, embed in batches of 64 while later documents are still being validated, write a
+LanceDB version and its run record) moves
 passages at >= 0.8x the rate the model alone embeds the same passages in batches of 64, on the
 same cores, in the same run. Rounds alternate raw / pipeline so drift in the box's load hits both.
 """
