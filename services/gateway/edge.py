@@ -31,7 +31,8 @@ def tracking_send(send: Send, exchange: Exchange, account: Callable[[Exchange], 
             exchange.response_started = True
             exchange.status = message["status"]
             headers = list(message.get("headers", []))
-            headers.append((b"x-request-id", exchange.request_id.encode()))
+            if exchange.sends_request_id:
+                headers.append((b"x-request-id", exchange.request_id.encode()))
             if exchange.degraded:
                 headers.append((f"x-{PROJECT_NAME}-degraded".encode(), exchange.degraded.encode()))
             if exchange.model_version:

@@ -92,6 +92,9 @@ class Exchange:
     scope: Scope
     runtime: RuntimeConfig
     """The config snapshot this request is served under, whatever a reload does meanwhile."""
+    sends_request_id: bool = True
+    """Whether the gateway answers with `x-request-id` itself; in a Serve replica, Serve's own middleware
+    does, with the id the gateway adopted (one header, one id for feedback, audit and lineage)."""
 
     # admission
     metrics_route: str = ""

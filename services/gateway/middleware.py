@@ -81,7 +81,8 @@ class GatewayMiddleware:
         path = Path(self.settings.config_path) if self.settings.config_path else config_path(self.settings.env)
         state_dir = Path(self.settings.state_dir) if self.settings.state_dir else state_dir_for(self.settings.env)
         self._rng = rng or random.Random()
-        self.metrics = GatewayMetrics(ray_export=_inside_serve_replica())
+        self._in_serve = _inside_serve_replica()
+        self.metrics = GatewayMetrics(ray_export=self._in_serve)
         self.runtime = ConfigReloader(path, self.metrics, self._apply_new_config, secrets_client)
         config = self.runtime.current.config
         self.tracing = GatewayTracing(config)
@@ -132,9 +133,12 @@ class GatewayMiddleware:
             return
         await self.runtime.reload_if_changed()
         self.promotion.ensure_running()
+        # Serve gives every request an id (the client's `x-request-id`, or one it makes up), puts it in the
+        # request's headers and answers with it: the gateway adopts it, so the client sees one id.
+        serve_id = _header(scope, b"x-request-id") if self._in_serve else None
         exchange = Exchange(
-            request_id=uuid.uuid4().hex, method=scope["method"], path=path, started=time.perf_counter(),
-            scope=scope, runtime=self.runtime.current,
+            request_id=serve_id or uuid.uuid4().hex, method=scope["method"], path=path, started=time.perf_counter(),
+            scope=scope, runtime=self.runtime.current, sends_request_id=serve_id is None,
         )
         exchange.trace = self.tracing.start(exchange)
         send = tracking_send(send, exchange, self.accounting.account)
@@ -233,6 +237,15 @@ def _path_below_mount(scope: Scope) -> str:
     if root_path and path.startswith(root_path):
         path = path[len(root_path):] or "/"
     return path
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The request header's value when it is there and printable ASCII of at most 128 characters."""
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            text = value.decode("latin-1")
+            return text if 0 < len(text) <= 128 and text.isascii() and text.isprintable() else None
+    return None
 
 
 def _inside_serve_replica() -> bool:

@@ -276,3 +276,19 @@ def test_a_streamed_answer_is_kept_with_its_text_and_lineage(gated: Gated) -> No
         assert row.answer == [text]
     finally:
         store.close()
+
+
+def test_one_request_id_names_the_answer_for_feedback(gated: Gated) -> None:
+    """Serve answers every request with an `x-request-id`; the gateway adopts it, so a client sees one id,
+    the one feedback, the audit log and lineage know (a client's own id is kept)."""
+    headers = {"Authorization": f"Bearer {local_api_key()}"}
+    body = {"model": gated.chat_model, "messages": [{"role": "user", "content": "How do I stop make up?"}]}
+    answered = httpx.post(f"{gated.base_url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+    [request_id] = answered.headers.get_list("x-request-id")
+    rated = httpx.post(f"{gated.base_url}/v1/feedback", headers=headers, timeout=60,
+                       json={"response_id": request_id, "rating": 1, "tags": ["helpful"]})
+    assert rated.status_code == 200, rated.text
+    assert any(record.get("request_id") == request_id for record in gated.audit_records())
+    own = httpx.post(f"{gated.base_url}/v1/chat/completions", json=body, timeout=60,
+                     headers={**headers, "X-Request-Id": "client-chosen-id-0001"})
+    assert own.headers.get_list("x-request-id") == ["client-chosen-id-0001"]
