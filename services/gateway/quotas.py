@@ -27,6 +27,7 @@ from services.gateway.config import QuotaConfig, TenantConfig
 from services.gateway.errors import QuotaServiceError, RateLimitedError
 
 __all__ = [
+    "HEAD_NODE_RESOURCE",
     "LEDGER_ACTOR_NAME",
     "LEDGER_NAMESPACE",
     "Grant",
@@ -138,13 +139,21 @@ class RayLedger:
         return grant
 
 
+# Ray gives the head node this resource (and no other node): a fraction of it places an actor there.
+HEAD_NODE_RESOURCE = "node:__internal_head__"
+
+
 def get_or_create_ray_ledger() -> RayLedger:
     """The cluster's one ledger actor (created by whichever replica asks first)."""
     import ray
 
     actor_class = ray.remote(num_cpus=0, max_restarts=-1)(QuotaLedger)
     actor = actor_class.options(
-        name=LEDGER_ACTOR_NAME, namespace=LEDGER_NAMESPACE, lifetime="detached", get_if_exists=True
+        name=LEDGER_ACTOR_NAME, namespace=LEDGER_NAMESPACE, lifetime="detached", get_if_exists=True,
+        # On the head node, the one node the cluster cannot lose anyway: on a worker, losing that
+        # worker refused every request of a fail-closed gateway until Ray had restarted the ledger
+        # elsewhere (the rehearsal's worker kill). Ray Train pins its state actor the same way.
+        resources={HEAD_NODE_RESOURCE: 0.001},
     ).remote()
     return RayLedger(actor)
 

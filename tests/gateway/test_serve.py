@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -159,14 +160,16 @@ async def test_rate_limits_hold_across_replicas_through_the_ray_actor(tmp_path: 
 def test_the_ledger_actor_lives_on_the_head_node(serve_app: ServeApp) -> None:
     """Losing a worker must not take the quota ledger with it: Ray places it on the head node."""
     import ray
-    from ray.util.state import list_actors
 
-    from services.gateway.quotas import HEAD_NODE_RESOURCE, LEDGER_ACTOR_NAME
+    from services.gateway.quotas import HEAD_NODE_RESOURCE, LEDGER_ACTOR_NAME, LEDGER_NAMESPACE
 
     get_or_create_ray_ledger()
-    [actor] = list_actors(filters=[("name", "=", LEDGER_ACTOR_NAME), ("state", "=", "ALIVE")])
+    actor: Any = ray.get_actor(LEDGER_ACTOR_NAME, namespace=LEDGER_NAMESPACE)
+    # Ray's hook for running a closure on an actor in tests: which node the ledger runs on.
+    where: Any = actor.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id())
+    node_id = str(ray.get(where, timeout=60))
     heads = [node["NodeID"] for node in ray.nodes() if HEAD_NODE_RESOURCE in node.get("Resources", {})]
-    assert actor.node_id in heads
+    assert heads and node_id in heads
 
 
 @pytest.fixture

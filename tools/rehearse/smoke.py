@@ -34,6 +34,8 @@ CANARY_REQUESTS = 60
 CANARY_SIGMAS = 4.0
 """Binomial standard deviations the observed share may stray from the configured weight."""
 AUDIT_WAIT_S = 90.0
+# The one rehearsal document cleared for regulated tenants (its front matter); the corpus declares no clearance.
+CLEARED_FIXTURE = "escalated-ticket.md"
 SHADOW_TOTAL = metric("gateway_shadow_total")
 STATE_DIR = f"/var/lib/{PROJECT_NAME}"
 """The services' state directory in the image (RAMPART_STATE_DIR): the audit log is under it."""
@@ -184,7 +186,13 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None, *, canary: bool = Tru
         if response.status_code != 200:
             return f"HTTP {response.status_code}: {response.text[:300]}"
         passages = response.json().get("passages") or []
-        return "" if passages else "no passages"
+        if not passages:
+            return "no passages"
+        # A regulated tenant retrieves only documents cleared for it: in the rehearsal's index, the fixture alone.
+        uncleared = [p.get("source") for p in passages if CLEARED_FIXTURE not in str(p.get("source", ""))]
+        if config.tenants[tenant].data_class == "regulated" and uncleared:
+            return f"a regulated tenant got passages of documents not cleared for it: {uncleared}"
+        return ""
 
     if _route(config, "rag") is not None:
         check("RAG query", rag)
@@ -225,7 +233,7 @@ def _residency(deployed: Deployed, cloud: MotoCloud | None, key: str, latencies:
         "application/json") else {}
     if response.status_code != 403 or error.get("code") != "data_residency":
         return f"not a residency refusal (403 data_residency): HTTP {response.status_code}: {response.text[:200]}"
-    request_ids = [value for value in response.headers.get_list("x-request-id") if "-" not in value]
+    request_ids = response.headers.get_list("x-request-id")  # Serve's and the gateway's, or the one they share
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if set(request_ids) & audited_request_ids(deployed, cloud):
