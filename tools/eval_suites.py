@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
               f" ({results[-1].seconds}s)", flush=True)
         if not results[-1].passed:
             print(results[-1].summary, file=sys.stderr, flush=True)  # why, in the log as well as the report
+        elif results[-1].summary:
+            print(f"  {results[-1].summary.splitlines()[-1]}", flush=True)  # the numbers it passed with
     report_dir = options.report_dir or (ROOT / gates.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     stem = "all" if options.suite == "all" else options.suite

@@ -38,7 +38,9 @@ def chunk_markdown(text: str, document: str, chunk_chars: int) -> list[Chunk]:
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
         current = ""
         for paragraph in paragraphs:
-            if current and len(current) + len(paragraph) + 2 > chunk_chars:
+            # A heading stays with the paragraph after it, however long: a passage that is only a
+            # heading answers nothing (it was retrieved, and quoted, for questions near its title).
+            if current and len(current) + len(paragraph) + 2 > chunk_chars and not _HEADING.match(current):
                 chunks.append(Chunk(source, current))
                 current = ""
             current = f"{current}\n\n{paragraph}" if current else paragraph
