@@ -143,7 +143,9 @@ def run_command(name: str, command: tuple[str, ...], candidate: str | None = Non
                               check=False, env=environment)
     output = (finished.stdout + finished.stderr).strip().splitlines()
     return SuiteResult(suite=name, passed=finished.returncode == 0, seconds=round(time.monotonic() - started, 2),
-                       summary="\n".join(output[-40:]), numbers={"exit_status": finished.returncode})
+                       summary="\n".join(output[-40:]),
+                       numbers={"exit_status": finished.returncode,
+                                "result": next(iter(finished.stdout.strip().splitlines()[-1:]), "")})
 
 
 def report_markdown(report: EvalReport) -> str:
@@ -191,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
               f" ({results[-1].seconds}s)", flush=True)
         if not results[-1].passed:
             print(results[-1].summary, file=sys.stderr, flush=True)  # why, in the log as well as the report
-        elif results[-1].summary:
-            print(f"  {results[-1].summary.splitlines()[-1]}", flush=True)  # the numbers it passed with
+        elif results[-1].numbers.get("result"):
+            print(f"  {results[-1].numbers['result']}", flush=True)  # the numbers it passed with
     report_dir = options.report_dir or (ROOT / gates.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     stem = "all" if options.suite == "all" else options.suite
