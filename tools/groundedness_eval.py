@@ -42,7 +42,7 @@ from services.inference.generator import NOTHING_RELEVANT, ExtractiveAnswerer
 from services.inference.schemas import Citation, Passage
 from services.inference.settings import AppArgs, GeneratorSettings
 from tools.eval_suites import CANDIDATE_VARIABLE
-from tools.retrieval_eval import LabelledQuery, evaluation_index, load_labelled
+from tools.retrieval_eval import LabelledQuery, evaluation_index, exit_status, load_labelled
 
 __all__ = ["GroundednessThresholds", "Judged", "generator_settings", "grounded_sentences", "judge", "main"]
 
@@ -201,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"answerable {len(answerable)} < min_answerable {thresholds.min_answerable}")
     if len(unanswerable) < thresholds.min_unanswerable:
         failures.append(f"unanswerable {len(unanswerable)} < min_unanswerable {thresholds.min_unanswerable}")
-    for failure in failures:
-        print(f"FAIL: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return exit_status(failures)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from services.data.settings import IngestSettings
 from services.data.sources import open_source
 from services.inference.embedder import SentenceEmbedder
 
-__all__ = ["LabelledQuery", "RetrievalThresholds", "evaluate", "evaluation_index", "load_labelled", "main"]
+__all__ = ["LabelledQuery", "RetrievalThresholds", "evaluate", "evaluation_index", "exit_status", "load_labelled", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"recall@{thresholds.k} {result[f'recall_at_{thresholds.k}']} < {thresholds.min_recall_at_k}")
     if result["mrr"] < thresholds.min_mrr:
         failures.append(f"mrr {result['mrr']} < {thresholds.min_mrr}")
+    return exit_status(failures)
+
+
+def exit_status(failures: list[str]) -> int:
+    """A gate's exit status: 1 when anything failed, each failure on standard error."""
     for failure in failures:
         print(f"FAIL: {failure}", file=sys.stderr)
     return 1 if failures else 0
