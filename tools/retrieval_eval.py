@@ -32,7 +32,9 @@ from services.data.settings import IngestSettings
 from services.data.sources import open_source
 from services.inference.embedder import SentenceEmbedder
 
-__all__ = ["LabelledQuery", "RetrievalThresholds", "evaluate", "evaluation_index", "exit_status", "load_labelled", "main"]
+__all__ = [
+    "LabelledQuery", "RetrievalThresholds", "evaluate", "evaluation_index", "exit_status", "load_labelled", "main",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
