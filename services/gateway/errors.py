@@ -9,6 +9,7 @@ family, `code` the gateway's precise reason, `param` the field at fault (or null
     ├── ScopeError                     403     permission_error        forbidden
     │   └── ResidencyError             403     permission_error        data_residency (regulated, no on-prem version)
     ├── NotFoundError                  404     invalid_request_error   not_found
+    │   └── ModelNotFoundError         404     invalid_request_error   model_not_found (OpenAI's code)
     ├── PayloadTooLargeError           413     invalid_request_error   payload_too_large
     ├── InvalidRequestError            400     invalid_request_error   invalid_request
     ├── InputBlockedError              400     invalid_request_error   input_blocked
@@ -30,6 +31,7 @@ __all__ = [
     "GatewayError",
     "InputBlockedError",
     "InvalidRequestError",
+    "ModelNotFoundError",
     "NotFoundError",
     "PayloadTooLargeError",
     "QuotaServiceError",
@@ -84,6 +86,12 @@ class NotFoundError(GatewayError):
     status = 404
     type = "invalid_request_error"
     code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    """A model id no route of this gateway serves to the caller (OpenAI clients look for this code)."""
+
+    code = "model_not_found"
 
 
 class PayloadTooLargeError(GatewayError):

@@ -16,7 +16,7 @@ from typing import Any
 from services.gateway.asgi import ASGIApp, Send, call_app, json_or_none
 from services.gateway.config import GatewayConfig, RouteConfig
 from services.gateway.edge import send_captured, send_json
-from services.gateway.errors import BackendUnavailableError, NotFoundError
+from services.gateway.errors import BackendUnavailableError, ModelNotFoundError
 from services.gateway.exchange import Exchange
 from services.gateway.keys import ApiKey
 from services.gateway.residency import eligible
@@ -75,7 +75,7 @@ class ModelListing:
         model_id = exchange.path.removeprefix(LIST_PATH + "/")
         card = next((card for card in cards if card["id"] == model_id), None)
         if card is None:
-            raise NotFoundError(
+            raise ModelNotFoundError(
                 f"model: unknown model {model_id!r}; this gateway serves {', '.join(c['id'] for c in cards) or 'none'}",
                 param="model",
             )
