@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.data.index_store import IndexSnapshot, PassageFilter
 from services.inference.embedder import SentenceEmbedder
 from services.inference.generator import NOTHING_RELEVANT, ExtractiveAnswerer
+from services.inference.retriever import passages_of
 from services.inference.schemas import Citation, Passage
 from services.inference.settings import AppArgs, GeneratorSettings
 from tools.eval_suites import CANDIDATE_VARIABLE
@@ -138,8 +139,7 @@ def _answer_all(snapshot: IndexSnapshot, embedder: SentenceEmbedder, questions: 
         [vector] = embedder.encode([query])
         hits = snapshot.search(vector, k, passage_filter)
         retrieved.update((hit.chunk_id, hit.text) for hit in hits)
-        return [Passage(source=h.source, text=h.text, score=h.score, id=h.chunk_id,
-                        content_sha256=h.content_sha256, index_version=snapshot.version) for h in hits]
+        return passages_of(hits, snapshot.version)
 
     answerer = ExtractiveAnswerer(settings, retrieve)
 

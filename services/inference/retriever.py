@@ -19,14 +19,17 @@ import numpy as np
 import numpy.typing as npt
 
 from services.data.chunking import Chunk, chunk_markdown
-from services.data.index_store import IndexSnapshot, IndexStore, PassageFilter
+from services.data.index_store import IndexSnapshot, IndexStore, PassageFilter, SearchHit
 from services.data.pipeline import Embed, ingest
 from services.data.settings import IngestSettings
 from services.data.sources import CombinedSource, DocumentSource, open_source
 from services.inference.schemas import Passage, ReindexResult
 from services.inference.settings import IndexSettings, RetrieverSettings
 
-__all__ = ["PROJECT_ROOT", "Chunk", "DocumentIndex", "PassageFilter", "chunk_markdown", "corpus_source", "index_store"]
+__all__ = [
+    "PROJECT_ROOT", "Chunk", "DocumentIndex", "PassageFilter", "chunk_markdown", "corpus_source", "index_store",
+    "passages_of",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,8 +102,7 @@ class DocumentIndex:
         self._maybe_refresh()
         snapshot = self.snapshot  # this query's version, whatever a switch does meanwhile
         hits = await asyncio.to_thread(snapshot.search, query_vector, k, passage_filter)
-        return [Passage(source=h.source, text=h.text, score=h.score, id=h.chunk_id, content_sha256=h.content_sha256,
-                        index_version=snapshot.version) for h in hits]
+        return passages_of(hits, snapshot.version)
 
     def _maybe_refresh(self) -> None:
         if self.settings.index.version is not None or self._refreshing is not None:
@@ -153,3 +155,9 @@ class DocumentIndex:
 
 def ingest_settings(settings: RetrieverSettings) -> IngestSettings:
     return IngestSettings(chunk_chars=settings.chunk_chars, secrets=settings.secrets, pii=settings.pii)
+
+
+def passages_of(hits: list[SearchHit], index_version: int) -> list[Passage]:
+    """Index hits as the API's passages, each naming the index version it was served from (lineage)."""
+    return [Passage(source=hit.source, text=hit.text, score=hit.score, id=hit.chunk_id,
+                    content_sha256=hit.content_sha256, index_version=index_version) for hit in hits]
