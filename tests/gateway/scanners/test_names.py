@@ -41,3 +41,28 @@ def test_names_addresses_and_international_phones_are_redacted(pii: Scanner, tex
 )
 def test_lookalikes_are_left_alone(pii: Scanner, text: str) -> None:
     assert pii.scan(text).action is Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "## The Ray cluster\nThe Ray cluster runs every service.",
+        "Ray Serve hosts the gateway; Ray Data ingests documents.",
+        "We tune models with Ray Tune and stream with Spark Streaming.",
+    ],
+)
+def test_technology_names_are_not_people(pii: Scanner, text: str) -> None:
+    assert pii.scan(text).action is Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ray Smith approved the change.", "[PERSON] approved the change."),
+        ("Ask Ray about the Ray cluster.", "Ask [PERSON] about the Ray cluster."),
+        ("Dr. Ray will see you now.", "Dr. [PERSON] will see you now."),
+        ("Contact Ray Charles about Ray Serve.", "Contact [PERSON] about Ray Serve."),
+    ],
+)
+def test_people_who_share_a_technology_name_are_still_redacted(pii: Scanner, text: str, expected: str) -> None:
+    assert pii.scan(text).redacted_text == expected
