@@ -33,6 +33,8 @@ __all__ = [
     "API_KEYS_MOUNT",
     "BACKEND_TLS_MOUNT",
     "GATEWAY_CONFIG_MOUNT",
+    "GATEWAY_GROUP",
+    "GATEWAY_RESOURCE",
     "MODEL_VOLUME_MOUNT",
     "WRITABLE_PATHS",
     "InferencePlatform",
@@ -62,6 +64,13 @@ MODEL_VOLUME_MOUNT = f"/var/lib/{PROJECT_NAME}-models"
 """Where `model_volume` is mounted, read-only: on-prem serve configs name model directories under it."""
 BACKEND_TLS_MOUNT = f"/etc/{PROJECT_NAME}/tls"
 """Where `backend_tls_secret` is mounted: Serve's HTTP proxy answers HTTPS with its `tls.crt`/`tls.key`."""
+GATEWAY_GROUP = "gateway"
+"""The worker group that runs the gateway (the Serve `Ingress` deployment) and nothing else; the gateway
+Service sends client connections to its pods only."""
+GATEWAY_RESOURCE = f"{PROJECT_NAME}_gateway"
+"""The Ray resource only the gateway group's nodes offer (one per CPU of the pod, and no `CPU`): the
+serve configs' `Ingress` asks for it instead of CPUs, so gateway replicas never share a node with a
+model replica, and losing a model node never loses a request a gateway replica holds."""
 
 
 def _is_a_quantity(pattern: str) -> AfterValidator:
@@ -120,6 +129,8 @@ class InferencePlatformSettings:
     it empty; operators write its content. `None`: keys come from Secrets Manager."""
     cpu_workers: WorkerGroup = WorkerGroup()
     gpu_workers: WorkerGroup = WorkerGroup(min_replicas=2, max_replicas=8, cpu="8", memory="48Gi", gpus=1)
+    gateway_workers: WorkerGroup = WorkerGroup(min_replicas=2, max_replicas=6, cpu="4", memory="16Gi")
+    """The gateway's own nodes (`GATEWAY_GROUP`): two at least, so a node's loss leaves a gateway answering."""
 
     @model_validator(mode="after")
     def _gpus_only_in_the_gpu_group(self) -> InferencePlatformSettings:
@@ -127,6 +138,8 @@ class InferencePlatformSettings:
             raise ValueError("gpu_workers.gpus must be at least 1")
         if self.cpu_workers.gpus != 0:
             raise ValueError("cpu_workers.gpus must be 0")
+        if self.gateway_workers.gpus != 0:
+            raise ValueError("gateway_workers.gpus must be 0")
         return self
 
 
@@ -290,13 +303,20 @@ def _volumes(args: InferencePlatformArgs) -> tuple[list[dict[str, Any]], list[di
     return mounts, volumes
 
 
+def _whole_cpus(quantity: str) -> int:
+    """A CPU quantity rounded up to whole CPUs (`500m` → 1), as Ray counts a pod's CPUs."""
+    if quantity.endswith("m"):
+        return max(1, -(-int(quantity[:-1]) // 1000))
+    return max(1, int(quantity))
+
+
 def _worker_group(
     name: str, group: WorkerGroup, args: InferencePlatformArgs, labels: Mapping[str, str]
 ) -> dict[str, Any]:
     resources = {"cpu": group.cpu, "memory": group.memory}
     if group.gpus:
         resources["nvidia.com/gpu"] = str(group.gpus)
-    return {
+    spec: dict[str, Any] = {
         "groupName": name,
         "replicas": group.min_replicas,
         "minReplicas": group.min_replicas,
@@ -307,14 +327,21 @@ def _worker_group(
             labels,
             "ray-worker",
             resources,
-            [{"name": "metrics", "containerPort": METRICS_PORT}],
+            [{"name": "metrics", "containerPort": METRICS_PORT}, {"name": "serve", "containerPort": GATEWAY_PORT}]
+            if name == GATEWAY_GROUP
+            else [{"name": "metrics", "containerPort": METRICS_PORT}],
             gpu=bool(group.gpus),
         ),
     }
+    if name == GATEWAY_GROUP:
+        # Ray's logical resources of the node (KubeRay passes them to `ray start`; the autoscaler reads them
+        # to know which group to scale for a pending gateway replica): no CPU for anything else to claim.
+        spec["resources"] = {"CPU": "0", GATEWAY_RESOURCE: str(_whole_cpus(group.cpu))}
+    return spec
 
 
 def ray_service_spec(args: InferencePlatformArgs, labels: Mapping[str, str]) -> dict[str, Any]:
-    """The `RayService` spec (pure): Serve config, token auth, a CPU-less head, CPU and GPU workers."""
+    """The `RayService` spec (pure): Serve config, token auth, a CPU-less head, gateway, CPU and GPU workers."""
     head_ports = [
         {"name": "gcs", "containerPort": INTERNAL_RAY_PORTS["gcs"]},
         {"name": "dashboard", "containerPort": INTERNAL_RAY_PORTS["dashboard"]},
@@ -337,6 +364,7 @@ def ray_service_spec(args: InferencePlatformArgs, labels: Mapping[str, str]) -> 
                 ),
             },
             "workerGroupSpecs": [
+                _worker_group(GATEWAY_GROUP, args.settings.gateway_workers, args, labels),
                 _worker_group("cpu", args.settings.cpu_workers, args, labels),
                 _worker_group("gpu", args.settings.gpu_workers, args, labels),
             ],
@@ -399,7 +427,9 @@ class InferencePlatform(pulumi.ComponentResource):
             return {"name": object_name, "namespace": namespace_name, "labels": {**labels, **(extra or {})}}
 
         instance = {"app.kubernetes.io/instance": name}
-        serving = {**instance, "ray.io/serve": "true"}
+        # Client connections go to the gateway group's pods only (their Serve proxy up): a proxy on a model
+        # node would drop the connections it holds when that node is lost.
+        serving = {**instance, "ray.io/group": GATEWAY_GROUP, "ray.io/serve": "true"}
         self._allow(
             f"{name}-allow-gateway",
             meta("allow-gateway-from-ingress"),

@@ -14,7 +14,9 @@ import yaml
 
 from components.inference_platform import (
     GATEWAY_CONFIG_MOUNT,
+    GATEWAY_GROUP,
     GATEWAY_PORT,
+    GATEWAY_RESOURCE,
     INTERNAL_RAY_PORTS,
     WRITABLE_PATHS,
     InferencePlatformArgs,
@@ -195,7 +197,7 @@ def test_head_runs_no_tasks_and_token_auth_is_on(rendered: Render) -> None:
 def test_gpu_workers_request_exactly_their_gpus_on_gpu_nodes(rendered: Render) -> None:
     service = _ray_service(rendered("prod"), "-public")
     groups = {g["groupName"]: g for g in service.inputs["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
-    assert set(groups) == {"cpu", "gpu"}
+    assert set(groups) == {GATEWAY_GROUP, "cpu", "gpu"}
     gpu = groups["gpu"]["template"]["spec"]
     (container,) = gpu["containers"]
     assert (
@@ -208,6 +210,35 @@ def test_gpu_workers_request_exactly_their_gpus_on_gpu_nodes(rendered: Render) -
     assert (groups["gpu"]["minReplicas"], groups["gpu"]["maxReplicas"]) == (3, 12), service.urn
     cpu = groups["cpu"]["template"]["spec"]
     assert "nvidia.com/gpu" not in cpu["containers"][0]["resources"]["limits"] and "tolerations" not in cpu
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_gateway_replicas_and_client_connections_stay_off_the_nodes_that_serve_models(
+    rendered: Render, environment: str
+) -> None:
+    graph = rendered(environment)
+    for service in graph.of_type(RAY_SERVICE):
+        groups = {g["groupName"]: g for g in service.inputs["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
+        offered = {name: group.get("resources", {}) for name, group in groups.items()}
+        # The gateway group offers no CPU (nothing else lands there) and the gateway resource, per CPU of its pods.
+        assert offered[GATEWAY_GROUP]["CPU"] == "0", service.urn
+        assert int(offered[GATEWAY_GROUP][GATEWAY_RESOURCE]) >= 1, service.urn
+        assert groups[GATEWAY_GROUP]["minReplicas"] >= 2, f"{service.urn}: one gateway node's loss must leave one"
+        assert all(GATEWAY_RESOURCE not in resources for name, resources in offered.items() if name != GATEWAY_GROUP)
+        for deployment in _embedded(service)["applications"][0]["deployments"]:
+            options = deployment["ray_actor_options"]
+            wanted = options.get("resources") or {}
+            if deployment["name"] == "Ingress":
+                assert wanted.get(GATEWAY_RESOURCE, 0) > 0 and options["num_cpus"] == 0, service.urn
+            else:
+                assert GATEWAY_RESOURCE not in wanted, f"{service.urn}: {deployment['name']} on a gateway node"
+            for resource in wanted:  # a resource no group offers leaves the replica pending forever
+                assert any(resource in resources for resources in offered.values()), f"{service.urn}: {resource}"
+    platforms = {p.urn: p for p in graph.of_type(project.type_token("InferencePlatform"))}
+    for platform in platforms.values():
+        (gateway,) = [s for s in under(graph, platform, "kubernetes:core/v1:Service")
+                      if s.inputs["metadata"]["name"] == "gateway"]
+        assert gateway.inputs["spec"]["selector"]["ray.io/group"] == GATEWAY_GROUP, gateway.urn
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])

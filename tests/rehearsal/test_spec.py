@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.inference_platform import GATEWAY_RESOURCE
 from platform_facts import project
 from stacks.plan import PlanGraph, PlannedResource
 from tools.rehearse.cluster import container_options, ray_start_command
@@ -63,6 +64,8 @@ def ray_service(namespace: str, serve: dict[str, Any]) -> PlannedResource:
             "workerGroupSpecs": [
                 {"groupName": "cpu", "replicas": 3.0, "rayStartParams": {}, "template": pod_template("4")},
                 {"groupName": "gpu", "replicas": 2.0, "rayStartParams": {}, "template": pod_template("8", gpus=1)},
+                {"groupName": "gateway", "replicas": 2.0, "maxReplicas": 3.0, "rayStartParams": {},
+                 "resources": {"CPU": "0", GATEWAY_RESOURCE: "2"}, "template": pod_template("2")},
             ],
         },
     }
@@ -90,6 +93,8 @@ def graph() -> PlanGraph:
         resource("kubernetes:core/v1:Secret", "tls", {"metadata": {"name": "backend-tls", "namespace": project.platform_namespace("public")},
                                                       "type": "kubernetes.io/tls", "stringData": "[secret]"}),
         resource("aws:kms/key:Key", "key", {}, {"arn": "arn:aws:kms:us-east-1:1:key/k"}),
+        resource("kubernetes:core/v1:Service", "gw", {"metadata": {"name": "gateway", "namespace": project.platform_namespace("public")},
+                                                      "spec": {"selector": {"ray.io/group": "gateway", "ray.io/serve": "true"}}}),
     ])
 
 
@@ -119,7 +124,10 @@ def test_pod_fields_are_read_as_planned() -> None:
     assert (head.run_as_user, head.fs_group, head.read_only_root) == (1000, 1000, True)
     assert head.dropped_capabilities == ("ALL",) and not head.allow_privilege_escalation
     assert head.ray_start_params == {"num-cpus": "0"}
-    assert [(w.name, w.replicas, w.pod.cpu, w.pod.gpus) for w in public.workers] == [("cpu", 3, "4", 0), ("gpu", 2, "8", 1)]
+    assert [(w.name, w.replicas, w.pod.cpu, w.pod.gpus) for w in public.workers] == [
+        ("cpu", 3, "4", 0), ("gpu", 2, "8", 1), ("gateway", 2, "2", 0)
+    ]
+    assert public.workers[2].pod.ray_resources == {"CPU": "0", GATEWAY_RESOURCE: "2"}
     assert [(v.name, v.kind, v.source) for v in head.volumes] == [
         ("dshm", "memory", ""), ("state", "empty_dir", ""), ("gateway-config", "config_map", "gateway"),
         ("models", "persistent_claim", "models"),
@@ -168,6 +176,20 @@ def test_ray_start_mirrors_kuberay_without_gpus() -> None:
     assert "--address=rh-prod-public-head:6379" in worker
     assert "--num-cpus=16" in worker and "--num-gpus=0" in worker and "--block" in worker
     assert """'--resources={"rehearsal_gpu": 2}'""" in worker  # one shell word
+    # The group's `resources` (KubeRay passes them to `ray start`), times the pods one container stands for.
+    gateway = ray_start_command(spec.workers[2].pod, head_address="rh-prod-public-head:6379", pods=3)[-1]
+    assert "--num-cpus=0" in gateway and f"""'--resources={{"{GATEWAY_RESOURCE}": 6}}'""" in gateway
+
+
+def test_clients_enter_where_the_gateway_service_sends_them() -> None:
+    public, regulated = cluster_specs(graph(), PLATFORMS)
+    assert public.entry_group == "gateway"
+    assert regulated.entry_group is None  # no gateway Service in that namespace: the head stands in
+    broken = graph()
+    service = next(r for r in broken.resources if r.name == "gw")
+    service.inputs["spec"]["selector"]["ray.io/group"] = "edge"
+    with pytest.raises(PlanSpecError, match="selects worker group 'edge', which the RayService does not have"):
+        cluster_specs(broken, PLATFORMS)
 
 
 def test_the_self_signed_certificate_names_where_the_clients_call() -> None:

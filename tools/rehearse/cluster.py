@@ -86,13 +86,22 @@ def container_options(
 
 
 def ray_start_command(pod: PodSpec, *, head_address: str | None, pods: int = 1) -> list[str]:
-    """KubeRay's container command: `ray start` with the group's rayStartParams, blocking; this one
-    container stands in for `pods` pods of the group."""
+    """KubeRay's container command: `ray start` with the group's rayStartParams and `resources`,
+    blocking; this one container stands in for `pods` pods of the group (its resources times `pods`)."""
     params = dict(pod.ray_start_params)
+    declared = dict(pod.ray_resources)
+    if "CPU" in declared:  # the group's `resources` win over rayStartParams, as in KubeRay
+        cpus = declared.pop("CPU")
+        params["num-cpus"] = "0" if cpus in ("0", "0m") else str(ray_cpus(cpus, pods))
     params.setdefault("num-cpus", str(ray_cpus(pod.cpu, pods)))
     params["num-gpus"] = "0"  # the GPU substitution: no GPU here, whatever the pod requests
+    declared.pop("GPU", None)
+    declared.pop("memory", None)  # the container's memory is not capped here
+    custom = {name: ray_cpus(quantity, pods) for name, quantity in declared.items()}
     if pod.gpus:
-        params["resources"] = json.dumps({GPU_STAND_IN: pod.gpus * pods})
+        custom[GPU_STAND_IN] = pod.gpus * pods
+    if custom:
+        params["resources"] = json.dumps(custom, sort_keys=True)
     params["metrics-export-port"] = str(METRICS_PORT)
     if head_address is None:
         params.update({"port": str(GCS_PORT), "dashboard-host": "0.0.0.0"})
@@ -115,6 +124,14 @@ class RunningCluster:
     """Container → volume name → host directory."""
     ca_file: Path | None = None
     """The self-signed certificate the cluster's Serve proxy presents (None: plain HTTP)."""
+    entry: str = ""
+    """The container whose Serve port clients call: the gateway Service's group (or the head)."""
+    entry_ports: PublishedPorts | None = None
+
+    def refresh_ports(self, podman: Podman) -> None:
+        """Read the published ports again (after a container was started again)."""
+        self.ports = podman.published(self.head)
+        self.entry_ports = podman.published(self.entry) if self.entry and self.entry != self.head else None
 
     @property
     def verify(self) -> str | bool:
@@ -124,7 +141,7 @@ class RunningCluster:
     @property
     def gateway_url(self) -> str:
         http_options = self.serve_config.get("http_options") or self.spec.serve_config.get("http_options") or {}
-        url = self.ports.url(SERVE_PORT)
+        url = (self.entry_ports or self.ports).url(SERVE_PORT)
         return url.replace("http://", "https://", 1) if http_options.get("ssl_certfile") else url
 
     @property
@@ -189,6 +206,7 @@ class RunningCluster:
                         raise ClusterError(f"{self.spec.key}: worker {name} keeps stopping:\n{podman.logs(name)}")
                     print(f"  [{self.spec.key}] worker {name} stopped: starting it again", flush=True)
                     podman.start_again(name)
+                    self.refresh_ports(podman)
             try:
                 applications = self.applications()
             except httpx.HTTPError as error:
@@ -341,28 +359,37 @@ def start_cluster(
         env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
     head = f"rh-{spec.key}-head"
     head_dirs = _volume_dirs(spec.head, cluster_dir / "head", shared)
+    # The Serve port is published where the gateway Service sends clients (the ingress stand-in).
+    head_publish = (DASHBOARD_PORT, METRICS_PORT) if spec.entry_group else (SERVE_PORT, DASHBOARD_PORT, METRICS_PORT)
     podman.start(
         head,
-        container_options(spec.head, head_dirs, env, publish=(SERVE_PORT, DASHBOARD_PORT, METRICS_PORT)),
+        container_options(spec.head, head_dirs, env, publish=head_publish),
         image,
         ray_start_command(spec.head, head_address=None),
     )
     dirs = {head: head_dirs}
     workers = []
+    entry = head
     for group in spec.workers:
         name = f"rh-{spec.key}-{group.name}-worker"
         worker_dirs = _volume_dirs(group.pod, cluster_dir / name, shared)
+        serves_clients = group.name == spec.entry_group
         podman.start(
             name,
-            container_options(group.pod, worker_dirs, env, publish=(METRICS_PORT,)),
+            container_options(
+                group.pod, worker_dirs, env, publish=(METRICS_PORT, SERVE_PORT) if serves_clients else (METRICS_PORT,)
+            ),
             image,
             ray_start_command(group.pod, head_address=f"{head}:{GCS_PORT}", pods=group.max_replicas),
         )
         workers.append(name)
         dirs[name] = worker_dirs
+        if serves_clients:
+            entry = name
     ca_file = cluster_dir / "ca.pem"
     cluster = RunningCluster(
         spec, head, workers, podman.published(head), serve_config, token, dirs,
-        ca_file=ca_file if ca_file.exists() else None,
+        ca_file=ca_file if ca_file.exists() else None, entry=entry,
     )
+    cluster.refresh_ports(podman)
     return cluster, shared

@@ -136,10 +136,11 @@ def _container_ip(podman: Podman, name: str) -> str:
 
 
 def _victim(deployed: Deployed, podman: Podman) -> tuple[str, str]:
-    """A worker that hosts model replicas but, if one exists, not the gateway (Ingress)."""
+    """A worker that hosts model replicas but, if one exists, not the gateway (Ingress) nor the clients' entry."""
     nodes = _replica_nodes(deployed)
     ingress = nodes.get("Ingress", set())
-    ips = {worker: _container_ip(podman, worker) for worker in deployed.cluster.workers}
+    ips = {worker: _container_ip(podman, worker) for worker in deployed.cluster.workers
+           if worker != deployed.cluster.entry}
     for worker, ip in ips.items():
         if ip not in ingress and any(ip in hosts for hosts in nodes.values()):
             return worker, "hosts model replicas, not the gateway"
@@ -171,6 +172,7 @@ def run_drill(deployed: Deployed, podman: Podman, cloud: MotoCloud | None) -> No
         podman.kill(victim)
         time.sleep(REPLACE_AFTER_S)
         podman.start_again(victim)
+        cluster.refresh_ports(podman)
 
     outcome = _load(deployed, key, kill_and_replace)
     total = outcome.answered + outcome.degraded + len(outcome.lost)
@@ -216,7 +218,7 @@ def run_drill(deployed: Deployed, podman: Podman, cloud: MotoCloud | None) -> No
     print(f"  [{cluster.spec.key}] drill: restarting the head {cluster.head}", flush=True)
     restarted = time.monotonic()
     podman.restart(cluster.head)
-    cluster.ports = podman.published(cluster.head)
+    cluster.refresh_ports(podman)
     try:
         cluster.wait_for_dashboard(podman)
         if not cluster.applications():

@@ -32,6 +32,10 @@ __all__ = [
 RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"
+SERVICE = "kubernetes:core/v1:Service"
+GATEWAY_SERVICE = "gateway"
+"""The Service the platform's Ingress sends client traffic to."""
+GROUP_LABEL = "ray.io/group"
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 AWS_SECRET = "aws:secretsmanager/secret:Secret"
 KMS_KEY = "aws:kms/key:Key"
@@ -85,6 +89,8 @@ class PodSpec:
     cpu: str
     memory: str
     gpus: int
+    ray_resources: Mapping[str, str] = field(default_factory=dict)
+    """The group's `resources` (KubeRay passes them to `ray start`): `CPU`, `GPU`, `memory` and custom ones."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,9 @@ class ClusterSpec:
     """Secrets of the namespace: name → {key: value as planned (`[secret]` when the plan hides it)}."""
     auth_mode: str | None = None
     """`rayClusterConfig.authOptions.mode` (`token`: every node and the dashboard API need the cluster's token)."""
+    entry_group: str | None = None
+    """The worker group whose pods the gateway Service selects (`ray.io/group`): client connections enter
+    the cluster there. `None`: the Service selects no group, and the head's Serve port stands in."""
 
     @property
     def key(self) -> str:
@@ -166,7 +175,12 @@ def _volume(raw: Mapping[str, Any], where: str) -> Volume:
     raise PlanSpecError(f"{where}: volume {name!r} has a kind the rehearsal cannot provide ({', '.join(raw)})")
 
 
-def _pod(template: Mapping[str, Any], ray_start_params: Mapping[str, Any], where: str) -> PodSpec:
+def _pod(
+    template: Mapping[str, Any],
+    ray_start_params: Mapping[str, Any],
+    where: str,
+    ray_resources: Mapping[str, Any] | None = None,
+) -> PodSpec:
     spec = _require(template, "spec", where)
     containers = _require(spec, "containers", f"{where}.spec")
     if len(containers) != 1:
@@ -210,6 +224,7 @@ def _pod(template: Mapping[str, Any], ray_start_params: Mapping[str, Any], where
         cpu=str(limits.get("cpu", "1")),
         memory=str(limits.get("memory", "")),
         gpus=_quantity_gpus(resources),
+        ray_resources={str(key): str(value) for key, value in (ray_resources or {}).items()},
     )
 
 
@@ -263,6 +278,7 @@ def _cluster_spec(
                     _require(group, "template", group_where),
                     group.get("rayStartParams") or {},
                     f"{group_where}.template",
+                    group.get("resources"),
                 ),
             )
         )
@@ -280,7 +296,24 @@ def _cluster_spec(
         config_maps=_namespace_objects(graph, CONFIG_MAP, namespace),
         secrets=_namespace_objects(graph, SECRET, namespace),
         auth_mode=(ray_cluster.get("authOptions") or {}).get("mode"),
+        entry_group=_entry_group(graph, namespace, {group.name for group in workers}, where),
     )
+
+
+def _entry_group(graph: PlanGraph, namespace: str, groups: set[str], where: str) -> str | None:
+    """The worker group the namespace's gateway Service sends client connections to (None: no group named)."""
+    for service in graph.of_type(SERVICE):
+        metadata = service.inputs.get("metadata") or {}
+        if metadata.get("namespace") != namespace or metadata.get("name") != GATEWAY_SERVICE:
+            continue
+        group = ((service.inputs.get("spec") or {}).get("selector") or {}).get(GROUP_LABEL)
+        if group is None:
+            return None
+        if group not in groups:
+            raise PlanSpecError(f"{where}: Service {GATEWAY_SERVICE!r} selects worker group {group!r}, "
+                                f"which the RayService does not have ({', '.join(sorted(groups))})")
+        return str(group)
+    return None
 
 
 def cluster_specs(graph: PlanGraph, platforms: Sequence[tuple[str, str, str]]) -> list[ClusterSpec]:
