@@ -28,10 +28,11 @@ import pyarrow as pa
 from lancedb.index import HnswSq
 
 from services.data.errors import IndexMissing, IndexVersionMissing
+from services.data.metadata import NAME_PATTERN
 
 __all__ = ["IndexSnapshot", "IndexStore", "PassageFilter", "RunRecord", "SearchHit", "passages_schema"]
 
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_NAME = re.compile(NAME_PATTERN)
 # An approximate-nearest-neighbour index pays off only on large tables; below this, flat search is
 # exact and already fast (bench/bench_retrieval.py measures both).
 ANN_MIN_ROWS = 20_000

@@ -8,17 +8,25 @@ a typo in `data_classes` must not silently clear a document for the wrong tenant
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-__all__ = ["METADATA_SIDECAR_SUFFIX", "DataClass", "DocumentMetadata", "MetadataError", "split_front_matter"]
+__all__ = [
+    "METADATA_SIDECAR_SUFFIX", "NAME_PATTERN", "DataClass", "DocumentMetadata", "MetadataError", "TenantName",
+    "split_front_matter",
+]
 
 METADATA_SIDECAR_SUFFIX = ".meta.yaml"
 
 DataClass = Literal["standard", "regulated"]
 """The gateway's tenant data classes (services/gateway/config.py `TenantConfig.data_class`)."""
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+"""Names the index filters on (tenants, data classes, chunk ids): safe inside a filter expression."""
+TenantName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+"""A tenant's name, as the gateway config declares it and the retriever filters on it."""
 
 
 class MetadataError(ValueError):
@@ -32,7 +40,7 @@ class DocumentMetadata(BaseModel):
 
     title: str | None = None
     """A display title; the first heading is used when absent."""
-    tenant: str | None = None
+    tenant: TenantName | None = None
     """The only tenant that may retrieve this document; absent: every tenant."""
     data_classes: tuple[DataClass, ...] | None = Field(default=None, min_length=1)
     """Tenant data classes this document is cleared for (a `regulated` tenant retrieves only

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from platform_facts.project import STATE_DIR_NAME, env_var
 from services.config.render import placeholders
+from services.data.metadata import TenantName
 from services.gateway.errors import ConfigError
 from services.gateway.promotion_config import PromotionConfig
 from services.gateway.scanners import ScannersConfig
@@ -230,7 +231,8 @@ class GatewayConfig(_Strict):
 
     environment: str
     keys: KeySourceConfig
-    tenants: dict[str, TenantConfig]
+    tenants: dict[TenantName, TenantConfig]
+    """By name: letters, digits, '_', '.' or '-' (the retriever filters passages on it)."""
     limits: LimitsConfig = LimitsConfig()
     quotas: QuotaConfig = QuotaConfig()
     model_versions: dict[str, ModelVersionConfig]

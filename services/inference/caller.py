@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from platform_facts.project import PROJECT_NAME
 from services.data.index_store import PassageFilter
-from services.data.metadata import DataClass
+from services.data.metadata import DataClass, TenantName
 
 __all__ = ["CALLER_HEADERS", "DATA_CLASS_HEADER", "TENANT_HEADER", "Caller", "passage_filter_for"]
 
@@ -32,7 +32,7 @@ class Caller(BaseModel):
     # By header name from a request; by field name where the gateway states the caller.
     model_config = ConfigDict(frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True)
 
-    tenant: str = Field(alias=TENANT_HEADER, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    tenant: TenantName = Field(alias=TENANT_HEADER)
     """The tenant of the API key the gateway authenticated."""
     data_class: DataClass = Field(alias=DATA_CLASS_HEADER)
     """That tenant's data class (services/gateway/config.py `TenantConfig.data_class`)."""

@@ -25,7 +25,7 @@ def test_committed_configs_validate_once_rendered(name: str) -> None:
 
 def test_a_cloud_config_refuses_to_load_with_its_placeholders_unfilled() -> None:
     with pytest.raises(ConfigError, match=r"gateway-prod.yaml: \$\{audit_bucket\}, \$\{gateway_keys_secret_arn\}, "
-                       r"\$\{region\} not filled in"):
+                       r"\$\{region\}, \$\{state_url\} not filled in"):
         load_gateway_config("prod")
 
 
@@ -47,6 +47,9 @@ def test_the_local_key_is_valid_only_against_the_local_key_file() -> None:
          "routes.chat.versions.0.model_version: unknown model version 'nope'"),
         (lambda c: c["tenants"]["northwind"].update(requests_per_minute=0),
          "tenants.northwind.requests_per_minute: Input should be greater than 0"),
+        # The retriever filters passages on the tenant's name: one it could not filter on is refused here.
+        (lambda c: c["tenants"].update({"north wind": c["tenants"]["northwind"]}),
+         "tenants.north wind.[key]: String should match pattern"),
         (lambda c: c["model_versions"]["gen-v1"].update(location="moon"),
          "model_versions.gen-v1.location: Input should be 'on_prem' or 'cloud'"),
         (lambda c: c["routes"]["embeddings"].update(fallback=["review"]),
