@@ -129,9 +129,13 @@ class RunningCluster:
     entry_ports: PublishedPorts | None = None
 
     def refresh_ports(self, podman: Podman) -> None:
-        """Read the published ports again (after a container was started again)."""
-        self.ports = podman.published(self.head)
-        self.entry_ports = podman.published(self.entry) if self.entry and self.entry != self.head else None
+        """Read the published ports again (after a container was started again); a stopped container
+        publishes none, and keeps the ones it had until it runs again."""
+        head = podman.published(self.head)
+        self.ports = head if head.ports else self.ports
+        if self.entry and self.entry != self.head:
+            entry = podman.published(self.entry)
+            self.entry_ports = entry if entry.ports else self.entry_ports
 
     @property
     def verify(self) -> str | bool:

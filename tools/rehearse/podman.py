@@ -38,6 +38,8 @@ class Podman:
     network: str
     containers: list[str] = field(default_factory=list)
     network_created: bool = False
+    subnet: str = ""
+    """The network's subnet (CIDR), once created."""
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
@@ -55,6 +57,7 @@ class Podman:
         self.run("network", "create", self.network)
         self.network_created = True
         inspected = json.loads(self.run("network", "inspect", self.network).stdout)[0]
+        self.subnet = str(inspected["subnets"][0]["subnet"])
         return str(inspected["subnets"][0]["gateway"])
 
     def start(self, name: str, options: Sequence[str], image: str, command: Sequence[str]) -> None:

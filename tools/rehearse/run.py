@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from tools.rehearse.cluster import ClusterError, RunningCluster, host_path_for, 
 from tools.rehearse.models import stage_index, stage_models
 from tools.rehearse.podman import Podman
 from tools.rehearse.spec import ClusterSpec, cloud_names, cluster_specs
+from tools.rehearse.state_db import StateDatabase, planned_netloc
 from tools.rehearse.substitutions import aws_environment, substitute_serve_config
 from tools.rehearse.summary import ClusterReport
 
@@ -126,7 +127,24 @@ def _start(
 
 def _substitute_arns(deployed: Deployed, cloud: MotoCloud) -> None:
     """In the mounted ConfigMaps: each secret ARN the plan computed → the one the stand-in issued."""
-    substitutions = cloud.arn_substitutions()
+    _substitute_in_config_maps(deployed, cloud.arn_substitutions())
+
+
+def _start_state_database(deployed: Deployed, podman: Podman, host: str, stack: ExitStack) -> None:
+    """A PostgreSQL on the network for a gateway config whose `state.url` names a server, and that URL's
+    host and port in the mounted ConfigMaps → the stand-in's (the substitution list says why)."""
+    setup = deployed.gateway
+    url = setup.config.state.url if setup is not None else None
+    if url is None or not url.startswith("postgresql"):
+        return
+    what = f"{deployed.cluster.spec.key}: state.url ({setup.source if setup else ''})"
+    database = stack.enter_context(StateDatabase(url, host, _free_port(), podman.subnet, what))
+    _substitute_in_config_maps(deployed, {planned_netloc(url): f"{database.host}:{database.port}"})
+    print(f"  [{deployed.cluster.spec.key}] state database: PostgreSQL at {database.host}:{database.port} "
+          f"for {planned_netloc(url)}", flush=True)
+
+
+def _substitute_in_config_maps(deployed: Deployed, substitutions: Mapping[str, str]) -> None:
     volumes = {volume.name: volume for volume in deployed.cluster.spec.workers[0].pod.volumes}
     for name, directory in deployed.shared.items():
         if name not in volumes or volumes[name].kind != "config_map":
@@ -180,17 +198,19 @@ def rehearse_environment(environment: str, options: RehearsalOptions, reports: l
     try:
         # moto listens on the bridge's address, which exists once a container is on the network:
         # the containers start first, moto before anything is deployed.
-        cloud = MotoCloud(podman.create_network(), _free_port(), names)
+        bridge = podman.create_network()
+        cloud = MotoCloud(bridge, _free_port(), names)
         deployed = []
         for spec in specs:
             report = ClusterReport(environment, spec.platform)
             reports.append(report)
             with _phase(spec.key, "containers started"):
                 deployed.append(_start(spec, podman, cloud, options, report))
-        with cloud:
+        with cloud, ExitStack() as state_databases:
             coming_up = []
             for item in deployed:
                 try:
+                    _start_state_database(item, podman, bridge, state_databases)
                     _deploy(item, podman, cloud, options)
                     coming_up.append(item)
                 except Exception as error:  # this cluster fails; the others still run

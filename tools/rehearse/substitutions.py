@@ -66,6 +66,14 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "there is no AWS account here; moto speaks the same wire protocol boto3 uses",
     ),
     Substitution(
+        "the state database a gateway config's `state.url` names (RDS PostgreSQL with IAM token logins; "
+        "CloudNativePG on site, its password from a Secret)",
+        "a PostgreSQL server per cluster (Debian's package) on the rehearsal's network, TLS on, with the role and "
+        "database the URL names; the URL's host and port in the mounted gateway config become its address; it "
+        "trusts connections from that network, so the IAM token or password the gateway sends is not checked",
+        "there is no RDS, no AWS to issue or verify IAM tokens, and no Kubernetes to run CloudNativePG here",
+    ),
+    Substitution(
         "the image reference `<registry>@sha256:...`",
         "the serving image `make image` builds here, from the same Containerfile",
         "no registry is reachable from this machine",
@@ -98,7 +106,8 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
     ),
     Substitution(
         "ingress controller, TLS and the gateway Service",
-        "each head's Serve port published on 127.0.0.1 only; the backend TLS Secret a self-signed certificate",
+        "the Serve port of the pods the gateway Service selects (the gateway group's container) published on "
+        "127.0.0.1 only; the backend TLS Secret a self-signed certificate",
         "no load balancer or certificate exists here; traffic never leaves this machine",
     ),
 )
