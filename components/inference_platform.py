@@ -176,6 +176,9 @@ class InferencePlatformArgs:
     """Size of the memory-backed `/dev/shm` (Ray's object store and PyTorch data loaders use it)."""
     env: Mapping[str, str] = field(default_factory=lambda: {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"})
     """Environment of every Ray node, head and workers alike."""
+    secret_env: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Variables of every Ray node set from a Secret of the namespace: name -> (secret, key). On-prem the
+    state database's password (`PGPASSWORD`, which libpq reads when the state URL names none)."""
     aws_region: str | None = None
     """Cloud platforms: the region the pods' AWS SDK calls go to (`AWS_REGION`); `None` on-prem,
     where the pods have no AWS endpoint and no credentials."""
@@ -245,7 +248,11 @@ def _pod_template(
                 "name": container_name,
                 "image": args.image,
                 "imagePullPolicy": "IfNotPresent",
-                "env": [{"name": key, "value": value} for key, value in sorted(_environment(args).items())],
+                "env": [{"name": key, "value": value} for key, value in sorted(_environment(args).items())]
+                + [
+                    {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_key}}}
+                    for key, (secret, secret_key) in sorted(args.secret_env.items())
+                ],
                 "ports": ports,
                 "resources": {"requests": dict(resources), "limits": dict(resources)},
                 "securityContext": _CONTAINER_SECURITY,
@@ -421,6 +428,8 @@ class InferencePlatform(pulumi.ComponentResource):
         namespace = secured_namespace(
             f"{name}-ns", name=namespace_name, labels=labels, pod_security="restricted", opts=on_cluster
         )
+        # What another component's objects in this namespace depend on (the on-prem state database).
+        self.namespace_resource = namespace
         inside = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
 
         def meta(object_name: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -69,13 +69,17 @@ def state_url(address: str, port: int, database: str, user: str) -> str:
 
 
 class StateDatabase(pulumi.ComponentResource):
-    """Outputs: `address`, `port`, `url` (for the gateway config), `connect_resource_arn` (for the
-    gateway role's `rds-db:connect` permission), `instance_arn`."""
+    """Outputs: `address`, `url` (for the gateway config), `connect_resource_arn` (for the gateway
+    role's `rds-db:connect` permission), `instance_arn`, `master_secret_arn` (the secret RDS keeps the
+    master password in: only the role bootstrap reads it); `database` and `iam_user` as configured."""
 
     address: pulumi.Output[str]
     url: pulumi.Output[str]
     connect_resource_arn: pulumi.Output[str]
     instance_arn: pulumi.Output[str]
+    master_secret_arn: pulumi.Output[str]
+    database: str
+    iam_user: str
 
     def __init__(self, name: str, args: StateDatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("StateDatabase"), name, None, opts)
@@ -116,13 +120,24 @@ class StateDatabase(pulumi.ComponentResource):
         )
         self.address = instance.address
         self.instance_arn = instance.arn
+        self.database = settings.database
+        self.iam_user = settings.iam_user
+        self.master_secret_arn = instance.master_user_secrets.apply(_master_secret_arn)
         self.url = pulumi.Output.all(instance.address, instance.port).apply(
             lambda values: state_url(str(values[0]), int(values[1] or POSTGRES_PORT), settings.database,
                                      settings.iam_user))
         self.connect_resource_arn = pulumi.Output.all(instance.arn, instance.resource_id).apply(
             lambda values: _connect_arn(str(values[0]), str(values[1]), settings.iam_user))
         self.register_outputs({"address": self.address, "url": self.url,
-                               "connect_resource_arn": self.connect_resource_arn, "instance_arn": self.instance_arn})
+                               "connect_resource_arn": self.connect_resource_arn, "instance_arn": self.instance_arn,
+                               "master_secret_arn": self.master_secret_arn})
+
+
+def _master_secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret] | None) -> str:
+    """The ARN of the master secret RDS created (`manage_master_user_password`): always exactly one."""
+    if not secrets or not secrets[0].secret_arn:
+        raise ValueError("master_user_secrets: RDS reported no managed master secret")
+    return secrets[0].secret_arn
 
 
 def _connect_arn(instance_arn: str, resource_id: str, user: str) -> str:

@@ -3,9 +3,10 @@
 The pods run as the service account `SERVING_SERVICE_ACCOUNT` in the platform's namespace; EKS Pod
 Identity hands them credentials of a role that can do exactly what the services do and nothing more:
 read the models under the serving prefixes, write audit segments with their Object Lock retention,
-read the gateway's API-key secret, and use the platform key for those three through S3 and Secrets
-Manager only. Every action and resource is named: the policy pack's `serving-role-no-wildcards`
-finds the role by its `rampart:workload` tag and refuses a wildcard.
+read the gateway's API-key secret, log in to the state database as the gateway's user, and use the
+platform key for those three through S3 and Secrets Manager only. Every action and resource is named:
+the policy pack's `serving-role-no-wildcards` finds the role by its `rampart:workload` tag and refuses
+a wildcard.
 
 On-prem clusters get no identity at all: their pods hold no AWS credentials.
 """
@@ -54,14 +55,25 @@ def serving_permissions(
     audit_prefix: str,
     gateway_keys_secret_arn: str,
     kms_key_arn: str,
+    state_connect_arn: str | None = None,
 ) -> str:
-    """The serving role's permissions (pure): each action on the resources it needs, none on `*`."""
+    """The serving role's permissions (pure): each action on the resources it needs, none on `*`.
+
+    `state_connect_arn` (`arn:aws:rds-db:...:dbuser:<resource id>/<user>`): log in to the state database
+    as that one user with IAM tokens."""
     s3 = f"s3.{region}.amazonaws.com"
     secretsmanager = f"secretsmanager.{region}.amazonaws.com"
+    state = (
+        [{"Sid": "ConnectToStateDatabase", "Effect": "Allow", "Action": "rds-db:connect",
+          "Resource": state_connect_arn}]
+        if state_connect_arn is not None
+        else []
+    )
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
+                *state,
                 {
                     "Sid": "ReadModels",
                     "Effect": "Allow",
@@ -124,6 +136,8 @@ class ServingIdentityArgs:
     """The cluster's `eks-pod-identity-agent` add-on: without it an association hands out nothing."""
     model_prefixes: Sequence[str] = SERVING_MODEL_PREFIXES
     audit_prefix: str = AUDIT_PREFIX
+    state_connect_arn: pulumi.Input[str] | None = None
+    """The state database user the gateway logs in as (`StateDatabase.connect_resource_arn`); `None`: no database."""
 
     def __post_init__(self) -> None:
         if not self.model_prefixes:
@@ -145,7 +159,8 @@ class ServingIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServingIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("ServingIdentity"), name, None, opts)
         permissions = pulumi.Output.all(
-            args.model_bucket_arn, args.audit_bucket_arn, args.gateway_keys_secret_arn, args.kms_key_arn
+            args.model_bucket_arn, args.audit_bucket_arn, args.gateway_keys_secret_arn, args.kms_key_arn,
+            args.state_connect_arn,
         ).apply(
             lambda arns: serving_permissions(
                 region=args.region,
@@ -155,6 +170,7 @@ class ServingIdentity(pulumi.ComponentResource):
                 audit_prefix=args.audit_prefix,
                 gateway_keys_secret_arn=arns[2],
                 kms_key_arn=arns[3],
+                state_connect_arn=arns[4],
             )
         )
         bound = PodIdentityRole(

@@ -36,8 +36,18 @@ from components._kubernetes import PlatformAddons
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.ebs_encryption import EbsEncryption, EbsEncryptionArgs
 from components.inference_platform import gateway_args
+from components.network import plan_subnets
+from components.postgres import POSTGRES_PORT, StateDatabase, StateDatabaseArgs
+from components.postgres_bootstrap import StateRoleBootstrap, StateRoleBootstrapArgs
+from components.postgres_onprem import (
+    OnPremStateDatabase,
+    OnPremStateDatabaseArgs,
+    onprem_password_secret,
+    onprem_state_url,
+)
 from components.secrets import PLATFORM_SECRETS
 from components.serving_identity import SERVING_SERVICE_ACCOUNT, ServingIdentity, ServingIdentityArgs
+from platform_facts.kubernetes import platform_labels
 from platform_facts.project import config_key, environment_prefix, platform_namespace
 from platform_facts.tags import platform_tags
 from services.config import config_document, serve_config
@@ -63,6 +73,10 @@ class Platform:
     """The serving image's repository; `registry.image_reference(cluster)` is what a RayService runs."""
     serving_identities: dict[str, ServingIdentity] = field(default_factory=dict)
     """Per inference platform on EKS (by platform name): the pods' AWS identity. None on-prem."""
+    state_database: StateDatabase | None = None
+    """The RDS PostgreSQL the gateways on the EKS cluster share; None without an EKS cluster."""
+    onprem_state_databases: dict[str, OnPremStateDatabase] = field(default_factory=dict)
+    """Per on-prem inference platform (by platform name): its gateways' shared state database."""
 
 
 def build_platform(config: StackConfig) -> Platform:
@@ -121,7 +135,11 @@ def build_platform(config: StackConfig) -> Platform:
     inference_platforms: list[InferencePlatform] = []
     clusters: dict[str, tuple[k8s.Provider, PlatformAddons]] = {}
     serving_identities: dict[str, ServingIdentity] = {}
+    state_database: StateDatabase | None = None
+    onprem_state_databases: dict[str, OnPremStateDatabase] = {}
     if config.eks.enabled:
+        state_database = _state_database(config, prefix, network, secrets, uses_aws)
+        pulumi.export("state_database_address", state_database.address)
         gpu_cluster = _gpu_cluster(config, prefix, network, secrets, uses_aws)
         clusters["eks"] = (gpu_cluster.provider, gpu_cluster.addons)
         pulumi.export("eks_cluster_name", gpu_cluster.cluster_name)
@@ -134,7 +152,8 @@ def build_platform(config: StackConfig) -> Platform:
         for platform_config in config.inference_platforms:
             if platform_config.cluster == "eks":
                 identity = _serving_identity(
-                    config, prefix, platform_config, gpu_cluster, secrets, model_store, audit_store, uses_aws
+                    config, prefix, platform_config, gpu_cluster, secrets, model_store, audit_store, state_database,
+                    uses_aws,
                 )
                 serving_identities[platform_config.name] = identity
                 pulumi.export(f"serving_role_arn_{platform_config.name}", identity.role_arn)
@@ -182,9 +201,22 @@ def build_platform(config: StackConfig) -> Platform:
             f"then `pulumi config set --path {config_key('serving_image')}.tag sha-<commit>` and `pulumi up` again."
         )
         platforms = ()
+    if gpu_cluster is not None and state_database is not None and any(p.cluster == "eks" for p in platforms):
+        assert registry is not None  # StackConfig requires serving_image wherever platforms are listed
+        _state_role_bootstrap(config, prefix, gpu_cluster, state_database, secrets, registry, uses_aws)
     for platform_config in platforms:
         provider, addons = clusters[platform_config.cluster]
         assert registry is not None  # StackConfig requires serving_image wherever platforms are listed
+        state_name = f"{prefix}-{platform_config.name}-state"
+        if platform_config.cluster == "eks":
+            assert state_database is not None  # an EKS cluster always has its state database
+            values = config_values(config, secrets, model_store, audit_store, state_database)
+            secret_env: dict[str, tuple[str, str]] = {}
+        else:
+            # On-prem configs name no AWS resource: only their own state database's URL (no password in it).
+            values = {"state_url": onprem_state_url(state_name, _platform_namespace(platform_config.name),
+                                                    config.onprem_state_database)}
+            secret_env = {"PGPASSWORD": (onprem_password_secret(state_name, config.onprem_state_database), "password")}
         inference = _inference_platform(
             config,
             prefix,
@@ -192,10 +224,15 @@ def build_platform(config: StackConfig) -> Platform:
             provider,
             addons,
             registry.image_reference(platform_config.cluster),
-            config_values(config, secrets, model_store, audit_store),
+            values,
+            secret_env,
         )
         inference_platforms.append(inference)
         pulumi.export(f"gateway_url_{platform_config.name}", inference.gateway_url)
+        if platform_config.cluster == "onprem":
+            onprem_state_databases[platform_config.name] = _onprem_state_database(
+                config, state_name, platform_config, provider, inference
+            )
 
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("private_subnet_ids", network.private_subnet_ids)
@@ -215,6 +252,8 @@ def build_platform(config: StackConfig) -> Platform:
         inference_platforms,
         registry,
         serving_identities,
+        state_database,
+        onprem_state_databases,
     )
 
 
@@ -244,6 +283,7 @@ def _serving_identity(
     secrets: Secrets,
     model_store: ModelStore,
     audit_store: AuditStore,
+    state_database: StateDatabase | None,
     opts: pulumi.ResourceOptions,
 ) -> ServingIdentity:
     return ServingIdentity(
@@ -258,8 +298,79 @@ def _serving_identity(
             gateway_keys_secret_arn=secrets.secret_arns["gateway-api-keys"],
             kms_key_arn=secrets.key_arn,
             pod_identity_agent=cluster.pod_identity_agent,
+            state_connect_arn=state_database.connect_resource_arn if state_database is not None else None,
         ),
         opts=opts,
+    )
+
+
+def _state_database(
+    config: StackConfig, prefix: str, network: Network, secrets: Secrets, opts: pulumi.ResourceOptions
+) -> StateDatabase:
+    """The cloud gateways' shared state: in the private subnets, reachable from them only (where EKS puts pods)."""
+    zones = config.network.availability_zones
+    return StateDatabase(
+        f"{prefix}-state",
+        StateDatabaseArgs(
+            vpc_id=network.vpc_id,
+            private_subnet_ids=[
+                network.private_subnet_ids.apply(lambda ids, zone=zone: ids[zone]) for zone in range(zones)
+            ],
+            client_cidrs=plan_subnets(config.network.cidr, zones).private,
+            kms_key_arn=secrets.key_arn,
+            settings=config.state_database,
+        ),
+        opts=opts,
+    )
+
+
+def _state_role_bootstrap(
+    config: StackConfig,
+    prefix: str,
+    cluster: GpuCluster,
+    database: StateDatabase,
+    secrets: Secrets,
+    registry: ContainerRegistry,
+    opts: pulumi.ResourceOptions,
+) -> StateRoleBootstrap:
+    """The Job that creates the gateway's IAM-authenticated database role, from the serving image."""
+    return StateRoleBootstrap(
+        f"{prefix}-state-roles",
+        StateRoleBootstrapArgs(
+            region=config.region,
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster_arn,
+            pod_identity_agent=cluster.pod_identity_agent,
+            image=registry.image_reference("eks"),
+            address=database.address,
+            port=POSTGRES_PORT,
+            database=database.database,
+            iam_user=database.iam_user,
+            master_secret_arn=database.master_secret_arn,
+            kms_key_arn=secrets.key_arn,
+            labels=platform_labels(environment=config.environment, data_class=config.eks.data_class, component="state"),
+        ),
+        provider=cluster.provider,
+        opts=opts,
+    )
+
+
+def _onprem_state_database(
+    config: StackConfig,
+    name: str,
+    platform: InferencePlatformConfig,
+    provider: k8s.Provider,
+    inference: InferencePlatform,
+) -> OnPremStateDatabase:
+    """An on-prem platform's state database, in its namespace: the pods read its Secret, regulated data stays."""
+    return OnPremStateDatabase(
+        name,
+        OnPremStateDatabaseArgs(
+            namespace=_platform_namespace(platform.name),
+            settings=config.onprem_state_database,
+            labels=platform_labels(environment=config.environment, data_class=platform.data_class, component="state"),
+        ),
+        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[inference.namespace_resource]),
     )
 
 
@@ -318,9 +429,10 @@ def _inference_platform(
     addons: PlatformAddons,
     image: pulumi.Input[str],
     config_values: Mapping[str, pulumi.Input[str]],
+    secret_env: Mapping[str, tuple[str, str]],
 ) -> InferencePlatform:
-    """One platform's RayService, its configs rendered with `config_values` (cloud platforms only:
-    on-prem configs name no AWS resource, so an on-prem platform gets none)."""
+    """One platform's RayService, its configs rendered with `config_values` (on-prem: only the state URL,
+    as on-prem configs name no AWS resource) and `secret_env` set on its pods from Secrets."""
     serve = serve_config(platform.serve_config or config.environment)
     gateway = gateway_args(serve)
     gateway_name = platform.gateway_config or (gateway["env"] if gateway else None)
@@ -332,7 +444,8 @@ def _inference_platform(
             image=image,
             serve_config=serve,
             gateway_config=config_document("gateway", gateway_name) if gateway_name else None,
-            config_values=config_values if platform.cluster == "eks" else {},
+            config_values=config_values,
+            secret_env=secret_env,
             aws_region=config.region if platform.cluster == "eks" else None,
             namespace=_platform_namespace(platform.name),
             service_account=SERVING_SERVICE_ACCOUNT,
@@ -348,7 +461,11 @@ def _inference_platform(
 
 
 def config_values(
-    config: StackConfig, secrets: Secrets, model_store: ModelStore, audit_store: AuditStore
+    config: StackConfig,
+    secrets: Secrets,
+    model_store: ModelStore,
+    audit_store: AuditStore,
+    state_database: StateDatabase,
 ) -> dict[str, pulumi.Input[str]]:
     """What a cloud config's `${name}` placeholders are filled with: the names this stack created."""
     return {
@@ -356,4 +473,5 @@ def config_values(
         "audit_bucket": audit_store.bucket_name,
         "gateway_keys_secret_arn": secrets.secret_arns["gateway-api-keys"],
         "region": config.region,
+        "state_url": state_database.url,
     }

@@ -39,6 +39,8 @@ from components import (
     SecretsSettings,
 )
 from components.container_registry import ServingImageSettings
+from components.postgres import StateDatabaseSettings
+from components.postgres_onprem import OnPremStateDatabaseSettings
 from components.settings import DataClass, Location, ResourceName, describe_errors, settings_dataclass
 from platform_facts.project import CONFIG_NAMESPACE
 
@@ -177,6 +179,10 @@ class StackConfig(BaseModel):
     observability: ObservabilityConfig = ObservabilityConfig()
     serving_image: ServingImageSettings | None = None
     """The serving image's ECR repository, publisher and tag; required when any inference platform is listed."""
+    state_database: StateDatabaseSettings = StateDatabaseSettings()
+    """The RDS PostgreSQL every gateway replica on the EKS cluster shares (review queue, feedback, promotions)."""
+    onprem_state_database: OnPremStateDatabaseSettings = OnPremStateDatabaseSettings()
+    """The state database of each on-prem platform: a CloudNativePG cluster in its namespace, or a site's server."""
 
     @field_validator("eks")
     @classmethod
@@ -215,6 +221,15 @@ class StackConfig(BaseModel):
             raise ValueError(
                 f"serving_image.onprem_registry: required because {', '.join(on_prem)} runs on the on-prem cluster, "
                 "which pulls the image from a mirror of ECR (it holds no AWS credentials)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _protected_environments_protect_their_state(self) -> StackConfig:
+        if self.deletion_protection and not self.state_database.deletion_protection:
+            raise ValueError(
+                "state_database.deletion_protection: must stay on where deletion_protection is on (the review queue, "
+                "feedback and promotion history live there)"
             )
         return self
 

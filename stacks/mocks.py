@@ -122,6 +122,21 @@ COMPUTED_OUTPUTS: dict[str, ComputedOutputs] = {
         "arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{inputs.get('name') or name}",
         "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{inputs.get('name') or name}",
     },
+    "aws:rds/instance:Instance": lambda name, inputs, region: {
+        "address": f"{name}.c0a1b2c3d4e5.{region}.rds.amazonaws.com",
+        "endpoint": f"{name}.c0a1b2c3d4e5.{region}.rds.amazonaws.com:{inputs.get('port') or 5432}",
+        "port": inputs.get("port") or 5432,
+        "resourceId": f"db-{hashlib.sha256(name.encode()).hexdigest()[:26].upper()}",
+        "masterUserSecrets": [
+            {
+                "secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:rds!{name}-AbCdEf",
+                "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+                "secretStatus": "active",
+            }
+        ]
+        if inputs.get("manageMasterUserPassword")
+        else [],
+    },
     "aws:cloudwatch/eventRule:EventRule": lambda name, inputs, region: {
         "name": inputs.get("name") or name,
         "arn": f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{inputs.get('name') or name}",

@@ -80,7 +80,19 @@ def _plan_values(graph: PlanGraph) -> dict[str, str]:
         "audit_bucket": next(v for k, v in buckets.items() if k.endswith("-audit-bucket")),
         "gateway_keys_secret_arn": keys_secret.outputs["arn"],
         "region": "us-east-1",
+        "state_url": _state_url(graph),
     }
+
+
+def _state_url(graph: PlanGraph, service: PlannedResource | None = None) -> str:
+    """The state database a platform's gateways share: the RDS instance, or (on-prem) its CloudNativePG cluster."""
+    if service is None:
+        (instance,) = graph.of_type("aws:rds/instance:Instance")
+        host = f"{instance.outputs['address']}:5432"
+    else:
+        (cluster,) = graph.of_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
+        host = f"{cluster.inputs['metadata']['name']}-rw.{cluster.inputs['metadata']['namespace']}.svc:5432"
+    return f"postgresql+psycopg://{project.METRIC_PREFIX}_gateway@{host}/{project.METRIC_PREFIX}?sslmode=require"
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
@@ -90,7 +102,8 @@ def test_each_platform_runs_its_files_rendered_with_this_plans_names(rendered: R
     assert {_platform_name(s) for s in services} == set(PLATFORM_FILES[environment])
     for service in services:
         name = PLATFORM_FILES[environment][_platform_name(service)]
-        values = _plan_values(graph) if name == environment else {}  # on-prem configs get no AWS names
+        # On-prem configs get no AWS names: only their own state database's URL.
+        values = _plan_values(graph) if name == environment else {"state_url": _state_url(graph, service)}
         embedded = _embedded(service)
         expected = render(serve_config(name), values, source=name)
         for key in ("ssl_certfile", "ssl_keyfile"):  # TLS from the load balancer to the pod
@@ -255,7 +268,7 @@ def test_every_ray_pod_is_locked_down_sized_and_has_shared_memory(rendered: Rend
                 assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"], f"{service.urn} {where}"
                 assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
                 assert container["resources"]["requests"] == container["resources"]["limits"], f"{service.urn} {where}"
-                env = {e["name"]: e["value"] for e in container["env"]}
+                env = {e["name"]: e.get("value") for e in container["env"]}  # on-prem PGPASSWORD comes from a Secret
                 assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1", "must be set on every Ray node"
 
 

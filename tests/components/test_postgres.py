@@ -117,8 +117,10 @@ def test_on_prem_runs_a_cloudnativepg_cluster_with_synchronous_replicas() -> Non
 
 
 def test_on_prem_with_an_existing_server_creates_nothing() -> None:
-    graph = _render_onprem(OnPremStateDatabaseSettings(existing_url=f"postgresql+psycopg://gw@pg.site:5432/{DATABASE}"))
+    graph = _render_onprem(OnPremStateDatabaseSettings(existing_url=f"postgresql+psycopg://gw@pg.site:5432/{DATABASE}",
+                                                       password_secret="site-postgres"))
     assert graph.of_type("kubernetes:postgresql.cnpg.io/v1:Cluster") == []
+    assert graph.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") == []
 
 
 def _collect(messages: list[str]) -> Callable[..., None]:

@@ -90,6 +90,13 @@ def test_permissions_are_exactly_what_the_services_do() -> None:
     ]
 
 
+def _state_connect_arn(graph: PlanGraph) -> str:
+    """The state database's gateway user, as RDS names it for `rds-db:connect` (tests/stacks/test_state.py)."""
+    (instance,) = graph.of_type("aws:rds/instance:Instance")
+    region, account = instance.outputs["arn"].split(":")[3:5]
+    return f"arn:aws:rds-db:{region}:{account}:dbuser:{instance.outputs['resourceId']}/{project.METRIC_PREFIX}_gateway"
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_each_cloud_platform_role_names_the_plans_own_resources(rendered: Render, environment: str) -> None:
     graph = rendered(environment)
@@ -121,6 +128,7 @@ def test_each_cloud_platform_role_names_the_plans_own_resources(rendered: Render
             audit_prefix="audit/",
             gateway_keys_secret_arn=secret.outputs["arn"],
             kms_key_arn=key.outputs["arn"],
+            state_connect_arn=_state_connect_arn(graph),
         ), role.urn
         assert association.inputs == {
             "clusterName": cluster.outputs["name"],
