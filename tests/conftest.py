@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.aws",
     "tests.fixtures.pulumi_mocks",
     "tests.fixtures.serve",
+    "tests.fixtures.tenants",
 ]

@@ -4,6 +4,8 @@ copy's own `make plan`, `make policy` and `make up`.
 Nothing is mocked beyond what `make plan` and `make policy` always mock (the cloud: Pulumi's engine runs
 offline under mocks, see stacks/plan.py); the app is the real local environment, Ray Serve on 127.0.0.1.
 Runtime here (2 cores): fork ≈3 s, plan + policy ≈25 s per environment, the app ≈60-90 s (marked `serve`).
+The plans, policies and the fork's own tests are each one single-threaded process: they are started together
+(`fork_checks`), so both cores work on them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,25 @@ def fork_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield workspace
 
 
+@pytest.fixture(scope="module")
+def fork_checks(fork_dir: Path) -> Iterator[dict[str, Future[list[subprocess.CompletedProcess[str]]]]]:
+    """The fork's own tests (key `own-tests`) and each environment's `make plan` then `make policy` (key: the
+    environment), run side by side in the fork; each future holds the commands' results in order. Started by
+    the first test that asks, after the tests that compare the tree before and after a second `make fork`."""
+
+    def plan_then_policy(environment: str) -> list[subprocess.CompletedProcess[str]]:
+        plan = make(fork_dir, ["plan", f"ENV={environment}"])
+        if plan.returncode != 0:
+            return [plan]
+        graph_file = f".{NAME}/plan/{environment}.json"
+        return [plan, make(fork_dir, ["policy", f"ENV={environment}", f"ARGS=--graph {graph_file}"])]
+
+    with ThreadPoolExecutor(max_workers=len(ENVIRONMENTS) + 1) as pool:
+        checks = {"own-tests": pool.submit(lambda: [run_pytest(fork_dir, ["-q", *OWN_TESTS])])}
+        checks |= {environment: pool.submit(plan_then_policy, environment) for environment in ENVIRONMENTS}
+        yield checks
+
+
 def test_the_fork_holds_the_new_identity_and_a_second_run_changes_nothing(fork_dir: Path) -> None:
     module = (fork_dir / "policies/platform_facts/project.py").read_text()
     assert f'PROJECT_NAME: Final = "{NAME}"' in module
@@ -82,9 +104,12 @@ def test_the_fork_spells_its_own_name_in_the_data_it_owns(fork_dir: Path) -> Non
     assert not stray
 
 
-def test_the_fork_s_own_tests_expect_the_fork_s_names(fork_dir: Path) -> None:
+def test_the_fork_s_own_tests_expect_the_fork_s_names(
+    fork_checks: dict[str, Future[list[subprocess.CompletedProcess[str]]]],
+) -> None:
     """A fork's `make test` must pass: its tests read the names from its identity, not from the upstream's."""
-    output = _ok(run_pytest(fork_dir, ["-q", *OWN_TESTS]))
+    [own_tests] = fork_checks["own-tests"].result()
+    output = _ok(own_tests)
     assert re.search(r"\b\d+ passed\b", output), output[-2000:]
 
 
@@ -102,11 +127,14 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_fork_plans_and_passes_its_policies_with_no_upstream_name_left(fork_dir: Path, environment: str) -> None:
-    _ok(make(fork_dir, ["plan", f"ENV={environment}"]))
-    graph_file = f".{NAME}/plan/{environment}.json"
-    policy = _ok(make(fork_dir, ["policy", f"ENV={environment}", f"ARGS=--graph {graph_file}"]))
+def test_the_fork_plans_and_passes_its_policies_with_no_upstream_name_left(
+    fork_dir: Path, fork_checks: dict[str, Future[list[subprocess.CompletedProcess[str]]]], environment: str
+) -> None:
+    results = fork_checks[environment].result()
+    _ok(results[0])  # make plan
+    policy = _ok(results[1])  # make policy over the plan's graph
     assert "No policy violations." in policy
+    graph_file = f".{NAME}/plan/{environment}.json"
     graph = json.loads((fork_dir / graph_file).read_text())
     assert graph["project"] == NAME
     # Names, labels, tags, config: every string of every resource (the rendered serve and gateway configs too).

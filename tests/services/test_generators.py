@@ -33,58 +33,44 @@ def _client(base_url: str) -> OpenAI:
     return OpenAI(base_url=f"{base_url}/v1", api_key="unused-locally", max_retries=0, timeout=120)
 
 
+ONE_SLOT = "tiny-gpt2-one-slot"
+UPSTREAM = "via-upstream"
+
+
 @pytest.fixture(scope="module")
-def transformers_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def engines_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One application serving the three engines side by side, each its own Generator deployment (one
+    application instead of three: each costs ≈30 s of replica start-up on a 2-core CI machine):
+
+    - `tiny-gpt2`: the transformers engine with a token limit of 16;
+    - `tiny-gpt2-one-slot`: the same model with one batch slot and no queue, so a second request is refused;
+    - `via-upstream`: the openai engine relaying the session's own application over HTTP.
+    """
     from ray import serve
 
     model_dir = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
+    source = {"uri": str(model_dir), "sha256": directory_sha256(model_dir)}
     args = copy.deepcopy(serve_app.args)
-    args["generator"] = {
-        "engine": "transformers",
-        "model_name": "tiny-gpt2",
-        "source": {"uri": str(model_dir), "sha256": directory_sha256(model_dir)},
-        "max_new_tokens": 16,
-    }
-    yield deploy_application(serve_app, f"{project.PROJECT_NAME}-transformers", "/hf", args)
-    serve.delete(f"{project.PROJECT_NAME}-transformers")
-
-
-@pytest.fixture(scope="module")
-def one_slot_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The transformers engine with one batch slot and no queue: a second request is refused."""
-    from ray import serve
-
-    model_dir = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
-    args = copy.deepcopy(serve_app.args)
-    args["generator"] = {
-        "engine": "transformers",
-        "model_name": "tiny-gpt2",
-        "source": {"uri": str(model_dir), "sha256": directory_sha256(model_dir)},
-        "max_new_tokens": 200,
-        "max_batch_size": 1,
-        "max_queue": 0,
-    }
-    yield deploy_application(serve_app, f"{project.PROJECT_NAME}-one-slot", "/one-slot", args)
-    serve.delete(f"{project.PROJECT_NAME}-one-slot")
-
-
-@pytest.fixture(scope="module")
-def upstream_app(serve_app: ServeApp) -> Iterator[str]:
-    from ray import serve
-
-    args = copy.deepcopy(serve_app.args)
-    args["generator"] = {
-        "engine": "openai",
-        "model_name": "via-upstream",
-        "upstream": {"base_url": f"{serve_app.base_url}/v1", "model": serve_app.args["generator"]["model_name"], "timeout_s": 30},
-    }
-    yield deploy_application(serve_app, f"{project.PROJECT_NAME}-upstream", "/upstream", args)
-    serve.delete(f"{project.PROJECT_NAME}-upstream")
+    args["generator"] = {"engine": "transformers", "model_name": "tiny-gpt2", "source": source, "max_new_tokens": 16}
+    args["additional_generators"] = [
+        {"engine": "transformers", "model_name": ONE_SLOT, "source": source, "max_new_tokens": 200,
+         "max_batch_size": 1, "max_queue": 0},
+        {"engine": "openai", "model_name": UPSTREAM,
+         "upstream": {"base_url": f"{serve_app.base_url}/v1", "model": serve_app.args["generator"]["model_name"],
+                      "timeout_s": 30}},
+    ]
+    application = serve_app.config["applications"][0]
+    generator = next(d for d in application["deployments"] if d["name"] == "Generator")
+    deployments = [d for d in application["deployments"] if not d["name"].startswith("Generator-")]
+    deployments += [{**generator, "name": f"Generator-{name}"} for name in (ONE_SLOT, UPSTREAM)]
+    name = f"{project.PROJECT_NAME}-engines"
+    yield deploy_application(serve_app, name, "/engines", args, deployments=deployments)
+    serve.delete(name)
 
 
 @pytest.mark.serve
-def test_transformers_engine_loads_and_generates_with_the_token_limit(transformers_app: str) -> None:
-    client = _client(transformers_app)
+def test_transformers_engine_loads_and_generates_with_the_token_limit(engines_app: str) -> None:
+    client = _client(engines_app)
     assert "tiny-gpt2" in {m.id for m in client.models.list()}
     completion = client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=5, temperature=0)  # type: ignore[arg-type]
     assert completion.usage is not None and completion.usage.completion_tokens == 5
@@ -94,8 +80,8 @@ def test_transformers_engine_loads_and_generates_with_the_token_limit(transforme
 
 
 @pytest.mark.serve
-def test_transformers_engine_streams_and_refuses_limits_above_its_ceiling(transformers_app: str) -> None:
-    client = _client(transformers_app)
+def test_transformers_engine_streams_and_refuses_limits_above_its_ceiling(engines_app: str) -> None:
+    client = _client(engines_app)
     chunks = list(client.chat.completions.create(model="tiny-gpt2", messages=QUESTION, max_tokens=8, stream=True))  # type: ignore[arg-type]
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices[0].finish_reason == "length"
@@ -105,13 +91,13 @@ def test_transformers_engine_streams_and_refuses_limits_above_its_ceiling(transf
 
 
 @pytest.mark.serve
-def test_a_full_generator_answers_503_with_retry_after_across_serve(one_slot_app: str) -> None:
+def test_a_full_generator_answers_503_with_retry_after_across_serve(engines_app: str) -> None:
     # The refusal is raised in the Generator replica and crosses Ray to the Ingress's HTTP edge.
-    chat = f"{one_slot_app}/v1/chat/completions"
-    long_reply = {"model": "tiny-gpt2", "messages": QUESTION, "max_tokens": 200, "stream": True}
+    chat = f"{engines_app}/v1/chat/completions"
+    long_reply = {"model": ONE_SLOT, "messages": QUESTION, "max_tokens": 200, "stream": True}
     with httpx.stream("POST", chat, json=long_reply, timeout=120) as first:
         assert first.status_code == 200  # its request holds the one slot for 200 decode steps
-        refused = httpx.post(chat, json={"model": "tiny-gpt2", "messages": QUESTION, "max_tokens": 5}, timeout=120)
+        refused = httpx.post(chat, json={"model": ONE_SLOT, "messages": QUESTION, "max_tokens": 5}, timeout=120)
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "overloaded"
@@ -120,13 +106,13 @@ def test_a_full_generator_answers_503_with_retry_after_across_serve(one_slot_app
 
 
 @pytest.mark.serve
-def test_upstream_engine_relays_an_openai_compatible_server(upstream_app: str, serve_app: ServeApp) -> None:
+def test_upstream_engine_relays_an_openai_compatible_server(engines_app: str, serve_app: ServeApp) -> None:
     direct = _client(serve_app.base_url).chat.completions.create(model=serve_app.args["generator"]["model_name"], messages=QUESTION)  # type: ignore[arg-type]
-    relayed = _client(upstream_app).chat.completions.create(model="via-upstream", messages=QUESTION)  # type: ignore[arg-type]
-    assert relayed.model == "via-upstream"
+    relayed = _client(engines_app).chat.completions.create(model=UPSTREAM, messages=QUESTION)  # type: ignore[arg-type]
+    assert relayed.model == UPSTREAM
     assert relayed.choices[0].message.content == direct.choices[0].message.content
     assert "make down" in (relayed.choices[0].message.content or "")
-    streamed = list(_client(upstream_app).chat.completions.create(model="via-upstream", messages=QUESTION, stream=True))  # type: ignore[arg-type]
+    streamed = list(_client(engines_app).chat.completions.create(model=UPSTREAM, messages=QUESTION, stream=True))  # type: ignore[arg-type]
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == direct.choices[0].message.content
 
 
