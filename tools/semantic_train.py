@@ -4,8 +4,11 @@
 
 Rows are split by template group (`group_of`) into train (60%), validation (20%) and test
 (20%) from a hash of the group, so fills of one template, or one attack family's file, never
-sit on two sides. Heads are fitted on train; calibration (Platt) and thresholds are chosen on
-validation; test is reported only. The embeddings of the rows are cached (keyed by the
+sit on two sides. The lexical gate is fitted on train, its cut chosen on validation. Each head
+is cross-validated over train + validation with folds that keep a group whole (GroupKFold, 5
+folds): Platt calibration and the threshold come from the out-of-fold scores, so the cut is
+chosen on attack families the fold's model never saw; the stored head is then fitted on all of
+train + validation. Test is reported only. The embeddings of the rows are cached (keyed by the
 model's weights and the text) under `--cache`, so a rerun skips the minute of embedding.
 Writes `semantic_heads.json`, `prompt_risk.json`, their lines in `MANIFEST.sha256` and the
 model card `MODEL_CARD.md`, all under services/gateway/scanners/models/. Deterministic: the
@@ -29,7 +32,10 @@ import numpy as np
 import numpy.typing as npt
 
 from platform_facts.project import STATE_DIR_NAME
+from services.gateway.scanners.base import Action
+from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, PromptEmbedder, default_model_dir, weights_sha256
+from services.gateway.scanners.injection import PromptInjectionScanner, attack_signals, injection_patterns
 from services.gateway.scanners.semantic import MANIFEST_PATH, MODELS_DIR, SEMANTIC_MODEL_PATH
 from services.gateway.scanners.textmodel import BUCKETS, LinearTextModel, features
 from tools.scanner_eval import load_rows, split_of
@@ -37,7 +43,7 @@ from tools.scanner_eval import load_rows, split_of
 __all__ = ["GATE_MODEL_PATH", "HEADS", "TrainRow", "group_of", "load_train_rows", "main", "split_of_group"]
 
 GATE_MODEL_PATH = MODELS_DIR / "prompt_risk.json"
-ARTIFACT_VERSION = "1"
+ARTIFACT_VERSION = "2"
 Split = Literal["train", "validation", "test"]
 ATTACK_LABELS = frozenset({"jailbreak", "prompt_injection", "prompt_extraction"})
 
@@ -45,15 +51,21 @@ ATTACK_LABELS = frozenset({"jailbreak", "prompt_injection", "prompt_extraction"}
 @dataclass(frozen=True)
 class HeadSpec:
     positives: frozenset[str]
-    max_benign_rate: float  # threshold: the best recall with at most this share of validation benign rows over it
+    max_benign_rate: float  # threshold: the best recall with at most this share of out-of-fold benign rows over it
+    lexical_signals: bool = False  # also weigh `injection.attack_signals` (lexical score, patterns, gate)
 
 
 # Harmful rows are left out of the attack head and jailbreaks out of the harmful head: each head
 # learns one thing; a jailbreak that wraps a harmful ask is the attack head's (README caveat).
+# Two attack heads, the scanner keeps the larger score: `attack` reads the vector alone and catches
+# short persona jailbreaks the words say little about; `attack_context` adds the lexical signals
+# and carries most of the recall on attack families it never saw (docs/safety.md).
 HEADS = {
-    "attack": HeadSpec(ATTACK_LABELS, max_benign_rate=0.015),
-    "harmful": HeadSpec(frozenset({"harmful_request"}), max_benign_rate=0.04),
+    "attack": HeadSpec(ATTACK_LABELS, max_benign_rate=0.01),
+    "attack_context": HeadSpec(ATTACK_LABELS, max_benign_rate=0.0075, lexical_signals=True),
+    "harmful": HeadSpec(frozenset({"harmful_request"}), max_benign_rate=0.03),
 }
+CV_FOLDS = 5
 GATE_RECALL = 0.99  # share of validation positives (any label) the gate must let through
 
 
@@ -156,44 +168,86 @@ def _rates(scores: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_], cut
     }
 
 
-def fit_head(
-    name: str, spec: HeadSpec, rows: Sequence[TrainRow], vectors: npt.NDArray[np.float32], splits: Sequence[Split]
-) -> tuple[dict[str, object], dict[str, object]]:
-    """(the head as stored, its card entry): LR on train, Platt + threshold on validation."""
-    from sklearn.linear_model import LogisticRegression  # training only: the gate and the runtime never need it
+def lexical_signals(rows: Sequence[TrainRow], gate: LinearTextModel) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """(signal names, one row of values per text): what the runtime hands the `attack` head."""
+    scanner = PromptInjectionScanner("input", ScannerSettings(action=Action.BLOCK), semantic=None)
+    names: list[str] = []
+    values = []
+    for row in rows:
+        patterns = list(injection_patterns(row.text))
+        lexical = scanner.lexical_score(row.text, patterns)
+        signals = attack_signals(lexical, patterns, gate.probability(features(row.text)))
+        names = list(signals)
+        values.append([signals[name] for name in names])
+    return names, np.asarray(values, dtype=np.float32)
 
-    used = np.array([row.label in spec.positives or row.label == "benign" for row in rows])
-    positive = np.array([row.label in spec.positives for row in rows])
+
+def fit_head(
+    name: str,
+    spec: HeadSpec,
+    rows: Sequence[TrainRow],
+    vectors: npt.NDArray[np.float32],
+    splits: Sequence[Split],
+    signals: tuple[list[str], npt.NDArray[np.float32]],
+) -> tuple[dict[str, object], dict[str, object]]:
+    """(the head as stored, its card entry): group-wise cross-validation over train + validation
+    for calibration and threshold, then LR on all of train + validation."""
+    from sklearn.linear_model import LogisticRegression  # training only: the gate and the runtime never need it
+    from sklearn.model_selection import GroupKFold
+
+    signal_names, signal_values = signals if spec.lexical_signals else ([], np.zeros((len(rows), 0), np.float32))
+    inputs = np.hstack([vectors, signal_values])
+    labels = np.array([row.label for row in rows])
+    used = np.isin(labels, [*spec.positives, "benign"])
+    positive = np.isin(labels, list(spec.positives))
     split = np.array(splits)
-    train = used & (split == "train")
-    model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
-    model.fit(vectors[train], positive[train])
-    margin = vectors @ model.coef_[0] + model.intercept_[0]
-    validation = used & (split == "validation")
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(margin[validation].reshape(-1, 1), positive[validation])
+    fitted = used & (split != "test")
+    groups = np.array([row.group for row in rows])
+
+    def new_model() -> LogisticRegression:
+        return LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
+
+    out_of_fold = np.full(len(rows), np.nan)
+    indices = np.flatnonzero(fitted)
+    for fold_train, fold_test in GroupKFold(CV_FOLDS).split(indices, groups=groups[indices]):
+        fold_model = new_model().fit(inputs[indices[fold_train]], positive[indices[fold_train]])
+        out_of_fold[indices[fold_test]] = fold_model.decision_function(inputs[indices[fold_test]])
+    model = new_model().fit(inputs[fitted], positive[fitted])
+    margin = model.decision_function(inputs)
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(out_of_fold[fitted].reshape(-1, 1), positive[fitted])
     a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
-    calibrated = 1.0 / (1.0 + np.exp(-(a * margin + b)))
-    cut = _threshold_for(calibrated[validation & ~positive], spec.max_benign_rate)
+
+    def calibrated(margins: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(1.0 / (1.0 + np.exp(-(a * margins + b))), dtype=np.float64)
+
+    cut = _threshold_for(calibrated(out_of_fold[fitted & ~positive]), spec.max_benign_rate)
     shift = b - _logit(cut)
-    stored = {
-        "weights": [round(float(w) * a, 7) for w in model.coef_[0]],
+    weights = model.coef_[0]
+    stored: dict[str, object] = {
+        "weights": [round(float(w) * a, 7) for w in weights[: vectors.shape[1]]],
         "bias": round(float(model.intercept_[0]) * a + shift, 7),
         "calibration": {"platt_a": round(a, 6), "platt_b": round(b, 6), "threshold": round(cut, 6)},
     }
+    if signal_names:
+        stored["signal_weights"] = {
+            signal: round(float(w) * a, 7) for signal, w in zip(signal_names, weights[vectors.shape[1] :], strict=True)
+        }
+    scores = calibrated(margin)
+    held_out = calibrated(np.where(np.isnan(out_of_fold), margin, out_of_fold))
     metrics = {
-        part: _rates(calibrated[used & (split == part)], positive[used & (split == part)], cut)
-        for part in ("train", "validation", "test")
+        "train+validation, out of fold": _rates(held_out[fitted], positive[fitted], cut),
+        "train+validation, fitted": _rates(scores[fitted], positive[fitted], cut),
+        "test": _rates(scores[used & (split == "test")], positive[used & (split == "test")], cut),
     }
+    test = split == "test"
     per_label = {
-        label: round(
-            float((calibrated[(split == "test") & (np.array([r.label for r in rows]) == label)] >= cut).mean()), 4
-        )
-        for label in sorted({row.label for row in rows})
-        if ((split == "test") & (np.array([r.label for r in rows]) == label)).any()
+        label: round(float((scores[test & (labels == label)] >= cut).mean()), 4)
+        for label in sorted(set(labels[test]))
     }
     card = {
         "positives": sorted(spec.positives),
-        "max_validation_benign_rate": spec.max_benign_rate,
+        "lexical_signals": signal_names,
+        "max_out_of_fold_benign_rate": spec.max_benign_rate,
         "calibrated_threshold": round(cut, 4),
         "metrics": metrics,
         "test_fired_by_label": per_label,
@@ -270,10 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     vectors = cached_embeddings([row.text for row in rows], args.cache, model_dir, model_sha)
     heads: dict[str, object] = {}
     cards: dict[str, object] = {}
-    for name, spec in HEADS.items():
-        heads[name], cards[name] = fit_head(name, spec, rows, vectors, splits)
     gate, cards["gate"] = fit_gate(rows, splits)
     gate.save(GATE_MODEL_PATH)
+    signals = lexical_signals(rows, gate)
+    for name, spec in HEADS.items():
+        heads[name], cards[name] = fit_head(name, spec, rows, vectors, splits, signals)
     document = {
         "version": ARTIFACT_VERSION,
         "embedder": {
@@ -289,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         "version": ARTIFACT_VERSION,
         "data": "train-safety (6,645 rows, permissive licences; SOURCE.txt lists repositories and commits)"
         f" + the tune half of {EXTRA_BENIGN}'s benign rows as extra negatives",
-        "split": "by template group: sha256(group) -> train 60% / validation 20% / test 20%",
+        "split": "by template group: sha256(group) -> train 60% / validation 20% / test 20%;"
+        f" heads: {CV_FOLDS}-fold GroupKFold over train + validation for calibration and threshold",
         "rows": {f"{split}/{label}": count for (split, label), count in sorted(counts.items())},
         "models": cards,
     }

@@ -25,8 +25,10 @@ __all__ = [
     "ADDRESSES_THE_MODEL",
     "DECISIVE_PATTERNS",
     "INJECTION_MODEL_PATH",
+    "PATTERN_NAMES",
     "UNADDRESSED_CEILING",
     "PromptInjectionScanner",
+    "attack_signals",
     "injection_patterns",
 ]
 
@@ -257,9 +259,21 @@ ADDRESSES_THE_MODEL = frozenset(
 UNADDRESSED_CEILING = 0.3
 
 
+PATTERN_NAMES = tuple(name for name, _ in _PATTERNS)
+
+
+def attack_signals(lexical: float, patterns: list[str], gate_probability: float) -> dict[str, float]:
+    """The lexical values the `attack` head weighs beside the embedding (its training computes
+    them with this same function): the lexical score, each attack pattern, the gate."""
+    signals = {"lexical": lexical, "gate": gate_probability}
+    signals.update({f"pattern:{name}": float(name in patterns) for name in PATTERN_NAMES})
+    return signals
+
+
 class PromptInjectionScanner:
-    """The lexical model first; when it is not decisive and the gate is open, the attack head on
-    the shared embedding too. The score is the larger of the two."""
+    """The lexical model first; when it is not decisive and the gate is open, the two attack heads
+    on the shared embedding too (`attack`: the vector alone; `attack_context`: the vector with the
+    lexical signals). The score is the largest of the three."""
 
     name = "prompt_injection"
 
@@ -292,7 +306,12 @@ class PromptInjectionScanner:
             return lexical  # clear on the words alone: no vector needed
         if self.gated and not (self.semantic.gate_open(context) or not ADDRESSES_THE_MODEL.isdisjoint(patterns)):
             return lexical
-        return max(lexical, self.semantic.head_score("attack", context))
+        signals = attack_signals(lexical, patterns, self.semantic.gate_probability(context))
+        return max(
+            lexical,
+            self.semantic.head_score("attack", context),
+            self.semantic.head_score("attack_context", context, signals),
+        )
 
     def score(self, text: str) -> float:
         return self.score_in(TextContext(text))

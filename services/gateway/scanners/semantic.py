@@ -1,9 +1,14 @@
 """Semantic scoring: linear heads on the shared MiniLM embedding, opened by a lexical pre-check.
 
-Two heads read the same vector: `attack` (jailbreaks, prompt injection and prompt extraction
-against benign prompts) and `harmful` (plainly harmful requests against benign ones). Each is
-a logistic regression, Platt-calibrated on a held-out group split, with the tuned threshold
-folded into its bias so that a score of 0.5 is the tuned cut (as for the lexical models).
+Three heads read the same vector: `attack` and `attack_context` (jailbreaks, prompt injection
+and prompt extraction against benign prompts) and `harmful` (plainly harmful requests against
+benign ones). Each is
+a logistic regression, Platt-calibrated on out-of-fold scores of a group-wise cross-validation,
+with the tuned threshold folded into its bias so that a score of 0.5 is the tuned cut (as for
+the lexical models). A head may also weigh named lexical signals beside the vector (the
+`attack_context` head, a second attack head, reads the lexical injection score, the attack
+patterns and the gate's probability): the embedding alone tells role-play attacks from benign role-play poorly, the
+words alone miss new phrasings, and together they hold up on attack families neither saw.
 
 Embedding a 1 KB text costs tens of milliseconds on one core; most prompts are plainly
 harmless. The `gate` (a hashed n-gram model trained on the same data for recall, not
@@ -19,8 +24,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar, cast, runtime_checkable
 
@@ -37,6 +42,7 @@ __all__ = [
     "ArtifactChecksumError",
     "ContextScanner",
     "LinearHead",
+    "MissingSignalError",
     "SemanticModels",
     "TextContext",
     "load_semantic_models",
@@ -72,15 +78,26 @@ def verify_artifact(path: Path, manifest: Path = MANIFEST_PATH) -> None:
         )
 
 
+class MissingSignalError(ValueError):
+    """A head was asked to score without a lexical signal it was trained with."""
+
+
 @dataclass(frozen=True)
 class LinearHead:
-    """sigmoid(weights · embedding + bias); 0.5 is the tuned threshold."""
+    """sigmoid(weights · embedding + Σ signal_weights[name] · signals[name] + bias); 0.5 is the tuned threshold."""
 
     weights: npt.NDArray[np.float32]
     bias: float
+    signal_weights: Mapping[str, float] = field(default_factory=dict)
 
-    def score(self, vector: Vector) -> float:
+    def score(self, vector: Vector, signals: Mapping[str, float] | None = None) -> float:
         z = float(self.weights @ vector) + self.bias
+        if self.signal_weights:
+            given = signals or {}
+            missing = sorted(set(self.signal_weights) - set(given))
+            if missing:
+                raise MissingSignalError(f"head needs the signals {', '.join(missing)}")
+            z += sum(weight * given[name] for name, weight in self.signal_weights.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -95,19 +112,23 @@ class SemanticModels:
     def embedder(self) -> PromptEmbedder:
         return load_embedder(self.model_dir, self.embedder_sha256)
 
+    def gate_probability(self, context: TextContext) -> float:
+        return context.shared("gate", lambda: self.gate.probability(features(context.text)))
+
     def gate_open(self, context: TextContext) -> bool:
         """Whether the lexical pre-check finds the text risky enough to be worth a vector."""
-        return context.shared("gate", lambda: self.gate.probability(features(context.text)) >= 0.5)
+        return self.gate_probability(context) >= 0.5
 
     def embedding(self, context: TextContext) -> Vector:
         return context.shared("embedding", lambda: self.embedder().embed(context.text))
 
-    def head_score(self, head: str, context: TextContext) -> float:
+    def head_score(self, head: str, context: TextContext, signals: Mapping[str, float] | None = None) -> float:
         """The head's probability; 0 for a text of fewer than `MIN_WORDS_FOR_A_HEAD` words, whose
-        embedding carries too little meaning to judge (a one-word input scored as an attack)."""
+        embedding carries too little meaning to judge (a one-word input scored as an attack).
+        `signals` are the lexical values the head was trained with (`LinearHead.signal_weights`)."""
         if len(_WORD.findall(context.text)) < MIN_WORDS_FOR_A_HEAD:
             return 0.0
-        return self.heads[head].score(self.embedding(context))
+        return self.heads[head].score(self.embedding(context), signals)
 
 
 @functools.cache
@@ -118,7 +139,11 @@ def load_semantic_models(path: Path = SEMANTIC_MODEL_PATH) -> SemanticModels:
     gate_path = path.parent / document["gate"]["file"]
     verify_artifact(gate_path)
     heads = {
-        name: LinearHead(np.asarray(head["weights"], dtype=np.float32), float(head["bias"]))
+        name: LinearHead(
+            np.asarray(head["weights"], dtype=np.float32),
+            float(head["bias"]),
+            {signal: float(weight) for signal, weight in head.get("signal_weights", {}).items()},
+        )
         for name, head in document["heads"].items()
     }
     return SemanticModels(

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from services.gateway.scanners import Action, ScannerPipeline, ScannersConfig
+from services.gateway.scanners.injection import attack_signals
 from services.gateway.scanners.semantic import (
     MODELS_DIR,
     SEMANTIC_MODEL_PATH,
     ArtifactChecksumError,
+    MissingSignalError,
     TextContext,
     load_semantic_models,
     verify_artifact,
@@ -86,7 +88,7 @@ def test_a_tampered_artifact_is_refused(tmp_path: Path) -> None:
     shutil.copy(SEMANTIC_MODEL_PATH, copy)
     shutil.copy(MODELS_DIR / "MANIFEST.sha256", tmp_path / "MANIFEST.sha256")
     verify_artifact(copy, tmp_path / "MANIFEST.sha256")
-    copy.write_text(copy.read_text().replace('"version": "1"', '"version": "2"'))
+    copy.write_text(copy.read_text().replace('"version": "', '"version": "9'))
     with pytest.raises(ArtifactChecksumError, match=r"semantic_heads\.json: sha256 .* does not match"):
         verify_artifact(copy, tmp_path / "MANIFEST.sha256")
 
@@ -94,3 +96,17 @@ def test_a_tampered_artifact_is_refused(tmp_path: Path) -> None:
 def test_every_model_file_is_in_the_manifest() -> None:
     for path in MODELS_DIR.glob("*.json"):
         verify_artifact(path)
+
+
+def test_the_attack_head_weighs_exactly_the_signals_the_scanner_hands_it() -> None:
+    """Training and runtime compute the lexical signals with the same function; a renamed or
+    added attack pattern must show up as a mismatch here, not as a silently ignored weight."""
+    head = load_semantic_models().heads["attack_context"]
+    assert set(head.signal_weights) == set(attack_signals(0.0, [], 0.0))
+
+
+def test_a_head_refuses_to_score_without_its_signals() -> None:
+    models = load_semantic_models()
+    context = TextContext(ROLE_PLAY_JAILBREAK)
+    with pytest.raises(MissingSignalError, match=r"head needs the signals .*gate"):
+        models.head_score("attack_context", context, {"lexical": 0.2})
