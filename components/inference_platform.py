@@ -65,8 +65,7 @@ MODEL_VOLUME_MOUNT = f"/var/lib/{PROJECT_NAME}-models"
 BACKEND_TLS_MOUNT = f"/etc/{PROJECT_NAME}/tls"
 """Where `backend_tls_secret` is mounted: Serve's HTTP proxy answers HTTPS with its `tls.crt`/`tls.key`."""
 GATEWAY_GROUP = "gateway"
-"""The worker group that runs the gateway (the Serve `Ingress` deployment) and nothing else; the gateway
-Service sends client connections to its pods only."""
+"""The worker group that runs the gateway (the Serve `Ingress` deployment) and nothing else."""
 GATEWAY_RESOURCE = f"{PROJECT_NAME}_gateway"
 """The Ray resource only the gateway group's nodes offer (one per CPU of the pod, and no `CPU`): the
 serve configs' `Ingress` asks for it instead of CPUs, so gateway replicas never share a node with a
@@ -334,9 +333,7 @@ def _worker_group(
             labels,
             "ray-worker",
             resources,
-            [{"name": "metrics", "containerPort": METRICS_PORT}, {"name": "serve", "containerPort": GATEWAY_PORT}]
-            if name == GATEWAY_GROUP
-            else [{"name": "metrics", "containerPort": METRICS_PORT}],
+            [{"name": "metrics", "containerPort": METRICS_PORT}],
             gpu=bool(group.gpus),
         ),
     }
@@ -436,9 +433,10 @@ class InferencePlatform(pulumi.ComponentResource):
             return {"name": object_name, "namespace": namespace_name, "labels": {**labels, **(extra or {})}}
 
         instance = {"app.kubernetes.io/instance": name}
-        # Client connections go to the gateway group's pods only (their Serve proxy up): a proxy on a model
-        # node would drop the connections it holds when that node is lost.
-        serving = {**instance, "ray.io/group": GATEWAY_GROUP, "ray.io/serve": "true"}
+        # Client connections go to the pods whose Serve proxy is up. With RAY_SERVE_THROUGHPUT_OPTIMIZED (direct
+        # ingress) Serve runs its one HTTP proxy on the head, which serves no model: a model node's loss drops no
+        # client connection, and the gateway replicas behind the proxy run on the gateway group.
+        serving = {**instance, "ray.io/serve": "true"}
         self._allow(
             f"{name}-allow-gateway",
             meta("allow-gateway-from-ingress"),

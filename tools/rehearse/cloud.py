@@ -53,8 +53,11 @@ class MotoCloud:
 
     def client(self, service: str) -> Any:
         import boto3
+        from botocore.config import Config
 
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.names.region)
+        # moto answers from a thread of this process: on a loaded box a connection can be refused for a moment.
+        retries = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=20)
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.names.region, config=retries)
 
     def _provision(self) -> None:
         s3 = self.client("s3")

@@ -33,7 +33,9 @@ SHM_CAP = "1g"
 RAY_UP_TIMEOUT_S = 90
 DEPLOY_TIMEOUT_S = 420
 PROGRESS_EVERY_S = 10.0
-MAX_WORKER_STARTS = 3
+MAX_WORKER_STARTS = 8
+"""KubeRay restarts a failed pod without limit (with back-off); a node that times out starting on a loaded box is not
+a finding, one that keeps failing is."""
 HIDDEN = "[secret]"
 """How the plan shows a Secret's value it never holds."""
 
