@@ -3,8 +3,8 @@
 RDS IAM authentication needs a database role that holds `rds_iam`. Only the master user can create it,
 and its password lives in the Secrets Manager secret RDS manages. A Job in a namespace of its own runs
 `python -m services.state.rds_roles` from the serving image under a Pod Identity role that may read
-that one secret (and decrypt it through Secrets Manager only); the cloud inference platforms wait for
-the Job, so no gateway starts before its role exists. The gateway creates the schema itself (Alembic).
+that one secret (and decrypt it through Secrets Manager only). A gateway replica that starts before the
+Job has run cannot log in yet and Ray Serve restarts it. The gateway creates the schema itself (Alembic).
 Nothing else in the cluster can read the master secret: the serving pods' role cannot.
 """
 

@@ -100,6 +100,8 @@ class OnPremStateDatabase(pulumi.ComponentResource):
         self.url = pulumi.Output.from_input(onprem_state_url(name, args.namespace, settings))
         self.password_secret = onprem_password_secret(name, settings)
         if settings.existing_url is None:
+            # Children wait for what the component waits for (the namespace they are created in), explicitly.
+            waits = opts.depends_on if opts is not None else None
             spec: dict[str, Any] = {
                 "instances": settings.instances,
                 "enableSuperuserAccess": False,
@@ -115,7 +117,7 @@ class OnPremStateDatabase(pulumi.ComponentResource):
             k8s.apiextensions.CustomResource(
                 f"{name}-cluster", api_version="postgresql.cnpg.io/v1", kind="Cluster",
                 metadata={**metadata, "name": name}, spec=spec,
-                opts=pulumi.ResourceOptions(parent=self, protect=True),
+                opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=waits),
             )
             # The namespace denies ingress from other namespaces; the operator must reach every instance.
             k8s.networking.v1.NetworkPolicy(
@@ -130,6 +132,6 @@ class OnPremStateDatabase(pulumi.ComponentResource):
                         "ports": [{"protocol": "TCP", "port": port} for port in CNPG_OPERATOR_PORTS],
                     }],
                 },
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
             )
         self.register_outputs({"url": self.url, "password_secret": self.password_secret})

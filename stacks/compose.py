@@ -309,13 +309,15 @@ def _state_database(
 ) -> StateDatabase:
     """The cloud gateways' shared state: in the private subnets, reachable from them only (where EKS puts pods)."""
     zones = config.network.availability_zones
+
+    def private_subnet(zone: int) -> pulumi.Output[str]:
+        return network.private_subnet_ids.apply(lambda ids: str(ids[zone]))
+
     return StateDatabase(
         f"{prefix}-state",
         StateDatabaseArgs(
             vpc_id=network.vpc_id,
-            private_subnet_ids=[
-                network.private_subnet_ids.apply(lambda ids, zone=zone: ids[zone]) for zone in range(zones)
-            ],
+            private_subnet_ids=[private_subnet(zone) for zone in range(zones)],
             client_cidrs=plan_subnets(config.network.cidr, zones).private,
             kms_key_arn=secrets.key_arn,
             settings=config.state_database,

@@ -40,8 +40,7 @@ def _database(graph: PlanGraph) -> PlannedResource:
 
 
 def _platform(graph: PlanGraph, name: str) -> PlannedResource:
-    (platform,) = [p for p in graph.of_type(project.type_token("InferencePlatform"))
-                   if p.name == f"{graph.environment}-{name}" or p.name.endswith(f"-{name}")]
+    (platform,) = [p for p in graph.of_type(project.type_token("InferencePlatform")) if p.name.endswith(f"-{name}")]
     return platform
 
 
@@ -164,8 +163,8 @@ def test_on_prem_gateways_share_a_cloudnativepg_cluster_in_their_namespace(rende
     name = cluster.inputs["metadata"]["name"]
     assert cluster.inputs["metadata"]["namespace"] == namespace and cluster.protect
     assert cluster.inputs["spec"]["instances"] == config.onprem_state_database.instances >= 2
-    (platform_namespace,) = [n for n in under(graph, _platform(graph, "regulated"), "kubernetes:core/v1:Namespace")]
-    assert platform_namespace.urn in database.dependencies or platform_namespace.urn in cluster.dependencies
+    (platform_namespace,) = under(graph, _platform(graph, "regulated"), "kubernetes:core/v1:Namespace")
+    assert platform_namespace.urn in cluster.dependencies, "the cluster must wait for the namespace it lives in"
     state = _gateway_config(graph, "regulated")["state"]
     assert state == {"url": f"postgresql+psycopg://{GATEWAY_USER}@{name}-rw.{namespace}.svc:5432/"
                             f"{project.METRIC_PREFIX}?sslmode=require"}
