@@ -53,16 +53,20 @@ class HeadSpec:
     positives: frozenset[str]
     max_benign_rate: float  # threshold: the best recall with at most this share of out-of-fold benign rows over it
     lexical_signals: bool = False  # also weigh `injection.attack_signals` (lexical score, patterns, gate)
+    other_negatives: frozenset[str] = frozenset()  # labels learned as negatives beside benign (not in the cut)
 
 
-# Harmful rows are left out of the attack head and jailbreaks out of the harmful head: each head
-# learns one thing; a jailbreak that wraps a harmful ask is the attack head's (README caveat).
+# Each head learns one thing: a plainly harmful ask is a negative for the attack heads (it is the
+# harmful head's, and its action is configured apart: flag in dev), and jailbreaks are left out
+# of the harmful head; a jailbreak that wraps a harmful ask is the attack heads' (README caveat).
 # Two attack heads, the scanner keeps the larger score: `attack` reads the vector alone and catches
 # short persona jailbreaks the words say little about; `attack_context` adds the lexical signals
 # and carries most of the recall on attack families it never saw (docs/safety.md).
 HEADS = {
     "attack": HeadSpec(ATTACK_LABELS, max_benign_rate=0.01),
-    "attack_context": HeadSpec(ATTACK_LABELS, max_benign_rate=0.0075, lexical_signals=True),
+    "attack_context": HeadSpec(
+        ATTACK_LABELS, max_benign_rate=0.0075, lexical_signals=True, other_negatives=frozenset({"harmful_request"})
+    ),
     "harmful": HeadSpec(frozenset({"harmful_request"}), max_benign_rate=0.03),
 }
 CV_FOLDS = 5
@@ -198,7 +202,8 @@ def fit_head(
     signal_names, signal_values = signals if spec.lexical_signals else ([], np.zeros((len(rows), 0), np.float32))
     inputs = np.hstack([vectors, signal_values])
     labels = np.array([row.label for row in rows])
-    used = np.isin(labels, [*spec.positives, "benign"])
+    used = np.isin(labels, [*spec.positives, *spec.other_negatives, "benign"])
+    benign = labels == "benign"
     positive = np.isin(labels, list(spec.positives))
     split = np.array(splits)
     fitted = used & (split != "test")
@@ -220,7 +225,7 @@ def fit_head(
     def calibrated(margins: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return np.asarray(1.0 / (1.0 + np.exp(-(a * margins + b))), dtype=np.float64)
 
-    cut = _threshold_for(calibrated(out_of_fold[fitted & ~positive]), spec.max_benign_rate)
+    cut = _threshold_for(calibrated(out_of_fold[fitted & benign]), spec.max_benign_rate)
     shift = b - _logit(cut)
     weights = model.coef_[0]
     stored: dict[str, object] = {
@@ -233,11 +238,13 @@ def fit_head(
             signal: round(float(w) * a, 7) for signal, w in zip(signal_names, weights[vectors.shape[1] :], strict=True)
         }
     scores = calibrated(margin)
+    measured = fitted & (positive | benign)  # recall and benign rate: other negatives are not benign
+    tested = (split == "test") & (positive | benign)
     held_out = calibrated(np.where(np.isnan(out_of_fold), margin, out_of_fold))
     metrics = {
-        "train+validation, out of fold": _rates(held_out[fitted], positive[fitted], cut),
-        "train+validation, fitted": _rates(scores[fitted], positive[fitted], cut),
-        "test": _rates(scores[used & (split == "test")], positive[used & (split == "test")], cut),
+        "train+validation, out of fold": _rates(held_out[measured], positive[measured], cut),
+        "train+validation, fitted": _rates(scores[measured], positive[measured], cut),
+        "test": _rates(scores[tested], positive[tested], cut),
     }
     test = split == "test"
     per_label = {
