@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHARTS",
+    "SERVING_IMAGE_CONTAINER_SECURITY",
     "Chart",
     "GpuSharing",
     "GpuSharingMode",
@@ -35,6 +36,18 @@ __all__ = [
     "secured_namespace",
     "time_slicing_config",
 ]
+
+SERVING_IMAGE_CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""A container of the serving image (Ray pods, the state-role Job): Kubernetes' restricted profile,
+as the image's own non-root user 1000 (deploy/Containerfile)."""
+
 
 @dataclass(frozen=True)
 class Chart:

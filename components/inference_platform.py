@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic import AfterValidator, Field, model_validator
 
-from components._kubernetes import secured_namespace
+from components._kubernetes import SERVING_IMAGE_CONTAINER_SECURITY, secured_namespace
 from components.settings import DataClass, ResourceName, settings_dataclass
 from platform_facts.kubernetes import GPU_NODE_LABEL, GPU_TOLERATION, platform_labels
 from platform_facts.ports import GATEWAY_PORT, INTERNAL_RAY_PORTS, METRICS_PORT, RAY_DASHBOARD_PORT
@@ -218,16 +218,6 @@ def _rendered(args: InferencePlatformArgs, document: Callable[[dict[str, str]], 
     return values.apply(lambda known: yaml.safe_dump(document(known), sort_keys=False))
 
 
-_CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-
-
 def _pod_template(
     args: InferencePlatformArgs,
     labels: Mapping[str, str],
@@ -254,7 +244,7 @@ def _pod_template(
                 ],
                 "ports": ports,
                 "resources": {"requests": dict(resources), "limits": dict(resources)},
-                "securityContext": _CONTAINER_SECURITY,
+                "securityContext": SERVING_IMAGE_CONTAINER_SECURITY,
                 "volumeMounts": mounts,
                 # Serve's proxy answers HTTPS only (TLS on every hop that leaves a pod); the probe says so.
                 "readinessProbe": {

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._kubernetes import secured_namespace
+from components._kubernetes import SERVING_IMAGE_CONTAINER_SECURITY, secured_namespace
 from components._pod_identity import PodIdentityRole
 from platform_facts.project import platform_namespace, type_token
 
@@ -80,14 +80,7 @@ def bootstrap_job_spec(
                             {"name": "AWS_DEFAULT_REGION", "value": region},
                         ],
                         "resources": {"requests": dict(_RESOURCES), "limits": dict(_RESOURCES)},
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True,
-                            "runAsUser": 1000,
-                            "capabilities": {"drop": ["ALL"]},
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
+                        "securityContext": SERVING_IMAGE_CONTAINER_SECURITY,
                     }
                 ],
             }
