@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # ConfigError: the message names the file and the field
         print(f"error: {error}", file=sys.stderr)
         return 2
-    store = StateStore.open(config.state.url_for(options.state_dir or state_dir_for(options.env)))
+    store = config.state.open_store(options.state_dir or state_dir_for(options.env))
     # Under .rampart/ (git-ignored): exported answers are production data, never committed by accident.
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = options.out or EXPORTS_DIR / f"{options.env}-{stamp}.jsonl"

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     state_dir = options.state_dir or state_dir_for(options.env)
-    store = StateStore.open(config.state.url_for(state_dir))
+    store = config.state.open_store(state_dir)
     audit = AuditLog(state_dir / "audit", stream="promotion-operator")
     try:
         if options.action == "status":

@@ -55,7 +55,6 @@ from services.gateway.tracing import GatewayTracing
 from services.gateway.unary import UnaryAnswer
 from services.inference.caller import Caller
 from services.inference.settings import GatewaySettings
-from services.state import StateStore
 
 __all__ = ["GatewayMiddleware", "GatewaySettings"]
 
@@ -91,7 +90,7 @@ class GatewayMiddleware:
         baseline = load_baseline(CONFIG_DIR / config.drift.baseline) if config.drift.baseline else None
         drift = DriftTracker(baseline, config.drift.window, config.drift.warmup)
         # Review queue, responses and feedback, shadow comparisons, promotion: shared by every replica.
-        self.store = StateStore.open(config.state.url_for(state_dir), config.state.aws_iam_region)
+        self.store = config.state.open_store(state_dir)
         self._review = ReviewQueue(self.store)
         self.responses = ResponseRecorder(self.store)
 

@@ -6,8 +6,12 @@ Pydantic only (no SQLAlchemy): the infrastructure-only install validates gateway
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    from services.state import StateStore
 
 __all__ = ["StateConfig"]
 
@@ -32,3 +36,10 @@ class StateConfig(BaseModel):
 
     def url_for(self, state_dir: Path) -> str:
         return self.url or f"sqlite:///{state_dir / 'state.sqlite'}"
+
+    def open_store(self, state_dir: Path) -> StateStore:
+        """The store as every gateway replica opens it: the operator's tools (export-eval, promote) must log in
+        the same way (an IAM token with `aws_iam_region`), or RDS refuses them."""
+        from services.state import StateStore  # SQLAlchemy: the serving install's, imported only when opened
+
+        return StateStore.open(self.url_for(state_dir), self.aws_iam_region)

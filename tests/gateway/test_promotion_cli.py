@@ -70,3 +70,33 @@ def test_a_rollout_starts_with_the_score_of_the_candidates_eval_report(
 
     assert main(["start", *common, "--eval-report", str(_report(tmp_path, "gen-v2", [True, True]))]) == 0
     assert "running at 5%" in capsys.readouterr().out
+
+
+def test_the_operator_tools_log_in_to_the_state_database_as_the_gateway_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `state.aws_iam_region` the gateway logs in to RDS with IAM tokens; `make promote` and `make export-eval`
+    must too, or RDS refuses them. No RDS exists here: the store's `open` is replaced to record how it is called."""
+    from services.state import StateStore
+    from tools import export_eval
+
+    raw = yaml.safe_load(write_gateway_config(tmp_path).read_text())
+    raw["state"] = {"url": "postgresql+psycopg://gateway@state.example.internal:5432/state",
+                    "aws_iam_region": "eu-west-1"}
+    config = tmp_path / "cloud.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    opened: list[tuple[str, str | None]] = []
+
+    class Refused(Exception):
+        pass
+
+    def record(url: str, aws_iam_region: str | None = None) -> StateStore:
+        opened.append((url, aws_iam_region))
+        raise Refused
+
+    monkeypatch.setattr(StateStore, "open", staticmethod(record))
+    for tool in (lambda: main(["status", "--config", str(config)]),
+                 lambda: export_eval.main(["--config", str(config), "--out", str(tmp_path / "out.jsonl")])):
+        with pytest.raises(Refused):
+            tool()
+    assert opened == [(raw["state"]["url"], "eu-west-1")] * 2
