@@ -57,6 +57,16 @@ def classify(status: int | None, headers: dict[str, str]) -> str:
     return "answered" if status == 200 else "lost"
 
 
+def _failure(response: httpx.Response) -> str:
+    """What a failed answer said: the gateway's error message and each attempt's cause, or the proxy's text."""
+    try:
+        error = response.json()["error"]
+        attempts = error.get("attempts") or []
+        return f"gateway: {error['message']}" + (f" (attempts: {'; '.join(map(str, attempts))})" if attempts else "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"proxy: {response.text[:120]}"
+
+
 def _requests(deployed: Deployed, key: str) -> list[tuple[str, dict[str, object]]]:
     assert deployed.gateway is not None
     routes = deployed.gateway.config.routes.values()
@@ -95,8 +105,7 @@ def _load(deployed: Deployed, key: str, during: Callable[[], None]) -> LoadOutco
             # looks for any of them.
             gateway_ids = response.headers.get_list("x-request-id")
             if status >= 400:  # what a failed answer said; the gateway answers OpenAI's JSON error, Serve's proxy text
-                sender = "gateway" if response.text.lstrip().startswith("{") else "proxy"
-                headers["error"] = f"{sender}: {response.text[:120]}"
+                headers["error"] = _failure(response)
         except httpx.HTTPError as error:
             headers = {"error": f"{type(error).__name__}: {error}"}
         kind = classify(status, headers)
@@ -109,7 +118,7 @@ def _load(deployed: Deployed, key: str, during: Callable[[], None]) -> LoadOutco
             elif kind == "degraded":
                 outcome.degraded += 1
             else:
-                outcome.lost.append(f"{path}: {status} {headers.get('error', '')}"[:200])
+                outcome.lost.append(f"{path}: {status} {headers.get('error', '')}"[:400])
 
     trigger = threading.Timer(KILL_AFTER_S, during)
     trigger.start()

@@ -28,7 +28,7 @@ from tools.rehearse.cloud import MotoCloud
 if TYPE_CHECKING:
     from tools.rehearse.run import Deployed
 
-__all__ = ["audited_request_ids", "canary_within_tolerance", "run_smoke", "verify_audit"]
+__all__ = ["audited_request_ids", "canary_within_tolerance", "run_smoke", "tenant_of", "verify_audit"]
 
 CANARY_REQUESTS = 60
 CANARY_SIGMAS = 4.0
@@ -76,7 +76,8 @@ def _route(config: GatewayConfig, kind: str) -> RouteConfig | None:
     return next((route for route in config.routes.values() if route.kind == kind), None)
 
 
-def _tenant(deployed: Deployed, data_class: str = "standard") -> str:
+def tenant_of(deployed: Deployed, data_class: str = "standard") -> str:
+    """A tenant of the cluster's gateway of `data_class` (else the first): whose key the checks call with."""
     assert deployed.gateway is not None
     tenants = deployed.gateway.config.tenants
     return next((name for name, tenant in tenants.items() if tenant.data_class == data_class), next(iter(tenants)))
@@ -90,7 +91,7 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None, *, canary: bool = Tru
         report.record("gateway configured", False, "the Serve config has no gateway: nothing to call")
         return
     config = deployed.gateway.config
-    tenant = _tenant(deployed)
+    tenant = tenant_of(deployed)
     key = deployed.keys[tenant].key
     base = cluster.gateway_url
     latencies = report.latencies_s
@@ -304,10 +305,13 @@ def _flagged(base: str, key: str, verify: str | bool, config: GatewayConfig, lat
     marks = response.json().get(PROJECT_NAME) or {}
     if not marks.get("flagged"):
         return f"{path}: the answer was not flagged: {response.text[:200]!r}"
-    listed = httpx.get(f"{base}/v1/review/items", headers={"Authorization": f"Bearer {key}"}, timeout=30,
-                       verify=verify).json()
-    ids = [item["id"] for item in listed.get("items") or []]
-    return "" if marks.get("review_id") in ids else f"review item {marks.get('review_id')} not listed ({ids})"
+    # By its id: the queue lists oldest first, and after the drill's load this item may be past the first page.
+    item = httpx.get(f"{base}/v1/review/items/{marks.get('review_id')}", headers={"Authorization": f"Bearer {key}"},
+                     timeout=30, verify=verify)
+    if item.status_code != 200:
+        return f"review item {marks.get('review_id')}: HTTP {item.status_code}: {item.text[:200]}"
+    status = item.json().get("status")
+    return "" if status == "pending" else f"review item {marks.get('review_id')} is {status!r}, not pending"
 
 
 def audited_request_ids(deployed: Deployed, cloud: MotoCloud | None) -> set[str]:
