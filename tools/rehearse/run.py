@@ -185,6 +185,7 @@ def _deploy(deployed: Deployed, podman: Podman, cloud: MotoCloud, options: Rehea
 def rehearse_environment(environment: str, options: RehearsalOptions, reports: list[ClusterReport]) -> None:
     """Rehearse one environment; every check lands in `reports` (one per cluster)."""
     from tools.rehearse.drill import run_drill
+    from tools.rehearse.loop import run_loop
     from tools.rehearse.smoke import run_smoke, verify_audit
 
     started = time.monotonic()
@@ -228,6 +229,9 @@ def rehearse_environment(environment: str, options: RehearsalOptions, reports: l
             for item in serving:
                 with _phase(item.cluster.spec.key, "smoke suite"):
                     run_smoke(item, cloud)
+            for item in serving:
+                with _phase(item.cluster.spec.key, "the loop: feedback, export, eval, rollout"):
+                    run_loop(item, cloud if item.cluster.spec.cluster == CLOUD_CLUSTER else None, options.work_dir)
             for item in serving:
                 if options.drill:
                     with _phase(item.cluster.spec.key, "fault drill"):

@@ -1,0 +1,194 @@
+"""The loop after launch, on a cluster whose gateways share a state database: answers rated through the API,
+the ratings exported from that database as an evaluation set, the set gated, and a rollout started with
+the gate's score, in force on every gateway replica, then rolled back by an operator.
+
+The operator's side runs here as a platform team runs it, with the project's own commands (`make
+export-eval`, `make eval`, `make promote` call these modules) on the gateway config the cluster mounts:
+the rendered ConfigMap, whose `state.url` names the cluster's database (its stand-in, see
+substitutions.py). Cloud clusters log in with IAM tokens, signed here with the stand-in's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import yaml
+
+from platform_facts.project import PROJECT_NAME
+from services.gateway.config import GatewayConfig, RouteConfig
+from tools.rehearse.cloud import MotoCloud
+from tools.rehearse.cluster import host_path_for
+from tools.rehearse.smoke import CHAT_MAX_TOKENS, tenant_of
+from tools.rehearse.substitutions import aws_environment
+
+if TYPE_CHECKING:
+    from tools.rehearse.run import Deployed
+
+__all__ = ["promotion_candidate", "run_loop"]
+
+ROOT = Path(__file__).resolve().parents[2]
+RATINGS = (1, 1, 1, -1)
+"""One rating per answer: three good, one bad with a correction (the bad-answer gate allows half)."""
+ROLLOUT_REQUESTS = 120
+"""At the first step's 5 %, the chance that none of them reaches the candidate is 0.2 %."""
+COMMAND_TIMEOUT_S = 300
+
+
+def promotion_candidate(route: RouteConfig) -> str | None:
+    """The version a rollout on `route` would promote: its shadow (what a team tries next), else a canary version."""
+    configured = [version.model_version for version in route.versions]
+    stable = max(route.versions, key=lambda version: version.weight).model_version if route.versions else None
+    if route.shadow and route.shadow.model_version not in configured:
+        return route.shadow.model_version
+    return next((name for name in configured if name != stable), None)
+
+
+class _Cluster:
+    """One cluster's gateway as the loop's client and its operator see it."""
+
+    def __init__(self, deployed: Deployed, config_path: str, cloud: MotoCloud | None, work_dir: Path) -> None:
+        """`cloud`: the stand-in cloud when the cluster reaches AWS (its tools then sign IAM tokens), else None."""
+        assert deployed.gateway is not None
+        spec = deployed.cluster.spec
+        self.config: GatewayConfig = deployed.gateway.config
+        self.config_file = host_path_for(spec, deployed.shared, config_path)
+        self.base = deployed.cluster.gateway_url
+        self.verify = deployed.cluster.verify
+        self.headers = {"Authorization": f"Bearer {deployed.keys[tenant_of(deployed)].key}"}
+        self.work_dir = work_dir / "loop" / spec.key
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, **(aws_environment(cloud.endpoint_url, cloud.names.region) if cloud else {})}
+
+    def chat(self, model: str, content: str) -> httpx.Response:
+        return httpx.post(f"{self.base}/v1/chat/completions", headers=self.headers, verify=self.verify, timeout=120,
+                          json={"model": model, "max_tokens": CHAT_MAX_TOKENS,
+                                "messages": [{"role": "user", "content": content}]})
+
+    def command(self, module: str, *args: str) -> str:
+        """One of the project's commands, as the operator runs it; its output, or RuntimeError with it."""
+        done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=self.env, capture_output=True,
+                              text=True, timeout=COMMAND_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"python -m {module} exited {done.returncode}: {(done.stderr or done.stdout)[-600:]}")
+        return done.stdout
+
+    def operator(self, module: str, *args: str) -> str:
+        return self.command(module, "--config", str(self.config_file), "--state-dir", str(self.work_dir), *args)
+
+
+def _rate_answers(cluster: _Cluster, model: str) -> str:
+    """Answers rated through `POST /v1/feedback`; a rating may reach a replica before the answer's row does."""
+    for index, rating in enumerate(RATINGS):
+        answer = cluster.chat(model, f"What does the review queue hold? ({index})")
+        if answer.status_code != 200:
+            return f"chat: HTTP {answer.status_code}: {answer.text[:200]}"
+        body = {"response_id": answer.headers["x-request-id"], "rating": rating, "tags": ["rehearsal"]}
+        if rating < 0:
+            body["correction"] = "The review queue holds flagged answers until a reviewer decides."
+        deadline = time.monotonic() + 10
+        while True:
+            given = httpx.post(f"{cluster.base}/v1/feedback", json=body, headers=cluster.headers,
+                               verify=cluster.verify, timeout=30)
+            if given.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if given.status_code != 200:
+            return f"feedback on {body['response_id']}: HTTP {given.status_code}: {given.text[:200]}"
+    return ""
+
+
+def _export_and_gate(cluster: _Cluster) -> tuple[str, Path | None]:
+    """`make export-eval` from the cluster's database, then `make eval` on that set; the report for the candidate."""
+    exported = cluster.work_dir / "export.jsonl"
+    cluster.operator("tools.export_eval", "--hours", "1", "--labelled-only", "--out", str(exported))
+    rows = [json.loads(line) for line in exported.read_text().splitlines()]
+    if len(rows) < len(RATINGS):
+        return f"export-eval: {len(rows)} labelled answers in the cluster's database, {len(RATINGS)} were rated", None
+    gates = cluster.work_dir / "gates.yaml"
+    suite = "rehearsal-export"
+    gates.write_text(yaml.safe_dump({"report_dir": str(cluster.work_dir / "eval"), "suites": {suite: {"exported": {
+        "path": str(exported), "min_rows": len(RATINGS), "min_labelled": len(RATINGS), "max_bad_rate": 0.5,
+        "redactors_from": str(cluster.config_file)}}}}))
+    chat = cluster.config.routes.get("chat")
+    candidate = promotion_candidate(chat) if chat else None
+    cluster.command("tools.eval_suites", suite, "--gates", str(gates),
+                    *(("--candidate", candidate) if candidate else ()))
+    return "", cluster.work_dir / "eval" / f"{suite}.json"
+
+
+def _versions_answering(cluster: _Cluster, model: str, requests: int) -> Counter[str]:
+    def one(index: int) -> str:
+        response = cluster.chat(model, f"rollout request {index}")
+        version: str = response.headers.get(f"x-{PROJECT_NAME}-model-version", f"HTTP {response.status_code}")
+        return version
+
+    with ThreadPoolExecutor(8) as pool:
+        return Counter(pool.map(one, range(requests)))
+
+
+def _rollout(cluster: _Cluster, route: RouteConfig, candidate: str, report: Path) -> str:
+    """`make promote start` with the gate's report: the gateways route the first step's share to the candidate;
+    `make promote rollback`: from then on the candidate answers nothing."""
+    assert route.public_model is not None
+    stable = max(route.versions, key=lambda version: version.weight).model_version
+    settle_s = 2 * cluster.config.promotion.check_interval_s + cluster.config.reload_check_s
+    cluster.operator("tools.promote", "start", "--route", "chat", "--candidate", candidate, "--eval-report",
+                     str(report))
+    time.sleep(settle_s)  # every replica's controller loads the rollout's weights at its next tick
+    during = _versions_answering(cluster, route.public_model, ROLLOUT_REQUESTS)
+    if set(during) - {stable, candidate} or not during[candidate]:
+        return f"during the rollout's first step, answers came from {dict(during)} (expected {stable} and {candidate})"
+    cluster.operator("tools.promote", "rollback", "--route", "chat")
+    time.sleep(settle_s)
+    after = _versions_answering(cluster, route.public_model, ROLLOUT_REQUESTS // 4)
+    if after[candidate] or set(after) - {version.model_version for version in route.versions}:
+        return f"after the rollback, answers came from {dict(after)} (the candidate {candidate} must answer none)"
+    return ""
+
+
+def run_loop(deployed: Deployed, cloud: MotoCloud | None, work_dir: Path) -> None:
+    """The loop's checks on one cluster; a cluster without a shared database or a chat route has none.
+    `cloud`: the stand-in cloud when this cluster reaches AWS, else None."""
+    setup = deployed.gateway
+    if setup is None or setup.config_path is None or not (setup.config.state.url or "").startswith("postgresql"):
+        return
+    chat = setup.config.routes.get("chat")
+    model = chat.public_model if chat else None
+    if chat is None or model is None:
+        return
+    cluster = _Cluster(deployed, setup.config_path, cloud, work_dir)
+    report = deployed.report
+
+    def check(name: str, run: Callable[[], str]) -> str:
+        try:
+            problem = run()
+        except Exception as error:  # each check reports its own failure; the run goes on
+            problem = f"{type(error).__name__}: {str(error)[:400]}"
+        report.record(name, not problem, problem)
+        return problem
+
+    if check("loop: answers rated through /v1/feedback", lambda: _rate_answers(cluster, model)):
+        return
+    gated: list[Path] = []
+
+    def export_and_gate() -> str:
+        problem, path = _export_and_gate(cluster)
+        gated.extend([path] if path else [])
+        return problem
+
+    if check("loop: export-eval from the shared database passes make eval", export_and_gate):
+        return
+    candidate = promotion_candidate(chat)
+    if candidate is not None:
+        check(f"loop: make promote starts {candidate} with that report, in force on the gateways; rollback holds",
+              lambda: _rollout(cluster, chat, candidate, gated[0]))
