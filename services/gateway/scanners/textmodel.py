@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import base64
+import collections
 import functools
 import itertools
 import json
@@ -32,17 +33,7 @@ FeatureHook = Callable[[str], Iterable[str]]
 
 def features(text: str, extra: FeatureHook | None = None) -> dict[int, float]:
     """Hashed, L2-normalised counts of words, word pairs and character 4-grams, plus `extra` flags."""
-    normalised = unicodedata.normalize("NFKC", text).lower()
-    words = _WORD.findall(normalised)
-    buckets: list[int] = []
-    for word in words:
-        buckets.extend(_word_buckets(word))
-    buckets += [_bucket(f"b:{first} {second}") for first, second in itertools.pairwise(words)]
-    counts: dict[int, float] = {}
-    for bucket in buckets:
-        counts[bucket] = counts.get(bucket, 0.0) + 1.0
-    norm = math.sqrt(sum(value * value for value in counts.values())) or 1.0
-    vector = {bucket: value / norm for bucket, value in counts.items()}
+    vector = dict(_ngram_vector(text))
     if extra is not None:
         # Named patterns are few and deliberate: each counts 1, outside the length
         # normalisation, so a short pattern in a long text is not drowned by it.
@@ -52,8 +43,28 @@ def features(text: str, extra: FeatureHook | None = None) -> dict[int, float]:
     return vector
 
 
+# One request's text meets several linear models (prompt_injection, the semantic gate, input
+# toxicity): the n-gram vector is computed once for them. Callers get a copy (`features`).
+@functools.lru_cache(maxsize=8)
+def _ngram_vector(text: str) -> Mapping[int, float]:
+    normalised = unicodedata.normalize("NFKC", text).lower()
+    words = _WORD.findall(normalised)
+    buckets: list[int] = []
+    for word in words:
+        buckets.extend(_word_buckets(word))
+    buckets += map(_pair_bucket, words, itertools.islice(words, 1, None))
+    counts = collections.Counter(buckets)
+    norm = math.sqrt(sum(value * value for value in counts.values())) or 1.0
+    return {bucket: value / norm for bucket, value in counts.items()}
+
+
 def _bucket(name: str) -> int:
     return zlib.crc32(name.encode()) % BUCKETS
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _pair_bucket(first: str, second: str) -> int:
+    return _bucket(f"b:{first} {second}")
 
 
 # Words repeat across requests far more than texts do: memoising a word's buckets (the word

@@ -6,6 +6,7 @@ import pytest
 
 from services.gateway.scanners import Action
 from services.gateway.scanners.base import Scanner
+from services.gateway.scanners.names import load_ner
 from tests.gateway.scanners.helpers import scanner
 
 
@@ -66,3 +67,8 @@ def test_technology_names_are_not_people(pii: Scanner, text: str) -> None:
 )
 def test_people_who_share_a_technology_name_are_still_redacted(pii: Scanner, text: str, expected: str) -> None:
     assert pii.scan(text).redacted_text == expected
+
+
+def test_only_the_entity_recogniser_is_loaded() -> None:
+    """`ner` embeds tokens itself: the shared `tok2vec` (for the tagger and parser) would only add work."""
+    assert load_ner().pipe_names == ["ner"]

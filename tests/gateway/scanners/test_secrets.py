@@ -136,3 +136,14 @@ def test_the_generated_rules_file_is_what_the_generator_writes() -> None:
     from tools.secrets_rules import generate
 
     assert json.loads(PROVIDER_RULES_PATH.read_text()) == json.loads(json.dumps(generate()))
+
+
+def test_generated_rule_with_lookaheads_tests_its_literal_first() -> None:
+    """The rewrite adds `(?=A)` before the lookaheads and so finds the same keys, without a scan
+    to the end of the line at every word start."""
+    from services.gateway.scanners.secrets import _GENERATED_RULES, _literal_first
+
+    pattern = r"(?<![\w.+/-])((?=.*[A-Z])(?=.*[0-9])A(KIA|SIA)[A-Z0-9]{16})(?![\w.+/=-])"
+    assert _literal_first(pattern) == r"(?<![\w.+/-])((?=A)(?=.*[A-Z])(?=.*[0-9])A(KIA|SIA)[A-Z0-9]{16})(?![\w.+/=-])"
+    aws_id = dict(_GENERATED_RULES)["whispers_aws_id"]
+    assert [m.group(1) for m in aws_id.finditer("key AKIAZ7Q4X2M9K3P8R5TW in the log")] == ["AKIAZ7Q4X2M9K3P8R5TW"]
