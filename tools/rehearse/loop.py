@@ -1,6 +1,7 @@
 """The loop after launch, on a cluster whose gateways share a state database: answers rated through the API,
 the ratings exported from that database as an evaluation set, the set gated, and a rollout started with
-the gate's score, in force on every gateway replica, then rolled back by an operator.
+the gate's score: in force on every gateway replica, judged by the promotion controller over its window,
+then rolled back by an operator.
 
 The operator's side runs here as a platform team runs it, with the project's own commands (`make
 export-eval`, `make eval`, `make promote` call these modules) on the gateway config the cluster mounts:
@@ -136,21 +137,66 @@ def _versions_answering(cluster: _Cluster, model: str, requests: int) -> Counter
         return Counter(pool.map(one, range(requests)))
 
 
-def _rollout(cluster: _Cluster, route: RouteConfig, candidate: str, report: Path) -> str:
-    """`make promote start` with the gate's report: the gateways route the first step's share to the candidate;
-    `make promote rollback`: from then on the candidate answers nothing."""
-    assert route.public_model is not None
-    stable = max(route.versions, key=lambda version: version.weight).model_version
-    settle_s = 2 * cluster.config.promotion.check_interval_s + cluster.config.reload_check_s
+def _stable(route: RouteConfig) -> str:
+    return max(route.versions, key=lambda version: version.weight).model_version
+
+
+def _settle_s(cluster: _Cluster) -> float:
+    """Until every replica's controller has loaded the store's weights (its next tick, after a config reload)."""
+    return 2 * cluster.config.promotion.check_interval_s + cluster.config.reload_check_s
+
+
+def _start_rollout(cluster: _Cluster, route: RouteConfig, model: str, candidate: str, report: Path) -> str:
+    """`make promote start` with the gate's report: the gateways route the first step's share to the candidate."""
     cluster.operator("tools.promote", "start", "--route", "chat", "--candidate", candidate, "--eval-report",
                      str(report))
-    time.sleep(settle_s)  # every replica's controller loads the rollout's weights at its next tick
-    during = _versions_answering(cluster, route.public_model, ROLLOUT_REQUESTS)
-    if set(during) - {stable, candidate} or not during[candidate]:
-        return f"during the rollout's first step, answers came from {dict(during)} (expected {stable} and {candidate})"
-    cluster.operator("tools.promote", "rollback", "--route", "chat")
-    time.sleep(settle_s)
-    after = _versions_answering(cluster, route.public_model, ROLLOUT_REQUESTS // 4)
+    time.sleep(_settle_s(cluster))
+    during = _versions_answering(cluster, model, ROLLOUT_REQUESTS)
+    if set(during) - {_stable(route), candidate} or not during[candidate]:
+        return (f"during the rollout's first step, answers came from {dict(during)} "
+                f"(expected {_stable(route)} and {candidate}); the gateway's own count: {_gateway_view(cluster)}")
+    return ""
+
+
+def _gateway_view(cluster: _Cluster) -> str:
+    """The rollout as one gateway replica reports it: its weights and its backends' failures (for a failed check)."""
+    text = httpx.get(f"{cluster.base}/v1/gateway/metrics", headers=cluster.headers, verify=cluster.verify,
+                     timeout=30).text
+    wanted = ("promotion_weight", "backend_failures", "circuit_open", "fallbacks", "shadow_total")
+    return "; ".join(line for line in text.splitlines() if any(name in line for name in wanted)
+                     and not line.startswith("#"))[:1500]
+
+
+def _decisions(cluster: _Cluster) -> list[str]:
+    """The rollout's decisions as `make promote status` prints them (action and reason), oldest first."""
+    status = cluster.operator("tools.promote", "status", "--route", "chat", "--decisions", "20")
+    return [" ".join(line.split()[2:]) for line in status.splitlines()[1:] if line.startswith("  2")]
+
+
+def _controller_decides(cluster: _Cluster, model: str) -> str:
+    """The controller's own verdict on the first step: traffic flows until its leader decides (advance when every
+    gate held over the window, rollback naming the gate that broke), at most two windows and a tick."""
+    settings = cluster.config.promotion
+    deadline = time.monotonic() + 2 * settings.window_s + _settle_s(cluster)
+    while time.monotonic() < deadline:
+        _versions_answering(cluster, model, 40)
+        decided = [line for line in _decisions(cluster) if line.split()[0] not in ("start", "pause", "resume")]
+        if decided:
+            print(f"    controller decision: {decided[0]}", flush=True)
+            return ""
+    return (f"no decision within two {settings.window_s:g}s windows (decisions: {_decisions(cluster)}); "
+            f"the step needs {settings.gates.min_requests} candidate requests")
+
+
+def _rolled_back(cluster: _Cluster, route: RouteConfig, model: str, candidate: str) -> str:
+    """`make promote rollback` (refused once the controller rolled back itself): the candidate answers nothing."""
+    try:
+        cluster.operator("tools.promote", "rollback", "--route", "chat")
+    except RuntimeError as error:
+        if "rolled_back" not in str(error):
+            raise
+    time.sleep(_settle_s(cluster))
+    after = _versions_answering(cluster, model, ROLLOUT_REQUESTS // 4)
     if after[candidate] or set(after) - {version.model_version for version in route.versions}:
         return f"after the rollback, answers came from {dict(after)} (the candidate {candidate} must answer none)"
     return ""
@@ -189,6 +235,12 @@ def run_loop(deployed: Deployed, cloud: MotoCloud | None, work_dir: Path) -> Non
     if check("loop: export-eval from the shared database passes make eval", export_and_gate):
         return
     candidate = promotion_candidate(chat)
-    if candidate is not None:
-        check(f"loop: make promote starts {candidate} with that report, in force on the gateways; rollback holds",
-              lambda: _rollout(cluster, chat, candidate, gated[0]))
+    if candidate is None:
+        return
+    if check(f"loop: make promote starts {candidate} with that report, in force on every gateway replica",
+             lambda: _start_rollout(cluster, chat, model, candidate, gated[0])):
+        return
+    check("loop: the promotion controller decides on the step from its window's measurements",
+          lambda: _controller_decides(cluster, model))
+    check("loop: make promote rollback holds from the next requests", lambda: _rolled_back(cluster, chat, model,
+                                                                                           candidate))
