@@ -34,3 +34,17 @@ def test_drill_classifies_marked_degraded_answers_as_accounted() -> None:
     assert classify(503, {f"x-{project.PROJECT_NAME}-degraded": "fallback"}) == "degraded"
     assert classify(500, {}) == "lost"
     assert classify(None, {"error": "ConnectError"}) == "lost"
+
+
+def test_a_check_that_raises_fails_itself_only_and_names_the_error() -> None:
+    report = ClusterReport("staging", "public")
+
+    def broken() -> str:
+        raise ConnectionError("gateway went away")
+
+    assert report.check("openai: chat", lambda: "") == ""
+    assert report.check("RAG query", broken) == "ConnectionError: gateway went away"
+    assert report.check("metrics scrapeable", lambda: "no gateway metrics") == "no gateway metrics"
+    assert [(c.name, c.ok) for c in report.checks] == [
+        ("openai: chat", True), ("RAG query", False), ("metrics scrapeable", False)]
+    assert (report.passed, len(report.failed)) == (1, 2)

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -213,16 +212,7 @@ def run_loop(deployed: Deployed, cloud: MotoCloud | None, work_dir: Path) -> Non
     if chat is None or model is None:
         return
     cluster = _Cluster(deployed, setup.config_path, cloud, work_dir)
-    report = deployed.report
-
-    def check(name: str, run: Callable[[], str]) -> str:
-        try:
-            problem = run()
-        except Exception as error:  # each check reports its own failure; the run goes on
-            problem = f"{type(error).__name__}: {str(error)[:400]}"
-        report.record(name, not problem, problem)
-        return problem
-
+    check = deployed.report.check
     if check("loop: answers rated through /v1/feedback", lambda: _rate_answers(cluster, model)):
         return
     gated: list[Path] = []

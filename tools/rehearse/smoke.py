@@ -101,12 +101,7 @@ def run_smoke(deployed: Deployed, cloud: MotoCloud | None, *, canary: bool = Tru
     client = OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=120,
                     http_client=DefaultHttpxClient(verify=verify, timeout=120))
 
-    def check(name: str, run: Callable[[], str]) -> None:
-        try:
-            problem = run()
-        except Exception as error:  # each check reports its own failure; the suite goes on
-            problem = f"{type(error).__name__}: {str(error)[:400]}"
-        report.record(name, not problem, problem)
+    check = report.check
 
     def models() -> str:
         listed = {model.id for model in _timed(latencies, lambda: client.models.list()).data}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["CheckResult", "ClusterReport", "failed_checks", "format_table", "percentile"]
@@ -31,6 +31,15 @@ class ClusterReport:
         mark = "ok  " if ok else "FAIL"
         print(f"  {mark} [{self.environment}/{self.cluster}] {name}{': ' + detail if detail else ''}", flush=True)
         return result
+
+    def check(self, name: str, run: Callable[[], str]) -> str:
+        """Run one check (it returns what is wrong, or "") and record it; an exception fails this check only."""
+        try:
+            problem = run()
+        except Exception as error:  # each check reports its own failure; the run goes on
+            problem = f"{type(error).__name__}: {str(error)[:400]}"
+        self.record(name, not problem, problem)
+        return problem
 
     @property
     def passed(self) -> int:
