@@ -23,7 +23,7 @@ from services.gateway.scanners.base import (
     Verdict,
 )
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
-from services.gateway.scanners.findings import redact
+from services.gateway.scanners.findings import placeholder, redact
 from services.gateway.scanners.harmful import HarmfulRequestScanner
 from services.gateway.scanners.indirect import IndirectInjectionScanner
 from services.gateway.scanners.injection import PromptInjectionScanner
@@ -143,12 +143,17 @@ class ScannerPipeline:
         verdicts: list[Verdict] = []
         errors: list[ScannerError] = []
         action = Action.ALLOW
-        # One context per text as the scanners see it: the semantic scanners share its embedding.
+        # One context per text as the scanners see it: the semantic scanners share its embedding. The
+        # classifiers that read it judge the text without the marks this pipeline's redactors put in
+        # (`[PERSON]`, `[EMAIL]`, ...): they were trained and are evaluated on text as people write it, and
+        # the marks alone pushed plain prompts toward the attack models.
+        marks: set[str] = set()
         context = TextContext(text)
         embedding: tuple[float, ...] | None = None
         for entry in scanners:
-            if context.text != text:
-                context = TextContext(text)
+            judged = _without(text, marks)
+            if context.text != judged:
+                context = TextContext(judged)
             outcome = run_scanner(entry.scanner, entry.shadow, text, context)
             if context.embedding is not None:
                 embedding = tuple(context.embedding.tolist())
@@ -170,9 +175,16 @@ class ScannerPipeline:
                 )
             if outcome.action is Action.REDACT and outcome.redacted_text is not None:
                 text = outcome.redacted_text
+                marks.update(placeholder(finding, "") for finding in outcome.findings)
             if outcome.action.severity > action.severity:
                 action = outcome.action
         return PipelineResult(stage, action, text, tuple(verdicts), None, tuple(errors), embedding=embedding)
+
+
+def _without(text: str, marks: set[str]) -> str:
+    for mark in marks:
+        text = text.replace(mark, "")
+    return text
 
 
 def run_scanner(

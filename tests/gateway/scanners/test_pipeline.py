@@ -143,3 +143,28 @@ def test_threshold_is_configurable() -> None:
     above = min(1.0, score + 0.01)
     strict = pipeline(input={"prompt_injection": {"action": "flag", "threshold": above}}).scan_input(text)
     assert strict.action is Action.ALLOW
+
+
+def test_the_attack_models_judge_a_prompt_without_the_marks_redaction_put_in() -> None:
+    """Production's input scanners (gateway-prod.yaml) on the latency benchmark's 1 KB prompt: once its name, e-mail
+    and phone number are redacted, the attack models judge it as the prompt with those left out. Read with the
+    `[PERSON]`/`[EMAIL]`/`[PHONE]` marks, it opened the lexical gate (the MiniLM vector on every such request)."""
+    from pathlib import Path
+
+    import yaml
+
+    from bench.bench_scanners import PROMPT
+
+    config = yaml.safe_load((Path(__file__).parents[3] / "services/config/gateway-prod.yaml").read_text())
+    prod = ScannerPipeline.from_config(ScannersConfig.model_validate(config["scanners"]))
+    personal = ("Jane Roe", "jane.roe@example.com", "+1 415 555 0132")
+    assert all(item in PROMPT for item in personal)
+    left_out = PROMPT
+    for item in personal:
+        left_out = left_out.replace(item, "")
+    redacted, plain = prod.scan_input(PROMPT), prod.scan_input(left_out)
+    assert redacted.action is Action.REDACT and redacted.blocked_by is None
+    assert all(mark in redacted.text for mark in ("[PERSON]", "[EMAIL]", "[PHONE]"))
+    assert plain.embedding is None  # plain support text: the lexical model decides alone
+    assert redacted.embedding is None
+    assert [v.action for v in redacted.verdicts if v.scanner == "prompt_injection"] == [Action.ALLOW]
