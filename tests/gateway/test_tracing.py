@@ -10,7 +10,6 @@ OTLP messages the collector received.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ from services.inference.schemas import ChatCompletionRequest, Passage
 from services.inference.settings import GeneratorSettings
 from services.telemetry import TracingConfig
 from tests.fixtures.configs import rendered_config
-from tests.fixtures.serve import ServeApp, deploy_application
+from tests.fixtures.serve import Gated
 from tests.gateway.harness import KEYS, ModelBench, auth, chat_body
 from tests.gateway.otlp_receiver import Collector, ReceivedSpan, running_collector
 
@@ -414,49 +413,47 @@ def test_the_generator_continues_the_trace_it_is_handed(collector: Collector) ->
 
 
 @pytest.mark.serve
-def test_on_ray_serve_the_generators_span_continues_the_gateways_trace(
-    serve_app: ServeApp, collector: Collector, tmp_path: Path,
-) -> None:
-    from ray import serve
+def test_on_ray_serve_the_generators_span_continues_the_gateways_trace(gated: Gated) -> None:
+    # The session's gated application traces to `gated.collector` (tests/fixtures/serve.py), so spans of
+    # other tests' requests arrive there too: this test's are the traces of its own requests' ids.
+    body = {"model": gated.chat_model, "messages": [{"role": "user", "content": "How is the serving layer configured?"}]}
+    headers = {"Authorization": f"Bearer {local_api_key()}"}
+    request_ids: set[str] = set()
+    for stream in (False, True):
+        response = httpx.post(f"{gated.base_url}/v1/chat/completions", json={**body, "stream": stream}, headers=headers,
+                              timeout=120)
+        assert response.status_code == 200, response.text
+        # Serve's proxy adds an x-request-id of its own next to the gateway's: the gateway's span names one.
+        request_ids.update(response.headers.get_list("x-request-id"))
 
-    config = yaml.safe_load((ROOT / "services" / "config" / "gateway-local.yaml").read_text())
-    config["tracing"] = {"enabled": True, "endpoint": collector.endpoint}
-    (tmp_path / "gateway-traced.yaml").write_text(yaml.safe_dump(config))
-    args = copy.deepcopy(serve_app.args)
-    args["gateway"] = {"env": "local", "config_path": str(tmp_path / "gateway-traced.yaml"),
-                       "state_dir": str(tmp_path / "state")}
-    # The collector is shared by this module: only spans exported from here on belong to this test.
-    earlier = {span.span_id for span in collector.spans()}
-    base_url = deploy_application(serve_app, "traced", "/traced", args)
-    try:
-        model = args["generator"]["model_name"]
-        body = {"model": model, "messages": [{"role": "user", "content": "How is the serving layer configured?"}]}
-        headers = {"Authorization": f"Bearer {local_api_key()}"}
-        for stream in (False, True):
-            response = httpx.post(f"{base_url}/v1/chat/completions", json={**body, "stream": stream}, headers=headers,
-                                  timeout=120)
-            assert response.status_code == 200, response.text
+    def own(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+        """The spans of the traces this test's two requests started."""
+        traces = {span.trace_id for span in spans if span.service == f"{project.PROJECT_NAME}-gateway"
+                  and span.attributes.get(_attribute("request_id")) in request_ids}
+        return [span for span in spans if span.trace_id in traces]
 
-        def generator_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
-            return [span for span in spans if span.service == f"{project.PROJECT_NAME}-generator" and span.span_id not in earlier]
+    def generator_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+        return [span for span in own(spans) if span.service == f"{project.PROJECT_NAME}-generator"]
 
-        # The replicas' batch exporters send every few seconds.
-        def both_sides_arrived(spans: list[ReceivedSpan]) -> bool:
-            # The Ingress and the Generator replicas export on their own schedules: wait for both.
-            attempt_ids = {span.span_id for span in spans if span.service == f"{project.PROJECT_NAME}-gateway" and span.kind == "CLIENT"}
-            generated = generator_spans(spans)
-            return len(generated) >= 2 and all(span.parent_id in attempt_ids for span in generated)
+    # The replicas' batch exporters send every few seconds.
+    def both_sides_arrived(spans: list[ReceivedSpan]) -> bool:
+        # The Ingress and the Generator replicas export on their own schedules: wait for both.
+        attempt_ids = {span.span_id for span in own(spans)
+                       if span.service == f"{project.PROJECT_NAME}-gateway" and span.kind == "CLIENT"}
+        generated = generator_spans(spans)
+        return len(generated) >= 2 and all(span.parent_id in attempt_ids for span in generated)
 
-        spans = collector.wait_for(both_sides_arrived, timeout_s=60)
-    finally:
-        serve.delete("traced")
-    attempts = {span.span_id: span for span in spans if span.service == f"{project.PROJECT_NAME}-gateway" and span.kind == "CLIENT"}
+    spans = gated.collector.wait_for(both_sides_arrived, timeout_s=60)
+    attempts = {span.span_id: span for span in own(spans)
+                if span.service == f"{project.PROJECT_NAME}-gateway" and span.kind == "CLIENT"}
+    assert len({span.trace_id for span in own(spans)}) == 2  # one trace per request
     streamed = []
     for generated in generator_spans(spans):
         attempt = attempts[generated.parent_id]  # the gateway's model call is the Generator's parent
-        assert generated.trace_id == attempt.trace_id and attempt.name == f"chat {model}"
-        assert generated.name == f"chat {model}" and generated.attributes["gen_ai.response.model"] == model
+        assert generated.trace_id == attempt.trace_id and attempt.name == f"chat {gated.chat_model}"
+        assert generated.name == f"chat {gated.chat_model}" and generated.attributes["gen_ai.response.model"] == gated.chat_model
         assert generated.attributes["gen_ai.usage.output_tokens"] > 0
         if generated.attributes["gen_ai.request.stream"]:
             streamed.append(generated.attributes["gen_ai.response.time_to_first_chunk"])
+    assert len(generator_spans(spans)) == 2
     assert len(streamed) == 1 and streamed[0] > 0

@@ -51,6 +51,9 @@ def engines_app(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -
     model_dir = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
     source = {"uri": str(model_dir), "sha256": directory_sha256(model_dir)}
     args = copy.deepcopy(serve_app.args)
+    # Nothing here asks for embeddings: the Ingress does not load a model copy of its own (the default),
+    # which saves a traced model load per deploy; the Embedder deployment still serves the Retriever.
+    args["embedder"]["in_ingress"] = False
     args["generator"] = {"engine": "transformers", "model_name": "tiny-gpt2", "source": source, "max_new_tokens": 16}
     args["additional_generators"] = [
         {"engine": "transformers", "model_name": ONE_SLOT, "source": source, "max_new_tokens": 200,
