@@ -21,12 +21,15 @@ from typing import Any
 
 from platform_facts.project import PROJECT_NAME
 from services.gateway.audit import AuditLog
-from services.gateway.config import GatewayConfig
+from services.gateway.config import GatewayConfig, RouteConfig
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.promotion_gates import judge, measure
 from services.state import PromotionRow, StateStore
 
-__all__ = ["LEASE", "PromotionController", "audit_decision", "pause", "resume", "rollback", "start", "weights_of"]
+__all__ = [
+    "LEASE", "PromotionController", "audit_decision", "pause", "resume", "rollback", "stable_version", "start",
+    "weights_of",
+]
 
 log = logging.getLogger(f"{PROJECT_NAME}.gateway")
 
@@ -135,6 +138,11 @@ def audit_decision(audit: AuditLog | None, route: str, candidate: str, action: s
 
 # ------------------------------------------------------------------ operator commands (tools/promote.py)
 
+def stable_version(route: RouteConfig) -> str:
+    """The version a rollout on `route` is judged against: the one with the largest configured weight."""
+    return max(route.versions, key=lambda version: version.weight).model_version
+
+
 def start(store: StateStore, config: GatewayConfig, route: str, candidate: str, eval_score: float | None,
           audit: AuditLog | None = None) -> PromotionRow:
     """Begin rolling `candidate` out on `route` at the first step; refused (ValueError naming the field) when
@@ -146,7 +154,7 @@ def start(store: StateStore, config: GatewayConfig, route: str, candidate: str, 
         raise ValueError(f"route: {route!r} has no model versions to promote between")
     if candidate not in config.model_versions:
         raise ValueError(f"candidate: unknown model version {candidate!r}")
-    stable = max(configured.versions, key=lambda version: version.weight).model_version
+    stable = stable_version(configured)
     if candidate == stable:
         raise ValueError(f"candidate: {candidate!r} is already the stable version of {route!r}")
     minimum = config.promotion.gates.min_eval_score

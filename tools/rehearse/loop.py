@@ -26,6 +26,7 @@ import yaml
 
 from platform_facts.project import PROJECT_NAME
 from services.gateway.config import GatewayConfig, RouteConfig
+from services.gateway.promotion import stable_version
 from tools.rehearse.cloud import MotoCloud
 from tools.rehearse.cluster import host_path_for
 from tools.rehearse.smoke import CHAT_MAX_TOKENS, tenant_of
@@ -47,7 +48,7 @@ COMMAND_TIMEOUT_S = 300
 def promotion_candidate(route: RouteConfig) -> str | None:
     """The version a rollout on `route` would promote: its shadow (what a team tries next), else a canary version."""
     configured = [version.model_version for version in route.versions]
-    stable = max(route.versions, key=lambda version: version.weight).model_version if route.versions else None
+    stable = stable_version(route) if route.versions else None
     if route.shadow and route.shadow.model_version not in configured:
         return route.shadow.model_version
     return next((name for name in configured if name != stable), None)
@@ -136,10 +137,6 @@ def _versions_answering(cluster: _Cluster, model: str, requests: int) -> Counter
         return Counter(pool.map(one, range(requests)))
 
 
-def _stable(route: RouteConfig) -> str:
-    return max(route.versions, key=lambda version: version.weight).model_version
-
-
 def _settle_s(cluster: _Cluster) -> float:
     """Until every replica's controller has loaded the store's weights (its next tick, after a config reload)."""
     return 2 * cluster.config.promotion.check_interval_s + cluster.config.reload_check_s
@@ -151,9 +148,10 @@ def _start_rollout(cluster: _Cluster, route: RouteConfig, model: str, candidate:
                      str(report))
     time.sleep(_settle_s(cluster))
     during = _versions_answering(cluster, model, ROLLOUT_REQUESTS)
-    if set(during) - {_stable(route), candidate} or not during[candidate]:
+    stable = stable_version(route)
+    if set(during) - {stable, candidate} or not during[candidate]:
         return (f"during the rollout's first step, answers came from {dict(during)} "
-                f"(expected {_stable(route)} and {candidate}); the gateway's own count: {_gateway_view(cluster)}")
+                f"(expected {stable} and {candidate}); the gateway's own count: {_gateway_view(cluster)}")
     return ""
 
 
