@@ -29,7 +29,7 @@ from services.gateway.config import GatewayConfig, RouteConfig
 from services.gateway.promotion import stable_version
 from tools.rehearse.cloud import MotoCloud
 from tools.rehearse.cluster import host_path_for
-from tools.rehearse.smoke import CHAT_MAX_TOKENS, tenant_of
+from tools.rehearse.smoke import chat_call, tenant_of
 from tools.rehearse.substitutions import aws_environment
 
 if TYPE_CHECKING:
@@ -65,15 +65,14 @@ class _Cluster:
         self.config_file = host_path_for(spec, deployed.shared, config_path)
         self.base = deployed.cluster.gateway_url
         self.verify = deployed.cluster.verify
-        self.headers = {"Authorization": f"Bearer {deployed.keys[tenant_of(deployed)].key}"}
+        self.key = deployed.keys[tenant_of(deployed)].key
+        self.headers = {"Authorization": f"Bearer {self.key}"}
         self.work_dir = work_dir / "loop" / spec.key
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, **(aws_environment(cloud.endpoint_url, cloud.names.region) if cloud else {})}
 
     def chat(self, model: str, content: str) -> httpx.Response:
-        return httpx.post(f"{self.base}/v1/chat/completions", headers=self.headers, verify=self.verify, timeout=120,
-                          json={"model": model, "max_tokens": CHAT_MAX_TOKENS,
-                                "messages": [{"role": "user", "content": content}]})
+        return chat_call(self.base, self.key, self.verify, model, content)
 
     def command(self, module: str, *args: str) -> str:
         """One of the project's commands, as the operator runs it; its output, or RuntimeError with it."""

@@ -28,7 +28,7 @@ from tools.rehearse.cloud import MotoCloud
 if TYPE_CHECKING:
     from tools.rehearse.run import Deployed
 
-__all__ = ["audited_request_ids", "canary_within_tolerance", "run_smoke", "tenant_of", "verify_audit"]
+__all__ = ["audited_request_ids", "canary_within_tolerance", "chat_call", "run_smoke", "tenant_of", "verify_audit"]
 
 CANARY_REQUESTS = 60
 CANARY_SIGMAS = 4.0
@@ -238,7 +238,7 @@ def _residency(deployed: Deployed, cloud: MotoCloud | None, key: str, latencies:
     return f"refused (HTTP {response.status_code}: {error.get('message')}) but no audit record for {request_ids}"
 
 
-def _chat_call(base: str, key: str, verify: str | bool, model: str, content: str) -> httpx.Response:
+def chat_call(base: str, key: str, verify: str | bool, model: str, content: str) -> httpx.Response:
     return httpx.post(
         f"{base}/v1/chat/completions",
         json={"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": CHAT_MAX_TOKENS},
@@ -252,7 +252,7 @@ def _canary(base: str, key: str, verify: str | bool, model: str, route: RouteCon
     counts: Counter[str] = Counter()
     for index in range(CANARY_REQUESTS):
         began = time.perf_counter()
-        response = _chat_call(base, key, verify, model, f"canary request {index}")
+        response = chat_call(base, key, verify, model, f"canary request {index}")
         latencies.append(time.perf_counter() - began)
         if response.status_code != 200:
             return f"request {index}: HTTP {response.status_code}: {response.text[:200]}"
@@ -274,7 +274,7 @@ def _shadow(base: str, key: str, verify: str | bool, model: str, latencies: list
                          verify=verify).text
         if _metric_total(text, SHADOW_TOTAL) > 0:
             return ""
-        _timed(latencies, lambda: _chat_call(base, key, verify, model, "shadow me"))
+        _timed(latencies, lambda: chat_call(base, key, verify, model, "shadow me"))
     return f"no shadow comparison counted ({SHADOW_TOTAL} stays 0)"
 
 
