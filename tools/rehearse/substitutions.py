@@ -53,8 +53,9 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
     ),
     Substitution(
         "the chat models each served version loads (`source` of a transformers generator)",
-        "a tiny random GPT-2 per served version, built here with its own seed, uploaded to the same URI with "
-        "`model_store upload` (or written where the on-prem path points); its own sha256 replaces the config's",
+        "a tiny random GPT-2 per served version, built here with its own seed (the loop's good candidate with its "
+        "stable version's seed, so it is good by construction), uploaded to the same URI with `model_store "
+        "upload` (or written where the on-prem path points); its own sha256 replaces the config's",
         "model weights cannot be downloaded here, and a real chat model would not answer in time on 2 CPU cores",
     ),
     Substitution(
