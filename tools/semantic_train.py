@@ -36,14 +36,20 @@ from services.gateway.scanners.base import Action
 from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, PromptEmbedder, default_model_dir, weights_sha256
 from services.gateway.scanners.injection import PromptInjectionScanner, attack_signals, injection_patterns
-from services.gateway.scanners.semantic import MANIFEST_PATH, MODELS_DIR, SEMANTIC_MODEL_PATH
+from services.gateway.scanners.semantic import (
+    MANIFEST_PATH,
+    MODELS_DIR,
+    SEMANTIC_MODEL_PATH,
+    encode_array,
+    head_from_document,
+)
 from services.gateway.scanners.textmodel import BUCKETS, LinearTextModel, features
 from tools.scanner_eval import load_rows, split_of
 
 __all__ = ["GATE_MODEL_PATH", "HEADS", "TrainRow", "group_of", "load_train_rows", "main", "split_of_group"]
 
 GATE_MODEL_PATH = MODELS_DIR / "prompt_risk.json"
-ARTIFACT_VERSION = "2"
+ARTIFACT_VERSION = "3"
 Split = Literal["train", "validation", "test"]
 ATTACK_LABELS = frozenset({"jailbreak", "prompt_injection", "prompt_extraction"})
 
@@ -54,6 +60,8 @@ class HeadSpec:
     max_benign_rate: float  # threshold: the best recall with at most this share of out-of-fold benign rows over it
     lexical_signals: bool = False  # also weigh `injection.attack_signals` (lexical score, patterns, gate)
     other_negatives: frozenset[str] = frozenset()  # labels learned as negatives beside benign (not in the cut)
+    hidden_units: int = 0  # 0: logistic regression; else the mean of `seeds` one-hidden-layer networks
+    seeds: int = 1
 
 
 # Each head learns one thing: a plainly harmful ask is a negative for the attack heads (it is the
@@ -61,11 +69,18 @@ class HeadSpec:
 # of the harmful head; a jailbreak that wraps a harmful ask is the attack heads' (README caveat).
 # Two attack heads, the scanner keeps the larger score: `attack` reads the vector alone and catches
 # short persona jailbreaks the words say little about; `attack_context` adds the lexical signals
-# and carries most of the recall on attack families it never saw (docs/safety.md).
+# and carries most of the recall on attack families it never saw (docs/safety.md). Its hidden layer
+# (256 units, mean of 3 seeds) lifted out-of-fold recall at the same benign rate from 0.70 to 0.83
+# over logistic regression; 128 or 512 units did about as well, two layers or a standardised input worse.
 HEADS = {
     "attack": HeadSpec(ATTACK_LABELS, max_benign_rate=0.01),
     "attack_context": HeadSpec(
-        ATTACK_LABELS, max_benign_rate=0.0075, lexical_signals=True, other_negatives=frozenset({"harmful_request"})
+        ATTACK_LABELS,
+        max_benign_rate=0.0075,
+        lexical_signals=True,
+        other_negatives=frozenset({"harmful_request"}),
+        hidden_units=256,
+        seeds=3,
     ),
     "harmful": HeadSpec(frozenset({"harmful_request"}), max_benign_rate=0.03),
 }
@@ -129,6 +144,27 @@ def load_extra_benign(path: Path) -> list[TrainRow]:
     ]
 
 
+# Rampart's own benign rows (tools/semantic_data/README.md): short plain questions about rules and
+# limits, which the external benign data barely holds. Always in the train split.
+OWN_BENIGN = Path(__file__).parent / "semantic_data" / "plain_questions.jsonl"
+OWN_GROUP_PREFIX = "rampart:"
+
+
+def load_own_benign(path: Path = OWN_BENIGN) -> list[TrainRow]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        data = json.loads(line)
+        if data.get("label") != "benign" or not isinstance(data.get("text"), str):
+            raise ValueError(f"{path}:{number}: own rows must be benign with a string 'text'")
+        rows.append(TrainRow(str(data["id"]), data["text"], "benign", str(data["category"]), OWN_GROUP_PREFIX + data["id"]))
+    return rows
+
+
+def split_of_row(row: TrainRow) -> Split:
+    """Own rows only ever train; every other row goes where its template group's hash sends it."""
+    return "train" if row.group.startswith(OWN_GROUP_PREFIX) else split_of_group(row.group)
+
+
 def cached_embeddings(
     texts: Sequence[str], cache_dir: Path, model_dir: Path, model_sha: str
 ) -> npt.NDArray[np.float32]:
@@ -186,6 +222,39 @@ def lexical_signals(rows: Sequence[TrainRow], gate: LinearTextModel) -> tuple[li
     return names, np.asarray(values, dtype=np.float32)
 
 
+class _Networks:
+    """The mean of `seeds` one-hidden-layer networks (scikit-learn's MLPClassifier, ReLU, L2 0.01):
+    seeds average out the variance of one network's start (±0.01 out-of-fold recall)."""
+
+    def __init__(self, units: int, seeds: int) -> None:
+        from sklearn.neural_network import MLPClassifier
+
+        self.networks = [
+            MLPClassifier((units,), alpha=0.01, max_iter=300, random_state=seed) for seed in range(seeds)
+        ]
+
+    def fit(self, inputs: npt.NDArray[np.float32], positive: npt.NDArray[np.bool_]) -> _Networks:
+        for network in self.networks:  # float64: float32 probabilities saturate at 1 for confident attacks
+            network.fit(inputs.astype(np.float64), positive)
+        return self
+
+    def decision_function(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        probabilities = [network.predict_proba(inputs.astype(np.float64))[:, 1] for network in self.networks]
+        mean = np.clip(np.mean(probabilities, axis=0), 1e-9, 1 - 1e-9)
+        return np.asarray(np.log(mean / (1 - mean)), dtype=np.float64)
+
+    def members(self) -> list[dict[str, object]]:
+        return [
+            {
+                "hidden": encode_array(network.coefs_[0]),
+                "hidden_bias": encode_array(network.intercepts_[0]),
+                "output": encode_array(network.coefs_[1][:, 0]),
+                "output_bias": round(float(network.intercepts_[1][0]), 7),
+            }
+            for network in self.networks
+        ]
+
+
 def fit_head(
     name: str,
     spec: HeadSpec,
@@ -195,7 +264,8 @@ def fit_head(
     signals: tuple[list[str], npt.NDArray[np.float32]],
 ) -> tuple[dict[str, object], dict[str, object]]:
     """(the head as stored, its card entry): group-wise cross-validation over train + validation
-    for calibration and threshold, then LR on all of train + validation."""
+    for calibration and threshold, then the model on all of train + validation. The fitted and
+    test figures are the stored head's own scores (as the gateway computes them)."""
     from sklearn.linear_model import LogisticRegression  # training only: the gate and the runtime never need it
     from sklearn.model_selection import GroupKFold
 
@@ -209,7 +279,9 @@ def fit_head(
     fitted = used & (split != "test")
     groups = np.array([row.group for row in rows])
 
-    def new_model() -> LogisticRegression:
+    def new_model() -> LogisticRegression | _Networks:
+        if spec.hidden_units:
+            return _Networks(spec.hidden_units, spec.seeds)
         return LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
 
     out_of_fold = np.full(len(rows), np.nan)
@@ -218,41 +290,55 @@ def fit_head(
         fold_model = new_model().fit(inputs[indices[fold_train]], positive[indices[fold_train]])
         out_of_fold[indices[fold_test]] = fold_model.decision_function(inputs[indices[fold_test]])
     model = new_model().fit(inputs[fitted], positive[fitted])
-    margin = model.decision_function(inputs)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(out_of_fold[fitted].reshape(-1, 1), positive[fitted])
     a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
-
-    def calibrated(margins: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(1.0 / (1.0 + np.exp(-(a * margins + b))), dtype=np.float64)
-
-    cut = _threshold_for(calibrated(out_of_fold[fitted & benign]), spec.max_benign_rate)
+    oof_scores = 1.0 / (1.0 + np.exp(-(a * out_of_fold + b)))
+    cut = _threshold_for(oof_scores[fitted & benign], spec.max_benign_rate)
     shift = b - _logit(cut)
-    weights = model.coef_[0]
-    stored: dict[str, object] = {
-        "weights": [round(float(w) * a, 7) for w in weights[: vectors.shape[1]]],
-        "bias": round(float(model.intercept_[0]) * a + shift, 7),
-        "calibration": {"platt_a": round(a, 6), "platt_b": round(b, 6), "threshold": round(cut, 6)},
-    }
-    if signal_names:
-        stored["signal_weights"] = {
-            signal: round(float(w) * a, 7) for signal, w in zip(signal_names, weights[vectors.shape[1] :], strict=True)
+    calibration = {"platt_a": round(a, 6), "platt_b": round(b, 6), "threshold": round(cut, 6)}
+    stored: dict[str, object]
+    if isinstance(model, _Networks):
+        stored = {
+            "members": model.members(),
+            "signals": signal_names,
+            "scale": round(a, 7),
+            "bias": round(shift, 7),
+            "calibration": calibration,
         }
-    scores = calibrated(margin)
+    else:
+        weights = model.coef_[0]
+        stored = {
+            "weights": [round(float(w) * a, 7) for w in weights[: vectors.shape[1]]],
+            "bias": round(float(model.intercept_[0]) * a + shift, 7),
+            "calibration": calibration,
+        }
+        if signal_names:
+            stored["signal_weights"] = {
+                signal: round(float(w) * a, 7)
+                for signal, w in zip(signal_names, weights[vectors.shape[1] :], strict=True)
+            }
+    head = head_from_document(stored)
+    scores = np.array(
+        [
+            head.score(vector, dict(zip(signal_names, values.tolist(), strict=True)))
+            for vector, values in zip(vectors, signal_values, strict=True)
+        ]
+    )
     measured = fitted & (positive | benign)  # recall and benign rate: other negatives are not benign
     tested = (split == "test") & (positive | benign)
-    held_out = calibrated(np.where(np.isnan(out_of_fold), margin, out_of_fold))
     metrics = {
-        "train+validation, out of fold": _rates(held_out[measured], positive[measured], cut),
-        "train+validation, fitted": _rates(scores[measured], positive[measured], cut),
-        "test": _rates(scores[tested], positive[tested], cut),
+        "train+validation, out of fold": _rates(oof_scores[measured], positive[measured], cut),
+        "train+validation, fitted": _rates(scores[measured], positive[measured], 0.5),
+        "test": _rates(scores[tested], positive[tested], 0.5),
     }
     test = split == "test"
     per_label = {
-        label: round(float((scores[test & (labels == label)] >= cut).mean()), 4)
-        for label in sorted(set(labels[test]))
+        label: round(float((scores[test & (labels == label)] >= 0.5).mean()), 4) for label in sorted(set(labels[test]))
     }
     card = {
         "positives": sorted(spec.positives),
+        "model": f"mean of {spec.seeds} networks, {spec.hidden_units} hidden units" if spec.hidden_units
+        else "logistic regression",
         "lexical_signals": signal_names,
         "max_out_of_fold_benign_rate": spec.max_benign_rate,
         "calibrated_threshold": round(cut, 4),
@@ -323,8 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     extra = args.data.parent / EXTRA_BENIGN
     if not extra.exists():
         parser.error(f"--data: {extra} (the over-blocking set beside it) is missing")
-    rows += load_extra_benign(extra)
-    splits: list[Split] = [split_of_group(row.group) for row in rows]
+    rows += load_extra_benign(extra) + load_own_benign()
+    splits: list[Split] = [split_of_row(row) for row in rows]
     counts = Counter((split, row.label) for split, row in zip(splits, rows, strict=True))
     model_dir = default_model_dir()
     model_sha = weights_sha256(model_dir)
@@ -350,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     card = {
         "version": ARTIFACT_VERSION,
         "data": "train-safety (6,645 rows, permissive licences; SOURCE.txt lists repositories and commits)"
-        f" + the tune half of {EXTRA_BENIGN}'s benign rows as extra negatives",
+        f" + the tune half of {EXTRA_BENIGN}'s benign rows as extra negatives"
+        f" + {OWN_BENIGN.name} (Rampart's own plain questions, train only)",
         "split": "by template group: sha256(group) -> train 60% / validation 20% / test 20%;"
         f" heads: {CV_FOLDS}-fold GroupKFold over train + validation for calibration and threshold",
         "rows": {f"{split}/{label}": count for (split, label), count in sorted(counts.items())},

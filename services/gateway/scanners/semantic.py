@@ -1,14 +1,14 @@
-"""Semantic scoring: linear heads on the shared MiniLM embedding, opened by a lexical pre-check.
+"""Semantic scoring: small heads on the shared MiniLM embedding, opened by a lexical pre-check.
 
 Three heads read the same vector: `attack` and `attack_context` (jailbreaks, prompt injection
 and prompt extraction against benign prompts) and `harmful` (plainly harmful requests against
-benign ones). Each is
-a logistic regression, Platt-calibrated on out-of-fold scores of a group-wise cross-validation,
-with the tuned threshold folded into its bias so that a score of 0.5 is the tuned cut (as for
-the lexical models). A head may also weigh named lexical signals beside the vector (the
-`attack_context` head, a second attack head, reads the lexical injection score, the attack
-patterns and the gate's probability): the embedding alone tells role-play attacks from benign role-play poorly, the
-words alone miss new phrasings, and together they hold up on attack families neither saw.
+benign ones). `attack` and `harmful` are logistic regressions; `attack_context` also weighs named
+lexical signals beside the vector (the lexical injection score, the attack patterns, the gate's
+probability) through one hidden layer: the embedding alone tells role-play attacks from benign
+role-play poorly, the words alone miss new phrasings, and together they hold up on attack
+families neither saw. Every head is Platt-calibrated on out-of-fold scores of a group-wise
+cross-validation, with the tuned threshold folded into its bias so that a score of 0.5 is the
+tuned cut (as for the lexical models).
 
 Embedding a 1 KB text costs tens of milliseconds on one core; most prompts are plainly
 harmless. The `gate` (a hashed n-gram model trained on the same data for recall, not
@@ -19,15 +19,16 @@ against `models/MANIFEST.sha256` before use.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -41,10 +42,15 @@ __all__ = [
     "SEMANTIC_MODEL_PATH",
     "ArtifactChecksumError",
     "ContextScanner",
+    "Head",
+    "HiddenLayerHead",
     "LinearHead",
     "MissingSignalError",
     "SemanticModels",
     "TextContext",
+    "decode_array",
+    "encode_array",
+    "head_from_document",
     "load_semantic_models",
     "verify_artifact",
 ]
@@ -82,28 +88,120 @@ class MissingSignalError(ValueError):
     """A head was asked to score without a lexical signal it was trained with."""
 
 
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def _ordered_signals(names: Sequence[str], signals: Mapping[str, float] | None) -> list[float]:
+    given = signals or {}
+    missing = sorted(set(names) - set(given))
+    if missing:
+        raise MissingSignalError(f"head needs the signals {', '.join(missing)}")
+    return [given[name] for name in names]
+
+
+class Head(Protocol):
+    """A calibrated probability that the text is what the head was trained to find; 0.5 is the tuned threshold."""
+
+    @property
+    def signal_names(self) -> tuple[str, ...]: ...
+
+    def score(self, vector: Vector, signals: Mapping[str, float] | None = None) -> float: ...
+
+
 @dataclass(frozen=True)
 class LinearHead:
-    """sigmoid(weights · embedding + Σ signal_weights[name] · signals[name] + bias); 0.5 is the tuned threshold."""
+    """sigmoid(weights · embedding + Σ signal_weights[name] · signals[name] + bias)."""
 
     weights: npt.NDArray[np.float32]
     bias: float
     signal_weights: Mapping[str, float] = field(default_factory=dict)
 
+    @property
+    def signal_names(self) -> tuple[str, ...]:
+        return tuple(self.signal_weights)
+
     def score(self, vector: Vector, signals: Mapping[str, float] | None = None) -> float:
         z = float(self.weights @ vector) + self.bias
         if self.signal_weights:
-            given = signals or {}
-            missing = sorted(set(self.signal_weights) - set(given))
-            if missing:
-                raise MissingSignalError(f"head needs the signals {', '.join(missing)}")
-            z += sum(weight * given[name] for name, weight in self.signal_weights.items())
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+            values = _ordered_signals(self.signal_names, signals)
+            z += sum(weight * value for weight, value in zip(self.signal_weights.values(), values, strict=True))
+        return _sigmoid(z)
+
+
+@dataclass(frozen=True)
+class HiddenLayerMember:
+    """One small network: sigmoid(output · relu(hidden · inputs + hidden_bias) + output_bias)."""
+
+    hidden: npt.NDArray[np.float32]  # (inputs, units)
+    hidden_bias: npt.NDArray[np.float32]
+    output: npt.NDArray[np.float32]  # (units,)
+    output_bias: float
+
+    def probability(self, inputs: npt.NDArray[np.float32]) -> float:
+        units = np.maximum(inputs @ self.hidden + self.hidden_bias, 0.0)
+        return _sigmoid(float(units @ self.output) + self.output_bias)
+
+
+@dataclass(frozen=True)
+class HiddenLayerHead:
+    """The mean probability of a few one-hidden-layer networks (one per seed) over the embedding and
+    the named lexical signals, Platt-calibrated: sigmoid(scale · logit(mean) + bias). A hidden layer
+    lets the head weigh the words against the vector (a role-play frame is an attack when the words
+    also steer the model, not on its own), which one linear layer cannot."""
+
+    members: tuple[HiddenLayerMember, ...]
+    signal_names: tuple[str, ...]
+    scale: float
+    bias: float
+
+    def score(self, vector: Vector, signals: Mapping[str, float] | None = None) -> float:
+        inputs = np.concatenate([vector, np.asarray(_ordered_signals(self.signal_names, signals), dtype=np.float32)])
+        mean = sum(member.probability(inputs) for member in self.members) / len(self.members)
+        mean = min(max(mean, 1e-9), 1 - 1e-9)
+        return _sigmoid(self.scale * math.log(mean / (1 - mean)) + self.bias)
+
+
+def encode_array(values: npt.NDArray[np.floating]) -> dict[str, object]:
+    """A float16 array as JSON: its shape and little-endian bytes in base64 (a hidden layer as
+    decimal lists would be megabytes; float16 changes no score by more than ~1e-3)."""
+    data = np.ascontiguousarray(values, dtype="<f2")
+    return {"shape": list(data.shape), "float16_base64": base64.b64encode(data.tobytes()).decode()}
+
+
+def decode_array(document: Mapping[str, object]) -> npt.NDArray[np.float32]:
+    shape = tuple(int(n) for n in cast(list[int], document["shape"]))
+    raw = base64.b64decode(cast(str, document["float16_base64"]))
+    return np.frombuffer(raw, dtype="<f2").reshape(shape).astype(np.float32)
+
+
+def head_from_document(document: Mapping[str, Any]) -> Head:
+    """A head as `tools/semantic_train.py` stores it: `members` for a hidden-layer head, else `weights`."""
+    if "members" in document:
+        return HiddenLayerHead(
+            tuple(
+                HiddenLayerMember(
+                    decode_array(member["hidden"]),
+                    decode_array(member["hidden_bias"]),
+                    decode_array(member["output"]),
+                    float(member["output_bias"]),
+                )
+                for member in document["members"]
+            ),
+            tuple(document.get("signals", ())),
+            float(document["scale"]),
+            float(document["bias"]),
+        )
+    return LinearHead(
+        np.asarray(document["weights"], dtype=np.float32),
+        float(document["bias"]),
+        {signal: float(weight) for signal, weight in document.get("signal_weights", {}).items()},
+    )
 
 
 @dataclass(frozen=True)
 class SemanticModels:
-    heads: dict[str, LinearHead]
+    heads: dict[str, Head]
     gate: LinearTextModel
     embedder_sha256: str
     version: str
@@ -125,7 +223,7 @@ class SemanticModels:
     def head_score(self, head: str, context: TextContext, signals: Mapping[str, float] | None = None) -> float:
         """The head's probability; 0 for a text of fewer than `MIN_WORDS_FOR_A_HEAD` words, whose
         embedding carries too little meaning to judge (a one-word input scored as an attack).
-        `signals` are the lexical values the head was trained with (`LinearHead.signal_weights`)."""
+        `signals` are the lexical values the head was trained with (its signal names)."""
         if len(_WORD.findall(context.text)) < MIN_WORDS_FOR_A_HEAD:
             return 0.0
         return self.heads[head].score(self.embedding(context), signals)
@@ -138,14 +236,7 @@ def load_semantic_models(path: Path = SEMANTIC_MODEL_PATH) -> SemanticModels:
     document = json.loads(path.read_text())
     gate_path = path.parent / document["gate"]["file"]
     verify_artifact(gate_path)
-    heads = {
-        name: LinearHead(
-            np.asarray(head["weights"], dtype=np.float32),
-            float(head["bias"]),
-            {signal: float(weight) for signal, weight in head.get("signal_weights", {}).items()},
-        )
-        for name, head in document["heads"].items()
-    }
+    heads = {name: head_from_document(head) for name, head in document["heads"].items()}
     return SemanticModels(
         heads=heads,
         gate=LinearTextModel.load(gate_path),

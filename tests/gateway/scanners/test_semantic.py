@@ -102,7 +102,7 @@ def test_the_attack_head_weighs_exactly_the_signals_the_scanner_hands_it() -> No
     """Training and runtime compute the lexical signals with the same function; a renamed or
     added attack pattern must show up as a mismatch here, not as a silently ignored weight."""
     head = load_semantic_models().heads["attack_context"]
-    assert set(head.signal_weights) == set(attack_signals(0.0, [], 0.0))
+    assert set(head.signal_names) == set(attack_signals(0.0, [], 0.0))
 
 
 def test_a_head_refuses_to_score_without_its_signals() -> None:
