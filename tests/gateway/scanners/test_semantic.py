@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from services.gateway.scanners import Action, ScannerPipeline, ScannersConfig
@@ -13,12 +14,15 @@ from services.gateway.scanners.semantic import (
     MODELS_DIR,
     SEMANTIC_MODEL_PATH,
     ArtifactChecksumError,
+    HiddenLayerHead,
     MissingSignalError,
     TextContext,
+    head_from_document,
     load_semantic_models,
     verify_artifact,
 )
 from tests.gateway.scanners.helpers import scanner
+from tools.semantic_train import NetworkEnsemble
 
 # Written for these tests, in no training or evaluation set.
 ROLE_PLAY_JAILBREAK = (
@@ -110,3 +114,27 @@ def test_a_head_refuses_to_score_without_its_signals() -> None:
     context = TextContext(ROLE_PLAY_JAILBREAK)
     with pytest.raises(MissingSignalError, match=r"head needs the signals .*gate"):
         models.head_score("attack_context", context, {"lexical": 0.2})
+
+
+def test_the_context_head_is_the_hidden_layer_head_the_card_describes() -> None:
+    head = load_semantic_models().heads["attack_context"]
+    assert isinstance(head, HiddenLayerHead)
+    assert len(head.members) == 3
+    assert head.members[0].hidden.shape == (384 + len(head.signal_names), 256)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 8 units on toy data
+def test_a_stored_hidden_layer_head_scores_as_the_networks_it_was_trained_as() -> None:
+    """The runtime forward pass (numpy, float16 weights) against scikit-learn's own probabilities
+    for the same fitted networks: training and serving agree to float16's precision."""
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(300, 6)).astype(np.float32)
+    labels = inputs[:, 0] * inputs[:, 1] > 0  # not linearly separable: the hidden layer matters
+    networks = NetworkEnsemble(units=8, seeds=2).fit(inputs, labels)
+    head = head_from_document(
+        {"members": networks.members(), "signals": ["a", "b"], "scale": 1.0, "bias": 0.0}
+    )
+    expected = 1 / (1 + np.exp(-networks.decision_function(inputs)))
+    served = [head.score(row[:4], {"a": float(row[4]), "b": float(row[5])}) for row in inputs]
+    assert np.allclose(served, expected, atol=5e-3)
+    assert np.mean((np.array(served) >= 0.5) == labels) > 0.8
