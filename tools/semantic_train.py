@@ -10,9 +10,10 @@ folds): Platt calibration and the threshold come from the out-of-fold scores, so
 chosen on attack families the fold's model never saw; the stored head is then fitted on all of
 train + validation. Test is reported only. The embeddings of the rows are cached (keyed by the
 model's weights and the text) under `--cache`, so a rerun skips the minute of embedding.
-Writes `semantic_heads.json`, `prompt_risk.json`, their lines in `MANIFEST.sha256` and the
-model card `MODEL_CARD.md`, all under services/gateway/scanners/models/. Deterministic: the
-same data gives byte-identical files.
+Writes `semantic_heads.json`, `prompt_risk.json`, their lines in `MANIFEST.sha256` and
+`semantic_card.json` (the figures MODEL_CARD.md quotes), all under services/gateway/scanners/models/.
+Seeded throughout: the same data, cached vectors and library versions give the same models; vectors
+embedded afresh can differ in the last digits (batching), which moved a cut by 0.004 once.
 """
 
 from __future__ import annotations
@@ -46,7 +47,18 @@ from services.gateway.scanners.semantic import (
 from services.gateway.scanners.textmodel import BUCKETS, LinearTextModel, features
 from tools.scanner_eval import load_rows, split_of
 
-__all__ = ["GATE_MODEL_PATH", "HEADS", "TrainRow", "group_of", "load_train_rows", "main", "split_of_group"]
+__all__ = [
+    "GATE_MODEL_PATH",
+    "HEADS",
+    "NetworkEnsemble",
+    "TrainRow",
+    "group_of",
+    "load_own_benign",
+    "load_train_rows",
+    "main",
+    "split_of_group",
+    "split_of_row",
+]
 
 GATE_MODEL_PATH = MODELS_DIR / "prompt_risk.json"
 ARTIFACT_VERSION = "3"
@@ -159,7 +171,8 @@ def load_own_benign(path: Path = OWN_BENIGN) -> list[TrainRow]:
         data = json.loads(line)
         if data.get("label") != "benign" or not isinstance(data.get("text"), str):
             raise ValueError(f"{path}:{number}: own rows must be benign with a string 'text'")
-        rows.append(TrainRow(str(data["id"]), data["text"], "benign", str(data["category"]), OWN_GROUP_PREFIX + data["id"]))
+        group = OWN_GROUP_PREFIX + str(data["id"])
+        rows.append(TrainRow(str(data["id"]), data["text"], "benign", str(data.get("category", "")), group))
     return rows
 
 
