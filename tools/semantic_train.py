@@ -159,10 +159,10 @@ def load_extra_benign(path: Path) -> list[TrainRow]:
     ]
 
 
-# Rampart's own benign rows (tools/semantic_data/README.md): short plain questions about rules and
+# The project's own benign rows (tools/semantic_data/README.md): short plain questions about rules and
 # limits, which the external benign data barely holds. Always in the train split.
 OWN_BENIGN = Path(__file__).parent / "semantic_data" / "plain_questions.jsonl"
-OWN_GROUP_PREFIX = "rampart:"
+OWN_GROUP_PREFIX = "own:"
 
 
 def load_own_benign(path: Path = OWN_BENIGN) -> list[TrainRow]:
@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         "version": ARTIFACT_VERSION,
         "data": "train-safety (6,645 rows, permissive licences; SOURCE.txt lists repositories and commits)"
         f" + the tune half of {EXTRA_BENIGN}'s benign rows as extra negatives"
-        f" + {OWN_BENIGN.name} (Rampart's own plain questions, train only)",
+        f" + {OWN_BENIGN.name} (the project's own plain questions, train only)",
         "split": "by template group: sha256(group) -> train 60% / validation 20% / test 20%;"
         f" heads: {CV_FOLDS}-fold GroupKFold over train + validation for calibration and threshold",
         "rows": {f"{split}/{label}": count for (split, label), count in sorted(counts.items())},
