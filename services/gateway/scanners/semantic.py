@@ -164,7 +164,8 @@ class HiddenLayerHead:
 
 def encode_array(values: npt.NDArray[np.floating]) -> dict[str, object]:
     """A float16 array as JSON: its shape and little-endian bytes in base64 (a hidden layer as
-    decimal lists would be megabytes; float16 changes no score by more than ~1e-3)."""
+    decimal lists would be megabytes; tests/gateway/scanners/test_semantic.py holds the served
+    scores within 0.005 of scikit-learn's for the same networks)."""
     data = np.ascontiguousarray(values, dtype="<f2")
     return {"shape": list(data.shape), "float16_base64": base64.b64encode(data.tobytes()).decode()}
 
