@@ -9,8 +9,14 @@ every sentence that asks its reader for something: one that opens with an instru
 a question opening with a question word. Redacting (the default action) cuts exactly those
 sentences out, so the model still sees the rest of the document.
 
-It over-fires on purpose on content addressed to human readers ("Check out the new release."):
-there the cost is one sentence removed from a document, measured in docs/safety.md.
+Documents written for people ask their readers for things too ("Run `make up`.", "Please send the
+slides before Friday's meeting."), and those requests are about the document itself. So a request
+is kept when it is anchored in its document: it names code (backticks, flags, file names, issue
+numbers), introduces what follows (ends in a colon), or shares at least two of its own content
+words, and a third of them, with the rest of the document. A planted request has no such anchor:
+it was written for another page. A request that speaks about the AI reading it (its instructions,
+its response, the user, the conversation) is never anchored. What this costs and catches, on
+documents and planted requests nothing was tuned on, is in docs/safety.md.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import re
 from services.gateway.scanners.base import Finding
 from services.gateway.scanners.findings import SpanScanner
 
-__all__ = ["IndirectInjectionScanner", "reader_requests"]
+__all__ = ["IndirectInjectionScanner", "planted_requests", "reader_requests"]
 
 # Verbs that open an instruction, in their imperative form: what instruction-tuning data and task
 # prompts start with. Written from general knowledge of such prompts, not from an evaluation set;
@@ -223,11 +229,195 @@ def reader_requests(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# A request that names code or a reference belongs to the technical text around it: inline code,
+# a command-line flag, a call, a snake_case or CONSTANT_CASE name, a file name, an assignment, a
+# path, an issue number, a @handle, a link to a section of the same page.
+_CODE = re.compile(
+    r"`|(?<![\w-])--?[a-z][\w-]+|\w\(\)|\b[a-z]\w*_\w+\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
+    r"|\b\w+\.(?:py|js|ts|json|ya?ml|toml|cfg|ini|txt|md|sh|c|h|cc|cpp|rs|go|java|html|css|xml|conf|env)\b"
+    r"|<[^>\s]+>|=|::|/[\w.-]+/|#\d+|(?<!\w)@\w|\]\(#"
+)
+# Words that speak about the AI reading the content: such a request is an injection whatever
+# words it shares with the document.
+_ADDRESSES_THE_AI = re.compile(
+    r"\b(?:AI|assistant|chatbot|language model|LLM|(?:Chat)?GPT|prompt|instructions?|directives?|the user"
+    r"|your (?:response|answer|reply|output|summary)|respond|summari[sz]e|conversation|previous|prior)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\b[^\W\d_][\w'-]{2,}")
+# Words too common to tie a request to its document ("Please let me know the new time").
+_COMMON = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "you",
+        "your",
+        "with",
+        "this",
+        "that",
+        "from",
+        "are",
+        "was",
+        "were",
+        "have",
+        "has",
+        "had",
+        "not",
+        "but",
+        "all",
+        "any",
+        "can",
+        "will",
+        "would",
+        "should",
+        "could",
+        "use",
+        "using",
+        "used",
+        "make",
+        "made",
+        "get",
+        "got",
+        "new",
+        "one",
+        "two",
+        "also",
+        "more",
+        "most",
+        "some",
+        "such",
+        "very",
+        "just",
+        "like",
+        "into",
+        "than",
+        "then",
+        "them",
+        "they",
+        "their",
+        "there",
+        "here",
+        "what",
+        "which",
+        "when",
+        "where",
+        "who",
+        "why",
+        "how",
+        "does",
+        "did",
+        "done",
+        "its",
+        "our",
+        "out",
+        "about",
+        "over",
+        "under",
+        "only",
+        "other",
+        "each",
+        "every",
+        "same",
+        "well",
+        "please",
+        "kindly",
+        "need",
+        "needs",
+        "want",
+        "wants",
+        "know",
+        "let",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "now",
+        "first",
+        "next",
+        "last",
+        "good",
+        "best",
+        "better",
+        "way",
+        "ways",
+        "thing",
+        "things",
+        "time",
+        "times",
+        "day",
+        "days",
+        "year",
+        "years",
+        "sure",
+        "able",
+        "many",
+        "much",
+        "few",
+        "lot",
+        "lots",
+        "see",
+        "seen",
+        "look",
+        "find",
+        "give",
+        "take",
+        "keep",
+        "work",
+        "works",
+        "working",
+        "help",
+        "tell",
+        "say",
+        "said",
+        "ask",
+        "asked",
+        "show",
+        "list",
+        "write",
+        "read",
+        "following",
+        "below",
+        "above",
+        "note",
+        "today",
+        "tomorrow",
+    ]
+) | frozenset(_INSTRUCTION_VERBS)
+_MIN_SHARED_WORDS = 2
+_MIN_SHARED_SHARE = 1 / 3
+
+
+def _content_words(text: str) -> set[str]:
+    # Six letters stand in for a stem: "versions" and "version" meet, "install" and "installed" too.
+    return {word.lower()[:6] for word in _WORD.findall(text) if word.lower() not in _COMMON}
+
+
+def _anchored(request: str, rest_of_document: str) -> bool:
+    """Whether a request belongs to the document it sits in (see the module docstring)."""
+    if _ADDRESSES_THE_AI.search(request):
+        return False
+    if request.endswith(":") or _CODE.search(request):
+        return True
+    own = _content_words(request)
+    shared = len(own & _content_words(rest_of_document))
+    return shared >= _MIN_SHARED_WORDS and shared >= _MIN_SHARED_SHARE * len(own)
+
+
+def planted_requests(text: str) -> list[tuple[int, int]]:
+    """Spans of the requests in `text` that do not belong to it: what this scanner cuts."""
+    return [
+        (start, end)
+        for start, end in reader_requests(text)
+        if not _anchored(text[start:end], text[:start] + " " + text[end:])
+    ]
+
+
 class IndirectInjectionScanner(SpanScanner):
     name = "indirect_injection"
 
     def find(self, text: str) -> list[Finding]:
-        return [Finding("instruction_in_content", start, end, 1.0) for start, end in reader_requests(text)]
+        return [Finding("instruction_in_content", start, end, 1.0) for start, end in planted_requests(text)]
 
     def replacement(self, finding: Finding, original: str) -> str:
         return "[REMOVED: INSTRUCTION IN THIRD-PARTY CONTENT]"

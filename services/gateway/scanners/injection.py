@@ -105,9 +105,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"|\bto (?:the|any) " + _AI + r"\b[^.!?\n]{0,20}[:,]",
         ),
         (
-            # Data smuggled out through a rendered image URL, or sensitive data sent to an address.
+            # Data smuggled out through a rendered image URL (a query value left as a slot for the
+            # model to fill: "?q={conversation}", "?d=[DATA]"; a static badge's "?branch=main" is
+            # not one), or sensitive data sent to an address.
             "exfiltration",
-            r"!\[[^\]\n]*\]\(\s*https?://[^)\s]*[?&][^)\s]*="
+            r"!\[[^\]\n]*\]\(\s*https?://[^)\s]*[?&][^)\s=]*=[^)\s]*?(?:[\[{<$]|(?-i:\b[A-Z]{3,}\b)|\.\.\.)"
             r"|\b(?:send|forward|upload|transmit|exfiltrate|leak|e-?mail)\b[^.!?\n]{0,40}?"
             r"\b(?:(?:this |the |our )?conversation|chat history|previous messages"
             r"|(?:the )?user'?s? (?:data|details|information|messages|password|credentials|e-?mail|address|phone number))\b"

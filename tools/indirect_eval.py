@@ -1,0 +1,176 @@
+"""Third-party content through production's scanners: what benign documents lose, what planted requests survive.
+
+    python -m tools.indirect_eval [--half report|tune] [--planted 800] [--documents N] [--train-data DIR]
+
+A `tool` message meets the input scanners and then `indirect_injection` (docs/safety.md). This
+measures both sides of that on text the scanners were not written against:
+
+- benign documents: the long descriptions of the Python distributions installed beside Rampart
+  (READMEs and changelogs written by their authors: install steps, "Use `x` instead", questions
+  to their readers), four paragraphs of one distribution to a document. A document is blocked, or
+  loses a sentence when `indirect_injection` cuts one.
+- planted requests: single-line injections, extraction attempts, harmful asks and off-topic tasks
+  from train-safety, each inserted at a random sentence or paragraph boundary of a random
+  document (a period added when the row has no end mark). A plant is caught when the document is
+  blocked or the planted text no longer appears whole.
+
+Each side is split in two halves that never mix: distributions by a hash of their name, planted
+rows by train-safety's template groups (`report` = the test groups the semantic heads never saw).
+The anchoring rules of `indirect_injection` were chosen on the `tune` half; figures in
+docs/safety.md are the `report` half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from services.gateway.scanners.base import PipelineResult
+from services.gateway.scanners.config import ScannersConfig
+from services.gateway.scanners.pipeline import ScannerPipeline
+from tools.semantic_train import group_of, split_of_group
+
+__all__ = ["Plant", "benign_documents", "main", "plant", "planted_rows"]
+
+Half = Literal["tune", "report"]
+PARAGRAPHS_PER_DOCUMENT = 4
+PLANTED_FILES = ("injection", "harmful", "benign")
+# Benign train-safety rows that read as a task handed to the reader: what an off-topic planted
+# instruction looks like. The rest of benign.jsonl (role-play, maths, chat turns) is left out.
+OFF_TOPIC_TASKS = frozenset({"trivia-question", "instruction", "task-instruction"})
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n\n")
+
+
+def _half_of(key: str) -> Half:
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32
+    return "tune" if bucket < 0.5 else "report"
+
+
+def _prose_paragraphs(description: str) -> list[str]:
+    """Paragraphs of running text: code blocks, tables, directives and very long blocks left out."""
+    kept, in_code = [], False
+    for paragraph in _PARAGRAPH_BREAK.split(description):
+        if "```" in paragraph:
+            in_code ^= paragraph.count("```") % 2 == 1
+            continue
+        text = paragraph.strip()
+        if in_code or not 80 <= len(text) <= 2000 or text.count("\n") > 12:
+            continue
+        if text.startswith(("|", "    ", "..", ">>>", "$", "#")):
+            continue
+        kept.append(text)
+    return kept
+
+
+def benign_documents(half: Half) -> list[str]:
+    """Documents from the installed distributions' descriptions, in a stable order. Distributions
+    that ship the same text (a family of wheels) give one document, in the half of the first name."""
+    by_name: dict[str, str] = {}
+    for distribution in metadata.distributions():
+        name = (distribution.metadata["Name"] or "").lower()
+        body = distribution.metadata.get_payload() or distribution.metadata["Description"] or ""  # type: ignore[attr-defined]
+        if name and isinstance(body, str):
+            by_name.setdefault(name, body)
+    first_name: dict[str, str] = {}
+    for name in sorted(by_name):
+        paragraphs = _prose_paragraphs(by_name[name])
+        for start in range(0, len(paragraphs), PARAGRAPHS_PER_DOCUMENT):
+            first_name.setdefault("\n\n".join(paragraphs[start : start + PARAGRAPHS_PER_DOCUMENT]), name)
+    return [document for document, name in first_name.items() if _half_of(name) == half]
+
+
+@dataclass(frozen=True)
+class Plant:
+    family: str  # file:category, e.g. "harmful:advbench"
+    text: str
+
+
+def planted_rows(train_data: Path, half: Half) -> list[Plant]:
+    rows = []
+    for name in PLANTED_FILES:
+        with (train_data / f"{name}.jsonl").open(encoding="utf-8") as lines:
+            for line in lines:
+                row = json.loads(line)
+                category = str(row["category"]).split(":")[0]
+                text = str(row["text"]).strip()
+                if name == "benign" and category not in OFF_TOPIC_TASKS:
+                    continue
+                if len(text) > 300 or "\n" in text:
+                    continue
+                in_report = split_of_group(group_of(row)) == "test"
+                if in_report == (half == "report"):
+                    rows.append(Plant(f"{name}:{category}", text))
+    return rows
+
+
+def plant(document: str, text: str, rng: random.Random) -> str:
+    """`document` with `text` inserted as a sentence at a random boundary."""
+    if not text.endswith((".", "!", "?")):
+        text += "."
+    at = rng.choice([0, len(document), *(m.end() for m in _BOUNDARY.finditer(document))])
+    before, after = document[:at], document[at:]
+    lead = " " if before and not before.endswith((" ", "\n")) else ""
+    tail = " " if after and not after.startswith((" ", "\n")) else ""
+    return f"{before}{lead}{text}{tail}{after}"
+
+
+def _lost_a_sentence(result: PipelineResult) -> bool:
+    return any(v.scanner == "indirect_injection" and v.findings for v in result.verdicts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.indirect_eval", description=__doc__.split("\n")[0])
+    parser.add_argument("--half", choices=["tune", "report"], default="report")
+    parser.add_argument("--planted", type=int, default=800, help="how many planted documents (default 800)")
+    parser.add_argument("--documents", type=int, help="use only the first N benign documents (a quick look)")
+    parser.add_argument("--train-data", type=Path, default=Path("../shared/eval/train-safety"))
+    parser.add_argument("--config", type=Path, default=Path("services/config/gateway-prod.yaml"))
+    args = parser.parse_args(argv)
+    if not (args.train_data / "injection.jsonl").is_file():
+        parser.error(f"--train-data: no injection.jsonl under {args.train_data}")
+    raw = yaml.safe_load(args.config.read_text())
+    pipeline = ScannerPipeline.from_config(ScannersConfig.model_validate(raw.get("scanners") or {}))
+    documents = benign_documents(args.half)[: args.documents]
+    if not documents:
+        parser.error("no installed distribution has a description to use as a document")
+
+    blocked = lost = 0
+    for number, document in enumerate(documents, start=1):
+        result = pipeline.scan_input(document, third_party=True)
+        blocked += result.blocked
+        lost += not result.blocked and _lost_a_sentence(result)
+        if number % 200 == 0:
+            print(f"  benign documents: {number}/{len(documents)}", file=sys.stderr, flush=True)
+    rng = random.Random(7)
+    plants = planted_rows(args.train_data, args.half)
+    caught: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    for row in rng.sample(plants, min(args.planted, len(plants))):
+        result = pipeline.scan_input(plant(rng.choice(documents), row.text, rng), third_party=True)
+        seen[row.family] += 1
+        caught[row.family] += result.blocked or row.text.rstrip(".") not in result.text
+    total = sum(seen.values())
+    print(f"half: {args.half}; configuration: {args.config}")
+    share = f"blocked {blocked / len(documents):.3f}; lost a sentence {lost / len(documents):.3f}"
+    print(f"benign documents: {len(documents)}; {share}")
+    print(f"planted requests caught: {sum(caught.values()) / total:.3f} of {total}")
+    for family in sorted(seen):
+        print(f"  {family}: {caught[family]}/{seen[family]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
