@@ -41,6 +41,7 @@ _INSTRUCTION_VERBS = [
     "answer",
     "append",
     "apply",
+    "argue",
     "arrange",
     "ask",
     "assess",
@@ -64,21 +65,31 @@ _INSTRUCTION_VERBS = [
     "compose",
     "compute",
     "convert",
+    "convince",
     "correct",
+    "count",
     "create",
     "debug",
     "decode",
     "define",
     "delete",
+    "demonstrate",
     "describe",
+    "design",
     "detect",
     "determine",
     "develop",
-    "disregard",
+    "disclose",
+    "discuss",
     "display",
+    "disregard",
     "download",
     "draft",
+    "draw",
+    "duplicate",
+    "echo",
     "edit",
+    "elaborate",
     "email",
     "encode",
     "enumerate",
@@ -101,6 +112,7 @@ _INSTRUCTION_VERBS = [
     "help",
     "identify",
     "ignore",
+    "illustrate",
     "imagine",
     "implement",
     "include",
@@ -110,12 +122,15 @@ _INSTRUCTION_VERBS = [
     "instruct",
     "introduce",
     "invent",
+    "justify",
     "list",
     "locate",
     "look",
     "make",
     "mention",
     "modify",
+    "name",
+    "narrate",
     "navigate",
     "notify",
     "offer",
@@ -126,6 +141,8 @@ _INSTRUCTION_VERBS = [
     "output",
     "paraphrase",
     "persuade",
+    "pick",
+    "plan",
     "predict",
     "prepare",
     "pretend",
@@ -134,14 +151,19 @@ _INSTRUCTION_VERBS = [
     "promote",
     "propose",
     "provide",
+    "quote",
+    "rank",
     "read",
+    "recite",
     "recommend",
+    "remind",
     "rename",
-    "reply",
     "repeat",
     "rephrase",
+    "reply",
     "respond",
     "restate",
+    "reveal",
     "review",
     "rewrite",
     "run",
@@ -155,11 +177,15 @@ _INSTRUCTION_VERBS = [
     "show",
     "simplify",
     "solve",
+    "sort",
     "specify",
+    "spell",
+    "state",
     "stop",
     "suggest",
     "summarise",
     "summarize",
+    "teach",
     "tell",
     "think",
     "transcribe",
@@ -201,14 +227,20 @@ _QUESTION_WORDS = [
     "have",
     "has",
 ]
-_OPENERS = r"(?:(?:please|kindly|now|also|then|and|so|first|next|finally|ok|okay)[,]?\s+)*"
+_OPENERS = (
+    r"(?:(?:please|kindly|now|also|then|and|so|first|next|finally|ok|okay)[,]?\s+"
+    r"|(?:you (?:need|have) to|you must|you should|i (?:need|want|would like|'d like) you to"
+    r"|your (?:new |next )?task is to)\s+)*"
+)
 _INSTRUCTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_INSTRUCTION_VERBS)})\b(?![:'-])\s+\S", re.IGNORECASE)
 _QUESTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})\b\s+\S.*\?\W*$", re.IGNORECASE | re.DOTALL)
 # A sentence ends at . ! ? (followed by space or the end) or at a line break.
 _SENTENCE = re.compile(r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|$)""", re.MULTILINE)
 _WRAPPED = re.compile(r"\n(?=[ \t]*[a-z])")
 # Quotes, bullets and list numbers before the first word.
-_LEAD = re.compile(r"""^[\s"'“‘(\[*>#-]*(?:\d+[.)]\s*)?""")
+_LEAD = re.compile(
+    r"""^[\s"'“‘(\[*>#-]*(?:\d+[.)]\s*)?(?:(?:new )?(?:question|instruction|task|command)\s*:\s*)?""", re.IGNORECASE
+)
 
 
 def reader_requests(text: str) -> list[tuple[int, int]]:
