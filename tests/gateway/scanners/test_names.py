@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from services.gateway.scanners import Action
 from services.gateway.scanners.base import Scanner
 from services.gateway.scanners.names import load_ner
 from tests.gateway.scanners.helpers import scanner
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +77,46 @@ def test_people_who_share_a_technology_name_are_still_redacted(pii: Scanner, tex
 def test_only_the_entity_recogniser_is_loaded() -> None:
     """`ner` embeds tokens itself: the shared `tok2vec` (for the tagger and parser) would only add work."""
     assert load_ner().pipe_names == ["ner"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Greetings and sign-offs: the model has no context there, the position says "person".
+        ("Dear Kirsty Wood,\nThe keys are ready.", "Dear [PERSON],\nThe keys are ready."),
+        ("See you on Tuesday.\n\nBest,\nAllison", "See you on Tuesday.\n\nBest,\n[PERSON]"),
+        ("Thanks, Jolene Kildea", "Thanks, [PERSON]"),
+        # Particles and inner capitals are part of a name.
+        ("Forward this to Isis van Stralen please.", "Forward this to [PERSON] please."),
+    ],
+)
+def test_names_in_greetings_sign_offs_and_with_particles(pii: Scanner, text: str, expected: str) -> None:
+    assert pii.scan(text).redacted_text == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dear Hiring Manager,\nI am applying for the role.",
+        "Hello,\n\nWe assessed the cluster.",
+        "Hello World",
+        "Write a Hello World program in Rust.",
+        "Thanks, Team",
+    ],
+)
+def test_greetings_to_roles_and_the_world_are_not_names(pii: Scanner, text: str) -> None:
+    assert pii.scan(text).action is Action.ALLOW
+
+
+@pytest.mark.parametrize(("split", "bound"), [("tune", 0.85), ("report", 0.80)])
+def test_made_up_names_of_ten_locales_are_found(pii: Scanner, split: str, bound: float) -> None:
+    """`data/synthetic_pii.jsonl` (README beside it): the greeting and particle rules were written
+    against the tune rows; measured 0.887 (tune) and 0.843 (report) overlap on 2026-12-05."""
+    rows = [json.loads(line) for line in (DATA / "synthetic_pii.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [row for row in rows if row["split"] == split and row["kind"] == "person"]
+    found = 0
+    for row in rows:
+        start, end = row["span"]
+        found += any(f.kind == "person" and f.start < end and start < f.end for f in pii.scan(row["text"]).findings)
+    assert len(rows) == 300
+    assert found / len(rows) >= bound
