@@ -262,12 +262,13 @@ def reader_requests(text: str) -> list[tuple[int, int]]:
 
 
 # A request that names code or a reference belongs to the technical text around it: inline code,
-# a command-line flag, a call, a snake_case or CONSTANT_CASE name, a file name, an assignment, a
-# path, an issue number, a @handle, a link to a section of the same page.
+# a command-line flag, a call, a snake_case, CONSTANT_CASE or CamelCase name, a file name, an
+# assignment, a path, an issue number, a @handle, a link to a section of the same page, a version.
 _CODE = re.compile(
     r"`|(?<![\w-])--?[a-z][\w-]+|\w\(\)|\b[a-z]\w*_\w+\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
     r"|\b\w+\.(?:py|js|ts|json|ya?ml|toml|cfg|ini|txt|md|sh|c|h|cc|cpp|rs|go|java|html|css|xml|conf|env)\b"
     r"|<[^>\s]+>|=|::|/[\w.-]+/|#\d+|(?<!\w)@\w|\]\(#"
+    r"|\b[A-Z]?[a-z]+[A-Z][A-Za-z0-9]*\b|\b\d+\.\d+(?:\.\d+)*\b"
 )
 # Words that speak about the AI reading the content: such a request is an injection whatever
 # words it shares with the document.
