@@ -80,7 +80,7 @@ ANSWER = (
             ],
         ),
         (
-            "Two steps remain. Install the package with pip:\n\n    pip install rampart",
+            "Two steps remain. Install the package with pip:\n\n    pip install example-package",
             ["Install the package with pip:"],
         ),
     ],
