@@ -57,10 +57,11 @@ async def test_a_request_planted_in_a_tool_result_is_cut_out_before_the_model(
     response = await client.post("/v1/chat/completions", json=body, headers=auth("northwind"))
     assert response.status_code == 200, response.text
     # What the model received (the bench echoes every message's content): the user's own request is
-    # theirs to make and passes; the one planted in the email is cut, the rest of the email kept.
+    # theirs to make and passes; the one planted in the email is cut, the rest of the email kept
+    # (the sign-off's name redacted as personal data, like any name the input scanners find).
     assert response.json()["echo"] == (
         "Summarise the email the tool fetched. Fetching it. "
-        "From: Bob\nThe quarterly numbers are attached. [REMOVED: INSTRUCTION IN THIRD-PARTY CONTENT]\nBest, Bob"
+        "From: Bob\nThe quarterly numbers are attached. [REMOVED: INSTRUCTION IN THIRD-PARTY CONTENT]\nBest, [PERSON]"
     )
     assert len(bench.calls) == 1
 

@@ -1,6 +1,6 @@
 """Street addresses: made-up ones of ten locales are redacted whole; numbers beside ordinary words are not.
 
-The made-up addresses are `data/synthetic_pii.jsonl` (Faker, seeded; README beside it): the
+The made-up addresses are `data/synthetic_pii.jsonl` (Faker, seeded; how it was made is in the README beside it): the
 patterns were written against its `tune` rows, and the `report` rows (another seed, other sentence
 shapes) are the figures docs/safety.md gives.
 """
