@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from services.gateway.scanners import Action, ScannersConfig, ScannerSettings
 from services.gateway.scanners.base import Scanner, Stage
 from services.gateway.scanners.pipeline import build_scanner
@@ -14,3 +18,10 @@ GITHUB_TOKEN = "ghp_R8mZ2kLq9XvT4nB7wY1cP6sD3fH0jG5aUe2K"
 def scanner(name: str, stage: Stage = "input", action: Action = Action.REDACT, **config: object) -> Scanner:
     settings = ScannerSettings(action=action)
     return build_scanner(name, stage, settings, ScannersConfig.model_validate(config))
+
+
+def synthetic_pii(split: str, kind: str) -> list[dict[str, Any]]:
+    """One half's made-up names ("person") or street addresses ("street_address") from
+    data/synthetic_pii.jsonl (how it was made: the README beside it)."""
+    lines = (Path(__file__).parent / "data" / "synthetic_pii.jsonl").read_text(encoding="utf-8").splitlines()
+    return [row for row in map(json.loads, lines) if row["split"] == split and row["kind"] == kind]

@@ -1,8 +1,8 @@
 """Street addresses: made-up ones of ten locales are redacted whole; numbers beside ordinary words are not.
 
-The made-up addresses are `data/synthetic_pii.jsonl` (Faker, seeded; how it was made is in the README beside it): the
-patterns were written against its `tune` rows, and the `report` rows (another seed, other sentence
-shapes) are the figures docs/safety.md gives.
+The made-up addresses are `data/synthetic_pii.jsonl` (Faker, seeded; how it was made is in the README
+beside it): the patterns were written against its `tune` rows, and the `report` rows (another seed,
+other sentence shapes) are the figures docs/safety.md gives.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.scanners import Action
 from services.gateway.scanners.addresses import street_addresses
 from services.gateway.scanners.base import Scanner
-from tests.gateway.scanners.helpers import scanner
+from tests.gateway.scanners.helpers import synthetic_pii
 
 DATA = Path(__file__).parent / "data"
 
@@ -24,8 +23,7 @@ DATA = Path(__file__).parent / "data"
 def _covered_share(split: str) -> tuple[float, Counter[str]]:
     """Share of the split's addresses whose characters the findings cover (90 % or more), and the
     locales of the misses."""
-    rows = [json.loads(line) for line in (DATA / "synthetic_pii.jsonl").read_text(encoding="utf-8").splitlines()]
-    rows = [row for row in rows if row["split"] == split and row["kind"] == "street_address"]
+    rows = synthetic_pii(split, "street_address")
     missed: Counter[str] = Counter()
     for row in rows:
         start, end = row["span"]
@@ -40,11 +38,6 @@ def _covered_share(split: str) -> tuple[float, Counter[str]]:
 def test_made_up_addresses_of_ten_locales_are_found_whole(split: str, bound: float) -> None:
     share, missed = _covered_share(split)
     assert share >= bound, missed  # measured 0.973 (tune) and 0.917 (report) on 2026-12-05
-
-
-@pytest.fixture(scope="module")
-def pii() -> Scanner:
-    return scanner("pii", action=Action.REDACT)
 
 
 @pytest.mark.parametrize(

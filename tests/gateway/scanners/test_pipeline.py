@@ -13,7 +13,9 @@ from services.gateway.scanners import (
 from services.gateway.scanners.base import Stage
 from tests.gateway.scanners.helpers import AWS_KEY
 
-SYSTEM_PROMPT = f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or supplier names."
+SYSTEM_PROMPT = (
+    f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or supplier names."
+)
 
 
 def pipeline(**config: object) -> ScannerPipeline:

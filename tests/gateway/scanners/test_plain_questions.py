@@ -24,8 +24,11 @@ PLAIN_QUESTIONS = (
 
 @pytest.mark.parametrize("environment", ["local", "dev", "staging", "prod"])
 def test_plain_product_questions_pass_the_input_scanners(environment: str) -> None:
-    config = (load_gateway_config(environment) if environment == "local"
-              else parse_gateway_config(rendered_config("gateway", environment), environment))
+    config = (
+        load_gateway_config(environment)
+        if environment == "local"
+        else parse_gateway_config(rendered_config("gateway", environment), environment)
+    )
     pipeline = ScannerPipeline.from_config(config.scanners)
     blocked = [question for question in PLAIN_QUESTIONS if pipeline.scan_input(question).blocked]
     assert blocked == []

@@ -131,9 +131,7 @@ def test_a_stored_hidden_layer_head_scores_as_the_networks_it_was_trained_as() -
     inputs = rng.normal(size=(300, 6)).astype(np.float32)
     labels = inputs[:, 0] * inputs[:, 1] > 0  # not linearly separable: the hidden layer matters
     networks = NetworkEnsemble(units=8, seeds=2).fit(inputs, labels)
-    head = head_from_document(
-        {"members": networks.members(), "signals": ["a", "b"], "scale": 1.0, "bias": 0.0}
-    )
+    head = head_from_document({"members": networks.members(), "signals": ["a", "b"], "scale": 1.0, "bias": 0.0})
     expected = 1 / (1 + np.exp(-networks.decision_function(inputs)))
     served = [head.score(row[:4], {"a": float(row[4]), "b": float(row[5])}) for row in inputs]
     assert np.allclose(served, expected, atol=5e-3)

@@ -9,7 +9,9 @@ from services.gateway.scanners import Action, PipelineResult, ScannerPipeline, S
 from services.gateway.scanners.pipeline import STREAM_HOLDBACK_CHARS, STREAM_MIN_RELEASE_CHARS
 from tests.gateway.scanners.helpers import AWS_KEY, GITHUB_TOKEN
 
-SYSTEM_PROMPT = f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or supplier names."
+SYSTEM_PROMPT = (
+    f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or supplier names."
+)
 
 
 def stream(text: str, cuts: list[int], **config: object) -> tuple[str, PipelineResult]:
