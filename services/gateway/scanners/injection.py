@@ -6,6 +6,7 @@ aimed at the model's own response, code to be slipped into an answer, and the ma
 indirect injection: text that speaks to the AI reading it, exfiltration) are features of the
 model, not verdicts on their own: benign prompts say "ignore" and "bypass" all the time, and the
 weights learned in `train.py` decide how much each pattern counts in context.
+A persona jailbreak that takes the model's refusals away (`refusal.py`) is decisive on its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from services.gateway.scanners.base import Finding, Stage, Verdict
 from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import verdict_from_findings
+from services.gateway.scanners.refusal import suppresses_refusals
 from services.gateway.scanners.semantic import SemanticModels, TextContext
 from services.gateway.scanners.textmodel import LinearTextModel, features
 
@@ -295,7 +297,7 @@ class PromptInjectionScanner:
 
     def lexical_score(self, text: str, patterns: list[str]) -> float:
         probability = self.model.probability(features(text, lambda _: patterns))
-        if not DECISIVE_PATTERNS.isdisjoint(patterns):
+        if not DECISIVE_PATTERNS.isdisjoint(patterns) or suppresses_refusals(text):
             return max(probability, DECISIVE_SCORE)
         if ADDRESSES_THE_MODEL.isdisjoint(patterns):
             return min(probability, UNADDRESSED_CEILING)
