@@ -53,14 +53,13 @@ try update upload use verify visit write
 # The same in French, German, Spanish, Italian and Portuguese: instructions planted in English
 # documents are often in another language. Imperative forms only.
 _FOREIGN_VERB_LIST = """
-réponds répondez réponde traduis traduisez écris écrivez explique expliquez décris décrivez donne donnez dis dites
-liste listez nomme nommez indique indiquez antworte antworten beantworte beantworten übersetze übersetzen schreibe
-schreiben erkläre erklären beschreibe beschreiben gib geben sag sagen nenne nennen liste responde responda responded
-traduce traduzca escribe escriba explica explique describe describa dime dígame enumera nombra indica rispondi
-rispondete risponda traduci traducete scrivi scrivete spiega spiegate descrivi descrivete dimmi elenca nomina indica
-responda traduza escreva explique descreva diga
+réponds répondez traduis traduisez écris écrivez explique expliquez décris décrivez donne donnez dis dites liste
+listez nomme nommez indique indiquez antworte antworten beantworte beantworten übersetze übersetzen schreibe schreiben
+erkläre erklären beschreibe beschreiben gib geben sag sagen nenne nennen responde responda traduce traduzca escribe
+escriba explica describa dime dígame enumera nombra indica rispondi rispondete risponda traduci traducete scrivi
+scrivete spiega spiegate descrivi descrivete dimmi elenca nomina traduza escreva descreva diga
 """
-_INSTRUCTION_VERBS = _INSTRUCTION_VERB_LIST.split() + _FOREIGN_VERB_LIST.split()
+_INSTRUCTION_VERBS = list(dict.fromkeys(_INSTRUCTION_VERB_LIST.split() + _FOREIGN_VERB_LIST.split()))
 _QUESTION_WORD_LIST = """
 what which who whom whose when where why how can could would will should shall do does did is are was were am may
 might have has
@@ -74,11 +73,17 @@ _OPENERS = (
 )
 _INSTRUCTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_INSTRUCTION_VERBS)})\b(?![:'-])\s+\S", re.IGNORECASE)
 _QUESTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})\b\s+\S.*\?\W*$", re.IGNORECASE | re.DOTALL)
-# How task datasets frame a task: "In this task, you are given ...", "Given a list of ...".
+# What only a task given to a model says ("In this task, you are given ...", "Your job is to ..."):
+# such a sentence is a request wherever it stands, and never anchored in its document.
+_TASK_SETTING = (
+    r"in this task\b|you (?:are|will be|have been) (?:given|provided|shown|presented|asked|required|tasked)\b"
+    r"|your (?:task|job|goal|objective|mission) is\b"
+)
+_SETS_A_TASK = re.compile(rf"\b(?:{_TASK_SETTING})", re.IGNORECASE)
+# ... and how task datasets open one: those, or "Given a list of ...".
 _TASK_FRAME = re.compile(
-    r"(?:in this task,?\s+)?(?:you (?:are|will be|have been) (?:given|provided|shown|presented|asked|required|tasked)\b"
-    r"|given (?:a|an|the|two|three|some|several|each|one|\d+)\b|your (?:task|job|goal|objective|mission) is\b"
-    r"|in this task\b|the task is\b|consider the (?:given|following)\b)",
+    rf"(?:{_TASK_SETTING}|given (?:a|an|the|two|three|some|several|each|one|\d+)\b|the task is\b"
+    r"|consider the (?:given|following)\b)",
     re.IGNORECASE,
 )
 # A statement that announces new or overriding instructions to whoever reads it ("Fresh directives of
@@ -90,12 +95,6 @@ _ANNOUNCEMENT = re.compile(
     r"|supersedes?|overrides?|overwrite|overshadows?|subordinate|secondary|disregard(?:ed)?|cease|eject|incoming"
     r"|forthcoming|just (?:been )?(?:received|arrived|come in|transmitted|landed|assigned|issued)"
     r"|(?:all|every|no) (?:other|previous|prior)|(?:everything|all) else)\b)",
-    re.IGNORECASE,
-)
-# What only a task given to a model says: such a request is never anchored in its document.
-_SETS_A_TASK = re.compile(
-    r"\bin this task\b|\byou (?:are|will be|have been) (?:given|provided|presented|asked|required|tasked)\b"
-    r"|\byour (?:task|job|goal|objective|mission) is\b",
     re.IGNORECASE,
 )
 # A short clause before the request: "For clarification, can you ...?", "Just for fun, forget ...".
