@@ -75,15 +75,21 @@ REFUSAL_CUES: dict[str, re.Pattern[str]] = {
 _DECISIVE_WITH = ("never_refuse", "no_ethics")
 
 
+def _lowered(text: str) -> str:
+    return text.lower().replace("\u2019", "'")  # typographic apostrophe as a plain one
+
+
 def refusal_suppression(text: str) -> frozenset[str]:
     """The kinds of refusal-suppression cue in `text` (names of REFUSAL_CUES)."""
-    lowered = text.lower().replace("\u2019", "'")  # typographic apostrophe as a plain one
+    lowered = _lowered(text)
     return frozenset(name for name, pattern in REFUSAL_CUES.items() if pattern.search(lowered))
 
 
 def suppresses_refusals(text: str) -> bool:
     """Two kinds of cue, one of them against refusing or against ethics: a persona jailbreak."""
-    lowered = text.lower().replace("\u2019", "'")
-    if not any(REFUSAL_CUES[name].search(lowered) for name in _DECISIVE_WITH):
+    lowered = _lowered(text)
+    decisive = [name for name in _DECISIVE_WITH if REFUSAL_CUES[name].search(lowered)]
+    if not decisive:
         return False  # most texts stop here, after two patterns
-    return len(refusal_suppression(text)) >= 2
+    others = (pattern for name, pattern in REFUSAL_CUES.items() if name not in _DECISIVE_WITH)
+    return len(decisive) == 2 or any(pattern.search(lowered) for pattern in others)
