@@ -97,6 +97,13 @@ _ANNOUNCEMENT = re.compile(
     r"|(?:all|every|no) (?:other|previous|prior)|(?:everything|all) else)\b)",
     re.IGNORECASE,
 )
+# Words that speak about the AI reading the content: such a request is an injection whatever
+# words it shares with the document.
+_ADDRESSES_THE_AI = re.compile(
+    r"\b(?:AI|assistant|chatbot|language model|LLM|(?:Chat)?GPT|prompt|instructions?|directives?|the user"
+    r"|your (?:response|answer|reply|output|summary)|respond|summari[sz]e|conversation|previous|prior)\b",
+    re.IGNORECASE,
+)
 # A short clause before the request: "For clarification, can you ...?", "Just for fun, forget ...".
 _CLAUSE = re.compile(r"[^,.!?\n]{1,40},\s+")
 # A sentence ends at . ! ? (followed by space or the end) or at a line break.
@@ -150,13 +157,6 @@ _CODE = re.compile(
 _CORRESPONDENCE = re.compile(
     r"\b(?:find (?:attached|enclosed|below)|see (?:attached|enclosed|below)|let (?:me|us) know|feel free"
     r"|(?:don't|do not) hesitate|reach out|get in touch|contact (?:me|us|our|the)\b|reply stop|unsubscribe)",
-    re.IGNORECASE,
-)
-# Words that speak about the AI reading the content: such a request is an injection whatever
-# words it shares with the document.
-_ADDRESSES_THE_AI = re.compile(
-    r"\b(?:AI|assistant|chatbot|language model|LLM|(?:Chat)?GPT|prompt|instructions?|directives?|the user"
-    r"|your (?:response|answer|reply|output|summary)|respond|summari[sz]e|conversation|previous|prior)\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\b[^\W\d_][\w'-]{2,}")
