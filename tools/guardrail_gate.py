@@ -7,7 +7,9 @@ Scanners are built from the `scanners:` block of the configuration the threshold
 under the evaluation folder (`RAMPART_EVAL_DIR`, else the file's `eval_dir`) and keeps the rows
 of one split: `report` (the half `tools.scanner_eval.split_of` never tunes on), `all` (sets
 nothing was tuned on), or `test_groups` (train-safety rows whose template group the semantic
-heads never saw). A row is caught when the scanner's verdict is anything but allow.
+heads never saw). A row is caught when the scanner's verdict is anything but allow. The scanner
+`input` is the whole input stage as production runs it, and a row counts only when it is blocked:
+what a user sees refused.
 Prompt embeddings are cached under .rampart/cache, like the training run's, so a rerun is quick.
 """
 
@@ -17,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,10 +28,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from platform_facts.project import STATE_DIR_NAME, env_var
-from services.gateway.scanners.base import Action, Stage
-from services.gateway.scanners.config import ScannersConfig
+from services.gateway.scanners.base import Action, Stage, Verdict
+from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.embedding import default_model_dir, weights_sha256
-from services.gateway.scanners.pipeline import build_scanner
+from services.gateway.scanners.pipeline import ScannerPipeline, build_scanner
 from services.gateway.scanners.semantic import load_semantic_models
 from tools.confusion import ConfusionMatrix
 from tools.scanner_eval import PRESIDIO_TYPES, LabelledRow, SpanCounts, load_rows, score_spans, split_of
@@ -39,6 +41,7 @@ __all__ = ["Check", "Outcome", "Thresholds", "main", "run_check"]
 
 EVAL_DIR_VARIABLE = env_var("EVAL_DIR")
 CACHE_DIR = Path(STATE_DIR_NAME) / "cache"
+INPUT_STAGE = "input"
 
 
 class Check(BaseModel):
@@ -50,6 +53,7 @@ class Check(BaseModel):
     file: str
     """Labelled JSONL under the evaluation folder."""
     scanner: str
+    """One scanner's name, or `input`: the whole input stage, counting only blocks."""
     split: Literal["report", "all", "test_groups"]
     labels: tuple[str, ...] = ()
     """Keep only rows with these `label`s (benign rows always stay); empty keeps every row."""
@@ -96,19 +100,30 @@ def _rows(check: Check, eval_dir: Path) -> list[LabelledRow]:
     return kept
 
 
-def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
-    rows = _rows(check, eval_dir)
-    stages: dict[Stage, dict[str, object]] = {
-        "input": dict(config.input),
-        "third_party": dict(config.third_party),
-        "output": dict(config.output),
+def _refused_by(check: Check, config: ScannersConfig) -> Callable[[str], Verdict | None]:
+    """The check's scanner as a function of the text: its verdict, or for `input` the whole stage's
+    blocking verdict (None when nothing blocks)."""
+    if check.scanner == INPUT_STAGE:
+        pipeline = ScannerPipeline.from_config(config)
+
+        def blocking(text: str) -> Verdict | None:
+            result = pipeline.scan_input(text)
+            return next(v for v in result.verdicts if v.scanner == result.blocked_by) if result.blocked else None
+
+        return blocking
+    stages: dict[Stage, dict[str, ScannerSettings]] = {
+        "input": config.input, "third_party": config.third_party, "output": config.output,
     }
     stage = next((s for s, names in stages.items() if check.scanner in names), None)
     if stage is None:
         raise ValueError(f"{check.name}.scanner: {check.scanner} is not enabled in the configuration")
-    settings = {"input": config.input, "third_party": config.third_party, "output": config.output}[stage][check.scanner]
-    scanner = build_scanner(check.scanner, stage, settings, config)
-    if check.scanner in ("prompt_injection", "harmful_request") and config.semantic.enabled:
+    return build_scanner(check.scanner, stage, stages[stage][check.scanner], config).scan
+
+
+def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
+    rows = _rows(check, eval_dir)
+    scan = _refused_by(check, config)
+    if check.scanner in ("prompt_injection", "harmful_request", INPUT_STAGE) and config.semantic.enabled:
         models = load_semantic_models()
         model_dir = default_model_dir()
         texts = [row.text for row in rows]
@@ -118,13 +133,13 @@ def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
     spans = SpanCounts()
     supported = set(PRESIDIO_TYPES.values())
     for row in rows:
-        verdict = scanner.scan(row.text)
-        if check.scanner == "pii" and row.entity_types:
+        verdict = scan(row.text)
+        if check.scanner == "pii" and row.entity_types and verdict is not None:
             if not set(row.entity_types) <= supported:
                 continue
             if row.expected_spans is not None:
                 score_spans(row, verdict.findings, spans)
-        counts.add(predicted=verdict.action is not Action.ALLOW, actual=row.is_positive)
+        counts.add(predicted=verdict is not None and verdict.action is not Action.ALLOW, actual=row.is_positive)
     failures: list[str] = []
     if len(rows) < check.min_rows:
         failures.append(f"{len(rows)} rows < min_rows {check.min_rows}")

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 GATE_MODEL_PATH = MODELS_DIR / "prompt_risk.json"
-ARTIFACT_VERSION = "3.1"
+ARTIFACT_VERSION = "3.2"
 Split = Literal["train", "validation", "test"]
 ATTACK_LABELS = frozenset({"jailbreak", "prompt_injection", "prompt_extraction"})
 
@@ -100,6 +100,8 @@ HEADS = {
     "harmful": HeadSpec(frozenset({"harmful_request"}), max_benign_rate=0.03),
 }
 CV_FOLDS = 5
+STRICTER_BENIGN_RATES = (0.01, 0.005, 0.0025, 0.001)
+"""Out-of-fold benign rates the card also gives a cut for (a score to block at, above the tuned one)."""
 GATE_RECALL = 0.99  # share of validation positives (any label) the gate must let through
 
 
@@ -351,6 +353,18 @@ def fit_head(
     per_label = {
         label: round(float((scores[test & (labels == label)] >= 0.5).mean()), 4) for label in sorted(set(labels[test]))
     }
+    # Stricter cuts on the same out-of-fold scores, as the head's calibrated score: a config that
+    # blocks only what is surer than the tuned cut (`block_threshold`) picks one of these.
+    stricter = [
+        {
+            "max_out_of_fold_benign_rate": rate,
+            "score": round(1.0 / (1.0 + math.exp(_logit(cut) - _logit(strict_cut))), 4),
+            **_rates(oof_scores[measured], positive[measured], strict_cut),
+        }
+        for rate in STRICTER_BENIGN_RATES
+        if rate < spec.max_benign_rate
+        for strict_cut in [_threshold_for(oof_scores[fitted & benign], rate)]
+    ]
     card = {
         "positives": sorted(spec.positives),
         "model": f"mean of {spec.seeds} networks, {spec.hidden_units} hidden units" if spec.hidden_units
@@ -358,6 +372,7 @@ def fit_head(
         "lexical_signals": signal_names,
         "max_out_of_fold_benign_rate": spec.max_benign_rate,
         "calibrated_threshold": round(cut, 4),
+        "stricter_cuts_out_of_fold": stricter,
         "metrics": metrics,
         "test_fired_by_label": per_label,
     }

@@ -112,6 +112,8 @@ class Exchange:
     verdicts: list[VerdictRecord] = field(default_factory=list)
     redactions: dict[str, int] = field(default_factory=dict)
     blocked_by: str | None = None
+    flagged_input: list[str] = field(default_factory=list)
+    """Input scanners that flagged the request (it is answered, and its prompt is on the review queue)."""
 
     # routing and the model chain
     routing: RoutingDecision | None = None

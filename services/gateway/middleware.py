@@ -6,7 +6,8 @@ becomes an `Exchange` (exchange.py) and goes through the stages in this order, e
     edge.py            the ASGI edge: response headers, the audit record before the last byte, errors → JSON
     runtime.py         the config snapshot the request is served under (reloaded when the file changes)
     admission.py       API key, scope, request limits, model name, tenant rate limit and token quota, drift
-    scanning.py        input scanners (tool results also meet the third-party stage); block or redact
+    scanning.py        input scanners (tool results also meet the third-party stage); block, redact, or
+                       flag to review (review_handoff.py)
     routing.py         the model version: canary weights (or the promotion controller's, promotion.py), on-prem
                        only for regulated tenants, shadow pick
     model_chain.py     call the versions in order: timeouts, retries, circuit breakers, fallbacks
@@ -97,11 +98,11 @@ class GatewayMiddleware:
         self.accounting = Accounting(state_dir, self.metrics, config.audit.upload, s3_client)
         self.accounting.responses = self.responses
         self.admission = Admission(ledger, config.quotas, config.tenants, drift, self.metrics)
-        self.input_scanning = InputScanning(self.metrics, drift)
+        review = ReviewHandoff(self.review_queue, self.metrics)
+        self.input_scanning = InputScanning(self.metrics, review, drift)
         self.chain = ModelChain(app, self.metrics, config)
         self.model_listing = ModelListing(app)
         self.shadow = ShadowCopies(self.store, self.chain, self.metrics)
-        review = ReviewHandoff(self.review_queue, self.metrics)
         self.unary_answer = UnaryAnswer(self.chain, review, self.shadow, drift, self.metrics)
         self.streamed_answer = StreamedAnswer(self.chain, review, self.metrics)
         self.promotion = PromotionController(

@@ -1,4 +1,4 @@
-"""The human review queue: flagged answers and requests no backend could serve.
+"""The human review queue: flagged prompts, flagged answers and requests no backend could serve.
 
 Persisted in the state store every replica shares (`services.state`: SQLite for `make up`, Postgres
 where deployed), so no item is lost when a replica restarts. Items hold redacted text only, the same
@@ -34,11 +34,13 @@ class ReviewItem(BaseModel):
     tenant: str
     route: str
     reason: str
-    """Why it is here: `flagged_output` (a scanner flagged the answer) or `fallback` (no backend)."""
+    """Why it is here: `flagged_input` (an input scanner flagged the prompt; it was answered),
+    `flagged_output` (a scanner flagged the answer) or `fallback` (no backend)."""
     request_id: str
     """The request's id, as in its audit record and `X-Request-Id` header."""
     content: dict[str, Any]
-    """The redacted prompt and, for flagged outputs, the redacted answer and verdicts."""
+    """The redacted prompt; for flagged prompts and answers, the scanners that flagged them
+    (`flagged_by`); for flagged answers, the redacted answer."""
     status: ReviewStatus
     decided_by: str | None = None
     """The key id that approved, rejected or edited it."""

@@ -1,4 +1,5 @@
-"""Handing a request to people: flagged answers and chat requests no model could answer go on the review queue.
+"""Handing a request to people: flagged prompts and answers, and chat requests no model could answer,
+go on the review queue.
 
 The queue itself (`review.py`) is opened on first use. When the chain ends at its `review` step,
 the client gets a 202 chat completion (or stream) that says so and carries the review id.
@@ -19,7 +20,12 @@ from services.gateway.payloads import input_texts
 from services.gateway.review import ReviewQueue
 from services.gateway.sse import content_chunk, final_chunk
 
-__all__ = ["ReviewHandoff"]
+__all__ = ["ReviewHandoff", "flagged_input_notes"]
+
+
+def flagged_input_notes(exchange: Exchange) -> dict[str, Any]:
+    """What the answer tells the client (`rampart`) when an input scanner flagged its prompt."""
+    return {"flagged": True, "review_id": exchange.review_id} if exchange.flagged_input else {}
 
 
 class ReviewHandoff:

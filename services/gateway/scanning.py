@@ -3,7 +3,8 @@
 Tool results (third-party content) meet the third-party stage too. When a semantic
 scanner embedded a text, drift monitoring observes that same vector (one embedding per text).
 A blocking verdict refuses the request (400, naming the field); redactions are written back
-into the payload the model gets.
+into the payload the model gets; a flag lets the request through and puts its prompt, as the
+scanners left it, on the review queue (`flagged_input`), where a person reads it.
 `record_scan` is how every stage (input, output, stream) keeps its verdicts: as metrics and as
 kinds and counts on the exchange, never the text.
 """
@@ -15,18 +16,21 @@ from services.gateway.errors import InputBlockedError
 from services.gateway.exchange import Exchange, VerdictRecord
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.payloads import write_text
+from services.gateway.review_handoff import ReviewHandoff
 from services.gateway.scanners import Action, PipelineResult
 
 __all__ = ["InputScanning", "record_scan"]
 
 
 class InputScanning:
-    def __init__(self, metrics: GatewayMetrics, drift: DriftTracker | None = None) -> None:
+    def __init__(self, metrics: GatewayMetrics, review: ReviewHandoff, drift: DriftTracker | None = None) -> None:
         self._metrics = metrics
+        self._review = review
         self._drift = drift
 
     def __call__(self, exchange: Exchange) -> None:
         pipeline = exchange.runtime.pipeline_for(exchange.tenant)
+        flagged: list[str] = []
         for item in exchange.texts:
             result = pipeline.scan_input(item.text, third_party=item.third_party)
             record_scan(self._metrics, exchange, result)
@@ -42,6 +46,11 @@ class InputScanning:
                 )
             if result.text != item.text:
                 write_text(exchange.payload, item.path, result.text)
+            flagged.extend(v.scanner for v in result.verdicts if v.action is Action.FLAG and not v.shadow)
+        if flagged:
+            # After every text is scanned, so the reviewer sees the prompt with its redactions.
+            exchange.flagged_input = sorted(set(flagged))
+            self._review.enqueue(exchange, "flagged_input", {"flagged_by": exchange.flagged_input})
 
 
 def record_scan(metrics: GatewayMetrics, exchange: Exchange, result: PipelineResult) -> None:

@@ -17,7 +17,7 @@ from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
 from services.gateway.payloads import count_tokens, input_texts
-from services.gateway.review_handoff import ReviewHandoff
+from services.gateway.review_handoff import ReviewHandoff, flagged_input_notes
 from services.gateway.routing import ChainStep
 from services.gateway.scanners import PipelineResult
 from services.gateway.scanning import record_scan
@@ -125,6 +125,8 @@ class StreamedAnswer:
             notes = {"degraded": True, "error": interrupted}
         elif exchange.degraded:
             notes = {"degraded": True, "fallback": exchange.fallback}
+        if exchange.flagged_input:
+            notes = {**(notes or {}), **flagged_input_notes(exchange)}
         exchange.trace.stream_finished(finish_reason or "stop", template.get("model"), emitted)
         if citations and blocked is None:
             exchange.retrieval = retrieval_lineage({"citations": citations})

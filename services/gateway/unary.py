@@ -18,7 +18,7 @@ from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
 from services.gateway.payloads import decode_embedding, output_texts, usage_tokens, write_text
-from services.gateway.review_handoff import ReviewHandoff
+from services.gateway.review_handoff import ReviewHandoff, flagged_input_notes
 from services.gateway.scanners import Action
 from services.gateway.scanning import record_scan
 from services.gateway.shadow import ShadowCopies
@@ -73,7 +73,7 @@ class UnaryAnswer:
             # than everything else the gateway does to an embedding request).
             await send_captured(send, captured)
             return
-        if notes:
+        if notes and isinstance(answer, dict):  # `/embed` answers a bare list: no place for notes
             answer[PROJECT_NAME] = notes
         await send_json(send, captured.status, answer)
 
@@ -84,6 +84,7 @@ class UnaryAnswer:
         notes: dict[str, Any] = {}
         if exchange.degraded:
             notes.update(degraded=True, fallback=exchange.fallback)
+        notes.update(flagged_input_notes(exchange))
         flagged: list[str] = []
         for item in output_texts(route.kind, answer):
             result = pipeline.scan_output(item.text)

@@ -228,3 +228,28 @@ async def test_a_tenant_can_override_the_environments_scanners(make_gateway: Cal
         default = await client.post("/v1/chat/completions", json=chat_body("mail jane@example.com"), headers=auth("tiny"))
     assert strict.status_code == 400 and strict.json()["error"]["scanner"] == "pii"
     assert default.status_code == 200 and default.json()["echo"] == "mail [EMAIL]"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", chat_body("You are a useless idiot.")),
+        ("/embed", {"texts": ["You are a useless idiot."]}),
+        ("/v1/embeddings", {"input": "You are a useless idiot.", "model": f"{project.PROJECT_NAME}-embed"}),
+    ],
+)
+async def test_a_flagged_prompt_is_answered_and_goes_to_review(
+    make_gateway: Callable[..., GatewayMiddleware], path: str, body: dict[str, Any]
+) -> None:
+    def flag_insults(config: dict[str, Any]) -> None:
+        config["scanners"]["input"] = {"toxicity": {"action": "flag"}}
+
+    gateway = make_gateway(flag_insults)
+    async with http(gateway) as client:
+        response = await client.post(path, json=body, headers=auth("northwind"))
+    assert response.status_code == 200, response.text
+    (item,) = gateway.review_queue().list()
+    assert item.reason == "flagged_input" and item.content["flagged_by"] == ["toxicity"]
+    assert item.request_id == response.headers["x-request-id"]
+    if path != "/embed":  # a bare list: the review id is on the audit record only
+        assert response.json()[project.PROJECT_NAME] == {"flagged": True, "review_id": item.id}

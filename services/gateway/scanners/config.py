@@ -39,6 +39,9 @@ class ScannerSettings(BaseModel):
     """What happens when the scanner fires: block, redact (scanners with spans only) or flag."""
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     """Score at or above which the scanner fires. Meaning per scanner: docs/safety.md."""
+    block_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Score at or above which a flag or redaction becomes a block: the sure cases are refused and
+    the uncertain band between `threshold` and this gets `action` (a flag goes to human review)."""
     shadow: bool = False
     """A shadow scanner runs and records its verdict but never blocks or redacts."""
 
@@ -48,6 +51,16 @@ class ScannerSettings(BaseModel):
         if action is Action.ALLOW:
             raise ValueError("action: must be block, redact or flag (disable the scanner instead)")
         return action
+
+    @model_validator(mode="after")
+    def _block_threshold_above_threshold(self) -> ScannerSettings:
+        if self.block_threshold is None:
+            return self
+        if self.action is Action.BLOCK:
+            raise ValueError("block_threshold: only for action flag or redact (action block already blocks)")
+        if self.block_threshold < self.threshold:
+            raise ValueError(f"block_threshold: {self.block_threshold} is below threshold {self.threshold}")
+        return self
 
 
 def _default_input() -> dict[str, ScannerSettings]:

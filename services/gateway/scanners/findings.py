@@ -53,13 +53,16 @@ def verdict_from_findings(
     started: float,
     replacement: Callable[[Finding, str], str] = placeholder,
 ) -> Verdict:
-    """The verdict for the findings at or above the threshold, with the configured action."""
+    """The verdict for the findings at or above the threshold, with the configured action (a block
+    when a finding reaches `block_threshold`)."""
     kept = tuple(f for f in findings if f.score >= settings.threshold)
     if not kept:
         return Verdict(scanner, Action.ALLOW, "nothing found", (), None, _elapsed_ms(started))
     kinds = ", ".join(sorted({f.kind for f in kept}))
-    redacted = redact(text, kept, replacement) if settings.action is Action.REDACT else None
-    return Verdict(scanner, settings.action, f"found {kinds}", kept, redacted, _elapsed_ms(started))
+    sure = settings.block_threshold is not None and any(f.score >= settings.block_threshold for f in kept)
+    action = Action.BLOCK if sure else settings.action
+    redacted = redact(text, kept, replacement) if action is Action.REDACT else None
+    return Verdict(scanner, action, f"found {kinds}", kept, redacted, _elapsed_ms(started))
 
 
 def _elapsed_ms(started: float) -> float:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from services.gateway.scanners.base import Finding, Stage, Verdict
 from services.gateway.scanners.config import ScannerSettings
+from services.gateway.scanners.extraction import asks_for_its_setup
 from services.gateway.scanners.findings import verdict_from_findings
 from services.gateway.scanners.refusal import suppresses_refusals
 from services.gateway.scanners.semantic import SemanticModels, TextContext
@@ -55,7 +56,15 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "extract_prompt",
             r"\b(?:reveal|print|show|repeat|output|leak|tell me|(?:respond|reply|answer)(?: only)? with|give me|list|relay|spell out|recite)\b[^.!?\n]{0,40}?"
-            r"\b(?:system prompt|initial prompt|(?:your|the|all|above|previous|prior|initial|initials|original|system'?s?) (?:[\w']+ )?(?:instructions|prompt|rules|parameters)|every instructions?|instructions (?:you have|given|above)|hidden prompt)",
+            # "the rules" and "all the instructions" only when they are the model's, and a system prompt
+            # only when it is not one of the user's: "tell me the rules of chess", "show me the
+            # instructions for this desk", "give me a good system prompt for ..." are everyday requests
+            r"\b(?<!\ba )(?<!\ban )(?<!example )(?<!good )(?<!my )(?:(?:system|initial|hidden) prompt"
+            r"|(?:your|above|previous|prior|initial|initials|original|system'?s?|secret|hidden) (?:[\w']+ )?(?:instructions|prompt|rules|parameters)"
+            r"|(?:the|all|all the|all of the|all of your) (?:[\w']+ )?(?:instructions|prompts?|rules|parameters),? (?:above|before this"
+            r"|(?:that )?you (?:were|have been) given|given to you|(?:that )?you (?:received|have|follow))"
+            r"|(?:all|every)(?: the| of the| of your)? (?:instructions|prompts)\b(?! (?:for|on|of|to|in|about)\b)"
+            r"|every instructions?|instructions (?:you have|you were given|given to you|above))",
         ),
         (
             "unrestricted_persona",
@@ -297,7 +306,7 @@ class PromptInjectionScanner:
 
     def lexical_score(self, text: str, patterns: list[str]) -> float:
         probability = self.model.probability(features(text, lambda _: patterns))
-        if not DECISIVE_PATTERNS.isdisjoint(patterns) or suppresses_refusals(text):
+        if not DECISIVE_PATTERNS.isdisjoint(patterns) or suppresses_refusals(text) or asks_for_its_setup(text):
             return max(probability, DECISIVE_SCORE)
         if ADDRESSES_THE_MODEL.isdisjoint(patterns):
             return min(probability, UNADDRESSED_CEILING)

@@ -47,16 +47,29 @@ def test_a_role_play_jailbreak_is_blocked(gated: Gated) -> None:
     assert blocked.value.body["scanner"] == "prompt_injection"  # type: ignore[index]
 
 
-def test_a_harmful_request_is_flagged_as_the_local_config_says(gated: Gated) -> None:
+def test_a_harmful_request_is_flagged_to_review_as_the_local_config_says(gated: Gated) -> None:
     answer = _client(gated).chat.completions.create(
-        model=gated.chat_model, messages=[{"role": "user", "content": HARMFUL}]
+        model=gated.chat_model, messages=[{"role": "user", "content": f"{HARMFUL} Thanks, Jane Doe"}]
     )
     assert answer.choices[0].message.content is not None
-    verdicts = _last_record(gated)["verdicts"]
+    notes = answer.to_dict()["rampart"]
+    assert isinstance(notes, dict)
+    assert notes["flagged"] is True
+    record = _last_record(gated)
+    verdicts = record["verdicts"]
     assert isinstance(verdicts, list)
     assert {"scanner": "harmful_request", "action": "flag"}.items() <= next(
         v for v in verdicts if v["scanner"] == "harmful_request"
     ).items()
+    assert record["review_id"] == notes["review_id"]
+    # A person reads the prompt on the review queue, as the input scanners left it (the name redacted).
+    item = httpx.get(
+        f"{gated.base_url}/v1/review/items/{notes['review_id']}",
+        headers={"Authorization": f"Bearer {local_api_key()}"}, timeout=30,
+    ).json()
+    assert item["reason"] == "flagged_input" and item["status"] == "pending"
+    assert item["content"]["prompt"] == [f"{HARMFUL} Thanks, [PERSON]"]
+    assert "harmful_request" in item["content"]["flagged_by"]
 
 
 def test_a_name_is_redacted_before_the_retriever(gated: Gated) -> None:

@@ -46,6 +46,32 @@ def test_a_plainly_harmful_request_is_flagged_and_an_edgy_one_is_not() -> None:
     assert harmful.scan(EDGY_BUT_FINE).action is Action.ALLOW
 
 
+def test_a_harmful_request_surer_than_block_threshold_is_blocked_and_a_less_sure_one_flagged() -> None:
+    """Production's split: refuse the sure cases, send the uncertain band to review."""
+    score = scanner("harmful_request", action=Action.FLAG).scan(HARMFUL).findings[0].score
+    assert 0.5 <= score < 1.0
+
+    def verdict(block_threshold: float) -> Action:
+        settings = {"action": "flag", "block_threshold": block_threshold}
+        pipeline = ScannerPipeline.from_config(ScannersConfig.model_validate({"input": {"harmful_request": settings}}))
+        return pipeline.scan_input(HARMFUL).verdicts[0].action
+
+    assert verdict(score) is Action.BLOCK
+    assert verdict(min(score + 0.001, 1.0)) is Action.FLAG
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"action": "block", "block_threshold": 0.9}, r"input.harmful_request\n.*block_threshold: only for action flag or redact"),
+        ({"action": "flag", "threshold": 0.6, "block_threshold": 0.5}, r"block_threshold: 0.5 is below threshold 0.6"),
+    ],
+)
+def test_a_block_threshold_that_cannot_work_is_refused_naming_the_field(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ScannersConfig.model_validate({"input": {"harmful_request": settings}})
+
+
 def test_everyday_text_never_reaches_the_embedder() -> None:
     """The lexical gate keeps the vector (tens of ms) off ordinary prompts."""
     context = TextContext(EVERYDAY)
