@@ -128,7 +128,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "known_jailbreak",
-            r"(?-i:\bDAN\b)|\bdo anything now\b|\bdeveloper mode (?:enabled|on)\b|\bjailbr(?:ea|o)ken\b|\bAPOPHIS\b",
+            # "developer mode on" but not a device's setting ("turn on developer mode on a Chromebook")
+            r"(?-i:\bDAN\b)|\bdo anything now\b|\bdeveloper mode (?:enabled|on)\b(?! (?:a|an|the|my|your|this)\b)"
+            r"|\bjailbr(?:ea|o)ken\b|\bAPOPHIS\b",
         ),
         (
             "urgent_override",
