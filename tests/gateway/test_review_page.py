@@ -153,7 +153,7 @@ def test_a_reviewer_approves_one_answer_and_edits_another_in_the_browser(
     assert sections(browser) == {
         "Prompt (as the input scanners left it)": [MARKUP_PROMPT],
         "Answer (as the output scanners left it)": [TOXIC],
-        "Flagged by (output scanners)": ["toxicity"],
+        "Flagged by (input scanners for flagged_input, output scanners for flagged_output)": ["toxicity"],
     }
     assert browser.find_elements(By.ID, "planted") == [] and browser.find_elements(By.CSS_SELECTOR, "#content b") == []
     browser.find_element(By.ID, "note").send_keys("fine in context")

@@ -253,3 +253,19 @@ async def test_a_flagged_prompt_is_answered_and_goes_to_review(
     assert item.request_id == response.headers["x-request-id"]
     if path != "/embed":  # a bare list: the review id is on the audit record only
         assert response.json()[project.PROJECT_NAME] == {"flagged": True, "review_id": item.id}
+
+
+async def test_a_flagged_prompt_on_a_stream_says_so_in_the_final_chunk(
+    make_gateway: Callable[..., GatewayMiddleware],
+) -> None:
+    def flag_insults(config: dict[str, Any]) -> None:
+        config["scanners"]["input"] = {"toxicity": {"action": "flag"}}
+
+    gateway = make_gateway(flag_insults)
+    async with http(gateway) as client:
+        body = chat_body("You are a useless idiot.", stream=True)
+        response = await client.post("/v1/chat/completions", json=body, headers=auth("northwind"))
+    chunks = events(response)
+    (item,) = gateway.review_queue().list()
+    assert chunks[-1] == "[DONE]"
+    assert chunks[-2][project.PROJECT_NAME] == {"flagged": True, "review_id": item.id}

@@ -17,7 +17,7 @@ const SECTIONS = [
   ["prompt", "Prompt (as the input scanners left it)"],
   ["answer", "Answer (as the output scanners left it)"],
   ["passages", "Retrieved passages"],
-  ["flagged_by", "Flagged by (output scanners)"],
+  ["flagged_by", "Flagged by (input scanners for flagged_input, output scanners for flagged_output)"],
 ];
 
 let current = null;

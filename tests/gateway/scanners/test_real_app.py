@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from platform_facts.project import PROJECT_NAME
 from services.gateway import local_api_key
 from tests.fixtures.serve import Gated
 
@@ -52,7 +53,7 @@ def test_a_harmful_request_is_flagged_to_review_as_the_local_config_says(gated: 
         model=gated.chat_model, messages=[{"role": "user", "content": f"{HARMFUL} Thanks, Jane Doe"}]
     )
     assert answer.choices[0].message.content is not None
-    notes = answer.to_dict()["rampart"]
+    notes = answer.to_dict()[PROJECT_NAME]
     assert isinstance(notes, dict)
     assert notes["flagged"] is True
     record = _last_record(gated)
