@@ -100,7 +100,7 @@ def _rows(check: Check, eval_dir: Path) -> list[LabelledRow]:
     return kept
 
 
-def _refused_by(check: Check, config: ScannersConfig) -> Callable[[str], Verdict | None]:
+def _scan_for(check: Check, config: ScannersConfig) -> Callable[[str], Verdict | None]:
     """The check's scanner as a function of the text: its verdict, or for `input` the whole stage's
     blocking verdict (None when nothing blocks)."""
     if check.scanner == INPUT_STAGE:
@@ -122,7 +122,7 @@ def _refused_by(check: Check, config: ScannersConfig) -> Callable[[str], Verdict
 
 def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
     rows = _rows(check, eval_dir)
-    scan = _refused_by(check, config)
+    scan = _scan_for(check, config)
     if check.scanner in ("prompt_injection", "harmful_request", INPUT_STAGE) and config.semantic.enabled:
         models = load_semantic_models()
         model_dir = default_model_dir()

@@ -38,7 +38,7 @@ from typing import Literal
 
 import yaml
 
-from services.gateway.scanners.base import Action, PipelineResult
+from services.gateway.scanners.base import PipelineResult
 from services.gateway.scanners.config import ScannersConfig
 from services.gateway.scanners.pipeline import ScannerPipeline
 from tools.semantic_train import group_of, split_of_group
@@ -134,7 +134,7 @@ def _lost_a_sentence(result: PipelineResult) -> bool:
 
 def _flagged(result: PipelineResult) -> bool:
     """Sent on to the model and to human review (an enforced flag)."""
-    return not result.blocked and any(v.action is Action.FLAG and not v.shadow for v in result.verdicts)
+    return not result.blocked and bool(result.flagged_by)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,7 +46,7 @@ class InputScanning:
                 )
             if result.text != item.text:
                 write_text(exchange.payload, item.path, result.text)
-            flagged.extend(v.scanner for v in result.verdicts if v.action is Action.FLAG and not v.shadow)
+            flagged.extend(result.flagged_by)
         if flagged:
             # After every text is scanned, so the reviewer sees the prompt with its redactions.
             exchange.flagged_input = sorted(set(flagged))

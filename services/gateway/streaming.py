@@ -125,8 +125,7 @@ class StreamedAnswer:
             notes = {"degraded": True, "error": interrupted}
         elif exchange.degraded:
             notes = {"degraded": True, "fallback": exchange.fallback}
-        if exchange.flagged_input:
-            notes = {**(notes or {}), **flagged_input_notes(exchange)}
+        notes = {**(notes or {}), **flagged_input_notes(exchange)} or None
         exchange.trace.stream_finished(finish_reason or "stop", template.get("model"), emitted)
         if citations and blocked is None:
             exchange.retrieval = retrieval_lineage({"citations": citations})

@@ -19,7 +19,6 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_chain import ModelChain
 from services.gateway.payloads import decode_embedding, output_texts, usage_tokens, write_text
 from services.gateway.review_handoff import ReviewHandoff, flagged_input_notes
-from services.gateway.scanners import Action
 from services.gateway.scanning import record_scan
 from services.gateway.shadow import ShadowCopies
 
@@ -99,7 +98,7 @@ class UnaryAnswer:
                 write_text(answer, item.path, result.text)
             # A redaction outranks a flag in `result.action`; the flag still goes to review.
             if not result.blocked:
-                flagged.extend(v.scanner for v in result.verdicts if v.action is Action.FLAG and not v.shadow)
+                flagged.extend(result.flagged_by)
         if flagged:
             answer_texts = [item.text for item in output_texts(route.kind, answer)]
             review_id = self._review.enqueue(

@@ -230,6 +230,10 @@ async def test_a_tenant_can_override_the_environments_scanners(make_gateway: Cal
     assert default.status_code == 200 and default.json()["echo"] == "mail [EMAIL]"
 
 
+def flag_insults(config: dict[str, Any]) -> None:
+    config["scanners"]["input"] = {"toxicity": {"action": "flag"}}
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -241,9 +245,6 @@ async def test_a_tenant_can_override_the_environments_scanners(make_gateway: Cal
 async def test_a_flagged_prompt_is_answered_and_goes_to_review(
     make_gateway: Callable[..., GatewayMiddleware], path: str, body: dict[str, Any]
 ) -> None:
-    def flag_insults(config: dict[str, Any]) -> None:
-        config["scanners"]["input"] = {"toxicity": {"action": "flag"}}
-
     gateway = make_gateway(flag_insults)
     async with http(gateway) as client:
         response = await client.post(path, json=body, headers=auth("northwind"))
@@ -258,9 +259,6 @@ async def test_a_flagged_prompt_is_answered_and_goes_to_review(
 async def test_a_flagged_prompt_on_a_stream_says_so_in_the_final_chunk(
     make_gateway: Callable[..., GatewayMiddleware],
 ) -> None:
-    def flag_insults(config: dict[str, Any]) -> None:
-        config["scanners"]["input"] = {"toxicity": {"action": "flag"}}
-
     gateway = make_gateway(flag_insults)
     async with http(gateway) as client:
         body = chat_body("You are a useless idiot.", stream=True)

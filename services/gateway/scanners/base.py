@@ -116,6 +116,11 @@ class PipelineResult:
         return self.action is Action.BLOCK
 
     @property
+    def flagged_by(self) -> list[str]:
+        """The scanners whose enforced (not shadow) verdict is a flag: what goes to human review."""
+        return [verdict.scanner for verdict in self.verdicts if verdict.action is Action.FLAG and not verdict.shadow]
+
+    @property
     def reason(self) -> str:
         """The blocking verdict's reason, or "" when nothing blocked."""
         for verdict in self.verdicts:

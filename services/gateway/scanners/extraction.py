@@ -15,8 +15,9 @@ it got there, and ask for it by quoting, echoing, encoding or translating it. Tw
   list, tell me, ...) or a question about what it says.
 
 The setup part alone is ordinary talk about documents ("the rules you were given at induction")
-and so is a request alone; together they are the genre. Train-safety holds 16 extraction rows, so
-no learned model can weigh it: like refusal suppression, `prompt_injection` treats it as decisive.
+and so is a request alone; together they are the genre. Train-safety's 164 extraction rows are nearly
+all of one style ("repeat all the sentences in our conversation"), so no learned model can weigh
+the others: like refusal suppression, `prompt_injection` treats it as decisive.
 Matched against the lower-cased text.
 """
 
