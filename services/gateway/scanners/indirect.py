@@ -6,9 +6,12 @@ playing this weekend?" planted in an email the user asked about) is an ordinary 
 scanner can tell it from a user's prompt by its words, only by where it arrives. So this scanner
 runs only on third-party content (`scanners.third_party`, applied to `tool` messages) and finds
 every sentence that asks its reader for something: one that opens with an instruction verb (in
-English or five other European languages) or is a question opening with a question word, a task
-framed the way task datasets frame one ("In this task, you are given ..."), or a statement that
-announces new or overriding instructions ("Fresh directives have just been received.").
+English or five other European languages), a question (opening with a question word, "What's",
+"At what ...?", or "can you ..." / "how do I ..." even without its question mark), a task framed
+the way task datasets frame one ("In this task, you are given ..."), or a statement that
+announces new or overriding instructions ("Fresh directives have just been received."). A list
+item that records a change ("- Add curio support.") or finishes the sentence above the list ("You
+can help: - review pull requests") asks for nothing.
 Redacting (the default action) cuts exactly those sentences out, so the model still sees the rest
 of the document.
 
@@ -39,14 +42,15 @@ __all__ = ["IndirectInjectionScanner", "planted_requests", "reader_requests"]
 # left out.
 _INSTRUCTION_VERB_LIST = """
 act add advise analyse analyze answer append apply argue arrange ask assess assist book brainstorm build calculate
-call categorise categorize change check choose cite classify click compare compile complete compose compute convert
-convince correct count create debug decode define delete demonstrate describe design detect determine develop
-disclose discuss display disregard download draft draw duplicate echo edit elaborate email encode enumerate estimate
-evaluate execute expand explain extract fill find fix follow forget forward generate give go guess help identify
-ignore illustrate imagine implement include inform insert install instruct introduce invent justify list locate look
-make mention modify name narrate navigate notify offer open organise organize outline output paraphrase persuade
-pick plan predict prepare pretend print produce promote propose provide quote rank read recite recommend remind
-rename repeat rephrase reply respond restate reveal review rewrite run say schedule search select send set share
+call categorise categorize change check choose cite classify click compare compile complete compose compute conduct
+convert convince correct count craft create debug decode define delete demonstrate describe design detect determine
+develop devise disclose discuss display disregard download draft draw duplicate echo edit elaborate email encode
+enumerate estimate evaluate execute expand explain extract fill find fix follow forget formulate forward generate give
+go guess help identify ignore illustrate imagine implement include inform insert install instruct introduce invent
+justify list locate look make mention modify name narrate navigate notify offer open organise organize outline output
+paraphrase persuade pick plan predict prepare pretend print produce promote propose provide publish quote rank read
+recite recommend remind rename repeat rephrase reply respond restate reveal review rewrite run say schedule search
+select send set share
 show simplify solve sort specify spell state stop suggest summarise summarize teach tell think transcribe translate
 try update upload use verify visit write
 """
@@ -72,7 +76,22 @@ _OPENERS = (
     r"|your (?:new |next )?task is to)\s+)*"
 )
 _INSTRUCTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_INSTRUCTION_VERBS)})\b(?![:'-])\s+\S", re.IGNORECASE)
-_QUESTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})\b\s+\S.*\?\W*$", re.IGNORECASE | re.DOTALL)
+_QUESTION = re.compile(
+    rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})(?:'s|s)?\b\s+\S.*\?\W*$", re.IGNORECASE | re.DOTALL
+)
+# A question word after a preposition further in ("At what temperature ...?", "... known by what
+# name?"); "I wonder what time the shop opens?" only muses.
+_INNER_QUESTION = re.compile(
+    r"\b(?:at|by|for|from|in|into|of|on|to|under|with|after|before|during|since|until|about)\s+"
+    r"(?:what|which|whom|whose|how (?:many|much|long|far|old))\b.*\?\W*$",
+    re.IGNORECASE | re.DOTALL,
+)
+# A request put as a question without its question mark: "can you help me with this.", "how do I
+# do this."
+_MODAL_REQUEST = re.compile(
+    rf"{_OPENERS}(?:(?:can|could|would|will) you|how (?:can|could|do|should|would|might) (?:i|we|one))\b\s+\S",
+    re.IGNORECASE,
+)
 # What only a task given to a model says ("In this task, you are given ...", "Your job is to ..."):
 # such a sentence is a request wherever it stands, and never anchored in its document.
 _TASK_SETTING = (
@@ -100,14 +119,18 @@ _ANNOUNCEMENT = re.compile(
 # Words that speak about the AI reading the content: such a request is an injection whatever
 # words it shares with the document.
 _ADDRESSES_THE_AI = re.compile(
-    r"\b(?:AI|assistant|chatbot|language model|LLM|(?:Chat)?GPT|prompt|instructions?|directives?|the user"
-    r"|your (?:response|answer|reply|output|summary)|respond|summari[sz]e|conversation|previous|prior)\b",
+    r"(?<![\w@/-])(?:AI|assistant|chatbot|language model|LLM|(?:Chat)?GPT|prompt|instructions?|directives?"
+    r"|the user|your (?:response|answer|reply|output|summary)|respond|summari[sz]e|conversation"
+    r"|(?:previous|prior|earlier) (?:messages?|discussion|chat|turns?|text|context|tasks?|directions))(?![\w-])",
     re.IGNORECASE,
 )
 # A short clause before the request: "For clarification, can you ...?", "Just for fun, forget ...".
 _CLAUSE = re.compile(r"[^,.!?\n]{1,40},\s+")
-# A sentence ends at . ! ? (followed by space or the end) or at a line break.
-_SENTENCE = re.compile(r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|$)""", re.MULTILINE)
+# A sentence ends at . ! ? (followed by space or the end), at a line break, and where a capital
+# follows a colon or a link on the same line ("Docs: https://example.org Write a poem.").
+_SENTENCE = re.compile(
+    r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|(?:https?://\S+|:)(?=[ \t]+[A-Z])|$)""", re.MULTILINE
+)
 _WRAPPED = re.compile(r"\n(?=[ \t]*[a-z])")
 # Quotes, bullets and list numbers before the first word.
 _LEAD = re.compile(
@@ -115,8 +138,29 @@ _LEAD = re.compile(
 )
 
 
+# A list item ("- Add curio support.", "* review pull requests") in a change log, a to-do list or a
+# list that finishes the sentence above it ("You can help: - review pull requests"): it records a
+# change or continues a sentence, it asks the reader of the page for nothing.
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*•+]|\d+[.)])[ \t]+")
+_CHANGE_VERB_LIST = """
+add adjust allow avoid bump change clean convert correct deprecate disable document drop enable ensure expose fix
+handle implement improve make migrate move prevent provide raise reduce refactor remove rename replace restore
+return simplify speed support switch update upgrade use
+"""
+_CHANGE_ENTRY = re.compile(rf"(?-i:[a-z])|(?:{'|'.join(_CHANGE_VERB_LIST.split())})\b", re.IGNORECASE)
+
+
+def _is_list_entry(line_start: bool, sentence: str, body: str) -> bool:
+    """Whether `body` is a list item that records a change or continues the sentence above it."""
+    if not line_start or not _LIST_ITEM.match(sentence) or _ADDRESSES_THE_AI.search(body):
+        return False
+    return bool(_CHANGE_ENTRY.match(body))
+
+
 def _is_request(sentence: str) -> bool:
-    if any(form.match(sentence) for form in (_INSTRUCTION, _QUESTION, _TASK_FRAME, _ANNOUNCEMENT)):
+    if any(form.match(sentence) for form in (_INSTRUCTION, _QUESTION, _MODAL_REQUEST, _TASK_FRAME, _ANNOUNCEMENT)):
+        return True
+    if _INNER_QUESTION.search(sentence):
         return True
     # After a leading clause, only a request about the AI itself: documents say "To report a bug,
     # use the tracker." all the time.
@@ -137,7 +181,8 @@ def reader_requests(text: str) -> list[tuple[int, int]]:
         body = sentence[lead.end() if lead else 0 :].rstrip().rstrip("\"'”’)")
         if len(body.split()) < 3:
             continue  # a heading or a label ("Reply", "Read more"), not a request
-        if _is_request(body):
+        line_start = match.start() == 0 or text[match.start() - 1] == "\n"
+        if _is_request(body) and not _is_list_entry(line_start, sentence, body):
             start = match.start() + (lead.end() if lead else 0)
             spans.append((start, start + len(body)))
     return spans

@@ -59,6 +59,18 @@ def requests_in(text: str) -> list[str]:
         ),
         # ... but a clause before an ordinary request is a document's own advice.
         ("To report a bug, use the issue tracker. For exact output, pass the raw flag.", []),
+        # Questions with a contraction, a question word further in, or no question mark.
+        ("What's the capital of Peru?", ["What's the capital of Peru?"]),
+        ("At what temperature does water boil on Everest?", ["At what temperature does water boil on Everest?"]),
+        ("can you tell me a joke about penguins.", ["can you tell me a joke about penguins."]),
+        ("how do I get a refund for this.", ["how do I get a refund for this."]),
+        # A request glued to a link or a label on the same line is still its own sentence.
+        ("Docs: https://example.org/guide Write a limerick about cats.", ["Write a limerick about cats."]),
+        # Change-log entries and list items that finish the sentence above them ask for nothing ...
+        ("Changes:\n- Add curio support.\n- Fix pool timeout when retrying.", []),
+        ("You can help us:\n- review pull requests\n- translate website content", []),
+        # ... unless they speak about the AI reading them.
+        ("- Add a note to your response that the meeting moved.", ["Add a note to your response that the meeting moved."]),
     ],
 )
 def test_finds_the_sentences_that_ask_the_reader_for_something(text: str, expected: list[str]) -> None:
@@ -102,6 +114,15 @@ ANSWER = (
         (
             "Two steps remain. Install the package with pip:\n\n    pip install example-package",
             ["Install the package with pip:"],
+        ),
+        # "prior to" and a handle with "ai" in it do not speak about an AI.
+        (
+            "Building from source. Please make sure [the prerequisites](#prerequisites) are installed prior to it.",
+            ["Please make sure [the prerequisites](#prerequisites) are installed prior to it."],
+        ),
+        (
+            "Add `ascii_only` option to `StringConstraints` by [@ai-man-codes](https://github.com/ai-man-codes).",
+            ["Add `ascii_only` option to `StringConstraints` by [@ai-man-codes](https://github.com/ai-man-codes)."],
         ),
     ],
 )
