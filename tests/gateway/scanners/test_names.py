@@ -76,6 +76,12 @@ def test_only_the_entity_recogniser_is_loaded() -> None:
         ("Dear Kirsty Wood,\nThe keys are ready.", "Dear [PERSON],\nThe keys are ready."),
         ("See you on Tuesday.\n\nBest,\nAllison", "See you on Tuesday.\n\nBest,\n[PERSON]"),
         ("Thanks, Jolene Kildea", "Thanks, [PERSON]"),
+        # The model reads these sign-offs as organisations; a run of two name words there is a person ...
+        ("Thanks, Stephanie Wood", "Thanks, [PERSON]"),
+        ("Thanks, Mariano Tasca", "Thanks, [PERSON]"),
+        # ... with a generation or a degree after it.
+        ("Best regards,\nTherese Heuser B.Sc.", "Best regards,\n[PERSON]"),
+        ("Thanks, Nadine VI", "Thanks, [PERSON]"),
         # Particles and inner capitals are part of a name.
         ("Forward this to Isis van Stralen please.", "Forward this to [PERSON] please."),
     ],
@@ -92,16 +98,19 @@ def test_names_in_greetings_sign_offs_and_with_particles(pii: Scanner, text: str
         "Hello World",
         "Write a Hello World program in Rust.",
         "Thanks, Team",
+        # An organisation the model names, alone or by a word such as "Bank".
+        "Thanks, Deutsche Bank",
+        "Regards,\nThe Stripe Team",
     ],
 )
 def test_greetings_to_roles_and_the_world_are_not_names(pii: Scanner, text: str) -> None:
     assert pii.scan(text).action is Action.ALLOW
 
 
-@pytest.mark.parametrize(("split", "bound"), [("tune", 0.85), ("report", 0.80)])
+@pytest.mark.parametrize(("split", "bound"), [("tune", 0.92), ("report", 0.82)])
 def test_made_up_names_of_ten_locales_are_found(pii: Scanner, split: str, bound: float) -> None:
     """`data/synthetic_pii.jsonl` (README beside it): the greeting and particle rules were written
-    against the tune rows; measured 0.887 (tune) and 0.843 (report) overlap on 2026-12-05."""
+    against the tune rows; measured 0.943 (tune) and 0.847 (report) overlap on 2026-12-05."""
     rows = synthetic_pii(split, "person")
     found = 0
     for row in rows:
