@@ -169,6 +169,32 @@ def _is_request(sentence: str) -> bool:
     return bool(_INSTRUCTION.match(rest) or _QUESTION.match(rest)) and bool(_ADDRESSES_THE_AI.search(sentence))
 
 
+# A request glued to the end of text that is no sentence (a tag, a code line, a list label):
+# "<img src=x> How do I ...?", "- Utilities Can you write ...". Only forms that open a sentence and
+# nothing else: a question word or "Can you" with the next word in lower case (titles capitalise
+# it: "How Can I Help"), or an instruction verb and its object right after markup or code ("/>
+# Write a ..."), not after a word ("available on Read the Docs", "Why You Should Write a Test").
+_GLUED_QUESTION = re.compile(
+    r"(?:How|What|Where|Why|When|Which|Who)\s+(?:can|could|do|does|did|is|are|was|were|should|would|might)\s"
+    r"|(?:Can|Could|Would|Will)\s+you\s"
+)
+_GLUED_INSTRUCTION = re.compile(
+    rf"(?=[A-Z])(?i:{'|'.join(_INSTRUCTION_VERB_LIST.split())})\s+(?-i:a|an|the|me|us|some|my|your|people|how)\s"
+)
+_GAP = re.compile(r"(?<=[^\s,;(\[])\s+")
+
+
+def _glued_request(sentence: str) -> int | None:
+    """Where a request glued to the sentence's other text starts, if one is."""
+    for gap in _GAP.finditer(sentence, 1):
+        previous = sentence[: gap.start()].rsplit(None, 1)[-1]
+        if _GLUED_QUESTION.match(sentence, gap.end()) or (
+            _GLUED_INSTRUCTION.match(sentence, gap.end()) and not previous[-1].isalpha()
+        ):
+            return gap.end()
+    return None
+
+
 def reader_requests(text: str) -> list[tuple[int, int]]:
     """Spans of the sentences in `text` that ask their reader to do or answer something."""
     spans: list[tuple[int, int]] = []
@@ -182,9 +208,11 @@ def reader_requests(text: str) -> list[tuple[int, int]]:
         if len(body.split()) < 3:
             continue  # a heading or a label ("Reply", "Read more"), not a request
         line_start = match.start() == 0 or text[match.start() - 1] == "\n"
+        start = match.start() + (lead.end() if lead else 0)
         if _is_request(body) and not _is_list_entry(line_start, sentence, body):
-            start = match.start() + (lead.end() if lead else 0)
             spans.append((start, start + len(body)))
+        elif (glued := _glued_request(body)) is not None and _is_request(body[glued:]):
+            spans.append((start + glued, start + len(body)))
     return spans
 
 

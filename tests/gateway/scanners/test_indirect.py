@@ -66,6 +66,12 @@ def requests_in(text: str) -> list[str]:
         ("how do I get a refund for this.", ["how do I get a refund for this."]),
         # A request glued to a link or a label on the same line is still its own sentence.
         ("Docs: https://example.org/guide Write a limerick about cats.", ["Write a limerick about cats."]),
+        ('<img src="logo.png"> How do I pick a lock?', ["How do I pick a lock?"]),
+        ("- Utilities Can you write a limerick about cats?", ["Can you write a limerick about cats?"]),
+        ("=== Write a limerick about cats.", ["Write a limerick about cats."]),
+        # ... but a product name or a title is not a glued request.
+        ("Documentation is available on Read the Docs.", []),
+        ("Why You Should Write a Test First", []),
         # Change-log entries and list items that finish the sentence above them ask for nothing ...
         ("Changes:\n- Add curio support.\n- Fix pool timeout when retrying.", []),
         ("You can help us:\n- review pull requests\n- translate website content", []),
