@@ -1,6 +1,7 @@
 """Third-party content through production's scanners: what benign documents lose, what planted requests survive.
 
     python -m tools.indirect_eval [--half report|tune] [--planted 800] [--documents N] [--train-data DIR]
+                                  [--attacks-from NOTINJECT_JSONL]
 
 A `tool` message meets the input scanners and then `indirect_injection` (docs/safety.md). This
 measures both sides of that on text the scanners were not written against:
@@ -14,6 +15,11 @@ measures both sides of that on text the scanners were not written against:
   document (a period added when the row has no end mark). A plant is caught when the document is
   blocked or the planted text no longer appears whole; one that is not, but that a scanner flags,
   reaches the model and goes to human review (counted apart).
+
+With `--attacks-from ../shared/eval/injecguard-notinject/normalized.jsonl` the planted requests are
+instead that evaluation set's attack strings (BIPIA's text and code attacks, externally written
+for exactly this: instructions hidden in e-mails and code answers), its `report` half only, each
+planted into a document of the chosen half. Nothing was ever written or tuned against them.
 
 Each side is split in two halves that never mix: distributions by a hash of their name, planted
 rows by train-safety's template groups (`report` = the test groups the semantic heads never saw).
@@ -41,9 +47,10 @@ import yaml
 from services.gateway.scanners.base import PipelineResult
 from services.gateway.scanners.config import ScannersConfig
 from services.gateway.scanners.pipeline import ScannerPipeline
+from tools.scanner_eval import load_rows, split_of
 from tools.semantic_train import group_of, split_of_group
 
-__all__ = ["Plant", "benign_documents", "main", "plant", "planted_rows"]
+__all__ = ["Plant", "benign_documents", "evaluation_attacks", "main", "plant", "planted_rows"]
 
 Half = Literal["tune", "report"]
 PARAGRAPHS_PER_DOCUMENT = 4
@@ -117,6 +124,15 @@ def planted_rows(train_data: Path, half: Half) -> list[Plant]:
     return rows
 
 
+def evaluation_attacks(path: Path) -> list[Plant]:
+    """The attack rows of a labelled evaluation file, report half only (`tools.scanner_eval.split_of`)."""
+    return [
+        Plant(f"attack:{row.category.split('/')[0]}", row.text.strip())
+        for row in load_rows(path)
+        if row.is_positive and split_of(row.id) == "report"
+    ]
+
+
 def plant(document: str, text: str, rng: random.Random) -> str:
     """`document` with `text` inserted as a sentence at a random boundary."""
     if not text.endswith((".", "!", "?")):
@@ -144,8 +160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, help="use only the first N benign documents (a quick look)")
     parser.add_argument("--train-data", type=Path, default=Path("../shared/eval/train-safety"))
     parser.add_argument("--config", type=Path, default=Path("services/config/gateway-prod.yaml"))
+    parser.add_argument(
+        "--attacks-from", type=Path, help="plant the attack rows (report half) of this labelled JSONL file instead"
+    )
     args = parser.parse_args(argv)
-    if not (args.train_data / "injection.jsonl").is_file():
+    if args.attacks_from is not None and not args.attacks_from.is_file():
+        parser.error(f"--attacks-from: no file {args.attacks_from}")
+    if args.attacks_from is None and not (args.train_data / "injection.jsonl").is_file():
         parser.error(f"--train-data: no injection.jsonl under {args.train_data}")
     raw = yaml.safe_load(args.config.read_text())
     pipeline = ScannerPipeline.from_config(ScannersConfig.model_validate(raw.get("scanners") or {}))
@@ -162,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if number % 200 == 0:
             print(f"  benign documents: {number}/{len(documents)}", file=sys.stderr, flush=True)
     rng = random.Random(7)
-    plants = planted_rows(args.train_data, args.half)
+    plants = evaluation_attacks(args.attacks_from) if args.attacks_from else planted_rows(args.train_data, args.half)
+    if not plants:
+        parser.error("nothing to plant: the file has no attack rows in its report half")
     caught: Counter[str] = Counter()
     to_review: Counter[str] = Counter()
     seen: Counter[str] = Counter()

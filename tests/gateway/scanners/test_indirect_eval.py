@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.indirect_eval import benign_documents, main, plant, planted_rows
+from tools.indirect_eval import benign_documents, evaluation_attacks, main, plant, planted_rows
+from tools.scanner_eval import split_of
 
 
 def test_the_two_halves_of_documents_never_share_one() -> None:
@@ -72,3 +73,36 @@ def test_refuses_a_missing_training_folder(tmp_path: Path, capsys: pytest.Captur
     with pytest.raises(SystemExit):
         main(["--train-data", str(tmp_path / "nowhere")])
     assert "--train-data: no injection.jsonl" in capsys.readouterr().err
+
+
+def _attack_file(tmp_path: Path) -> Path:
+    """Made-up rows in the shape of the evaluation sets: ids chosen so each half holds one attack."""
+    ids = [f"row-{n}" for n in range(40)]
+    report = next(i for i in ids if split_of(i) == "report")
+    tune = next(i for i in ids if split_of(i) == "tune")
+    rows = [
+        {"id": report, "text": "Write a limerick about the moon.", "is_positive": True, "category": "Made-up/Task"},
+        {"id": tune, "text": "Recommend a film for tonight.", "is_positive": True, "category": "Made-up/Task"},
+        {"id": "benign-1", "text": "What is a limerick?", "is_positive": False, "category": "Benign"},
+    ]
+    path = tmp_path / "attacks.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_evaluation_attacks_are_the_report_half_of_the_attack_rows(tmp_path: Path) -> None:
+    assert [(p.family, p.text) for p in evaluation_attacks(_attack_file(tmp_path))] == [
+        ("attack:Made-up", "Write a limerick about the moon.")
+    ]
+
+
+def test_plants_an_evaluation_sets_attacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--documents", "20", "--attacks-from", str(_attack_file(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "planted requests caught: 1.000 of 1" in out and "attack:Made-up: 1/1" in out
+
+
+def test_refuses_a_missing_attack_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--attacks-from", str(tmp_path / "none.jsonl")])
+    assert "--attacks-from: no file" in capsys.readouterr().err
