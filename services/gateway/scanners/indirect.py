@@ -187,11 +187,10 @@ _GAP = re.compile(r"(?<=[^\s,;(\[])\s+")
 def _glued_request(sentence: str) -> int | None:
     """Where a request glued to the sentence's other text starts, if one is."""
     for gap in _GAP.finditer(sentence, 1):
-        previous = sentence[: gap.start()].rsplit(None, 1)[-1]
-        if _GLUED_QUESTION.match(sentence, gap.end()) or (
-            _GLUED_INSTRUCTION.match(sentence, gap.end()) and not previous[-1].isalpha()
-        ):
-            return gap.end()
+        after_markup = not sentence[gap.start() - 1].isalpha()  # how the word before the gap ends
+        start = gap.end()
+        if _GLUED_QUESTION.match(sentence, start) or (after_markup and _GLUED_INSTRUCTION.match(sentence, start)):
+            return start
     return None
 
 
