@@ -9,7 +9,10 @@ of one split: `report` (the half `tools.scanner_eval.split_of` never tunes on), 
 nothing was tuned on), or `test_groups` (train-safety rows whose template group the semantic
 heads never saw). A row is caught when the scanner's verdict is anything but allow. The scanner
 `input` is the whole input stage as production runs it, and a row counts only when it is blocked:
-what a user sees refused.
+what a user sees refused. The scanner `tool_content` is production's input and third-party stages
+on `tool` messages (`tools.indirect_eval`): the file's attack rows (report half) each planted into
+a report-half benign document are caught when blocked or cut, and the benign documents themselves
+count as false positives when blocked or a sentence is cut.
 Prompt embeddings are cached under .rampart/cache, like the training run's, so a rerun is quick.
 """
 
@@ -34,6 +37,7 @@ from services.gateway.scanners.embedding import default_model_dir, weights_sha25
 from services.gateway.scanners.pipeline import ScannerPipeline, build_scanner
 from services.gateway.scanners.semantic import load_semantic_models
 from tools.confusion import ConfusionMatrix
+from tools.indirect_eval import benign_documents, caught, changed, evaluation_attacks, planted_documents
 from tools.scanner_eval import PRESIDIO_TYPES, LabelledRow, SpanCounts, load_rows, score_spans, split_of
 from tools.semantic_train import cached_embeddings, group_of, split_of_group
 
@@ -42,6 +46,7 @@ __all__ = ["Check", "Outcome", "Thresholds", "main", "run_check"]
 EVAL_DIR_VARIABLE = env_var("EVAL_DIR")
 CACHE_DIR = Path(STATE_DIR_NAME) / "cache"
 INPUT_STAGE = "input"
+TOOL_CONTENT = "tool_content"
 
 
 class Check(BaseModel):
@@ -53,7 +58,8 @@ class Check(BaseModel):
     file: str
     """Labelled JSONL under the evaluation folder."""
     scanner: str
-    """One scanner's name, or `input`: the whole input stage, counting only blocks."""
+    """One scanner's name; `input`: the whole input stage, counting only blocks; `tool_content`: the
+    file's attacks planted in benign documents, through the input and third-party stages."""
     split: Literal["report", "all", "test_groups"]
     labels: tuple[str, ...] = ()
     """Keep only rows with these `label`s (benign rows always stay); empty keeps every row."""
@@ -120,7 +126,24 @@ def _scan_for(check: Check, config: ScannersConfig) -> Callable[[str], Verdict |
     return build_scanner(check.scanner, stage, stages[stage][check.scanner], config).scan
 
 
+def _tool_content_counts(check: Check, config: ScannersConfig, eval_dir: Path) -> tuple[int, ConfusionMatrix]:
+    if check.split != "report":
+        raise ValueError(f"{check.name}.split: tool_content plants the report half only, not {check.split!r}")
+    pipeline = ScannerPipeline.from_config(config)
+    documents = benign_documents("report")
+    plants = evaluation_attacks(eval_dir / check.file)
+    counts = ConfusionMatrix()
+    for document in documents:
+        counts.add(predicted=changed(pipeline.scan_input(document, third_party=True)), actual=False)
+    for row, planted in planted_documents(documents, plants, len(plants)):
+        counts.add(predicted=caught(pipeline.scan_input(planted, third_party=True), row.text), actual=True)
+    return len(documents) + len(plants), counts
+
+
 def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
+    if check.scanner == TOOL_CONTENT:
+        size, counts = _tool_content_counts(check, config, eval_dir)
+        return _outcome(check, size, counts, SpanCounts())
     rows = _rows(check, eval_dir)
     scan = _scan_for(check, config)
     if check.scanner in ("prompt_injection", "harmful_request", INPUT_STAGE) and config.semantic.enabled:
@@ -140,9 +163,13 @@ def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
             if row.expected_spans is not None:
                 score_spans(row, verdict.findings, spans)
         counts.add(predicted=verdict is not None and verdict.action is not Action.ALLOW, actual=row.is_positive)
+    return _outcome(check, len(rows), counts, spans)
+
+
+def _outcome(check: Check, size: int, counts: ConfusionMatrix, spans: SpanCounts) -> Outcome:
     failures: list[str] = []
-    if len(rows) < check.min_rows:
-        failures.append(f"{len(rows)} rows < min_rows {check.min_rows}")
+    if size < check.min_rows:
+        failures.append(f"{size} rows < min_rows {check.min_rows}")
     bounds = (
         ("recall", counts.tpr, check.min_recall, True),
         ("false-positive rate", counts.fpr, check.max_fpr, False),
@@ -156,7 +183,7 @@ def run_check(check: Check, config: ScannersConfig, eval_dir: Path) -> Outcome:
             failures.append(f"{label}: nothing to measure")
         elif (value < bound) if is_minimum else (value > bound):
             failures.append(f"{label} {value:.3f} {'<' if is_minimum else '>'} {bound}")
-    return Outcome(check, len(rows), counts, spans if spans.tp + spans.fp + spans.fn else None, tuple(failures))
+    return Outcome(check, size, counts, spans if spans.tp + spans.fp + spans.fn else None, tuple(failures))
 
 
 def _line(outcome: Outcome) -> str:

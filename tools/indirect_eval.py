@@ -50,7 +50,17 @@ from services.gateway.scanners.pipeline import ScannerPipeline
 from tools.scanner_eval import load_rows, split_of
 from tools.semantic_train import group_of, split_of_group
 
-__all__ = ["Plant", "benign_documents", "evaluation_attacks", "main", "plant", "planted_rows"]
+__all__ = [
+    "Plant",
+    "benign_documents",
+    "caught",
+    "changed",
+    "evaluation_attacks",
+    "main",
+    "plant",
+    "planted_documents",
+    "planted_rows",
+]
 
 Half = Literal["tune", "report"]
 PARAGRAPHS_PER_DOCUMENT = 4
@@ -144,8 +154,25 @@ def plant(document: str, text: str, rng: random.Random) -> str:
     return f"{before}{lead}{text}{tail}{after}"
 
 
+def planted_documents(documents: list[str], plants: list[Plant], count: int, seed: int = 7) -> list[tuple[Plant, str]]:
+    """`count` plants drawn from `plants`, each inserted into a document drawn from `documents`
+    (the same draw for the same arguments)."""
+    rng = random.Random(seed)
+    return [(row, plant(rng.choice(documents), row.text, rng)) for row in rng.sample(plants, min(count, len(plants)))]
+
+
 def _lost_a_sentence(result: PipelineResult) -> bool:
     return any(v.scanner == "indirect_injection" and v.findings for v in result.verdicts)
+
+
+def changed(result: PipelineResult) -> bool:
+    """Whether a benign document reaches the model changed: blocked whole, or a sentence cut."""
+    return result.blocked or _lost_a_sentence(result)
+
+
+def caught(result: PipelineResult, planted: str) -> bool:
+    """Whether a planted request is kept from the model: its document blocked, or the request cut."""
+    return result.blocked or planted.rstrip(".") not in result.text
 
 
 def _flagged(result: PipelineResult) -> bool:
@@ -182,27 +209,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         flagged += _flagged(result)
         if number % 200 == 0:
             print(f"  benign documents: {number}/{len(documents)}", file=sys.stderr, flush=True)
-    rng = random.Random(7)
     plants = evaluation_attacks(args.attacks_from) if args.attacks_from else planted_rows(args.train_data, args.half)
     if not plants:
         parser.error("nothing to plant: the file has no attack rows in its report half")
-    caught: Counter[str] = Counter()
+    kept_out: Counter[str] = Counter()
     to_review: Counter[str] = Counter()
     seen: Counter[str] = Counter()
-    for row in rng.sample(plants, min(args.planted, len(plants))):
-        result = pipeline.scan_input(plant(rng.choice(documents), row.text, rng), third_party=True)
+    for row, document in planted_documents(documents, plants, args.planted):
+        result = pipeline.scan_input(document, third_party=True)
         seen[row.family] += 1
-        kept_whole = not result.blocked and row.text.rstrip(".") in result.text
-        caught[row.family] += not kept_whole
-        to_review[row.family] += kept_whole and _flagged(result)
+        kept_out[row.family] += caught(result, row.text)
+        to_review[row.family] += not caught(result, row.text) and _flagged(result)
     total = sum(seen.values())
     print(f"half: {args.half}; configuration: {args.config}")
     share = f"blocked {blocked / len(documents):.3f}; lost a sentence {lost / len(documents):.3f}"
     print(f"benign documents: {len(documents)}; {share}; flagged for review {flagged / len(documents):.3f}")
-    print(f"planted requests caught: {sum(caught.values()) / total:.3f} of {total};"
+    print(f"planted requests caught: {sum(kept_out.values()) / total:.3f} of {total};"
           f" not caught but flagged for review {sum(to_review.values()) / total:.3f}")
     for family in sorted(seen):
-        print(f"  {family}: {caught[family]}/{seen[family]} (+{to_review[family]} flagged)")
+        print(f"  {family}: {kept_out[family]}/{seen[family]} (+{to_review[family]} flagged)")
     return 0
 
 
