@@ -18,6 +18,11 @@ Stephanie Wood" as ORG); there the position itself says it is a person, so a nam
 after the cue (maybe with "Jr." or a degree) is one unless it holds a word that addresses a role
 ("Dear Hiring Manager", "Thanks, Team") or the model gives exactly it another label and it is one
 word or holds an organisation's word ("Thanks, Deutsche Bank").
+
+Likewise a run of two or more name words that the sentence sends the reader to ("Please ask
+Carrie Parsons ...", "cc Ayten Tröst") is a person when the model, reading it in context, gave it
+no label at all (not in a title-case line, not a vendor's or product's words), and a run after a
+title ("Miss Ashleigh Noone") is one whatever its label.
 """
 
 from __future__ import annotations
@@ -110,6 +115,18 @@ _LETTER_CUE = re.compile(
     # ... and the name closes the line or the phrase: "Hi Sam," but not "Hello World program".
     r"(?=[ \t]*(?:[,:;\n]|$))"
 )
+# A name-shaped run of two words or more that a sentence sends the reader to ("Please ask Carrie
+# Parsons about ...", "cc Ayten Tröst"), or any run after a title ("Miss Ashleigh Noone").
+_RUN = rf"{_NAME_WORD}(?:[ -](?:{_PARTICLES} )*{_NAME_WORD})"
+_ADDRESSED = re.compile(
+    r"\b(?:[Aa]sk|[Cc]ontact|[Cc]all|[Cc][Cc]|[Ee]-?mail|[Mm]et|[Mm]eet|[Ss]poke to|[Ss]peak to|[Tt]alk to"
+    rf"|[Tt]hank|[Ii]ntroduce)\s+(?P<name>{_RUN}{{1,3}})(?!\w)"
+)
+_TITLED = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+(?P<name>{_RUN}{{0,3}})(?!\w)")
+# Vendors and product words: "talk to Azure Blob Storage" sends the reader to a service.
+_PRODUCT_WORDS = TECHNOLOGY_NAMES | _COMPONENT_WORDS | frozenset(
+    {"Azure", "AWS", "Amazon", "Google", "Microsoft", "Apple", "Oracle", "IBM", "GitHub", "GitLab", "Slack", "Storage"}
+)
 # Words that address a role or a group, not a person, after "Dear" or "Thanks,".
 _ROLE_WORDS = frozenset(
     {
@@ -174,7 +191,33 @@ def person_names(text: str) -> Iterator[Finding]:
         words = match["name"].split()
         vetoed = (start, end) in others and (len(words) == 1 or not _ORG_WORDS.isdisjoint(words))
         if not overlaps_a_person and not vetoed and _ROLE_WORDS.isdisjoint(words):
+            people.append((start, end))
             yield Finding("person", start, end, 0.8)
+    # A run the sentence sends the reader to is a person when the model, reading it in context,
+    # gave it no label at all; after a title it is one whatever the label.
+    labelled = [(start, end) for start, end, _ in entities]
+    for pattern, when_unlabelled in ((_ADDRESSED, True), (_TITLED, False)):
+        for match in pattern.finditer(text):
+            start, end = match.span("name")
+            words = match["name"].split()
+            if any(s < end and start < e for s, e in people) or not _ROLE_WORDS.isdisjoint(words):
+                continue
+            if when_unlabelled and (
+                any(s < end and start < e for s, e in labelled)
+                or not _PRODUCT_WORDS.isdisjoint(words)
+                or _in_title_case(text, match.start())
+            ):
+                continue
+            people.append((start, end))
+            yield Finding("person", start, end, 0.8)
+
+
+def _in_title_case(text: str, at: int) -> bool:
+    """Whether the capitalised word at `at` follows another capitalised word ("Now Call Down Your
+    Dark"): a title, where a capital says nothing about names."""
+    before = text[max(0, at - 40) : at].split()
+    ends_a_sentence = bool(before) and before[-1][-1] in ".!?:"
+    return text[at : at + 1].isupper() and bool(before) and before[-1][:1].isupper() and not ends_a_sentence
 
 
 def is_technology_name(entity: str) -> bool:

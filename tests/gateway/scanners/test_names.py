@@ -107,10 +107,28 @@ def test_greetings_to_roles_and_the_world_are_not_names(pii: Scanner, text: str)
     assert pii.scan(text).action is Action.ALLOW
 
 
-@pytest.mark.parametrize(("split", "bound"), [("tune", 0.92), ("report", 0.82)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The model gives these no label at all; the sentence sends the reader to them.
+        ("Please ask Carrie Parsons about the invoice.", "Please ask [PERSON] about the invoice."),
+        ("cc Ayten Tröst on the thread", "cc [PERSON] on the thread"),
+        # After a title the model's label does not matter.
+        ("Please ask Miss Ashleigh Noone about it.", "Please ask Miss [PERSON] about it."),
+        # Services, roles and titles of works are not people.
+        ("We talk to Azure Blob Storage.", None),
+        ("Call Customer Service today.", None),
+        ("Operation Ask Redhead Resolve", None),
+    ],
+)
+def test_names_the_sentence_sends_the_reader_to(pii: Scanner, text: str, expected: str | None) -> None:
+    assert pii.scan(text).redacted_text == expected
+
+
+@pytest.mark.parametrize(("split", "bound"), [("tune", 0.94), ("report", 0.82)])
 def test_made_up_names_of_ten_locales_are_found(pii: Scanner, split: str, bound: float) -> None:
     """`data/synthetic_pii.jsonl` (README beside it): the greeting and particle rules were written
-    against the tune rows; measured 0.943 (tune) and 0.847 (report) overlap on 2026-12-05."""
+    against the tune rows; measured 0.963 (tune) and 0.850 (report) overlap on 2026-12-05."""
     rows = synthetic_pii(split, "person")
     found = 0
     for row in rows:
