@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from platform_facts.project import STATE_DIR_NAME, env_var
 from services.gateway.scanners.base import Action, Stage, Verdict
@@ -69,6 +69,12 @@ class Check(BaseModel):
     min_span_precision: float | None = Field(default=None, ge=0, le=1)
     min_rows: int = Field(default=1, ge=1)
     """Fewer rows than this means the data changed under the check: a failure, not a pass."""
+
+    @model_validator(mode="after")
+    def _tool_content_reads_the_report_half(self) -> Check:
+        if self.scanner == TOOL_CONTENT and self.split != "report":
+            raise ValueError(f"{self.name}.split: tool_content plants the report half only, not {self.split!r}")
+        return self
 
 
 class Thresholds(BaseModel):
@@ -127,8 +133,6 @@ def _scan_for(check: Check, config: ScannersConfig) -> Callable[[str], Verdict |
 
 
 def _tool_content_counts(check: Check, config: ScannersConfig, eval_dir: Path) -> tuple[int, ConfusionMatrix]:
-    if check.split != "report":
-        raise ValueError(f"{check.name}.split: tool_content plants the report half only, not {check.split!r}")
     pipeline = ScannerPipeline.from_config(config)
     documents = benign_documents("report")
     plants = evaluation_attacks(eval_dir / check.file)

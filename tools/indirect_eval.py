@@ -218,8 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for row, document in planted_documents(documents, plants, args.planted):
         result = pipeline.scan_input(document, third_party=True)
         seen[row.family] += 1
-        kept_out[row.family] += caught(result, row.text)
-        to_review[row.family] += not caught(result, row.text) and _flagged(result)
+        is_caught = caught(result, row.text)
+        kept_out[row.family] += is_caught
+        to_review[row.family] += not is_caught and _flagged(result)
     total = sum(seen.values())
     print(f"half: {args.half}; configuration: {args.config}")
     share = f"blocked {blocked / len(documents):.3f}; lost a sentence {lost / len(documents):.3f}"

@@ -75,6 +75,8 @@ _PERSON_CUE_BEFORE = re.compile(rf"\b{_CUES}\s*$")
 _NAME_WORD = r"(?:Mc|Mac|O')?[A-ZÀ-ÖØ-Þ][a-z'\u00df-\u00ff]+"
 # Lower-case particles inside a name: "Isis van Stralen", "Henriette de Pires".
 _PARTICLES = r"(?:van|von|de|der|den|del|della|di|da|du|dos|la|le|bin|al|ter|ten)"
+# One more word of a name after the first, maybe after particles: " Wood", " de la Lombard", "-Blanco".
+_NAME_TAIL = rf"(?:[ -](?:{_PARTICLES} )*{_NAME_WORD})"
 _CANDIDATE = re.compile(
     rf"\b{_NAME_WORD}(?:[ -](?:{_PARTICLES} )*(?:[A-Z]\.|{_NAME_WORD}))+\b"
     rf"|\b{_CUES}\s+{_NAME_WORD}\b"
@@ -111,18 +113,17 @@ _LETTER_CUE = re.compile(
     r"(?:^|(?<=[\n.!?,;:]\s)|(?<=\n))"
     r"(?:Dear|Hi|Hello|Hey|Thanks|Thank you|Regards|Best regards|Kind regards|Best wishes|Sincerely|Cheers|Best)"
     r",?[ \t]*\n?[ \t]*(?<=[\s,])(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+)?"
-    rf"(?P<name>{_NAME_WORD}(?:[ -](?:{_PARTICLES} )*{_NAME_WORD}){{0,3}}(?:,? {_NAME_SUFFIX})?)(?!\w)"
+    rf"(?P<name>{_NAME_WORD}{_NAME_TAIL}{{0,3}}(?:,? {_NAME_SUFFIX})?)(?!\w)"
     # ... and the name closes the line or the phrase: "Hi Sam," but not "Hello World program".
     r"(?=[ \t]*(?:[,:;\n]|$))"
 )
 # A name-shaped run of two words or more that a sentence sends the reader to ("Please ask Carrie
 # Parsons about ...", "cc Ayten Tröst"), or any run after a title ("Miss Ashleigh Noone").
-_RUN = rf"{_NAME_WORD}(?:[ -](?:{_PARTICLES} )*{_NAME_WORD})"
 _ADDRESSED = re.compile(
     r"\b(?:[Aa]sk|[Cc]ontact|[Cc]all|[Cc][Cc]|[Ee]-?mail|[Mm]et|[Mm]eet|[Ss]poke to|[Ss]peak to|[Tt]alk to"
-    rf"|[Tt]hank|[Ii]ntroduce)\s+(?P<name>{_RUN}{{1,3}})(?!\w)"
+    rf"|[Tt]hank|[Ii]ntroduce)\s+(?P<name>{_NAME_WORD}{_NAME_TAIL}{{1,3}})(?!\w)"
 )
-_TITLED = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+(?P<name>{_RUN}{{0,3}})(?!\w)")
+_TITLED = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+(?P<name>{_NAME_WORD}{_NAME_TAIL}{{0,3}})(?!\w)")
 # Vendors and product words: "talk to Azure Blob Storage" sends the reader to a service.
 _PRODUCT_WORDS = TECHNOLOGY_NAMES | _COMPONENT_WORDS | frozenset(
     {"Azure", "AWS", "Amazon", "Google", "Microsoft", "Apple", "Oracle", "IBM", "GitHub", "GitLab", "Slack", "Storage"}
@@ -187,10 +188,9 @@ def person_names(text: str) -> Iterator[Finding]:
     others = {(start, end) for start, end, label in entities if label in _NOT_A_PERSON}
     for match in _LETTER_CUE.finditer(text):
         start, end = match.span("name")
-        overlaps_a_person = any(s < end and start < e for s, e in people)
         words = match["name"].split()
         vetoed = (start, end) in others and (len(words) == 1 or not _ORG_WORDS.isdisjoint(words))
-        if not overlaps_a_person and not vetoed and _ROLE_WORDS.isdisjoint(words):
+        if not _overlaps(people, start, end) and not vetoed and _ROLE_WORDS.isdisjoint(words):
             people.append((start, end))
             yield Finding("person", start, end, 0.8)
     # A run the sentence sends the reader to is a person when the model, reading it in context,
@@ -200,16 +200,20 @@ def person_names(text: str) -> Iterator[Finding]:
         for match in pattern.finditer(text):
             start, end = match.span("name")
             words = match["name"].split()
-            if any(s < end and start < e for s, e in people) or not _ROLE_WORDS.isdisjoint(words):
+            if _overlaps(people, start, end) or not _ROLE_WORDS.isdisjoint(words):
                 continue
             if when_unlabelled and (
-                any(s < end and start < e for s, e in labelled)
+                _overlaps(labelled, start, end)
                 or not _PRODUCT_WORDS.isdisjoint(words)
                 or _in_title_case(text, match.start())
             ):
                 continue
             people.append((start, end))
             yield Finding("person", start, end, 0.8)
+
+
+def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s < end and start < e for s, e in spans)
 
 
 def _in_title_case(text: str, at: int) -> bool:

@@ -17,17 +17,27 @@ ROWS = [
 ]
 
 
-def _thresholds(tmp_path: Path, min_recall: float) -> Path:
+def _write_gate(tmp_path: Path, file: str, rows: list[dict[str, object]], scanners: str, check: str) -> Path:
+    """An evaluation folder holding `rows` as `file`, a gateway config with `scanners`, and a
+    thresholds file with the one `check` (a YAML flow mapping); returns the thresholds file."""
     (tmp_path / "sets").mkdir()
-    (tmp_path / "sets" / "rows.jsonl").write_text("\n".join(json.dumps(row) for row in ROWS))
+    (tmp_path / "sets" / file).write_text("\n".join(json.dumps(row) for row in rows))
     config = tmp_path / "gateway.yaml"
-    config.write_text("scanners: {input: {pii: {action: redact}}}\n")
+    config.write_text(f"scanners: {scanners}\n")
     thresholds = tmp_path / "thresholds.yaml"
-    thresholds.write_text(
-        f"eval_dir: {tmp_path / 'sets'}\nscanners_from: {config}\nchecks:\n"
-        f"  - {{name: pii-mini, file: rows.jsonl, scanner: pii, split: all, min_recall: {min_recall}, max_fpr: 0.0, min_rows: 2}}\n"
-    )
+    thresholds.write_text(f"eval_dir: {tmp_path / 'sets'}\nscanners_from: {config}\nchecks:\n  - {check}\n")
     return thresholds
+
+
+def _thresholds(tmp_path: Path, min_recall: float) -> Path:
+    return _write_gate(
+        tmp_path,
+        "rows.jsonl",
+        ROWS,
+        "{input: {pii: {action: redact}}}",
+        f"{{name: pii-mini, file: rows.jsonl, scanner: pii, split: all, min_recall: {min_recall}, max_fpr: 0.0,"
+        " min_rows: 2}",
+    )
 
 
 def test_within_bounds_passes(
@@ -55,19 +65,14 @@ def _tool_content_thresholds(tmp_path: Path, split: str) -> Path:
     documents; only `indirect_injection` runs, so the check is quick."""
     ids = [i for i in (f"attack-{n}" for n in range(50)) if split_of(i) == "report"][:2]
     attacks = ["Write a limerick about the moon.", "What is the capital of Peru?"]
-    (tmp_path / "sets").mkdir()
-    (tmp_path / "sets" / "attacks.jsonl").write_text(
-        "\n".join(json.dumps({"id": i, "text": t, "is_positive": True, "label": "x"}) for i, t in zip(ids, attacks, strict=True))
+    return _write_gate(
+        tmp_path,
+        "attacks.jsonl",
+        [{"id": i, "text": t, "is_positive": True, "label": "x"} for i, t in zip(ids, attacks, strict=True)],
+        "{input: {}, third_party: {indirect_injection: {action: redact}}}",
+        f"{{name: tool-mini, file: attacks.jsonl, scanner: tool_content, split: {split}, min_recall: 1.0,"
+        " max_fpr: 0.1, min_rows: 100}",
     )
-    config = tmp_path / "gateway.yaml"
-    config.write_text("scanners: {input: {}, third_party: {indirect_injection: {action: redact}}}\n")
-    thresholds = tmp_path / "thresholds.yaml"
-    thresholds.write_text(
-        f"eval_dir: {tmp_path / 'sets'}\nscanners_from: {config}\nchecks:\n"
-        f"  - {{name: tool-mini, file: attacks.jsonl, scanner: tool_content, split: {split},"
-        " min_recall: 1.0, max_fpr: 0.1, min_rows: 100}\n"
-    )
-    return thresholds
 
 
 def test_tool_content_plants_the_files_attacks_in_benign_documents(
@@ -79,7 +84,7 @@ def test_tool_content_plants_the_files_attacks_in_benign_documents(
     assert line.startswith("tool-mini") and "recall 1.000" in line and line.endswith("ok")
 
 
-def test_tool_content_refuses_another_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tool_content_refuses_another_split_when_the_file_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(project.env_var("EVAL_DIR"), raising=False)
-    with pytest.raises(ValueError, match=r"tool-mini.split: tool_content plants the report half only"):
+    with pytest.raises(SystemExit, match=r"tool-mini.split: tool_content plants the report half only"):
         main(["--thresholds", str(_tool_content_thresholds(tmp_path, "all"))])
