@@ -11,8 +11,9 @@ heads never saw). A row is caught when the scanner's verdict is anything but all
 `input` is the whole input stage as production runs it, and a row counts only when it is blocked:
 what a user sees refused. The scanner `tool_content` is production's input and third-party stages
 on `tool` messages (`tools.indirect_eval`): the file's attack rows (report half) each planted into
-a report-half benign document are caught when blocked or cut, and the benign documents themselves
-count as false positives when blocked or a sentence is cut.
+a report-half benign document (the check's `documents`: installed distributions' descriptions, or
+the project's e-mails and code answers) are caught when blocked or cut, and the benign documents
+themselves count as false positives when blocked or a sentence is cut.
 Prompt embeddings are cached under .rampart/cache, like the training run's, so a rerun is quick.
 """
 
@@ -37,7 +38,7 @@ from services.gateway.scanners.embedding import default_model_dir, weights_sha25
 from services.gateway.scanners.pipeline import ScannerPipeline, build_scanner
 from services.gateway.scanners.semantic import load_semantic_models
 from tools.confusion import ConfusionMatrix
-from tools.indirect_eval import benign_documents, caught, changed, evaluation_attacks, planted_documents
+from tools.indirect_eval import CORPORA, caught, changed, evaluation_attacks, planted_documents
 from tools.scanner_eval import PRESIDIO_TYPES, LabelledRow, SpanCounts, load_rows, score_spans, split_of
 from tools.semantic_train import cached_embeddings, group_of, split_of_group
 
@@ -69,6 +70,8 @@ class Check(BaseModel):
     min_span_precision: float | None = Field(default=None, ge=0, le=1)
     min_rows: int = Field(default=1, ge=1)
     """Fewer rows than this means the data changed under the check: a failure, not a pass."""
+    documents: Literal["packages", "correspondence"] = "packages"
+    """`tool_content` only: the benign documents the attacks are planted in (`tools.indirect_eval --corpus`)."""
 
     @model_validator(mode="after")
     def _tool_content_reads_the_report_half(self) -> Check:
@@ -134,7 +137,7 @@ def _scan_for(check: Check, config: ScannersConfig) -> Callable[[str], Verdict |
 
 def _tool_content_counts(check: Check, config: ScannersConfig, eval_dir: Path) -> tuple[int, ConfusionMatrix]:
     pipeline = ScannerPipeline.from_config(config)
-    documents = benign_documents("report")
+    documents = CORPORA[check.documents]("report")
     plants = evaluation_attacks(eval_dir / check.file)
     counts = ConfusionMatrix()
     for document in documents:

@@ -1,7 +1,7 @@
 """Third-party content through production's scanners: what benign documents lose, what planted requests survive.
 
-    python -m tools.indirect_eval [--half report|tune] [--planted 800] [--documents N] [--train-data DIR]
-                                  [--attacks-from NOTINJECT_JSONL]
+    python -m tools.indirect_eval [--half report|tune] [--corpus packages|correspondence] [--planted 800]
+                                  [--documents N] [--train-data DIR] [--attacks-from NOTINJECT_JSONL]
 
 A `tool` message meets the input scanners and then `indirect_injection` (docs/safety.md). This
 measures both sides of that on text the scanners were not written against:
@@ -10,9 +10,14 @@ measures both sides of that on text the scanners were not written against:
   (READMEs and changelogs written by their authors: install steps, "Use `x` instead", questions
   to their readers), four paragraphs of one distribution to a document. A document is blocked, or
   loses a sentence when `indirect_injection` cuts one.
+  With `--corpus correspondence`, the benign documents are instead `eval/correspondence-documents.jsonl`:
+  300 e-mails and programming Q&A answers written for this project (by three helper agents given
+  the genre, never the scanner's rules nor each other's files) in the genre of the issue's own tool
+  documents, full of requests to their human reader; split in halves by a hash of their id.
 - planted requests: single-line injections, extraction attempts, harmful asks and off-topic tasks
   from train-safety, each inserted at a random sentence or paragraph boundary of a random
-  document (a period added when the row has no end mark). A plant is caught when the document is
+  document (a period added when the row has no end mark; appended after a signature, on a line of
+  its own). A plant is caught when the document is
   blocked or the planted text no longer appears whole; one that is not, but that a scanner flags,
   reaches the model and goes to human review (counted apart).
 
@@ -36,7 +41,7 @@ import random
 import re
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -51,10 +56,12 @@ from tools.scanner_eval import load_rows, split_of
 from tools.semantic_train import group_of, split_of_group
 
 __all__ = [
+    "CORPORA",
     "Plant",
     "benign_documents",
     "caught",
     "changed",
+    "correspondence_documents",
     "evaluation_attacks",
     "main",
     "plant",
@@ -68,6 +75,7 @@ PLANTED_FILES = ("injection", "harmful", "benign")
 # Benign train-safety rows that read as a task handed to the reader: what an off-topic planted
 # instruction looks like. The rest of benign.jsonl (role-play, maths, chat turns) is left out.
 OFF_TOPIC_TASKS = frozenset({"trivia-question", "instruction", "task-instruction"})
+CORRESPONDENCE = Path(__file__).resolve().parents[1] / "eval" / "correspondence-documents.jsonl"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n\n")
 
@@ -110,6 +118,24 @@ def benign_documents(half: Half) -> list[str]:
     return [document for document, name in first_name.items() if _half_of(name) == half]
 
 
+def correspondence_documents(half: Half, path: Path = CORRESPONDENCE) -> list[str]:
+    """E-mails and programming Q&A answers written for this project (`eval/correspondence-documents.jsonl`),
+    split in halves by a hash of their id: the genre the issue's own tool documents are."""
+    return [str(row["text"]) for row in _jsonl(path) if _half_of(str(row["id"])) == half]
+
+
+def _jsonl(path: Path) -> list[dict[str, object]]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+CORPORA: dict[str, Callable[[Half], list[str]]] = {
+    "packages": benign_documents,
+    "correspondence": correspondence_documents,
+}
+"""The benign documents by name (`--corpus`, and a gate check's `documents`)."""
+
+
 @dataclass(frozen=True)
 class Plant:
     family: str  # file:category, e.g. "harmful:advbench"
@@ -150,6 +176,8 @@ def plant(document: str, text: str, rng: random.Random) -> str:
     at = rng.choice([0, len(document), *(m.end() for m in _BOUNDARY.finditer(document))])
     before, after = document[:at], document[at:]
     lead = " " if before and not before.endswith((" ", "\n")) else ""
+    if lead and not after and not before.endswith((".", "!", "?")):
+        lead = "\n"  # appended after a signature ("Clare and Idris"): on a line of its own, as a person would
     tail = " " if after and not after.startswith((" ", "\n")) else ""
     return f"{before}{lead}{text}{tail}{after}"
 
@@ -185,6 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--half", choices=["tune", "report"], default="report")
     parser.add_argument("--planted", type=int, default=800, help="how many planted documents (default 800)")
     parser.add_argument("--documents", type=int, help="use only the first N benign documents (a quick look)")
+    parser.add_argument(
+        "--corpus",
+        choices=sorted(CORPORA),
+        default="packages",
+        help="benign documents: installed distributions' descriptions, or the project's e-mails and code answers",
+    )
     parser.add_argument("--train-data", type=Path, default=Path("../shared/eval/train-safety"))
     parser.add_argument("--config", type=Path, default=Path("services/config/gateway-prod.yaml"))
     parser.add_argument(
@@ -197,9 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--train-data: no injection.jsonl under {args.train_data}")
     raw = yaml.safe_load(args.config.read_text())
     pipeline = ScannerPipeline.from_config(ScannersConfig.model_validate(raw.get("scanners") or {}))
-    documents = benign_documents(args.half)[: args.documents]
+    documents = CORPORA[args.corpus](args.half)[: args.documents]
     if not documents:
-        parser.error("no installed distribution has a description to use as a document")
+        parser.error(f"--corpus {args.corpus}: no benign documents in the {args.half} half")
 
     blocked = lost = flagged = 0
     for number, document in enumerate(documents, start=1):
@@ -222,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept_out[row.family] += is_caught
         to_review[row.family] += not is_caught and _flagged(result)
     total = sum(seen.values())
-    print(f"half: {args.half}; configuration: {args.config}")
+    print(f"half: {args.half}; corpus: {args.corpus}; configuration: {args.config}")
     share = f"blocked {blocked / len(documents):.3f}; lost a sentence {lost / len(documents):.3f}"
     print(f"benign documents: {len(documents)}; {share}; flagged for review {flagged / len(documents):.3f}")
     print(f"planted requests caught: {sum(kept_out.values()) / total:.3f} of {total};"

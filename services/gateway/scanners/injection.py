@@ -7,6 +7,9 @@ indirect injection: text that speaks to the AI reading it, exfiltration) are fea
 model, not verdicts on their own: benign prompts say "ignore" and "bypass" all the time, and the
 weights learned in `train.py` decide how much each pattern counts in context.
 A persona jailbreak that takes the model's refusals away (`refusal.py`) is decisive on its own.
+In third-party content (a tool result) the heads weigh in only where an attack pattern speaks to the
+model: they learned prompts, and a whole e-mail or answer full of requests to its human reader reads
+like one (docs/safety.md, "E-mails and code answers as tool content").
 """
 
 from __future__ import annotations
@@ -319,7 +322,13 @@ class PromptInjectionScanner:
         lexical = self.lexical_score(context.text, patterns)
         if self.semantic is None or lexical >= max(self.settings.threshold, DECISIVE_SCORE):
             return lexical  # clear on the words alone: no vector needed
-        if self.gated and not (self.semantic.gate_open(context) or not ADDRESSES_THE_MODEL.isdisjoint(patterns)):
+        addressed = not ADDRESSES_THE_MODEL.isdisjoint(patterns)
+        # The heads learned what a prompt that gives orders looks like; a whole e-mail or answer
+        # read as one prompt looks like that too ("Please upload it by Tuesday ..."). In third-party
+        # content they only weigh in where the words already speak to the model.
+        if context.third_party and not addressed:
+            return lexical
+        if self.gated and not (self.semantic.gate_open(context) or addressed):
             return lexical
         signals = attack_signals(lexical, patterns, self.semantic.gate_probability(context))
         return max(

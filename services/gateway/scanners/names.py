@@ -150,6 +150,7 @@ _ORG_WORDS = frozenset(
         "Clinic", "Church", "Holdings", "Capital", "Ventures", "Consulting", "Studios", "Network",
     }
 )  # fmt: skip
+_ACRONYM = re.compile(r"[A-Z]{2,4}")
 _NOT_A_PERSON = frozenset({"ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"})
 
 
@@ -177,6 +178,8 @@ def person_names(text: str) -> Iterator[Finding]:
     for start, end, label in entities:
         if label != "PERSON" or not any(character.isupper() for character in text[start:end]):
             continue
+        if _ACRONYM.fullmatch(text[start:end]):
+            continue  # "my CV", "ask HR": the model reads a short capitalised word in a person's slot as one
         if is_technology_name(text[start:end]) and not _PERSON_CUE_BEFORE.search(text[max(0, start - 20) : start]):
             continue
         people.append((start, end))

@@ -148,12 +148,13 @@ class ScannerPipeline:
         # (`[PERSON]`, `[EMAIL]`, ...): they were trained and are evaluated on text as people write it, and
         # the marks alone pushed plain prompts toward the attack models.
         marks: set[str] = set()
-        context = TextContext(text)
+        third_party = stage == "third_party"
+        context = TextContext(text, third_party=third_party)
         embedding: tuple[float, ...] | None = None
         for entry in scanners:
             judged = _without(text, marks)
             if context.text != judged:
-                context = TextContext(judged)
+                context = TextContext(judged, third_party=third_party)
             outcome = run_scanner(entry.scanner, entry.shadow, text, context)
             if context.embedding is not None:
                 embedding = tuple(context.embedding.tolist())

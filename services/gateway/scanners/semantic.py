@@ -252,8 +252,10 @@ class TextContext:
     computed at most once, whichever scanner asks first. The pipeline hands the embedding on
     to drift monitoring, so a request is embedded once for both."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, third_party: bool = False) -> None:
         self.text = text
+        self.third_party = third_party
+        """Whether the text is third-party content (a tool result), not a prompt the client wrote."""
         self._values: dict[str, object] = {}
 
     def shared(self, key: str, compute: Callable[[], T]) -> T:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tools.indirect_eval import benign_documents, evaluation_attacks, main, plant, planted_rows
+from tools.indirect_eval import (
+    CORRESPONDENCE,
+    benign_documents,
+    correspondence_documents,
+    evaluation_attacks,
+    main,
+    plant,
+    planted_rows,
+)
 from tools.scanner_eval import split_of
 
 
@@ -17,6 +25,15 @@ def test_the_two_halves_of_documents_never_share_one() -> None:
     assert len(tune) > 100 and len(report) > 100  # the installed distributions' descriptions
     assert not set(tune) & set(report)
     assert all("```" not in document for document in tune + report)
+
+
+def test_the_correspondence_halves_hold_e_mails_and_code_answers_and_never_share_one() -> None:
+    rows = [json.loads(line) for line in CORRESPONDENCE.read_text(encoding="utf-8").splitlines()]
+    assert len({row["id"] for row in rows}) == len(rows) >= 300
+    tune, report = correspondence_documents("tune"), correspondence_documents("report")
+    assert len(tune) + len(report) == len(rows) and not set(tune) & set(report)
+    by_half = {(row["kind"], row["text"] in report) for row in rows}
+    assert by_half == {("email", True), ("email", False), ("code", True), ("code", False)}
 
 
 def test_a_plant_is_a_whole_sentence_at_a_boundary() -> None:

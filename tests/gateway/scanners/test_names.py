@@ -33,6 +33,7 @@ def test_names_addresses_and_international_phones_are_redacted(pii: Scanner, tex
         "how do i kill a python process that ignores ctrl-c?",
         "Order 0234567890124 shipped; the tracking code is A1234567890.",
         "We moved 3 Main pipelines to the new cluster.",
+        "Dear Sir,\nI have attached my CV and a cover letter for the analyst role.",
     ],
 )
 def test_lookalikes_are_left_alone(pii: Scanner, text: str) -> None:

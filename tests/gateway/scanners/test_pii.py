@@ -41,6 +41,7 @@ def test_finds_personal_data(text: str, expected: list[tuple[str, str]]) -> None
         "version 1.2.3 released at 10:00, build 256.1.1.1",
         "my email is info@presidio.",
         "order number 12345 shipped in 3 boxes",
+        "reverse it with my_list[::-1] or step with -1",
     ],
 )
 def test_leaves_look_alikes_alone(text: str) -> None:
