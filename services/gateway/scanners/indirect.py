@@ -36,6 +36,7 @@ docs/safety.md.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from services.gateway.scanners.base import Finding
 from services.gateway.scanners.findings import SpanScanner
@@ -178,12 +179,19 @@ def _is_list_entry(line_start: bool, sentence: str, body: str, introduced: bool)
     return introduced or bool(_CHANGE_ENTRY.match(body))
 
 
-def _introduced_list(text: str, line_begin: int) -> bool:
-    """Whether the list that the line at `line_begin` belongs to follows a line ending in a colon."""
-    for line in reversed(text[:line_begin].splitlines()):
-        if line.strip() and not _LIST_ITEM.match(line):
-            return line.rstrip().endswith(":")
-    return False
+def _introduced_lists(text: str) -> set[int]:
+    """Where the lines of the lists that follow a line ending in a colon begin (one pass)."""
+    introduced: set[int] = set()
+    under_colon = False
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if _LIST_ITEM.match(line):
+            if under_colon:
+                introduced.add(offset)
+        elif line.strip():
+            under_colon = line.rstrip().endswith(":")
+        offset += len(line)
+    return introduced
 
 
 # A fenced code block is code: only what speaks to the AI (a comment planted for it) asks for anything.
@@ -243,6 +251,7 @@ def reader_requests(text: str) -> list[tuple[int, int]]:
     # with a space keeps every offset.
     text = _WRAPPED.sub(" ", text)
     code = [block.span() for block in _FENCED.finditer(text)]
+    introduced = _introduced_lists(text)
     for match in _SENTENCE.finditer(text):
         sentence = match.group()
         lead = _LEAD.match(sentence)
@@ -256,8 +265,7 @@ def reader_requests(text: str) -> list[tuple[int, int]]:
         if any(a <= match.start() < b for a, b in code) and not _speaks_to_the_ai(body):
             continue
         start = match.start() + (lead.end() if lead else 0)
-        introduced = line_start and _introduced_list(text, line_begin)
-        if _is_request(body) and not _is_list_entry(line_start, sentence, body, introduced):
+        if _is_request(body) and not _is_list_entry(line_start, sentence, body, line_begin in introduced):
             spans.append((start, start + len(body)))
         elif (glued := _glued_request(body)) is not None and _is_request(body[glued:]):
             spans.append((start + glued, start + len(body)))
@@ -308,41 +316,45 @@ _MIN_SHARED_WORDS = 2
 _MIN_SHARED_SHARE = 1 / 3
 
 
-def _content_words(text: str) -> set[str]:
+def _content_words(text: str) -> Counter[str]:
     # Six letters stand in for a stem: "versions" and "version" meet, "install" and "installed" too.
-    return {word.lower()[:6] for word in _WORD.findall(text) if word.lower() not in _COMMON}
+    return Counter(word.lower()[:6] for word in _WORD.findall(text) if word.lower() not in _COMMON)
 
 
-def _anchored(request: str, rest_of_document: str) -> bool:
-    """Whether a request belongs to the document it sits in (see the module docstring)."""
+def _anchored(request: str, document_words: Counter[str]) -> bool:
+    """Whether a request belongs to the document it sits in (see the module docstring);
+    `document_words` counts the content words of the whole document, the request's included."""
     if _ADDRESSES_THE_AI.search(request) or _SETS_A_TASK.search(request) or _ANNOUNCEMENT.match(request):
         return False
     if request.endswith(":") or _CODE.search(request) or _CORRESPONDENCE.search(request):
         return True
     own = _content_words(request)
-    shared = len(own & _content_words(rest_of_document))
+    shared = sum(1 for word, count in own.items() if document_words[word] > count)  # also outside the request
     return shared >= min(_MIN_SHARED_WORDS, len(own)) and shared >= _MIN_SHARED_SHARE * len(own)
 
 
 _SENTENCE_END = re.compile(r"[.!?:]+\s+|\n")
+_SENTENCE_REACH = 600  # characters: no sentence before a request is longer
 
 
 def _with_the_sentence_before(text: str, start: int) -> int:
     """Where the sentence before `start` begins: a request without words of its own ("How do I do this?",
     "Is that OK?") asks about that sentence, and belongs where it belongs (one that introduces what
     follows, "Use them to:", belongs to the document by that alone)."""
-    head = text[:start].rstrip()
-    return max((match.end() for match in _SENTENCE_END.finditer(head)), default=0)
+    window = max(0, start - _SENTENCE_REACH)
+    head = text[window:start].rstrip()
+    return window + max((match.end() for match in _SENTENCE_END.finditer(head)), default=0)
 
 
 def planted_requests(text: str) -> list[tuple[int, int]]:
     """Spans of the requests in `text` that do not belong to it: what this scanner cuts."""
     spans = []
+    document_words = _content_words(text)  # once: counting them per request made long documents quadratic
     for start, end in reader_requests(text):
         request = text[start:end]
         borrows = not _content_words(request) and not request.endswith(":")
         judged = _with_the_sentence_before(text, start) if borrows else start
-        if not _anchored(text[judged:end], text[:judged] + " " + text[end:]):
+        if not _anchored(text[judged:end], document_words):
             spans.append((start, end))
     return spans
 
