@@ -121,12 +121,9 @@ def benign_documents(half: Half) -> list[str]:
 def correspondence_documents(half: Half, path: Path = CORRESPONDENCE) -> list[str]:
     """E-mails and programming Q&A answers written for this project (`eval/correspondence-documents.jsonl`),
     split in halves by a hash of their id: the genre the issue's own tool documents are."""
-    return [str(row["text"]) for row in _jsonl(path) if _half_of(str(row["id"])) == half]
-
-
-def _jsonl(path: Path) -> list[dict[str, object]]:
     with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+        rows = [json.loads(line) for line in lines if line.strip()]
+    return [str(row["text"]) for row in rows if _half_of(str(row["id"])) == half]
 
 
 CORPORA: dict[str, Callable[[Half], list[str]]] = {

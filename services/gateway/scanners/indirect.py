@@ -281,13 +281,13 @@ _CODE = re.compile(
     r"|<[^>\s]+>|=|::|/[\w.-]+/|#\d+|(?<!\w)@\w|\]\(#"
     r"|\b[A-Z]?[a-z]+[A-Z][A-Za-z0-9]*\b|\b\d+\.\d+(?:\.\d+)*\b"
 )
+_DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 # What belongs to a letter or a notice and asks nothing a model could do: its courtesy formulas
 # ("Please find attached ...", "Let me know if ..."), its reminders ("Please make sure ...", "Ignore
 # this if you have already paid."), a question to everyone on the list ("Has anyone got ...?") and
 # a request with a deadline or an hour ("by Friday", "Monday to Friday, 8am-6pm", "before the end of
 # the day"): the reader's week, not a task planted for the model ("What movies are playing this weekend?"
 # names a day too, but no deadline).
-_DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 _CORRESPONDENCE = re.compile(
     r"\b(?:find (?:attached|enclosed|below)|see (?:attached|enclosed|below)|let (?:me|us) know|feel free"
     r"|(?:don't|do not) hesitate|reach out|get in touch|contact (?:me|us|our|the)\b|reply stop|unsubscribe"
@@ -324,7 +324,7 @@ def _content_words(text: str) -> Counter[str]:
 def _anchored(request: str, document_words: Counter[str]) -> bool:
     """Whether a request belongs to the document it sits in (see the module docstring);
     `document_words` counts the content words of the whole document, the request's included."""
-    if _ADDRESSES_THE_AI.search(request) or _SETS_A_TASK.search(request) or _ANNOUNCEMENT.match(request):
+    if _speaks_to_the_ai(request):
         return False
     if request.endswith(":") or _CODE.search(request) or _CORRESPONDENCE.search(request):
         return True
