@@ -2,7 +2,10 @@
 
 A breaker opens after `breaker.failures` consecutive failures; while open, its model version is
 skipped (no request waits on its timeout); after `breaker.reset_s` one trial request is let
-through (half-open) and its outcome closes or re-opens the circuit. A failure a retry or a
+through (half-open) and its outcome closes or re-opens the circuit. A failed call during which
+another call to the same version succeeded does not count: the version answers, so the failure was
+one replica's (lost mid-call, as when a node dies under load), and the retry it earns must not find
+the circuit open. A failure a retry or a
 fallback may fix (5xx, timeout, crash) moves on; a 4xx is an answer and ends the chain.
 """
 
@@ -33,6 +36,10 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
+        self._last_success_at = float("-inf")
+
+    def now(self) -> float:
+        return self._clock()
 
     @property
     def state(self) -> BreakerState:
@@ -52,13 +59,17 @@ class CircuitBreaker:
         return False
 
     def record_success(self) -> None:
+        self._last_success_at = self._clock()
         self._failures = 0
         self._opened_at = None
         self._trial_in_flight = False
 
-    def record_failure(self) -> None:
-        self._failures += 1
+    def record_failure(self, started_at: float) -> None:
+        """A call begun at `started_at` (this breaker's clock) failed."""
         self._trial_in_flight = False
+        if self._last_success_at > started_at:
+            return  # another call succeeded while this one was in flight
+        self._failures += 1
         if self._opened_at is not None or self._failures >= self.config.failures:
             self._opened_at = self._clock()
 
@@ -126,11 +137,12 @@ class ModelChain:
                     failures.append(f"{step.name}: circuit open")
                     self._metrics.backend_failures.labels(step.name, "circuit_open").inc()
                     break
+                started_at = breaker.now()
                 try:
                     with exchange.trace.attempt(step, stream, attempt):
                         answer = await call(step, body)
                 except BackendFailure as failure:
-                    breaker.record_failure()
+                    breaker.record_failure(started_at)
                     self._metrics.backend_failures.labels(step.name, failure.cause).inc()
                     self._metrics.circuit_open.labels(step.name).set(1 if breaker.state != "closed" else 0)
                     failures.append(f"{step.name}: {failure.cause}")

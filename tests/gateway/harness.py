@@ -48,6 +48,10 @@ class ModelBench:
     fail_mid_stream: set[str] = field(default_factory=set)
     unlisted: set[str] = field(default_factory=set)
     """Models left out of `GET /v1/models` (not served)."""
+    stranded: dict[str, int] = field(default_factory=dict)
+    """How many of a model's next chat calls land on a replica that dies mid-call: each waits for
+    `replica_lost`, then fails."""
+    replica_lost: asyncio.Event = field(default_factory=asyncio.Event)
 
     def answer(self, model: str) -> str:
         return self.answers.get(model, f"answer from {model} about the platform")
@@ -59,6 +63,10 @@ class ModelBench:
             self.calls.append(model)
             if model in self.hanging:
                 await asyncio.sleep(3600)
+            if self.stranded.get(model, 0) > 0:
+                self.stranded[model] -= 1
+                await self.replica_lost.wait()
+                return JSONResponse({"error": {"message": "replica died", "type": "upstream_error"}}, 500)
             if model in self.failing:
                 return JSONResponse({"error": {"message": "replica died", "type": "upstream_error"}}, 500)
             text = self.answer(model)

@@ -62,6 +62,27 @@ async def test_circuit_opens_and_skips_the_dead_backend(gateway: GatewayMiddlewa
     assert gateway.metrics.value(project.metric("gateway_circuit_open"), {"backend": "gen-v1"}) == 1
 
 
+async def test_a_replica_lost_mid_call_leaves_the_circuit_closed(gateway: GatewayMiddleware, bench: ModelBench) -> None:
+    """Four calls on a replica that dies fail at once (the breaker opens at three), but the version
+    answered another call meanwhile: the failures are one replica's, so every retry goes through.
+    (The rehearsal's worker kill lost RAG queries to a circuit opened this way.)"""
+    bench.stranded["gen-v1"] = 4
+    async with http(gateway) as client:
+        def ask() -> Any:
+            return client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
+
+        in_flight = [asyncio.create_task(ask()) for _ in range(4)]
+        while bench.calls.count("gen-v1") < 4:
+            await asyncio.sleep(0.005)
+        survivor = await ask()  # another replica answers while the four wait
+        bench.replica_lost.set()
+        retried = await asyncio.gather(*in_flight)
+    assert [r.status_code for r in [survivor, *retried]] == [200] * 5
+    assert not any(project.PROJECT_NAME in r.json() for r in [survivor, *retried])  # none degraded
+    assert bench.calls.count("gen-v1") == 4 + 1 + 4  # each stranded call retried once, on the same version
+    assert gateway.metrics.value(project.metric("gateway_circuit_open"), {"backend": "gen-v1"}) == 0
+
+
 async def test_every_backend_down_queues_for_human_review(gateway: GatewayMiddleware, bench: ModelBench) -> None:
     bench.failing.update({"gen-v1", "extractive"})
     async with http(gateway) as client:
