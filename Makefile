@@ -212,6 +212,7 @@ secrets-rules: $(VENV)/.installed-all ## regenerate the secrets scanner's provid
 train-scanners: $(VENV)/.installed-all ## refit every scanner model (lexical, semantic heads, gate) into services/gateway/scanners/models [TRAIN_DATA=dir]
 	$(PY) -m tools.scanner_train --eval-dir $(TRAIN_DATA)
 	$(PY) -m tools.semantic_train --data $(TRAIN_DATA)/train-safety
+	$(PY) -m tools.addressee_train --data $(TRAIN_DATA)/train-safety
 
 # Local environment (services/local.py): Ray Serve + the services on 127.0.0.1, state in .rampart/.
 up: $(VENV)/.installed-all ## install what is needed and start the local environment on 127.0.0.1 [DASHBOARD=1]

@@ -29,16 +29,20 @@ instructions is never anchored; what belongs to correspondence always is: courte
 find attached ...", "Let me know ..."), reminders ("Please make sure ..."), deadlines and hours ("by
 Friday", "8am-6pm"), arranging to meet, questions to everyone on a list. A request without content
 words of its own ("How do I do this?", "Is that OK?") is judged together with the sentence before
-it. What this costs and catches, on documents and planted requests nothing was tuned on, is in
-docs/safety.md.
+it. An unanchored request is still kept when the addressee head (`addressee.py`) finds it written
+for a person ("Also, could you recommend a decent dentist?"), unless it speaks to the AI. What this
+costs and catches, on documents and planted requests nothing was tuned on, is in docs/safety.md.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 
-from services.gateway.scanners.base import Finding
+from services.gateway.scanners.addressee import RequestAddressee
+from services.gateway.scanners.base import Finding, Stage
+from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import SpanScanner
 
 __all__ = ["IndirectInjectionScanner", "planted_requests", "reader_requests"]
@@ -346,24 +350,37 @@ def _with_the_sentence_before(text: str, start: int) -> int:
     return window + max((match.end() for match in _SENTENCE_END.finditer(head)), default=0)
 
 
-def planted_requests(text: str) -> list[tuple[int, int]]:
-    """Spans of the requests in `text` that do not belong to it: what this scanner cuts."""
+def planted_requests(text: str, for_a_model: Callable[[str], bool] | None = None) -> list[tuple[int, int]]:
+    """Spans of the requests in `text` that do not belong to it: what this scanner cuts. With
+    `for_a_model` (`RequestAddressee.for_a_model`), an unanchored request is kept when it reads as
+    written for a person, unless it speaks to the AI."""
     spans = []
     document_words = _content_words(text)  # once: counting them per request made long documents quadratic
     for start, end in reader_requests(text):
         request = text[start:end]
         borrows = not _content_words(request) and not request.endswith(":")
-        judged = _with_the_sentence_before(text, start) if borrows else start
-        if not _anchored(text[judged:end], document_words):
-            spans.append((start, end))
+        judged = text[_with_the_sentence_before(text, start) if borrows else start : end]
+        if _anchored(judged, document_words):
+            continue
+        if for_a_model is not None and not _speaks_to_the_ai(judged) and not for_a_model(request):
+            continue
+        spans.append((start, end))
     return spans
 
 
 class IndirectInjectionScanner(SpanScanner):
+    """Cuts `planted_requests`; with an `addressee` model, only those it finds written for a model."""
+
     name = "indirect_injection"
 
+    def __init__(self, stage: Stage, settings: ScannerSettings, addressee: RequestAddressee | None = None) -> None:
+        super().__init__(stage, settings)
+        self._addressee = addressee
+
     def find(self, text: str) -> list[Finding]:
-        return [Finding("instruction_in_content", start, end, 1.0) for start, end in planted_requests(text)]
+        for_a_model = self._addressee.for_a_model if self._addressee is not None else None
+        spans = planted_requests(text, for_a_model)
+        return [Finding("instruction_in_content", start, end, 1.0) for start, end in spans]
 
     def replacement(self, finding: Finding, original: str) -> str:
         return "[REMOVED: INSTRUCTION IN THIRD-PARTY CONTENT]"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from services.gateway.scanners.addressee import load_request_addressee
 from services.gateway.scanners.base import (
     Action,
     Finding,
@@ -61,7 +62,9 @@ SCANNER_FACTORIES: dict[str, ScannerFactory] = {
     "harmful_request": lambda stage, settings, config: HarmfulRequestScanner(
         stage, settings, load_semantic_models(), gated=config.semantic.gate
     ),
-    "indirect_injection": lambda stage, settings, config: IndirectInjectionScanner(stage, settings),
+    "indirect_injection": lambda stage, settings, config: IndirectInjectionScanner(
+        stage, settings, load_request_addressee() if config.semantic.enabled else None
+    ),
     "toxicity": lambda stage, settings, config: ToxicityScanner(stage, settings),
     "system_prompt_leakage": lambda stage, settings, config: SystemPromptLeakageScanner(
         stage, settings, config.system_prompt
