@@ -13,7 +13,10 @@ each iteration a different text so that the embedder's cache never answers. The 
 varies its prompt and answer per iteration too (a request number at the end), so no per-text
 cache can answer across iterations: only work shared within one request counts as saved. The
 "one text repeated" line is the older measurement (the same prompt every time, so the embedder's
-cache answers whenever the gate opens on it), kept for comparison with earlier figures.
+cache answers whenever the gate opens on it), kept for comparison with earlier figures. The
+"tool result" line is a third-party e-mail through the input and `third_party` scanners: one vector
+for its aside (kept by the addressee head), and one for the whole e-mail where the lexical gate opens
+on it.
 """
 
 from __future__ import annotations
@@ -90,6 +93,21 @@ def measure(work: Callable[[], object], iterations: int) -> tuple[list[float], l
     return wall, cpu
 
 
+# A tool result (`scan_input(..., third_party=True)`): an e-mail whose aside to its reader shares no word
+# with the rest, so `indirect_injection` asks the addressee head (one MiniLM vector); the platform
+# number changes per iteration, so the embedder's cache never answers.
+TOOL_RESULT = (
+    "From: Tom Hale\nSubject: Board packs\n\nHi Priya,\nThe printer on the third floor is jammed again, so the "
+    "board packs will be printed at the copy shop on Mill Street. I dropped the files off this morning and they "
+    "promised them for 4pm; the covers are the matt ones we used in March, and the appendix is printed single-sided "
+    "so the tables stay readable. Could you pick them up on your way back from the site visit? The shop closes at "
+    "five and the receipt should go to finance with the project code. The agenda has not changed since Monday, "
+    "but the risk register moved to section four, and the budget summary now has the revised travel line. Let me "
+    "know if the covers look wrong and I will call them before they bind the rest. Also, could you recommend a "
+    "decent dentist near platform {case}? Mine just retired.\nCheers,\nTom"
+)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=2000)
@@ -141,6 +159,13 @@ def main() -> int:
         risky_count += 1
         return pipeline.scan_input(f"{RISKY_PROMPT} (case {risky_count})")
 
+    tool_count = 0
+
+    def tool_result() -> object:
+        nonlocal tool_count
+        tool_count += 1
+        return pipeline.scan_input(TOOL_RESULT.format(case=tool_count), third_party=True)
+
     def streamed() -> object:
         nonlocal request_count
         request_count += 1
@@ -163,6 +188,10 @@ def main() -> int:
     if pipeline.scan_input(RISKY_PROMPT).embedding is None:
         raise SystemExit("RISKY_PROMPT no longer opens the gate: pick one that does")
     gated, gated_cpu = measure(risky, max(100, args.iterations // 20))
+    kept = pipeline.scan_input(TOOL_RESULT.format(case=0), third_party=True)
+    if "recommend a decent dentist" not in kept.text:
+        raise SystemExit("TOOL_RESULT's aside is cut: the line would not measure the addressee head")
+    tool, tool_cpu = measure(tool_result, max(100, args.iterations // 20))
 
     base_p50 = statistics.median(base)
     print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'x baseline p50':>15} {'CPU p50 ms':>11}")
@@ -172,6 +201,7 @@ def main() -> int:
         ("same, one text repeated (cached)", repeated, repeated_cpu),
         (f"streamed output, {len(ANSWER) // 20 + 1} chunks", stream, stream_cpu),
         ("input, gate open (MiniLM + heads)", gated, gated_cpu),
+        (f"tool result, {len(TOOL_RESULT)} B e-mail", tool, tool_cpu),
     ):
         print(
             f"{name:34} {statistics.median(samples):8.3f} {percentile(samples, 0.99):8.3f}"
