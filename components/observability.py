@@ -500,7 +500,7 @@ class Observability(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[operator])),
         )
-        return k8s.apiextensions.CustomResource(
+        secret: pulumi.Resource = k8s.apiextensions.CustomResource(
             f"{name}-grafana-admin",
             api_version="external-secrets.io/v1",
             kind="ExternalSecret",
@@ -517,3 +517,4 @@ class Observability(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[store])),
         )
+        return secret
