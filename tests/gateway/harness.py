@@ -63,11 +63,11 @@ class ModelBench:
             self.calls.append(model)
             if model in self.hanging:
                 await asyncio.sleep(3600)
-            if self.stranded.get(model, 0) > 0:
+            stranded = self.stranded.get(model, 0) > 0
+            if stranded:
                 self.stranded[model] -= 1
                 await self.replica_lost.wait()
-                return JSONResponse({"error": {"message": "replica died", "type": "upstream_error"}}, 500)
-            if model in self.failing:
+            if stranded or model in self.failing:
                 return JSONResponse({"error": {"message": "replica died", "type": "upstream_error"}}, 500)
             text = self.answer(model)
             prompt = " ".join(m["content"] for m in body["messages"] if isinstance(m.get("content"), str))

@@ -326,10 +326,8 @@ def _content_words(text: str) -> Counter[str]:
 
 
 def _anchored(request: str, document_words: Counter[str]) -> bool:
-    """Whether a request belongs to the document it sits in (see the module docstring);
-    `document_words` counts the content words of the whole document, the request's included."""
-    if _speaks_to_the_ai(request):
-        return False
+    """Whether a request that does not speak to the AI belongs to the document it sits in (see the
+    module docstring); `document_words` counts the content words of the whole document, the request's included."""
     if request.endswith(":") or _CODE.search(request) or _CORRESPONDENCE.search(request):
         return True
     own = _content_words(request)
@@ -360,11 +358,10 @@ def planted_requests(text: str, for_a_model: Callable[[str], bool] | None = None
         request = text[start:end]
         borrows = not _content_words(request) and not request.endswith(":")
         judged = text[_with_the_sentence_before(text, start) if borrows else start : end]
-        if _anchored(judged, document_words):
-            continue
-        if for_a_model is not None and not _speaks_to_the_ai(judged) and not for_a_model(request):
-            continue
-        spans.append((start, end))
+        if _speaks_to_the_ai(judged):
+            spans.append((start, end))  # never anchored, whatever the addressee head would say
+        elif not _anchored(judged, document_words) and (for_a_model is None or for_a_model(request)):
+            spans.append((start, end))
     return spans
 
 
