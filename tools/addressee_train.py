@@ -34,6 +34,7 @@ from services.gateway.scanners.addressee import ADDRESSEE_PATH
 from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, default_model_dir, weights_sha256
 from services.gateway.scanners.indirect import reader_requests
 from tools.indirect_eval import benign_documents
+from tools.scanner_eval import jsonl_objects
 from tools.semantic_train import cached_embeddings, load_train_rows, split_of_row, write_manifest
 
 __all__ = ["main", "requests_for_a_model", "requests_for_a_person"]
@@ -62,9 +63,7 @@ def requests_for_a_model(train_data: Path) -> list[str]:
 
 
 def requests_for_a_person(correspondence: Path = CORRESPONDENCE_TRAIN) -> list[str]:
-    with correspondence.open(encoding="utf-8") as lines:
-        documents = [str(json.loads(line)["text"]) for line in lines if line.strip()]
-    documents += benign_documents("tune")
+    documents = [str(row["text"]) for _, row in jsonl_objects(correspondence)] + benign_documents("tune")
     return sorted({request for document in documents for request in _requests(document)})
 
 

@@ -20,7 +20,6 @@ Prompt embeddings are cached under .rampart/cache, like the training run's, so a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -39,7 +38,15 @@ from services.gateway.scanners.pipeline import ScannerPipeline, build_scanner
 from services.gateway.scanners.semantic import load_semantic_models
 from tools.confusion import ConfusionMatrix
 from tools.indirect_eval import CORPORA, caught, changed, evaluation_attacks, planted_documents
-from tools.scanner_eval import PRESIDIO_TYPES, LabelledRow, SpanCounts, load_rows, score_spans, split_of
+from tools.scanner_eval import (
+    PRESIDIO_TYPES,
+    LabelledRow,
+    SpanCounts,
+    jsonl_objects,
+    load_rows,
+    score_spans,
+    split_of,
+)
 from tools.semantic_train import cached_embeddings, group_of, split_of_group
 
 __all__ = ["Check", "Outcome", "Thresholds", "main", "run_check"]
@@ -101,8 +108,7 @@ class Outcome:
 def _rows(check: Check, eval_dir: Path) -> list[LabelledRow]:
     path = eval_dir / check.file
     rows = load_rows(path)
-    with path.open(encoding="utf-8") as lines:
-        raw = [json.loads(line) for line in lines if line.strip()]
+    raw = [data for _, data in jsonl_objects(path)]
     kept = []
     for row, data in zip(rows, raw, strict=True):
         if check.split == "report" and split_of(row.id) != "report":

@@ -52,7 +52,7 @@ import yaml
 from services.gateway.scanners.base import PipelineResult
 from services.gateway.scanners.config import ScannersConfig
 from services.gateway.scanners.pipeline import ScannerPipeline
-from tools.scanner_eval import load_rows, split_of
+from tools.scanner_eval import jsonl_objects, load_rows, split_of
 from tools.semantic_train import group_of, split_of_group
 
 __all__ = [
@@ -121,9 +121,7 @@ def benign_documents(half: Half) -> list[str]:
 def correspondence_documents(half: Half, path: Path = CORRESPONDENCE) -> list[str]:
     """E-mails and programming Q&A answers written for this project (`eval/correspondence-documents.jsonl`),
     split in halves by a hash of their id: the genre the issue's own tool documents are."""
-    with path.open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [str(row["text"]) for row in rows if _half_of(str(row["id"])) == half]
+    return [str(row["text"]) for _, row in jsonl_objects(path) if _half_of(str(row["id"])) == half]
 
 
 CORPORA: dict[str, Callable[[Half], list[str]]] = {

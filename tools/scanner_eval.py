@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from services.gateway.scanners.base import Action, Finding, Scanner, Stage
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
@@ -31,6 +31,7 @@ __all__ = [
     "EVALUATED_SCANNERS",
     "PRESIDIO_TYPES",
     "LabelledRow",
+    "jsonl_objects",
     "load_rows",
     "main",
     "split_of",
@@ -86,19 +87,24 @@ class LabelledRow:
     expected_spans: tuple[tuple[int, int], ...] | None = None
 
 
-def load_rows(path: Path) -> list[LabelledRow]:
-    """Rows of a labelled JSONL file; a row without text or label is an error naming its line."""
-    rows: list[LabelledRow] = []
+def jsonl_objects(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The objects of a JSONL file, each with where it stands (`path:line`); blank lines are skipped,
+    a line that is not JSON is an error naming it."""
+    objects = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                objects.append((f"{path}:{number}", json.loads(line)))
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
-            rows.append(_row(data, f"{path}:{number}"))
-    return rows
+    return objects
+
+
+def load_rows(path: Path) -> list[LabelledRow]:
+    """Rows of a labelled JSONL file; a row without text or label is an error naming its line."""
+    return [_row(data, where) for where, data in jsonl_objects(path)]
 
 
 def _row(data: dict[str, object], where: str) -> LabelledRow:
