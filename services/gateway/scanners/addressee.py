@@ -31,10 +31,11 @@ class RequestAddressee:
     embedder_sha256: str
     model_dir: Path
 
-    def for_a_model(self, request: str) -> bool:
-        """Whether `request` reads as a task written for a model (cut it), not a request to a person."""
-        vector = load_embedder(self.model_dir, self.embedder_sha256).embed(request)
-        return self.head.score(vector) >= self.threshold
+    def for_a_model(self, requests: list[str]) -> list[bool]:
+        """Whether each request reads as a task written for a model (cut it), not a request to a
+        person: one batch through the embedder, however many requests a document holds."""
+        vectors = load_embedder(self.model_dir, self.embedder_sha256).embed_batch(requests)
+        return [self.head.score(vector) >= self.threshold for vector in vectors]
 
 
 @functools.cache
@@ -43,6 +44,7 @@ def load_request_addressee(path: Path = ADDRESSEE_PATH) -> RequestAddressee:
     verify_artifact(path)
     document = json.loads(path.read_text())
     head = head_from_document(document["head"])
-    assert isinstance(head, LinearHead), f"{path.name}: head must be linear (weights, bias)"
+    if not isinstance(head, LinearHead):
+        raise ValueError(f"{path.name}: head: must be linear (weights and bias), not {type(head).__name__}")
     sha256 = document["embedder"]["weights_sha256"]
     return RequestAddressee(head, float(document["threshold"]), sha256, default_model_dir())

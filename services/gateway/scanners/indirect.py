@@ -348,21 +348,26 @@ def _with_the_sentence_before(text: str, start: int) -> int:
     return window + max((match.end() for match in _SENTENCE_END.finditer(head)), default=0)
 
 
-def planted_requests(text: str, for_a_model: Callable[[str], bool] | None = None) -> list[tuple[int, int]]:
+def planted_requests(
+    text: str, for_a_model: Callable[[list[str]], list[bool]] | None = None
+) -> list[tuple[int, int]]:
     """Spans of the requests in `text` that do not belong to it: what this scanner cuts. With
-    `for_a_model` (`RequestAddressee.for_a_model`), an unanchored request is kept when it reads as
-    written for a person, unless it speaks to the AI."""
-    spans = []
+    `for_a_model` (`RequestAddressee.for_a_model`, asked once with every unanchored request), an
+    unanchored request is kept when it reads as written for a person, unless it speaks to the AI."""
+    cut, unanchored = [], []
     document_words = _content_words(text)  # once: counting them per request made long documents quadratic
     for start, end in reader_requests(text):
         request = text[start:end]
         borrows = not _content_words(request) and not request.endswith(":")
         judged = text[_with_the_sentence_before(text, start) if borrows else start : end]
         if _speaks_to_the_ai(judged):
-            spans.append((start, end))  # never anchored, whatever the addressee head would say
-        elif not _anchored(judged, document_words) and (for_a_model is None or for_a_model(request)):
-            spans.append((start, end))
-    return spans
+            cut.append((start, end))  # never anchored, whatever the addressee head would say
+        elif not _anchored(judged, document_words):
+            unanchored.append((start, end))
+    if unanchored and for_a_model is not None:
+        verdicts = for_a_model([text[start:end] for start, end in unanchored])
+        unanchored = [span for span, is_for_a_model in zip(unanchored, verdicts, strict=True) if is_for_a_model]
+    return sorted(cut + unanchored)
 
 
 class IndirectInjectionScanner(SpanScanner):
