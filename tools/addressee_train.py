@@ -10,7 +10,7 @@ head keeps a request written for a person. Its two sides are the requests
 - written for a model: train-safety's rows of the `train` split (prompts, injections, harmful asks,
   tasks; at most three requests per row), so no planted request `tools.indirect_eval` reports on
   (its `report` half is the `test` groups) was trained on;
-- written for a person: the project's own `tools/semantic_data/correspondence_train.jsonl` and the
+- written for a person: the project's own `tools/semantic_data/written_for_people_train.jsonl` and the
   `tune` half of the installed distributions' READMEs (`tools.indirect_eval.benign_documents`).
 
 A logistic regression on the MiniLM embedding (classes weighted to balance), seeded and
@@ -39,12 +39,12 @@ from tools.semantic_train import cached_embeddings, load_train_rows, split_of_ro
 
 __all__ = ["main", "requests_for_a_model", "requests_for_a_person"]
 
-CORRESPONDENCE_TRAIN = Path(__file__).parent / "semantic_data" / "correspondence_train.jsonl"
+WRITTEN_FOR_PEOPLE = Path(__file__).parent / "semantic_data" / "written_for_people_train.jsonl"
 REQUESTS_PER_PROMPT = 3  # a jailbreak template asks many times; its first requests carry its voice
 MAX_REQUEST_CHARS = 400
-THRESHOLD = 0.25
+THRESHOLD = 0.2
 """Cut a request when the head gives it at least this probability of being a task for a model."""
-REGULARISATION_C = 1.0
+REGULARISATION_C = 3.0
 
 
 def _requests(text: str, limit: int | None = None) -> list[str]:
@@ -62,8 +62,8 @@ def requests_for_a_model(train_data: Path) -> list[str]:
     return sorted(found)
 
 
-def requests_for_a_person(correspondence: Path = CORRESPONDENCE_TRAIN) -> list[str]:
-    documents = [str(row["text"]) for _, row in jsonl_objects(correspondence)] + benign_documents("tune")
+def requests_for_a_person(documents_path: Path = WRITTEN_FOR_PEOPLE) -> list[str]:
+    documents = [str(row["text"]) for _, row in jsonl_objects(documents_path)] + benign_documents("tune")
     return sorted({request for document in documents for request in _requests(document)})
 
 

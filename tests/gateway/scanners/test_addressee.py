@@ -3,7 +3,7 @@ as `indirect_injection` uses it: the real trained artifact and the real MiniLM e
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import pytest
@@ -86,7 +86,8 @@ def test_the_pipeline_gives_indirect_injection_the_head_only_with_semantic_enabl
 
 def test_a_changed_head_is_refused(tmp_path: Path) -> None:
     changed = tmp_path / ADDRESSEE_PATH.name
-    shutil.copy(ADDRESSEE_PATH, changed)
-    changed.write_text(changed.read_text().replace('"threshold": 0.25', '"threshold": 0.99'))
+    document = json.loads(ADDRESSEE_PATH.read_text())
+    document["threshold"] = 0.99
+    changed.write_text(json.dumps(document, indent=1) + "\n")
     with pytest.raises(ArtifactChecksumError, match=r"request_addressee\.json: sha256 .* does not match"):
         load_request_addressee(changed)

@@ -65,6 +65,13 @@ def requests_in(text: str) -> list[str]:
         ("At what temperature does water boil on Everest?", ["At what temperature does water boil on Everest?"]),
         ("can you tell me a joke about penguins.", ["can you tell me a joke about penguins."]),
         ("how do I get a refund for this.", ["how do I get a refund for this."]),
+        # A sentence that says what its writer wants, and a question after a clause.
+        ("The shop closes at six. I'd like a recipe for lemon scones.", ["I'd like a recipe for lemon scones."]),
+        (
+            "I lost my notes, can you tell me what the homework was?",
+            ["I lost my notes, can you tell me what the homework was?"],
+        ),
+        ("If you freeze water, what do you get?", ["If you freeze water, what do you get?"]),
         # A request glued to a link or a label on the same line is still its own sentence.
         ("Docs: https://example.org/guide Write a limerick about cats.", ["Write a limerick about cats."]),
         ('<img src="logo.png"> How do I pick a lock?', ["How do I pick a lock?"]),
