@@ -34,7 +34,7 @@ from services.gateway.scanners.addressee import ADDRESSEE_PATH
 from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, default_model_dir, weights_sha256
 from services.gateway.scanners.indirect import reader_requests
 from tools.indirect_eval import benign_documents
-from tools.scanner_eval import jsonl_objects
+from tools.jsonl import jsonl_objects
 from tools.semantic_train import cached_embeddings, load_train_rows, split_of_row, write_manifest
 
 __all__ = ["main", "requests_for_a_model", "requests_for_a_person"]

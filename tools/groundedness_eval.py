@@ -43,6 +43,7 @@ from services.inference.retriever import passages_of
 from services.inference.schemas import Citation, Passage
 from services.inference.settings import AppArgs, GeneratorSettings
 from tools.eval_suites import CANDIDATE_VARIABLE
+from tools.jsonl import jsonl_objects
 from tools.retrieval_eval import LabelledQuery, evaluation_index, exit_status, load_labelled
 
 __all__ = ["GroundednessThresholds", "Judged", "generator_settings", "grounded_sentences", "judge", "main"]
@@ -170,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     thresholds = GroundednessThresholds.model_validate(yaml.safe_load(Path(args.thresholds).read_text()))
     answerable: list[LabelledQuery] = load_labelled(ROOT / thresholds.answerable)
-    unanswerable = [_Question.model_validate(json.loads(line)).query
-                    for line in (ROOT / thresholds.unanswerable).read_text().splitlines() if line.strip()]
+    unanswerable = [_Question.model_validate(data).query for _, data in jsonl_objects(ROOT / thresholds.unanswerable)]
 
     with evaluation_index(ROOT / thresholds.corpus) as (snapshot, embedder):
         judged = _answer_all(snapshot, embedder, [q.query for q in answerable] + unanswerable, settings)

@@ -38,11 +38,11 @@ from services.gateway.scanners.pipeline import ScannerPipeline, build_scanner
 from services.gateway.scanners.semantic import load_semantic_models
 from tools.confusion import ConfusionMatrix
 from tools.indirect_eval import CORPORA, caught, changed, evaluation_attacks, planted_documents
+from tools.jsonl import jsonl_objects
 from tools.scanner_eval import (
     PRESIDIO_TYPES,
     LabelledRow,
     SpanCounts,
-    jsonl_objects,
     load_rows,
     score_spans,
     split_of,

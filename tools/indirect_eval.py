@@ -52,7 +52,8 @@ import yaml
 from services.gateway.scanners.base import PipelineResult
 from services.gateway.scanners.config import ScannersConfig
 from services.gateway.scanners.pipeline import ScannerPipeline
-from tools.scanner_eval import jsonl_objects, load_rows, split_of
+from tools.jsonl import jsonl_objects
+from tools.scanner_eval import load_rows, split_of
 from tools.semantic_train import group_of, split_of_group
 
 __all__ = [

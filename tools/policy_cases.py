@@ -12,7 +12,6 @@ Reads JSON Lines in four shapes:
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from tools.jsonl import jsonl_objects
 from tools.policy_upstream import UPSTREAM_RULES, Rules
 
 __all__ = ["Case", "kubernetes_type", "load_cases", "pulumi_type", "pulumi_yaml_resources", "terraform_to_pulumi"]
@@ -163,15 +163,9 @@ def load_cases(path: Path) -> tuple[list[Case], Counter[str]]:
     """The cases of one JSON Lines file, and counts of rows skipped by reason."""
     cases: list[Case] = []
     skipped: Counter[str] = Counter()
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
+    for where, row in jsonl_objects(path):
         upstream = str(row.get("policy_id") or row.get("policy") or "")
-        row_id = str(row.get("id") or f"{path.name}:{number}")
+        row_id = str(row.get("id") or f"{path.name}:{where.rpartition(':')[2]}")
         resources: tuple[tuple[str, dict[str, Any]], ...]
         if "pulumi_type" in row:
             if any("(" in str(mutation).partition("=")[2] for mutation in row.get("mutations") or ()):
@@ -209,9 +203,9 @@ def load_cases(path: Path) -> tuple[list[Case], Counter[str]]:
             )
             expected = row.get("expected")
         else:
-            raise ValueError(f"{path}:{number}: expected pulumi_type+props, manifest, resources or query+file")
+            raise ValueError(f"{where}: expected pulumi_type+props, manifest, resources or query+file")
         if expected not in ("pass", "fail"):
-            raise ValueError(f"{path}:{number}: expected must be 'pass' or 'fail', got {expected!r}")
+            raise ValueError(f"{where}: expected must be 'pass' or 'fail', got {expected!r}")
         if upstream not in UPSTREAM_RULES:
             skipped[f"no pack rule for upstream policy {upstream}"] += 1
             continue

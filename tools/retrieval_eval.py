@@ -31,6 +31,7 @@ from services.data.pipeline import ingest
 from services.data.settings import IngestSettings
 from services.data.sources import open_source
 from services.inference.embedder import SentenceEmbedder
+from tools.jsonl import jsonl_objects
 
 __all__ = [
     "LabelledQuery", "RetrievalThresholds", "evaluate", "evaluation_index", "exit_status", "load_labelled", "main",
@@ -68,7 +69,7 @@ def evaluate(queries: list[LabelledQuery], ranked: list[list[str]], k: int) -> d
 
 
 def load_labelled(path: Path) -> list[LabelledQuery]:
-    return [LabelledQuery.model_validate(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    return [LabelledQuery.model_validate(data) for _, data in jsonl_objects(path)]
 
 
 @contextmanager

@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from services.gateway.scanners.base import Action, Finding, Scanner, Stage
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.pipeline import build_scanner
 from tools.confusion import ConfusionMatrix
+from tools.jsonl import jsonl_objects
 
 __all__ = [
     "EVALUATED_SCANNERS",
     "PRESIDIO_TYPES",
     "LabelledRow",
-    "jsonl_objects",
     "load_rows",
     "main",
     "split_of",
@@ -85,21 +84,6 @@ class LabelledRow:
     category: str
     entity_types: tuple[str, ...] = ()
     expected_spans: tuple[tuple[int, int], ...] | None = None
-
-
-def jsonl_objects(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The objects of a JSONL file, each with where it stands (`path:line`); blank lines are skipped,
-    a line that is not JSON is an error naming it."""
-    objects = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                objects.append((f"{path}:{number}", json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
-    return objects
 
 
 def load_rows(path: Path) -> list[LabelledRow]:

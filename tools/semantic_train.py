@@ -45,6 +45,7 @@ from services.gateway.scanners.semantic import (
     head_from_document,
 )
 from services.gateway.scanners.textmodel import BUCKETS, LinearTextModel, features
+from tools.jsonl import jsonl_objects
 from tools.scanner_eval import load_rows, split_of
 
 __all__ = [
@@ -131,19 +132,12 @@ def split_of_group(group: str) -> Split:
 def load_train_rows(directory: Path) -> list[TrainRow]:
     rows: list[TrainRow] = []
     for name in ("jailbreak", "injection", "harmful", "benign"):
-        path = directory / f"{name}.jsonl"
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                data = json.loads(line)
-                if not isinstance(data.get("text"), str) or not isinstance(data.get("label"), str):
-                    raise ValueError(f"{path}:{number}: needs string fields 'text' and 'label'")
-                rows.append(
-                    TrainRow(
-                        str(data["id"]), data["text"], data["label"], str(data.get("category", "")), group_of(data)
-                    )
-                )
+        for where, data in jsonl_objects(directory / f"{name}.jsonl"):
+            if not isinstance(data.get("text"), str) or not isinstance(data.get("label"), str):
+                raise ValueError(f"{where}: needs string fields 'text' and 'label'")
+            rows.append(
+                TrainRow(str(data["id"]), data["text"], data["label"], str(data.get("category", "")), group_of(data))
+            )
     return rows
 
 
@@ -169,10 +163,9 @@ OWN_GROUP_PREFIX = "own:"
 
 def load_own_benign(path: Path = OWN_BENIGN) -> list[TrainRow]:
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        data = json.loads(line)
+    for where, data in jsonl_objects(path):
         if data.get("label") != "benign" or not isinstance(data.get("text"), str):
-            raise ValueError(f"{path}:{number}: own rows must be benign with a string 'text'")
+            raise ValueError(f"{where}: own rows must be benign with a string 'text'")
         group = OWN_GROUP_PREFIX + str(data["id"])
         rows.append(TrainRow(str(data["id"]), data["text"], "benign", str(data.get("category", "")), group))
     return rows
@@ -207,7 +200,7 @@ def cached_embeddings(
 def _threshold_for(benign_scores: npt.NDArray[np.float64], max_rate: float) -> float:
     """The lowest score cut that leaves at most `max_rate` of benign scores at or above it."""
     ordered = np.sort(benign_scores)[::-1]
-    allowed = (math.floor(max_rate * len(ordered)))
+    allowed = math.floor(max_rate * len(ordered))
     return float(ordered[allowed]) + 1e-9 if allowed < len(ordered) else float(ordered[-1])
 
 
@@ -247,9 +240,7 @@ class NetworkEnsemble:
     def __init__(self, units: int, seeds: int) -> None:
         from sklearn.neural_network import MLPClassifier
 
-        self.networks = [
-            MLPClassifier((units,), alpha=0.01, max_iter=300, random_state=seed) for seed in range(seeds)
-        ]
+        self.networks = [MLPClassifier((units,), alpha=0.01, max_iter=300, random_state=seed) for seed in range(seeds)]
 
     def fit(self, inputs: npt.NDArray[np.float32], positive: npt.NDArray[np.bool_]) -> NetworkEnsemble:
         for network in self.networks:  # float64: float32 probabilities saturate at 1 for confident attacks
@@ -367,7 +358,8 @@ def fit_head(
     ]
     card = {
         "positives": sorted(spec.positives),
-        "model": f"mean of {spec.seeds} networks, {spec.hidden_units} hidden units" if spec.hidden_units
+        "model": f"mean of {spec.seeds} networks, {spec.hidden_units} hidden units"
+        if spec.hidden_units
         else "logistic regression",
         "lexical_signals": signal_names,
         "max_out_of_fold_benign_rate": spec.max_benign_rate,
