@@ -33,8 +33,8 @@ class RequestAddressee:
 
     def for_a_model(self, requests: list[str]) -> list[bool]:
         """Whether each request reads as a task written for a model (cut it), not a request to a
-        person: one batch through the embedder, however many requests a document holds."""
-        vectors = load_embedder(self.model_dir, self.embedder_sha256).embed_batch(requests)
+        person: one batch through the embedder (less what it holds already), however many a document asks."""
+        vectors = load_embedder(self.model_dir, self.embedder_sha256).embed_all(requests)
         return [self.head.score(vector) >= self.threshold for vector in vectors]
 
 

@@ -49,7 +49,7 @@ def weights_sha256(model_dir: Path) -> str:
 
 
 class PromptEmbedder:
-    """Unit-length MiniLM vectors for single texts, with a bounded cache of recent ones."""
+    """Unit-length MiniLM vectors for texts, with a bounded cache of recent ones."""
 
     def __init__(self, model_dir: Path, expected_sha256: str | None) -> None:
         import os
@@ -70,17 +70,23 @@ class PromptEmbedder:
         self._lock = threading.Lock()
 
     def embed(self, text: str) -> Vector:
-        with self._lock:
-            cached = self._cache.get(text)
-            if cached is not None:
-                self._cache.move_to_end(text)
-                return cached
-        vector: Vector = self.embed_batch([text])[0]
-        with self._lock:
-            self._cache[text] = vector
-            if len(self._cache) > _CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+        vector: Vector = self.embed_all([text])[0]
         return vector
+
+    def embed_all(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Vectors for `texts`: recent ones from the cache, the rest in one batch (and cached)."""
+        known: dict[str, Vector] = {}
+        with self._lock:
+            for text in texts:
+                if text in self._cache:
+                    self._cache.move_to_end(text)
+                    known[text] = self._cache[text]
+        missing = list(dict.fromkeys(text for text in texts if text not in known))
+        if missing:
+            vectors = self.embed_batch(missing)
+            self.remember(missing, vectors)
+            known.update(zip(missing, vectors, strict=True))
+        return np.stack([known[text] for text in texts])
 
     def remember(self, texts: list[str], vectors: npt.NDArray[np.float32]) -> None:
         """Hold vectors computed ahead (in batches, or cached by an evaluation run) for these texts."""
