@@ -287,7 +287,7 @@ def test_unknown_third_party_scanner_is_refused_naming_it() -> None:
 def test_rampart_docs_retrieved_as_context_lose_few_sentences() -> None:
     """The local RAG corpus is third-party content when an agent passes passages back as tool
     results. How-to pages address their reader ("Run `make up`"); those requests name code or the
-    page's own topic, so almost none is cut (5 of 308 paragraphs on 2026-12-05, four of them
+    page's own topic, so almost none is cut (6 of 325 paragraphs on 2026-12-06, five of them
     docs/safety.md quoting planted requests); this guards against the anchoring drifting."""
     paragraphs = [
         p
