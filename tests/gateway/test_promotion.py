@@ -17,7 +17,7 @@ import pytest
 from platform_facts import project
 from services.gateway import GatewayMiddleware
 from services.gateway.config import load_gateway_config
-from services.gateway.promotion import PromotionController, pause, resume, rollback, start
+from services.gateway.promotion import PromotionController, pause, resume, rollback, start, weights_of
 from services.gateway.promotion_config import PromotionGates
 from services.gateway.promotion_gates import VersionWindow, WindowMeasurements, judge
 from services.gateway.routing import route_request
@@ -125,6 +125,14 @@ def test_only_the_lease_holder_decides(make_gateway: Callable[..., GatewayMiddle
     assert [d.action for d in gateway.store.promotions.decisions("chat")] == ["start"]
 
 
+def _decided_and_in_force(gateway: GatewayMiddleware) -> bool:
+    """The promotion left `running` and this replica routes by the decision: the controller writes the
+    decision, then loads the weights (on a worker thread), so a request in between still sees the old ones."""
+    row = gateway.store.promotions.get("chat")
+    in_force = gateway.promotion.weights_for(gateway.config.routes["chat"].path)
+    return row is not None and row.state != "running" and in_force == weights_of(row)
+
+
 async def _drive(gateway: GatewayMiddleware, until: Callable[[], bool], limit_s: float) -> list[httpx.Response]:
     """Send chat requests until `until()` holds (or the time limit); every response is kept."""
     responses: list[httpx.Response] = []
@@ -141,7 +149,7 @@ async def test_a_good_candidate_is_promoted_step_by_step_to_100(
 ) -> None:
     gateway = make_gateway(_fast_promotion)
     start(gateway.store, gateway.config, "chat", "gen-v2", 0.9)
-    responses = await _drive(gateway, lambda: gateway.store.promotions.get("chat").state != "running", 20)
+    responses = await _drive(gateway, lambda: _decided_and_in_force(gateway), 20)
     row = gateway.store.promotions.get("chat")
     assert (row.state, row.weight) == ("promoted", 100.0)
     assert all(response.status_code == 200 for response in responses)
@@ -167,7 +175,7 @@ async def test_a_bad_candidate_is_rolled_back_within_one_window_and_no_client_fa
     else:
         bench.answers["gen-v2"] = "you are an idiot and I hate you, stupid moron"
     started = start(gateway.store, gateway.config, "chat", "gen-v2", 0.9)
-    responses = await _drive(gateway, lambda: gateway.store.promotions.get("chat").state != "running", 20)
+    responses = await _drive(gateway, lambda: _decided_and_in_force(gateway), 20)
     row = gateway.store.promotions.get("chat")
     assert row.state == "rolled_back"
     rollback_decision = gateway.store.promotions.decisions("chat")[-1]
