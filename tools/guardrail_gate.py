@@ -39,14 +39,7 @@ from services.gateway.scanners.semantic import load_semantic_models
 from tools.confusion import ConfusionMatrix
 from tools.indirect_eval import CORPORA, caught, changed, evaluation_attacks, planted_documents
 from tools.jsonl import jsonl_objects
-from tools.scanner_eval import (
-    PRESIDIO_TYPES,
-    LabelledRow,
-    SpanCounts,
-    load_rows,
-    score_spans,
-    split_of,
-)
+from tools.scanner_eval import PRESIDIO_TYPES, LabelledRow, SpanCounts, labelled_row, score_spans, split_of
 from tools.semantic_train import cached_embeddings, group_of, split_of_group
 
 __all__ = ["Check", "Outcome", "Thresholds", "main", "run_check"]
@@ -106,11 +99,9 @@ class Outcome:
 
 
 def _rows(check: Check, eval_dir: Path) -> list[LabelledRow]:
-    path = eval_dir / check.file
-    rows = load_rows(path)
-    raw = [data for _, data in jsonl_objects(path)]
     kept = []
-    for row, data in zip(rows, raw, strict=True):
+    for where, data in jsonl_objects(eval_dir / check.file):  # one read: the row and the fields it drops
+        row = labelled_row(data, where)
         if check.split == "report" and split_of(row.id) != "report":
             continue
         if check.split == "test_groups" and split_of_group(group_of(data)) != "test":

@@ -31,6 +31,7 @@ __all__ = [
     "EVALUATED_SCANNERS",
     "PRESIDIO_TYPES",
     "LabelledRow",
+    "labelled_row",
     "load_rows",
     "main",
     "split_of",
@@ -88,10 +89,11 @@ class LabelledRow:
 
 def load_rows(path: Path) -> list[LabelledRow]:
     """Rows of a labelled JSONL file; a row without text or label is an error naming its line."""
-    return [_row(data, where) for where, data in jsonl_objects(path)]
+    return [labelled_row(data, where) for where, data in jsonl_objects(path)]
 
 
-def _row(data: dict[str, object], where: str) -> LabelledRow:
+def labelled_row(data: dict[str, object], where: str) -> LabelledRow:
+    """One labelled row from its JSON object; `where` (`path:line`) names it in errors."""
     text = data.get("text", data.get("value"))
     label = data.get("is_positive", data.get("expected_valid"))
     if not isinstance(text, str):
