@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from services.gateway.scanners.base import Finding
+from services.gateway.scanners.name_lists import given_names, is_english_word, surnames
 
 __all__ = [
     "NER_MODEL_PACKAGE",
@@ -213,6 +214,81 @@ def person_names(text: str) -> Iterator[Finding]:
                 continue
             people.append((start, end))
             yield Finding("person", start, end, 0.8)
+    # A run that opens with a known given name ("Thérèse Chauvin", "Sophie-Louise Tutty") is a person
+    # when the model gave it no label or called it an organisation (what it does with most names it
+    # has not seen) and it reads as a name rather than a thing's: its first word is not an English
+    # word, or its last is a known surname ("Summer Camp" and "Grace Period" are neither). Never a
+    # run that holds an organisation's, a product's or a role's word, that sits in a line of
+    # capitalised words (a heading), or that is part of a longer name (see `_inside_a_longer_name`).
+    if windows:
+        places = [(start, end) for start, end, label in entities if label in _PLACES_AND_THINGS]
+        for start, end in _given_name_runs(text):
+            words = re.split(r"[ -]", text[start:end])
+            if _overlaps(people, start, end) or _overlaps(places, start, end):
+                continue
+            if not _THINGS_WORDS.isdisjoint(words):
+                continue
+            if _mostly_capitalised(text, start, end) or _inside_a_longer_name(text, start, end):
+                continue
+            if is_english_word(words[0]) and words[-1] not in surnames():
+                continue
+            people.append((start, end))
+            yield Finding("person", start, end, 0.8)
+
+
+_PLACES_AND_THINGS = _NOT_A_PERSON - {"ORG"}
+# Words that make a run an organisation's, a product's or a role's name ("Morgan Stanley Bank").
+_THINGS_WORDS = _ORG_WORDS | _PRODUCT_WORDS | _ROLE_WORDS
+_GIVEN_NAME_RUN = re.compile(rf"(?P<given>{_NAME_WORD}){_NAME_TAIL}{{1,3}}(?!\w)")
+_POSSESSIVE = re.compile(r"'s\b")
+_NAME_TAIL_START = re.compile(r"[ -]\S")
+_NAME_SUFFIX_AFTER = re.compile(rf",? {_NAME_SUFFIX}")
+_WORD_START = re.compile(rf"(?<![\w'-]){_NAME_WORD}")
+# The two words before a run, and the space between them.
+_WORDS_BEFORE = re.compile(r"(?:(?P<earlier>\S+)(?P<gap>\s+))?(?P<previous>\S+)\s+$")
+
+
+def _given_name_runs(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of two to four name words whose first is a known given name. Each capitalised word is
+    tried as a start, so "When Anna Smith arrived" yields "Anna Smith"; a possessive ends the run
+    ("Ludwig van Beethoven's Symphony" yields "Ludwig van Beethoven")."""
+    names = given_names()
+    position = 0
+    while (word := _WORD_START.search(text, position)) is not None:
+        run = _GIVEN_NAME_RUN.match(text, word.start())
+        if run is None or run["given"] not in names:
+            position = word.end()
+            continue
+        position = run.end()
+        possessive = _POSSESSIVE.search(text, run.start(), run.end())
+        end = possessive.start() if possessive else run.end()
+        if _NAME_TAIL_START.search(text, run.end("given"), end):
+            yield run.start(), end
+
+
+def _mostly_capitalised(text: str, start: int, end: int) -> bool:
+    """Whether the line around a run is mostly capitalised words: a title or a heading."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    words: list[str] = re.findall(r"[^\W\d_][\w'-]*", text[line_start : line_end if line_end >= 0 else len(text)])
+    return sum(word[0].isupper() for word in words) > 0.6 * len(words)
+
+
+def _inside_a_longer_name(text: str, start: int, end: int) -> bool:
+    """Whether a run is part of a longer name: right after "the" ("the Sydney Opera House"), before
+    another capitalised word ("Derek Jeter Cage In Monument Park"; "Jr." or a degree may follow),
+    or after one that does not open its sentence ("against the Los Angeles Angels"; "When Anna
+    Smith arrived" is a name)."""
+    following = text[end : end + 40].split(maxsplit=1)
+    if following and following[0][:1].isupper() and not _NAME_SUFFIX_AFTER.match(text, end):
+        return True
+    before = _WORDS_BEFORE.search(text, max(0, start - 200), start)
+    if before is None:
+        return False
+    if before["previous"] in ("the", "The"):
+        return True
+    opens_sentence = before["earlier"] is None or before["earlier"][-1] in ".!?:" or "\n" in before["gap"]
+    return bool(before["previous"][:1].isupper()) and not opens_sentence
 
 
 def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:

@@ -20,8 +20,8 @@ def scanner(name: str, stage: Stage = "input", action: Action = Action.REDACT, *
     return build_scanner(name, stage, settings, ScannersConfig.model_validate(config))
 
 
-def synthetic_pii(split: str, kind: str) -> list[dict[str, Any]]:
-    """One half's made-up names ("person") or street addresses ("street_address") from
-    data/synthetic_pii.jsonl (how it was made: the README beside it)."""
-    lines = (Path(__file__).parent / "data" / "synthetic_pii.jsonl").read_text(encoding="utf-8").splitlines()
+def synthetic_pii(split: str, kind: str, file: str = "synthetic_pii.jsonl") -> list[dict[str, Any]]:
+    """One half's made-up names ("person") or street addresses ("street_address") from a file in
+    data/: synthetic_pii.jsonl or names_in_sentences.jsonl (how each was made: the README there)."""
+    lines = (Path(__file__).parent / "data" / file).read_text(encoding="utf-8").splitlines()
     return [row for row in map(json.loads, lines) if row["split"] == split and row["kind"] == kind]

@@ -76,7 +76,7 @@ def _tool_content_thresholds(tmp_path: Path, split: str, documents: str = "packa
     )
 
 
-@pytest.mark.parametrize(("documents", "size"), [("packages", 518), ("correspondence", 165)])
+@pytest.mark.parametrize(("documents", "size"), [("packages", 521), ("correspondence", 165)])
 def test_tool_content_plants_the_files_attacks_in_benign_documents(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, documents: str, size: int
 ) -> None:
