@@ -73,12 +73,20 @@ def test_a_harmful_request_is_flagged_to_review_as_the_local_config_says(gated: 
     assert "harmful_request" in item["content"]["flagged_by"]
 
 
-def test_a_name_is_redacted_before_the_retriever(gated: Gated) -> None:
+@pytest.mark.parametrize(
+    ("query", "redacted"),
+    [
+        ("ask John Smith about serving", "ask [PERSON] about serving"),
+        # The NER model calls this name an organisation; the given-name rule finds it.
+        ("did Paloma Simeoni sign off the serving budget?", "did [PERSON] sign off the serving budget?"),
+    ],
+)
+def test_a_name_is_redacted_before_the_retriever(gated: Gated, query: str, redacted: str) -> None:
     response = httpx.post(
         f"{gated.base_url}/v1/rag/query",
-        json={"query": "ask John Smith about serving"},
+        json={"query": query},
         headers={"Authorization": f"Bearer {local_api_key()}"},
         timeout=120,
     )
     assert response.status_code == 200
-    assert response.json()["query"] == "ask [PERSON] about serving"
+    assert response.json()["query"] == redacted
