@@ -191,7 +191,7 @@ _CHANGE_ENTRY = re.compile(rf"(?-i:[a-z])|(?:{'|'.join(_CHANGE_VERB_LIST.split()
 def _is_list_entry(line_start: bool, sentence: str, body: str, introduced: bool) -> bool:
     """Whether `body` is a list item that records a change, continues the sentence above it, or
     belongs to a list a line ending in a colon introduces ("A few changes before we print: - ...")."""
-    if not line_start or not _LIST_ITEM.match(sentence) or _ADDRESSES_THE_AI.search(body):
+    if not line_start or not _LIST_ITEM.match(sentence) or _speaks_to_the_ai(body):
         return False
     return introduced or bool(_CHANGE_ENTRY.match(body))
 
@@ -221,7 +221,7 @@ def _speaks_to_the_ai(body: str) -> bool:
 
 def _is_header_field(line: str, body: str) -> bool:
     """Whether `body` is (in) an e-mail header line such as "Subject: ...", not speaking to the AI."""
-    return bool(_HEADER_FIELD.match(line)) and not _ADDRESSES_THE_AI.search(body)
+    return bool(_HEADER_FIELD.match(line)) and not _speaks_to_the_ai(body)
 
 
 def _is_request(sentence: str) -> bool:
