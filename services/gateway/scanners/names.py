@@ -224,7 +224,7 @@ def person_names(text: str) -> Iterator[Finding]:
         places = [(start, end) for start, end, label in entities if label in _PLACES_AND_THINGS]
         for start, end in _given_name_runs(text):
             words = re.split(r"[ -]", text[start:end])
-            if _overlaps(people, start, end) or _overlaps(places, start, end):
+            if _covered(people, start, end) or _overlaps(places, start, end):
                 continue
             if not _THINGS_WORDS.isdisjoint(words):
                 continue
@@ -242,6 +242,7 @@ _THINGS_WORDS = _ORG_WORDS | _PRODUCT_WORDS | _ROLE_WORDS
 _GIVEN_NAME_RUN = re.compile(rf"(?P<given>{_NAME_WORD}){_NAME_TAIL}{{1,3}}(?!\w)")
 _POSSESSIVE = re.compile(r"'s\b")
 _NAME_TAIL_START = re.compile(r"[ -]\S")
+_RUN_WORD = re.compile(r"[^ -]+")
 _NAME_SUFFIX_AFTER = re.compile(rf",? {_NAME_SUFFIX}")
 _WORD_START = re.compile(rf"(?<![\w'-]){_NAME_WORD}")
 # The two words before a run, and the space between them.
@@ -261,9 +262,22 @@ def _given_name_runs(text: str) -> Iterator[tuple[int, int]]:
             continue
         position = run.end()
         possessive = _POSSESSIVE.search(text, run.start(), run.end())
-        end = possessive.start() if possessive else run.end()
+        end = _without_trailing_words(text, run.start(), possessive.start() if possessive else run.end())
         if _NAME_TAIL_START.search(text, run.end("given"), end):
             yield run.start(), end
+
+
+def _without_trailing_words(text: str, start: int, end: int) -> int:
+    """Where a run ends without its trailing ordinary words: a title-case line runs on past the name
+    ("Charlie Daniels Goes Off"), so after two words a last word that is an English word and no
+    known surname is dropped; "I'm" is never part of a name ("Jessica I'm")."""
+    while len(words := list(_RUN_WORD.finditer(text, start, end))) > 1:
+        last = words[-1][0]
+        ordinary = len(words) > 2 and is_english_word(last) and last not in surnames()
+        if not (ordinary or last.startswith("I'")):
+            break
+        end = words[-2].end()
+    return end
 
 
 def _mostly_capitalised(text: str, start: int, end: int) -> bool:
@@ -293,6 +307,10 @@ def _inside_a_longer_name(text: str, start: int, end: int) -> bool:
 
 def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(s < end and start < e for s, e in spans)
+
+
+def _covered(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s <= start and end <= e for s, e in spans)
 
 
 def _in_title_case(text: str, at: int) -> bool:

@@ -137,6 +137,8 @@ def test_names_the_sentence_sends_the_reader_to(pii: Scanner, text: str, expecte
         ("Anouk-Agathe Lelièvre approved the refund.", "[PERSON] approved the refund."),
         # A possessive ends the name.
         ("The summary cites Ludwig van Beethoven's letters.", "The summary cites [PERSON]'s letters."),
+        # Where the model finds only the surname, the given name joins it.
+        ("Émile Leroux signed the lease.", "[PERSON] signed the lease."),
     ],
 )
 def test_names_that_open_with_a_known_given_name(pii: Scanner, text: str, expected: str) -> None:
