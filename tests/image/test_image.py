@@ -204,6 +204,19 @@ def test_serves_embeddings_and_chat_through_the_gateway(container: Container) ->
         anonymous.embeddings.create(model=args["embedder"]["model_name"], input=["hello"])
 
 
+def test_packaged_models_and_name_lists_redact_a_name(container: Container) -> None:
+    """The NER model and the name lists are package data in the image (nothing is fetched at run
+    time): a name the model alone calls an organisation is redacted before the retriever."""
+    response = httpx.post(
+        f"{container.base_url}/v1/rag/query",
+        json={"query": "did Paloma Simeoni sign off the serving budget?"},
+        headers={"Authorization": f"Bearer {local_api_key()}"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["query"] == "did [PERSON] sign off the serving budget?"
+
+
 def test_gateway_state_goes_to_the_state_volume(container: Container) -> None:
     client = OpenAI(base_url=f"{container.base_url}/v1", api_key=local_api_key(), max_retries=0, timeout=60)
     client.embeddings.create(
