@@ -63,7 +63,7 @@ def _locale_lists(field: str) -> list[str]:
 def _english_words() -> frozenset[str]:
     from spacy.lookups import Lookups
 
-    from services.gateway.scanners.names import NER_MODEL_PACKAGE
+    from services.gateway.scanners.names import NER_MODEL_PACKAGE  # here: names.py imports this module
 
     package = Path(importlib.import_module(NER_MODEL_PACKAGE).__file__ or "").parent
     folders = sorted(package.glob("*/lemmatizer/lookups"))

@@ -23,6 +23,12 @@ Likewise a run of two or more name words that the sentence sends the reader to (
 Carrie Parsons ...", "cc Ayten Tröst") is a person when the model, reading it in context, gave it
 no label at all (not in a title-case line, not a vendor's or product's words), and a run after a
 title ("Miss Ashleigh Noone") is one whatever its label.
+
+In running text the model calls most names it has not seen organisations ("Thérèse Chauvin" as
+ORG). A run of two to four name words that opens with a known given name (`name_lists.py`) is a
+person when the model gave it no label or ORG and it reads as a name, not a thing's: its first word
+is not an English word, or its last is a known surname; never a run inside a longer capitalised
+name ("the St. Louis Cardinals") or a heading.
 """
 
 from __future__ import annotations
