@@ -8,36 +8,22 @@ other sentence shapes) are the figures docs/safety.md gives.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from services.gateway.scanners.addresses import street_addresses
 from services.gateway.scanners.base import Scanner
-from tests.gateway.scanners.helpers import synthetic_pii
+from tools.made_up_pii_eval import Split, made_up_rows, score
 
 DATA = Path(__file__).parent / "data"
 
 
-def _covered_share(split: str) -> tuple[float, Counter[str]]:
-    """Share of the split's addresses whose characters the findings cover (90 % or more), and the
-    locales of the misses."""
-    rows = synthetic_pii(split, "street_address")
-    missed: Counter[str] = Counter()
-    for row in rows:
-        start, end = row["span"]
-        covered = sum(max(0, min(end, f.end) - max(start, f.start)) for f in street_addresses(row["text"]))
-        if covered < 0.9 * (end - start):
-            missed[row["locale"]] += 1
-    assert len(rows) == 300
-    return 1 - sum(missed.values()) / len(rows), missed
-
-
 @pytest.mark.parametrize(("split", "bound"), [("tune", 0.95), ("report", 0.90)])
-def test_made_up_addresses_of_ten_locales_are_found_whole(split: str, bound: float) -> None:
-    share, missed = _covered_share(split)
-    assert share >= bound, missed  # measured 0.973 (tune) and 0.917 (report) on 2026-12-05
+def test_made_up_addresses_of_ten_locales_are_found_whole(pii: Scanner, split: Split, bound: float) -> None:
+    result = score(pii, made_up_rows("synthetic_pii.jsonl", split, "street_address"))
+    assert result.rows == 300
+    assert result.whole / result.rows >= bound, result.misses  # measured 0.973 (tune) and 0.917 (report) on 2026-12-05
 
 
 @pytest.mark.parametrize(
