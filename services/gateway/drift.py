@@ -11,6 +11,10 @@ scanners' lexical gate on (`scanners.semantic.gate`), only texts the gate found 
 embedded, so the centroid then describes those texts; turn the gate off where drift must see
 every prompt. The baseline comes from a JSON file (`{"mean_length": float, "centroid":
 [float, ...]}`, written by `write_baseline`) or, without one, from the first `warmup` inputs seen.
+
+A centroid means something only within one model's vector space, and the two sources can be two
+models (a deployment may serve a larger embedding model than the scanners' MiniLM): the baseline's
+size, or else the first vector's, fixes the space, and vectors of another size are left out of it.
 """
 
 from __future__ import annotations
@@ -88,7 +92,10 @@ class DriftTracker:
 
     def observe_embedding(self, vector: Sequence[float] | npt.NDArray[np.float64]) -> None:
         current = np.asarray(vector, dtype=np.float64)
-        if self.centroid is None or self.centroid.shape != current.shape:
+        space = self._baseline_centroid if self._baseline_centroid is not None else self.centroid
+        if space is not None and space.shape != current.shape:
+            return  # another model's vector: see the module docstring
+        if self.centroid is None:
             self.centroid = current.copy()
         else:
             self.centroid += self._alpha * (current - self.centroid)
@@ -108,6 +115,4 @@ class DriftTracker:
     def centroid_shift(self) -> float:
         if self._baseline_centroid is None or self.centroid is None:
             return 0.0
-        if self._baseline_centroid.shape != self.centroid.shape:
-            return 1.0
         return _cosine_distance(self.centroid, self._baseline_centroid)

@@ -85,3 +85,22 @@ def test_drift_baseline_from_warmup_and_file_round_trip(tmp_path: Path) -> None:
     write_baseline(path, [1, 3], [[1.0, 0.0], [0.0, 1.0]])
     assert load_baseline(path) == Baseline(2.0, (0.5, 0.5))
     assert json.loads(path.read_text())["centroid"] == [0.5, 0.5]
+
+
+def test_drift_leaves_out_vectors_of_another_models_size() -> None:
+    """The scanners' prompt vectors and the embeddings route's answers can come from two models: the
+    first size seen (or the baseline's) is the space; a vector of another size neither moves the
+    centroid nor breaks the request (it raised a broadcasting error, found by test_fuzz)."""
+    tracker = DriftTracker(None, window=4, warmup=3)
+    tracker.observe_embedding([1.0, 0.0, 0.0, 0.0])
+    tracker.observe_embedding([1.0, 0.0, 0.0])
+    tracker.observe_embedding([1.0, 0.0, 0.0, 0.0])
+    tracker.observe_embedding([1.0, 0.0, 0.0, 0.0])
+    assert tracker.centroid_shift == 0.0
+    tracker.observe_embedding([0.0, 1.0, 0.0])
+    assert tracker.centroid is not None and tracker.centroid.tolist() == [1.0, 0.0, 0.0, 0.0]
+    fixed = DriftTracker(Baseline(10.0, (0.0, 1.0)), window=4, warmup=3)
+    fixed.observe_embedding([1.0, 0.0, 0.0])
+    assert fixed.centroid is None and fixed.centroid_shift == 0.0
+    fixed.observe_embedding([0.0, 1.0])
+    assert fixed.centroid_shift == 0.0
