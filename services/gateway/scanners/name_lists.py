@@ -22,15 +22,13 @@ NAME_LISTS_PACKAGE = "mimesis"
 _NAME_SHAPED = re.compile(r"[A-ZÀ-ÖØ-Þ][a-z'\u00df-\u00ff]+")
 
 
-@functools.cache
 def given_names() -> frozenset[str]:
     """Given names of every locale, name-shaped ones only (a capital, then lower-case letters)."""
-    return frozenset(name for name in _locale_lists("names") if _NAME_SHAPED.fullmatch(name))
+    return _name_sets()[0]
 
 
-@functools.cache
 def surnames() -> frozenset[str]:
-    return frozenset(_locale_lists("surnames"))
+    return _name_sets()[1]
 
 
 def is_english_word(word: str) -> bool:
@@ -44,18 +42,31 @@ def is_english_word(word: str) -> bool:
     return not _english_words().isdisjoint(forms)
 
 
-def _locale_lists(field: str) -> list[str]:
-    """Every locale's `field` from mimesis's person.json files: a list, or lists by gender."""
-    words: list[str] = []
+_FIELDS = ("names", "surnames")
+
+
+@functools.cache
+def _name_sets() -> tuple[frozenset[str], frozenset[str]]:
+    words = _locale_lists()
+    return frozenset(name for name in words["names"] if _NAME_SHAPED.fullmatch(name)), frozenset(words["surnames"])
+
+
+def _locale_lists() -> dict[str, list[str]]:
+    """Every locale's names and surnames from mimesis's person.json files (each a list, or lists by
+    gender), each file read once for both."""
+    words: dict[str, list[str]] = {field: [] for field in _FIELDS}
     for locale in (importlib.resources.files(NAME_LISTS_PACKAGE) / "datasets").iterdir():
         person = locale / "person.json"
         if not person.is_file():
             continue
-        table = json.loads(person.read_text(encoding="utf-8")).get(field, [])
-        for group in table.values() if isinstance(table, dict) else [table]:
-            words += group
-    if not words:
-        raise RuntimeError(f"{NAME_LISTS_PACKAGE}: no {field} in its datasets/*/person.json (a changed layout?)")
+        data = json.loads(person.read_text(encoding="utf-8"))
+        for field in _FIELDS:
+            table = data.get(field, [])
+            for group in table.values() if isinstance(table, dict) else [table]:
+                words[field] += group
+    for field, found in words.items():
+        if not found:
+            raise RuntimeError(f"{NAME_LISTS_PACKAGE}: no {field} in its datasets/*/person.json (a changed layout?)")
     return words
 
 

@@ -229,7 +229,7 @@ def person_names(text: str) -> Iterator[Finding]:
     if windows:
         places = [(start, end) for start, end, label in entities if label in _PLACES_AND_THINGS]
         for start, end in _given_name_runs(text):
-            words = re.split(r"[ -]", text[start:end])
+            words = _RUN_WORD.findall(text, start, end)
             if _covered(people, start, end) or _overlaps(places, start, end):
                 continue
             if not _THINGS_WORDS.isdisjoint(words):
@@ -248,7 +248,7 @@ _THINGS_WORDS = _ORG_WORDS | _PRODUCT_WORDS | _ROLE_WORDS
 _GIVEN_NAME_RUN = re.compile(rf"(?P<given>{_NAME_WORD}){_NAME_TAIL}{{1,3}}(?!\w)")
 _POSSESSIVE = re.compile(r"'s\b")
 _NAME_TAIL_START = re.compile(r"[ -]\S")
-_RUN_WORD = re.compile(r"[^ -]+")
+_RUN_WORD = re.compile(r"[^ -]+")  # the words of a run: "Sophie-Louise Tutty" is three
 _NAME_SUFFIX_AFTER = re.compile(rf",? {_NAME_SUFFIX}")
 _WORD_START = re.compile(rf"(?<![\w'-]){_NAME_WORD}")
 # The two words before a run, and the space between them.
