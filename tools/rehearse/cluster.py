@@ -9,8 +9,9 @@ import json
 import secrets
 import shlex
 import shutil
+import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,13 @@ PROGRESS_EVERY_S = 10.0
 MAX_WORKER_STARTS = 8
 """KubeRay restarts a failed pod without limit (with back-off); a node that times out starting on a loaded box is not
 a finding, one that keeps failing is."""
+RAYLET_HEALTH_URL = "http://127.0.0.1:52365/api/local_raylet_healthz"
+"""What KubeRay's default liveness probe of a worker asks: the dashboard agent, whether the head's GCS knows this
+node's raylet as alive (a worker still running after its head came back without it answers 503)."""
+LIVENESS_PROBE_EVERY_S = 10.0
+LIVENESS_GRACE_S = 120.0
+"""How long a running worker may fail the probe before it is restarted. KubeRay's default allows 600 s
+(120 failures, 5 s apart); the rehearsal waits 420 s for a deploy, so it acts sooner."""
 HIDDEN = "[secret]"
 """How the plan shows a Secret's value it never holds."""
 
@@ -201,18 +209,31 @@ class RunningCluster:
         last_report = 0.0
         summary = "no status yet"
         replaced: dict[str, int] = {}
+        failing_since: dict[str, float] = {}
+        probe_failures: dict[str, str] = {}  # worker → its last failed probe's answer, shown with the progress
+        last_probe = 0.0
+        applications: dict[str, Any] = {}
         while time.monotonic() < deadline:
             if not podman.is_running(self.head):
                 raise ClusterError(f"{self.spec.key}: the head {self.head} stopped:\n{podman.logs(self.head)}")
             for name in self.workers:
                 if not podman.is_running(name):
                     # A worker that lost its head exits; KubeRay recreates the pod, here it starts again.
-                    replaced[name] = replaced.get(name, 0) + 1
-                    if replaced[name] > MAX_WORKER_STARTS:
-                        raise ClusterError(f"{self.spec.key}: worker {name} keeps stopping:\n{podman.logs(name)}")
-                    print(f"  [{self.spec.key}] worker {name} stopped: starting it again", flush=True)
-                    podman.start_again(name)
-                    self.refresh_ports(podman)
+                    self._replace_worker(podman, name, replaced, "stopped", podman.start_again)
+                    failing_since.pop(name, None)
+            if time.monotonic() - last_probe >= LIVENESS_PROBE_EVERY_S:
+                last_probe = time.monotonic()
+                for name in self.workers:
+                    answer = self.raylet_health(podman, name)
+                    if answer == "success":
+                        failing_since.pop(name, None)
+                        probe_failures.pop(name, None)
+                        continue
+                    probe_failures[name] = answer
+                    if last_probe - failing_since.setdefault(name, last_probe) >= LIVENESS_GRACE_S:
+                        self._replace_worker(podman, name, replaced,
+                                             f"failed its liveness probe for {LIVENESS_GRACE_S:.0f}s", podman.restart)
+                        failing_since.pop(name, None)
             try:
                 applications = self.applications()
             except httpx.HTTPError as error:
@@ -240,10 +261,49 @@ class RunningCluster:
                 return
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_S:
-                print(f"  [{self.spec.key}] {now - started:5.0f}s  {summary}", flush=True)
+                failing = "".join(f"; {name} probe: {answer[:80]}" for name, answer in probe_failures.items())
+                print(f"  [{self.spec.key}] {now - started:5.0f}s  {summary}{failing}", flush=True)
                 last_report = now
             time.sleep(2)
-        raise ClusterError(f"{self.spec.key}: not RUNNING after {timeout_s:.0f}s: {summary}")
+        raise ClusterError(f"{self.spec.key}: not RUNNING after {timeout_s:.0f}s: {summary}\n"
+                           + self._why_not_running(podman, applications))
+
+    def raylet_health(self, podman: Podman, worker: str) -> str:
+        """The answer to KubeRay's liveness probe of `worker`: "success", or what went wrong."""
+        probe = ("import urllib.request, urllib.error\n"
+                 "try:\n"
+                 f"    print(urllib.request.urlopen({RAYLET_HEALTH_URL!r}, timeout=2).read().decode())\n"
+                 "except urllib.error.HTTPError as error:\n"
+                 "    print(error.code, error.read().decode()[:200])\n"
+                 "except OSError as error:\n"
+                 "    print(error)\n")
+        try:
+            done = podman.exec(worker, "python", "-c", probe, timeout=30)
+        except subprocess.TimeoutExpired:
+            return "the probe timed out"
+        return (done.stdout.strip() or done.stderr.strip()[-200:]) or f"exit {done.returncode}"
+
+    def _replace_worker(self, podman: Podman, name: str, replaced: dict[str, int], event: str,
+                        start: Callable[[str], None]) -> None:
+        """Start `name` again after `event` (it stopped, or failed its probe), as the kubelet would."""
+        replaced[name] = replaced.get(name, 0) + 1
+        if replaced[name] > MAX_WORKER_STARTS:
+            raise ClusterError(f"{self.spec.key}: worker {name} {event} again after {MAX_WORKER_STARTS} starts:\n"
+                               f"{podman.logs(name)}")
+        print(f"  [{self.spec.key}] worker {name} {event}: starting it again", flush=True)
+        start(name)
+        self.refresh_ports(podman)
+
+    def _why_not_running(self, podman: Podman, applications: Mapping[str, Any]) -> str:
+        """What Serve says of each deployment not yet HEALTHY, and each worker's liveness probe."""
+        lines = [
+            f"  {deployment}: {state.get('message', '')[-600:]}"
+            for app in applications.values()
+            for deployment, state in (app.get("deployments") or {}).items()
+            if state.get("status") != "HEALTHY"
+        ]
+        lines += [f"  {name}: liveness probe: {self.raylet_health(podman, name)}" for name in self.workers]
+        return "\n".join(lines)
 
     def _ready(self) -> bool:
         try:
