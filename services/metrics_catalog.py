@@ -48,7 +48,7 @@ EXPORTED_METRICS: dict[str, str] = {
     f"ray_{METRIC_PREFIX}_gateway_config_reloads_total": "Gateway config reloads, by outcome.",
     f"ray_{METRIC_PREFIX}_gateway_input_length_mean": "Moving mean of input length in characters (drift).",
     f"ray_{METRIC_PREFIX}_gateway_input_length_shift": "Relative shift of mean input length against the baseline (drift).",
-    f"ray_{METRIC_PREFIX}_gateway_embedding_centroid_shift": "Cosine distance of the input embedding centroid from the baseline (drift).",
+    f"ray_{METRIC_PREFIX}_gateway_embedding_centroid_shift": "Cosine distance of the input embedding centroid from the baseline, per vector space (drift).",
     # NVIDIA DCGM exporter (GPU nodes).
     "DCGM_FI_DEV_GPU_UTIL": "GPU utilisation, percent.",
     "DCGM_FI_DEV_FB_USED": "GPU framebuffer memory used, MiB.",

@@ -1,27 +1,29 @@
-"""Input drift: how far today's prompts are from a baseline, as two numbers the dashboards plot.
+"""Input drift: how far today's prompts are from a baseline, as numbers the dashboards plot.
 
 - length shift: |current mean length − baseline mean length| / baseline mean length;
-- centroid shift: cosine distance between the current mean embedding and the baseline's.
+- centroid shift, per vector space: cosine distance between the current mean embedding and the
+  baseline's.
 
 Current statistics are exponential moving averages over about `window` inputs. Embeddings are
-not computed for drift's sake (that would double the model load): the gateway feeds the vectors
-the `/v1/embeddings` route returns anyway, and the prompt embedding the semantic scanners
-computed for a request (`PipelineResult.embedding`: one vector per text, shared). With the
-scanners' lexical gate on (`scanners.semantic.gate`), only texts the gate found risky are
-embedded, so the centroid then describes those texts; turn the gate off where drift must see
-every prompt. The baseline comes from a JSON file (`{"mean_length": float, "centroid":
-[float, ...]}`, written by `write_baseline`) or, without one, from the first `warmup` inputs seen.
-
-A centroid means something only within one model's vector space, and the two sources can be two
-models (a deployment may serve a larger embedding model than the scanners' MiniLM): the baseline's
-size, or else the first vector's, fixes the space, and vectors of another size are left out of it.
+not computed for drift's sake (that would double the model load): the gateway feeds the prompt
+embedding the semantic scanners computed for a request (`PipelineResult.embedding`: one vector per
+text, shared; space `prompts`), and the vectors the `/v1/embeddings` route returns anyway (space:
+the model that computed them). The spaces are kept apart, each with its own centroid and baseline:
+a centroid means something only within one model's vectors and one population of texts, and even
+where both are MiniLM, prompts and the passages an application embeds are two populations, so a
+change in the mix of traffic would read as drift. With the scanners' lexical gate on
+(`scanners.semantic.gate`), only texts the gate found risky are embedded, so the `prompts` centroid
+then describes those texts; turn the gate off where drift must see every prompt. The baseline comes
+from a JSON file (`{"mean_length": float, "centroids": {space: [float, ...]}}`, written by
+`write_baseline`) or, for a space it does not name, from the first `warmup` vectors seen there. A
+vector of another size than its space's first (or its baseline's) is left out.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,30 +31,45 @@ import numpy.typing as npt
 
 from services.gateway.errors import ConfigError
 
-__all__ = ["Baseline", "DriftTracker", "load_baseline", "write_baseline"]
+__all__ = ["PROMPTS", "Baseline", "DriftTracker", "load_baseline", "write_baseline"]
+
+PROMPTS = "prompts"
+"""The space of the scanners' prompt vectors (the embeddings route's are named by their model)."""
 
 
 @dataclass(frozen=True)
 class Baseline:
     mean_length: float
-    centroid: tuple[float, ...] | None
+    centroids: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    """Space → the baseline's mean vector there."""
 
 
 def load_baseline(path: Path) -> Baseline:
     try:
         raw = json.loads(path.read_text())
-        centroid = raw.get("centroid")
-        return Baseline(float(raw["mean_length"]), tuple(float(x) for x in centroid) if centroid else None)
+        centroids = raw.get("centroids") or {}
+        if not isinstance(centroids, dict):
+            raise TypeError(f"centroids must map a space to a vector, not {type(centroids).__name__}")
+        return Baseline(
+            float(raw["mean_length"]),
+            {str(space): tuple(float(x) for x in vector) for space, vector in centroids.items() if vector},
+        )
     except FileNotFoundError:
         raise ConfigError(f"drift.baseline: no such file {path}") from None
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"drift.baseline: {path.name} is not a drift baseline: {error}") from None
 
 
-def write_baseline(path: Path, lengths: Sequence[int], embeddings: Sequence[Sequence[float]]) -> Baseline:
-    centroid = _mean_vector(embeddings) if embeddings else None
-    baseline = Baseline(sum(lengths) / max(len(lengths), 1), centroid)
-    path.write_text(json.dumps({"mean_length": baseline.mean_length, "centroid": list(centroid or [])}))
+def write_baseline(
+    path: Path, lengths: Sequence[int], embeddings: Mapping[str, Sequence[Sequence[float]]]
+) -> Baseline:
+    """Write the baseline of `lengths` and, per space, of its `embeddings`."""
+    centroids = {space: _mean_vector(vectors) for space, vectors in embeddings.items() if vectors}
+    baseline = Baseline(sum(lengths) / max(len(lengths), 1), centroids)
+    path.write_text(json.dumps({
+        "mean_length": baseline.mean_length,
+        "centroids": {space: list(vector) for space, vector in centroids.items()},
+    }))
     return baseline
 
 
@@ -65,20 +82,48 @@ def _cosine_distance(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> 
     return 1.0 - float(a @ b) / norm if norm else 0.0
 
 
+class _Centroid:
+    """One space's moving centroid and its baseline (given, or the mean of its first `warmup` vectors)."""
+
+    def __init__(self, baseline: tuple[float, ...] | None, alpha: float, warmup: int) -> None:
+        self._alpha = alpha
+        self._warmup = warmup
+        self.baseline = np.asarray(baseline, dtype=np.float64) if baseline else None
+        self.current: npt.NDArray[np.float64] | None = None
+        self._sum: npt.NDArray[np.float64] | None = None
+        self._seen = 0
+
+    def observe(self, vector: npt.NDArray[np.float64]) -> None:
+        space = self.baseline if self.baseline is not None else self.current
+        if space is not None and space.shape != vector.shape:
+            return  # not this space's vector: see the module docstring
+        if self.current is None:
+            self.current = vector.copy()
+        else:
+            self.current += self._alpha * (vector - self.current)
+        if self.baseline is None:
+            self._sum = vector.copy() if self._sum is None else self._sum + vector
+            self._seen += 1
+            if self._seen >= self._warmup:
+                self.baseline = self._sum / self._seen
+
+    @property
+    def shift(self) -> float:
+        if self.baseline is None or self.current is None:
+            return 0.0
+        return _cosine_distance(self.current, self.baseline)
+
+
 class DriftTracker:
     def __init__(self, baseline: Baseline | None, window: int, warmup: int) -> None:
         self._alpha = 2.0 / (window + 1)
         self._warmup = warmup
         self._baseline_length = baseline.mean_length if baseline else None
-        self._baseline_centroid = (
-            np.asarray(baseline.centroid, dtype=np.float64) if baseline and baseline.centroid else None
-        )
+        self._baseline_centroids = dict(baseline.centroids) if baseline else {}
         self._length_sum = 0.0
         self._lengths_seen = 0
-        self._centroid_sum: npt.NDArray[np.float64] | None = None
-        self._vectors_seen = 0
+        self._centroids: dict[str, _Centroid] = {}
         self.mean_length: float | None = None
-        self.centroid: npt.NDArray[np.float64] | None = None
 
     def observe_text(self, length: int) -> None:
         self.mean_length = length if self.mean_length is None else (
@@ -90,29 +135,26 @@ class DriftTracker:
             if self._lengths_seen >= self._warmup:
                 self._baseline_length = self._length_sum / self._lengths_seen
 
-    def observe_embedding(self, vector: Sequence[float] | npt.NDArray[np.float64]) -> None:
-        current = np.asarray(vector, dtype=np.float64)
-        space = self._baseline_centroid if self._baseline_centroid is not None else self.centroid
-        if space is not None and space.shape != current.shape:
-            return  # another model's vector: see the module docstring
-        if self.centroid is None:
-            self.centroid = current.copy()
-        else:
-            self.centroid += self._alpha * (current - self.centroid)
-        if self._baseline_centroid is None:
-            self._centroid_sum = current.copy() if self._centroid_sum is None else self._centroid_sum + current
-            self._vectors_seen += 1
-            if self._vectors_seen >= self._warmup:
-                self._baseline_centroid = self._centroid_sum / self._vectors_seen
+    def observe_embedding(self, vector: Sequence[float] | npt.NDArray[np.float64], space: str) -> float:
+        """Move `space`'s centroid towards `vector`; returns that space's centroid shift."""
+        centroid = self._centroids.get(space)
+        if centroid is None:
+            baseline = self._baseline_centroids.get(space)
+            centroid = self._centroids[space] = _Centroid(baseline, self._alpha, self._warmup)
+        centroid.observe(np.asarray(vector, dtype=np.float64))
+        return centroid.shift
+
+    def centroid(self, space: str) -> npt.NDArray[np.float64] | None:
+        """`space`'s current moving centroid (None before its first vector)."""
+        found = self._centroids.get(space)
+        return found.current if found else None
+
+    def centroid_shift(self, space: str) -> float:
+        found = self._centroids.get(space)
+        return found.shift if found else 0.0
 
     @property
     def length_shift(self) -> float:
         if self._baseline_length is None or self.mean_length is None or self._baseline_length == 0:
             return 0.0
         return abs(self.mean_length - self._baseline_length) / self._baseline_length
-
-    @property
-    def centroid_shift(self) -> float:
-        if self._baseline_centroid is None or self.centroid is None:
-            return 0.0
-        return _cosine_distance(self.centroid, self._baseline_centroid)

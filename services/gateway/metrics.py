@@ -45,7 +45,7 @@ GATEWAY_METRICS: dict[str, str] = {
     f"{GATEWAY}_config_reloads_total": "Config reloads, by outcome (ok, error).",
     f"{GATEWAY}_input_length_mean": "Moving mean of input length in characters.",
     f"{GATEWAY}_input_length_shift": "Relative shift of mean input length against the baseline.",
-    f"{GATEWAY}_embedding_centroid_shift": "Cosine distance of the input embedding centroid from the baseline.",
+    f"{GATEWAY}_embedding_centroid_shift": "Cosine distance of the embedding centroid from its baseline, per space.",
 }
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -176,6 +176,7 @@ class GatewayMetrics:
             Gauge,
             f"{GATEWAY}_embedding_centroid_shift",
             _help(f"{GATEWAY}_embedding_centroid_shift"),
+            ["space"],
             registry=r,
         )
 

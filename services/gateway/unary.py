@@ -60,7 +60,7 @@ class UnaryAnswer:
             exchange.usage.prompt_tokens, exchange.usage.completion_tokens = tokens
         exchange.usage.cost_usd = exchange.usage.total_tokens / 1000 * step.model_version.cost_per_1k_tokens
         if route.kind == "embeddings":
-            self._observe_embeddings(answer)
+            self._observe_embeddings(answer, step.model_version.model)
         before = output_texts(route.kind, answer)
         with exchange.trace.stage("output_scan"):
             notes = self._scan(exchange, answer)
@@ -107,9 +107,10 @@ class UnaryAnswer:
             notes.update(flagged=True, review_id=review_id)
         return notes
 
-    def _observe_embeddings(self, answer: dict[str, Any]) -> None:
+    def _observe_embeddings(self, answer: dict[str, Any], model: str) -> None:
+        """Drift of the vectors `model` returned, in their own space (services/gateway/drift.py)."""
         for item in answer.get("data") or []:
             vector = decode_embedding(item.get("embedding")) if isinstance(item, dict) else None
             if vector is not None and vector.size:
-                self._drift.observe_embedding(vector)
-        self._metrics.centroid_shift.set(self._drift.centroid_shift)
+                self._drift.observe_embedding(vector, model)
+        self._metrics.centroid_shift.labels(model).set(self._drift.centroid_shift(model))

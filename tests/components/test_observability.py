@@ -96,6 +96,14 @@ def test_alert_thresholds_come_from_config() -> None:
     assert budget["expr"].strip().endswith("> 1234.5")
 
 
+def test_drift_alert_fires_per_vector_space() -> None:
+    """Each space (`prompts`, each embedding model) has its own baseline; the alert names the one that moved."""
+    groups = {g["name"]: g for g in alert_rule_groups(latency_slo_ms=250, monthly_budget_usd=1.0)}
+    drift = next(r for r in groups[f"{project.PROJECT_NAME}-drift"]["rules"] if r["alert"] == "EmbeddingCentroidDrift")
+    assert drift["expr"].startswith("max by (space) (")
+    assert "{{ $labels.space }}" in drift["annotations"]["summary"]
+
+
 def test_an_slo_that_is_not_a_histogram_bucket_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"latency_slo_ms: 300 is not a gateway histogram bucket"):
         ObservabilitySettings(latency_slo_ms=300)
