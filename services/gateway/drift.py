@@ -5,18 +5,20 @@
   baseline's.
 
 Current statistics are exponential moving averages over about `window` inputs. Embeddings are
-not computed for drift's sake (that would double the model load): the gateway feeds the prompt
-embedding the semantic scanners computed for a request (`PipelineResult.embedding`: one vector per
-text, shared; space `prompts`), and the vectors the `/v1/embeddings` route returns anyway (space:
-the model that computed them). The spaces are kept apart, each with its own centroid and baseline:
-a centroid means something only within one model's vectors and one population of texts, and even
-where both are MiniLM, prompts and the passages an application embeds are two populations, so a
-change in the mix of traffic would read as drift. With the scanners' lexical gate on
-(`scanners.semantic.gate`), only texts the gate found risky are embedded, so the `prompts` centroid
-then describes those texts; turn the gate off where drift must see every prompt. The baseline comes
-from a JSON file (`{"mean_length": float, "centroids": {space: [float, ...]}}`, written by
-`write_baseline`) or, for a space it does not name, from the first `warmup` vectors seen there. A
-vector of another size than its space's first (or its baseline's) is left out.
+not computed for drift's sake (that would double the model load): the gateway feeds the embedding
+the semantic scanners computed for an input text (`PipelineResult.embedding`: one vector per text,
+shared), and the vectors the `/v1/embeddings` route returns anyway. Each population of texts has
+its own space, centroid and baseline: `input:<route kind>` for what users send (`input:chat`,
+`input:rag`, `input:embeddings`: the passages an application embeds are scanned too),
+`tool_content:<route kind>` for third-party documents in tool messages, and `model:<model>` for an
+embedding model's answers. A centroid means something only within one model's vectors and one
+population: with one centroid for all, a busier embeddings route or longer tool results would read
+as prompt drift. With the scanners' lexical gate on (`scanners.semantic.gate`), only texts the gate
+found risky are embedded, so the input centroids then describe those texts; turn the gate off where
+drift must see every prompt. The baseline comes from a JSON file (`{"mean_length": float,
+"centroids": {space: [float, ...]}}`, written by `write_baseline`) or, for a space it does not name,
+from the first `warmup` vectors seen there. A vector of another size than its space's first (or its
+baseline's) is left out.
 """
 
 from __future__ import annotations
@@ -31,10 +33,18 @@ import numpy.typing as npt
 
 from services.gateway.errors import ConfigError
 
-__all__ = ["PROMPTS", "Baseline", "DriftTracker", "load_baseline", "write_baseline"]
+__all__ = ["Baseline", "DriftTracker", "input_space", "load_baseline", "model_space", "write_baseline"]
 
-PROMPTS = "prompts"
-"""The space of the scanners' prompt vectors (the embeddings route's are named by their model)."""
+
+def input_space(route_kind: str, *, third_party: bool = False) -> str:
+    """The space of the scanners' vectors of one route kind's input texts (`input:chat`), or of the
+    third-party documents in its tool messages (`tool_content:chat`)."""
+    return f"{'tool_content' if third_party else 'input'}:{route_kind}"
+
+
+def model_space(model: str) -> str:
+    """The space of the vectors an embedding model returned (`model:minilm`)."""
+    return f"model:{model}"
 
 
 @dataclass(frozen=True)

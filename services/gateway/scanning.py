@@ -11,7 +11,7 @@ kinds and counts on the exchange, never the text.
 
 from __future__ import annotations
 
-from services.gateway.drift import PROMPTS, DriftTracker
+from services.gateway.drift import DriftTracker, input_space
 from services.gateway.errors import InputBlockedError
 from services.gateway.exchange import Exchange, VerdictRecord
 from services.gateway.metrics import GatewayMetrics
@@ -36,8 +36,8 @@ class InputScanning:
             record_scan(self._metrics, exchange, result)
             if result.embedding is not None and self._drift is not None:
                 # The vector the semantic scanners computed: drift reuses it rather than embedding again.
-                shift = self._drift.observe_embedding(result.embedding, PROMPTS)
-                self._metrics.centroid_shift.labels(PROMPTS).set(shift)
+                space = input_space(exchange.route.kind if exchange.route else "unrouted", third_party=item.third_party)
+                self._metrics.centroid_shift.labels(space).set(self._drift.observe_embedding(result.embedding, space))
             if result.blocked:
                 exchange.blocked_by = result.blocked_by
                 raise InputBlockedError(

@@ -12,7 +12,7 @@ from typing import Any
 from platform_facts.project import PROJECT_NAME
 from services.data.lineage import retrieval_lineage
 from services.gateway.asgi import Send, json_or_none
-from services.gateway.drift import DriftTracker
+from services.gateway.drift import DriftTracker, model_space
 from services.gateway.edge import send_captured, send_json
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
@@ -109,8 +109,9 @@ class UnaryAnswer:
 
     def _observe_embeddings(self, answer: dict[str, Any], model: str) -> None:
         """Drift of the vectors `model` returned, in their own space (services/gateway/drift.py)."""
+        space = model_space(model)
         for item in answer.get("data") or []:
             vector = decode_embedding(item.get("embedding")) if isinstance(item, dict) else None
             if vector is not None and vector.size:
-                self._drift.observe_embedding(vector, model)
-        self._metrics.centroid_shift.labels(model).set(self._drift.centroid_shift(model))
+                self._drift.observe_embedding(vector, space)
+        self._metrics.centroid_shift.labels(space).set(self._drift.centroid_shift(space))

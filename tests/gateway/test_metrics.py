@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,14 @@ import pytest
 
 from platform_facts import project
 from services.gateway import GATEWAY_METRICS, GatewayMiddleware
-from services.gateway.drift import PROMPTS, Baseline, DriftTracker, load_baseline, write_baseline
+from services.gateway.drift import Baseline, DriftTracker, input_space, load_baseline, model_space, write_baseline
 from services.gateway.errors import ConfigError
 from services.metrics_catalog import EXPORTED_METRICS
 from tests.gateway.harness import auth, chat_body
 
 pytestmark = pytest.mark.anyio
+
+PROMPTS = input_space("chat")
 
 
 def http(gateway: GatewayMiddleware) -> httpx.AsyncClient:
@@ -50,7 +53,7 @@ def test_every_gateway_metric_is_in_the_catalog() -> None:
 
 def _baseline(tmp_path: Path) -> Callable[[dict[str, Any]], None]:
     path = tmp_path / "baseline.json"
-    write_baseline(path, [20, 22, 18], {"embed": [[20.0, 1.0, 0.0], [22.0, 1.0, 0.0]]})
+    write_baseline(path, [20, 22, 18], {model_space("embed"): [[20.0, 1.0, 0.0], [22.0, 1.0, 0.0]]})
 
     def edit(config: dict[str, Any]) -> None:
         config["drift"] = {"baseline": str(path), "window": 10}
@@ -60,7 +63,7 @@ def _baseline(tmp_path: Path) -> Callable[[dict[str, Any]], None]:
 
 async def test_drift_gauges_move_when_inputs_shift(make_gateway: Callable[..., GatewayMiddleware], tmp_path: Path) -> None:
     gateway = make_gateway(_baseline(tmp_path))
-    embed_space = {"space": "embed"}  # the model version the embeddings route sends to
+    embed_space = {"space": model_space("embed")}  # the model the embeddings route sends to
     async with http(gateway) as client:
         for _ in range(5):
             await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "x" * 20}, headers=auth("northwind"))
@@ -76,8 +79,9 @@ async def test_drift_gauges_move_when_inputs_shift(make_gateway: Callable[..., G
 
 
 async def test_prompt_vectors_drift_in_their_own_space(make_gateway: Callable[..., GatewayMiddleware]) -> None:
-    """The real scanners' MiniLM prompt vectors feed the `prompts` gauge, the embeddings route's
-    answers (the bench's model, `embed`) their own: each against its own warm-up baseline."""
+    """The real scanners' MiniLM vectors of chat prompts feed the `input:chat` gauge; the embeddings
+    route's inputs (`input:embeddings`) and answers (the bench's model, `model:embed`) their own, each
+    against its own warm-up baseline."""
 
     def edit(config: dict[str, Any]) -> None:
         config["scanners"]["input"] = {"prompt_injection": {"action": "flag"}}
@@ -90,16 +94,18 @@ async def test_prompt_vectors_drift_in_their_own_space(make_gateway: Callable[..
         for _ in range(3):
             answer = await client.post("/v1/chat/completions", json=chat_body("How are quotas enforced?"), headers=auth("northwind"))
             assert answer.status_code == 200, answer.text
-        steady = gateway.metrics.value(shift, {"space": "prompts"})
+        steady = gateway.metrics.value(shift, {"space": PROMPTS})
         for text in ("Write a limerick about a cat who sails to Spain.", "Give me a recipe for a lemon drizzle cake."):
             answer = await client.post("/v1/chat/completions", json=chat_body(text), headers=auth("northwind"))
             assert answer.status_code == 200, answer.text
-        moved = gateway.metrics.value(shift, {"space": "prompts"})
-        answer = await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "quotas"}, headers=auth("northwind"))
-        assert answer.status_code == 200, answer.text
+        moved = gateway.metrics.value(shift, {"space": PROMPTS})
+        for _ in range(5):  # other texts, another population: the chat prompts' centroid stays where it was
+            answer = await client.post("/v1/embeddings", json={"model": f"{project.PROJECT_NAME}-embed", "input": "Pumpkin soup, serves four."}, headers=auth("northwind"))
+            assert answer.status_code == 200, answer.text
     assert steady == pytest.approx(0.0, abs=1e-6) and moved > 0.05
-    exposition = gateway.metrics.exposition().decode()
-    assert f'{shift}{{space="embed"}}' in exposition and f'{shift}{{space="prompts"}}' in exposition
+    assert gateway.metrics.value(shift, {"space": PROMPTS}) == moved
+    spaces = set(re.findall(rf'{shift}{{space="([^"]+)"}}', gateway.metrics.exposition().decode()))
+    assert spaces == {PROMPTS, input_space("embeddings"), model_space("embed")}
 
 
 def test_drift_baseline_from_warmup_and_file_round_trip(tmp_path: Path) -> None:
@@ -111,7 +117,7 @@ def test_drift_baseline_from_warmup_and_file_round_trip(tmp_path: Path) -> None:
         tracker.observe_text(30)
     assert tracker.length_shift == pytest.approx(2.0, rel=0.05)
     path = tmp_path / "b.json"
-    write_baseline(path, [1, 3], {PROMPTS: [[1.0, 0.0], [0.0, 1.0]], "minilm": []})
+    write_baseline(path, [1, 3], {PROMPTS: [[1.0, 0.0], [0.0, 1.0]], model_space("minilm"): []})
     assert load_baseline(path) == Baseline(2.0, {PROMPTS: (0.5, 0.5)})
     assert json.loads(path.read_text())["centroids"] == {PROMPTS: [0.5, 0.5]}
 
@@ -127,15 +133,16 @@ def test_drift_baseline_file_errors_name_the_field(tmp_path: Path) -> None:
 
 
 def test_drift_keeps_each_vector_space_apart() -> None:
-    """Prompt vectors and the passages an application embeds are two populations even in one model's
+    """Chat prompts and the passages an application embeds are two populations even in one model's
     space: a change in the mix of traffic moves neither centroid."""
+    passages = input_space("embeddings")
     tracker = DriftTracker(None, window=4, warmup=3)
     for _ in range(3):
         tracker.observe_embedding([1.0, 0.0], PROMPTS)
-        tracker.observe_embedding([0.0, 1.0], "minilm")
+        tracker.observe_embedding([0.0, 1.0], passages)
     for _ in range(20):
-        tracker.observe_embedding([0.0, 1.0], "minilm")  # the embeddings route busier than chat
-    assert tracker.centroid_shift(PROMPTS) == 0.0 and tracker.centroid_shift("minilm") == 0.0
+        tracker.observe_embedding([0.0, 1.0], passages)  # the embeddings route busier than chat
+    assert tracker.centroid_shift(PROMPTS) == 0.0 and tracker.centroid_shift(passages) == 0.0
     assert tracker.observe_embedding([0.0, 1.0], PROMPTS) > 0.0  # prompts themselves moving is drift
 
 
