@@ -219,8 +219,9 @@ class AuditConfig(_Strict):
 
 class DriftConfig(_Strict):
     baseline: str | None = None
-    """JSON file (relative to services/config/) with `mean_length` and `centroid`; when absent,
-    the first `warmup` inputs become the baseline."""
+    """JSON file (relative to services/config/) with `mean_length` and `centroids` (space → vector,
+    services/gateway/drift.py); when absent, or for a space it does not name, the first `warmup`
+    inputs become the baseline."""
     warmup: int = Field(default=200, gt=0)
     window: int = Field(default=500, gt=0)
     """The current statistics are an exponential average over about this many inputs."""
