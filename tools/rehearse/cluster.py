@@ -11,7 +11,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,15 @@ a finding, one that keeps failing is."""
 RAYLET_HEALTH_URL = "http://127.0.0.1:52365/api/local_raylet_healthz"
 """What KubeRay's default liveness probe of a worker asks: the dashboard agent, whether the head's GCS knows this
 node's raylet as alive (a worker still running after its head came back without it answers 503)."""
+_RAYLET_PROBE = (  # run with the worker's python: the image has no wget or curl
+    "import urllib.request, urllib.error\n"
+    "try:\n"
+    f"    print(urllib.request.urlopen({RAYLET_HEALTH_URL!r}, timeout=2).read().decode())\n"
+    "except urllib.error.HTTPError as error:\n"
+    "    print(error.code, error.read().decode()[:200])\n"
+    "except OSError as error:\n"
+    "    print(error)\n"
+)
 LIVENESS_PROBE_EVERY_S = 10.0
 LIVENESS_GRACE_S = 120.0
 """How long a running worker may fail the probe before it is restarted. KubeRay's default allows 600 s
@@ -209,8 +218,7 @@ class RunningCluster:
         last_report = 0.0
         summary = "no status yet"
         replaced: dict[str, int] = {}
-        failing_since: dict[str, float] = {}
-        probe_failures: dict[str, str] = {}  # worker → its last failed probe's answer, shown with the progress
+        failing: dict[str, tuple[float, str]] = {}  # worker → since when its probe fails, and its last answer
         last_probe = 0.0
         applications: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -220,20 +228,20 @@ class RunningCluster:
                 if not podman.is_running(name):
                     # A worker that lost its head exits; KubeRay recreates the pod, here it starts again.
                     self._replace_worker(podman, name, replaced, "stopped", podman.start_again)
-                    failing_since.pop(name, None)
+                    failing.pop(name, None)
             if time.monotonic() - last_probe >= LIVENESS_PROBE_EVERY_S:
                 last_probe = time.monotonic()
                 for name in self.workers:
                     answer = self.raylet_health(podman, name)
                     if answer == "success":
-                        failing_since.pop(name, None)
-                        probe_failures.pop(name, None)
+                        failing.pop(name, None)
                         continue
-                    probe_failures[name] = answer
-                    if last_probe - failing_since.setdefault(name, last_probe) >= LIVENESS_GRACE_S:
+                    since = failing[name][0] if name in failing else last_probe
+                    failing[name] = (since, answer)
+                    if last_probe - since >= LIVENESS_GRACE_S:
                         self._replace_worker(podman, name, replaced,
                                              f"failed its liveness probe for {LIVENESS_GRACE_S:.0f}s", podman.restart)
-                        failing_since.pop(name, None)
+                        failing.pop(name)
             try:
                 applications = self.applications()
             except httpx.HTTPError as error:
@@ -249,20 +257,15 @@ class RunningCluster:
                 )
             failed = [name for name, status in statuses.items() if status in ("DEPLOY_FAILED", "UNHEALTHY")]
             if failed:
-                details = "\n".join(
-                    f"  {d}: {s.get('message', '')[-1500:]}"
-                    for name in failed
-                    for d, s in (applications[name].get("deployments") or {}).items()
-                    if s.get("status") != "HEALTHY"
-                )
+                details = "\n".join(_unhealthy_deployments([applications[name] for name in failed], 1500))
                 raise ClusterError(f"{self.spec.key}: {', '.join(failed)} failed to deploy: "
                                    f"{applications[failed[0]].get('message', '')[-1500:]}\n{details}")
             if expected <= set(statuses) and all(statuses[name] == "RUNNING" for name in expected) and self._ready():
                 return
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_S:
-                failing = "".join(f"; {name} probe: {answer[:80]}" for name, answer in probe_failures.items())
-                print(f"  [{self.spec.key}] {now - started:5.0f}s  {summary}{failing}", flush=True)
+                probes = "".join(f"; {name} probe: {answer[:80]}" for name, (_, answer) in failing.items())
+                print(f"  [{self.spec.key}] {now - started:5.0f}s  {summary}{probes}", flush=True)
                 last_report = now
             time.sleep(2)
         raise ClusterError(f"{self.spec.key}: not RUNNING after {timeout_s:.0f}s: {summary}\n"
@@ -270,15 +273,8 @@ class RunningCluster:
 
     def raylet_health(self, podman: Podman, worker: str) -> str:
         """The answer to KubeRay's liveness probe of `worker`: "success", or what went wrong."""
-        probe = ("import urllib.request, urllib.error\n"
-                 "try:\n"
-                 f"    print(urllib.request.urlopen({RAYLET_HEALTH_URL!r}, timeout=2).read().decode())\n"
-                 "except urllib.error.HTTPError as error:\n"
-                 "    print(error.code, error.read().decode()[:200])\n"
-                 "except OSError as error:\n"
-                 "    print(error)\n")
         try:
-            done = podman.exec(worker, "python", "-c", probe, timeout=30)
+            done = podman.exec(worker, "python", "-c", _RAYLET_PROBE, timeout=30)
         except subprocess.TimeoutExpired:
             return "the probe timed out"
         return (done.stdout.strip() or done.stderr.strip()[-200:]) or f"exit {done.returncode}"
@@ -296,12 +292,7 @@ class RunningCluster:
 
     def _why_not_running(self, podman: Podman, applications: Mapping[str, Any]) -> str:
         """What Serve says of each deployment not yet HEALTHY, and each worker's liveness probe."""
-        lines = [
-            f"  {deployment}: {state.get('message', '')[-600:]}"
-            for app in applications.values()
-            for deployment, state in (app.get("deployments") or {}).items()
-            if state.get("status") != "HEALTHY"
-        ]
+        lines = _unhealthy_deployments(applications.values(), 600)
         lines += [f"  {name}: liveness probe: {self.raylet_health(podman, name)}" for name in self.workers]
         return "\n".join(lines)
 
@@ -310,6 +301,16 @@ class RunningCluster:
             return httpx.get(f"{self.gateway_url}/readyz", timeout=5, verify=self.verify).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+def _unhealthy_deployments(applications: Iterable[Mapping[str, Any]], message_chars: int) -> list[str]:
+    """One line per deployment not HEALTHY in `applications`: its name and the end of Serve's message."""
+    return [
+        f"  {deployment}: {state.get('message', '')[-message_chars:]}"
+        for app in applications
+        for deployment, state in (app.get("deployments") or {}).items()
+        if state.get("status") != "HEALTHY"
+    ]
 
 
 def _volume_dirs(pod: PodSpec, container_dir: Path, shared: Mapping[str, Path]) -> dict[str, Path]:
