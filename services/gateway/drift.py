@@ -92,67 +92,54 @@ def _cosine_distance(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> 
     return 1.0 - float(a @ b) / norm if norm else 0.0
 
 
-class _Centroid:
-    """One space's moving centroid and its baseline (given, or the mean of its first `warmup` vectors)."""
+class _MovingMean:
+    """A moving mean of values of one shape (a length, or one space's vectors) and its baseline:
+    given, or the mean of the first `warmup` values."""
 
-    def __init__(self, baseline: tuple[float, ...] | None, alpha: float, warmup: int) -> None:
+    def __init__(self, baseline: npt.NDArray[np.float64] | None, alpha: float, warmup: int) -> None:
         self._alpha = alpha
         self._warmup = warmup
-        self.baseline = np.asarray(baseline, dtype=np.float64) if baseline else None
+        self.baseline = baseline
         self.current: npt.NDArray[np.float64] | None = None
         self._sum: npt.NDArray[np.float64] | None = None
         self._seen = 0
 
-    def observe(self, vector: npt.NDArray[np.float64]) -> None:
-        space = self.baseline if self.baseline is not None else self.current
-        if space is not None and space.shape != vector.shape:
-            return  # not this space's vector: see the module docstring
+    def observe(self, value: npt.NDArray[np.float64]) -> None:
+        shape = self.baseline if self.baseline is not None else self.current
+        if shape is not None and shape.shape != value.shape:
+            return  # another space's vector: see the module docstring
         if self.current is None:
-            self.current = vector.copy()
+            self.current = value.copy()
         else:
-            self.current += self._alpha * (vector - self.current)
+            self.current += self._alpha * (value - self.current)
         if self.baseline is None:
-            self._sum = vector.copy() if self._sum is None else self._sum + vector
+            self._sum = value.copy() if self._sum is None else self._sum + value
             self._seen += 1
             if self._seen >= self._warmup:
                 self.baseline = self._sum / self._seen
-
-    @property
-    def shift(self) -> float:
-        if self.baseline is None or self.current is None:
-            return 0.0
-        return _cosine_distance(self.current, self.baseline)
 
 
 class DriftTracker:
     def __init__(self, baseline: Baseline | None, window: int, warmup: int) -> None:
         self._alpha = 2.0 / (window + 1)
         self._warmup = warmup
-        self._baseline_length = baseline.mean_length if baseline else None
+        self._length = self._moving_mean(baseline.mean_length if baseline else None)
         self._baseline_centroids = dict(baseline.centroids) if baseline else {}
-        self._length_sum = 0.0
-        self._lengths_seen = 0
-        self._centroids: dict[str, _Centroid] = {}
-        self.mean_length: float | None = None
+        self._centroids: dict[str, _MovingMean] = {}
+
+    def _moving_mean(self, baseline: float | Sequence[float] | None) -> _MovingMean:
+        given = None if baseline is None else np.asarray(baseline, dtype=np.float64)
+        return _MovingMean(given, self._alpha, self._warmup)
 
     def observe_text(self, length: int) -> None:
-        self.mean_length = length if self.mean_length is None else (
-            self.mean_length + self._alpha * (length - self.mean_length)
-        )
-        if self._baseline_length is None:
-            self._length_sum += length
-            self._lengths_seen += 1
-            if self._lengths_seen >= self._warmup:
-                self._baseline_length = self._length_sum / self._lengths_seen
+        self._length.observe(np.asarray(float(length)))
 
-    def observe_embedding(self, vector: Sequence[float] | npt.NDArray[np.float64], space: str) -> float:
-        """Move `space`'s centroid towards `vector`; returns that space's centroid shift."""
+    def observe_embedding(self, vector: Sequence[float] | npt.NDArray[np.float64], space: str) -> None:
+        """Move `space`'s centroid towards `vector`."""
         centroid = self._centroids.get(space)
         if centroid is None:
-            baseline = self._baseline_centroids.get(space)
-            centroid = self._centroids[space] = _Centroid(baseline, self._alpha, self._warmup)
+            centroid = self._centroids[space] = self._moving_mean(self._baseline_centroids.get(space))
         centroid.observe(np.asarray(vector, dtype=np.float64))
-        return centroid.shift
 
     def centroid(self, space: str) -> npt.NDArray[np.float64] | None:
         """`space`'s current moving centroid (None before its first vector)."""
@@ -161,10 +148,17 @@ class DriftTracker:
 
     def centroid_shift(self, space: str) -> float:
         found = self._centroids.get(space)
-        return found.shift if found else 0.0
+        if found is None or found.baseline is None or found.current is None:
+            return 0.0
+        return _cosine_distance(found.current, found.baseline)
+
+    @property
+    def mean_length(self) -> float | None:
+        return None if self._length.current is None else float(self._length.current)
 
     @property
     def length_shift(self) -> float:
-        if self._baseline_length is None or self.mean_length is None or self._baseline_length == 0:
+        baseline, current = self._length.baseline, self._length.current
+        if baseline is None or current is None or baseline == 0:
             return 0.0
-        return abs(self.mean_length - self._baseline_length) / self._baseline_length
+        return float(abs(current - baseline) / baseline)

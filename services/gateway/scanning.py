@@ -37,7 +37,8 @@ class InputScanning:
             if result.embedding is not None and self._drift is not None:
                 # The vector the semantic scanners computed: drift reuses it rather than embedding again.
                 space = input_space(exchange.route.kind if exchange.route else "unrouted", third_party=item.third_party)
-                self._metrics.centroid_shift.labels(space).set(self._drift.observe_embedding(result.embedding, space))
+                self._drift.observe_embedding(result.embedding, space)
+                self._metrics.centroid_shift.labels(space).set(self._drift.centroid_shift(space))
             if result.blocked:
                 exchange.blocked_by = result.blocked_by
                 raise InputBlockedError(
