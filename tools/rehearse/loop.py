@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RATINGS = (1, 1, 1, -1)
 """One rating per answer: three good, one bad with a correction (the bad-answer gate allows half)."""
 ROLLOUT_REQUESTS = 120
-"""At the first step's 5 %, the chance that none of them reaches the candidate is 0.2 %."""
+"""At the first step's 5 %, the chance that none of them reaches the candidate is 0.2 % (the check then keeps
+asking, up to one more settle time)."""
 ROLLOUT_QUESTION = "What does the review queue hold?"
 """Every rollout request asks this, greedily: versions with the same weights give the same answer."""
 ROLLOUT_CLIENTS = 4
@@ -223,6 +224,11 @@ def _start_rollout(cluster: _Cluster, route: RouteConfig, model: str, candidate:
     time.sleep(_settle_s(cluster))
     traffic = _Traffic(cluster, model)
     traffic.send(ROLLOUT_REQUESTS)
+    # Every replica reloads the weights on its own controller's tick; one that ticked late (two cores, a
+    # loaded cluster) routes a few more requests by the old ones. Keep asking for one more settle time
+    # before calling the rollout not in force: a replica that never loads them still fails the check.
+    traffic.until(lambda: traffic.versions[candidate] > 0, _settle_s(cluster))
+    print(f"    {candidate} in force: answers {dict(traffic.versions)}", flush=True)
     stable = stable_version(route)
     if traffic.failures or set(traffic.versions) - {stable, candidate} or not traffic.versions[candidate]:
         return (f"during the rollout's first step, answers came from {dict(traffic.versions)} (expected {stable} "
