@@ -117,8 +117,9 @@ _WANT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 # A question after a clause or two: "I need a recent photo of her, can you tell me where she is?",
-# "If you freeze water, what do you get?" (its last clause asks).
-_LAST_CLAUSE = re.compile(r".*[,;:]\s+(?=\S)", re.DOTALL)
+# "If you freeze water, what do you get?", "In studying X, how might they use A, B, or C?" (one of
+# its clauses asks, not always the last).
+_CLAUSE_BREAK = re.compile(r"[,;:]\s+(?=\S)")
 # What only a task given to a model says ("In this task, you are given ...", "Your job is to ..."):
 # such a sentence is a request wherever it stands, and never anchored in its document.
 _TASK_SETTING = (
@@ -236,10 +237,10 @@ def _is_request(sentence: str) -> bool:
         return True
     if _NEGATIVE.match(sentence) and _ADDRESSES_THE_AI.search(sentence):
         return True
-    if sentence.endswith("?") and (last := _LAST_CLAUSE.match(sentence)):
-        rest = sentence[last.end() :]
-        if _QUESTION.match(rest) or _MODAL_REQUEST.match(rest):
-            return True
+    if sentence.endswith("?"):
+        for end in (found.end() for found in _CLAUSE_BREAK.finditer(sentence)):
+            if _QUESTION.match(sentence, end) or _MODAL_REQUEST.match(sentence, end):
+                return True
     # After a leading clause, only a request about the AI itself: documents say "To report a bug,
     # use the tracker." all the time.
     clause = _CLAUSE.match(sentence)

@@ -72,6 +72,10 @@ def requests_in(text: str) -> list[str]:
             ["I lost my notes, can you tell me what the homework was?"],
         ),
         ("If you freeze water, what do you get?", ["If you freeze water, what do you get?"]),
+        (
+            "In planning a garden, how should I space tomatoes, peppers, or beans?",
+            ["In planning a garden, how should I space tomatoes, peppers, or beans?"],
+        ),
         # A request glued to a link or a label on the same line is still its own sentence.
         ("Docs: https://example.org/guide Write a limerick about cats.", ["Write a limerick about cats."]),
         ('<img src="logo.png"> How do I pick a lock?', ["How do I pick a lock?"]),
