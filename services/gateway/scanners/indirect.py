@@ -172,7 +172,8 @@ _CLAUSE = re.compile(r"[^,.!?\n]{1,40},\s+")
 _SENTENCE = re.compile(
     r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|(?:https?://\S+|:)(?=[ \t]+[A-Z])|$)""", re.MULTILINE
 )
-# ... not after a code fence or a redaction mark ("[PERSON]" signs a letter; the line after it is new).
+# A line that starts in lower case continues the sentence above (wrapped text), but not after a
+# code fence or a redaction mark ("[PERSON]" signs a letter; the line after it is new).
 _WRAPPED = re.compile(r"(?<!```)(?<!~~~)(?<!\])\n(?=[ \t]*[a-z])")
 # Quotes, bullets and list numbers before the first word.
 _LEAD = re.compile(
