@@ -1,6 +1,6 @@
 """The loop after launch, on a cluster whose gateways share a state database: answers rated through the API,
 the ratings exported from that database as an evaluation set, the set gated for each candidate, then two
-rollouts started with the gate's score, each in force on every gateway replica and judged by the promotion
+rollouts started with the gate's score, each in force on the gateways and judged by the promotion
 controller: a bad candidate (users rate its answers down) rolled back by the controller, a good one (the
 stable version's weights) taken to 100 % by it; then an operator rolls the route back.
 
@@ -226,7 +226,8 @@ def _start_rollout(cluster: _Cluster, route: RouteConfig, model: str, candidate:
     traffic.send(ROLLOUT_REQUESTS)
     # Every replica reloads the weights on its own controller's tick; one that ticked late (two cores, a
     # loaded cluster) routes a few more requests by the old ones. Keep asking for one more settle time
-    # before calling the rollout not in force: a replica that never loads them still fails the check.
+    # before calling the rollout not in force. A client cannot tell which replica answered, so this shows
+    # the rollout in force on the gateways; one replica that never loads the weights would go unnoticed.
     traffic.until(lambda: traffic.versions[candidate] > 0, _settle_s(cluster))
     print(f"    {candidate} in force: answers {dict(traffic.versions)}", flush=True)
     stable = stable_version(route)

@@ -173,7 +173,8 @@ _SENTENCE = re.compile(
     r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|(?:https?://\S+|:)(?=[ \t]+[A-Z])|$)""", re.MULTILINE
 )
 # A line that starts in lower case continues the sentence above (wrapped text), but not after a
-# code fence or a redaction mark ("[PERSON]" signs a letter; the line after it is new).
+# code fence or a line ending in "]", as a redaction mark does ("[PERSON]" signs a letter; the line
+# after it is new).
 _WRAPPED = re.compile(r"(?<!```)(?<!~~~)(?<!\])\n(?=[ \t]*[a-z])")
 # Quotes, bullets and list numbers before the first word.
 _LEAD = re.compile(
