@@ -75,6 +75,8 @@ listez nomme nommez indique indiquez antworte antworten beantworte beantworten �
 erkläre erklären beschreibe beschreiben gib geben sag sagen nenne nennen responde responda traduce traduzca escribe
 escriba explica describa dime dígame enumera nombra indica rispondi rispondete risponda traduci traducete scrivi
 scrivete spiega spiegate descrivi descrivete dimmi elenca nomina traduza escreva descreva diga
+oublie oubliez ignore ignorez vergiss vergessen ignoriere ignorieren olvida olvide olvidad ignora ignorad dimentica
+dimenticate ignorate esqueça esqueca esqueçam
 """
 _INSTRUCTION_VERBS = list(dict.fromkeys(_INSTRUCTION_VERB_LIST.split() + _FOREIGN_VERB_LIST.split() + ["come up with"]))
 _QUESTION_WORD_LIST = """
@@ -161,6 +163,9 @@ _ANNOUNCEMENT = re.compile(
 _ADDRESSES_THE_AI = re.compile(
     r"(?<![\w@/-])(?:AI|assistant|chatbot|language model|LLM|(?:Chat)?GPT|(?<!shell )(?<!command )prompt"
     r"|instructions?|directives?"
+    # ... and the same in the five other languages ("Vergiss alle vorherigen Anweisungen ...").
+    r"|consignes|anweisung(?:en)?|instruktion(?:en)?|instrucciones|istruzioni|instru[çc](?:ão|ões|ao|oes)"
+    r"|chat (?:history|log|transcript)"
     r"|the user|your (?:response|answer|reply|output|summary)|respond|summari[sz]e|conversation"
     r"|(?:previous|prior|earlier) (?:messages?|discussion|chat|turns?|text|context|tasks?|directions))(?![\w-])",
     re.IGNORECASE,
