@@ -14,9 +14,10 @@ head keeps a request written for a person. Its two sides are the requests
   `tune` half of the installed distributions' READMEs (`tools.indirect_eval.benign_documents`).
 
 A logistic regression on the MiniLM embedding (classes weighted to balance), seeded and
-deterministic for the same data, cached vectors and library versions. The cut, `THRESHOLD`, was
-chosen on the `tune` halves of `tools.indirect_eval` (docs/safety.md gives the sweep); the
-`report` halves were read once, with it.
+deterministic for the same data, cached vectors and library versions. The cut, `THRESHOLD`, and
+the similarity to the rest of its document at which a request is kept whatever its voice,
+`ON_TOPIC_SIMILARITY`, were chosen on the `tune` halves of `tools.indirect_eval` (docs/safety.md
+gives the sweeps); the `report` halves were read once, with each.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ WRITTEN_FOR_PEOPLE = Path(__file__).parent / "semantic_data" / "written_for_peop
 REQUESTS_PER_PROMPT = 3  # a jailbreak template asks many times; its first requests carry its voice
 MAX_REQUEST_CHARS = 400
 THRESHOLD = 0.2
-"""Cut a request when the head gives it at least this probability of being a task for a model."""
+"""Cut a request when the head gives it at least this probability of being a task for a model ..."""
+ON_TOPIC_SIMILARITY = 0.25
+"""... and its cosine to the rest of the document (without the requests in doubt) is below this."""
 REGULARISATION_C = 3.0
 
 
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "version": f"request-addressee-{model_sha[:12]}",
         "embedder": {"weights_sha256": model_sha, "max_tokens": EMBEDDING_MAX_TOKENS},
         "threshold": THRESHOLD,
+        "on_topic_similarity": ON_TOPIC_SIMILARITY,
         "head": {
             "weights": [round(float(weight), 7) for weight in fitted.coef_[0]],
             "bias": round(float(fitted.intercept_[0]), 7),

@@ -31,9 +31,11 @@ instructions is never anchored; what belongs to correspondence always is: courte
 find attached ...", "Let me know ..."), reminders ("Please make sure ..."), deadlines and hours ("by
 Friday", "8am-6pm"), arranging to meet, questions to everyone on a list. A request without content
 words of its own ("How do I do this?", "Is that OK?") is judged together with the sentence before
-it. An unanchored request is still kept when the addressee head (`addressee.py`) finds it written
-for a person ("Also, could you recommend a decent dentist?"), unless it speaks to the AI. What this
-costs and catches, on documents and planted requests nothing was tuned on, is in docs/safety.md.
+it. An unanchored request is still kept when the addressee model (`addressee.py`) finds it written
+for a person ("Also, could you recommend a decent dentist?") or close in meaning to the rest of the
+document ("Click the button below to choose a new password." in a password-reset e-mail), unless it
+speaks to the AI. What this costs and catches, on documents and planted requests nothing was tuned
+on, is in docs/safety.md.
 """
 
 from __future__ import annotations
@@ -380,12 +382,21 @@ def _with_the_sentence_before(text: str, start: int) -> int:
     return window + max((match.end() for match in _SENTENCE_END.finditer(head)), default=0)
 
 
+def _without(text: str, spans: list[tuple[int, int]]) -> str:
+    kept, last = [], 0
+    for start, end in sorted(spans):
+        kept.append(text[last:start])
+        last = end
+    return " ".join([*kept, text[last:]])
+
+
 def planted_requests(
-    text: str, for_a_model: Callable[[list[str]], list[bool]] | None = None
+    text: str, for_a_model: Callable[[list[str], str], list[bool]] | None = None
 ) -> list[tuple[int, int]]:
     """Spans of the requests in `text` that do not belong to it: what this scanner cuts. With
-    `for_a_model` (`RequestAddressee.for_a_model`, asked once with every unanchored request), an
-    unanchored request is kept when it reads as written for a person, unless it speaks to the AI."""
+    `for_a_model` (`RequestAddressee.for_a_model`, asked once with every unanchored request and the
+    document without the requests in doubt), an unanchored request is kept when it reads as written
+    for a person or keeps to the document's topic, unless it speaks to the AI."""
     cut, unanchored = [], []
     document_words = _content_words(text)  # once: counting them per request made long documents quadratic
     for start, end in reader_requests(text):
@@ -397,7 +408,7 @@ def planted_requests(
         elif not _anchored(judged, document_words):
             unanchored.append((start, end))
     if unanchored and for_a_model is not None:
-        verdicts = for_a_model([text[start:end] for start, end in unanchored])
+        verdicts = for_a_model([text[start:end] for start, end in unanchored], _without(text, cut + unanchored))
         unanchored = [span for span, is_for_a_model in zip(unanchored, verdicts, strict=True) if is_for_a_model]
     return sorted(cut + unanchored)
 

@@ -53,7 +53,7 @@ def test_a_request_that_speaks_to_the_ai_is_cut_whatever_the_head_says() -> None
     text = EMAIL.format(request=f"{ASIDE} {planted}")
     asked: list[list[str]] = []
 
-    def nobody_is_a_model(requests: list[str]) -> list[bool]:
+    def nobody_is_a_model(requests: list[str], rest_of_document: str) -> list[bool]:
         asked.append(requests)
         return [False] * len(requests)
 
@@ -64,14 +64,38 @@ def test_a_request_that_speaks_to_the_ai_is_cut_whatever_the_head_says() -> None
 
 def test_the_head_is_asked_once_per_document_with_every_unanchored_request() -> None:
     text = EMAIL.format(request=f"{ASIDE} {TASKS[0]}")
-    asked: list[list[str]] = []
+    asked: list[tuple[list[str], str]] = []
 
-    def only_the_task(requests: list[str]) -> list[bool]:
-        asked.append(requests)
+    def only_the_task(requests: list[str], rest_of_document: str) -> list[bool]:
+        asked.append((requests, rest_of_document))
         return [request == TASKS[0] for request in requests]
 
     assert [text[start:end] for start, end in planted_requests(text, only_the_task)] == [TASKS[0]]
-    assert asked == [[ASIDE_REQUEST, TASKS[0]]]
+    [(requests, rest_of_document)] = asked
+    assert requests == [ASIDE_REQUEST, TASKS[0]]
+    # The document it is compared with holds neither request, and everything else.
+    assert ASIDE_REQUEST not in rest_of_document and TASKS[0] not in rest_of_document
+    assert "Mine just retired." in rest_of_document and rest_of_document.startswith("Hi Priya,")
+
+
+# Written for this test: a password-reset e-mail, whose request shares one word with the rest of it.
+RESET = (
+    "Hi Dana,\nWe received a request to reset the sign-in details for your Northwind account. {request} "
+    "The link expires in 30 minutes. If you did not ask for this, you can ignore this email and nothing will "
+    "change.\nNorthwind Support"
+)
+RESET_REQUEST = "Click the button below to choose a new password."
+
+
+def test_a_request_on_the_documents_topic_is_kept_whatever_its_voice(with_head: IndirectInjectionScanner) -> None:
+    """The rules leave it unanchored and the head reads its voice as a prompt's; its meaning is the e-mail's."""
+    rules_only = IndirectInjectionScanner("third_party", ScannerSettings(action=Action.REDACT))
+    document = RESET.format(request=RESET_REQUEST)
+    assert cut(document, rules_only) == [RESET_REQUEST]
+    assert load_request_addressee().for_a_model([RESET_REQUEST], EMAIL.format(request="")) == [True]  # elsewhere: cut
+    assert cut(document, with_head) == []
+    for task in TASKS:  # tasks written for another page still go
+        assert cut(RESET.format(request=task), with_head) == [task]
 
 
 def test_the_pipeline_gives_indirect_injection_the_head_only_with_semantic_enabled() -> None:
