@@ -5,7 +5,7 @@
 `indirect_injection` cuts the requests in third-party content that its rules cannot anchor in
 their document; people's e-mails ask for plenty that shares no words with the rest of them. This
 head keeps a request written for a person. Its two sides are the requests
-`services.gateway.scanners.indirect.reader_requests` finds in:
+`services.gateway.scanners.reader_requests.reader_requests` finds in:
 
 - written for a model: train-safety's rows of the `train` split (prompts, injections, harmful asks,
   tasks; at most three requests per row), so no planted request `tools.indirect_eval` reports on
@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from platform_facts.project import STATE_DIR_NAME
 from services.gateway.scanners.addressee import ADDRESSEE_PATH
 from services.gateway.scanners.embedding import EMBEDDING_MAX_TOKENS, default_model_dir, weights_sha256
-from services.gateway.scanners.indirect import reader_requests
+from services.gateway.scanners.reader_requests import reader_requests
 from tools.indirect_eval import benign_documents
 from tools.jsonl import jsonl_objects
 from tools.semantic_train import cached_embeddings, load_train_rows, split_of_row, write_manifest

@@ -10,7 +10,8 @@ import yaml
 from services.gateway.config import LimitsConfig
 from services.gateway.payloads import input_texts
 from services.gateway.scanners import Action, ScannerPipeline, ScannersConfig
-from services.gateway.scanners.indirect import planted_requests, reader_requests
+from services.gateway.scanners.indirect import planted_requests
+from services.gateway.scanners.reader_requests import reader_requests
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
