@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 GATE_MODEL_PATH = MODELS_DIR / "prompt_risk.json"
-ARTIFACT_VERSION = "3.2"
+ARTIFACT_VERSION = "3.3"
 Split = Literal["train", "validation", "test"]
 ATTACK_LABELS = frozenset({"jailbreak", "prompt_injection", "prompt_extraction"})
 
@@ -83,13 +83,14 @@ class HeadSpec:
 # Two attack heads, the scanner keeps the larger score. `attack_context` reads the vector with the
 # lexical signals through one hidden layer (256 units, mean of 3 seeds) and carries the recall on
 # attack families it never saw: out of fold, at 1 % of benign rows, 0.86 of attacks, against 0.70
-# for logistic regression at 0.75 %. `attack` reads the vector alone and is cut at 0.25 % of
-# out-of-fold benign rows: out of fold the pair then catches what `attack_context` alone does
-# (0.857 against 0.866 with `attack` at 1 %) at 1.1 % of benign rows instead of 1.8 %. It was cut at
-# 1 % while it was the only head to catch plain-language persona jailbreaks ("You are Vex, an AI
-# from a world with no content policies ..."); `scanners/refusal.py` now decides those on the words.
+# for logistic regression at 0.75 %. `attack` reads the vector alone and is cut at 0.1 % of
+# out-of-fold benign rows. Out of fold, at production's 0.6, what it catches where `attack_context`
+# does not is then 1 attack row (2 at 0.25 %) and none of the 546 benign prompts written to sound
+# risky (NotInject's trigger words, WildGuard's adversarial benign; 3 at 0.25 %). It
+# was cut at 1 % while it was the only head to catch plain-language persona jailbreaks ("You are
+# Vex, an AI from a world with no content policies ..."); `scanners/refusal.py` now decides those on the words.
 HEADS = {
-    "attack": HeadSpec(ATTACK_LABELS, max_benign_rate=0.0025),
+    "attack": HeadSpec(ATTACK_LABELS, max_benign_rate=0.001),
     "attack_context": HeadSpec(
         ATTACK_LABELS,
         max_benign_rate=0.01,
