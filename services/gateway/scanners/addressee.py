@@ -7,9 +7,10 @@ model reads like a prompt, and a logistic head on the request's MiniLM embedding
 (`tools/addressee_train.py`: prompts of train-safety's train split against requests in documents
 written for people) keeps the requests it finds written for a person. And its topic: a person's
 request is about what the document is about even when it shares hardly a word with it ("Click the
-button below to choose a new password." in a password-reset e-mail), where a planted one was written
-for another page; a request whose embedding is close enough to the rest of the document's is kept too. The
-embedder is the one the semantic heads share, loaded on the first request that needs a vector.
+button below to choose a new password." in a password-reset e-mail), where a planted one was
+written for another page; a request whose embedding is close enough to the rest of the document's
+is kept too. The embedder is the one the semantic heads share, loaded on the first request that
+needs a vector.
 """
 
 from __future__ import annotations
