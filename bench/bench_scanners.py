@@ -75,10 +75,11 @@ RISKY_PROMPT = (
 
 # A request the head would cut, kept because it keeps to the e-mail's topic: one vector more, for the
 # rest of the e-mail (the account number changes per iteration, so the cache never answers).
+ON_TOPIC_REQUEST = "Click the button below to choose a new password for account {case}."
 ON_TOPIC_TOOL_RESULT = (
-    "Hi Dana,\nWe received a request to reset the sign-in details for your Northwind account {case}. Click the "
-    "button below to choose a new password for account {case}. The link expires in 30 minutes. If you did not "
-    "ask for this, you can ignore this email and nothing will change.\nNorthwind Support"
+    "Hi Dana,\nWe received a request to reset the sign-in details for your Northwind account {case}. "
+    f"{ON_TOPIC_REQUEST} The link expires in 30 minutes. If you did not ask for this, you can ignore this "
+    "email and nothing will change.\nNorthwind Support"
 )
 
 
@@ -202,7 +203,7 @@ def main() -> int:
     if "recommend a decent dentist" not in kept.text:
         raise SystemExit("TOOL_RESULT's aside is cut: the line would not measure the addressee head")
     tool, tool_cpu = measure(tool_result, max(100, args.iterations // 20))
-    on_topic_request = "Click the button below to choose a new password for account 0."
+    on_topic_request = ON_TOPIC_REQUEST.format(case=0)
     if load_request_addressee().for_a_model([on_topic_request], TOOL_RESULT.format(case=0)) != [True]:
         raise SystemExit("ON_TOPIC_TOOL_RESULT's request is kept by its voice: the line would not measure its topic")
     if on_topic_request not in pipeline.scan_input(ON_TOPIC_TOOL_RESULT.format(case=0), third_party=True).text:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from services.gateway.scanners.addressee import RequestAddressee
 from services.gateway.scanners.base import Finding, Stage
 from services.gateway.scanners.config import ScannerSettings
-from services.gateway.scanners.findings import SpanScanner
+from services.gateway.scanners.findings import SpanScanner, redact
 from services.gateway.scanners.reader_requests import INSTRUCTION_VERBS, reader_requests, speaks_to_the_ai
 
 __all__ = ["IndirectInjectionScanner", "planted_requests"]
@@ -113,14 +113,6 @@ def _with_the_sentence_before(text: str, start: int) -> int:
     return window + max((match.end() for match in _SENTENCE_END.finditer(head)), default=0)
 
 
-def _without(text: str, spans: list[tuple[int, int]]) -> str:
-    kept, last = [], 0
-    for start, end in sorted(spans):
-        kept.append(text[last:start])
-        last = end
-    return " ".join([*kept, text[last:]])
-
-
 def planted_requests(
     text: str, for_a_model: Callable[[list[str], str], list[bool]] | None = None
 ) -> list[tuple[int, int]]:
@@ -139,7 +131,9 @@ def planted_requests(
         elif not _anchored(judged, document_words):
             unanchored.append((start, end))
     if unanchored and for_a_model is not None:
-        verdicts = for_a_model([text[start:end] for start, end in unanchored], _without(text, cut + unanchored))
+        doubted = [Finding("instruction_in_content", start, end, 1.0) for start, end in cut + unanchored]
+        rest_of_document = redact(text, doubted, lambda finding, original: " ")
+        verdicts = for_a_model([text[start:end] for start, end in unanchored], rest_of_document)
         unanchored = [span for span, is_for_a_model in zip(unanchored, verdicts, strict=True) if is_for_a_model]
     return sorted(cut + unanchored)
 
