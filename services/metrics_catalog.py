@@ -37,6 +37,7 @@ EXPORTED_METRICS: dict[str, str] = {
     f"ray_{METRIC_PREFIX}_gateway_degraded_total": "Degraded responses, by route and reason.",
     f"ray_{METRIC_PREFIX}_gateway_backend_failures_total": "Failed backend attempts, by backend and cause.",
     f"ray_{METRIC_PREFIX}_gateway_circuit_open": "1 while a backend's circuit breaker is open.",
+    f"ray_{METRIC_PREFIX}_gateway_hedged_attempts_total": "Attempts started while the one before was still running, by backend.",
     f"ray_{METRIC_PREFIX}_gateway_rate_limited_total": "Requests refused by rate limit or token quota, by tenant and kind.",
     f"ray_{METRIC_PREFIX}_gateway_tokens_total": "Model tokens used, by tenant.",
     f"ray_{METRIC_PREFIX}_gateway_cost_usd_total": "Estimated model cost in USD, by tenant.",

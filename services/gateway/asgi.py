@@ -28,6 +28,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "abandon",
     "call_app",
     "caller_scope",
     "inner_scope",
@@ -81,10 +82,18 @@ async def call_app(app: ASGIApp, scope: Scope, body: bytes, timeout_s: float) ->
         messages.append(message)
 
     done = asyncio.Event()
+    task = asyncio.ensure_future(app(inner_scope(scope, body), receive_once(body, done), send))
     try:
-        await asyncio.wait_for(app(inner_scope(scope, body), receive_once(body, done), send), timeout_s)
+        # `asyncio.wait`, not `wait_for`: on the timeout the attempt ends now, not once the app has
+        # finished cancelling (a call stuck on a lost node can take minutes to give up).
+        finished, _ = await asyncio.wait({task}, timeout=timeout_s)
     finally:
         done.set()
+        if not task.done():
+            abandon(task)
+    if not finished:
+        raise TimeoutError
+    task.result()  # the app's own exception, if it raised one
     start = next((m for m in messages if m["type"] == "http.response.start"), None)
     if start is None:
         raise BackendFailure("no_response", "the backend ended without a response")
@@ -92,6 +101,12 @@ async def call_app(app: ASGIApp, scope: Scope, body: bytes, timeout_s: float) ->
     headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(payload)).encode()))
     return Captured(start["status"], headers, payload)
+
+
+def abandon(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` without waiting for it to end; its outcome is collected (never logged as unretrieved)."""
+    task.cancel()
+    task.add_done_callback(lambda ended: ended.cancelled() or ended.exception())
 
 
 async def open_stream(app: ASGIApp, scope: Scope, body: bytes, timeout_s: float) -> OpenStream:

@@ -153,9 +153,23 @@ class ModelVersionConfig(_Strict):
     """Time to the response's first byte (streams: to the first event)."""
     retries: int = Field(default=1, ge=0)
     """Extra attempts on a failure before moving down the fallback chain."""
+    hedge_after_s: float | None = Field(default=None, gt=0)
+    """Unary calls: start the next attempt (one of `retries`) when the newest has not answered by then,
+    leaving it running; the first answer wins. For idempotent calls whose replica can vanish mid-call
+    (a lost node answers nothing until `timeout_s`). Streams are never hedged."""
     breaker: BreakerConfig = BreakerConfig()
     cost_per_1k_tokens: float = Field(default=0.0, ge=0)
     """Estimated cost in USD per 1000 tokens, for the per-tenant cost metric and audit."""
+
+    @model_validator(mode="after")
+    def _hedge_within_the_attempts(self) -> ModelVersionConfig:
+        if self.hedge_after_s is None:
+            return self
+        if self.hedge_after_s >= self.timeout_s:
+            raise ValueError(f"hedge_after_s: {self.hedge_after_s} is not shorter than timeout_s ({self.timeout_s})")
+        if self.retries == 0:
+            raise ValueError("hedge_after_s: a hedge is one of the retries, and retries is 0")
+        return self
 
 
 class WeightedVersion(_Strict):

@@ -33,6 +33,8 @@ GATEWAY_METRICS: dict[str, str] = {
     f"{GATEWAY}_degraded_total": "Degraded responses, by route and reason.",
     f"{GATEWAY}_backend_failures_total": "Backend attempts that failed, by backend and cause.",
     f"{GATEWAY}_circuit_open": "1 while a backend's circuit breaker is open.",
+    f"{GATEWAY}_hedged_attempts_total": "Attempts started because the one before had not answered in "
+    "`hedge_after_s`, by backend.",
     f"{GATEWAY}_rate_limited_total": "Requests refused by rate limit or token quota, by tenant and kind.",
     f"{GATEWAY}_tokens_total": "Model tokens used, by tenant.",
     f"{GATEWAY}_cost_usd_total": "Estimated model cost in USD, by tenant.",
@@ -120,6 +122,9 @@ class GatewayMetrics:
             _help(f"{GATEWAY}_backend_failures_total"),
             ["backend", "cause"],
             registry=r,
+        )
+        self.hedged_attempts = self._mirrored(
+            Counter, f"{GATEWAY}_hedged_attempts", _help(f"{GATEWAY}_hedged_attempts_total"), ["backend"], registry=r
         )
         self.circuit_open = self._mirrored(
             Gauge, f"{GATEWAY}_circuit_open", _help(f"{GATEWAY}_circuit_open"), ["backend"], registry=r

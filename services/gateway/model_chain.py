@@ -5,18 +5,21 @@ skipped (no request waits on its timeout); after `breaker.reset_s` one trial req
 through (half-open) and its outcome closes or re-opens the circuit. A failed call during which
 another call to the same version succeeded does not count: the version answers, so the failure was
 one replica's (lost mid-call, as when a node dies under load), and the retry it earns must not find
-the circuit open. A failure a retry or a
-fallback may fix (5xx, timeout, crash) moves on; a 4xx is an answer and ends the chain.
+the circuit open. A failure a retry or a fallback may fix (5xx, timeout, crash) moves on; a 4xx is
+an answer and ends the chain. A version with `hedge_after_s` gets its next attempt started beside a
+unary one that has not answered by then (`ModelChain._attempts`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal, TypeVar
 
-from services.gateway.asgi import ASGIApp, BackendFailure, Captured, Scope, call_app
+from services.gateway.asgi import ASGIApp, BackendFailure, Captured, Scope, abandon, call_app
 from services.gateway.config import BreakerConfig, GatewayConfig, RouteConfig
 from services.gateway.errors import BackendUnavailableError
 from services.gateway.exchange import Exchange
@@ -62,6 +65,10 @@ class CircuitBreaker:
         self._last_success_at = self._clock()
         self._failures = 0
         self._opened_at = None
+        self._trial_in_flight = False
+
+    def record_abandoned(self) -> None:
+        """A call was cancelled before it ended: no outcome, but a half-open trial may be let through again."""
         self._trial_in_flight = False
 
     def record_failure(self, started_at: float) -> None:
@@ -130,28 +137,75 @@ class ModelChain:
             if step.model_version is None:
                 self._mark(exchange, step)
                 return step, None
-            breaker = self._breakers[step.name]
             body = self.request_body(route, step, exchange.payload, stream)
-            for attempt in range(1, step.model_version.retries + 2):
-                if not breaker.allow():
-                    failures.append(f"{step.name}: circuit open")
-                    self._metrics.backend_failures.labels(step.name, "circuit_open").inc()
-                    break
-                started_at = breaker.now()
-                try:
-                    with exchange.trace.attempt(step, stream, attempt):
-                        answer = await call(step, body)
-                except BackendFailure as failure:
-                    breaker.record_failure(started_at)
-                    self._metrics.backend_failures.labels(step.name, failure.cause).inc()
-                    self._metrics.circuit_open.labels(step.name).set(1 if breaker.state != "closed" else 0)
-                    failures.append(f"{step.name}: {failure.cause}")
-                    continue
-                breaker.record_success()
-                self._metrics.circuit_open.labels(step.name).set(0)
+            answered, answer = await self._attempts(exchange, step, stream, partial(call, step, body), failures)
+            if answered:
                 self._mark(exchange, step)
                 return step, answer
         raise BackendUnavailableError(f"no model version could answer {route.path}", attempts=failures)
+
+    async def _attempts(
+        self, exchange: Exchange, step: ChainStep, stream: bool, call: Callable[[], Awaitable[Answer]],
+        failures: list[str],
+    ) -> tuple[bool, Answer | None]:
+        """Call one model version: an attempt, and a retry after each failure. With `hedge_after_s`
+        (unary calls), also a retry whenever the newest attempt has not answered by then, the earlier
+        ones left running: a call stuck on a lost node then costs `hedge_after_s`, not `timeout_s`.
+        The first answer wins and the attempts still running are cancelled."""
+        version, breaker = step.model_version, self._breakers[step.name]
+        assert version is not None
+        hedge_after_s = None if stream else version.hedge_after_s
+        running: set[asyncio.Task[Answer]] = set()
+        number, hedging = 0, False
+        try:
+            while True:
+                if number <= version.retries:  # an attempt left: start it
+                    if breaker.allow():
+                        number += 1
+                        if hedging:
+                            self._metrics.hedged_attempts.labels(step.name).inc()
+                        running.add(asyncio.ensure_future(self._attempt(exchange, step, stream, number, call)))
+                    else:
+                        number = version.retries + 1
+                        failures.append(f"{step.name}: circuit open")
+                        self._metrics.backend_failures.labels(step.name, "circuit_open").inc()
+                if not running:
+                    return False, None
+                hedge = hedge_after_s if number <= version.retries else None
+                finished, running = await asyncio.wait(running, timeout=hedge, return_when=asyncio.FIRST_COMPLETED)
+                answers = []
+                for task in finished:
+                    try:
+                        answers.append(task.result())
+                    except BackendFailure as failure:
+                        failures.append(f"{step.name}: {failure.cause}")
+                if answers:
+                    return True, answers[0]
+                hedging = not finished  # none ended within `hedge_after_s`: the next attempt joins them
+        finally:
+            for task in running:
+                abandon(task)
+
+    async def _attempt(
+        self, exchange: Exchange, step: ChainStep, stream: bool, number: int, call: Callable[[], Awaitable[Answer]]
+    ) -> Answer:
+        """One call to the model version, counted by its circuit breaker and the failure metrics."""
+        breaker = self._breakers[step.name]
+        started_at = breaker.now()
+        try:
+            with exchange.trace.attempt(step, stream, number):
+                answer = await call()
+        except BackendFailure as failure:
+            breaker.record_failure(started_at)
+            self._metrics.backend_failures.labels(step.name, failure.cause).inc()
+            self._metrics.circuit_open.labels(step.name).set(1 if breaker.state != "closed" else 0)
+            raise
+        except asyncio.CancelledError:
+            breaker.record_abandoned()  # another attempt answered, or the client left
+            raise
+        breaker.record_success()
+        self._metrics.circuit_open.labels(step.name).set(0)
+        return answer
 
     def _mark(self, exchange: Exchange, step: ChainStep) -> None:
         exchange.model_version = step.name

@@ -52,6 +52,12 @@ class ModelBench:
     """How many of a model's next chat calls land on a replica that dies mid-call: each waits for
     `replica_lost`, then fails."""
     replica_lost: asyncio.Event = field(default_factory=asyncio.Event)
+    stuck: dict[str, int] = field(default_factory=dict)
+    """How many of a model's next chat calls land on a replica on a lost node: each answers nothing, ever."""
+    slow_to_cancel: set[str] = field(default_factory=set)
+    """Models whose calls hang and, once cancelled, take 20 s more to give up (as a call stuck on a lost
+    node may); `still_cancelling` counts those not given up yet."""
+    still_cancelling: int = 0
 
     def answer(self, model: str) -> str:
         return self.answers.get(model, f"answer from {model} about the platform")
@@ -63,6 +69,17 @@ class ModelBench:
             self.calls.append(model)
             if model in self.hanging:
                 await asyncio.sleep(3600)
+            if self.stuck.get(model, 0) > 0:
+                self.stuck[model] -= 1
+                await asyncio.sleep(3600)
+            if model in self.slow_to_cancel:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    self.still_cancelling += 1
+                    await asyncio.sleep(20)
+                    self.still_cancelling -= 1
+                    raise
             stranded = self.stranded.get(model, 0) > 0
             if stranded:
                 self.stranded[model] -= 1

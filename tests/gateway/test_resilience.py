@@ -16,6 +16,8 @@ import yaml
 
 from platform_facts import project
 from services.gateway import GatewayMiddleware
+from services.gateway.config import BreakerConfig
+from services.gateway.model_chain import CircuitBreaker
 from tests.gateway.harness import ModelBench, auth, chat_body
 
 pytestmark = pytest.mark.anyio
@@ -48,6 +50,80 @@ async def test_timeout_counts_as_failure(gateway: GatewayMiddleware, bench: Mode
     assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
     assert time.perf_counter() - started < 3  # two 0.5 s timeouts, not an hour
     assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 2
+
+
+async def test_an_attempt_ends_at_its_timeout_however_long_the_app_takes_to_cancel(
+    gateway: GatewayMiddleware, bench: ModelBench
+) -> None:
+    """A call stuck on a lost node can take minutes to give up once cancelled; the attempt ends at its
+    timeout all the same (the gateway used to wait for the cancelled call, and its client gave up first)."""
+    bench.slow_to_cancel.add("gen-v1")
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
+    assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
+    assert bench.still_cancelling == 2  # both attempts timed out and were left to give up on their own
+    assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 2
+
+
+def _hedged(config: dict[str, Any]) -> None:
+    config["model_versions"]["gen-v1"].update(timeout_s=5, retries=2, hedge_after_s=0.05)
+
+
+async def test_a_call_stuck_on_a_lost_node_is_hedged(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
+    """The first attempt lands on a replica that will never answer: with `hedge_after_s` a second starts
+    beside it and answers, long before the first attempt's timeout; the stuck one is cancelled."""
+    gateway = make_gateway(_hedged)
+    bench.stuck["gen-v1"] = 1
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
+    assert response.status_code == 200
+    assert project.PROJECT_NAME not in response.json()  # the model answered: no fallback, not degraded
+    assert bench.calls == ["gen-v1", "gen-v1"]
+    assert gateway.metrics.value(project.metric("gateway_hedged_attempts_total"), {"backend": "gen-v1"}) == 1
+    # The stuck attempt was cancelled when the hedge answered, not timed out: no failure counted.
+    assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 0
+
+
+async def test_hedges_stop_at_the_retries(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
+    """Every attempt stuck: three in all (one and two retries), then the fallback; never a fourth."""
+    def edit(config: dict[str, Any]) -> None:
+        config["model_versions"]["gen-v1"].update(timeout_s=0.3, retries=2, hedge_after_s=0.05)
+
+    gateway = make_gateway(edit)
+    bench.stuck["gen-v1"] = 10
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
+    assert response.json()[project.PROJECT_NAME]["fallback"] == "extractive"
+    assert bench.calls == ["gen-v1", "gen-v1", "gen-v1", "extractive"]
+    assert gateway.metrics.value(project.metric("gateway_hedged_attempts_total"), {"backend": "gen-v1"}) == 2
+    assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 3
+
+
+async def test_streams_are_not_hedged(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
+    """A stream is not repeated beside itself: the stuck attempt runs to its timeout, then the retry."""
+    def edit(config: dict[str, Any]) -> None:
+        config["model_versions"]["gen-v1"].update(timeout_s=0.3, retries=1, hedge_after_s=0.05)
+
+    gateway = make_gateway(edit)
+    bench.stuck["gen-v1"] = 1
+    async with http(gateway) as client:
+        response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("northwind"))
+    assert response.status_code == 200 and f"x-{project.PROJECT_NAME}-degraded" not in response.headers
+    assert bench.calls == ["gen-v1", "gen-v1"]
+    assert gateway.metrics.value(project.metric("gateway_hedged_attempts_total"), {"backend": "gen-v1"}) == 0
+    assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 1
+
+
+def test_a_cancelled_trial_lets_the_next_trial_through() -> None:
+    """A half-open breaker lets one trial through; a trial cancelled (a hedge answered first, or the
+    client left) has no outcome, and must not keep the circuit from ever being tried again."""
+    now = [0.0]
+    breaker = CircuitBreaker(BreakerConfig(failures=1, reset_s=10), clock=lambda: now[0])
+    breaker.record_failure(started_at=0.0)
+    now[0] = 11.0
+    assert breaker.allow() and not breaker.allow()  # one trial at a time
+    breaker.record_abandoned()
+    assert breaker.allow()
 
 
 async def test_circuit_opens_and_skips_the_dead_backend(gateway: GatewayMiddleware, bench: ModelBench) -> None:
