@@ -340,12 +340,12 @@ def run_loop(deployed: Deployed, cloud: MotoCloud | None, work_dir: Path) -> Non
     if check(f"loop: make eval passes the exported set{named}", gate) or good is None:
         return
     if bad is not None:
-        if check(f"loop: make promote starts {bad} with its report, in force on every gateway replica",
+        if check(f"loop: make promote starts {bad} with its report, in force on the gateways",
                  lambda: _start_rollout(cluster, chat, model, bad, reports[bad])):
             return
         check(f"loop: a bad candidate ({bad}, its answers rated down) is rolled back by the controller, "
               "no request failing", lambda: _bad_rolled_back(cluster, model, bad))
-    if check(f"loop: make promote starts {good} with its report, in force on every gateway replica",
+    if check(f"loop: make promote starts {good} with its report, in force on the gateways",
              lambda: _start_rollout(cluster, chat, model, good, reports[good])):
         return
     if check(f"loop: a good candidate ({good}, stable's weights) reaches 100 % by the controller, no request "
