@@ -202,14 +202,14 @@ curl:
   curl -s {base_url}/v1/embeddings{header} -H 'Content-Type: application/json' \\
        -d '{{"model": "{embedder}", "input": ["{DISPLAY_NAME} serves models on Ray Serve"]}}'
   curl -s {base_url}/v1/chat/completions{header} -H 'Content-Type: application/json' \\
-       -d '{{"model": "{chat}", "messages": [{{"role": "user", "content": "How do I start {DISPLAY_NAME} locally?"}}]}}'
+       -d '{{"model": "{chat}", "messages": [{{"role": "user", "content": "What is the review queue?"}}]}}'
   curl -s {base_url}/v1/rag/query{header} -H 'Content-Type: application/json' -d '{{"query": "make up", "k": 3}}'
 
 openai client (.venv/bin/python):
   from openai import OpenAI
   client = OpenAI(base_url="{base_url}/v1", api_key="{openai_key}")
   print(client.embeddings.create(model="{embedder}", input="hello").data[0].embedding[:4])
-  question = {{"role": "user", "content": "What does make up do?"}}
+  question = {{"role": "user", "content": "What is the review queue?"}}
   print(client.chat.completions.create(model="{chat}", messages=[question]).choices[0].message.content)
 
 BentoML client:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from platform_facts import project
+from services.inference.generator import NOTHING_RELEVANT
 from tests.fixtures.ports import free_loopback_port
 
 pytestmark = pytest.mark.serve
@@ -58,12 +59,13 @@ def test_make_up_serves_the_examples_it_prints_and_make_down_stops_it(tmp_path: 
             result = subprocess.run(["bash", "-c", command + " --fail-with-body"], capture_output=True, text=True, timeout=60, check=False)
             assert result.returncode == 0, (command, result.stdout, result.stderr)
             assert result.stdout.startswith("{")
+            assert NOTHING_RELEVANT not in result.stdout, (command, result.stdout)  # the chat example is answered
 
         for heading in ("openai client (.venv/bin/python):", "BentoML client:"):
             snippet = _python_snippet(up.stdout, heading)
             result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=120, check=False, env=env)
             assert result.returncode == 0, (snippet, result.stderr[-2000:])
-            assert result.stdout.strip()
+            assert result.stdout.strip() and NOTHING_RELEVANT not in result.stdout, result.stdout
     finally:
         down = _local("down", env, port)
     assert down.returncode == 0 and "stopped" in down.stdout
