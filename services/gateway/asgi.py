@@ -128,14 +128,14 @@ async def open_stream(app: ASGIApp, scope: Scope, body: bytes, timeout_s: float)
         start = await asyncio.wait_for(queue.get(), timeout_s)
     except TimeoutError:
         done.set()
-        task.cancel()
+        abandon(task)
         raise BackendFailure("timeout", f"no answer within {timeout_s}s") from None
     if start is None:
         error = task.exception() if task.done() else None
         raise BackendFailure("error", f"backend ended without a response: {error!r}")
     if start["status"] >= 500:
         done.set()
-        task.cancel()
+        abandon(task)
         raise BackendFailure(f"http_{start['status']}", "server error before the stream started")
     return OpenStream(start, queue, task, done)
 

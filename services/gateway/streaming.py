@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.data.lineage import retrieval_lineage
-from services.gateway.asgi import OpenStream, Send, json_or_none, open_stream
+from services.gateway.asgi import OpenStream, Send, abandon, json_or_none, open_stream
 from services.gateway.edge import send_event, send_raw_event
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import GatewayMetrics
@@ -59,7 +59,7 @@ class StreamedAnswer:
         finally:
             opened.done.set()
             if not opened.task.done():
-                opened.task.cancel()
+                abandon(opened.task)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _relay(

@@ -65,14 +65,18 @@ async def test_an_attempt_ends_at_its_timeout_however_long_the_app_takes_to_canc
     assert gateway.metrics.value(project.metric("gateway_backend_failures_total"), {"backend": "gen-v1", "cause": "timeout"}) == 2
 
 
-def _hedged(config: dict[str, Any]) -> None:
-    config["model_versions"]["gen-v1"].update(timeout_s=5, retries=2, hedge_after_s=0.05)
+def _hedged(timeout_s: float, retries: int) -> Callable[[dict[str, Any]], None]:
+    """A config edit: gen-v1 hedged after 0.05 s, with this timeout and these retries."""
+    def edit(config: dict[str, Any]) -> None:
+        config["model_versions"]["gen-v1"].update(timeout_s=timeout_s, retries=retries, hedge_after_s=0.05)
+
+    return edit
 
 
 async def test_a_call_stuck_on_a_lost_node_is_hedged(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
     """The first attempt lands on a replica that will never answer: with `hedge_after_s` a second starts
     beside it and answers, long before the first attempt's timeout; the stuck one is cancelled."""
-    gateway = make_gateway(_hedged)
+    gateway = make_gateway(_hedged(timeout_s=5, retries=2))
     bench.stuck["gen-v1"] = 1
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
@@ -86,10 +90,7 @@ async def test_a_call_stuck_on_a_lost_node_is_hedged(make_gateway: Callable[...,
 
 async def test_hedges_stop_at_the_retries(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
     """Every attempt stuck: three in all (one and two retries), then the fallback; never a fourth."""
-    def edit(config: dict[str, Any]) -> None:
-        config["model_versions"]["gen-v1"].update(timeout_s=0.3, retries=2, hedge_after_s=0.05)
-
-    gateway = make_gateway(edit)
+    gateway = make_gateway(_hedged(timeout_s=0.3, retries=2))
     bench.stuck["gen-v1"] = 10
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(), headers=auth("northwind"))
@@ -101,10 +102,7 @@ async def test_hedges_stop_at_the_retries(make_gateway: Callable[..., GatewayMid
 
 async def test_streams_are_not_hedged(make_gateway: Callable[..., GatewayMiddleware], bench: ModelBench) -> None:
     """A stream is not repeated beside itself: the stuck attempt runs to its timeout, then the retry."""
-    def edit(config: dict[str, Any]) -> None:
-        config["model_versions"]["gen-v1"].update(timeout_s=0.3, retries=1, hedge_after_s=0.05)
-
-    gateway = make_gateway(edit)
+    gateway = make_gateway(_hedged(timeout_s=0.3, retries=1))
     bench.stuck["gen-v1"] = 1
     async with http(gateway) as client:
         response = await client.post("/v1/chat/completions", json=chat_body(stream=True), headers=auth("northwind"))
