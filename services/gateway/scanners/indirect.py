@@ -23,8 +23,9 @@ words of its own ("How do I do this?", "Is that OK?") is judged together with th
 it. An unanchored request is still kept when the addressee model (`addressee.py`) finds it written
 for a person ("Also, could you recommend a decent dentist?") or close in meaning to the rest of the
 document ("Click the button below to choose a new password." in a password-reset e-mail), unless it
-speaks to the AI. What this costs and catches, on documents and planted requests nothing was tuned
-on, is in docs/safety.md.
+speaks to the AI. A harmful request or an attack is cut whatever its form and wherever it stands,
+code blocks included, when the semantic heads find it so (`harm_in_content.py`). What this costs and
+catches, on documents and planted requests nothing was tuned on, is in docs/safety.md.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from services.gateway.scanners.addressee import RequestAddressee
 from services.gateway.scanners.base import Finding, Stage
 from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import SpanScanner, redact
+from services.gateway.scanners.harm_in_content import HarmInContent
 from services.gateway.scanners.reader_requests import INSTRUCTION_VERBS, reader_requests, speaks_to_the_ai
 
 __all__ = ["IndirectInjectionScanner", "planted_requests"]
@@ -139,18 +141,31 @@ def planted_requests(
 
 
 class IndirectInjectionScanner(SpanScanner):
-    """Cuts `planted_requests`; with an `addressee` model, only those it finds written for a model."""
+    """Cuts `planted_requests` (with an `addressee` model, only those it finds written for a model)
+    and, with `harm`, the sentences the semantic heads find harmful or an attack (`harm_in_content.py`)."""
 
     name = "indirect_injection"
 
-    def __init__(self, stage: Stage, settings: ScannerSettings, addressee: RequestAddressee | None = None) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        settings: ScannerSettings,
+        addressee: RequestAddressee | None = None,
+        harm: HarmInContent | None = None,
+    ) -> None:
         super().__init__(stage, settings)
         self._addressee = addressee
+        self._harm = harm
 
     def find(self, text: str) -> list[Finding]:
         for_a_model = self._addressee.for_a_model if self._addressee is not None else None
-        spans = planted_requests(text, for_a_model)
-        return [Finding("instruction_in_content", start, end, 1.0) for start, end in spans]
+        findings = [
+            Finding("instruction_in_content", start, end, 1.0) for start, end in planted_requests(text, for_a_model)
+        ]
+        if self._harm is not None:
+            findings += [Finding("harm_in_content", start, end, 1.0) for start, end in self._harm.spans(text)]
+        return findings
 
     def replacement(self, finding: Finding, original: str) -> str:
-        return "[REMOVED: INSTRUCTION IN THIRD-PARTY CONTENT]"
+        what = "HARMFUL TEXT" if finding.kind == "harm_in_content" else "INSTRUCTION"
+        return f"[REMOVED: {what} IN THIRD-PARTY CONTENT]"

@@ -25,6 +25,7 @@ from services.gateway.scanners.base import (
 )
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.findings import placeholder, redact
+from services.gateway.scanners.harm_in_content import HarmInContent
 from services.gateway.scanners.harmful import HarmfulRequestScanner
 from services.gateway.scanners.indirect import IndirectInjectionScanner
 from services.gateway.scanners.injection import PromptInjectionScanner
@@ -63,7 +64,10 @@ SCANNER_FACTORIES: dict[str, ScannerFactory] = {
         stage, settings, load_semantic_models(), gated=config.semantic.gate
     ),
     "indirect_injection": lambda stage, settings, config: IndirectInjectionScanner(
-        stage, settings, load_request_addressee() if config.semantic.enabled else None
+        stage,
+        settings,
+        load_request_addressee() if config.semantic.enabled else None,
+        HarmInContent(load_semantic_models(), gated=config.semantic.gate) if config.semantic.enabled else None,
     ),
     "toxicity": lambda stage, settings, config: ToxicityScanner(stage, settings),
     "system_prompt_leakage": lambda stage, settings, config: SystemPromptLeakageScanner(

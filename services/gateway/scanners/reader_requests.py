@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["INSTRUCTION_VERBS", "reader_requests", "speaks_to_the_ai"]
+__all__ = ["INSTRUCTION_VERBS", "reader_requests", "sentence_spans", "speaks_to_the_ai"]
 
 # Verbs that open an instruction, in their imperative form: what instruction-tuning data and task
 # prompts start with. Written from general knowledge of such prompts, not from an evaluation set;
@@ -62,9 +62,7 @@ _OPENERS = (
     r"|your (?:new |next )?task is to)\s+)*"
 )
 _INSTRUCTION = re.compile(rf"{_OPENERS}(?:{'|'.join(INSTRUCTION_VERBS)})\b(?![:'-])\s+\S", re.IGNORECASE)
-_QUESTION = re.compile(
-    rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})(?:'s|s)?\b\s+\S.*\?\W*$", re.IGNORECASE | re.DOTALL
-)
+_QUESTION = re.compile(rf"{_OPENERS}(?:{'|'.join(_QUESTION_WORDS)})(?:'s|s)?\b\s+\S.*\?\W*$", re.IGNORECASE | re.DOTALL)
 # A question word after a preposition further in ("At what temperature ...?", "... known by what
 # name?"); "I wonder what time the shop opens?" only muses.
 _INNER_QUESTION = re.compile(
@@ -145,9 +143,7 @@ _ADDRESSES_THE_AI = re.compile(
 _CLAUSE = re.compile(r"[^,.!?\n]{1,40},\s+")
 # A sentence ends at . ! ? (followed by space or the end), at a line break, and where a capital
 # follows a colon or a link on the same line ("Docs: https://example.org Write a poem.").
-_SENTENCE = re.compile(
-    r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|(?:https?://\S+|:)(?=[ \t]+[A-Z])|$)""", re.MULTILINE
-)
+_SENTENCE = re.compile(r"""[^\n]+?(?:[.!?]+["'”’)]*(?=\s|$)|(?:https?://\S+|:)(?=[ \t]+[A-Z])|$)""", re.MULTILINE)
 # A line that starts in lower case continues the sentence above (wrapped text), but not after a
 # code fence or a line ending in "]", as a redaction mark does ("[PERSON]" signs a letter; the line
 # after it is new).
@@ -253,18 +249,39 @@ def _glued_request(sentence: str) -> int | None:
     return None
 
 
+def _joined(text: str) -> str:
+    """`text` with wrapped lines joined: a line that starts in lower case continues the sentence
+    above. Joining with a space keeps every offset."""
+    return _WRAPPED.sub(" ", text)
+
+
+def _body(sentence: str) -> tuple[int, str]:
+    """Where a sentence's words start (after quotes, bullets and list numbers), and those words
+    without the closing quotes."""
+    lead = _LEAD.match(sentence)
+    offset = lead.end() if lead else 0
+    return offset, sentence[offset:].rstrip().rstrip("\"'”’)")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the words of every sentence in `text`, code blocks included."""
+    spans = []
+    for match in _SENTENCE.finditer(_joined(text)):
+        offset, body = _body(match.group())
+        if body:
+            spans.append((match.start() + offset, match.start() + offset + len(body)))
+    return spans
+
+
 def reader_requests(text: str) -> list[tuple[int, int]]:
     """Spans of the sentences in `text` that ask their reader to do or answer something."""
     spans: list[tuple[int, int]] = []
-    # A line that starts in lower case continues the sentence above (wrapped text); joining them
-    # with a space keeps every offset.
-    text = _WRAPPED.sub(" ", text)
+    text = _joined(text)
     code = [block.span() for block in _FENCED.finditer(text)]
     introduced = _introduced_lists(text)
     for match in _SENTENCE.finditer(text):
         sentence = match.group()
-        lead = _LEAD.match(sentence)
-        body = sentence[lead.end() if lead else 0 :].rstrip().rstrip("\"'”’)")
+        offset, body = _body(sentence)
         if len(body.split()) < 3:
             continue  # a heading or a label ("Reply", "Read more"), not a request
         line_begin = text.rfind("\n", 0, match.start()) + 1
@@ -273,7 +290,7 @@ def reader_requests(text: str) -> list[tuple[int, int]]:
             continue
         if any(a <= match.start() < b for a, b in code) and not speaks_to_the_ai(body):
             continue
-        start = match.start() + (lead.end() if lead else 0)
+        start = match.start() + offset
         if _is_request(body) and not _is_list_entry(line_start, sentence, body, line_begin in introduced):
             spans.append((start, start + len(body)))
         elif (glued := _glued_request(body)) is not None and _is_request(body[glued:]):
