@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from services.gateway.scanners.addressee import load_request_addressee
 from services.gateway.scanners.base import (
@@ -201,14 +202,24 @@ def run_scanner(
     """One scanner's verdict (marked shadow when configured so), or the error it raised."""
     started = time.perf_counter()
     try:
-        if context is not None and isinstance(scanner, ContextScanner):
-            verdict = scanner.scan_in(context)
-        else:
-            verdict = scanner.scan(text)
+        verdict = scanner.scan_in(context) if context is not None and _reads_context(scanner) else scanner.scan(text)
     except Exception as error:
         return ScannerError(scanner.name, f"{type(error).__name__}: {error}")
     latency_ms = verdict.latency_ms if verdict.latency_ms > 0.0 else (time.perf_counter() - started) * 1000.0
     return replace(verdict, shadow=shadow, latency_ms=latency_ms)
+
+
+# Whether each scanner class is a `ContextScanner`, asked once per class: `isinstance` against a
+# runtime-checkable protocol walks the protocol's members on every call (Python 3.11), which cost
+# about 0.3 ms per request across the pipeline's scanners.
+_CONTEXT_SCANNER_CLASSES: dict[type, bool] = {}
+
+
+def _reads_context(scanner: Scanner) -> TypeGuard[ContextScanner]:
+    kind = type(scanner)
+    if kind not in _CONTEXT_SCANNER_CLASSES:
+        _CONTEXT_SCANNER_CLASSES[kind] = isinstance(scanner, ContextScanner)
+    return _CONTEXT_SCANNER_CLASSES[kind]
 
 
 def _failed_closed(scanner: str) -> Verdict:

@@ -1,7 +1,7 @@
 """A small linear text classifier: hashed word and character n-grams, logistic regression.
 
-Fast enough to run on every request (a few hundred dictionary look-ups for a 1 KB text), no
-third-party code, and trained reproducibly by `train.py`; the weights live in a small JSON
+Fast enough to run on every request (a few hundred dictionary look-ups and one numpy dot
+product for a 1 KB text), and trained reproducibly by `train.py`; the weights live in a small JSON
 file next to this module.
 """
 
@@ -19,8 +19,10 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 __all__ = ["LinearTextModel", "features", "train_logistic_regression"]
 
@@ -92,10 +94,18 @@ class LinearTextModel:
     weights: Sequence[float]
     bias: float
     metadata: Mapping[str, object]
+    _dense: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A 1 KB text has several hundred features and meets three or four of these models per
+        # request: one gather and one dot product in numpy cost a tenth of a Python loop over them.
+        object.__setattr__(self, "_dense", np.asarray(self.weights, dtype=np.float64))
 
     def probability(self, vector: dict[int, float]) -> float:
-        weights = self.weights
-        z = self.bias + sum(weights[bucket] * value for bucket, value in vector.items())
+        size = len(vector)
+        buckets = np.fromiter(vector.keys(), dtype=np.intp, count=size)
+        values = np.fromiter(vector.values(), dtype=np.float64, count=size)
+        z = self.bias + float(self._dense[buckets] @ values)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     @classmethod

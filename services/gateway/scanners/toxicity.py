@@ -14,6 +14,7 @@ from pathlib import Path
 from services.gateway.scanners.base import Finding, Stage, Verdict
 from services.gateway.scanners.config import ScannerSettings
 from services.gateway.scanners.findings import verdict_from_findings
+from services.gateway.scanners.semantic import TextContext
 from services.gateway.scanners.textmodel import LinearTextModel, features
 
 __all__ = ["TOXICITY_MODEL_PATH", "ToxicityScanner", "toxicity_patterns"]
@@ -66,7 +67,13 @@ class ToxicityScanner:
     def score(self, text: str) -> float:
         return self.model.probability(features(text, toxicity_patterns))
 
-    def scan(self, text: str) -> Verdict:
+    def scan_in(self, context: TextContext) -> Verdict:
+        """Scores the text as the pipeline's other classifiers read it, without the redactors' marks
+        (`[PERSON]`): they are not the writer's words, and the n-gram vector is then the one
+        `prompt_injection` already computed for the same request."""
         started = time.perf_counter()
-        finding = Finding("toxicity", 0, len(text), round(self.score(text), 4))
-        return verdict_from_findings(self.name, self.settings, text, [finding], started)
+        finding = Finding("toxicity", 0, len(context.text), round(self.score(context.text), 4))
+        return verdict_from_findings(self.name, self.settings, context.text, [finding], started)
+
+    def scan(self, text: str) -> Verdict:
+        return self.scan_in(TextContext(text))
