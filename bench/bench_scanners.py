@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import re
@@ -179,12 +180,10 @@ def main() -> int:
         risky_count += 1
         return pipeline.scan_input(f"{RISKY_PROMPT} (case {risky_count})")
 
-    tool_count = 0
-
-    def tool_result() -> object:
-        nonlocal tool_count
-        tool_count += 1
-        return pipeline.scan_input(TOOL_RESULT.format(case=tool_count), third_party=True)
+    def tool_results(template: str) -> Callable[[], object]:
+        """Scans `template` as a tool result, with a new case number each call (no cache answers)."""
+        cases = itertools.count(1)
+        return lambda: pipeline.scan_input(template.format(case=next(cases)), third_party=True)
 
     def streamed() -> object:
         nonlocal request_count
@@ -211,30 +210,16 @@ def main() -> int:
     kept = pipeline.scan_input(TOOL_RESULT.format(case=0), third_party=True)
     if "recommend a decent dentist" not in kept.text:
         raise SystemExit("TOOL_RESULT's aside is cut: the line would not measure the addressee head")
-    tool, tool_cpu = measure(tool_result, max(100, args.iterations // 20))
+    tool, tool_cpu = measure(tool_results(TOOL_RESULT), max(100, args.iterations // 20))
     on_topic_request = ON_TOPIC_REQUEST.format(case=0)
     if load_request_addressee().for_a_model([on_topic_request], TOOL_RESULT.format(case=0)) != [True]:
         raise SystemExit("ON_TOPIC_TOOL_RESULT's request is kept by its voice: the line would not measure its topic")
     if on_topic_request not in pipeline.scan_input(ON_TOPIC_TOOL_RESULT.format(case=0), third_party=True).text:
         raise SystemExit("ON_TOPIC_TOOL_RESULT's request is cut: the line would not measure the topic check")
-    on_topic_count = 0
-
-    def on_topic_tool_result() -> object:
-        nonlocal on_topic_count
-        on_topic_count += 1
-        return pipeline.scan_input(ON_TOPIC_TOOL_RESULT.format(case=on_topic_count), third_party=True)
-
-    on_topic, on_topic_cpu = measure(on_topic_tool_result, max(100, args.iterations // 20))
+    on_topic, on_topic_cpu = measure(tool_results(ON_TOPIC_TOOL_RESULT), max(100, args.iterations // 20))
     if HARMFUL_LINE.format(case=0) in pipeline.scan_input(HARMFUL_TOOL_RESULT.format(case=0), third_party=True).text:
         raise SystemExit("HARMFUL_TOOL_RESULT's line is kept: the line would not measure the sentence heads")
-    harmful_count = 0
-
-    def harmful_tool_result() -> object:
-        nonlocal harmful_count
-        harmful_count += 1
-        return pipeline.scan_input(HARMFUL_TOOL_RESULT.format(case=harmful_count), third_party=True)
-
-    harmful_line, harmful_line_cpu = measure(harmful_tool_result, max(100, args.iterations // 20))
+    harmful_line, harmful_line_cpu = measure(tool_results(HARMFUL_TOOL_RESULT), max(100, args.iterations // 20))
 
     base_p50 = statistics.median(base)
     print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'x baseline p50':>15} {'CPU p50 ms':>11}")

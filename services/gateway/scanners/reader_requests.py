@@ -148,7 +148,7 @@ _WHAT_WAS_SAID = (
     r"(?:rules|tasks|assignments|orders|commands)"
     r"|(?:everything|all|anything) (?:(?:that |which )?(?:was |you were |i )?"
     r"(?:said|told|before|above|previous|prior|so far|else))"
-    r"|consignes|instructions|tout ce qui|anweisungen|instruktionen|befehle|aufträge|aufgaben|angaben|ausführungen"
+    r"|consignes|tout ce qui|anweisungen|instruktionen|befehle|aufträge|aufgaben|angaben|ausführungen"
     r"|alles(?: davor| gesagte| bisherige|, was)|instrucciones|todo (?:lo )?que|istruzioni|tutto (?:quello|ciò)"
     r"|instru[çc](?:ões|oes)|tudo (?:o )?que|instrukcij[ea]|upute|sve (?:prethodne|prije)|instrukcje|wszystko"
     r"|instructies|alles wat|инструкци\w*|всё|все"
