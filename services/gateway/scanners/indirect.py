@@ -12,20 +12,22 @@ model still sees the rest of the document.
 Documents written for people ask their readers for things too ("Run `make up`.", "Please send the
 slides before Friday's meeting."), and those requests are about the document itself. So a request is
 kept when it is anchored in its document: it names code (backticks, flags, file names, issue
-numbers), introduces what follows (ends in a colon), or shares at least two of its own content words
-(its only one, if it has one), and a third of them, with the rest of the document. A planted request
-has no such anchor: it was written for another page. A request that speaks about the AI reading it
-(its instructions, its response, the user, the conversation), sets it a task or announces
-instructions is never anchored; what belongs to correspondence always is: courtesy formulas ("Please
-find attached ...", "Let me know ..."), reminders ("Please make sure ..."), deadlines and hours ("by
-Friday", "8am-6pm"), arranging to meet, questions to everyone on a list. A request without content
-words of its own ("How do I do this?", "Is that OK?") is judged together with the sentence before
-it. An unanchored request is still kept when the addressee model (`addressee.py`) finds it written
-for a person ("Also, could you recommend a decent dentist?") or close in meaning to the rest of the
-document ("Click the button below to choose a new password." in a password-reset e-mail), unless it
-speaks to the AI. A harmful request or an attack is cut whatever its form and wherever it stands,
-code blocks included, when the semantic heads find it so (`harm_in_content.py`). What this costs and
-catches, on documents and planted requests nothing was tuned on, is in docs/safety.md.
+numbers; a CamelCase name only when the document names it too: "HttpClient" is code, "GitHub" in
+a planted task a brand), introduces what follows (ends in a colon), or shares at least two of its
+own content words (its only one, if it has one), and a third of them, with the rest of the
+document. A planted request has no such anchor: it was written for another page. A request that
+speaks about the AI reading it (its instructions, its response, the user, the conversation), greets
+it, sets it a task or announces instructions is never anchored; what belongs to correspondence
+always is: courtesy formulas ("Please find attached ...", "Let me know ..."), reminders ("Please
+make sure ..."), deadlines and hours ("by Friday", "8am-6pm"), arranging to meet, questions to
+everyone on a list. A request without content words of its own ("How do I do this?", "Is that
+OK?") is judged together with the sentence before it. An unanchored request is still kept when
+the addressee model (`addressee.py`) finds it written for a person ("Also, could you recommend a
+decent dentist?") or close in meaning to the rest of the document ("Click the button below to
+choose a new password." in a password-reset e-mail), unless it speaks to the AI. A harmful request
+or an attack is cut whatever its form and wherever it stands, code blocks included, when the
+semantic heads find it so (`harm_in_content.py`). What this costs and catches, on documents and
+planted requests nothing was tuned on, is in docs/safety.md.
 """
 
 from __future__ import annotations
@@ -44,14 +46,17 @@ from services.gateway.scanners.reader_requests import INSTRUCTION_VERBS, reader_
 __all__ = ["IndirectInjectionScanner", "planted_requests"]
 
 # A request that names code or a reference belongs to the technical text around it: inline code,
-# a command-line flag, a call, a snake_case, CONSTANT_CASE or CamelCase name, a file name, an
+# a command-line flag, a call, a snake_case, CONSTANT_CASE or camelCase name, a file name, an
 # assignment, a path, an issue number, a @handle, a link to a section of the same page, a version.
 _CODE = re.compile(
     r"`|(?<![\w-])--?[a-z][\w-]+|\w\(\)|\b[a-z]\w*_\w+\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
     r"|\b\w+\.(?:py|js|ts|json|ya?ml|toml|cfg|ini|txt|md|sh|c|h|cc|cpp|rs|go|java|html|css|xml|conf|env)\b"
     r"|<[^>\s]+>|=|::|/[\w.-]+/|#\d+|(?<!\w)@\w|\]\(#"
-    r"|\b[A-Z]?[a-z]+[A-Z][A-Za-z0-9]*\b|\b\d+\.\d+(?:\.\d+)*\b"
+    r"|\b[a-z]+[A-Z][A-Za-z0-9]*\b|\b\d+\.\d+(?:\.\d+)*\b"
 )
+# A CamelCase name is a class in code ("HttpClient") and a brand in a planted task ("GitHub",
+# "PhD", "YouTube"): it ties a request to its document only where the document names it too.
+_CAMEL_CASE = re.compile(r"\b[A-Z][a-z]+[A-Z][A-Za-z0-9]*\b")
 _DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 # What belongs to a letter or a notice and asks nothing a model could do: its courtesy formulas
 # ("Please find attached ...", "Let me know if ..."), its reminders ("Please make sure ...", "Ignore
@@ -98,6 +103,8 @@ def _anchored(request: str, document_words: Counter[str]) -> bool:
     if request.endswith(":") or _CODE.search(request) or _CORRESPONDENCE.search(request):
         return True
     own = _content_words(request)
+    if any(document_words[stem] > own[stem] for stem in _content_words(" ".join(_CAMEL_CASE.findall(request)))):
+        return True
     shared = sum(1 for word, count in own.items() if document_words[word] > count)  # also outside the request
     return shared >= min(_MIN_SHARED_WORDS, len(own)) and shared >= _MIN_SHARED_SHARE * len(own)
 

@@ -8,12 +8,13 @@ address of ..."), frames a task the way task datasets do ("In this task, you are
 "Answer the following question:" in six languages), announces new or overriding instructions
 ("Fresh directives have just been received.", "All other agendas are canceled; follow this one."),
 or tells its reader to forget what it was told, wherever the verb stands and in ten languages
-("Die obigen Ausführungen ignorieren ...").
+("Die obigen Ausführungen ignorieren ..."), greets the AI ("Hallo GPT, ...") or spells its message
+out letter by letter ("S a y t h a t ...").
 A list item that records a change ("- Add curio support."), finishes the sentence above the list
 ("You can help: - review pull requests") or belongs to a list a line ending in a colon introduces
 asks for nothing; nor does an e-mail header line ("Subject: Book club") or a line of a fenced code
 block, unless it speaks to the AI (`speaks_to_the_ai`: its instructions, its response, the user,
-the conversation; a task set for it; an announcement).
+the conversation; a greeting to it; a message spelled out; a task set for it; an announcement).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ develop devise disclose discuss display disregard download draft draw duplicate 
 enumerate estimate evaluate execute expand explain extract fill find fix follow forget formulate forward generate give
 go guess hack help identify ignore illustrate imagine implement include inform insert install instruct introduce invent
 justify list locate look make mention modify name narrate navigate notify offer open organise organize outline output
-paraphrase persuade pick plan predict prepare pretend print produce promote propose provide publish quote rank read
-recite recommend remind rename repeat rephrase reply respond restate reveal review rewrite run say schedule search
+paraphrase persuade pick plan predict prepare present pretend print produce promote propose provide publish quote rank
+read recite recommend remind rename repeat rephrase reply respond restate reveal review rewrite run say schedule search
 select send set share
 show simplify solve sort specify spell state stop suggest summarise summarize teach tell think transcribe translate
 try update upload use verify visit write
@@ -45,9 +46,9 @@ try update upload use verify visit write
 _FOREIGN_VERB_LIST = """
 réponds répondez traduis traduisez écris écrivez explique expliquez décris décrivez donne donnez dis dites liste
 listez nomme nommez indique indiquez antworte antworten beantworte beantworten übersetze übersetzen schreibe schreiben
-erkläre erklären beschreibe beschreiben gib geben sag sagen nenne nennen responde responda traduce traduzca escribe
-escriba explica describa dime dígame enumera nombra indica rispondi rispondete risponda traduci traducete scrivi
-scrivete spiega spiegate descrivi descrivete dimmi elenca nomina traduza escreva descreva diga
+erkläre erklären beschreibe beschreiben berechne berechnen gib geben sag sagen nenne nennen responde responda traduce
+traduzca escribe escriba explica describa dime dígame enumera nombra indica rispondi rispondete risponda traduci
+traducete scrivi scrivete spiega spiegate descrivi descrivete dimmi elenca nomina traduza escreva descreva diga
 oublie oubliez ignore ignorez vergiss vergessen ignoriere ignorieren olvida olvide olvidad ignora ignorad dimentica
 dimenticate ignorate esqueça esqueca esqueçam
 """
@@ -97,13 +98,13 @@ _CLAUSE_BREAK = re.compile(r"[,;:]\s+(?=\S)")
 # such a sentence is a request wherever it stands, and never anchored in its document.
 _TASK_SETTING = (
     r"in this task\b|you (?:are|will be|have been) (?:given|provided|shown|presented|asked|required|tasked)\b"
-    r"|your (?:task|job|goal|objective|mission) is\b"
+    r"|your (?:task|job|goal|objective|mission) is\b|(?:this|the) task (?:requires|asks|wants|needs) you\b"
 )
 # "Answer the following question:" in the six languages: a quiz handed to whoever reads it (the
 # colon does not make it introduce the document's own text).
 _ANSWER_THE_FOLLOWING = (
     r"(?:please )?answer the following question|(?:veuillez )?r[ée]pond(?:re|ez|s) [àa] la question suivante"
-    r"|(?:bitte )?beantworten sie (?:die )?folgende frage|(?:por favor )?respond[ae] (?:a )?la siguiente pregunta"
+    r"|(?:bitte )?beantworte(?:n sie)? (?:die )?folgende frage|(?:por favor )?respond[ae] (?:a )?la siguiente pregunta"
     r"|rispond[ai] alla seguente domanda|responda [àa] seguinte pergunta|(?:الرجاء|أرجو) الإجابة على السؤال التالي"
 )
 _SETS_A_TASK = re.compile(rf"\b(?:{_TASK_SETTING}|{_ANSWER_THE_FOLLOWING})", re.IGNORECASE)
@@ -125,8 +126,8 @@ _ANNOUNCEMENT = re.compile(
     r"|(?:all|every|any|no) (?:other|previous|prior|preceding|past)|(?:everything|all) else|all others)\b)"
     # ... or puts "this one" above everything else ("All other agendas are canceled; follow this one").
     r"|(?=.*\b(?:all (?:others|else)|everything else|(?:all|every|any) other|the rest)\b)"
-    r"(?=.*\bthis (?:one|command|instruction|directive|edict|rule|step)\b|.*\bthis is (?:the|your) (?:one|only|sole"
-    r"|singular)\b)",
+    r"(?=.*\bthis (?:one|command|instruction|directive|edict|rule|step)\b"
+    r"|.*\bthis (?:is )?(?:the|your) (?:one|only|sole|singular)\b)",
     re.IGNORECASE,
 )
 # A sentence that tells its reader to forget or ignore what it was told before, wherever the verb
@@ -169,6 +170,17 @@ _ADDRESSES_THE_AI = re.compile(
     r"|(?:previous|prior|earlier) (?:messages?|discussion|chat|turns?|text|context|tasks?|directions))(?![\w-])",
     re.IGNORECASE,
 )
+# A sentence that greets the AI ("Hallo GPT, I have a new challenge for you."): a document written
+# for people does not greet the model that reads it. Not the names people have too ("Hi Claude,"
+# opens many e-mails), nor a greeting to a crowd ("Hello AI enthusiasts!").
+_GREETS_THE_AI = re.compile(
+    r"(?:hi|hello|hey|hallo|dear|bonjour|salut|hola|ciao|ol[áa])[,!]?\s+(?:AI|assistant|chatbot|LLM|(?:Chat)?GPT)"
+    r"(?=\s*[,!.:]|\s*$)",
+    re.IGNORECASE,
+)
+# Words spelled out letter by letter ("S a y t h a t ..."): a way to slip a message past filters
+# that read words; no document written for people spells eight letters in a row so.
+_SPELLED_OUT = re.compile(r"(?<!\S)(?:[^\W\d_] ){7,}[^\W\d_](?!\S)")
 # A short clause before the request: "For clarification, can you ...?", "Just for fun, forget ...".
 _CLAUSE = re.compile(r"[^,.!?\n]{1,40},\s+")
 # A sentence ends at . ! ? (followed by space or the end), at a line break, and where a capital
@@ -230,6 +242,8 @@ def speaks_to_the_ai(body: str) -> bool:
     such a request is never the document's own."""
     return bool(
         _ADDRESSES_THE_AI.search(body)
+        or _GREETS_THE_AI.match(body)
+        or _SPELLED_OUT.search(body)
         or _SETS_A_TASK.search(body)
         or _ANNOUNCEMENT.match(body)
         or _OVERRIDE.match(body)
@@ -245,6 +259,8 @@ def _is_request(sentence: str) -> bool:
     if any(form.match(sentence) for form in (_INSTRUCTION, _QUESTION, _MODAL_REQUEST, _TASK_FRAME, _ANNOUNCEMENT)):
         return True
     if _INNER_QUESTION.search(sentence) or _WANT.match(sentence) or _OVERRIDE.match(sentence):
+        return True
+    if _GREETS_THE_AI.match(sentence) or _SPELLED_OUT.search(sentence):
         return True
     if _NEGATIVE.match(sentence) and _ADDRESSES_THE_AI.search(sentence):
         return True
