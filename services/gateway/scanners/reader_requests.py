@@ -237,17 +237,18 @@ def _introduced_lists(text: str) -> set[int]:
 _FENCED = re.compile(r"^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)", re.MULTILINE | re.DOTALL)
 
 
+def _turns_to_the_ai(sentence: str) -> bool:
+    """Whether a sentence orders its reader to forget what it was told, greets the AI or spells its
+    message out: each is a request (`_is_request`) that speaks to the AI (`speaks_to_the_ai`)."""
+    return bool(_OVERRIDE.match(sentence) or _GREETS_THE_AI.match(sentence) or _SPELLED_OUT.search(sentence))
+
+
 def speaks_to_the_ai(body: str) -> bool:
     """Whether a sentence speaks about the AI reading it, sets it a task or announces instructions:
     such a request is never the document's own."""
     return bool(
-        _ADDRESSES_THE_AI.search(body)
-        or _GREETS_THE_AI.match(body)
-        or _SPELLED_OUT.search(body)
-        or _SETS_A_TASK.search(body)
-        or _ANNOUNCEMENT.match(body)
-        or _OVERRIDE.match(body)
-    )
+        _ADDRESSES_THE_AI.search(body) or _SETS_A_TASK.search(body) or _ANNOUNCEMENT.match(body)
+    ) or _turns_to_the_ai(body)
 
 
 def _is_header_field(line: str, body: str) -> bool:
@@ -258,9 +259,7 @@ def _is_header_field(line: str, body: str) -> bool:
 def _is_request(sentence: str) -> bool:
     if any(form.match(sentence) for form in (_INSTRUCTION, _QUESTION, _MODAL_REQUEST, _TASK_FRAME, _ANNOUNCEMENT)):
         return True
-    if _INNER_QUESTION.search(sentence) or _WANT.match(sentence) or _OVERRIDE.match(sentence):
-        return True
-    if _GREETS_THE_AI.match(sentence) or _SPELLED_OUT.search(sentence):
+    if _INNER_QUESTION.search(sentence) or _WANT.match(sentence) or _turns_to_the_ai(sentence):
         return True
     if _NEGATIVE.match(sentence) and _ADDRESSES_THE_AI.search(sentence):
         return True

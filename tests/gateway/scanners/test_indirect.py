@@ -117,15 +117,15 @@ EMAIL = (
     "Please send the new catering order for the offsite by Tuesday. "
     "Could you also book the shuttle from the office to Harbour Hall?\nThanks, Ana"
 )
-def before_the_sign_off(sentence: str) -> str:
-    """`EMAIL` with `sentence` as the last sentence of its body."""
-    return EMAIL.replace("\nThanks, Ana", f" {sentence}\nThanks, Ana")
-
-
 ANSWER = (
     "The list grows because `append` adds to the same object each call. Use `list.copy()` before you append. "
     "Run the tests with --verbose to see each case. Check that the copy is a different object from the original."
 )
+
+
+def before_the_sign_off(sentence: str) -> str:
+    """`EMAIL` with `sentence` as the last sentence of its body."""
+    return EMAIL.replace("\nThanks, Ana", f" {sentence}\nThanks, Ana")
 
 
 @pytest.mark.parametrize(
@@ -264,8 +264,7 @@ def test_a_header_line_asks_nothing_unless_it_speaks_to_the_ai_or_sets_it_a_task
     ],
 )
 def test_overriding_announcements_and_quizzes_in_other_languages_are_cut(planted: str) -> None:
-    document = EMAIL.replace("\nThanks, Ana", f" {planted} Wer malte die Mona Lisa?\nThanks, Ana")
-    assert planted in planted_in(document)
+    assert planted in planted_in(before_the_sign_off(f"{planted} Wer malte die Mona Lisa?"))
 
 
 @pytest.mark.parametrize(
