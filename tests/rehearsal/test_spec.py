@@ -12,7 +12,7 @@ import yaml
 from components.inference_platform import GATEWAY_RESOURCE
 from platform_facts import project
 from stacks.plan import PlanGraph, PlannedResource
-from tools.rehearse.cluster import container_options, ray_start_command
+from tools.rehearse.cluster import container_options, ray_start_command, unplaced_with_room, workers_offering
 from tools.rehearse.spec import PlanSpecError, cloud_names, cluster_specs
 
 PROD = project.environment_prefix("prod")
@@ -179,6 +179,39 @@ def test_ray_start_mirrors_kuberay_without_gpus() -> None:
     # The group's `resources` (KubeRay passes them to `ray start`), times the pods one container stands for.
     gateway = ray_start_command(spec.workers[2].pod, head_address="rh-prod-public-head:6379", pods=3)[-1]
     assert "--num-cpus=0" in gateway and f"""'--resources={{"{GATEWAY_RESOURCE}": 6}}'""" in gateway
+
+
+def waiting_to_be_scheduled(required: str, available: str) -> dict[str, Any]:
+    """Serve's status of a deployment with a replica not placed for 30 s (Ray 2.x's wording)."""
+    message = (
+        "Deployment 'Generator' in application 'rampart' has 1 replicas that have taken more than 30s to be "
+        "scheduled. This may be due to waiting for the cluster to auto-scale or for a runtime environment to be "
+        f"installed. Resources required for each replica: {required}, total resources available: {available}. "
+        "Use `ray status` for more details."
+    )
+    return {"deployments": {"Generator": {"status": "UPDATING", "message": message}}}
+
+
+def test_a_replica_waiting_although_the_cluster_has_room_is_found_with_the_workers_that_could_host_it() -> None:
+    spec = cluster_specs(graph(), PLATFORMS)[0]
+    waiting = unplaced_with_room([waiting_to_be_scheduled('{"rehearsal_gpu": 1, "CPU": 4.0}',
+                                                          '{"CPU": 273.0, "rehearsal_gpu": 14.0}')])
+    assert waiting == {"Generator": {"rehearsal_gpu": 1, "CPU": 4.0}}
+    assert workers_offering(spec, waiting["Generator"]) == [f"rh-{spec.key}-gpu-worker"]
+    # A CPU-only replica fits every group with CPUs; the gateway group offers none.
+    assert workers_offering(spec, {"CPU": 2.0}) == [f"rh-{spec.key}-cpu-worker", f"rh-{spec.key}-gpu-worker"]
+
+
+@pytest.mark.parametrize(
+    ("required", "available"),
+    [
+        ('{"rehearsal_gpu": 1, "CPU": 4.0}', '{"CPU": 273.0, "rehearsal_gpu": 0.0}'),  # the cluster is full
+        ('[{"CPU": 1.0}, {"CPU": 1.0}]', '{"CPU": 273.0}'),  # placement-group bundles: fitting is per node
+        ("UNKNOWN", "UNKNOWN"),
+    ],
+)
+def test_a_replica_waiting_for_room_is_left_to_the_autoscaler(required: str, available: str) -> None:
+    assert unplaced_with_room([waiting_to_be_scheduled(required, available)]) == {}
 
 
 def test_clients_enter_where_the_gateway_service_sends_them() -> None:

@@ -6,6 +6,7 @@ then the Serve config deployed through the head's dashboard REST API and watched
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shlex
 import shutil
@@ -19,11 +20,21 @@ from typing import Any
 import httpx
 
 from tools.rehearse.podman import Podman, PublishedPorts
-from tools.rehearse.spec import ClusterSpec, PodSpec, Volume
+from tools.rehearse.spec import ClusterSpec, PodSpec, Volume, WorkerGroupSpec
 from tools.rehearse.substitutions import GPU_STAND_IN, ray_cpus
 from tools.rehearse.tls import TLS_KEYS, SelfSignedCertificate, self_signed_certificate
 
-__all__ = ["ClusterError", "RunningCluster", "container_options", "ray_start_command", "start_cluster"]
+__all__ = [
+    "ClusterError",
+    "RunningCluster",
+    "container_options",
+    "offered_resources",
+    "ray_start_command",
+    "start_cluster",
+    "unplaced_with_room",
+    "worker_container",
+    "workers_offering",
+]
 
 GCS_PORT = 6379
 DASHBOARD_PORT = 8265
@@ -40,6 +51,16 @@ a finding, one that keeps failing is."""
 RAYLET_HEALTH_URL = "http://127.0.0.1:52365/api/local_raylet_healthz"
 """What KubeRay's default liveness probe of a worker asks: the dashboard agent, whether the head's GCS knows this
 node's raylet as alive (a worker still running after its head came back without it answers 503)."""
+UNPLACED_GRACE_S = 120.0
+"""How long Serve may report a replica waiting to be scheduled while the cluster has room for it before the
+workers that could host it are restarted. Seen once, after a head restart (CI, 2026-12-07): the replica's
+resources were reserved on the GPU worker (the cluster's free CPU and GPU were exactly the total less every
+replica, the waiting one included) but its worker process never started; the raylet still passed its liveness
+probe, so nothing in KubeRay would act. An operator deletes the pod; the rehearsal restarts the container."""
+_UNPLACED = re.compile(
+    r"to be scheduled\..*Resources required for each replica: (\{.*?\}), total resources available: (\{.*?\})",
+    re.DOTALL,
+)
 _RAYLET_PROBE = (  # run with the worker's python: the image has no wget or curl
     "import urllib.request, urllib.error\n"
     "try:\n"
@@ -104,23 +125,36 @@ def container_options(
     return options
 
 
+def offered_resources(pod: PodSpec, pods: int = 1) -> dict[str, int]:
+    """The Ray resources `pods` pods of this group offer: `CPU` and the custom ones (a GPU as `rehearsal_gpu`).
+
+    The group's `resources` win over rayStartParams' `num-cpus`, as in KubeRay.
+    """
+    declared = dict(pod.ray_resources)
+    cpus = declared.pop("CPU", None)
+    if cpus is not None:
+        offered = {"CPU": 0 if cpus in ("0", "0m") else ray_cpus(cpus, pods)}
+    elif "num-cpus" in pod.ray_start_params:
+        offered = {"CPU": int(float(pod.ray_start_params["num-cpus"]))}
+    else:
+        offered = {"CPU": ray_cpus(pod.cpu, pods)}
+    declared.pop("GPU", None)  # the GPU substitution: no GPU here, whatever the pod requests
+    declared.pop("memory", None)  # the container's memory is not capped here
+    offered.update({name: ray_cpus(quantity, pods) for name, quantity in declared.items()})
+    if pod.gpus:
+        offered[GPU_STAND_IN] = pod.gpus * pods
+    return offered
+
+
 def ray_start_command(pod: PodSpec, *, head_address: str | None, pods: int = 1) -> list[str]:
     """KubeRay's container command: `ray start` with the group's rayStartParams and `resources`,
     blocking; this one container stands in for `pods` pods of the group (its resources times `pods`)."""
     params = dict(pod.ray_start_params)
-    declared = dict(pod.ray_resources)
-    if "CPU" in declared:  # the group's `resources` win over rayStartParams, as in KubeRay
-        cpus = declared.pop("CPU")
-        params["num-cpus"] = "0" if cpus in ("0", "0m") else str(ray_cpus(cpus, pods))
-    params.setdefault("num-cpus", str(ray_cpus(pod.cpu, pods)))
-    params["num-gpus"] = "0"  # the GPU substitution: no GPU here, whatever the pod requests
-    declared.pop("GPU", None)
-    declared.pop("memory", None)  # the container's memory is not capped here
-    custom = {name: ray_cpus(quantity, pods) for name, quantity in declared.items()}
-    if pod.gpus:
-        custom[GPU_STAND_IN] = pod.gpus * pods
-    if custom:
-        params["resources"] = json.dumps(custom, sort_keys=True)
+    offered = offered_resources(pod, pods)
+    params["num-cpus"] = str(offered.pop("CPU"))
+    params["num-gpus"] = "0"
+    if offered:
+        params["resources"] = json.dumps(offered, sort_keys=True)
     params["metrics-export-port"] = str(METRICS_PORT)
     if head_address is None:
         params.update({"port": str(GCS_PORT), "dashboard-host": "0.0.0.0"})
@@ -219,6 +253,7 @@ class RunningCluster:
         summary = "no status yet"
         replaced: dict[str, int] = {}
         failing: dict[str, tuple[float, str]] = {}  # worker → since when its probe fails, and its last answer
+        unplaced: dict[str, float] = {}  # deployment → since when a replica the cluster has room for waits
         last_probe = 0.0
         applications: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -246,6 +281,16 @@ class RunningCluster:
                 applications = self.applications()
             except httpx.HTTPError as error:
                 applications, summary = {}, f"dashboard: {error}"
+            waiting = unplaced_with_room(applications.values())
+            for deployment in set(unplaced) - set(waiting):
+                del unplaced[deployment]
+            for deployment, required in waiting.items():
+                if time.monotonic() - unplaced.setdefault(deployment, time.monotonic()) < UNPLACED_GRACE_S:
+                    continue
+                for name in workers_offering(self.spec, required):
+                    self._replace_worker(podman, name, replaced, f"has room for a {deployment} replica that Serve "
+                                         f"waited {UNPLACED_GRACE_S:.0f}s to place", podman.restart)
+                del unplaced[deployment]
             expected = {app["name"] for app in self.serve_config["applications"]}
             statuses = {name: app.get("status") for name, app in applications.items()}
             if applications:
@@ -291,9 +336,11 @@ class RunningCluster:
         self.refresh_ports(podman)
 
     def _why_not_running(self, podman: Podman, applications: Mapping[str, Any]) -> str:
-        """What Serve says of each deployment not yet HEALTHY, and each worker's liveness probe."""
+        """What Serve says of each deployment not yet HEALTHY, each worker's liveness probe, and `ray status`."""
         lines = _unhealthy_deployments(applications.values(), 600)
         lines += [f"  {name}: liveness probe: {self.raylet_health(podman, name)}" for name in self.workers]
+        status = podman.exec(self.head, "ray", "status", timeout=60)
+        lines.append(f"  ray status on {self.head}:\n{(status.stdout + status.stderr).strip()[-2500:]}")
         return "\n".join(lines)
 
     def _ready(self) -> bool:
@@ -311,6 +358,41 @@ def _unhealthy_deployments(applications: Iterable[Mapping[str, Any]], message_ch
         for deployment, state in (app.get("deployments") or {}).items()
         if state.get("status") != "HEALTHY"
     ]
+
+
+def unplaced_with_room(applications: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Deployment → one replica's resources, for each deployment Serve says waits to place a replica although
+    the cluster's free resources cover it (so no autoscaler is missing: a node holds it and does not start it)."""
+    waiting: dict[str, dict[str, float]] = {}
+    for app in applications:
+        for deployment, state in (app.get("deployments") or {}).items():
+            match = _UNPLACED.search(state.get("message") or "")
+            if state.get("status") == "HEALTHY" or not match:
+                continue
+            try:
+                required, available = (json.loads(part) for part in match.groups())
+            except ValueError:
+                continue  # a message worded otherwise: nothing to act on
+            if not isinstance(required, dict):
+                continue  # placement-group bundles: whether they fit is not a sum over the cluster
+            if all(available.get(name, 0) >= amount for name, amount in required.items()):
+                waiting[deployment] = required
+    return waiting
+
+
+def workers_offering(spec: ClusterSpec, required: Mapping[str, float]) -> list[str]:
+    """The worker containers whose group offers every resource in `required`: those that could host it."""
+    return [
+        worker_container(spec, group)
+        for group in spec.workers
+        if all(offered_resources(group.pod, group.max_replicas).get(name, 0) >= amount
+               for name, amount in required.items() if amount)
+    ]
+
+
+def worker_container(spec: ClusterSpec, group: WorkerGroupSpec) -> str:
+    """The container that stands in for `group`'s pods."""
+    return f"rh-{spec.key}-{group.name}-worker"
 
 
 def _volume_dirs(pod: PodSpec, container_dir: Path, shared: Mapping[str, Path]) -> dict[str, Path]:
@@ -438,7 +520,7 @@ def start_cluster(
     workers = []
     entry = head
     for group in spec.workers:
-        name = f"rh-{spec.key}-{group.name}-worker"
+        name = worker_container(spec, group)
         worker_dirs = _volume_dirs(group.pod, cluster_dir / name, shared)
         serves_clients = group.name == spec.entry_group
         podman.start(

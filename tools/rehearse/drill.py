@@ -236,6 +236,7 @@ def run_drill(deployed: Deployed, podman: Podman, cloud: MotoCloud | None) -> No
         report.record("head restarted: the application comes back", True,
                       f"serving again after {time.monotonic() - restarted:.0f}s")
     except Exception as error:
+        print(f"  [{cluster.spec.key}] the application did not come back: {error}", flush=True)  # in full, for the log
         report.record("head restarted: the application comes back", False, f"{type(error).__name__}: {error}"[:600])
         return
     before = len(report.checks)
