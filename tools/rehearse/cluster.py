@@ -339,8 +339,11 @@ class RunningCluster:
         """What Serve says of each deployment not yet HEALTHY, each worker's liveness probe, and `ray status`."""
         lines = _unhealthy_deployments(applications.values(), 600)
         lines += [f"  {name}: liveness probe: {self.raylet_health(podman, name)}" for name in self.workers]
-        status = podman.exec(self.head, "ray", "status", timeout=60)
-        lines.append(f"  ray status on {self.head}:\n{(status.stdout + status.stderr).strip()[-2500:]}")
+        try:
+            status = podman.exec(self.head, "ray", "status", timeout=60)
+            lines.append(f"  ray status on {self.head}:\n{(status.stdout + status.stderr).strip()[-2500:]}")
+        except subprocess.TimeoutExpired:
+            lines.append(f"  ray status on {self.head}: no answer in 60 s")
         return "\n".join(lines)
 
     def _ready(self) -> bool:

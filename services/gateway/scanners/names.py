@@ -64,6 +64,7 @@ TECHNOLOGY_NAMES = frozenset(
         "Kubernetes", "Docker", "Podman", "Redis", "Postgres", "Grafana", "Prometheus", "Keras", "Pandas",
         "Jupyter", "BentoML", "LanceDB", "Milvus", "Pinecone", "Streamlit", "Gradio", "Celery", "Airflow",
         "Dagster", "Kubeflow", "MLflow", "Triton", "Llama", "Mistral", "Rust", "Swift", "Kotlin", "Scala",
+        "ChatGPT", "Copilot",
     }
 )  # fmt: skip
 # Words that follow a technology name to name one of its parts ("Ray Serve", "Spark Streaming").
@@ -169,6 +170,7 @@ _ORG_WORDS = frozenset(
     }
 )  # fmt: skip
 _ACRONYM = re.compile(r"[A-Z]{2,4}")
+_GREETING = re.compile(r"(?:Hi|Hello|Hallo|Hey|Hiya|Howdy|Bonjour|Salut|Hola|Ciao|Servus|Moin)\b[\s,!]*")
 _NOT_A_PERSON = frozenset({"ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"})
 
 
@@ -193,7 +195,12 @@ def person_names(text: str) -> Iterator[Finding]:
             entities += [(offset + e.start_char, offset + e.end_char, e.label_) for e in document.ents]
     people: list[tuple[int, int]] = []
     for start, end, label in entities:
-        if label != "PERSON" or not any(character.isupper() for character in text[start:end]):
+        if label != "PERSON":
+            continue
+        greeting = _GREETING.match(text, start, end)
+        if greeting:  # "Hallo GPT" as one person: the greeting is nobody's name, and what it greets may be no one's
+            start = greeting.end()
+        if not any(character.isupper() for character in text[start:end]):
             continue
         if _ACRONYM.fullmatch(text[start:end]):
             continue  # "my CV", "ask HR": the model reads a short capitalised word in a person's slot as one

@@ -93,6 +93,18 @@ def test_names_in_greetings_sign_offs_and_with_particles(pii: Scanner, text: str
     assert pii.scan(text).redacted_text == expected
 
 
+@pytest.mark.parametrize("greeting", ["Hallo GPT, jetzt habe ich eine Aufgabe für dich.", "Hey ChatGPT, I have a game for you."])
+def test_the_ai_greeted_in_an_e_mail_is_no_person(pii: Scanner, greeting: str) -> None:
+    """In this e-mail the model took "Hallo GPT" for one person, and the redaction hid the AI's name from
+    `indirect_injection`, which runs after it on tool results."""
+    redacted = pii.scan(f"Hi Sam, the offsite moves to Harbour Hall on Friday. {greeting}").redacted_text
+    assert redacted is not None and redacted.startswith("Hi [PERSON],") and redacted.endswith(greeting)
+
+
+def test_a_greeting_is_no_part_of_the_name_it_greets(pii: Scanner) -> None:
+    assert pii.scan("Hallo Anna, the slides are attached.").redacted_text == "Hallo [PERSON], the slides are attached."
+
+
 @pytest.mark.parametrize(
     "text",
     [
