@@ -184,7 +184,7 @@ def test_ray_start_mirrors_kuberay_without_gpus() -> None:
 def waiting_to_be_scheduled(required: str, available: str) -> dict[str, Any]:
     """Serve's status of a deployment with a replica not placed for 30 s (Ray 2.x's wording)."""
     message = (
-        "Deployment 'Generator' in application 'rampart' has 1 replicas that have taken more than 30s to be "
+        f"Deployment 'Generator' in application '{project.PROJECT_NAME}' has 1 replicas that have taken more than 30s to be "
         "scheduled. This may be due to waiting for the cluster to auto-scale or for a runtime environment to be "
         f"installed. Resources required for each replica: {required}, total resources available: {available}. "
         "Use `ray status` for more details."
