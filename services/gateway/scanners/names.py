@@ -206,6 +206,8 @@ def person_names(text: str) -> Iterator[Finding]:
             continue  # "my CV", "ask HR": the model reads a short capitalised word in a person's slot as one
         if is_technology_name(text[start:end]) and not _PERSON_CUE_BEFORE.search(text[max(0, start - 20) : start]):
             continue
+        if _is_a_venue(text[start:end]):
+            continue
         people.append((start, end))
         yield Finding("person", start, end, 0.85)
     # The model's other labels only veto a name when they cover exactly it ("Dear Kirsty Wood" as one
@@ -217,6 +219,7 @@ def person_names(text: str) -> Iterator[Finding]:
         start, end = match.span("name")
         words = match["name"].split()
         vetoed = (start, end) in others and (len(words) == 1 or not _ORG_WORDS.isdisjoint(words))
+        vetoed = vetoed or _is_a_venue(match["name"])  # "Kind regards, Oakfield Medical Centre"
         if not _overlaps(people, start, end) and not vetoed and _ROLE_WORDS.isdisjoint(words):
             people.append((start, end))
             yield Finding("person", start, end, 0.8)
@@ -232,6 +235,7 @@ def person_names(text: str) -> Iterator[Finding]:
             if when_unlabelled and (
                 _overlaps(labelled, start, end)
                 or not _PRODUCT_WORDS.isdisjoint(words)
+                or _is_a_venue(match["name"])
                 or _in_title_case(text, match.start())
             ):
                 continue
@@ -342,6 +346,24 @@ def _in_title_case(text: str, at: int) -> bool:
     before = text[max(0, at - 40) : at].split()
     ends_a_sentence = bool(before) and before[-1][-1] in ".!?:"
     return text[at : at + 1].isupper() and bool(before) and before[-1][:1].isupper() and not ends_a_sentence
+
+
+# The last word of a place's name: "Harbour Hall", "Oakfield Medical Centre", "Mill Lane".
+_VENUE_WORDS = frozenset(
+    {
+        "Hall", "Centre", "Center", "Park", "Square", "Tower", "House", "Building", "Arena", "Stadium", "Theatre",
+        "Theater", "Gardens", "Station", "Airport", "Street", "Road", "Avenue", "Lane", "Room", "Lounge", "Plaza",
+        "Library", "Museum", "Gallery", "Campus", "Terrace", "Wharf", "Pier", "Hotel",
+    }
+)  # fmt: skip
+
+
+def _is_a_venue(entity: str) -> bool:
+    """Whether an entity the model calls a person is a place's name: two or more words, the last a venue's
+    ("Hall", "Centre"), the first no given name. Surnames such as Hall and Park stay names after one
+    ("Monty Hall", "Grace Park")."""
+    words = entity.split()
+    return len(words) >= 2 and words[-1] in _VENUE_WORDS and words[0] not in given_names()
 
 
 def is_technology_name(entity: str) -> bool:

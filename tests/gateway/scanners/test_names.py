@@ -101,6 +101,30 @@ def test_the_ai_greeted_in_an_e_mail_is_no_person(pii: Scanner, greeting: str) -
     assert redacted is not None and redacted.startswith("Hi [PERSON],") and redacted.endswith(greeting)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi all, the offsite moves to Harbour Hall on Friday.",  # the model calls it a person
+        "Kind regards,\nOakfield Medical Centre",  # a sign-off
+        "Please contact Riverside Community Centre about the booking.",  # sent to it
+    ],
+)
+def test_places_named_like_people_are_not_people(pii: Scanner, text: str) -> None:
+    assert pii.scan(text).action is Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hi Sam, the offsite moves to Harbour Hall on Friday.", "Hi [PERSON], the offsite moves to Harbour Hall on Friday."),
+        ("Stuart Hall wrote about culture.", "[PERSON] wrote about culture."),  # a given name first: a surname
+        ("Please ask Grace Park about the invoice.", "Please ask [PERSON] about the invoice."),
+    ],
+)
+def test_people_whose_surname_names_places_are_still_people(pii: Scanner, text: str, expected: str) -> None:
+    assert pii.scan(text).redacted_text == expected
+
+
 def test_a_greeting_is_no_part_of_the_name_it_greets(pii: Scanner) -> None:
     assert pii.scan("Hallo Anna, the slides are attached.").redacted_text == "Hallo [PERSON], the slides are attached."
 
