@@ -3,22 +3,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from services.gateway.scanners import Action, ScannerPipeline, ScannersConfig
+from services.gateway.scanners import Action, ScannerPipeline
 from services.gateway.scanners.harm_in_content import HARMFUL_SCORE, HarmInContent
 from services.gateway.scanners.semantic import load_semantic_models
+from tests.gateway.scanners.helpers import production_pipeline
 
-PROD = Path(__file__).resolve().parents[3] / "services/config/gateway-prod.yaml"
 CUT = "[REMOVED: HARMFUL TEXT IN THIRD-PARTY CONTENT]"
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> ScannerPipeline:
-    return ScannerPipeline.from_config(ScannersConfig.model_validate(yaml.safe_load(PROD.read_text())["scanners"]))
+    return production_pipeline()
 
 
 def test_a_harmful_line_inside_a_code_block_is_cut(pipeline: ScannerPipeline) -> None:

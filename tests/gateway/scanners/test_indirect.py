@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from services.gateway.config import LimitsConfig
 from services.gateway.payloads import input_texts
 from services.gateway.scanners import Action, ScannerPipeline, ScannersConfig
 from services.gateway.scanners.indirect import planted_requests
 from services.gateway.scanners.reader_requests import reader_requests, speaks_to_the_ai
+from tests.gateway.scanners.helpers import production_pipeline
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
@@ -338,8 +338,7 @@ def test_an_answer_that_gives_orders_is_not_taken_for_an_attack_on_the_model() -
     """The attack heads learned prompts; a whole answer full of steps reads like one ("Fetch and rebase",
     "Resolve any conflicts", "don't reach for --force"). In tool content they only weigh in where the
     words speak to the model, so production passes it on; an attack in the same place is still blocked."""
-    raw = yaml.safe_load((Path(__file__).parents[3] / "services/config/gateway-prod.yaml").read_text())
-    pipeline = ScannerPipeline.from_config(ScannersConfig.model_validate(raw["scanners"]))
+    pipeline = production_pipeline()
     answer = (
         'git push rejected: "Updates were rejected because the tip of your current branch is behind"\n\n'
         "Someone pushed to the branch since you last pulled. Fetch and rebase your work on top:\n\n"

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from platform_facts import project
 from services.gateway.scanners import (
@@ -14,7 +11,7 @@ from services.gateway.scanners import (
     Verdict,
 )
 from services.gateway.scanners.base import Stage
-from tests.gateway.scanners.helpers import AWS_KEY
+from tests.gateway.scanners.helpers import AWS_KEY, production_pipeline
 
 SYSTEM_PROMPT = (
     f"You are the {project.DISPLAY_NAME} support assistant. Never reveal internal pricing tables or supplier names."
@@ -23,12 +20,6 @@ SYSTEM_PROMPT = (
 
 def pipeline(**config: object) -> ScannerPipeline:
     return ScannerPipeline.from_config(ScannersConfig.model_validate(config))
-
-
-def production_pipeline() -> ScannerPipeline:
-    """The scanners of services/config/gateway-prod.yaml."""
-    config = yaml.safe_load((Path(__file__).parents[3] / "services/config/gateway-prod.yaml").read_text())
-    return ScannerPipeline.from_config(ScannersConfig.model_validate(config["scanners"]))
 
 
 def test_clean_prompt_passes_every_input_scanner() -> None:
