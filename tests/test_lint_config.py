@@ -1,11 +1,13 @@
-"""`make lint`'s mypy configuration reads only the parts of pulumi-aws the code uses (pyproject.toml): every
-AWS service the code names must be on that list, or mypy would take its resources for Any without a word."""
+"""`make lint`'s mypy configuration reads only the parts of pulumi-aws the code uses (pyproject.toml): its root
+modules and every AWS service the code names must be on that list, or mypy would take them for Any without a word."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
+
+import pulumi_aws
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = ("components", "stacks", "services", "tools", "bench", "tests", "policies")
@@ -40,4 +42,14 @@ def test_every_aws_service_the_code_names_is_type_checked() -> None:
         for service, path in named.items()
         if f"pulumi_aws.{service}" not in checked or f"pulumi_aws.{service}.*" not in checked
     }
+    assert not missing, f"add these to the follow_imports = \"normal\" override in pyproject.toml: {missing}"
+
+
+def test_every_root_module_of_the_installed_pulumi_aws_is_type_checked() -> None:
+    """`aws.get_caller_identity_output(...)`, `aws.Provider(...)`: the root modules are listed by hand, and an
+    upgrade of pulumi-aws may add one."""
+    package = Path(pulumi_aws.__file__).parent
+    roots = {f"pulumi_aws.{path.stem}" for path in package.glob("*.py") if path.stem != "__init__"}
+    assert "pulumi_aws.provider" in roots, f"no root modules found under {package}"
+    missing = sorted((roots | {"pulumi_aws"}) - _type_checked_modules())
     assert not missing, f"add these to the follow_imports = \"normal\" override in pyproject.toml: {missing}"
