@@ -31,6 +31,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from platform_facts.project import STATE_DIR_NAME, env_var
+from services.gateway.config import load_scanners_config
+from services.gateway.errors import ConfigError
 from services.gateway.scanners.base import Action, Stage, Verdict
 from services.gateway.scanners.config import ScannersConfig, ScannerSettings
 from services.gateway.scanners.embedding import default_model_dir, weights_sha256
@@ -217,8 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     eval_dir = Path(os.environ.get(EVAL_DIR_VARIABLE) or thresholds.eval_dir)
     if not eval_dir.is_dir():
         parser.error(f"no evaluation folder at {eval_dir} (set {EVAL_DIR_VARIABLE})")
-    raw = yaml.safe_load(Path(thresholds.scanners_from).read_text())
-    config = ScannersConfig.model_validate(raw.get("scanners") or {})
+    try:
+        config = load_scanners_config(thresholds.scanners_from)
+    except ConfigError as error:
+        parser.error(f"{args.thresholds}: scanners_from: {error}")
     checks = [c for c in thresholds.checks if not args.only or c.name in args.only]
     if args.only and len(checks) != len(set(args.only)):
         parser.error(f"--only: unknown check; known: {', '.join(c.name for c in thresholds.checks)}")

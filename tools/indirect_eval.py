@@ -47,10 +47,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
+from services.gateway.config import load_scanners_config
+from services.gateway.errors import ConfigError
 from services.gateway.scanners.base import PipelineResult
-from services.gateway.scanners.config import ScannersConfig
 from services.gateway.scanners.pipeline import ScannerPipeline
 from tools.jsonl import jsonl_objects
 from tools.scanner_eval import load_rows, split_of
@@ -225,8 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--attacks-from: no file {args.attacks_from}")
     if args.attacks_from is None and not (args.train_data / "injection.jsonl").is_file():
         parser.error(f"--train-data: no injection.jsonl under {args.train_data}")
-    raw = yaml.safe_load(args.config.read_text())
-    pipeline = ScannerPipeline.from_config(ScannersConfig.model_validate(raw.get("scanners") or {}))
+    try:
+        pipeline = ScannerPipeline.from_config(load_scanners_config(args.config))
+    except ConfigError as error:
+        parser.error(f"--config: {error}")
     documents = CORPORA[args.corpus](args.half)[: args.documents]
     if not documents:
         parser.error(f"--corpus {args.corpus}: no benign documents in the {args.half} half")

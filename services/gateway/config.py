@@ -41,6 +41,7 @@ __all__ = [
     "config_path",
     "format_validation_error",
     "load_gateway_config",
+    "load_scanners_config",
     "parse_gateway_config",
     "path_matches",
     "state_dir_for",
@@ -309,11 +310,12 @@ def path_matches(pattern: str, path: str) -> bool:
     )
 
 
-def format_validation_error(source: str, error: ValidationError) -> str:
-    """One line per problem: `source: dotted.field: message`."""
+def format_validation_error(source: str, error: ValidationError, within: str = "") -> str:
+    """One line per problem: `source: dotted.field: message` (`within` prefixes the dotted path
+    when the model validated is one section of the file)."""
     lines = []
     for problem in error.errors():
-        dotted = ".".join(str(part) for part in problem["loc"])
+        dotted = ".".join(str(part) for part in (within, *problem["loc"]) if part != "")
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"{source}: {dotted}: {message}" if dotted else f"{source}: {message}")
     return "\n".join(lines)
@@ -325,6 +327,25 @@ def config_path(env: str) -> Path:
 
 def load_gateway_config(env_or_path: str | Path) -> GatewayConfig:
     """Load and validate `gateway-<env>.yaml` (or an explicit path); raises ConfigError."""
+    path, raw = _gateway_document(env_or_path)
+    return parse_gateway_config(raw, path.name)
+
+
+def load_scanners_config(env_or_path: str | Path) -> ScannersConfig:
+    """Only the `scanners:` section of `gateway-<env>.yaml` (or an explicit path); raises ConfigError.
+
+    Evaluation tools and tests build production's scanners from the committed gateway-prod.yaml,
+    which `load_gateway_config` refuses until a stack fills its `${...}` placeholders (keys, URLs);
+    the scanners section holds none. A file without the section gets the default scanners.
+    """
+    path, raw = _gateway_document(env_or_path)
+    try:
+        return ScannersConfig.model_validate(raw.get("scanners") or {})
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(path.name, error, within="scanners")) from None
+
+
+def _gateway_document(env_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
     path = Path(env_or_path) if str(env_or_path).endswith((".yaml", ".yml")) else config_path(str(env_or_path))
     try:
         raw: Any = yaml.safe_load(path.read_text())
@@ -334,7 +355,7 @@ def load_gateway_config(env_or_path: str | Path) -> GatewayConfig:
         raise ConfigError(f"{path.name}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: must be a mapping at the top level")
-    return parse_gateway_config(raw, path.name)
+    return path, raw
 
 
 def parse_gateway_config(raw: dict[str, Any], source: str) -> GatewayConfig:

@@ -10,7 +10,7 @@ import pytest
 
 from platform_facts import project
 from services.config import config_names
-from services.gateway.config import KeySourceConfig, load_gateway_config, parse_gateway_config
+from services.gateway.config import KeySourceConfig, load_gateway_config, load_scanners_config, parse_gateway_config
 from services.gateway.errors import AuthenticationError, ConfigError, ScopeError
 from services.gateway.keys import generate_api_key, hash_api_key, load_key_store, local_api_key
 from tests.fixtures.configs import rendered_config
@@ -27,6 +27,16 @@ def test_a_cloud_config_refuses_to_load_with_its_placeholders_unfilled() -> None
     with pytest.raises(ConfigError, match=r"gateway-prod.yaml: \$\{audit_bucket\}, \$\{gateway_keys_secret_arn\}, "
                        r"\$\{region\}, \$\{state_url\} not filled in"):
         load_gateway_config("prod")
+
+
+def test_the_scanners_section_loads_alone_from_a_cloud_config_with_placeholders(tmp_path: Path) -> None:
+    """Evaluation tools build production's scanners from the committed file, placeholders and all."""
+    scanners = load_scanners_config("prod")
+    assert scanners == parse_gateway_config(rendered_config("gateway", "prod"), "gateway-prod.yaml").scanners
+    broken = tmp_path / "gateway-broken.yaml"
+    broken.write_text("scanners:\n  input:\n    no_such_scanner: {action: block}\n")
+    with pytest.raises(ConfigError, match=r"^gateway-broken.yaml: scanners.input: input.no_such_scanner: unknown"):
+        load_scanners_config(broken)
 
 
 def test_the_local_key_is_valid_only_against_the_local_key_file() -> None:

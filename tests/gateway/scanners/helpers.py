@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-
+from services.gateway.config import load_scanners_config
 from services.gateway.scanners import Action, ScannerPipeline, ScannersConfig, ScannerSettings
 from services.gateway.scanners.base import Scanner, Stage
 from services.gateway.scanners.pipeline import build_scanner
-
-PRODUCTION_CONFIG = Path(__file__).resolve().parents[3] / "services/config/gateway-prod.yaml"
 
 # A real AWS-format access key id (random, never issued) and GitHub-format token.
 AWS_KEY = "AKIA2OGYBAH6STMMNXNN"
@@ -24,5 +19,4 @@ def scanner(name: str, stage: Stage = "input", action: Action = Action.REDACT, *
 
 def production_pipeline() -> ScannerPipeline:
     """The scanners of services/config/gateway-prod.yaml, as production builds them."""
-    config = yaml.safe_load(PRODUCTION_CONFIG.read_text())
-    return ScannerPipeline.from_config(ScannersConfig.model_validate(config["scanners"]))
+    return ScannerPipeline.from_config(load_scanners_config("prod"))
