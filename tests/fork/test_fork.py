@@ -1,5 +1,6 @@
 """A renamed fork still plans, passes its policies and serves: `make fork` on a copy of this tree, then the
-copy's own `make plan`, `make policy` and `make up`.
+copy's own `make plan`, `make policy` and `make up`, whose printed examples must work as printed (this is the
+test of `make up` and `make down` as a user runs them: users run the template as their fork).
 
 Nothing is mocked beyond what `make plan` and `make policy` always mock (the cloud: Pulumi's engine runs
 offline under mocks, see stacks/plan.py); the app is the real local environment, Ray Serve on 127.0.0.1.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -23,8 +26,9 @@ import pytest
 import yaml
 
 from platform_facts import project
+from services.inference.generator import NOTHING_RELEVANT
 from tests.fixtures.ports import free_loopback_port
-from tests.fork.workspace import copy_worktree, make, run_pytest
+from tests.fork.workspace import copy_worktree, make, run_pytest, run_python
 
 NAME = "acme"
 DOMAIN = "acme.example"
@@ -162,22 +166,58 @@ def test_the_fork_plans_and_passes_its_policies_with_no_upstream_name_left(
     assert set(tags) == {f"{NAME}:environment", f"{NAME}:owner", f"{NAME}:cost-center", f"{NAME}:data-class"}
 
 
+def _python_snippet(output: str, heading: str) -> str:
+    """The indented Python example `make up` prints under `heading`, dedented."""
+    block = output.split(heading, 1)[1].split("\n\n", 1)[0]
+    return "\n".join(line[2:] for line in block.splitlines()[1:])
+
+
+def _run_printed_examples(output: str) -> None:
+    """Every example `make up` printed, run as printed: curl commands, the openai and BentoML clients."""
+    curl_commands = re.findall(r"^  (curl .*?)(?<!\\)$", output.replace("\\\n", " "), flags=re.MULTILINE)
+    assert len(curl_commands) == 4, output
+    for command in curl_commands:
+        result = subprocess.run(["bash", "-c", command + " --fail-with-body"], capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+        assert result.stdout.startswith("{")
+        assert NOTHING_RELEVANT not in result.stdout, (command, result.stdout)  # the chat example is answered
+    for heading in ("openai client (.venv/bin/python):", "BentoML client:"):
+        snippet = _python_snippet(output, heading)
+        result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=120,
+                                check=False)
+        assert result.returncode == 0, (snippet, result.stderr[-2000:])
+        assert result.stdout.strip() and NOTHING_RELEVANT not in result.stdout, result.stdout
+
+
 @pytest.mark.serve
-def test_the_forked_app_serves_an_embedding_and_a_chat_answer_through_its_gateway(fork_dir: Path) -> None:
+def test_the_forked_app_serves_the_examples_it_prints_and_make_down_stops_it(fork_dir: Path) -> None:
+    """`make up` / `make down` as a user of the template runs them, in a fork: the printed examples work as printed,
+    under the fork's names. (One start serves both claims: on 2 cores a start costs over a minute.)"""
     port = free_loopback_port()
     # The first start indexes the fork's docs/: on a busy 2-core machine that takes minutes.
     env = {f"{NAME.upper()}_PORT": str(port), f"{NAME.upper()}_READY_TIMEOUT_S": "480"}
+    state_dir = fork_dir / f".{NAME}"
     try:
         output = _ok(make(fork_dir, ["up"], env=env, timeout=540))
-        assert f"{NAME.capitalize()} is serving at" in output
-        state = json.loads((fork_dir / f".{NAME}" / "serve.json").read_text())
+        base_url = f"http://127.0.0.1:{port}"
+        assert f"{NAME.capitalize()} is serving at {base_url}" in output
+        assert "the safety gateway checks it" in output  # serve-local.yaml puts the gateway in front
+        assert re.search(r"deploying the Serve application", output)  # progress was shown
+        # The time to the first answer is reported (how long is bench territory, not a test's: a loaded CI box
+        # takes several times longer than an idle laptop).
+        assert re.search(r"first successful response after [\d.]+s", output), output
+        assert "already running" in _ok(make(fork_dir, ["up"], env=env, timeout=120))
+
         config = yaml.safe_load((fork_dir / "services/config/gateway-local.yaml").read_text())
         chat_model = config["routes"]["chat"]["public_model"]
         assert chat_model == f"{NAME}-extractive"
+        assert f'"model": "{chat_model}"' in output  # the printed chat example names the fork's model
+        _run_printed_examples(output)
         key = re.search(r"API key:\s+(\S+)", output)
         assert key is not None, output
         headers = {"Authorization": f"Bearer {key.group(1)}"}
-        with httpx.Client(base_url=state["base_url"], headers=headers, timeout=120) as client:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
             embedding = client.post("/v1/embeddings", json={"model": "all-minilm-l6-v2", "input": ["a fork of ours"]})
             assert embedding.status_code == 200, embedding.text
             assert len(embedding.json()["data"][0]["embedding"]) == 384
@@ -188,4 +228,11 @@ def test_the_forked_app_serves_an_embedding_and_a_chat_answer_through_its_gatewa
             assert answer["model"] == chat_model
             assert answer["choices"][0]["message"]["content"]
     finally:
-        _ok(make(fork_dir, ["down"], env=env, timeout=120))
+        down = make(fork_dir, ["down"], env=env, timeout=120)
+    assert "stopped" in _ok(down)
+    # Every request the examples made went through the gateway and left an audit record, in the fork's state dir.
+    assert any((state_dir / "local" / "audit").rglob("*")), f"the gateway wrote no audit log under {state_dir}"
+    assert not (state_dir / "serve.json").exists()
+    time.sleep(1)
+    status = run_python(fork_dir, ["-m", "services.local", "status", "--port", str(port)], env=env, timeout=60)
+    assert _ok(status).strip() == "not running"

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "copy_worktree", "make", "run_pytest", "worktree_files"]
+__all__ = ["REPO_ROOT", "copy_worktree", "make", "run_pytest", "run_python", "worktree_files"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = REPO_ROOT / ".venv"
@@ -69,12 +69,18 @@ def make(
     )
 
 
-def run_pytest(workspace: Path, arguments: Sequence[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """The copy's own tests (`pytest <arguments>` in `workspace`, its modules first on the path); output captured."""
+def run_python(
+    workspace: Path, arguments: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`python <arguments>` in `workspace` with the linked virtualenv, its modules first on the path; output captured."""
     if workspace.resolve() == REPO_ROOT.resolve():
-        raise ValueError("pytest runs in a copy, never in the checkout itself")
-    command = [str(VENV / "bin/python"), "-m", "pytest", "-p", "no:cacheprovider", *arguments]
+        raise ValueError("python runs in a copy, never in the checkout itself")
     return subprocess.run(
-        command, cwd=workspace, env=_environment(workspace, None), capture_output=True, text=True, timeout=timeout,
-        check=False,
+        [str(VENV / "bin/python"), *arguments], cwd=workspace, env=_environment(workspace, env), capture_output=True,
+        text=True, timeout=timeout, check=False,
     )
+
+
+def run_pytest(workspace: Path, arguments: Sequence[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The copy's own tests (`pytest <arguments>` in `workspace`); output captured."""
+    return run_python(workspace, ["-m", "pytest", "-p", "no:cacheprovider", *arguments], timeout=timeout)
