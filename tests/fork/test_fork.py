@@ -4,7 +4,8 @@ test of `make up` and `make down` as a user runs them: users run the template as
 
 Nothing is mocked beyond what `make plan` and `make policy` always mock (the cloud: Pulumi's engine runs
 offline under mocks, see stacks/plan.py); the app is the real local environment, Ray Serve on 127.0.0.1.
-Runtime here (2 cores): fork ≈3 s, plan + policy ≈25 s per environment, the app ≈60-90 s (marked `serve`).
+Runtime here (2 cores): fork ≈3 s, plan + policy ≈25 s per environment, the app and its examples ≈2 minutes
+(marked `serve`).
 The plans, policies and the fork's own tests are each one single-threaded process: they are started together
 (`fork_checks`), so both cores work on them.
 """
