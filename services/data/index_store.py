@@ -20,15 +20,17 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from lancedb.index import HnswSq
 
 from services.data.errors import IndexMissing, IndexVersionMissing
 from services.data.metadata import NAME_PATTERN
+
+if TYPE_CHECKING:
+    from lancedb.index import HnswSq
 
 __all__ = ["IndexSnapshot", "IndexStore", "PassageFilter", "RunRecord", "SearchHit", "passages_schema"]
 
@@ -36,11 +38,18 @@ _NAME = re.compile(NAME_PATTERN)
 # An approximate-nearest-neighbour index pays off only on large tables; below this, flat search is
 # exact and already fast (bench/bench_retrieval.py measures both).
 ANN_MIN_ROWS = 20_000
-# IVF partitions, each an HNSW graph over 8-bit scalar-quantised vectors: at 100k passages its
-# recall@10 against exact search was 0.99 at LanceDB's default search settings, where IVF-PQ needed
-# 10x refinement over 40 partitions (a re-read of full vectors per query) and was twice as slow
-# (docs/data.md, "Measured").
-ANN_INDEX = HnswSq(distance_type="dot")
+
+
+def ann_index() -> HnswSq:
+    """IVF partitions, each an HNSW graph over 8-bit scalar-quantised vectors: at 100k passages its
+    recall@10 against exact search was 0.99 at LanceDB's default search settings, where IVF-PQ needed
+    10x refinement over 40 partitions (a re-read of full vectors per query) and was twice as slow
+    (docs/data.md, "Measured")."""
+    # Imported here, as `lancedb` in IndexStore: it takes ~2 s, and every Serve replica process imports
+    # this module through services.app, though only the Retriever and ingestion open an index.
+    from lancedb.index import HnswSq
+
+    return HnswSq(distance_type="dot")
 
 
 def passages_schema(dimensions: int) -> pa.Schema:
@@ -256,7 +265,7 @@ class IndexStore:
         else:
             table = self.db.create_table(self.table_name, data=data, schema=data.schema)
         if table.count_rows() >= ANN_MIN_ROWS:
-            table.create_index("vector", config=ANN_INDEX)
+            table.create_index("vector", config=ann_index())
         return int(table.version)
 
     def chunk_counts(self, version: int) -> dict[str, int]:

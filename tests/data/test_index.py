@@ -10,9 +10,11 @@ from pathlib import Path
 import boto3
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 import pytest
 
 from platform_facts import project
+from services.data import index_store
 from services.data.index_store import IndexStore, PassageFilter
 from services.data.pipeline import Embed, ingest
 from services.data.settings import IngestSettings
@@ -110,3 +112,29 @@ def test_s3_source_into_an_s3_index(aws_endpoint: str, embed: Embed, monkeypatch
     assert locations["canary.md"][1].startswith("version_id=")
     hits = store.open().search(asyncio.run(embed([QUESTION]))[0], 1)
     assert hits[0].document_id == "canary.md"
+
+
+def test_a_table_of_ann_min_rows_passages_gets_its_ann_index_and_still_finds_the_nearest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ANN index (IVF-HNSW-SQ) is built from ANN_MIN_ROWS passages (lowered here: 20,000 would take minutes)."""
+    monkeypatch.setattr(index_store, "ANN_MIN_ROWS", 512)
+    vectors = np.random.default_rng(0).normal(size=(600, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    schema = index_store.passages_schema(16)
+    columns = {"chunk_id": [f"chunk-{i}" for i in range(600)], "ordinal": list(range(600)), "vector": list(vectors),
+               "data_classes": [["standard"]] * 600, "tags": [[]] * 600}
+    defaults = {"document_id": "doc.md", "source": "doc.md", "text": "text", "content_sha256": "0" * 64, "tenant": "*",
+                "run_id": "run"}
+    passages = pa.table({field.name: columns.get(field.name) or [defaults[field.name]] * 600 for field in schema},
+                        schema=schema)
+    small, large = IndexStore(str(tmp_path / "small")), IndexStore(str(tmp_path / "large"))
+    small.write_passages(passages.slice(0, 511))
+    version = large.write_passages(passages)
+    assert small.db.open_table("docs").list_indices() == []
+    [ann] = large.db.open_table("docs").list_indices()
+    assert ann.index_type == "IvfHnswSq" and ann.columns == ["vector"]
+    table = large.db.open_table("docs")
+    table.checkout(version)
+    hits = index_store.IndexSnapshot(table, version).search(vectors[42], 1)
+    assert [hit.chunk_id for hit in hits] == ["chunk-42"]
