@@ -169,7 +169,7 @@ def _alive(pid: int) -> bool:
 def _read_state() -> dict[str, Any] | None:
     try:
         state: dict[str, Any] = json.loads(STATE_FILE.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):  # nothing runs from there
         return None
     return state if _alive(int(state["pid"])) else None
 
@@ -240,7 +240,7 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
     # which routes every application by prefix, takes any free loopback port.
     proxy_port = free_loopback_port()
     config = with_port(serve_config(env), proxy_port)
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
     temp_dir = Path(tempfile.mkdtemp(prefix=f"{PROJECT_NAME}-ray-", dir="/tmp"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -296,7 +296,12 @@ def up(port: int, env: str, dashboard: bool = False) -> int:
         print(f"{DISPLAY_NAME} is already running at {state['base_url']} (pid {state['pid']}); `make down` stops it.")
         return 0
     config = with_port(serve_config(env), port)
-    STATE_DIR.mkdir(exist_ok=True)
+    try:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: cannot create the state directory {STATE_DIR}: {error.strerror} "
+              f"({env_var('LOCAL_STATE_DIR')} moves it)")
+        return 1
     STATE_FILE.unlink(missing_ok=True)
     started = time.monotonic()
     with LOG_FILE.open("w") as log:
