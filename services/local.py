@@ -243,8 +243,6 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     temp_dir = Path(tempfile.mkdtemp(prefix=f"{PROJECT_NAME}-ray-", dir="/tmp"))
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     started = time.monotonic()
     print(
         f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 "
@@ -252,6 +250,10 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
         flush=True,
     )
     dashboard_url = start_ray(temp_dir, direct_ingress_port=port, dashboard=dashboard)
+    # After ray.init, which installs a SIGTERM handler of its own that ends the process at once: `make down`'s
+    # SIGTERM must reach this one, so Serve shuts down cleanly and Ray's session directory is removed.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(
         f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml "
         "(loading models, indexing docs/)",

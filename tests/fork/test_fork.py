@@ -234,6 +234,9 @@ def test_the_forked_app_serves_the_examples_it_prints_and_make_down_stops_it(for
     # Every request the examples made went through the gateway and left an audit record, in the fork's state dir.
     assert any((state_dir / "local" / "audit").rglob("*")), f"the gateway wrote no audit log under {state_dir}"
     assert not (state_dir / "serve.json").exists()
+    # Stopped cleanly, not killed: the server removes Ray's session directory, which `make up` printed.
+    ray_dir = re.search(r"temp dir (/\S+)\)", output)
+    assert ray_dir is not None and not Path(ray_dir.group(1)).exists(), f"make down left {ray_dir}"
     time.sleep(1)
     status = run_python(fork_dir, ["-m", "services.local", "status", "--port", str(port)], env=env, timeout=60)
     assert _ok(status).strip() == "not running"
