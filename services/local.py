@@ -166,12 +166,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _read_state() -> dict[str, Any] | None:
+def _recorded_state() -> dict[str, Any] | None:
+    """What `run` recorded in the state file, alive or not; None when there is no readable one."""
     try:
         state: dict[str, Any] = json.loads(STATE_FILE.read_text())
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):  # nothing runs from there
         return None
-    return state if _alive(int(state["pid"])) else None
+    return state
+
+
+def _read_state() -> dict[str, Any] | None:
+    state = _recorded_state()
+    return state if state is not None and _alive(int(state["pid"])) else None
 
 
 def _api_key(config: dict[str, Any]) -> str | None:
@@ -352,9 +358,7 @@ def up(port: int, env: str, dashboard: bool = False) -> int:
 
 def down() -> int:
     """Stop the server `up` started and any Ray process it left behind, by pid."""
-    try:
-        state = json.loads(STATE_FILE.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    if (state := _recorded_state()) is None:
         print(f"{DISPLAY_NAME} is not running (no {STATE_FILE}).")
         return 0
     pid = int(state["pid"])
