@@ -118,6 +118,27 @@ def deploy(config: dict[str, Any]) -> str:
     return f"http://{http['host']}:{http['port']}"
 
 
+def relay_index_progress(temp_dir: Path, started: float, done: threading.Event, every_s: float = 1.0) -> None:
+    """Until `done`, print the index build's progress lines from the Retriever replicas' logs, where Serve
+    writes them: the first `make up` indexes docs/, about a minute here, which would otherwise pass in silence."""
+    from services.inference.retriever import PROGRESS_PREFIX
+
+    logs = temp_dir / "session_latest" / "logs" / "serve"
+    marker = f" -- {PROGRESS_PREFIX}"
+    offsets: dict[Path, int] = {}
+    while not done.wait(every_s):
+        for path in sorted(logs.glob("replica_*_Retriever_*.log")):
+            with path.open("rb") as log:
+                log.seek(offsets.get(path, 0))
+                chunk = log.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next look
+            offsets[path] = offsets.get(path, 0) + len(complete)
+            for line in complete.decode(errors="replace").splitlines():
+                if marker in line:
+                    print(f"[{time.monotonic() - started:5.1f}s] {PROGRESS_PREFIX}{line.split(marker, 1)[1]}",
+                          flush=True)
+
+
 def free_loopback_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket
@@ -265,6 +286,8 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
         "(loading models, indexing docs/)",
         flush=True,
     )
+    deployed = threading.Event()
+    threading.Thread(target=relay_index_progress, args=(temp_dir, started, deployed), daemon=True).start()
     try:
         proxy_url = deploy(config)
     except Exception as error:  # report, then tear down what was started
@@ -272,6 +295,8 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
         stop_ray()
         shutil.rmtree(temp_dir, ignore_errors=True)
         return 1
+    finally:
+        deployed.set()
     base_url = direct_ingress_url(port)
     if base_url != f"http://127.0.0.1:{port}":
         print(

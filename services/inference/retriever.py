@@ -27,13 +27,20 @@ from services.inference.schemas import Passage, ReindexResult
 from services.inference.settings import IndexSettings, RetrieverSettings
 
 __all__ = [
-    "PROJECT_ROOT", "Chunk", "DocumentIndex", "PassageFilter", "chunk_markdown", "corpus_source", "index_store",
-    "passages_of",
+    "PROGRESS_PREFIX", "PROJECT_ROOT", "Chunk", "DocumentIndex", "PassageFilter", "chunk_markdown", "corpus_source",
+    "index_store", "log_progress", "passages_of",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 logger = logging.getLogger(__name__)
+
+PROGRESS_PREFIX = "retriever: "
+"""Starts each progress line of an index build in the replica's log; `make up` shows them while it waits."""
+
+
+def log_progress(line: str) -> None:
+    logger.info("%s%s", PROGRESS_PREFIX, line.strip())
 
 
 def corpus_source(corpus: list[str], root: Path = PROJECT_ROOT) -> DocumentSource:
@@ -78,10 +85,10 @@ class DocumentIndex:
         started = time.perf_counter()
         store = await asyncio.to_thread(index_store, settings.index)
         if settings.bootstrap and not await asyncio.to_thread(store.versions):
-            logger.info("retriever: no index at %s yet, ingesting %s", store.uri, settings.corpus)
+            log_progress(f"no index at {store.uri} yet, ingesting {settings.corpus}")
             dimensions = int((await embed(["the embedding's dimensions"])).shape[1])
             await ingest(corpus_source(settings.corpus), store, ingest_settings(settings), embed, dimensions,
-                         progress=logger.info)
+                         progress=log_progress)
         version = settings.index.version or await asyncio.to_thread(store.serving_version)
         snapshot = await asyncio.to_thread(store.open, version)
         index = cls(settings, store, snapshot, embed)
@@ -134,7 +141,7 @@ class DocumentIndex:
         async with self._writing:
             pinned = self.settings.index.version is not None
             result = await ingest(corpus_source(self.settings.corpus), self.store, ingest_settings(self.settings),
-                                  self.embed, self.snapshot.dimensions, progress=logger.info, serve=not pinned)
+                                  self.embed, self.snapshot.dimensions, progress=log_progress, serve=not pinned)
             if not pinned:
                 await self.switch(result.version)
         return self._result(time.perf_counter() - started)

@@ -205,6 +205,7 @@ def test_the_forked_app_serves_the_examples_it_prints_and_make_down_stops_it(for
         assert f"{NAME.capitalize()} is serving at {base_url}" in output
         assert "the safety gateway checks it" in output  # serve-local.yaml puts the gateway in front
         assert re.search(r"deploying the Serve application", output)  # progress was shown
+        assert re.search(r"retriever: embedded \d+ passages", output), output  # and the index build's, from its replica
         # The time to the first answer is reported (how long is bench territory, not a test's: a loaded CI box
         # takes several times longer than an idle laptop).
         assert re.search(r"first successful response after [\d.]+s", output), output

@@ -1,0 +1,51 @@
+"""`make up` relays the index build's progress from the Retriever replicas' logs (the real app's output is
+checked by tests/fork/test_fork.py); here the reading itself: only progress lines, each once, a line still
+being written only once it is whole."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from services.local import relay_index_progress
+
+SERVE_LINE = "INFO 2026-12-07 21:41:54,166 app_Retriever ayyw0rgs -- {}\n"
+
+
+def test_progress_lines_are_relayed_once_and_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logs = tmp_path / "session_latest" / "logs" / "serve"
+    logs.mkdir(parents=True)
+    retriever = logs / "replica_app_Retriever_ayyw0rgs.log"
+    retriever.write_text(SERVE_LINE.format("Started initializing replica.")
+                         + SERVE_LINE.format("retriever: embedded 64 passages (19/s)")
+                         + SERVE_LINE.format("retriever: embedded 128 pass")[:-1])  # being written
+    (logs / "replica_app_Embedder_x1.log").write_text(SERVE_LINE.format("retriever: not from a Retriever"))
+    done, relayed = threading.Event(), list[str]()
+    relay = threading.Thread(target=relay_index_progress, args=(tmp_path, 0.0, done, 0.01))
+    relay.start()
+    try:
+        _wait_for(capsys, relayed, "embedded 64")
+        with retriever.open("a") as log:
+            log.write("ages (20/s)\n" + SERVE_LINE.format("CALL retrieve OK 3.1ms"))
+        _wait_for(capsys, relayed, "embedded 128")
+    finally:
+        done.set()
+        relay.join(timeout=5)
+    lines = "".join([*relayed, capsys.readouterr().out]).splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "retriever: embedded 64 passages (19/s)", "retriever: embedded 128 passages (20/s)"
+    ], lines
+    assert all(line.startswith("[") for line in lines)  # `make up` shows the server's lines that start so
+
+
+def _wait_for(capsys: pytest.CaptureFixture[str], relayed: list[str], text: str, timeout_s: float = 5.0) -> None:
+    """Collect what the relay printed into `relayed` until `text` is among it."""
+    waited = threading.Event()
+    for _ in range(int(timeout_s / 0.01)):
+        relayed.append(capsys.readouterr().out)
+        if text in "".join(relayed):
+            return
+        waited.wait(0.01)
+    raise AssertionError(f"{text!r} not relayed; output so far: {''.join(relayed)!r}")
