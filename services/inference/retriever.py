@@ -39,8 +39,12 @@ PROGRESS_PREFIX = "retriever: "
 """Starts each progress line of an index build in the replica's log; `make up` shows them while it waits."""
 
 
+_replica_log = logging.getLogger("ray.serve")
+"""Serve writes this logger's INFO lines to the replica's log file (a module logger's are dropped there)."""
+
+
 def log_progress(line: str) -> None:
-    logger.info("%s%s", PROGRESS_PREFIX, line.strip())
+    _replica_log.info("%s%s", PROGRESS_PREFIX, line.strip())
 
 
 def corpus_source(corpus: list[str], root: Path = PROJECT_ROOT) -> DocumentSource:
