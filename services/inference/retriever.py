@@ -137,7 +137,7 @@ class DocumentIndex:
         """Serve `version` from now on (opened before the switch, so no query waits)."""
         snapshot = await asyncio.to_thread(self.store.open, version)
         previous, self.snapshot = self.snapshot.version, snapshot
-        logger.info("retriever: serving %s version %d (was %d)", self.store.table_name, version, previous)
+        _replica_log.info("retriever: serving %s version %d (was %d)", self.store.table_name, version, previous)
 
     async def reindex(self) -> ReindexResult:
         """Ingest the corpus into a new version and serve it (pinned replicas keep their version)."""
