@@ -29,6 +29,7 @@ from typing import Any
 
 from platform_facts.project import DISPLAY_NAME, PROJECT_NAME, STATE_DIR_NAME, env_var
 from services.config import serve_config
+from services.local_progress import relay_index_progress
 
 __all__ = [
     "STATE_DIR",
@@ -116,27 +117,6 @@ def deploy(config: dict[str, Any]) -> str:
     for application in config["applications"]:
         serve.run(bind_from_config(application), name=application["name"], route_prefix=application["route_prefix"])
     return f"http://{http['host']}:{http['port']}"
-
-
-def relay_index_progress(temp_dir: Path, started: float, done: threading.Event, every_s: float = 1.0) -> None:
-    """Until `done`, print the index build's progress lines from the Retriever replicas' logs, where Serve
-    writes them: the first `make up` indexes docs/, about a minute here, which would otherwise pass in silence."""
-    from services.inference.retriever import PROGRESS_PREFIX
-
-    logs = temp_dir / "session_latest" / "logs" / "serve"
-    marker = f" -- {PROGRESS_PREFIX}"
-    offsets: dict[Path, int] = {}
-    while not done.wait(every_s):
-        for path in sorted(logs.glob("replica_*_Retriever_*.log")):
-            with path.open("rb") as log:
-                log.seek(offsets.get(path, 0))
-                chunk = log.read()
-            complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next look
-            offsets[path] = offsets.get(path, 0) + len(complete)
-            for line in complete.decode(errors="replace").splitlines():
-                if marker in line:
-                    print(f"[{time.monotonic() - started:5.1f}s] {PROGRESS_PREFIX}{line.split(marker, 1)[1]}",
-                          flush=True)
 
 
 def free_loopback_port() -> int:
@@ -287,7 +267,8 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
         flush=True,
     )
     deployed = threading.Event()
-    threading.Thread(target=relay_index_progress, args=(temp_dir, started, deployed), daemon=True).start()
+    relay = threading.Thread(target=relay_index_progress, args=(temp_dir, started, deployed), daemon=True)
+    relay.start()
     try:
         proxy_url = deploy(config)
     except Exception as error:  # report, then tear down what was started
@@ -297,6 +278,7 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
         return 1
     finally:
         deployed.set()
+        relay.join(timeout=5)  # its last lines before `up`, which stops reading the log once the state file is written
     base_url = direct_ingress_url(port)
     if base_url != f"http://127.0.0.1:{port}":
         print(

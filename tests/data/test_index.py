@@ -132,9 +132,9 @@ def test_a_table_of_ann_min_rows_passages_gets_its_ann_index_and_still_finds_the
     small.write_passages(passages.slice(0, 511))
     version = large.write_passages(passages)
     assert small.db.open_table("docs").list_indices() == []
-    [ann] = large.db.open_table("docs").list_indices()
-    assert ann.index_type == "IvfHnswSq" and ann.columns == ["vector"]
     table = large.db.open_table("docs")
+    [ann] = table.list_indices()
+    assert ann.index_type == "IvfHnswSq" and ann.columns == ["vector"]
     table.checkout(version)
     hits = index_store.IndexSnapshot(table, version).search(vectors[42], 1)
     assert [hit.chunk_id for hit in hits] == ["chunk-42"]

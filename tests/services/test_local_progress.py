@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.local import relay_index_progress
+from services.local_progress import relay_index_progress
 
 SERVE_LINE = "INFO 2026-12-07 21:41:54,166 app_Retriever ayyw0rgs -- {}\n"
 
@@ -38,6 +38,18 @@ def test_progress_lines_are_relayed_once_and_whole(tmp_path: Path, capsys: pytes
         "retriever: embedded 64 passages (19/s)", "retriever: embedded 128 passages (20/s)"
     ], lines
     assert all(line.startswith("[") for line in lines)  # `make up` shows the server's lines that start so
+
+
+def test_the_lines_written_before_the_deploy_ended_are_relayed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "session_latest" / "logs" / "serve"
+    logs.mkdir(parents=True)
+    (logs / "replica_app_Retriever_ayyw0rgs.log").write_text(SERVE_LINE.format("retriever: wrote version 1 (411 passages)"))
+    done = threading.Event()
+    done.set()  # the deploy ended before the relay's first look
+    relay_index_progress(tmp_path, 0.0, done, every_s=60)
+    assert capsys.readouterr().out.endswith("] retriever: wrote version 1 (411 passages)\n")
 
 
 def _wait_for(capsys: pytest.CaptureFixture[str], relayed: list[str], text: str, timeout_s: float = 5.0) -> None:
