@@ -29,7 +29,7 @@ from typing import Any
 
 from platform_facts.project import DISPLAY_NAME, PROJECT_NAME, STATE_DIR_NAME, env_var
 from services.config import serve_config
-from services.local_progress import relay_index_progress
+from services.local_progress import print_progress, relay_index_progress
 
 __all__ = [
     "STATE_DIR",
@@ -251,21 +251,14 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
     temp_dir = Path(tempfile.mkdtemp(prefix=f"{PROJECT_NAME}-ray-", dir="/tmp"))
     stop = threading.Event()
     started = time.monotonic()
-    print(
-        f"[{time.monotonic() - started:5.1f}s] starting Ray on 127.0.0.1 "
-        f"({'dashboard on 127.0.0.1' if dashboard else 'no dashboard'}, temp dir {temp_dir})",
-        flush=True,
-    )
+    print_progress(started, f"starting Ray on 127.0.0.1 ({'dashboard on 127.0.0.1' if dashboard else 'no dashboard'}, "
+                            f"temp dir {temp_dir})")
     dashboard_url = start_ray(temp_dir, direct_ingress_port=port, dashboard=dashboard)
     # After ray.init, which installs a SIGTERM handler of its own that ends the process at once: `make down`'s
     # SIGTERM must reach this one, so Serve shuts down cleanly and Ray's session directory is removed.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(
-        f"[{time.monotonic() - started:5.1f}s] deploying the Serve application from serve-{env}.yaml "
-        "(loading models, indexing docs/)",
-        flush=True,
-    )
+    print_progress(started, f"deploying the Serve application from serve-{env}.yaml (loading models, indexing docs/)")
     deployed = threading.Event()
     relay = threading.Thread(target=relay_index_progress, args=(temp_dir, started, deployed), daemon=True)
     relay.start()
@@ -292,7 +285,7 @@ def run(port: int, env: str, dashboard: bool = False) -> int:
     state = {"pid": os.getpid(), "ray_pids": ray_pids, "base_url": base_url, "env": env, "temp_dir": str(temp_dir),
              "dashboard_url": dashboard_url}
     STATE_FILE.write_text(json.dumps(state))
-    print(f"[{time.monotonic() - started:5.1f}s] ready at {base_url}", flush=True)
+    print_progress(started, f"ready at {base_url}")
     stop.wait()
     print("stopping Serve and Ray", flush=True)
     stop_ray()

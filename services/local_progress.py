@@ -1,5 +1,5 @@
-"""`make up`'s view of the index build: the Retriever replicas write its progress to their Serve logs, and
-the local server relays those lines to its own output, which `make up` shows while it waits."""
+"""The local server's progress lines, which `make up` shows while it waits: its own steps, and the index
+build's, which the Retriever replicas write to their Serve logs and the server relays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["relay_index_progress"]
+__all__ = ["print_progress", "relay_index_progress"]
+
+
+def print_progress(started: float, message: str) -> None:
+    """One progress line, stamped with the seconds since `started` (`make up` shows the lines that start "[")."""
+    print(f"[{time.monotonic() - started:5.1f}s] {message}", flush=True)
 
 
 def relay_index_progress(temp_dir: Path, started: float, done: threading.Event, every_s: float = 1.0) -> None:
@@ -28,7 +33,6 @@ def relay_index_progress(temp_dir: Path, started: float, done: threading.Event, 
             offsets[path] = offsets.get(path, 0) + len(complete)
             for line in complete.decode(errors="replace").splitlines():
                 if marker in line:
-                    print(f"[{time.monotonic() - started:5.1f}s] {PROGRESS_PREFIX}{line.split(marker, 1)[1]}",
-                          flush=True)
+                    print_progress(started, PROGRESS_PREFIX + line.split(marker, 1)[1])
         if finished:
             return

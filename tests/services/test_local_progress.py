@@ -5,6 +5,7 @@ being written only once it is whole."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,9 @@ def test_the_lines_written_before_the_deploy_ended_are_relayed(
 
 def _wait_for(capsys: pytest.CaptureFixture[str], relayed: list[str], text: str, timeout_s: float = 5.0) -> None:
     """Collect what the relay printed into `relayed` until `text` is among it."""
-    waited = threading.Event()
     for _ in range(int(timeout_s / 0.01)):
         relayed.append(capsys.readouterr().out)
         if text in "".join(relayed):
             return
-        waited.wait(0.01)
+        time.sleep(0.01)
     raise AssertionError(f"{text!r} not relayed; output so far: {''.join(relayed)!r}")
